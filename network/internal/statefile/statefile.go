@@ -1,0 +1,143 @@
+// Package statefile keeps small JSON records on disk the way every kago state
+// file is kept: readers and writers serialise on an flock(2) of a sibling
+// ".lock" file (so separate kago processes agree, not only goroutines), and a
+// new version replaces the old one by write-temp, fsync, rename, fsync-dir, so
+// a process killed half-way leaves either the old record or the new one,
+// never a torn file.
+package statefile
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Lock is an exclusive advisory lock on path+".lock".
+type Lock struct{ f *os.File }
+
+// Acquire takes the exclusive lock for path, creating the lock file and its
+// directory as needed. It polls with LOCK_NB so that ctx can cancel a wait
+// behind a stuck holder.
+func Acquire(ctx context.Context, path string) (*Lock, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create state dir for %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open lock %s.lock: %w", path, err)
+	}
+	delay := time.Millisecond
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return &Lock{f: f}, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
+			f.Close()
+			return nil, fmt.Errorf("flock %s.lock: %w", path, err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("wait for lock %s.lock: %w", path, ctx.Err())
+		case <-time.After(delay):
+		}
+		if delay < 50*time.Millisecond {
+			delay *= 2
+		}
+	}
+}
+
+// Release drops the lock. Closing the descriptor releases the flock.
+func (l *Lock) Release() error { return l.f.Close() }
+
+// Read decodes the JSON record at path into v. A missing file leaves v
+// untouched and reports found=false, so callers start from their zero state.
+func Read(path string, v any) (found bool, err error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read state %s: %w", path, err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return false, fmt.Errorf("decode state %s (move the file away to reset it): %w", path, err)
+	}
+	return true, nil
+}
+
+// Write atomically replaces path with the JSON encoding of v.
+func Write(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode state %s: %w", path, err)
+	}
+	return WriteBytes(path, data, 0o600)
+}
+
+// WriteBytes atomically replaces path with data (temp file in the same
+// directory, fsync, rename, fsync of the directory).
+func WriteBytes(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create dir for %s: %w", path, err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("create temp for %s: %w", path, err)
+	}
+	tmpName := tmp.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(tmpName)
+		}
+	}()
+	if _, err := tmp.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", tmpName, err)
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		return fmt.Errorf("chmod %s: %w", tmpName, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", tmpName, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", tmpName, err)
+	}
+	if err := os.Rename(tmpName, path); err != nil {
+		return fmt.Errorf("rename %s to %s: %w", tmpName, path, err)
+	}
+	ok = true
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync() // best effort: the rename is already visible
+		d.Close()
+	}
+	return nil
+}
+
+// Update runs fn on the record at path under the lock and writes the result
+// back if fn succeeds. v must be a pointer; it is decoded first (left as the
+// caller initialised it when the file does not exist yet).
+func Update(ctx context.Context, path string, v any, fn func() error) error {
+	l, err := Acquire(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer l.Release()
+	if _, err := Read(path, v); err != nil {
+		return err
+	}
+	if err := fn(); err != nil {
+		return err
+	}
+	return Write(path, v)
+}
