@@ -1,0 +1,138 @@
+package archive
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxNameLen bounds entry and link names: PATH_MAX on Linux. Longer names
+// cannot be created anyway and only cost memory.
+const maxNameLen = 4096
+
+// cleanName turns a tar entry name into a clean path relative to the root:
+// leading slashes are dropped, "." and empty components vanish, and ".."
+// is resolved lexically. A ".." that climbs above the root is an error, not
+// silently clamped: such a layer is broken or hostile and should be noticed.
+// The root itself is returned as ".".
+func cleanName(name string) (string, error) {
+	if len(name) > maxNameLen {
+		return "", fmt.Errorf("name is %d bytes long, more than the %d allowed", len(name), maxNameLen)
+	}
+	if strings.IndexByte(name, 0) >= 0 {
+		return "", errors.New("name contains a NUL byte")
+	}
+	parts := make([]string, 0, strings.Count(name, "/")+1)
+	for _, p := range strings.Split(name, "/") {
+		switch p {
+		case "", ".":
+		case "..":
+			if len(parts) == 0 {
+				return "", errors.New("name climbs out of the root with \"..\"")
+			}
+			parts = parts[:len(parts)-1]
+		default:
+			if len(p) > 255 {
+				return "", fmt.Errorf("path component is %d bytes long, more than the 255 allowed", len(p))
+			}
+			parts = append(parts, p)
+		}
+	}
+	if len(parts) == 0 {
+		return ".", nil
+	}
+	return strings.Join(parts, "/"), nil
+}
+
+// splitName splits a clean relative name into parent directory and base.
+func splitName(name string) (dir, base string) {
+	i := strings.LastIndexByte(name, '/')
+	if i < 0 {
+		return ".", name
+	}
+	return name[:i], name[i+1:]
+}
+
+// root is an open directory tree that entries are confined to. It caches
+// open parent directories, because consecutive entries of a tar usually share
+// their parent; the cache is dropped whenever something is removed, since a
+// removal is the only way a resolved parent can stop being what its path names.
+type root struct {
+	fd    int
+	cache map[string]int
+}
+
+const maxCachedDirs = 128
+
+func openRoot(dir string) (*root, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", dir, err)
+	}
+	return &root{fd: fd, cache: map[string]int{}}, nil
+}
+
+func (r *root) Close() {
+	r.invalidate()
+	unix.Close(r.fd)
+}
+
+// invalidate forgets every cached parent.
+func (r *root) invalidate() {
+	for k, fd := range r.cache {
+		unix.Close(fd)
+		delete(r.cache, k)
+	}
+}
+
+// resolveHow confines resolution to the root: ".." stops at it, absolute
+// symlinks are taken relative to it, and /proc magic links are refused.
+var resolveHow = unix.OpenHow{
+	Flags:   unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC,
+	Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+}
+
+func openat2(dirfd int, path string) (int, error) {
+	how := resolveHow
+	for {
+		fd, err := unix.Openat2(dirfd, path, &how)
+		// EAGAIN: a rename raced the lookup; the kernel asks us to retry.
+		if err == unix.EAGAIN || err == unix.EINTR {
+			continue
+		}
+		return fd, err
+	}
+}
+
+// dir returns an fd of the directory rel (clean, relative), creating missing
+// directories with mode 0755 like tar does. The fd belongs to the cache.
+func (r *root) dir(rel string) (int, error) {
+	if rel == "." {
+		return r.fd, nil
+	}
+	if fd, ok := r.cache[rel]; ok {
+		return fd, nil
+	}
+	fd, err := openat2(r.fd, rel)
+	if err == unix.ENOENT {
+		pdir, base := splitName(rel)
+		pfd, perr := r.dir(pdir)
+		if perr != nil {
+			return -1, perr
+		}
+		if err := unix.Mkdirat(pfd, base, 0o755); err != nil && err != unix.EEXIST {
+			return -1, fmt.Errorf("create parent directory %s: %w", rel, err)
+		}
+		fd, err = openat2(pfd, base)
+	}
+	if err != nil {
+		return -1, fmt.Errorf("open parent directory %s: %w", rel, err)
+	}
+	if len(r.cache) >= maxCachedDirs {
+		r.invalidate()
+	}
+	r.cache[rel] = fd
+	return fd, nil
+}

@@ -1,0 +1,163 @@
+package archive
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// WriteTar writes the tree at dir to w as a layer tar, the inverse of Apply:
+// overlayfs whiteouts (0/0 character devices, opaque xattrs) become OCI
+// whiteouts again, files sharing an inode become hard links, and xattrs are
+// kept as PAX records. Entries are in lexical order, names relative to dir.
+func WriteTar(ctx context.Context, w io.Writer, dir string) error {
+	bw := bufio.NewWriterSize(w, copyBuf)
+	tw := tar.NewWriter(bw)
+	inodes := map[[2]uint64]string{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil {
+			return err
+		}
+		if rel == "." {
+			return nil
+		}
+		return writeEntry(tw, path, filepath.ToSlash(rel), inodes)
+	})
+	if err != nil {
+		return fmt.Errorf("tar %s: %w", dir, err)
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("tar %s: %w", dir, err)
+	}
+	return bw.Flush()
+}
+
+func writeEntry(tw *tar.Writer, path, rel string, inodes map[[2]uint64]string) error {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return err
+	}
+	st := fi.Sys().(*unix.Stat_t)
+	if fi.Mode()&fs.ModeCharDevice != 0 && st.Rdev == 0 {
+		dirName, base := splitName(rel)
+		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: joinName(dirName, whiteoutPrefix+base), ModTime: fi.ModTime(), Format: tar.FormatPAX})
+	}
+	link := ""
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		if link, err = os.Readlink(path); err != nil {
+			return err
+		}
+	}
+	hdr, err := tar.FileInfoHeader(fi, link)
+	if err != nil {
+		return err
+	}
+	hdr.Name = rel
+	hdr.Uname, hdr.Gname = "", ""
+	hdr.Format = tar.FormatPAX
+	hdr.AccessTime = timeOf(st.Atim)
+	hdr.ChangeTime = time.Time{}
+	if fi.IsDir() {
+		hdr.Name += "/"
+	}
+	key := [2]uint64{st.Dev, st.Ino}
+	if fi.Mode().IsRegular() && st.Nlink > 1 {
+		if first, ok := inodes[key]; ok {
+			hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeLink, first, 0
+		} else {
+			inodes[key] = rel
+		}
+	}
+	opaque, err := readXattrs(path, hdr)
+	if err != nil {
+		return err
+	}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	if opaque {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: rel + "/" + opaqueMarker, ModTime: fi.ModTime(), Format: tar.FormatPAX}); err != nil {
+			return err
+		}
+	}
+	if hdr.Typeflag != tar.TypeReg || hdr.Size == 0 {
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(tw, f)
+	return err
+}
+
+// readXattrs copies the xattrs of path into hdr.PAXRecords and reports an
+// overlayfs opaque marker instead of copying it.
+func readXattrs(path string, hdr *tar.Header) (opaque bool, err error) {
+	buf := make([]byte, 4096)
+	n, err := unix.Llistxattr(path, buf)
+	if errors.Is(err, unix.ERANGE) {
+		if n, err = unix.Llistxattr(path, nil); err == nil {
+			buf = make([]byte, n)
+			n, err = unix.Llistxattr(path, buf)
+		}
+	}
+	if errors.Is(err, unix.ENOTSUP) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("list xattrs of %s: %w", path, err)
+	}
+	for _, key := range strings.Split(string(buf[:n]), "\x00") {
+		if key == "" {
+			continue
+		}
+		if key == "trusted.overlay.opaque" || key == "user.overlay.opaque" {
+			opaque = true
+			continue
+		}
+		if strings.HasPrefix(key, "trusted.") {
+			continue
+		}
+		size, err := unix.Lgetxattr(path, key, nil)
+		if err != nil {
+			continue // removed meanwhile
+		}
+		val := make([]byte, size)
+		if size, err = unix.Lgetxattr(path, key, val); err != nil {
+			continue
+		}
+		if hdr.PAXRecords == nil {
+			hdr.PAXRecords = map[string]string{}
+		}
+		hdr.PAXRecords["SCHILY.xattr."+key] = string(val[:size])
+	}
+	return opaque, nil
+}
+
+func joinName(dir, base string) string {
+	if dir == "." {
+		return base
+	}
+	return dir + "/" + base
+}
+
+func timeOf(ts unix.Timespec) time.Time { return time.Unix(ts.Sec, ts.Nsec) }
