@@ -1,0 +1,447 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
+)
+
+// PullOptions control Pull.
+type PullOptions struct {
+	// Platform is "os/arch[/variant]"; empty means the host's platform.
+	Platform string
+	// Insecure allows plain HTTP to a non-loopback registry.
+	Insecure bool
+	// Progress receives per-layer progress; a terminal gets a live display.
+	Progress io.Writer
+	// AuthFile overrides Store.AuthFile.
+	AuthFile string
+	// Jobs is how many layers download at once (default 3).
+	Jobs int
+	// Retries is how many times a failed request is retried (default 2,
+	// negative for none).
+	Retries int
+}
+
+// Pull fetches an image from its registry into the store and unpacks its
+// layers. Blobs already in the store are not downloaded again. The image shows
+// up in the store only once everything is verified and unpacked.
+func (s *Store) Pull(ctx context.Context, ref string, o PullOptions) (*Image, error) {
+	r, err := ParseReference(ref)
+	if err != nil {
+		return nil, err
+	}
+	plat, err := ParsePlatform(o.Platform)
+	if err != nil {
+		return nil, err
+	}
+	p := newProgress(o.Progress)
+	if r.Digest != "" {
+		if img, err := s.pullFromStore(r); err == nil {
+			p.Printf("%s: image is up to date", r.Digest)
+			return img, nil
+		}
+	}
+	unlock, _, err := s.gcLock(unix.LOCK_SH)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ropts := s.remoteOptions(ctx, RegistryOptions{Insecure: o.Insecure, AuthFile: o.AuthFile, Retries: o.Retries})
+	nref, err := nameRef(r, o.Insecure)
+	if err != nil {
+		return nil, fmt.Errorf("image reference %q: %w", ref, err)
+	}
+	desc, err := remote.Get(nref, ropts...)
+	if err != nil {
+		return nil, registryError(r, err)
+	}
+	top := digest.Digest(desc.Digest.String())
+	if r.Digest != "" && top != r.Digest {
+		return nil, fmt.Errorf("registry sent manifest %s for %s: %w", top, r, ErrDigestMismatch)
+	}
+	if len(desc.Manifest) > MaxManifestSize {
+		return nil, fmt.Errorf("manifest of %s is %d bytes, more than %d: %w", r, len(desc.Manifest), MaxManifestSize, ErrTooLarge)
+	}
+	if digest.FromBytes(desc.Manifest) != top {
+		return nil, fmt.Errorf("manifest of %s does not match its digest %s: %w", r, top, ErrDigestMismatch)
+	}
+	mt := string(desc.MediaType)
+	if mt == "" || (!isIndexType(mt) && !isManifestType(mt)) {
+		if sniffed := sniffMediaType(desc.Manifest); sniffed != "" {
+			mt = sniffed
+		}
+	}
+
+	pulled := pulledManifest{top: top, manifestDigest: top, manifestRaw: desc.Manifest, mediaType: mt}
+	var img v1.Image
+	switch {
+	case isIndexType(mt):
+		idx, err := DecodeIndex(desc.Manifest)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", r, err)
+		}
+		chosen, err := choosePlatform(idx, plat)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", r, err)
+		}
+		ridx, err := desc.ImageIndex()
+		if err != nil {
+			return nil, registryError(r, err)
+		}
+		img, err = ridx.Image(v1.Hash{Algorithm: "sha256", Hex: chosen.Digest.Encoded()})
+		if err != nil {
+			return nil, registryError(r, err)
+		}
+		raw, err := img.RawManifest()
+		if err != nil {
+			return nil, registryError(r, err)
+		}
+		if digest.FromBytes(raw) != chosen.Digest {
+			return nil, fmt.Errorf("manifest %s of %s: %w", chosen.Digest, r, ErrDigestMismatch)
+		}
+		pulled.indexRaw = desc.Manifest
+		pulled.manifestDigest, pulled.manifestRaw, pulled.mediaType = chosen.Digest, raw, chosen.MediaType
+		pulled.platform = FormatPlatform(plat)
+	case isManifestType(mt):
+		if img, err = desc.Image(); err != nil {
+			return nil, registryError(r, err)
+		}
+	default:
+		return nil, fmt.Errorf("%s has media type %q, which is neither an image manifest nor an index", r, mt)
+	}
+	p.Printf("%s: Pulling from %s", r.Tag+r.Digest.String(), FamiliarName(r.Name()))
+
+	fetch := func(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
+		l, err := img.LayerByDigest(v1.Hash{Algorithm: "sha256", Hex: d.Digest.Encoded()})
+		if err != nil {
+			return nil, registryError(r, err)
+		}
+		rc, err := l.Compressed()
+		if err != nil {
+			return nil, registryError(r, err)
+		}
+		return rc, nil
+	}
+	rec, err := s.ingestImage(ctx, p, pulled, fetch, o.Jobs)
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: %w", familiarRef(r.String()), err)
+	}
+	if err := s.commit(rec, r, pulled); err != nil {
+		return nil, err
+	}
+	p.Printf("Digest: %s", top)
+	p.Printf("Status: Downloaded image for %s", familiarRef(r.String()))
+	return s.Resolve(rec.ID.String())
+}
+
+// pulledManifest is what a pull, load or import found before fetching blobs.
+type pulledManifest struct {
+	top            digest.Digest // what the reference resolved to (index or manifest)
+	indexRaw       []byte
+	manifestDigest digest.Digest
+	manifestRaw    []byte
+	mediaType      string
+	platform       string
+}
+
+// blobSource opens the compressed content of a blob.
+type blobSource func(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error)
+
+// ingestImage makes sure config and layers of a manifest are in the store and
+// unpacked, and returns the record to commit.
+func (s *Store) ingestImage(ctx context.Context, p *progress, pm pulledManifest, src blobSource, jobs int) (*Record, error) {
+	m, err := DecodeManifest(pm.manifestRaw)
+	if err != nil {
+		return nil, err
+	}
+	cfgRaw, err := s.ensureConfig(ctx, m.Config, src)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := DecodeConfig(cfgRaw, len(m.Layers))
+	if err != nil {
+		return nil, err
+	}
+	chains := ChainIDs(cfg.RootFS.DiffIDs)
+	sizes := make([]int64, len(m.Layers))
+	if jobs <= 0 {
+		jobs = 3
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(jobs)
+	for _, l := range m.Layers {
+		p.Status(l.Digest, "Waiting", l.Size)
+	}
+	for i, l := range m.Layers {
+		g.Go(func() error {
+			n, err := s.ingestLayer(gctx, p, l, chains[i], src)
+			if err != nil {
+				cancel()
+				return fmt.Errorf("layer %s: %w", shortID(l.Digest), err)
+			}
+			sizes[i] = n
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if pm.indexRaw != nil {
+		if _, err := s.content.Put(pm.indexRaw); err != nil {
+			return nil, err
+		}
+	}
+	if d, err := s.content.Put(pm.manifestRaw); err != nil {
+		return nil, err
+	} else if d != pm.manifestDigest {
+		return nil, fmt.Errorf("manifest %s: %w", pm.manifestDigest, ErrDigestMismatch)
+	}
+	rec := &Record{
+		ID:                m.Config.Digest,
+		ManifestDigest:    pm.manifestDigest,
+		ManifestMediaType: pm.mediaType,
+		DiffIDs:           cfg.RootFS.DiffIDs,
+		ChainIDs:          chains,
+		Platform:          pm.platform,
+		Added:             time.Now().UTC(),
+	}
+	if pm.indexRaw != nil {
+		rec.IndexDigest = pm.top
+	}
+	if rec.Platform == "" {
+		rec.Platform = FormatPlatform(ocispec.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant})
+	}
+	if cfg.Created != nil {
+		rec.Created = cfg.Created.UTC()
+	}
+	for i, l := range m.Layers {
+		rec.Layers = append(rec.Layers, l.Digest)
+		if sizes[i] < 0 {
+			sizes[i] = 0 // unpacked before: commit takes the size from the database
+		}
+	}
+	rec.layerSizes = sizes
+	return rec, nil
+}
+
+// commit records an ingested image and points r's tag (and digest) at it.
+func (s *Store) commit(rec *Record, r Reference, pm pulledManifest) error {
+	return s.db.update(func(st *dbState) error {
+		old := st.Images[rec.ID]
+		if old != nil {
+			rec.RepoTags, rec.RepoDigests, rec.Added = old.RepoTags, old.RepoDigests, old.Added
+		}
+		var size int64
+		for i, c := range rec.ChainIDs {
+			if rec.layerSizes[i] > 0 {
+				st.LayerSizes[c] = rec.layerSizes[i]
+			} else if _, ok := st.LayerSizes[c]; !ok {
+				st.LayerSizes[c] = 0
+			}
+			size += st.LayerSizes[c]
+		}
+		rec.Size = size
+		if r.Repository != "" {
+			if r.Tag != "" {
+				st.untag(r.String())
+				rec.RepoTags = addUnique(rec.RepoTags, r.Name()+":"+r.Tag)
+			}
+			if pm.top != "" {
+				rec.RepoDigests = addUnique(rec.RepoDigests, r.Name()+"@"+pm.top.String())
+			}
+		}
+		st.Images[rec.ID] = rec
+		return nil
+	})
+}
+
+// pullFromStore satisfies a pull by digest from the store without network.
+func (s *Store) pullFromStore(r Reference) (*Image, error) {
+	var id digest.Digest
+	err := s.db.update(func(st *dbState) error {
+		for _, rec := range st.Images {
+			if rec.ManifestDigest == r.Digest || rec.IndexDigest == r.Digest {
+				rec.RepoDigests = addUnique(rec.RepoDigests, r.Name()+"@"+r.Digest.String())
+				if r.Tag != "" {
+					st.untag(r.String())
+					rec.RepoTags = addUnique(rec.RepoTags, r.Name()+":"+r.Tag)
+				}
+				id = rec.ID
+				return nil
+			}
+		}
+		return ErrNotFound
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.Resolve(id.String())
+}
+
+// ensureConfig returns the image config, fetching and storing it if needed.
+func (s *Store) ensureConfig(ctx context.Context, d ocispec.Descriptor, src blobSource) ([]byte, error) {
+	if s.content.Has(d.Digest) {
+		return s.content.ReadAll(d.Digest, MaxConfigSize)
+	}
+	rc, err := src(ctx, d)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", shortID(d.Digest), err)
+	}
+	defer rc.Close()
+	data, err := readLimited(rc, MaxConfigSize, "image config "+d.Digest.String())
+	if err != nil {
+		return nil, err
+	}
+	if got := digest.FromBytes(data); got != d.Digest {
+		return nil, fmt.Errorf("image config %s has digest %s: %w", d.Digest, got, ErrDigestMismatch)
+	}
+	if d.Size > 0 && int64(len(data)) != d.Size {
+		return nil, fmt.Errorf("image config %s is %d bytes, manifest says %d: %w", d.Digest, len(data), d.Size, ErrDigestMismatch)
+	}
+	if _, err := s.content.Put(data); err != nil {
+		return nil, err
+	}
+	return data, nil
+}
+
+// ingestLayer makes sure one layer's blob is stored and its snapshot unpacked.
+// A missing blob is downloaded once and streamed at the same time into the
+// blob's temp file and into the snapshot store, so the layer is read from the
+// network once and never from disk again. It returns the unpacked size, or
+// -1 if the layer was unpacked before.
+func (s *Store) ingestLayer(ctx context.Context, p *progress, d ocispec.Descriptor, chainID digest.Digest, src blobSource) (int64, error) {
+	haveBlob := s.content.Has(d.Digest)
+	haveSnap := s.layers.Exists(chainID)
+	switch {
+	case haveBlob && haveSnap:
+		p.Status(d.Digest, "Already exists", d.Size)
+		return -1, nil
+	case haveBlob:
+		f, err := s.content.Open(d.Digest)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		p.Status(d.Digest, "Extracting", d.Size)
+		n, err := s.layers.Unpack(ctx, chainID, f)
+		if err != nil {
+			return 0, fmt.Errorf("unpack: %w", err)
+		}
+		p.Status(d.Digest, "Pull complete", d.Size)
+		return n, nil
+	}
+	p.Status(d.Digest, "Downloading", d.Size)
+	rc, err := src(ctx, d)
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	w, err := s.content.Writer(d.Digest, d.Size)
+	if err != nil {
+		return 0, err
+	}
+	defer w.Close()
+	tee := io.TeeReader(countingReader{r: rc, p: p, d: d.Digest}, w)
+	var n int64 = -1
+	if !haveSnap {
+		n, err = s.layers.Unpack(ctx, chainID, &verifyAtEOF{r: tee, w: w})
+		if err != nil {
+			return 0, fmt.Errorf("download and unpack: %w", err)
+		}
+	}
+	// The unpacker may stop at the tar end marker; read the rest so the
+	// whole blob is verified before anything is kept.
+	if _, err := io.Copy(io.Discard, tee); err == nil {
+		err = w.Commit()
+	}
+	if err != nil {
+		if !haveSnap {
+			_ = s.layers.RemoveLayer(chainID)
+		}
+		return 0, err
+	}
+	p.Status(d.Digest, "Pull complete", d.Size)
+	return n, nil
+}
+
+// verifyAtEOF turns the end of a blob whose digest or size is wrong into an
+// error, so the unpacker aborts instead of committing a bad layer.
+type verifyAtEOF struct {
+	r io.Reader
+	w *blobWriter
+}
+
+func (v *verifyAtEOF) Read(b []byte) (int, error) {
+	n, err := v.r.Read(b)
+	if err == io.EOF {
+		if verr := v.w.Verify(); verr != nil {
+			return n, verr
+		}
+	}
+	return n, err
+}
+
+// choosePlatform picks the manifest for a platform from an index.
+func choosePlatform(idx *ocispec.Index, want ocispec.Platform) (ocispec.Descriptor, error) {
+	var have []string
+	for _, m := range idx.Manifests {
+		if m.MediaType != "" && !isManifestType(m.MediaType) {
+			continue
+		}
+		if platformMatches(want, m.Platform) {
+			return m, nil
+		}
+		if m.Platform != nil && m.Platform.OS != "unknown" {
+			have = append(have, FormatPlatform(*m.Platform))
+		}
+	}
+	sort.Strings(have)
+	return ocispec.Descriptor{}, fmt.Errorf("no image for platform %s (the index has %s): choose one with --platform: %w",
+		FormatPlatform(want), strings.Join(have, ", "), ErrNotFound)
+}
+
+// registryError turns a registry client error into one line that says what
+// to do.
+func registryError(r Reference, err error) error {
+	var te *transport.Error
+	if errors.As(err, &te) {
+		for _, d := range te.Errors {
+			switch d.Code {
+			case transport.ManifestUnknownErrorCode:
+				return fmt.Errorf("%s: manifest unknown: the tag or digest does not exist in %s: %w", familiarRef(r.String()), r.Registry, ErrNotFound)
+			case transport.NameUnknownErrorCode:
+				return fmt.Errorf("%s: repository %s does not exist in %s (or needs kago login): %w", familiarRef(r.String()), r.Repository, r.Registry, ErrNotFound)
+			case transport.UnauthorizedErrorCode, transport.DeniedErrorCode:
+				return fmt.Errorf("%s: access denied by %s: run kago login %s: %s", familiarRef(r.String()), r.Registry, r.Registry, d.Message)
+			case transport.BlobUnknownErrorCode:
+				return fmt.Errorf("%s: registry %s lost a blob: %s: %w", familiarRef(r.String()), r.Registry, d.Message, ErrNotFound)
+			}
+		}
+		return fmt.Errorf("%s: registry %s answered HTTP %d: %v", familiarRef(r.String()), r.Registry, te.StatusCode, err)
+	}
+	var ne net.Error
+	var oe *net.OpError
+	if errors.As(err, &oe) || errors.As(err, &ne) {
+		return fmt.Errorf("%s: registry %s is unreachable: %w", familiarRef(r.String()), r.Registry, err)
+	}
+	return fmt.Errorf("%s: %w", familiarRef(r.String()), err)
+}
