@@ -1,0 +1,181 @@
+package rootfs
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Finalize runs inside the new root after Pivot. In order: the configured
+// propagation of "/", sysctls (before read-only paths, which usually cover
+// /proc/sys), read-only paths, masked paths, then a read-only root.
+func Finalize(spec *specs.Spec) error {
+	if spec == nil {
+		return fmt.Errorf("rootfs: spec is nil")
+	}
+	r, err := openRoot("/")
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	if l := spec.Linux; l != nil {
+		if l.RootfsPropagation != "" {
+			p, ok := propagationOptions[l.RootfsPropagation]
+			if !ok {
+				return fmt.Errorf("linux.rootfsPropagation %q: use one of shared, slave, private, unbindable (optionally with an r prefix)", l.RootfsPropagation)
+			}
+			if err := unix.Mount("", "/", "", p, ""); err != nil {
+				return fmt.Errorf("set propagation %s of /: %w", l.RootfsPropagation, err)
+			}
+		}
+		if err := WriteSysctls(l.Sysctl); err != nil {
+			return err
+		}
+		for _, p := range l.ReadonlyPaths {
+			if err := r.readonlyPath(p); err != nil {
+				return err
+			}
+		}
+		for _, p := range l.MaskedPaths {
+			if err := r.maskPath(p); err != nil {
+				return err
+			}
+		}
+	}
+	if spec.Root != nil && spec.Root.Readonly {
+		if err := remountReadonly("/"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readonlyPath bind-mounts p onto itself and remounts the bind read-only,
+// keeping its other flags. A missing path is not an error (OCI: the list is
+// what to protect if present).
+func (r *root) readonlyPath(p string) error {
+	fd, err := r.open(p, unix.O_PATH, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("readonly path %s: %w", p, explainResolve(p, err))
+	}
+	err = r.mountAt(procFd(fd), fd, p, "", unix.MS_BIND|unix.MS_REC, "")
+	unix.Close(fd)
+	if err != nil {
+		return fmt.Errorf("readonly path: %w", err)
+	}
+	if err := r.remountBind(p, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, 0); err != nil {
+		return fmt.Errorf("readonly path: %w", err)
+	}
+	return nil
+}
+
+// maskPath hides p: /dev/null over a file, an empty read-only tmpfs over a
+// directory. A missing path is not an error.
+func (r *root) maskPath(p string) error {
+	fd, err := r.open(p, unix.O_PATH, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("masked path %s: %w", p, explainResolve(p, err))
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fmt.Errorf("masked path %s: %w", p, err)
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		err = r.mountAt("tmpfs", fd, p, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0k,nr_inodes=1")
+	} else {
+		err = r.mountAt("/dev/null", fd, p, "", unix.MS_BIND, "")
+	}
+	if err != nil {
+		return fmt.Errorf("masked path: %w", err)
+	}
+	return nil
+}
+
+// remountReadonly makes the mount at p read-only. The first attempt keeps
+// only MS_RDONLY; in a user namespace the kernel wants the locked flags
+// repeated, so they are read back with statfs and added.
+func remountReadonly(p string) error {
+	flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY)
+	err := unix.Mount("", p, "", flags, "")
+	if err == nil {
+		return nil
+	}
+	var st unix.Statfs_t
+	if serr := unix.Statfs(p, &st); serr != nil {
+		return fmt.Errorf("remount %s read-only: %w", p, err)
+	}
+	if err := unix.Mount("", p, "", flags|uintptr(st.Flags)&lockedFlags, ""); err != nil {
+		return fmt.Errorf("remount %s read-only (with flags %#x): %w", p, st.Flags, err)
+	}
+	return nil
+}
+
+// SysctlPath validates a sysctl name from linux.sysctl and returns its file
+// under /proc/sys. Names use dots ("net.ipv4.ip_forward"); a name that
+// could leave /proc/sys ("..", absolute, empty components) is refused.
+func SysctlPath(name string) (string, error) {
+	if name == "" || strings.ContainsAny(name, "\x00") {
+		return "", fmt.Errorf("sysctl %q: name is empty or contains NUL", name)
+	}
+	if strings.Contains(name, "..") || strings.HasPrefix(name, "/") || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") {
+		return "", fmt.Errorf("sysctl %q: a name must look like net.ipv4.ip_forward, without \"..\" or leading/trailing dots", name)
+	}
+	rel := strings.ReplaceAll(name, ".", "/")
+	for _, c := range strings.Split(rel, "/") {
+		if c == "" || c == "." || c == ".." {
+			return "", fmt.Errorf("sysctl %q: empty or relative path component: use a name like net.ipv4.ip_forward", name)
+		}
+	}
+	return "/proc/sys/" + rel, nil
+}
+
+// WriteSysctls writes each value to /proc/sys. Files are opened beneath
+// /proc/sys without following symlinks or crossing mounts, so a name can
+// only ever reach a sysctl.
+func WriteSysctls(sysctl map[string]string) error {
+	if len(sysctl) == 0 {
+		return nil
+	}
+	dir, err := unix.Open("/proc/sys", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open /proc/sys (is proc mounted on /proc?): %w", err)
+	}
+	defer unix.Close(dir)
+	for _, name := range sortedKeysS(sysctl) {
+		p, err := SysctlPath(name)
+		if err != nil {
+			return err
+		}
+		fd, err := openat2(dir, strings.TrimPrefix(p, "/proc/sys/"), &unix.OpenHow{
+			Flags:   unix.O_WRONLY | unix.O_CLOEXEC | unix.O_TRUNC,
+			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_XDEV | unix.RESOLVE_NO_MAGICLINKS,
+		})
+		if err != nil {
+			return fmt.Errorf("sysctl %s: open %s: %w (is the sysctl namespaced and its namespace in the spec?)", name, p, err)
+		}
+		_, err = unix.Write(fd, []byte(sysctl[name]))
+		unix.Close(fd)
+		if err != nil {
+			return fmt.Errorf("sysctl %s=%q: write %s: %w", name, sysctl[name], p, err)
+		}
+	}
+	return nil
+}
+
+func sortedKeysS(m map[string]string) []string {
+	b := make(map[string]bool, len(m))
+	for k := range m {
+		b[k] = true
+	}
+	return sortedKeys(b)
+}
