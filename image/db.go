@@ -25,9 +25,9 @@ var (
 // Record is what the store remembers about one image. Its ID is the digest of
 // its config, as in docker, so one image pulled under two names is one record.
 type Record struct {
-	ID                digest.Digest   `json:"id"`
-	ManifestDigest    digest.Digest   `json:"manifestDigest"`
-	ManifestMediaType string          `json:"manifestMediaType"`
+	ID                digest.Digest `json:"id"`
+	ManifestDigest    digest.Digest `json:"manifestDigest"`
+	ManifestMediaType string        `json:"manifestMediaType"`
 	// IndexDigest is the image index the manifest was chosen from, if any.
 	IndexDigest digest.Digest `json:"indexDigest,omitempty"`
 	// RepoTags are canonical "registry/repository:tag" names.

@@ -18,12 +18,12 @@ const (
 
 // Docker's media types, which mean the same as the OCI ones below them.
 const (
-	MediaTypeDockerManifest     = "application/vnd.docker.distribution.manifest.v2+json"
-	MediaTypeDockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
-	MediaTypeDockerConfig       = "application/vnd.docker.container.image.v1+json"
-	MediaTypeDockerLayer        = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-	MediaTypeDockerForeignLayer = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
-	mediaTypeDockerSchema1      = "application/vnd.docker.distribution.manifest.v1+json"
+	MediaTypeDockerManifest      = "application/vnd.docker.distribution.manifest.v2+json"
+	MediaTypeDockerManifestList  = "application/vnd.docker.distribution.manifest.list.v2+json"
+	MediaTypeDockerConfig        = "application/vnd.docker.container.image.v1+json"
+	MediaTypeDockerLayer         = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+	MediaTypeDockerForeignLayer  = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+	mediaTypeDockerSchema1       = "application/vnd.docker.distribution.manifest.v1+json"
 	mediaTypeDockerSchema1Signed = "application/vnd.docker.distribution.manifest.v1+prettyjws"
 )
 

@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
@@ -422,6 +422,16 @@ func choosePlatform(idx *ocispec.Index, want ocispec.Platform) (ocispec.Descript
 // registryError turns a registry client error into one line that says what
 // to do.
 func registryError(r Reference, err error) error {
+	return oneLine{registryErrorf(r, err)}
+}
+
+// oneLine keeps registry error bodies from spreading an error over lines.
+type oneLine struct{ err error }
+
+func (o oneLine) Error() string { return strings.Join(strings.Fields(o.err.Error()), " ") }
+func (o oneLine) Unwrap() error { return o.err }
+
+func registryErrorf(r Reference, err error) error {
 	var te *transport.Error
 	if errors.As(err, &te) {
 		for _, d := range te.Errors {

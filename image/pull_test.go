@@ -1,0 +1,340 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	digest "github.com/opencontainers/go-digest"
+)
+
+func TestPullMediaTypesAndCompressions(t *testing.T) {
+	reg := startRegistry(t)
+	for _, tc := range []struct {
+		comp string
+		oci  bool
+	}{{"gzip", false}, {"gzip", true}, {"zstd", true}, {"none", true}} {
+		kind := "docker"
+		if tc.oci {
+			kind = "oci"
+		}
+		t.Run(tc.comp+"-"+kind, func(t *testing.T) {
+			s, layers := newTestStore(t)
+			img := smallImage(t, tc.comp, tc.oci)
+			md := pushFixture(t, reg.host, "test/small:"+tc.comp+kind, img)
+			got, err := s.Pull(context.Background(), reg.host+"/test/small:"+tc.comp+kind, PullOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.ManifestDigest != md {
+				t.Errorf("manifest digest %s, want %s", got.ManifestDigest, md)
+			}
+			if len(got.ChainIDs) != 2 || got.Config.Config.WorkingDir != "/tmp" || got.Config.Config.Cmd[2] != "echo hi" {
+				t.Errorf("image = %+v", got)
+			}
+			data, err := os.ReadFile(filepath.Join(layers.dir(got.ChainIDs[1]), "etc", "world"))
+			if err != nil || string(data) != "world\n" {
+				t.Errorf("layer 2 not unpacked: %q %v", data, err)
+			}
+			if got.Size < 100000 {
+				t.Errorf("size %d, want at least the 100000 bytes of data.txt", got.Size)
+			}
+			for _, l := range got.Layers {
+				if !s.content.Has(l) {
+					t.Errorf("layer blob %s not stored", l)
+				}
+			}
+		})
+	}
+}
+
+func TestPullResolveByNameIDAndDigest(t *testing.T) {
+	reg := startRegistry(t)
+	s, _ := newTestStore(t)
+	md := pushFixture(t, reg.host, "app:1.0", smallImage(t, "gzip", false))
+	img, err := s.Pull(context.Background(), reg.host+"/app:1.0", PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range []string{reg.host + "/app:1.0", img.ID.String(), img.ID.Encoded()[:12], "sha256:" + img.ID.Encoded()[:5], reg.host + "/app@" + md.String()} {
+		got, err := s.Resolve(ref)
+		if err != nil {
+			t.Errorf("Resolve(%q): %v", ref, err)
+			continue
+		}
+		if got.ID != img.ID {
+			t.Errorf("Resolve(%q) = %s, want %s", ref, got.ID, img.ID)
+		}
+	}
+	for _, ref := range []string{reg.host + "/app:2.0", "app:1.0", "0000000000", "BAD REF"} {
+		if _, err := s.Resolve(ref); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Resolve(%q) error = %v, want not found", ref, err)
+		}
+	}
+	// Pulling by digest again needs no registry at all.
+	reg.setFault(func(w http.ResponseWriter, r *http.Request) bool { http.Error(w, "down", 503); return true })
+	if _, err := s.Pull(context.Background(), reg.host+"/app@"+md.String(), PullOptions{Retries: -1}); err != nil {
+		t.Fatalf("pull by stored digest: %v", err)
+	}
+}
+
+func TestSecondPullDownloadsNothingAndSharedLayersStoredOnce(t *testing.T) {
+	reg := startRegistry(t)
+	s, layers := newTestStore(t)
+	base := layerOf(t, tarLayer(t, map[string]string{"base": "shared"}), "gzip")
+	a := testImage(t, true, base, layerOf(t, tarLayer(t, map[string]string{"a": "a"}), "gzip"))
+	b := testImage(t, true, base, layerOf(t, tarLayer(t, map[string]string{"b": "b"}), "gzip"))
+	pushFixture(t, reg.host, "a:1", a)
+	pushFixture(t, reg.host, "b:1", b)
+	ctx := context.Background()
+	if _, err := s.Pull(ctx, reg.host+"/a:1", PullOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	gets := reg.blobGets.Load()
+	if gets != 3 { // config + 2 layers
+		t.Errorf("first pull fetched %d blobs, want 3", gets)
+	}
+	if _, err := s.Pull(ctx, reg.host+"/a:1", PullOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := reg.blobGets.Load(); n != gets {
+		t.Errorf("second pull fetched %d blobs, want none", n-gets)
+	}
+	if _, err := s.Pull(ctx, reg.host+"/b:1", PullOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := reg.blobGets.Load() - gets; n != 2 { // config + its own layer
+		t.Errorf("pull of b fetched %d blobs, want 2 (the shared layer is stored)", n)
+	}
+	if n := layers.unpacks.Load(); n != 3 {
+		t.Errorf("%d unpacks, want 3 (shared layer once)", n)
+	}
+	blobs, _ := s.content.List()
+	if len(blobs) != 2*2+3 { // 2 manifests, 2 configs, 3 distinct layers
+		t.Errorf("%d blobs stored, want 7", len(blobs))
+	}
+}
+
+func TestPullIndexChoosesPlatform(t *testing.T) {
+	reg := startRegistry(t)
+	s, _ := newTestStore(t)
+	host := testImage(t, true, layerOf(t, tarLayer(t, map[string]string{"which": "host"}), "gzip"))
+	other := testImage(t, true, layerOf(t, tarLayer(t, map[string]string{"which": "other"}), "gzip"))
+	hp := HostPlatform()
+	otherArch := "riscv64"
+	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex),
+		mutate.IndexAddendum{Add: other, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: otherArch}}},
+		mutate.IndexAddendum{Add: host, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: hp.OS, Architecture: hp.Architecture, Variant: hp.Variant}}},
+	)
+	ref, _ := name.ParseReference(reg.host + "/multi:1")
+	if err := remote.WriteIndex(ref, idx); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	got, err := s.Pull(ctx, reg.host+"/multi:1", PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hd, _ := host.Digest()
+	if got.ManifestDigest.String() != hd.String() || got.IndexDigest == "" {
+		t.Errorf("host pull got manifest %s (index %s), want %s", got.ManifestDigest, got.IndexDigest, hd)
+	}
+	got2, err := s.Pull(ctx, reg.host+"/multi:1", PullOptions{Platform: "linux/" + otherArch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	od, _ := other.Digest()
+	if got2.ManifestDigest.String() != od.String() {
+		t.Errorf("--platform pull got %s, want %s", got2.ManifestDigest, od)
+	}
+	_, err = s.Pull(ctx, reg.host+"/multi:1", PullOptions{Platform: "windows/arm"})
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "linux/"+otherArch) {
+		t.Errorf("unknown platform error = %v, want not found listing the platforms", err)
+	}
+	if _, err := s.Pull(ctx, reg.host+"/multi:1", PullOptions{Platform: "linux"}); err == nil {
+		t.Error("bad --platform accepted")
+	}
+}
+
+// assertNoImages checks a failed pull left no image and no stray temp files.
+func assertNoImages(t *testing.T, s *Store) {
+	t.Helper()
+	imgs, err := s.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(imgs) != 0 {
+		t.Errorf("failed pull left %d images", len(imgs))
+	}
+	ents, _ := os.ReadDir(s.content.ingest)
+	if len(ents) != 0 {
+		t.Errorf("failed pull left %d temp files in ingest", len(ents))
+	}
+}
+
+func TestPullFaults(t *testing.T) {
+	reg := startRegistry(t)
+	img := smallImage(t, "gzip", false)
+	pushFixture(t, reg.host, "f:1", img)
+	layers, _ := img.Layers()
+	l1, _ := layers[1].Digest()
+	isBlob := func(r *http.Request) bool { return strings.Contains(r.URL.Path, "/blobs/"+l1.String()) }
+	isManifest := func(r *http.Request) bool { return strings.Contains(r.URL.Path, "/manifests/") }
+	for _, tc := range []struct {
+		name  string
+		fault func(w http.ResponseWriter, r *http.Request) bool
+		want  string
+	}{
+		{"wrong layer content", func(w http.ResponseWriter, r *http.Request) bool {
+			if !isBlob(r) {
+				return false
+			}
+			sz, _ := layers[1].Size()
+			w.Write([]byte(strings.Repeat("!", int(sz))))
+			return true
+		}, "sha256"},
+		{"truncated layer", func(w http.ResponseWriter, r *http.Request) bool {
+			if !isBlob(r) {
+				return false
+			}
+			rc, _ := layers[1].Compressed()
+			defer rc.Close()
+			buf := make([]byte, 200)
+			n, _ := rc.Read(buf)
+			sz, _ := layers[1].Size()
+			w.Header().Set("Content-Length", itoa(sz))
+			w.Write(buf[:n])
+			return true // the server closes the connection short
+		}, ""},
+		{"server errors", func(w http.ResponseWriter, r *http.Request) bool {
+			if !isBlob(r) {
+				return false
+			}
+			http.Error(w, "boom", http.StatusInternalServerError)
+			return true
+		}, "500"},
+		{"garbage manifest", func(w http.ResponseWriter, r *http.Request) bool {
+			if !isManifest(r) {
+				return false
+			}
+			w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+			w.Write([]byte("{not json"))
+			return true
+		}, "JSON"},
+		{"huge manifest", func(w http.ResponseWriter, r *http.Request) bool {
+			if !isManifest(r) {
+				return false
+			}
+			w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+			w.Write([]byte(`{"schemaVersion":2,"x":"` + strings.Repeat("a", MaxManifestSize) + `"}`))
+			return true
+		}, "more than"},
+		{"unknown tag", func(w http.ResponseWriter, r *http.Request) bool {
+			if !isManifest(r) {
+				return false
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			w.Write([]byte(`{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}`))
+			return true
+		}, "does not exist"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, snaps := newTestStore(t)
+			reg.setFault(tc.fault)
+			t.Cleanup(func() { reg.setFault(nil) })
+			_, err := s.Pull(context.Background(), reg.host+"/f:1", PullOptions{Retries: -1})
+			if err == nil {
+				t.Fatal("pull succeeded")
+			}
+			if strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q: want one line containing %q", err, tc.want)
+			}
+			assertNoImages(t, s)
+			if tc.name == "wrong layer content" || tc.name == "truncated layer" {
+				if s.content.Has(digestOf(l1)) {
+					t.Error("bad layer blob was committed")
+				}
+			}
+			// The same store pulls fine once the registry behaves.
+			reg.setFault(nil)
+			if _, err := s.Pull(context.Background(), reg.host+"/f:1", PullOptions{}); err != nil {
+				t.Fatalf("pull after fault: %v", err)
+			}
+			if snaps.count() != 2 {
+				t.Errorf("%d snapshots, want 2", snaps.count())
+			}
+		})
+	}
+}
+
+func TestPullRegistryDown(t *testing.T) {
+	s, _ := newTestStore(t)
+	ln := freeListener(t)
+	addr := ln.Addr().String()
+	ln.Close()
+	_, err := s.Pull(context.Background(), addr+"/x:1", PullOptions{Retries: -1})
+	if err == nil || !strings.Contains(err.Error(), "unreachable") {
+		t.Errorf("error = %v, want registry unreachable", err)
+	}
+}
+
+func TestPullCancelledLeavesNoImage(t *testing.T) {
+	reg := startRegistry(t)
+	img := smallImage(t, "gzip", true)
+	pushFixture(t, reg.host, "slow:1", img)
+	layers, _ := img.Layers()
+	l1, _ := layers[1].Digest()
+	started := make(chan struct{}, 1)
+	reg.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.Contains(r.URL.Path, "/blobs/"+l1.String()) {
+			return false
+		}
+		rc, _ := layers[1].Compressed()
+		defer rc.Close()
+		buf := make([]byte, 100)
+		n, _ := rc.Read(buf)
+		w.Write(buf[:n])
+		w.(http.Flusher).Flush()
+		started <- struct{}{}
+		<-r.Context().Done() // hang until kago gives up
+		return true
+	})
+	s, _ := newTestStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-started
+		cancel()
+	}()
+	done := make(chan error, 1)
+	go func() { _, err := s.Pull(ctx, reg.host+"/slow:1", PullOptions{Retries: -1}); done <- err }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("error = %v, want context.Canceled", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("pull did not stop after cancel")
+	}
+	assertNoImages(t, s)
+	reg.setFault(nil)
+	if _, err := s.Pull(context.Background(), reg.host+"/slow:1", PullOptions{}); err != nil {
+		t.Fatalf("pull after cancel: %v", err)
+	}
+}
+
+func digestOf(h v1.Hash) digest.Digest { return digest.Digest(h.String()) }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
