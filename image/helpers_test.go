@@ -30,72 +30,47 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/kago-run/kago/archive"
 	"github.com/kago-run/kago/internal/testbundle"
+	"github.com/kago-run/kago/snapshot"
 	digest "github.com/opencontainers/go-digest"
 )
 
-// dirLayers is the snapshot seam for tests: it extracts each layer with the
-// archive package into <root>/<chainID>, publishing it by rename, and counts
-// unpacks so tests can see that a layer is unpacked once.
-type dirLayers struct {
-	root    string
+// countedLayers is the real snapshot store, counting unpacks so tests can see
+// that a layer is unpacked once.
+type countedLayers struct {
+	*snapshot.Store
 	unpacks atomic.Int64
 }
 
-func newDirLayers(t *testing.T) *dirLayers {
-	return &dirLayers{root: t.TempDir()}
+func (l *countedLayers) Unpack(ctx context.Context, c digest.Digest, r io.Reader) (int64, error) {
+	had := l.Exists(c)
+	n, err := l.Store.Unpack(ctx, c, r)
+	if err == nil && !had {
+		l.unpacks.Add(1)
+	}
+	return n, err
 }
 
-func (l *dirLayers) dir(c digest.Digest) string { return filepath.Join(l.root, c.Encoded()) }
-
-func (l *dirLayers) Unpack(ctx context.Context, c digest.Digest, r io.Reader) (int64, error) {
-	if l.Exists(c) {
-		_, err := io.Copy(io.Discard, r)
-		return 0, err
-	}
-	tmp, err := os.MkdirTemp(l.root, ".tmp-")
-	if err != nil {
-		return 0, err
-	}
-	defer os.RemoveAll(tmp)
-	dr, err := archive.Decompress(r)
-	if err != nil {
-		return 0, err
-	}
-	defer dr.Close()
-	n, err := archive.Apply(ctx, tmp, dr, archive.ApplyOptions{})
-	if err != nil {
-		return 0, err
-	}
-	// Read what the decompressor left (gzip trailer) so the stream ends.
-	if _, err := io.Copy(io.Discard, r); err != nil {
-		return 0, err
-	}
-	l.unpacks.Add(1)
-	return n, os.Rename(tmp, l.dir(c))
+// dir is the unpacked tree of a layer (the snapshot store's layout).
+func (l *countedLayers) dir(c digest.Digest) string {
+	return filepath.Join(l.Root(), "layers", "sha256-"+c.Encoded(), "fs")
 }
 
-func (l *dirLayers) Exists(c digest.Digest) bool {
-	_, err := os.Stat(l.dir(c))
-	return err == nil
+func (l *countedLayers) count() int {
+	ids, _ := l.Layers()
+	return len(ids)
 }
 
-func (l *dirLayers) RemoveLayer(c digest.Digest) error { return os.RemoveAll(l.dir(c)) }
-
-func (l *dirLayers) count() int {
-	ents, _ := os.ReadDir(l.root)
-	n := 0
-	for _, e := range ents {
-		if !strings.HasPrefix(e.Name(), ".") {
-			n++
-		}
-	}
-	return n
-}
-
-func newTestStore(t *testing.T) (*Store, *dirLayers) {
+// newTestStore opens a store in a temp root with the real snapshot store.
+func newTestStore(t *testing.T) (*Store, *countedLayers) {
 	t.Helper()
-	l := newDirLayers(t)
-	s, err := OpenWith(t.TempDir(), l)
+	testbundle.RequireRoot(t)
+	root := t.TempDir()
+	snaps, err := snapshot.New(filepath.Join(root, SnapshotDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &countedLayers{Store: snaps}
+	s, err := OpenWith(root, l)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -254,8 +254,13 @@ func (s *Store) commit(rec *Record, r Reference, pm pulledManifest) error {
 		for i, c := range rec.ChainIDs {
 			if rec.layerSizes[i] > 0 {
 				st.LayerSizes[c] = rec.layerSizes[i]
-			} else if _, ok := st.LayerSizes[c]; !ok {
+			} else if st.LayerSizes[c] == 0 {
 				st.LayerSizes[c] = 0
+				if u, ok := s.layers.(layerUsage); ok {
+					if n, err := u.Usage(c); err == nil {
+						st.LayerSizes[c] = n
+					}
+				}
 			}
 			size += st.LayerSizes[c]
 		}

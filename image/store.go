@@ -15,6 +15,7 @@ package image
 
 import (
 	"context"
+	"errors"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -24,6 +25,7 @@ import (
 	"strings"
 
 	digest "github.com/opencontainers/go-digest"
+	"github.com/kago-run/kago/snapshot"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 )
@@ -42,6 +44,7 @@ type Store struct {
 	content *contentStore
 	db      *db
 	layers  Layers
+	snaps   *snapshot.Store
 
 	// InUse, when set, tells whether a container uses the image with this ID;
 	// Remove refuses such images unless forced. The engine owns the answer.
@@ -383,11 +386,24 @@ func (s *Store) GC(ctx context.Context) (*GCResult, error) {
 			}
 			res.Blobs = append(res.Blobs, d)
 		}
+		candidates := map[digest.Digest]bool{}
 		for c := range st.LayerSizes {
+			candidates[c] = true
+		}
+		if ll, ok := s.layers.(layerLister); ok {
+			all, err := ll.Layers()
+			if err != nil {
+				return err
+			}
+			for _, c := range all {
+				candidates[c] = true
+			}
+		}
+		for c := range candidates {
 			if chains[c] {
 				continue
 			}
-			if err := s.layers.RemoveLayer(c); err != nil {
+			if err := s.layers.RemoveLayer(c); err != nil && !errors.Is(err, snapshot.ErrNotFound) {
 				// A layer a running container still uses stays until the next GC.
 				continue
 			}
