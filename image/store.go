@@ -15,8 +15,8 @@ package image
 
 import (
 	"context"
-	"errors"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -24,8 +24,8 @@ import (
 	"sort"
 	"strings"
 
-	digest "github.com/opencontainers/go-digest"
 	"github.com/kago-run/kago/snapshot"
+	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 )
