@@ -175,4 +175,3 @@ func SetupConsole(slavePath string) error {
 	defer r.close()
 	return r.bindConsole(slavePath)
 }
-

@@ -1,0 +1,52 @@
+package rootfs
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestCgroupPathsHybrid(t *testing.T) {
+	mounts, err := ParseMountinfo(strings.NewReader(`31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
+35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+40 31 0:37 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
+50 1 0:39 / /other/memory rw - cgroup cgroup rw,memory
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := CgroupPaths(strings.NewReader("4:cpu,cpuacct:/kago/c1\n3:memory:/kago/c1\n1:name=systemd:/\n0::/kago/c1\n2:pids:/x\n"), mounts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"cpu,cpuacct": "/sys/fs/cgroup/cpu,cpuacct/kago/c1",
+		"memory":      "/sys/fs/cgroup/memory/kago/c1",
+		"systemd":     "/sys/fs/cgroup/systemd",
+		"unified":     "/sys/fs/cgroup/unified/kago/c1",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("CgroupPaths = %v\nwant %v", got, want)
+	}
+}
+
+func TestCgroupPathsV2AndNamespaceRoot(t *testing.T) {
+	mounts, _ := ParseMountinfo(strings.NewReader("30 23 0:26 /kago /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n"))
+	got, err := CgroupPaths(strings.NewReader("0::/kago/c1\n"), mounts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{"": "/sys/fs/cgroup/c1"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("CgroupPaths = %v, want %v", got, want)
+	}
+	// A cgroup outside what the mount shows is left out, never guessed.
+	got, _ = CgroupPaths(strings.NewReader("0::/other\n"), mounts)
+	if len(got) != 0 {
+		t.Fatalf("CgroupPaths for unreachable cgroup = %v", got)
+	}
+	if _, err := CgroupPaths(strings.NewReader("garbage\n"), mounts); err == nil {
+		t.Fatal("malformed /proc/self/cgroup accepted")
+	}
+}
