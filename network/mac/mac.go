@@ -61,7 +61,7 @@ func Validate(hw net.HardwareAddr) error {
 	case isAll(hw, 0xff):
 		return fmt.Errorf("MAC address %s is the broadcast address: pick a unicast address such as 02:42:0a:59:00:02", hw)
 	case hw[0]&multicastBit != 0:
-		return fmt.Errorf("MAC address %s is multicast (lowest bit of first octet set): clear it, e.g. %02x:...", hw, hw[0]&^multicastBit)
+		return fmt.Errorf("MAC address %s is multicast (lowest bit of the first octet set): clear that bit, e.g. first octet %02x", hw, hw[0]&^multicastBit)
 	}
 	return nil
 }
