@@ -28,7 +28,9 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().StringVar(&g.Root, "root", "/var/lib/kago", "directory for all engine state")
 	root.PersistentFlags().BoolVar(&g.Debug, "debug", false, "print debug messages")
 	// Each verb lives in its own file as newXxxCmd(g); add new verbs to this list.
-	for _, newCmd := range []func(*globalOptions) *cobra.Command{} {
+	for _, newCmd := range []func(*globalOptions) *cobra.Command{
+		newPullCmd, newImagesCmd, newRmiCmd, newTagCmd, newImageCmd, // image verbs
+	} {
 		root.AddCommand(newCmd(g))
 	}
 	return root

@@ -1,0 +1,333 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kago-run/kago/image"
+	"github.com/spf13/cobra"
+)
+
+// openImageStore opens the image store of the engine root.
+func openImageStore(g *globalOptions) (*image.Store, error) {
+	return image.Open(g.Root)
+}
+
+func newPullCmd(g *globalOptions) *cobra.Command {
+	var o image.PullOptions
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:   "pull [OPTIONS] NAME[:TAG|@DIGEST]",
+		Short: "Download an image from a registry",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := openImageStore(g)
+			if err != nil {
+				return err
+			}
+			o.Progress = os.Stdout
+			if quiet {
+				o.Progress = nil
+			}
+			img, err := s.Pull(cmd.Context(), args[0], o)
+			if err != nil {
+				return err
+			}
+			if quiet {
+				fmt.Println(img.ID)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&o.Platform, "platform", "", "platform os/arch[/variant] to pull from a multi-platform image (default: this host)")
+	cmd.Flags().BoolVar(&o.Insecure, "insecure-registry", false, "allow plain HTTP or unverified TLS to a non-loopback registry")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only the image ID")
+	return cmd
+}
+
+// imageRow is one line of kago images, also its JSON form.
+type imageRow struct {
+	Repository   string `json:"Repository"`
+	Tag          string `json:"Tag"`
+	ID           string `json:"ID"`
+	Digest       string `json:"Digest,omitempty"`
+	CreatedAt    string `json:"CreatedAt"`
+	CreatedSince string `json:"CreatedSince"`
+	Size         string `json:"Size"`
+	VirtualSize  int64  `json:"VirtualSize"`
+}
+
+func imageRows(imgs []*image.Image) []imageRow {
+	var rows []imageRow
+	for _, img := range imgs {
+		base := imageRow{
+			ID:           image.ShortID(img.ID),
+			CreatedAt:    img.Created.Format("2006-01-02 15:04:05 -0700 MST"),
+			CreatedSince: since(img.Created),
+			Size:         image.HumanSize(img.Size),
+			VirtualSize:  img.Size,
+		}
+		if len(img.RepoTags) == 0 {
+			r := base
+			r.Repository, r.Tag = "<none>", "<none>"
+			if len(img.RepoDigests) > 0 {
+				ref, err := image.ParseReference(img.RepoDigests[0])
+				if err == nil {
+					r.Repository = ref.FamiliarName()
+					r.Digest = ref.Digest.String()
+				}
+			}
+			rows = append(rows, r)
+			continue
+		}
+		for _, t := range img.RepoTags {
+			ref, err := image.ParseReference(t)
+			if err != nil {
+				continue
+			}
+			r := base
+			r.Repository, r.Tag = ref.FamiliarName(), ref.Tag
+			rows = append(rows, r)
+		}
+	}
+	return rows
+}
+
+// since says how long ago t was, as docker does ("3 days ago").
+func since(t time.Time) string {
+	if t.IsZero() {
+		return "N/A"
+	}
+	d := time.Since(t)
+	switch {
+	case d < time.Minute:
+		return "Less than a minute ago"
+	case d < time.Hour:
+		return plural(int(d.Minutes()), "minute") + " ago"
+	case d < 48*time.Hour:
+		return plural(int(d.Hours()), "hour") + " ago"
+	case d < 14*24*time.Hour:
+		return plural(int(d.Hours()/24), "day") + " ago"
+	case d < 60*24*time.Hour:
+		return plural(int(d.Hours()/24/7), "week") + " ago"
+	case d < 2*365*24*time.Hour:
+		return plural(int(d.Hours()/24/30), "month") + " ago"
+	}
+	return plural(int(d.Hours()/24/365), "year") + " ago"
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		if unit == "hour" {
+			return "An hour"
+		}
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
+}
+
+func newImagesCmd(g *globalOptions) *cobra.Command {
+	var quiet bool
+	var format string
+	cmd := &cobra.Command{
+		Use:     "images [OPTIONS] [REPOSITORY[:TAG]]",
+		Aliases: []string{"ls"},
+		Short:   "List images",
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := openImageStore(g)
+			if err != nil {
+				return err
+			}
+			imgs, err := s.List()
+			if err != nil {
+				return err
+			}
+			rows := imageRows(imgs)
+			if len(args) == 1 {
+				rows = filterRows(rows, args[0])
+			}
+			return printImageRows(os.Stdout, rows, quiet, format)
+		},
+	}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only image IDs")
+	cmd.Flags().StringVar(&format, "format", "", `output format: "table" (default) or "json" (one object a line)`)
+	return cmd
+}
+
+// filterRows keeps the rows of one repository (and tag, if given).
+func filterRows(rows []imageRow, want string) []imageRow {
+	repo, tag := want, ""
+	if i := strings.LastIndex(want, ":"); i > strings.LastIndex(want, "/") {
+		repo, tag = want[:i], want[i+1:]
+	}
+	wantName := repo
+	if r, err := image.ParseReference(repo); err == nil {
+		wantName = r.FamiliarName()
+	}
+	var out []imageRow
+	for _, r := range rows {
+		if r.Repository == wantName && (tag == "" || r.Tag == tag) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func printImageRows(w io.Writer, rows []imageRow, quiet bool, format string) error {
+	switch {
+	case quiet:
+		seen := map[string]bool{}
+		for _, r := range rows {
+			if !seen[r.ID] {
+				seen[r.ID] = true
+				fmt.Fprintln(w, r.ID)
+			}
+		}
+		return nil
+	case format == "json" || format == "{{json .}}":
+		enc := json.NewEncoder(w)
+		for _, r := range rows {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	case format == "" || format == "table":
+		tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
+		fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE")
+		for _, r := range rows {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Repository, r.Tag, r.ID, r.CreatedSince, r.Size)
+		}
+		return tw.Flush()
+	}
+	return fmt.Errorf("unknown --format %q: use table or json", format)
+}
+
+func newRmiCmd(g *globalOptions) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:     "rmi [OPTIONS] IMAGE [IMAGE...]",
+		Aliases: []string{"rm"},
+		Short:   "Remove images",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := openImageStore(g)
+			if err != nil {
+				return err
+			}
+			var errs []string
+			for _, ref := range args {
+				out, err := s.Remove(cmd.Context(), ref, image.RemoveOptions{Force: force})
+				for _, l := range out {
+					fmt.Println(l)
+				}
+				if err != nil {
+					errs = append(errs, err.Error())
+				}
+			}
+			if len(errs) > 0 {
+				return fmt.Errorf("%s", strings.Join(errs, "; "))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "remove even if a container uses it, and all tags of an image named by ID")
+	return cmd
+}
+
+func newTagCmd(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]",
+		Short: "Give an image another name",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := openImageStore(g)
+			if err != nil {
+				return err
+			}
+			return s.Tag(args[0], args[1])
+		},
+	}
+}
+
+func newImageInspectCmd(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "inspect IMAGE [IMAGE...]",
+		Short: "Show images' config, layers and digests as JSON",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := openImageStore(g)
+			if err != nil {
+				return err
+			}
+			var out []*image.Image
+			for _, ref := range args {
+				img, err := s.Resolve(ref)
+				if err != nil {
+					return err
+				}
+				out = append(out, img)
+			}
+			enc := json.NewEncoder(os.Stdout)
+			enc.SetIndent("", "    ")
+			return enc.Encode(out)
+		},
+	}
+}
+
+func newImagePruneCmd(g *globalOptions) *cobra.Command {
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "prune [OPTIONS]",
+		Short: "Remove unused images and free unreferenced blobs and layers",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := openImageStore(g)
+			if err != nil {
+				return err
+			}
+			deleted, err := s.Prune(cmd.Context(), image.PruneOptions{All: all})
+			for _, d := range deleted {
+				fmt.Println("Deleted:", d)
+			}
+			if err != nil {
+				return err
+			}
+			gc, err := s.GC(cmd.Context())
+			if err != nil {
+				return err
+			}
+			fmt.Printf("Total reclaimed space: %s\n", image.HumanSize(gc.Bytes))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "remove all images no container uses, not only untagged ones")
+	return cmd
+}
+
+// newImageCmd groups the image verbs as "kago image VERB".
+func newImageCmd(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "image",
+		Short: "Manage images",
+	}
+	ls := newImagesCmd(g)
+	ls.Use, ls.Aliases = "ls [OPTIONS] [REPOSITORY[:TAG]]", []string{"list"}
+	rm := newRmiCmd(g)
+	rm.Use, rm.Aliases = "rm [OPTIONS] IMAGE [IMAGE...]", nil
+	cmd.AddCommand(ls, rm, newImageInspectCmd(g), newImagePruneCmd(g), newPullCmd(g), newTagCmd(g))
+	for _, extra := range imageExtraCmds {
+		cmd.AddCommand(extra(g))
+	}
+	return cmd
+}
+
+// imageExtraCmds are verbs that appear both at top level and under "image"
+// (save, load, import, push), registered by their own files.
+var imageExtraCmds []func(*globalOptions) *cobra.Command
