@@ -71,6 +71,9 @@ func (req *AttachRequest) normalise() error {
 	if req.NetnsPath == "" {
 		return fmt.Errorf("attach %s: no network namespace path (want /proc/PID/ns/net)", req.ContainerID)
 	}
+	if _, err := os.Stat(req.NetnsPath); err != nil {
+		return fmt.Errorf("attach %s: network namespace %s (is the container running?): %w", req.ContainerID, req.NetnsPath, err)
+	}
 	if req.IfName == "" {
 		req.IfName = "eth0"
 	}
