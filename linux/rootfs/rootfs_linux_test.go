@@ -1,0 +1,464 @@
+package rootfs
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/kago-run/kago/internal/testbundle"
+)
+
+// The root tests re-exec the test binary as TestHelperProcess in new mount,
+// pid, uts and ipc namespaces (everything it mounts dies with it), with a
+// scenario in the environment. The helper runs Prepare (+ Pivot + Finalize
+// and execs busybox sh, or inspects the host side in Go) and the parent
+// checks what it printed.
+
+const helperEnv = "KAGO_ROOTFS_HELPER"
+
+// scenario is what the parent tells the helper to do.
+type scenario struct {
+	Bundle  string
+	Spec    *specs.Spec
+	Opts    Options
+	Console bool   // open a host pty and pass its slave as ConsolePath
+	Script  string // run in the container after Finalize; "" = stop after Prepare
+	Canary  string // host dir the helper checks is untouched after Prepare
+	Rootfs  string // absolute rootfs path, for the Prepare-only report
+}
+
+func TestHelperProcess(t *testing.T) {
+	data := os.Getenv(helperEnv)
+	if data == "" {
+		t.Skip("helper process for the root tests; runs only when re-executed by them")
+	}
+	var sc scenario
+	if err := json.Unmarshal([]byte(data), &sc); err != nil {
+		fail("decode scenario: %v", err)
+	}
+	if err := os.Chdir(sc.Bundle); err != nil {
+		fail("chdir bundle: %v", err)
+	}
+	if sc.Console {
+		ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+		if err != nil {
+			fail("open ptmx: %v", err)
+		}
+		if err := unix.IoctlSetPointerInt(int(ptmx.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+			fail("unlockpt: %v", err)
+		}
+		n, err := unix.IoctlGetInt(int(ptmx.Fd()), unix.TIOCGPTN)
+		if err != nil {
+			fail("ptsname: %v", err)
+		}
+		sc.Opts.ConsolePath = fmt.Sprintf("/dev/pts/%d", n)
+	}
+	if err := Prepare(sc.Spec, "rootfs", sc.Opts); err != nil {
+		fail("Prepare: %v", err)
+	}
+	if sc.Script == "" {
+		reportHost(sc)
+		os.Exit(0)
+	}
+	if err := Pivot("rootfs", sc.Opts); err != nil {
+		fail("Pivot: %v", err)
+	}
+	if err := Finalize(sc.Spec); err != nil {
+		fail("Finalize: %v", err)
+	}
+	err := syscall.Exec("/bin/busybox", []string{"sh", "-c", sc.Script}, []string{"PATH=/bin"})
+	fail("exec busybox: %v", err)
+}
+
+func fail(format string, args ...any) {
+	fmt.Fprintf(os.Stdout, "HELPER-ERROR: "+format+"\n", args...)
+	os.Exit(3)
+}
+
+// reportHost prints, after Prepare only, where mounts landed relative to
+// the rootfs and whether the host canary was touched.
+func reportHost(sc scenario) {
+	mounts, err := readMountinfo()
+	if err != nil {
+		fail("mountinfo: %v", err)
+	}
+	for _, m := range mounts {
+		switch {
+		case under(m.Mountpoint, sc.Rootfs):
+			fmt.Printf("INROOT=%s %s\n", strings.TrimPrefix(m.Mountpoint, sc.Rootfs), m.FSType)
+		case sc.Canary != "" && under(m.Mountpoint, sc.Canary):
+			fmt.Printf("ESCAPED=%s %s\n", m.Mountpoint, m.FSType)
+		case m.Mountpoint == "/" && m.FSType == "tmpfs":
+			fmt.Printf("ESCAPED=/ %s\n", m.FSType)
+		}
+	}
+	if sc.Canary != "" {
+		ents, err := os.ReadDir(sc.Canary)
+		if err != nil {
+			fail("read canary: %v", err)
+		}
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		fmt.Printf("CANARY=%s\n", strings.Join(names, ","))
+	}
+}
+
+// runHelper runs one scenario and returns its output. wantFail says the
+// scenario is expected to end with a HELPER-ERROR.
+func runHelper(t *testing.T, sc scenario) string {
+	t.Helper()
+	data, err := json.Marshal(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := mountsUnder(t, sc.Bundle)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperProcess$", "-test.v=false")
+	cmd.Env = append(os.Environ(), helperEnv+"="+string(data))
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC,
+		Pdeathsig:  syscall.SIGKILL,
+	}
+	out, err := cmd.CombinedOutput()
+	t.Logf("helper output:\n%s", out)
+	if err != nil && !strings.Contains(string(out), "HELPER-ERROR") {
+		t.Fatalf("helper: %v", err)
+	}
+	// Everything happened in the child's mount namespace: the test's own
+	// mount table must not have gained anything under the bundle.
+	if after := mountsUnder(t, sc.Bundle); len(after) != len(before) {
+		t.Fatalf("host mounts under %s changed: before %v, after %v", sc.Bundle, before, after)
+	}
+	return string(out)
+}
+
+func mountsUnder(t *testing.T, dir string) []string {
+	t.Helper()
+	ms, err := readMountinfo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range ms {
+		if under(m.Mountpoint, dir) {
+			out = append(out, m.Mountpoint)
+		}
+	}
+	return out
+}
+
+// values returns the KEY=VALUE lines of the helper's output.
+func values(out string) map[string]string {
+	v := map[string]string{}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		if k, val, ok := strings.Cut(sc.Text(), "="); ok && k != "" && k[0] >= 'A' && k[0] <= 'Z' && !strings.Contains(k, " ") {
+			v[k] = val
+		}
+	}
+	return v
+}
+
+// containerMounts parses the mountinfo the container printed between
+// MOUNTINFO-BEGIN and MOUNTINFO-END, keyed by mount point (last one wins).
+func containerMounts(t *testing.T, out string) map[string]MountInfo {
+	t.Helper()
+	b := strings.Index(out, "MOUNTINFO-BEGIN\n")
+	e := strings.Index(out, "MOUNTINFO-END")
+	if b < 0 || e < b {
+		t.Fatalf("no mountinfo in output")
+	}
+	ms, err := ParseMountinfo(strings.NewReader(out[b+len("MOUNTINFO-BEGIN\n") : e]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byPoint := map[string]MountInfo{}
+	for _, m := range ms {
+		byPoint[m.Mountpoint] = m
+	}
+	return byPoint
+}
+
+func hasOpt(opts, o string) bool {
+	for _, x := range strings.Split(opts, ",") {
+		if x == o {
+			return true
+		}
+	}
+	return false
+}
+
+func newBundle(t *testing.T) (bundle, rootfs string) {
+	t.Helper()
+	testbundle.RequireRoot(t)
+	bundle = t.TempDir()
+	rootfs = filepath.Join(bundle, "rootfs")
+	if err := testbundle.Rootfs(rootfs); err != nil {
+		t.Fatal(err)
+	}
+	return bundle, rootfs
+}
+
+func baseMounts() []specs.Mount {
+	return []specs.Mount{
+		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
+		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}},
+	}
+}
+
+// testCgroup makes a memory (v1) or unified (v2) cgroup with one child for
+// the container to see, removed after the test.
+func testCgroup(t *testing.T) map[string]string {
+	t.Helper()
+	var st unix.Statfs_t
+	if err := unix.Statfs(cgroupRoot, &st); err != nil {
+		t.Skipf("no %s: %v", cgroupRoot, err)
+	}
+	key, base := "memory", filepath.Join(cgroupRoot, "memory")
+	if st.Type == unix.CGROUP2_SUPER_MAGIC {
+		key, base = "", cgroupRoot
+	}
+	dir := filepath.Join(base, fmt.Sprintf("kago-rootfs-test-%d", os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatalf("create test cgroup: %v", err)
+	}
+	t.Cleanup(func() { os.Remove(filepath.Join(dir, "child")); os.Remove(dir) })
+	if err := os.Mkdir(filepath.Join(dir, "child"), 0o755); err != nil {
+		t.Fatalf("create test child cgroup: %v", err)
+	}
+	return map[string]string{key: dir}
+}
+
+func TestPrepareFullContainer(t *testing.T) {
+	bundle, rootfs := newBundle(t)
+	if err := os.WriteFile(filepath.Join(rootfs, "home", "secret"), []byte("hide me"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	roDir, rwDir := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(roDir, "hello"), []byte("from host"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hostFile := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(hostFile, []byte("single file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cg := testCgroup(t)
+	cgKey := "memory"
+	if _, ok := cg[""]; ok {
+		cgKey = ""
+	}
+	mounts := append(baseMounts(),
+		specs.Mount{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
+		specs.Mount{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
+		specs.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
+		specs.Mount{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "relatime", "ro"}},
+		specs.Mount{Destination: "/mnt/ro", Type: "bind", Source: roDir, Options: []string{"rbind", "ro", "nosuid"}},
+		specs.Mount{Destination: "/mnt/rw", Type: "bind", Source: rwDir, Options: []string{"rbind", "rw", "rprivate"}},
+		specs.Mount{Destination: "/etc/hostfile", Source: hostFile, Options: []string{"bind", "ro"}},
+		specs.Mount{Destination: "/tmp/small", Type: "tmpfs", Source: "tmpfs", Options: []string{"size=1m", "mode=0700", "noexec"}},
+	)
+	spec := &specs.Spec{
+		Root:   &specs.Root{Path: "rootfs", Readonly: true},
+		Mounts: mounts,
+		Linux: &specs.Linux{
+			Devices: []specs.LinuxDevice{{Path: "/dev/kago-null", Type: "c", Major: 1, Minor: 3,
+				FileMode: mode(0o640), UID: u32(1000), GID: u32(1001)}},
+			MaskedPaths:   []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/scsi", "/home", "/proc/does-not-exist"},
+			ReadonlyPaths: []string{"/proc/sys", "/proc/sysrq-trigger", "/proc/missing"},
+			Sysctl:        map[string]string{"kernel.domainname": "kago.test"},
+		},
+	}
+	script := `
+echo MOUNTINFO-BEGIN; cat /proc/self/mountinfo; echo MOUNTINFO-END
+ls -ln /dev
+echo DEVNODE=$(stat -c '%F %t:%T %a %u:%g' /dev/kago-null)
+echo NULLNODE=$(stat -c '%F %t:%T %a' /dev/null)
+for d in zero full random urandom tty; do test -c /dev/$d && echo DEV_$d=c; done
+echo PTMX=$(readlink /dev/ptmx) FD=$(readlink /dev/fd) STDIN=$(readlink /dev/stdin) CORE=$(readlink /dev/core)
+if cat /proc/kcore >/dev/null 2>&1; then echo KCORE=readable; else echo KCORE=masked; fi
+echo KEYS=$(wc -c </proc/keys)
+echo TIMERS=$(wc -c </proc/timer_list)
+echo HOME=$(ls -A /home | wc -l)
+echo DOMAIN=$(cat /proc/sys/kernel/domainname)
+if (echo other > /proc/sys/kernel/domainname) 2>/dev/null; then echo SYSRO=writable; else echo SYSRO=readonly; fi
+if touch /rootfile 2>/dev/null; then echo ROOT=writable; else echo ROOT=readonly; fi
+if touch /mnt/ro/x 2>/dev/null; then echo BINDRO=writable; else echo BINDRO=readonly; fi
+echo BINDRO_READ=$(cat /mnt/ro/hello)
+echo written-inside > /mnt/rw/out && echo BINDRW=ok
+echo HOSTFILE=$(cat /etc/hostfile)
+echo SMALL=$(stat -c %a /tmp/small)
+if test -d /sys/fs/cgroup/` + cgKey + `/child; then echo CGCHILD=yes; else echo CGCHILD=no; fi
+echo CGLIST=$(ls /sys/fs/cgroup/)
+echo CWD=$(pwd)
+`
+	out := runHelper(t, scenario{Bundle: bundle, Spec: spec, Opts: Options{CgroupPaths: cg}, Script: script})
+	v := values(out)
+	want := map[string]string{
+		"DEVNODE":     "character special file 1:3 640 1000:1001",
+		"NULLNODE":    "character special file 1:3 666",
+		"DEV_zero":    "c",
+		"DEV_tty":     "c",
+		"DEV_urandom": "c",
+		"PTMX":        "pts/ptmx FD=/proc/self/fd STDIN=/proc/self/fd/0 CORE=" + hostKcore(),
+		"KCORE":       "masked",
+		"TIMERS":      "0",
+		"HOME":        "0",
+		"KEYS":        "0",
+		"DOMAIN":      "kago.test",
+		"SYSRO":       "readonly",
+		"ROOT":        "readonly",
+		"BINDRO":      "readonly",
+		"BINDRO_READ": "from host",
+		"BINDRW":      "ok",
+		"HOSTFILE":    "single file",
+		"SMALL":       "700",
+		"CGCHILD":     "yes",
+		"CWD":         "/",
+	}
+	for k, w := range want {
+		if v[k] != w {
+			t.Errorf("%s = %q, want %q", k, v[k], w)
+		}
+	}
+	if got, err := os.ReadFile(filepath.Join(rwDir, "out")); err != nil || string(got) != "written-inside\n" {
+		t.Errorf("rw bind did not write through to the host: %q, %v", got, err)
+	}
+	if _, err := os.Stat(filepath.Join(roDir, "x")); err == nil {
+		t.Errorf("ro bind: file created on host")
+	}
+	if strings.Contains(v["CGLIST"], "kago-rootfs-test") {
+		t.Errorf("container sees host cgroup tree: %s", v["CGLIST"])
+	}
+
+	ms := containerMounts(t, out)
+	checks := []struct {
+		point, fstype string
+		opts          []string
+		super         []string
+	}{
+		{"/", "", []string{"ro"}, nil},
+		{"/proc", "proc", []string{"rw", "nosuid", "nodev", "noexec"}, nil},
+		{"/dev", "tmpfs", []string{"rw", "nosuid"}, []string{"mode=755"}},
+		{"/dev/pts", "devpts", []string{"nosuid", "noexec"}, []string{"ptmxmode=666", "mode=620"}},
+		{"/dev/shm", "tmpfs", []string{"nosuid", "nodev", "noexec"}, []string{"size=65536k"}},
+		{"/dev/mqueue", "mqueue", []string{"nosuid", "nodev", "noexec"}, nil},
+		{"/sys", "sysfs", []string{"ro", "nosuid"}, nil},
+		{"/sys/fs/cgroup", "tmpfs", []string{"ro"}, nil},
+		{"/mnt/ro", "", []string{"ro", "nosuid"}, nil},
+		{"/mnt/rw", "", []string{"rw"}, nil},
+		{"/etc/hostfile", "", []string{"ro"}, nil},
+		{"/tmp/small", "tmpfs", []string{"noexec"}, []string{"size=1024k", "mode=700"}},
+		{"/proc/sys", "proc", []string{"ro"}, nil},
+		{"/proc/keys", "", nil, nil},
+		{"/proc/timer_list", "", nil, nil},
+		{"/proc/scsi", "tmpfs", []string{"ro"}, nil},
+		{"/home", "tmpfs", []string{"ro"}, nil},
+	}
+	if cgKey == "" {
+		checks[7].fstype = "cgroup2"
+	} else {
+		checks = append(checks, struct {
+			point, fstype string
+			opts, super   []string
+		}{"/sys/fs/cgroup/memory", "cgroup", []string{"ro", "nosuid"}, []string{"memory"}})
+	}
+	for _, c := range checks {
+		m, ok := ms[c.point]
+		if !ok {
+			if c.point == "/proc/scsi" {
+				continue // not every kernel has /proc/scsi; masking a missing path is a no-op
+			}
+			t.Errorf("no mount at %s in the container", c.point)
+			continue
+		}
+		if c.fstype != "" && m.FSType != c.fstype {
+			t.Errorf("%s: fstype %s, want %s", c.point, m.FSType, c.fstype)
+		}
+		for _, o := range c.opts {
+			if !hasOpt(m.Options, o) {
+				t.Errorf("%s: options %s lack %s", c.point, m.Options, o)
+			}
+		}
+		for _, o := range c.super {
+			if !hasOpt(m.SuperOptions, o) {
+				t.Errorf("%s: super options %s lack %s", c.point, m.SuperOptions, o)
+			}
+		}
+	}
+	for p := range ms {
+		if strings.HasPrefix(p, bundle) || strings.HasPrefix(p, "/tmp/Test") {
+			t.Errorf("container sees a host path mount %s", p)
+		}
+	}
+}
+
+// TestNoPivotUserNSDevicesConsole covers --no-pivot, device nodes bind-mounted
+// from the host (the user-namespace way), /dev/shm added when the spec has
+// none, and a pty slave on /dev/console.
+func TestNoPivotUserNSDevicesConsole(t *testing.T) {
+	bundle, _ := newBundle(t)
+	spec := &specs.Spec{Root: &specs.Root{Path: "rootfs"}, Mounts: baseMounts(), Linux: &specs.Linux{}}
+	script := `
+echo MOUNTINFO-BEGIN; cat /proc/self/mountinfo; echo MOUNTINFO-END
+echo NULL=$(echo data > /dev/null && echo ok)
+echo ZERO=$(head -c 4 /dev/zero | wc -c)
+test -e /sys/kernel && echo HOSTSYS=visible || echo HOSTSYS=hidden
+echo CWD=$(pwd)
+test -f /bin/busybox && echo BUSYBOX=yes
+echo SHM=$(stat -c %a /dev/shm)
+`
+	out := runHelper(t, scenario{Bundle: bundle, Spec: spec, Opts: Options{NoPivot: true, UserNS: true}, Console: true, Script: script})
+	v := values(out)
+	for k, w := range map[string]string{"NULL": "ok", "ZERO": "4", "HOSTSYS": "hidden", "CWD": "/", "BUSYBOX": "yes", "SHM": "1777"} {
+		if v[k] != w {
+			t.Errorf("%s = %q, want %q", k, v[k], w)
+		}
+	}
+	ms := containerMounts(t, out)
+	for _, dev := range []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/dev/console"} {
+		m, ok := ms[dev]
+		if !ok || m.FSType != "devtmpfs" && m.FSType != "devpts" {
+			t.Errorf("%s: want a bind mount of the host node, got %+v (present %v)", dev, m, ok)
+		}
+	}
+	if m, ok := ms["/dev/shm"]; !ok || m.FSType != "tmpfs" || !hasOpt(m.Options, "noexec") {
+		t.Errorf("/dev/shm not added as a tmpfs: %+v", m)
+	}
+	if _, ok := ms["/"]; !ok {
+		t.Errorf("the moved rootfs is not / in the chroot: %v", keys(ms))
+	}
+}
+
+// hostKcore is where /dev/core must point: nowhere on kernels without
+// /proc/kcore (the link is only made when the target exists).
+func hostKcore() string {
+	if _, err := os.Stat("/proc/kcore"); err == nil {
+		return "/proc/kcore"
+	}
+	return ""
+}
+
+func keys(m map[string]MountInfo) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
