@@ -1,0 +1,247 @@
+package containerinit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	goruntime "runtime"
+	"strconv"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/kago-run/kago/linux/console"
+	"github.com/kago-run/kago/linux/ns"
+	"github.com/kago-run/kago/linux/rlimit"
+	"github.com/kago-run/kago/linux/rootfs"
+	"github.com/kago-run/kago/runtime/hooks"
+	"github.com/kago-run/kago/runtime/syncmsg"
+)
+
+// MaybeRun turns the process into a container init when the runtime started
+// it as one, and never returns in that case. Both kago binaries call it first
+// thing in main.
+func MaybeRun() {
+	syncFd := os.Getenv(EnvSync)
+	if syncFd == "" {
+		return
+	}
+	// Namespaces, credentials and capabilities are per thread; everything
+	// from here to execve happens on this one.
+	goruntime.LockOSThread()
+	fd, err := strconv.Atoi(syncFd)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "kago init: bad %s=%q\n", EnvSync, syncFd)
+		os.Exit(1)
+	}
+	os.Unsetenv(EnvSync)
+	conn := syncmsg.NewConn(os.NewFile(uintptr(fd), "sync"))
+	err = run(conn)
+	// run only returns on failure.
+	if sendErr := conn.SendError(err); sendErr != nil {
+		fmt.Fprintln(os.Stderr, "kago init:", err)
+	}
+	os.Exit(1)
+}
+
+func run(conn *syncmsg.Conn) error {
+	m, _, err := conn.Expect(syncmsg.TypeConfig)
+	if err != nil {
+		return err
+	}
+	var cfg Config
+	if err := json.Unmarshal(m.Body, &cfg); err != nil {
+		return fmt.Errorf("decode init config: %w", err)
+	}
+	if cfg.Exec {
+		return execProcess(conn, &cfg)
+	}
+	return initContainer(conn, &cfg)
+}
+
+// initContainer builds the container from inside its new namespaces, in the
+// order runc uses, then waits for start.
+func initContainer(conn *syncmsg.Conn, cfg *Config) error {
+	spec, proc := cfg.Spec, cfg.Process
+	plan, err := ns.PlanFor(spec.Linux.Namespaces)
+	if err != nil {
+		return err
+	}
+	if cfg.NewCgroupNS {
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fmt.Errorf("unshare cgroup namespace: %w", err)
+		}
+	}
+	if _, err := unix.Setsid(); err != nil {
+		return fmt.Errorf("setsid: %w", err)
+	}
+	if !cfg.NoNewKeyring {
+		// A fresh session keyring keeps the container away from the host's keys.
+		if _, err := unix.KeyctlJoinSessionKeyring("_ses." + cfg.ID); err != nil && !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EPERM) {
+			return fmt.Errorf("join session keyring: %w", err)
+		}
+	}
+	if err := setProcessAttrs(proc); err != nil {
+		return err
+	}
+	newMountNS := plan.New&unix.CLONE_NEWNS != 0
+	ropts := rootfs.Options{NoPivot: cfg.NoPivot, UserNS: cfg.UserNS}
+	if newMountNS {
+		if err := rootfs.Prepare(spec, cfg.Rootfs, ropts); err != nil {
+			return err
+		}
+	}
+	if err := conn.Send(syncmsg.TypeHooks, nil, nil); err != nil {
+		return err
+	}
+	if _, _, err := conn.Expect(syncmsg.TypeHooksDone); err != nil {
+		return err
+	}
+	if spec.Hooks != nil {
+		if err := hooks.Run(context.Background(), "createContainer", spec.Hooks.CreateContainer, cfg.State(specs.StateCreating)); err != nil {
+			return err
+		}
+	}
+	if newMountNS {
+		if err := rootfs.Pivot(cfg.Rootfs, ropts); err != nil {
+			return err
+		}
+	} else if err := unix.Chroot(cfg.Rootfs); err != nil {
+		return fmt.Errorf("chroot %s: %w", cfg.Rootfs, err)
+	}
+	if proc.Terminal {
+		if err := setupTerminal(conn, true); err != nil {
+			return err
+		}
+	}
+	if newMountNS {
+		if err := rootfs.Finalize(spec); err != nil {
+			return err
+		}
+	}
+	if spec.Hostname != "" {
+		if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
+			return fmt.Errorf("set hostname %q: %w", spec.Hostname, err)
+		}
+	}
+	if spec.Domainname != "" {
+		if err := unix.Setdomainname([]byte(spec.Domainname)); err != nil {
+			return fmt.Errorf("set domainname %q: %w", spec.Domainname, err)
+		}
+	}
+	ex, err := prepareExec(proc, spec)
+	if err != nil {
+		return err
+	}
+	if err := ex.loadEarlySeccomp(conn); err != nil {
+		return err
+	}
+	if err := conn.Send(syncmsg.TypeReady, nil, nil); err != nil {
+		return err
+	}
+	conn.Close()
+	if err := waitForStart(); err != nil {
+		// Nobody listens any more: the runtime has returned from create.
+		fmt.Fprintln(os.Stderr, "kago init:", err)
+		os.Exit(1)
+	}
+	if spec.Hooks != nil {
+		if err := hooks.Run(context.Background(), "startContainer", spec.Hooks.StartContainer, cfg.State(specs.StateCreated)); err != nil {
+			fmt.Fprintln(os.Stderr, "kago init:", err)
+			os.Exit(1)
+		}
+	}
+	err = ex.exec(cfg.PreserveFDs)
+	fmt.Fprintln(os.Stderr, "kago init:", err)
+	os.Exit(127)
+	return nil
+}
+
+// waitForStart blocks until `start` opens the exec FIFO for reading.
+func waitForStart() error {
+	fd := os.Getenv(EnvFifo)
+	os.Unsetenv(EnvFifo)
+	// The FIFO was passed as an O_PATH fd so it is reachable after
+	// pivot_root; reopening it for writing goes through /proc.
+	f, err := os.OpenFile("/proc/self/fd/"+fd, os.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open exec fifo (does the container mount /proc?): %w", err)
+	}
+	defer f.Close()
+	if _, err := f.Write([]byte{0}); err != nil {
+		return fmt.Errorf("write exec fifo: %w", err)
+	}
+	return nil
+}
+
+// execProcess runs a new process in a live container: the nsenter
+// constructor already put this process in the container's namespaces and the
+// runtime moved it into the container's cgroup.
+func execProcess(conn *syncmsg.Conn, cfg *Config) error {
+	proc := cfg.Process
+	if proc.Terminal {
+		if _, err := unix.Setsid(); err != nil {
+			return fmt.Errorf("setsid: %w", err)
+		}
+		if err := setupTerminal(conn, false); err != nil {
+			return err
+		}
+	}
+	if err := setProcessAttrs(proc); err != nil {
+		return err
+	}
+	ex, err := prepareExec(proc, cfg.Spec)
+	if err != nil {
+		return err
+	}
+	if err := ex.loadEarlySeccomp(conn); err != nil {
+		return err
+	}
+	if err := conn.Send(syncmsg.TypeReady, nil, nil); err != nil {
+		return err
+	}
+	// On success execve closes the socket (it is close-on-exec), which the
+	// runtime reads as "started"; on failure the error goes back to it.
+	return ex.exec(cfg.PreserveFDs)
+}
+
+// setupTerminal makes a pty in the container's devpts, makes its slave the
+// process's stdio and controlling terminal, and hands the master to the
+// runtime, which passes it on to the --console-socket.
+func setupTerminal(conn *syncmsg.Conn, bindConsole bool) error {
+	pty, err := console.New()
+	if err != nil {
+		return err
+	}
+	defer pty.Master.Close()
+	slave, err := pty.OpenSlave()
+	if err != nil {
+		return err
+	}
+	defer slave.Close()
+	if bindConsole {
+		if err := rootfs.SetupConsole(pty.SlavePath); err != nil {
+			return err
+		}
+	}
+	if err := console.MakeControlling(slave); err != nil {
+		return err
+	}
+	return conn.Send(syncmsg.TypeConsole, nil, pty.Master)
+}
+
+// setProcessAttrs applies what must be set while still privileged: rlimits
+// and the OOM score adjustment.
+func setProcessAttrs(proc *specs.Process) error {
+	if err := rlimit.Apply(proc.Rlimits); err != nil {
+		return err
+	}
+	if proc.OOMScoreAdj != nil {
+		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*proc.OOMScoreAdj)), 0); err != nil {
+			return fmt.Errorf("set oom_score_adj: %w", err)
+		}
+	}
+	return nil
+}

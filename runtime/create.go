@@ -1,0 +1,303 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/kago-run/kago/linux/cgroups"
+	"github.com/kago-run/kago/linux/console"
+	"github.com/kago-run/kago/linux/ns"
+	"github.com/kago-run/kago/linux/seccomp"
+	"github.com/kago-run/kago/runtime/containerinit"
+	"github.com/kago-run/kago/runtime/hooks"
+	"github.com/kago-run/kago/runtime/syncmsg"
+)
+
+// IO says where a container process's stdio goes and what becomes of its
+// terminal. A nil file inherits the caller's.
+type IO struct {
+	Stdin, Stdout, Stderr *os.File
+	// ConsoleSocket is the unix socket path the pty master is sent to when
+	// process.terminal is true (runc's --console-socket).
+	ConsoleSocket string
+	// OnConsole, if set, receives the pty master instead (foreground `run`).
+	OnConsole func(master *os.File) error
+}
+
+func (io IO) stdio() [3]*os.File {
+	out := [3]*os.File{io.Stdin, io.Stdout, io.Stderr}
+	for i, def := range []*os.File{os.Stdin, os.Stdout, os.Stderr} {
+		if out[i] == nil {
+			out[i] = def
+		}
+	}
+	return out
+}
+
+func (io IO) check(terminal bool) error {
+	hasConsole := io.ConsoleSocket != "" || io.OnConsole != nil
+	if terminal && !hasConsole {
+		return errors.New("process.terminal is true but no --console-socket was given to receive the pty")
+	}
+	if !terminal && io.ConsoleSocket != "" {
+		return errors.New("--console-socket was given but process.terminal is false")
+	}
+	return nil
+}
+
+func (io IO) deliverConsole(master *os.File) error {
+	defer master.Close()
+	if io.OnConsole != nil {
+		return io.OnConsole(master)
+	}
+	return console.SendToSocket(io.ConsoleSocket, master)
+}
+
+// CreateOptions are the knobs of `create`.
+type CreateOptions struct {
+	Bundle       string
+	PidFile      string
+	NoPivot      bool
+	NoNewKeyring bool
+	PreserveFDs  int
+	IO           IO
+}
+
+// Create builds the container and leaves it in the "created" state, its init
+// blocked until Start. On any failure everything made so far is undone: the
+// init process, the cgroup and the state directory.
+func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c *Container, err error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	bundle, err := filepath.Abs(opts.Bundle)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", opts.Bundle, err)
+	}
+	spec, err := LoadSpec(bundle)
+	if err != nil {
+		return nil, err
+	}
+	if err := opts.IO.check(spec.Process.Terminal); err != nil {
+		return nil, err
+	}
+	plan, err := ns.PlanFor(spec.Linux.Namespaces)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(r.Root, 0o700); err != nil {
+		return nil, fmt.Errorf("create state root %s: %w", r.Root, err)
+	}
+	dir := r.dir(id)
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		if os.IsExist(err) {
+			return nil, fmt.Errorf("container %s: %w", id, ErrExist)
+		}
+		return nil, fmt.Errorf("create state directory %s: %w", dir, err)
+	}
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+	undo = append(undo, func() { os.RemoveAll(dir) })
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	rootfs := spec.Root.Path
+	if !filepath.IsAbs(rootfs) {
+		rootfs = filepath.Join(bundle, rootfs)
+	}
+	rec := &record{
+		ID: id, Bundle: bundle, Rootfs: rootfs, Created: time.Now().UTC(),
+		CgroupsPath: spec.Linux.CgroupsPath, Spec: spec, Owner: ownerName(),
+	}
+	if err := writeRecord(dir, rec); err != nil {
+		return nil, err
+	}
+	c = &Container{rt: r, rec: rec, dir: dir}
+
+	fifoPath := filepath.Join(dir, fifoFile)
+	if err := unix.Mkfifo(fifoPath, 0o600); err != nil {
+		return nil, fmt.Errorf("create exec fifo: %w", err)
+	}
+	fifo, err := os.OpenFile(fifoPath, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open exec fifo: %w", err)
+	}
+	defer fifo.Close()
+
+	cg, err := cgroups.New(spec.Linux.CgroupsPath, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := cg.Create(withDeviceRules(spec)); err != nil {
+		cg.Destroy()
+		return nil, fmt.Errorf("cgroup: %w", err)
+	}
+	undo = append(undo, func() { cg.Destroy() })
+
+	req := spawnRequest{
+		uidMappings: spec.Linux.UIDMappings,
+		gidMappings: spec.Linux.GIDMappings,
+		joins:       plan.Joins,
+		stdio:       opts.IO.stdio(),
+		preserveFDs: opts.PreserveFDs,
+		fifo:        fifo,
+	}
+	// The cgroup namespace is unshared by init itself once it is in its
+	// cgroup, and a time namespace only applies to children, so the nsenter
+	// constructor makes it and forks.
+	newNS := plan.New &^ (unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME)
+	if plan.JoinsUser() {
+		// Namespaces made by clone would belong to the host's user
+		// namespace; made after joining, they belong to the joined one.
+		req.unshare = newNS
+	} else {
+		req.newNS = newNS
+	}
+	req.unshare |= plan.New & unix.CLONE_NEWTIME
+	sp, err := spawn(req)
+	if err != nil {
+		return nil, err
+	}
+	undo = append(undo, sp.kill)
+	if err := cg.Join(sp.pid); err != nil {
+		return nil, fmt.Errorf("move init into its cgroup: %w", err)
+	}
+	cfg := &containerinit.Config{
+		ID: id, Bundle: bundle, Rootfs: rootfs, Spec: spec, Process: spec.Process,
+		NoPivot: opts.NoPivot, NoNewKeyring: opts.NoNewKeyring, PreserveFDs: opts.PreserveFDs,
+		NewCgroupNS: plan.New&unix.CLONE_NEWCGROUP != 0,
+		UserNS:      plan.Has(specs.UserNamespace),
+		HostPid:     sp.pid,
+	}
+	if err := sp.conn.Send(syncmsg.TypeConfig, cfg, nil); err != nil {
+		return nil, err
+	}
+	rec.InitPid = sp.pid
+	if err := r.converse(ctx, sp, spec, opts.IO, cfg.State(specs.StateCreating)); err != nil {
+		return nil, err
+	}
+	sp.conn.Close()
+	st, err := readProcStat(sp.pid)
+	if err != nil {
+		return nil, fmt.Errorf("container init exited during create: %w", err)
+	}
+	rec.InitStartTime = st.StartTime
+	c.init = &Process{Pid: sp.pid, sp: sp}
+	if err := writeRecord(dir, rec); err != nil {
+		return nil, err
+	}
+	if opts.PidFile != "" {
+		if err := writePidFile(opts.PidFile, sp.pid); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// converse serves the init process until it reports ready: it runs the
+// runtime-namespace hooks and forwards the pty and seccomp listener.
+func (r *Runtime) converse(ctx context.Context, sp *spawned, spec *specs.Spec, io IO, state *specs.State) error {
+	for {
+		m, fd, err := sp.conn.Recv()
+		if err != nil {
+			if errors.Is(err, syncmsg.ErrClosed) {
+				return errors.New("container init exited before it was ready (see its stderr)")
+			}
+			return err
+		}
+		switch m.Type {
+		case syncmsg.TypeHooks:
+			if spec.Hooks != nil {
+				if err := hooks.Run(ctx, "prestart", spec.Hooks.Prestart, state); err != nil {
+					return err
+				}
+				if err := hooks.Run(ctx, "createRuntime", spec.Hooks.CreateRuntime, state); err != nil {
+					return err
+				}
+			}
+			if err := sp.conn.Send(syncmsg.TypeHooksDone, nil, nil); err != nil {
+				return err
+			}
+		case syncmsg.TypeConsole:
+			if fd == nil {
+				return errors.New("init sent no pty")
+			}
+			if err := io.deliverConsole(fd); err != nil {
+				return err
+			}
+		case syncmsg.TypeSeccomp:
+			if fd == nil {
+				return errors.New("init sent no seccomp listener")
+			}
+			err := sendSeccompListener(spec, fd, state)
+			fd.Close()
+			if err != nil {
+				return err
+			}
+		case syncmsg.TypeReady:
+			return nil
+		default:
+			if fd != nil {
+				fd.Close()
+			}
+			return fmt.Errorf("unexpected %q message from init", m.Type)
+		}
+	}
+}
+
+func sendSeccompListener(spec *specs.Spec, fd *os.File, state *specs.State) error {
+	path := spec.Linux.Seccomp.ListenerPath
+	if path == "" {
+		return errors.New("linux.seccomp uses SCMP_ACT_NOTIFY but has no listenerPath")
+	}
+	procState := specs.ContainerProcessState{
+		Version:  specs.Version,
+		Fds:      []string{specs.SeccompFdName},
+		Pid:      state.Pid,
+		Metadata: spec.Linux.Seccomp.ListenerMetadata,
+		State:    *state,
+	}
+	data, err := json.Marshal(procState)
+	if err != nil {
+		return err
+	}
+	return seccomp.SendNotifyFD(path, int(fd.Fd()), data)
+}
+
+func writePidFile(path string, pid int) error {
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		return fmt.Errorf("write pid file %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write pid file %s: %w", path, err)
+	}
+	return nil
+}
+
+func ownerName() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return strconv.Itoa(os.Getuid())
+}

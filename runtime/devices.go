@@ -1,0 +1,41 @@
+package runtime
+
+import specs "github.com/opencontainers/runtime-spec/specs-go"
+
+func i64(v int64) *int64 { return &v }
+
+// defaultDeviceRules are the device cgroup rules every container gets after
+// the config's own, as runc adds them: the nodes the runtime creates in /dev
+// (null, zero, full, tty, random, urandom, ptmx, pts, console) and mknod of
+// any node, which is harmless because opening it is still checked.
+var defaultDeviceRules = []specs.LinuxDeviceCgroup{
+	{Allow: true, Type: "c", Access: "m"},
+	{Allow: true, Type: "b", Access: "m"},
+	{Allow: true, Type: "c", Major: i64(1), Minor: i64(3), Access: "rwm"},    // /dev/null
+	{Allow: true, Type: "c", Major: i64(1), Minor: i64(8), Access: "rwm"},    // /dev/random
+	{Allow: true, Type: "c", Major: i64(1), Minor: i64(7), Access: "rwm"},    // /dev/full
+	{Allow: true, Type: "c", Major: i64(5), Minor: i64(0), Access: "rwm"},    // /dev/tty
+	{Allow: true, Type: "c", Major: i64(1), Minor: i64(5), Access: "rwm"},    // /dev/zero
+	{Allow: true, Type: "c", Major: i64(1), Minor: i64(9), Access: "rwm"},    // /dev/urandom
+	{Allow: true, Type: "c", Major: i64(5), Minor: i64(1), Access: "rwm"},    // /dev/console
+	{Allow: true, Type: "c", Major: i64(136), Minor: nil, Access: "rwm"},     // /dev/pts/*
+	{Allow: true, Type: "c", Major: i64(5), Minor: i64(2), Access: "rwm"},    // /dev/ptmx
+	{Allow: true, Type: "c", Major: i64(10), Minor: i64(200), Access: "rwm"}, // /dev/net/tun
+}
+
+// withDeviceRules returns the resources the cgroup gets: the config's, with
+// the default device rules and an allow rule for each linux.devices node
+// appended (later rules win).
+func withDeviceRules(spec *specs.Spec) *specs.LinuxResources {
+	var res specs.LinuxResources
+	if spec.Linux.Resources != nil {
+		res = *spec.Linux.Resources
+	}
+	rules := append([]specs.LinuxDeviceCgroup(nil), res.Devices...)
+	rules = append(rules, defaultDeviceRules...)
+	for _, d := range spec.Linux.Devices {
+		rules = append(rules, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type, Major: i64(d.Major), Minor: i64(d.Minor), Access: "rwm"})
+	}
+	res.Devices = rules
+	return &res
+}

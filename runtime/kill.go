@@ -1,0 +1,85 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Kill sends sig to the container's init, or with all to every process in its
+// cgroup (runc's kill --all).
+func (c *Container) Kill(sig unix.Signal, all bool) error {
+	st := c.Status()
+	if all {
+		return c.signalAll(sig)
+	}
+	if st == StatusStopped || st == StatusCreating {
+		return fmt.Errorf("cannot kill container %s: it is %s (container not running): %w", c.ID(), st, ErrState)
+	}
+	return c.signalInit(sig)
+}
+
+// signalInit signals init through a pidfd taken after checking the start
+// time, so a recycled PID can never receive the signal.
+func (c *Container) signalInit(sig unix.Signal) error {
+	pidfd, err := unix.PidfdOpen(c.rec.InitPid, 0)
+	if err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("container %s is not running: %w", c.ID(), ErrState)
+		}
+		return fmt.Errorf("pidfd_open %d: %w", c.rec.InitPid, err)
+	}
+	defer unix.Close(pidfd)
+	if !alive(c.rec.InitPid, c.rec.InitStartTime) {
+		return fmt.Errorf("container %s is not running: %w", c.ID(), ErrState)
+	}
+	if err := unix.PidfdSendSignal(pidfd, sig, nil, 0); err != nil {
+		return fmt.Errorf("signal %s to container %s: %w", unix.SignalName(sig), c.ID(), err)
+	}
+	return nil
+}
+
+// signalAll signals every process in the container's cgroup. For SIGKILL the
+// cgroup is frozen first so no process can fork away from the signal.
+func (c *Container) signalAll(sig unix.Signal) error {
+	cg, err := c.Cgroup()
+	if err != nil {
+		return err
+	}
+	if sig == unix.SIGKILL {
+		if err := cg.Freeze(); err == nil {
+			defer cg.Thaw()
+		}
+	}
+	pids, err := cg.Pids()
+	if err != nil {
+		return fmt.Errorf("list processes of container %s: %w", c.ID(), err)
+	}
+	for _, pid := range pids {
+		if err := unix.Kill(pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("signal %s to pid %d of container %s: %w", unix.SignalName(sig), pid, c.ID(), err)
+		}
+	}
+	return nil
+}
+
+// waitGone waits until no process is left in the cgroup and init is gone.
+func (c *Container) waitGone(timeout time.Duration) error {
+	cg, err := c.Cgroup()
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		pids, _ := cg.Pids()
+		if len(pids) == 0 && !alive(c.rec.InitPid, c.rec.InitStartTime) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("processes of container %s still running after %s: %v", c.ID(), timeout, pids)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,188 @@
+package runtime
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/kago-run/kago/linux/ns"
+	"github.com/kago-run/kago/linux/nsenter"
+	"github.com/kago-run/kago/runtime/containerinit"
+	"github.com/kago-run/kago/runtime/syncmsg"
+)
+
+// sealedExe is a read-only, sealed memfd copy of the running binary.
+//
+// The container's init is a re-exec of kago. If it ran from the host's file, a
+// process in the container could open /proc/<init>/exe and later rewrite the
+// host binary (CVE-2019-5736). Running the copy means /proc/self/exe inside
+// the container is an anonymous sealed file: nothing can write it, and it
+// leads nowhere on the host. The copy is made once per process.
+var sealedExe = sync.OnceValues(func() (*os.File, error) {
+	self, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return nil, fmt.Errorf("open own binary: %w", err)
+	}
+	defer self.Close()
+	fd, err := unix.MemfdCreate("kago", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return nil, fmt.Errorf("memfd_create: %w", err)
+	}
+	mem := os.NewFile(uintptr(fd), "kago-memfd")
+	if _, err := io.Copy(mem, self); err != nil {
+		mem.Close()
+		return nil, fmt.Errorf("copy own binary to memfd: %w", err)
+	}
+	seals := unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
+	if _, err := unix.FcntlInt(mem.Fd(), unix.F_ADD_SEALS, seals); err != nil {
+		mem.Close()
+		return nil, fmt.Errorf("seal memfd: %w", err)
+	}
+	return mem, nil
+})
+
+// spawnRequest describes a re-exec of kago as an init or exec process.
+type spawnRequest struct {
+	newNS       uintptr
+	uidMappings []specs.LinuxIDMapping
+	gidMappings []specs.LinuxIDMapping
+	joins       []ns.Join
+	unshare     uintptr
+	stdio       [3]*os.File
+	preserveFDs int
+	fifo        *os.File // create only
+}
+
+// spawned is a started init or exec process, before it runs user code.
+type spawned struct {
+	pid  int
+	cmd  *exec.Cmd // the direct child; it exited already if pid != cmd.Process.Pid
+	conn *syncmsg.Conn
+}
+
+func toSysMappings(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
+	out := make([]syscall.SysProcIDMap, len(m))
+	for i, x := range m {
+		out[i] = syscall.SysProcIDMap{ContainerID: int(x.ContainerID), HostID: int(x.HostID), Size: int(x.Size)}
+	}
+	return out
+}
+
+// spawn starts the process and returns once it is in its namespaces. Its
+// descriptors: 0-2 stdio, 3..3+preserveFDs-1 the caller's preserved fds (kept
+// at the same numbers, as runc does), then the sync socket, the nsenter pipe
+// and the exec FIFO.
+func spawn(req spawnRequest) (*spawned, error) {
+	exe, err := sealedExe()
+	if err != nil {
+		return nil, err
+	}
+	parent, child, err := syncmsg.Pair()
+	if err != nil {
+		return nil, err
+	}
+	defer child.Close()
+	pipeR, pipeW, err := os.Pipe()
+	if err != nil {
+		parent.Close()
+		return nil, fmt.Errorf("pipe: %w", err)
+	}
+	defer pipeR.Close()
+
+	cmd := &exec.Cmd{
+		Path:   fmt.Sprintf("/proc/self/fd/%d", exe.Fd()),
+		Args:   []string{"kago-init"},
+		Stdin:  req.stdio[0],
+		Stdout: req.stdio[1],
+		Stderr: req.stdio[2],
+	}
+	for i := 0; i < req.preserveFDs; i++ {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(3+i), "preserved"))
+	}
+	base := 3 + req.preserveFDs
+	useNsenter := len(req.joins) > 0 || req.unshare != 0
+	env := []string{containerinit.EnvSync + "=" + strconv.Itoa(base)}
+	if useNsenter {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, child, pipeW)
+		env = append(env, nsenter.EnvPipe+"="+strconv.Itoa(base+1))
+	} else {
+		// A nil entry leaves the fd number closed in the child.
+		cmd.ExtraFiles = append(cmd.ExtraFiles, child, nil)
+	}
+	if req.fifo != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, req.fifo)
+		env = append(env, containerinit.EnvFifo+"="+strconv.Itoa(base+2))
+	}
+	if len(req.joins) > 0 {
+		parts := make([]string, len(req.joins))
+		for i, j := range req.joins {
+			parts[i] = j.Kind.ProcName + ":" + j.Path
+		}
+		env = append(env, nsenter.EnvJoin+"="+strings.Join(parts, ","))
+	}
+	if req.unshare != 0 {
+		env = append(env, nsenter.EnvUnshare+"="+strconv.FormatUint(uint64(req.unshare), 10))
+	}
+	cmd.Env = env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: req.newNS}
+	if req.newNS&unix.CLONE_NEWUSER != 0 {
+		cmd.SysProcAttr.UidMappings = toSysMappings(req.uidMappings)
+		cmd.SysProcAttr.GidMappings = toSysMappings(req.gidMappings)
+		cmd.SysProcAttr.GidMappingsEnableSetgroups = os.Geteuid() == 0
+	}
+	if err := cmd.Start(); err != nil {
+		pipeW.Close()
+		parent.Close()
+		return nil, fmt.Errorf("start container init: %w", err)
+	}
+	pipeW.Close()
+	sp := &spawned{pid: cmd.Process.Pid, cmd: cmd, conn: parent}
+	if !useNsenter {
+		return sp, nil
+	}
+	// The nsenter constructor reports a forked child's pid or an error, or
+	// just closes the pipe when the direct child is the process.
+	line, _ := bufio.NewReader(pipeR).ReadString('\n')
+	line = strings.TrimSpace(line)
+	switch {
+	case strings.HasPrefix(line, "pid "):
+		pid, err := strconv.Atoi(strings.TrimPrefix(line, "pid "))
+		if err != nil {
+			sp.kill()
+			return nil, fmt.Errorf("nsenter reported %q", line)
+		}
+		if err := cmd.Wait(); err != nil {
+			unix.Kill(pid, unix.SIGKILL)
+			parent.Close()
+			return nil, fmt.Errorf("enter namespaces: %w", err)
+		}
+		sp.pid = pid
+	case strings.HasPrefix(line, "error "):
+		sp.kill()
+		return nil, fmt.Errorf("enter namespaces: %s", strings.TrimPrefix(line, "error "))
+	}
+	return sp, nil
+}
+
+// kill ends the process (and reaps it if it is our child) after a failure.
+func (s *spawned) kill() {
+	unix.Kill(s.pid, unix.SIGKILL)
+	if s.cmd.ProcessState == nil {
+		s.cmd.Process.Kill()
+		s.cmd.Wait()
+	}
+	if s.pid != s.cmd.Process.Pid {
+		var ws unix.WaitStatus
+		unix.Wait4(s.pid, &ws, unix.WNOHANG, nil)
+	}
+	s.conn.Close()
+}
