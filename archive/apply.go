@@ -18,6 +18,9 @@ import (
 const (
 	whiteoutPrefix = ".wh."
 	opaqueMarker   = ".wh..wh..opq"
+	// AUFS kept metadata under this prefix (".wh..wh.plnk", ".wh..wh.aufs");
+	// some old images still carry it. It means nothing to overlayfs.
+	whiteoutMetaPrefix = ".wh..wh."
 )
 
 // ApplyOptions changes how Apply treats metadata it cannot always keep.
@@ -108,7 +111,7 @@ func (a *applier) entry(ctx context.Context, hdr *tar.Header, tr *tar.Reader) er
 	switch hdr.Typeflag {
 	case tar.TypeXGlobalHeader:
 		return nil
-	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse, tar.TypeDir, tar.TypeSymlink,
+	case tar.TypeReg, tar.TypeGNUSparse, tar.TypeDir, tar.TypeSymlink,
 		tar.TypeLink, tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
 	default:
 		return fmt.Errorf("unsupported tar entry type %q: the layer was not written by an OCI-compatible tool", hdr.Typeflag)
@@ -126,7 +129,7 @@ func (a *applier) entry(ctx context.Context, hdr *tar.Header, tr *tar.Reader) er
 		return err
 	}
 	if strings.HasPrefix(base, whiteoutPrefix) {
-		return a.whiteout(pfd, pdir, base)
+		return a.whiteout(pfd, pdir, base, hdr)
 	}
 	switch hdr.Typeflag {
 	case tar.TypeDir:
@@ -283,7 +286,7 @@ func (a *applier) mknod(pfd int, base string, hdr *tar.Header) error {
 
 // whiteout translates an OCI whiteout into its overlayfs form. Whiteouts only
 // hide lower layers: if this layer has the name already, the name stays.
-func (a *applier) whiteout(pfd int, pdir, base string) error {
+func (a *applier) whiteout(pfd int, pdir, base string, hdr *tar.Header) error {
 	if base == opaqueMarker {
 		key := "trusted.overlay.opaque"
 		if a.opts.UserXattr {
@@ -292,6 +295,10 @@ func (a *applier) whiteout(pfd int, pdir, base string) error {
 		if err := unix.Fsetxattr(pfd, key, []byte("y"), 0); err != nil {
 			return fmt.Errorf("mark %s opaque (%s needs CAP_SYS_ADMIN, or ApplyOptions.UserXattr): %w", pdir, key, err)
 		}
+		return nil
+	}
+	if strings.HasPrefix(base, whiteoutMetaPrefix) {
+		a.opts.warn("%s: skipped AUFS metadata", joinName(pdir, base))
 		return nil
 	}
 	name := base[len(whiteoutPrefix):]
@@ -304,6 +311,9 @@ func (a *applier) whiteout(pfd int, pdir, base string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("create overlay whiteout %s: %w", name, err)
+	}
+	if err := unix.UtimesNanoAt(pfd, name, times(hdr), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("set times of whiteout %s: %w", name, err)
 	}
 	return nil
 }
@@ -332,9 +342,13 @@ func (a *applier) meta(pfd int, base string, hdr *tar.Header, fd int) error {
 		if fd >= 0 {
 			err = unix.Fchmod(fd, mode)
 		} else {
-			// The entry was created by us just now and is not a symlink,
-			// so following is safe.
-			err = unix.Fchmodat(pfd, base, mode, 0)
+			// fchmodat2 (Linux 6.6) refuses to follow a symlink; older
+			// kernels cannot, and the entry was created by us just now as a
+			// non-symlink, so following is safe there.
+			err = unix.Fchmodat(pfd, base, mode, unix.AT_SYMLINK_NOFOLLOW)
+			if err == unix.EOPNOTSUPP {
+				err = unix.Fchmodat(pfd, base, mode, 0)
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("chmod %o: %w", mode, err)

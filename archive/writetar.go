@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -54,7 +55,10 @@ func writeEntry(tw *tar.Writer, path, rel string, inodes map[[2]uint64]string) e
 	if err != nil {
 		return err
 	}
-	st := fi.Sys().(*unix.Stat_t)
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Errorf("stat %s: no unix metadata", path)
+	}
 	if fi.Mode()&fs.ModeCharDevice != 0 && st.Rdev == 0 {
 		dirName, base := splitName(rel)
 		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: joinName(dirName, whiteoutPrefix+base), ModTime: fi.ModTime(), Format: tar.FormatPAX})
@@ -160,4 +164,4 @@ func joinName(dir, base string) string {
 	return dir + "/" + base
 }
 
-func timeOf(ts unix.Timespec) time.Time { return time.Unix(ts.Sec, ts.Nsec) }
+func timeOf(ts syscall.Timespec) time.Time { return time.Unix(ts.Sec, ts.Nsec) }
