@@ -222,7 +222,7 @@ func HostPrefixes() ([]netip.Prefix, error) {
 			continue // the default route covers everything; it is not a collision
 		}
 		ones, _ := r.Dst.Mask.Size()
-		if a, ok := netip.AddrFromSlice(r.Dst.IP.To4()); ok {
+		if a, ok := netip.AddrFromSlice(r.Dst.IP.To4()); ok && ones > 0 {
 			out = append(out, netip.PrefixFrom(a, ones).Masked())
 		}
 	}
