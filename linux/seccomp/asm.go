@@ -103,6 +103,10 @@ func (a *assembler) assemble() ([]bpf.Instruction, error) {
 			for b, l := range []label{in.jt, in.jf} {
 				if long[i][b] {
 					skip[b] = uint8(len(tramps))
+					if r, ok := a.insts[a.labels[l]].ins.(bpf.RetConstant); ok {
+						tramps = append(tramps, r) // returning here is as good as jumping there
+						continue
+					}
 					// the trampoline sits at pos[i]+1+len(tramps)
 					tramps = append(tramps, bpf.Jump{Skip: uint32(target(l) - (pos[i] + 2 + len(tramps)))})
 				} else {

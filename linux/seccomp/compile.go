@@ -156,6 +156,11 @@ func compileFor(goarch string, s *specs.LinuxSeccomp) (*Filter, []string, error)
 			}
 		}
 	}
+	if f.flags&unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV != 0 && !f.notify {
+		// The kernel refuses this flag without a listener.
+		f.flags &^= unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+		warnings = append(warnings, "seccomp: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV ignored: no rule uses SCMP_ACT_NOTIFY")
+	}
 	if f.notify && s.ListenerPath == "" {
 		warnings = append(warnings, "seccomp: SCMP_ACT_NOTIFY is used but listenerPath is empty: notified syscalls will wait until something answers on the listener fd")
 	}
@@ -441,9 +446,28 @@ func (g *gen) emitNode(ivs []interval, l label) {
 func (g *gen) body(p pendingBody) {
 	a := g.a
 	a.bind(p.l)
-	fallback := g.ret(g.defRet)
+	// The body's outcomes are emitted right after it: shared returns at the
+	// end of a large program would need a trampoline per branch.
+	local := map[uint32]label{}
+	var order []uint32
+	ret := func(v uint32) label {
+		l, ok := local[v]
+		if !ok {
+			l = a.newLabel()
+			local[v] = l
+			order = append(order, v)
+		}
+		return l
+	}
+	defer func() {
+		for _, v := range order {
+			a.bind(local[v])
+			a.emit(bpf.RetConstant{Val: v})
+		}
+	}()
+	fallback := ret(g.defRet)
 	if p.sr.hasUncond {
-		fallback = g.ret(p.sr.uncond)
+		fallback = ret(p.sr.uncond)
 	}
 	for i, r := range p.sr.conditional {
 		fail := fallback
@@ -451,7 +475,7 @@ func (g *gen) body(p pendingBody) {
 			fail = a.newLabel()
 		}
 		for j, c := range r.conds {
-			match := g.ret(r.ret)
+			match := ret(r.ret)
 			if j < len(r.conds)-1 {
 				match = a.newLabel()
 			}
