@@ -123,9 +123,15 @@ func deviceFilter(rules []specs.LinuxDeviceCgroup) (asm.Instructions, error) {
 		if r.Allow {
 			verdict = 1
 		}
+		catchAll := len(block) == 0
 		block = append(block, asm.Mov.Imm(asm.R0, verdict), asm.Return())
 		block[0] = block[0].WithSymbol(fmt.Sprintf("rule_%d", i))
 		insns = append(insns, block...)
+		if catchAll {
+			// Matches every device: earlier rules can never decide, and the
+			// verifier rejects unreachable code.
+			return insns, nil
+		}
 	}
 	// Nothing matched: deny. Labelled so the first rule's "next" lands here.
 	insns = append(insns, asm.Mov.Imm(asm.R0, 0).WithSymbol("rule_-1"), asm.Return())
