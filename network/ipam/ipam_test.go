@@ -207,3 +207,29 @@ func TestBroadcast(t *testing.T) {
 		t.Fatal(b)
 	}
 }
+
+// A corrupted or hostile state file must give an error or a sane allocation,
+// never a panic or a reserved/duplicate address.
+func FuzzStateFile(f *testing.F) {
+	f.Add([]byte(`{"subnet":"10.201.13.0/29","gateway":"10.201.13.1","last":"10.201.13.6","owners":{"10.201.13.2":"a"}}`))
+	f.Add([]byte(`{"owners":{"bogus":"a","10.201.13.3":""}}`))
+	f.Add([]byte(`{"last":"255.255.255.255"}`))
+	f.Add([]byte(`not json`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), "s.json")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		p, err := New(path, netip.MustParsePrefix("10.201.13.0/29"), netip.Addr{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := p.Allocate(context.Background(), "new-owner", netip.Addr{})
+		if err != nil {
+			return
+		}
+		if !usable(p.Subnet(), a) || a == p.Gateway() {
+			t.Fatalf("allocated reserved %v from %q", a, data)
+		}
+	})
+}
