@@ -370,7 +370,7 @@ func (s *Store) ingestLayer(ctx context.Context, p *progress, d ocispec.Descript
 	if !haveSnap {
 		n, err = s.layers.Unpack(ctx, chainID, &verifyAtEOF{r: tee, w: w})
 		if err != nil {
-			return 0, fmt.Errorf("download and unpack: %w", err)
+			return 0, fmt.Errorf("store and unpack: %w", err)
 		}
 	}
 	// The unpacker may stop at the tar end marker; read the rest so the
