@@ -37,6 +37,7 @@ type scenario struct {
 	Script  string // run in the container after Finalize; "" = stop after Prepare
 	Canary  string // host dir the helper checks is untouched after Prepare
 	Rootfs  string // absolute rootfs path, for the Prepare-only report
+	Race    bool   // after Prepare, mount on /race/sub while "race" is swapped with a symlink
 }
 
 func TestHelperProcess(t *testing.T) {
@@ -66,7 +67,15 @@ func TestHelperProcess(t *testing.T) {
 		sc.Opts.ConsolePath = fmt.Sprintf("/dev/pts/%d", n)
 	}
 	if err := Prepare(sc.Spec, "rootfs", sc.Opts); err != nil {
+		if sc.Script == "" {
+			fmt.Printf("HELPER-ERROR: Prepare: %v\n", err)
+			reportHost(sc)
+			os.Exit(3)
+		}
 		fail("Prepare: %v", err)
+	}
+	if sc.Race {
+		raceMounts(sc)
 	}
 	if sc.Script == "" {
 		reportHost(sc)
@@ -85,6 +94,42 @@ func TestHelperProcess(t *testing.T) {
 func fail(format string, args ...any) {
 	fmt.Fprintf(os.Stdout, "HELPER-ERROR: "+format+"\n", args...)
 	os.Exit(3)
+}
+
+// raceMounts mounts tmpfs on /race/sub 200 times while another goroutine
+// atomically exchanges the directory "race" with a symlink to the host
+// canary (renameat2 RENAME_EXCHANGE), the CVE-2021-30465 window. Each
+// attempt may fail; none may land outside the rootfs.
+func raceMounts(sc scenario) {
+	r, err := openRoot(sc.Rootfs)
+	if err != nil {
+		fail("%v", err)
+	}
+	defer r.close()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_ = unix.Renameat2(unix.AT_FDCWD, filepath.Join(sc.Rootfs, "race"), unix.AT_FDCWD, filepath.Join(sc.Rootfs, "race-alt"), unix.RENAME_EXCHANGE)
+		}
+	}()
+	ok, failed := 0, 0
+	for i := 0; i < 200; i++ {
+		if err := r.mountFS("tmpfs", "/race/sub", "tmpfs", MountOptions{Data: "size=4k"}, 0); err != nil {
+			failed++
+		} else {
+			ok++
+		}
+	}
+	close(stop)
+	<-done
+	fmt.Printf("RACE=%d ok %d failed\n", ok, failed)
 }
 
 // reportHost prints, after Prepare only, where mounts landed relative to
@@ -270,6 +315,8 @@ func TestPrepareFullContainer(t *testing.T) {
 		specs.Mount{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "relatime", "ro"}},
 		specs.Mount{Destination: "/mnt/ro", Type: "bind", Source: roDir, Options: []string{"rbind", "ro", "nosuid"}},
 		specs.Mount{Destination: "/mnt/rw", Type: "bind", Source: rwDir, Options: []string{"rbind", "rw", "rprivate"}},
+		specs.Mount{Destination: "/mnt/rro", Type: "bind", Source: roDir, Options: []string{"rbind", "rro"}},
+		specs.Mount{Destination: "/mnt/shared", Type: "bind", Source: roDir, Options: []string{"rbind", "rshared"}},
 		specs.Mount{Destination: "/etc/hostfile", Source: hostFile, Options: []string{"bind", "ro"}},
 		specs.Mount{Destination: "/tmp/small", Type: "tmpfs", Source: "tmpfs", Options: []string{"size=1m", "mode=0700", "noexec"}},
 	)
@@ -279,9 +326,10 @@ func TestPrepareFullContainer(t *testing.T) {
 		Linux: &specs.Linux{
 			Devices: []specs.LinuxDevice{{Path: "/dev/kago-null", Type: "c", Major: 1, Minor: 3,
 				FileMode: mode(0o640), UID: u32(1000), GID: u32(1001)}},
-			MaskedPaths:   []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/scsi", "/home", "/proc/does-not-exist"},
-			ReadonlyPaths: []string{"/proc/sys", "/proc/sysrq-trigger", "/proc/missing"},
-			Sysctl:        map[string]string{"kernel.domainname": "kago.test"},
+			MaskedPaths:       []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/scsi", "/home", "/proc/does-not-exist"},
+			ReadonlyPaths:     []string{"/proc/sys", "/proc/sysrq-trigger", "/proc/missing"},
+			Sysctl:            map[string]string{"kernel.domainname": "kago.test"},
+			RootfsPropagation: "shared",
 		},
 	}
 	script := `
@@ -362,6 +410,7 @@ echo CWD=$(pwd)
 		{"/sys/fs/cgroup", "tmpfs", []string{"ro"}, nil},
 		{"/mnt/ro", "", []string{"ro", "nosuid"}, nil},
 		{"/mnt/rw", "", []string{"rw"}, nil},
+		{"/mnt/rro", "", []string{"ro"}, nil},
 		{"/etc/hostfile", "", []string{"ro"}, nil},
 		{"/tmp/small", "tmpfs", []string{"noexec"}, []string{"size=1024k", "mode=700"}},
 		{"/proc/sys", "proc", []string{"ro"}, nil},
@@ -400,6 +449,12 @@ echo CWD=$(pwd)
 				t.Errorf("%s: super options %s lack %s", c.point, m.SuperOptions, o)
 			}
 		}
+	}
+	if !ms["/"].Shared() {
+		t.Errorf("linux.rootfsPropagation shared: / is not shared: %+v", ms["/"])
+	}
+	if !ms["/mnt/shared"].Shared() || ms["/mnt/rw"].Shared() {
+		t.Errorf("propagation options: /mnt/shared %v, /mnt/rw %v", ms["/mnt/shared"].Optional, ms["/mnt/rw"].Optional)
 	}
 	for p := range ms {
 		if strings.HasPrefix(p, bundle) || strings.HasPrefix(p, "/tmp/Test") {
@@ -461,4 +516,152 @@ func keys(m map[string]MountInfo) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestSymlinkEscapes is CVE-2021-30465 and its relatives: destinations that
+// go through symlinks planted in the image must end up inside the rootfs
+// (or fail), never on the host, whose canary directory must stay untouched.
+func TestSymlinkEscapes(t *testing.T) {
+	testbundle.RequireRoot(t)
+	tmpfs := func(dest string) specs.Mount {
+		return specs.Mount{Destination: dest, Type: "tmpfs", Source: "tmpfs", Options: []string{"size=4k"}}
+	}
+	tests := []struct {
+		name  string
+		setup func(rootfs, canary string) error
+		mount specs.Mount
+		// wantIn is where the mount must land, relative to the rootfs;
+		// "" means the scenario must fail instead.
+		wantIn  string
+		wantErr string
+	}{
+		{name: "absolute symlink to /", mount: tmpfs("/evil"), wantIn: "/",
+			setup: func(r, c string) error { return os.Symlink("/", filepath.Join(r, "evil")) }},
+		{name: "relative dotdot symlink", mount: tmpfs("/evil"), wantIn: "CANARY",
+			setup: func(r, c string) error {
+				if err := os.MkdirAll(filepath.Join(r, c), 0o755); err != nil {
+					return err
+				}
+				return os.Symlink(strings.Repeat("../", 20)+strings.TrimPrefix(c, "/"), filepath.Join(r, "evil"))
+			}},
+		{name: "absolute symlink in a middle component", mount: tmpfs("/mid/sub"), wantIn: "CANARY/sub",
+			setup: func(r, c string) error {
+				if err := os.MkdirAll(filepath.Join(r, c), 0o755); err != nil {
+					return err
+				}
+				return os.Symlink(c, filepath.Join(r, "mid"))
+			}},
+		{name: "absolute symlink in a middle component, target missing in rootfs", mount: tmpfs("/mid/sub"),
+			wantErr: "symlink to a missing target",
+			setup:   func(r, c string) error { return os.Symlink(c, filepath.Join(r, "mid")) }},
+		{name: "dotdot in destination", mount: tmpfs("/../../../../../../CANARY"), wantIn: "CANARY"},
+		{name: "symlink to missing host path", mount: tmpfs("/evil"), wantErr: "symlink to a missing target",
+			setup: func(r, c string) error { return os.Symlink(c+"/nowhere", filepath.Join(r, "evil")) }},
+		{name: "file bind through symlink", wantErr: "symlink to a missing target",
+			mount: specs.Mount{Destination: "/evilfile", Source: "/etc/hostname", Options: []string{"bind"}},
+			setup: func(r, c string) error { return os.Symlink(c+"/canary", filepath.Join(r, "evilfile")) }},
+		{name: "proc over symlink", wantErr: "symlink",
+			mount: specs.Mount{Destination: "/proc", Type: "proc", Source: "proc"},
+			setup: func(r, c string) error {
+				if err := os.Remove(filepath.Join(r, "proc")); err != nil {
+					return err
+				}
+				return os.Symlink(c, filepath.Join(r, "proc"))
+			}},
+		{name: "sysfs over symlink in /sys", wantErr: "symlink",
+			mount: specs.Mount{Destination: "/sys/kernel/security", Type: "securityfs", Source: "securityfs"},
+			setup: func(r, c string) error { return os.Symlink("/", filepath.Join(r, "sys", "kernel")) }},
+		{name: "proc symlink to a dir inside rootfs", wantErr: "symlink",
+			mount: specs.Mount{Destination: "/proc", Type: "proc", Source: "proc"},
+			setup: func(r, c string) error {
+				if err := os.Remove(filepath.Join(r, "proc")); err != nil {
+					return err
+				}
+				return os.Symlink("tmp", filepath.Join(r, "proc"))
+			}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			bundle, rootfs := newBundle(t)
+			canary := t.TempDir()
+			if err := os.WriteFile(filepath.Join(canary, "canary"), []byte("host"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if tc.setup != nil {
+				if err := tc.setup(rootfs, canary); err != nil {
+					t.Fatal(err)
+				}
+			}
+			m := tc.mount
+			m.Destination = strings.ReplaceAll(m.Destination, "CANARY", strings.TrimPrefix(canary, "/"))
+			spec := &specs.Spec{Root: &specs.Root{Path: "rootfs"}, Mounts: []specs.Mount{m}}
+			out := runHelper(t, scenario{Bundle: bundle, Spec: spec, Rootfs: rootfs, Canary: canary})
+			v := values(out)
+			if v["CANARY"] != "canary" {
+				t.Errorf("host canary dir changed or hidden: %q", v["CANARY"])
+			}
+			if strings.Contains(out, "ESCAPED=") {
+				t.Errorf("a mount escaped the rootfs")
+			}
+			if tc.wantErr != "" {
+				if !strings.Contains(out, "HELPER-ERROR") || !strings.Contains(out, tc.wantErr) {
+					t.Errorf("want Prepare to fail mentioning %q", tc.wantErr)
+				}
+				return
+			}
+			if strings.Contains(out, "HELPER-ERROR") {
+				t.Fatalf("Prepare failed")
+			}
+			want := strings.TrimSuffix(strings.ReplaceAll(tc.wantIn, "CANARY", strings.TrimPrefix(canary, "/")), "/")
+			if want != "" {
+				want = "/" + strings.TrimPrefix(want, "/")
+			}
+			if !strings.Contains(out, "INROOT="+want+" tmpfs\n") {
+				t.Errorf("want the tmpfs at rootfs%s", want)
+			}
+		})
+	}
+}
+
+// TestSymlinkSwapRace mounts repeatedly on a path whose middle component is
+// atomically swapped with a symlink to a host directory. Mounts may fail;
+// none may reach the host.
+func TestSymlinkSwapRace(t *testing.T) {
+	bundle, rootfs := newBundle(t)
+	canary := t.TempDir()
+	if err := os.WriteFile(filepath.Join(canary, "canary"), []byte("host"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(rootfs, "race", "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The symlink's target also exists inside the rootfs, so both sides of
+	// the swap can succeed: one in race/sub, one in rootfs/<canary>/sub.
+	if err := os.MkdirAll(filepath.Join(rootfs, canary, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(canary, filepath.Join(rootfs, "race-alt")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(canary, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	spec := &specs.Spec{Root: &specs.Root{Path: "rootfs"}}
+	out := runHelper(t, scenario{Bundle: bundle, Spec: spec, Rootfs: rootfs, Canary: canary, Race: true})
+	v := values(out)
+	if v["CANARY"] != "canary,sub" {
+		t.Errorf("host canary dir changed or hidden: %q", v["CANARY"])
+	}
+	if strings.Contains(out, "ESCAPED=") || strings.Contains(out, "HELPER-ERROR") {
+		t.Errorf("a mount escaped the rootfs or the helper failed")
+	}
+	var ok, failed int
+	if _, err := fmt.Sscanf(v["RACE"], "%d ok %d failed", &ok, &failed); err != nil || ok+failed != 200 {
+		t.Fatalf("race result %q: %v", v["RACE"], err)
+	}
+	// Mounts that succeeded are all inside the rootfs (the self bind mount
+	// plus one line per tmpfs stacked at race/sub or at CANARY/sub inside).
+	if n := strings.Count(out, "INROOT="); n != ok+1 {
+		t.Errorf("%d mounts in the rootfs, want %d (1 + %d successful)", n, ok+1, ok)
+	}
 }
