@@ -30,6 +30,7 @@ func TestConformance(t *testing.T) {
 		{"CreateIdempotent", testCreateIdempotent},
 		{"FreezeThaw", testFreezeThaw},
 		{"Devices", testDevices},
+		{"DeviceRuleOrder", testDeviceRuleOrder},
 		{"Stats", testStats},
 		{"MemoryOOM", testMemoryOOM},
 		{"UpdateMemory", testUpdateMemory},
@@ -76,11 +77,22 @@ func testCreateIdempotent(t *testing.T, tg target) {
 	if err := m.Create(nil); err != nil {
 		t.Fatalf("second Create: %v", err)
 	}
+	for _, p := range allDirs(m) {
+		if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
+			t.Errorf("cgroup dir %s missing after Create: %v", p, err)
+		}
+	}
 	if err := m.Destroy(); err != nil {
 		t.Fatalf("Destroy: %v", err)
 	}
-	if _, err := os.Stat(m.Path("")); m.Path("") != "" && !os.IsNotExist(err) {
-		t.Errorf("%s still exists after Destroy (stat err %v)", m.Path(""), err)
+	dirs := allDirs(m)
+	if len(dirs) == 0 {
+		t.Fatal("manager reports no directories")
+	}
+	for _, p := range dirs {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s still exists after Destroy (stat err %v)", p, err)
+		}
 	}
 	if err := m.Destroy(); err != nil {
 		t.Errorf("Destroy of a removed cgroup: %v, want nil", err)
@@ -162,6 +174,52 @@ func testDevices(t *testing.T, tg target) {
 		if len(res.Programs) != 1 {
 			t.Errorf("%d device programs attached after Update, want 1 (the old one replaced)", len(res.Programs))
 		}
+	}
+}
+
+// testDeviceRuleOrder checks OCI semantics that the v2 program must
+// reproduce: later rules override earlier ones, access letters are honoured
+// one by one, and a deny of one letter wins over a broader earlier allow.
+func testDeviceRuleOrder(t *testing.T, tg target) {
+	if v1, ok := createProbe(t, tg).(*v1Manager); ok && v1.Path("devices") == "" {
+		t.Skip("no v1 devices controller mounted")
+	}
+	null := ptr(int64(3))
+	const script = "if cat /dev/null; then echo r-ok; else echo r-denied; fi; " +
+		"if echo x > /dev/null; then echo w-ok; else echo w-denied; fi"
+	cases := []struct {
+		name  string
+		rules []specs.LinuxDeviceCgroup
+		want  string
+	}{
+		{"read-only allow", []specs.LinuxDeviceCgroup{
+			{Allow: false, Access: "rwm"},
+			{Allow: true, Type: "c", Major: ptr(int64(1)), Minor: null, Access: "r"},
+		}, "r-ok\nw-denied\n"},
+		{"deny write after allow all", []specs.LinuxDeviceCgroup{
+			{Allow: true, Access: "rwm"},
+			{Allow: false, Type: "c", Major: ptr(int64(1)), Minor: null, Access: "w"},
+		}, "r-ok\nw-denied\n"},
+		{"wildcard minor", []specs.LinuxDeviceCgroup{
+			{Allow: false, Access: "rwm"},
+			{Allow: true, Type: "c", Major: ptr(int64(1)), Access: "rw"},
+		}, "r-ok\nw-ok\n"},
+		{"block rule does not match char device", []specs.LinuxDeviceCgroup{
+			{Allow: false, Access: "rwm"},
+			{Allow: true, Type: "b", Major: ptr(int64(1)), Minor: null, Access: "rwm"},
+		}, "r-denied\nw-denied\n"},
+	}
+	for _, c := range cases {
+		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
+			m := createManager(t, tg, &specs.LinuxResources{Devices: c.rules})
+			p := startInCgroup(t, m, script)
+			if err := p.wait(t, 10*time.Second); err != nil {
+				t.Fatalf("script: %v", err)
+			}
+			if got := p.stdout.String(); got != c.want {
+				t.Errorf("output %q, want %q", got, c.want)
+			}
+		})
 	}
 }
 
@@ -258,11 +316,9 @@ func testMemoryOOM(t *testing.T, tg target) {
 	if err := m.Destroy(); err != nil {
 		t.Fatalf("Destroy after OOM kill: %v", err)
 	}
-	for _, c := range []string{"", "memory", "pids", "cpu"} {
-		if p := m.Path(c); p != "" {
-			if _, err := os.Stat(p); !os.IsNotExist(err) {
-				t.Errorf("%s remains after Destroy", p)
-			}
+	for _, p := range allDirs(m) {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s remains after Destroy", p)
 		}
 	}
 	select {

@@ -98,11 +98,23 @@ func destroyForTest(t *testing.T, m Manager) {
 	if err := m.Destroy(); err != nil {
 		t.Errorf("cleanup: Destroy: %v", err)
 	}
-	for _, c := range []string{"", "memory", "cpu", "pids", "freezer", "devices"} {
-		if p := m.Path(c); p != "" {
-			_ = os.Remove(filepath.Dir(p)) // the shared test parent, if empty
+	for _, p := range allDirs(m) {
+		_ = os.Remove(filepath.Dir(p)) // the shared test parent, if empty
+	}
+}
+
+// allDirs lists the manager's directory in every tree.
+func allDirs(m Manager) []string {
+	var out []string
+	if p := m.Path(""); p != "" {
+		out = append(out, p)
+	}
+	if v1, ok := m.(*v1Manager); ok {
+		for _, d := range v1.dirs {
+			out = append(out, d.dir)
 		}
 	}
+	return out
 }
 
 // has reports whether the manager can limit with controller on this host.
