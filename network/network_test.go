@@ -100,6 +100,17 @@ func TestAttachPublishDetach(t *testing.T) {
 		t.Fatal("127.0.0.1-only port answered on the bridge address")
 	}
 
+	// Hairpin: a peer container reaches the published port through the host's
+	// bridge address (needs the "ct status dnat" masquerade so replies return
+	// through the host).
+	peerNS, peerPath := testNetns(t)
+	if _, err := m.Attach(ctx, AttachRequest{ContainerID: "peer" + randHex(8), NetnsPath: peerPath}); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := inNetns(peerNS, "curl", "-sS", "--noproxy", "*", "-m", "3", fmt.Sprintf("http://%s:%d/", ep.Gateway, pAny)); err != nil || out != body {
+		t.Fatalf("peer -> gateway:%d: %q, %v", pAny, out, err)
+	}
+
 	if err := contains(nftList(t, m),
 		fmt.Sprintf(`ip saddr 10.201.20.0/24 oifname != "%s" masquerade`, m.Config().BridgeName),
 		fmt.Sprintf(`ip saddr 127.0.0.0/8 oifname "%s" masquerade`, m.Config().BridgeName),
@@ -137,7 +148,7 @@ func TestAttachPublishDetach(t *testing.T) {
 		t.Fatalf("ports after Detach: %+v, %v", ports, err)
 	}
 	pool, _ := ipam.New(m.ipamPath(DefaultNetwork), subnet, netip.Addr{})
-	if a, _ := pool.Allocations(ctx); len(a) != 0 {
+	if a, _ := pool.Allocations(ctx); len(a) != 1 || a[ep.IP] != "" { // only the peer remains
 		t.Fatalf("addresses after Detach: %v", a)
 	}
 	if _, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/", pAny)); err == nil {
@@ -258,5 +269,66 @@ func TestMACAddresses(t *testing.T) {
 	}
 	if _, err := New(t.TempDir(), Config{OUI: "02:16:3e"}); err == nil {
 		t.Fatal("locally administered OUI accepted")
+	}
+}
+
+// Two Managers on one state dir (as two kago processes would be) attach and
+// detach containers concurrently: unique addresses, nothing lost.
+func TestConcurrentAttachDetach(t *testing.T) {
+	ctx := context.Background()
+	m1 := testManager(t, "10.201.26.0/24", nil)
+	m2, err := New(m1.dir, m1.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 6
+	paths := make([]string, n)
+	for i := range paths {
+		_, paths[i] = testNetns(t)
+	}
+	type result struct {
+		ep  *Endpoint
+		err error
+	}
+	res := make(chan result, n)
+	for i := 0; i < n; i++ {
+		m := m1
+		if i%2 == 1 {
+			m = m2
+		}
+		go func(i int, m *Manager) {
+			ep, err := m.Attach(ctx, AttachRequest{ContainerID: fmt.Sprintf("cc%d", i), NetnsPath: paths[i], Ports: mustPorts(t, "80")})
+			res <- result{ep, err}
+		}(i, m)
+	}
+	ips, hostPorts := map[netip.Addr]bool{}, map[uint16]bool{}
+	for i := 0; i < n; i++ {
+		r := <-res
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if ips[r.ep.IP] || hostPorts[r.ep.Ports[0].HostPort] {
+			t.Fatalf("duplicate address or host port in %+v", r.ep)
+		}
+		ips[r.ep.IP], hostPorts[r.ep.Ports[0].HostPort] = true, true
+	}
+	if ports, _ := m1.Table().Ports(); len(ports) != n {
+		t.Fatalf("%d ports in kernel, want %d", len(ports), n)
+	}
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func(i int) { errs <- m2.Detach(ctx, fmt.Sprintf("cc%d", i)) }(i)
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ports, _ := m1.Table().Ports(); len(ports) != 0 {
+		t.Fatalf("ports left: %+v", ports)
+	}
+	info, _ := m1.Inspect(ctx, DefaultNetwork)
+	if len(info.Endpoints) != 0 {
+		t.Fatalf("endpoints left: %+v", info.Endpoints)
 	}
 }
