@@ -33,7 +33,7 @@ func randHex(n int) string {
 // testManager returns a Manager whose default network is bridge kt<hex> on
 // subnet, with its own table and state dir, and cleans up everything a test
 // may have created through it (including user network bridges).
-func testManager(t *testing.T, subnet string, tweak func(*Config)) *Manager {
+func testManager(t testing.TB, subnet string, tweak func(*Config)) *Manager {
 	t.Helper()
 	testbundle.RequireRoot(t)
 	suffix := randHex(8)
@@ -77,7 +77,7 @@ func testManager(t *testing.T, subnet string, tweak func(*Config)) *Manager {
 
 // testNetns creates a network namespace standing in for a container and
 // returns its name and path.
-func testNetns(t *testing.T) (name, path string) {
+func testNetns(t testing.TB) (name, path string) {
 	t.Helper()
 	name = "kt" + randHex(10)
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
@@ -99,7 +99,7 @@ func inNetns(ns string, args ...string) (string, error) {
 
 // startHTTPD serves a page with body from inside ns on port 80 and returns
 // the body. The server is killed (by its PID) at cleanup.
-func startHTTPD(t *testing.T, ns string) string {
+func startHTTPD(t testing.TB, ns string) string {
 	t.Helper()
 	dir := t.TempDir()
 	body := "hello from " + ns + "\n"
@@ -133,7 +133,7 @@ func httpGet(url string) (string, error) {
 }
 
 // waitGet polls url until it serves want or the deadline passes.
-func waitGet(t *testing.T, url, want string) {
+func waitGet(t testing.TB, url, want string) {
 	t.Helper()
 	var got string
 	var err error
@@ -146,7 +146,7 @@ func waitGet(t *testing.T, url, want string) {
 }
 
 // freePort returns a TCP port nothing listens on right now.
-func freePort(t *testing.T) uint16 {
+func freePort(t testing.TB) uint16 {
 	t.Helper()
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
@@ -165,7 +165,7 @@ func nftList(t *testing.T, m *Manager) string {
 	return string(out)
 }
 
-func mustPorts(t *testing.T, spec string) []PortMapping {
+func mustPorts(t testing.TB, spec string) []PortMapping {
 	t.Helper()
 	ps, err := ParsePort(spec)
 	if err != nil {

@@ -101,8 +101,9 @@ func TestAttachPublishDetach(t *testing.T) {
 	}
 
 	// Hairpin: a peer container reaches the published port through the host's
-	// bridge address (needs the "ct status dnat" masquerade so replies return
-	// through the host).
+	// bridge address. Replies must return through the host for the reverse NAT:
+	// the "ct status dnat" masquerade ensures it (with bridge-nf-call-iptables=1
+	// conntrack on the bridge also would).
 	peerNS, peerPath := testNetns(t)
 	if _, err := m.Attach(ctx, AttachRequest{ContainerID: "peer" + randHex(8), NetnsPath: peerPath}); err != nil {
 		t.Fatal(err)
