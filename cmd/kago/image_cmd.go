@@ -321,13 +321,7 @@ func newImageCmd(g *globalOptions) *cobra.Command {
 	ls.Use, ls.Aliases = "ls [OPTIONS] [REPOSITORY[:TAG]]", []string{"list"}
 	rm := newRmiCmd(g)
 	rm.Use, rm.Aliases = "rm [OPTIONS] IMAGE [IMAGE...]", nil
-	cmd.AddCommand(ls, rm, newImageInspectCmd(g), newImagePruneCmd(g), newPullCmd(g), newTagCmd(g))
-	for _, extra := range imageExtraCmds {
-		cmd.AddCommand(extra(g))
-	}
+	cmd.AddCommand(ls, rm, newImageInspectCmd(g), newImagePruneCmd(g), newPullCmd(g), newTagCmd(g),
+		newSaveCmd(g), newLoadCmd(g), newImportCmd(g), newPushCmd(g))
 	return cmd
 }
-
-// imageExtraCmds are verbs that appear both at top level and under "image"
-// (save, load, import, push), registered by their own files.
-var imageExtraCmds []func(*globalOptions) *cobra.Command

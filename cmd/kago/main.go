@@ -30,6 +30,7 @@ func newRootCmd() *cobra.Command {
 	// Each verb lives in its own file as newXxxCmd(g); add new verbs to this list.
 	for _, newCmd := range []func(*globalOptions) *cobra.Command{
 		newPullCmd, newImagesCmd, newRmiCmd, newTagCmd, newImageCmd, // image verbs
+		newSaveCmd, newLoadCmd, newImportCmd, newPushCmd, newLoginCmd, newLogoutCmd,
 	} {
 		root.AddCommand(newCmd(g))
 	}
