@@ -61,29 +61,40 @@ func resolvePorts(req []PortMapping, s *state) ([]PortMapping, error) {
 	return out, nil
 }
 
+// bindOnce binds proto on ip:port (port 0: any free one), closes the socket
+// and returns the port it got.
+func bindOnce(proto, ip string, port uint16) (uint16, error) {
+	addr := net.JoinHostPort(ip, strconv.Itoa(int(port)))
+	if proto == "udp" {
+		c, err := net.ListenPacket("udp4", addr)
+		if err != nil {
+			return 0, err
+		}
+		defer c.Close()
+		return uint16(c.LocalAddr().(*net.UDPAddr).Port), nil
+	}
+	l, err := net.Listen("tcp4", addr)
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return uint16(l.Addr().(*net.TCPAddr).Port), nil
+}
+
+func hostIPString(p PortMapping) string {
+	if p.HostIP.IsValid() {
+		return p.HostIP.String()
+	}
+	return "0.0.0.0"
+}
+
 // probe binds the host socket a mapping would take over, and fails if a host
 // process holds it (its traffic would silently go to the container instead),
 // or if the host IP is not an address of this host.
 func probe(p PortMapping) error {
-	ip := "0.0.0.0"
-	if p.HostIP.IsValid() {
-		ip = p.HostIP.String()
-	}
-	addr := net.JoinHostPort(ip, strconv.Itoa(int(p.HostPort)))
-	var err error
-	if p.Protocol == "udp" {
-		var c net.PacketConn
-		if c, err = net.ListenPacket("udp4", addr); err == nil {
-			c.Close()
-		}
-	} else {
-		var l net.Listener
-		if l, err = net.Listen("tcp4", addr); err == nil {
-			l.Close()
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("publish %s: %w: binding %s/%s failed (stop the process using it or pick another host port): %w", p, ErrPortInUse, addr, p.Protocol, err)
+	if _, err := bindOnce(p.Protocol, hostIPString(p), p.HostPort); err != nil {
+		return fmt.Errorf("publish %s: %w: binding %s:%d/%s failed (stop the process using it or pick another host port): %w",
+			p, ErrPortInUse, hostIPString(p), p.HostPort, p.Protocol, err)
 	}
 	return nil
 }
@@ -91,29 +102,13 @@ func probe(p PortMapping) error {
 // pickFreePort asks the kernel for an unused port (bind to port 0) that no
 // container has published either.
 func pickFreePort(p PortMapping, taken []PortMapping) (uint16, error) {
-	ip := "0.0.0.0"
-	if p.HostIP.IsValid() {
-		ip = p.HostIP.String()
-	}
 	for range 32 {
-		var port int
-		if p.Protocol == "udp" {
-			c, err := net.ListenPacket("udp4", net.JoinHostPort(ip, "0"))
-			if err != nil {
-				return 0, fmt.Errorf("publish %s: pick a free host port: %w", p, err)
-			}
-			port = c.LocalAddr().(*net.UDPAddr).Port
-			c.Close()
-		} else {
-			l, err := net.Listen("tcp4", net.JoinHostPort(ip, "0"))
-			if err != nil {
-				return 0, fmt.Errorf("publish %s: pick a free host port: %w", p, err)
-			}
-			port = l.Addr().(*net.TCPAddr).Port
-			l.Close()
+		port, err := bindOnce(p.Protocol, hostIPString(p), 0)
+		if err != nil {
+			return 0, fmt.Errorf("publish %s: pick a free host port: %w", p, err)
 		}
 		cand := p
-		cand.HostPort = uint16(port)
+		cand.HostPort = port
 		free := true
 		for _, t := range taken {
 			if overlaps(cand, t) {
@@ -122,7 +117,7 @@ func pickFreePort(p PortMapping, taken []PortMapping) (uint16, error) {
 			}
 		}
 		if free {
-			return cand.HostPort, nil
+			return port, nil
 		}
 	}
 	return 0, fmt.Errorf("publish %s: no free host port found", p)
