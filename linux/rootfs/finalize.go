@@ -16,17 +16,18 @@ func Finalize(spec *specs.Spec) error {
 	if spec == nil {
 		return fmt.Errorf("rootfs: spec is nil")
 	}
+	if err := ValidateSysctl(spec); err != nil {
+		return err
+	}
 	r, err := openRoot("/")
 	if err != nil {
 		return err
 	}
 	defer r.close()
 	if l := spec.Linux; l != nil {
-		if l.RootfsPropagation != "" {
-			p, ok := propagationOptions[l.RootfsPropagation]
-			if !ok {
-				return fmt.Errorf("linux.rootfsPropagation %q: use one of shared, slave, private, unbindable (optionally with an r prefix)", l.RootfsPropagation)
-			}
+		if p, err := rootPropagation(spec); err != nil {
+			return err
+		} else if p != 0 {
 			if err := unix.Mount("", "/", "", p, ""); err != nil {
 				return fmt.Errorf("set propagation %s of /: %w", l.RootfsPropagation, err)
 			}
@@ -57,12 +58,9 @@ func Finalize(spec *specs.Spec) error {
 // keeping its other flags. A missing path is not an error (OCI: the list is
 // what to protect if present).
 func (r *root) readonlyPath(p string) error {
-	fd, err := r.open(p, unix.O_PATH, 0)
-	if errors.Is(err, unix.ENOENT) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("readonly path %s: %w", p, explainResolve(p, err))
+	fd, err := r.openExisting(p, "readonly path")
+	if fd < 0 || err != nil {
+		return err
 	}
 	err = r.mountAt(procFd(fd), fd, p, "", unix.MS_BIND|unix.MS_REC, "")
 	unix.Close(fd)
@@ -75,15 +73,26 @@ func (r *root) readonlyPath(p string) error {
 	return nil
 }
 
+// openExisting opens p for readonlyPaths and maskedPaths, which the OCI
+// spec lists as things to protect if present: a missing path gives fd -1
+// and no error.
+func (r *root) openExisting(p, what string) (int, error) {
+	fd, err := r.open(p, unix.O_PATH, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return -1, nil
+	}
+	if err != nil {
+		return -1, fmt.Errorf("%s %s: %w", what, p, explainResolve(p, err))
+	}
+	return fd, nil
+}
+
 // maskPath hides p: /dev/null over a file, an empty read-only tmpfs over a
 // directory. A missing path is not an error.
 func (r *root) maskPath(p string) error {
-	fd, err := r.open(p, unix.O_PATH, 0)
-	if errors.Is(err, unix.ENOENT) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("masked path %s: %w", p, explainResolve(p, err))
+	fd, err := r.openExisting(p, "masked path")
+	if fd < 0 || err != nil {
+		return err
 	}
 	defer unix.Close(fd)
 	var st unix.Stat_t

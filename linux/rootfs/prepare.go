@@ -35,16 +35,16 @@ func Prepare(spec *specs.Spec, rootfs string, opts Options) error {
 	if err != nil {
 		return err
 	}
-	rootProp := uintptr(unix.MS_SLAVE | unix.MS_REC)
-	if spec.Linux != nil && spec.Linux.RootfsPropagation != "" {
-		p, ok := propagationOptions[spec.Linux.RootfsPropagation]
-		if !ok {
-			return fmt.Errorf("linux.rootfsPropagation %q: use one of shared, slave, private, unbindable (optionally with an r prefix)", spec.Linux.RootfsPropagation)
-		}
-		// As runc: the whole tree gets the configured propagation; the
-		// rootfs's parent mount is then made private so that the rootfs
-		// mounts themselves never propagate to the host.
-		rootProp = p
+	// As runc: the host's tree as the container's namespace copied it gets
+	// the configured propagation (default rslave, so nothing done here
+	// reaches the host); the rootfs's parent mount is then made private so
+	// that the rootfs mounts themselves never propagate.
+	rootProp, err := rootPropagation(spec)
+	if err != nil {
+		return err
+	}
+	if rootProp == 0 {
+		rootProp = unix.MS_SLAVE | unix.MS_REC
 	}
 	abs, err := filepath.Abs(rootfs)
 	if err != nil {
@@ -106,6 +106,18 @@ func Prepare(spec *specs.Spec, rootfs string, opts Options) error {
 		}
 	}
 	return nil
+}
+
+// rootPropagation parses linux.rootfsPropagation; 0 when unset.
+func rootPropagation(spec *specs.Spec) (uintptr, error) {
+	if spec.Linux == nil || spec.Linux.RootfsPropagation == "" {
+		return 0, nil
+	}
+	p, ok := propagationOptions[spec.Linux.RootfsPropagation]
+	if !ok {
+		return 0, fmt.Errorf("linux.rootfsPropagation %q: use one of shared, slave, private, unbindable (optionally with an r prefix)", spec.Linux.RootfsPropagation)
+	}
+	return p, nil
 }
 
 func (r *root) apply(op Op, opts Options) error {

@@ -330,6 +330,8 @@ func TestPrepareFullContainer(t *testing.T) {
 			ReadonlyPaths:     []string{"/proc/sys", "/proc/sysrq-trigger", "/proc/missing"},
 			Sysctl:            map[string]string{"kernel.domainname": "kago.test"},
 			RootfsPropagation: "shared",
+			Namespaces: []specs.LinuxNamespace{{Type: specs.MountNamespace}, {Type: specs.PIDNamespace},
+				{Type: specs.UTSNamespace}, {Type: specs.IPCNamespace}},
 		},
 	}
 	script := `
