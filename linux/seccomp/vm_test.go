@@ -164,46 +164,57 @@ func runVM(t testing.TB, vm *bpf.VM, d seccompData) uint32 {
 
 var auditArches = []uint32{unix.AUDIT_ARCH_X86_64, unix.AUDIT_ARCH_I386, unix.AUDIT_ARCH_AARCH64, unix.AUDIT_ARCH_ARM, 0xdeadbeef}
 
-// probes returns syscall data worth checking for p: every number a rule
-// names on every ABI, neighbours and far numbers, with argument values at
-// and around every rule's values.
+// probes returns syscall data worth checking for p: mostly a syscall a rule
+// names, on an ABI that knows it, with the rule's arguments at, just beside
+// and half-changed around its values; sometimes random data.
 func probes(p *specs.LinuxSeccomp, rnd *rand.Rand, n int) []seccompData {
-	var nrs []uint32
-	var vals []uint64
-	for _, sc := range p.Syscalls {
-		for _, name := range sc.Names {
-			for _, a := range arches {
-				if nr, ok := a.table[name]; ok {
-					if a.x32 {
-						nr |= x32Bit
-					}
-					nrs = append(nrs, nr, nr+1, nr-1)
-				}
-			}
+	near := func(v uint64) uint64 {
+		switch rnd.IntN(8) {
+		case 0:
+			return v + 1
+		case 1:
+			return v - 1
+		case 2:
+			return v ^ 1<<32
+		case 3:
+			return v & 0xffffffff
+		case 4:
+			return v ^ 1<<uint(rnd.IntN(64))
 		}
-		for _, c := range sc.Args {
-			for _, v := range []uint64{c.Value, c.ValueTwo, c.Value & c.ValueTwo} {
-				vals = append(vals, v, v+1, v-1, v^1<<32, v&0xffffffff, v|1<<63, v>>32)
-			}
-		}
+		return v
 	}
-	nrs = append(nrs, 0, 1, 400, 470, 471, 472, 500, 600, x32Bit, x32Bit+1, x32Bit+512, x32Bit+548, x32Bit+600, 0x7fffffff, 0xffffffff)
-	vals = append(vals, 0, 1, 0xffffffff, 1<<32, ^uint64(0))
 	out := make([]seccompData, n)
 	for i := range out {
 		d := &out[i]
 		d.arch = auditArches[rnd.IntN(len(auditArches))]
-		if rnd.IntN(8) == 0 {
-			d.nr = rnd.Uint32()
-		} else {
-			d.nr = nrs[rnd.IntN(len(nrs))]
-		}
+		d.nr = []uint32{rnd.Uint32(), uint32(rnd.IntN(1000)), x32Bit + uint32(rnd.IntN(1000)), 0x0f0000 + uint32(rnd.IntN(10))}[rnd.IntN(4)]
 		for j := range d.args {
-			if rnd.IntN(4) == 0 {
-				d.args[j] = rnd.Uint64()
-			} else {
-				d.args[j] = vals[rnd.IntN(len(vals))]
+			d.args[j] = []uint64{rnd.Uint64(), 0, ^uint64(0), uint64(rnd.IntN(100))}[rnd.IntN(4)]
+		}
+		if len(p.Syscalls) == 0 || rnd.IntN(5) == 0 {
+			continue
+		}
+		sc := p.Syscalls[rnd.IntN(len(p.Syscalls))]
+		if len(sc.Names) == 0 {
+			continue
+		}
+		name := sc.Names[rnd.IntN(len(sc.Names))]
+		a := arches[rnd.IntN(len(arches))]
+		if nr, ok := a.table[name]; ok {
+			d.arch, d.nr = a.audit, nr
+			if a.x32 {
+				d.nr |= x32Bit
 			}
+		}
+		for _, c := range sc.Args {
+			if c.Index > 5 || rnd.IntN(4) == 0 {
+				continue
+			}
+			v := c.Value
+			if c.Op == specs.OpMaskedEqual {
+				v = c.ValueTwo | rnd.Uint64()&^c.Value
+			}
+			d.args[c.Index] = near(v)
 		}
 	}
 	return out
