@@ -467,22 +467,51 @@ echo CWD=$(pwd)
 
 // TestNoPivotUserNSDevicesConsole covers --no-pivot, device nodes bind-mounted
 // from the host (the user-namespace way), /dev/shm added when the spec has
-// none, and a pty slave on /dev/console.
+// none, a read-only /dev (remounted after the nodes are made), a bind
+// source relative to the bundle, cgroups of the calling process
+// (DefaultCgroupPaths) and a pty slave on /dev/console.
 func TestNoPivotUserNSDevicesConsole(t *testing.T) {
 	bundle, _ := newBundle(t)
-	spec := &specs.Spec{Root: &specs.Root{Path: "rootfs"}, Mounts: baseMounts(), Linux: &specs.Linux{}}
+	if err := os.MkdirAll(filepath.Join(bundle, "hostdata"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bundle, "hostdata", "f"), []byte("relative"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mounts := baseMounts()
+	mounts[1].Options = append(mounts[1].Options, "ro")
+	mounts = append(mounts,
+		specs.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"ro", "nosuid"}},
+		specs.Mount{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"ro", "nosuid"}},
+		specs.Mount{Destination: "/data", Type: "bind", Source: "hostdata", Options: []string{"rbind", "ro"}},
+	)
+	own, err := DefaultCgroupPaths()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := &specs.Spec{Root: &specs.Root{Path: "rootfs"}, Mounts: mounts, Linux: &specs.Linux{}}
 	script := `
 echo MOUNTINFO-BEGIN; cat /proc/self/mountinfo; echo MOUNTINFO-END
 echo NULL=$(echo data > /dev/null && echo ok)
 echo ZERO=$(head -c 4 /dev/zero | wc -c)
-test -e /sys/kernel && echo HOSTSYS=visible || echo HOSTSYS=hidden
 echo CWD=$(pwd)
 test -f /bin/busybox && echo BUSYBOX=yes
 echo SHM=$(stat -c %a /dev/shm)
+echo DATA=$(cat /data/f)
+if touch /dev/newfile 2>/dev/null; then echo DEVRO=writable; else echo DEVRO=readonly; fi
+echo CGROUPS=$(ls /sys/fs/cgroup | sort | tr '\n' ' ')
 `
 	out := runHelper(t, scenario{Bundle: bundle, Spec: spec, Opts: Options{NoPivot: true, UserNS: true}, Console: true, Script: script})
 	v := values(out)
-	for k, w := range map[string]string{"NULL": "ok", "ZERO": "4", "HOSTSYS": "hidden", "CWD": "/", "BUSYBOX": "yes", "SHM": "1777"} {
+	var wantCgroups []string
+	for k := range own {
+		if k != "" {
+			wantCgroups = append(wantCgroups, k)
+		}
+	}
+	sort.Strings(wantCgroups)
+	for k, w := range map[string]string{"NULL": "ok", "ZERO": "4", "CWD": "/", "BUSYBOX": "yes", "SHM": "1777",
+		"DATA": "relative", "DEVRO": "readonly", "CGROUPS": strings.Join(wantCgroups, " ")} {
 		if v[k] != w {
 			t.Errorf("%s = %q, want %q", k, v[k], w)
 		}
@@ -496,6 +525,18 @@ echo SHM=$(stat -c %a /dev/shm)
 	}
 	if m, ok := ms["/dev/shm"]; !ok || m.FSType != "tmpfs" || !hasOpt(m.Options, "noexec") {
 		t.Errorf("/dev/shm not added as a tmpfs: %+v", m)
+	}
+	for k, hostDir := range own {
+		if k == "" {
+			continue
+		}
+		m := ms["/sys/fs/cgroup/"+k]
+		if want := strings.TrimPrefix(hostDir, "/sys/fs/cgroup/"+k); m.Root != cleanPath(want) || !hasOpt(m.Options, "ro") {
+			t.Errorf("/sys/fs/cgroup/%s shows %s (options %s), want the caller's cgroup %s read-only", k, m.Root, m.Options, cleanPath(want))
+		}
+	}
+	if m := ms["/dev"]; !hasOpt(m.Options, "ro") {
+		t.Errorf("/dev is not read-only: %+v", m)
 	}
 	if _, ok := ms["/"]; !ok {
 		t.Errorf("the moved rootfs is not / in the chroot: %v", keys(ms))
