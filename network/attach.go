@@ -215,6 +215,9 @@ func (m *Manager) Detach(ctx context.Context, containerID string) error {
 		if err := link.Delete(ep.HostVeth); err != nil {
 			return fmt.Errorf("detach %s: %w", containerID, err)
 		}
+		if err := nft.DeleteConntrack(ep.IP); err != nil {
+			return fmt.Errorf("detach %s: %w", containerID, err)
+		}
 		n, err := m.lookup(s, ep.Network)
 		if err == nil {
 			pool, err := ipam.New(m.ipamPath(n.Name), n.Subnet, n.Gateway)
