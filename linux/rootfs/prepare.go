@@ -137,6 +137,16 @@ func (r *root) apply(op Op, opts Options) error {
 		// sysfs; runc falls back to a recursive bind of the host's /sys.
 		mo := op.Options
 		mo.Flags |= unix.MS_BIND | unix.MS_REC
+		if mo.Flags&unix.MS_RDONLY != 0 {
+			// The bind carries the host's submounts (/sys/fs/cgroup...):
+			// make all of them read-only, not only the top.
+			rec := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
+			if mo.RecAttr != nil {
+				rec = *mo.RecAttr
+				rec.Attr_set |= unix.MOUNT_ATTR_RDONLY
+			}
+			mo.RecAttr = &rec
+		}
 		if berr := r.bind("/sys", op.Destination, mo, extra); berr == nil {
 			return nil
 		}

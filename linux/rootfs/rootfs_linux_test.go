@@ -38,6 +38,9 @@ type scenario struct {
 	Canary  string // host dir the helper checks is untouched after Prepare
 	Rootfs  string // absolute rootfs path, for the Prepare-only report
 	Race    bool   // after Prepare, mount on /race/sub while "race" is swapped with a symlink
+	// NewUserNS runs the helper in a new user namespace mapping its root to
+	// the host's root, where mounts inherited from the host are locked.
+	NewUserNS bool
 }
 
 func TestHelperProcess(t *testing.T) {
@@ -170,7 +173,9 @@ func runHelper(t *testing.T, sc scenario) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := mountsUnder(t, sc.Bundle)
+	// All temporary dirs of one test share a parent: watch all of them.
+	testTmp := filepath.Dir(sc.Bundle)
+	before := mountsUnder(t, testTmp)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperProcess$", "-test.v=false")
@@ -179,6 +184,11 @@ func runHelper(t *testing.T, sc scenario) string {
 		Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC,
 		Pdeathsig:  syscall.SIGKILL,
 	}
+	if sc.NewUserNS {
+		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWUSER
+		cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}}
+		cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}}
+	}
 	out, err := cmd.CombinedOutput()
 	t.Logf("helper output:\n%s", out)
 	if err != nil && !strings.Contains(string(out), "HELPER-ERROR") {
@@ -186,8 +196,8 @@ func runHelper(t *testing.T, sc scenario) string {
 	}
 	// Everything happened in the child's mount namespace: the test's own
 	// mount table must not have gained anything under the bundle.
-	if after := mountsUnder(t, sc.Bundle); len(after) != len(before) {
-		t.Fatalf("host mounts under %s changed: before %v, after %v", sc.Bundle, before, after)
+	if after := mountsUnder(t, testTmp); len(after) != len(before) {
+		t.Fatalf("host mounts under %s changed: before %v, after %v", testTmp, before, after)
 	}
 	return string(out)
 }
@@ -706,5 +716,60 @@ func TestSymlinkSwapRace(t *testing.T) {
 	// plus one line per tmpfs stacked at race/sub or at CANARY/sub inside).
 	if n := strings.Count(out, "INROOT="); n != ok+1 {
 		t.Errorf("%d mounts in the rootfs, want %d (1 + %d successful)", n, ok+1, ok)
+	}
+}
+
+// TestUserNamespace runs the whole sequence in a new user namespace, where
+// device nodes must be bind-mounted, sysfs without a network namespace falls
+// back to a bind of /sys, and remounts must keep the locked flags.
+func TestUserNamespace(t *testing.T) {
+	bundle, _ := newBundle(t)
+	roDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(roDir, "hello"), []byte("from host"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mounts := append(baseMounts(),
+		specs.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
+		specs.Mount{Destination: "/mnt/ro", Type: "bind", Source: roDir, Options: []string{"rbind", "ro", "nosuid"}},
+	)
+	spec := &specs.Spec{
+		Root:   &specs.Root{Path: "rootfs", Readonly: true},
+		Mounts: mounts,
+		Linux: &specs.Linux{
+			MaskedPaths:   []string{"/proc/keys", "/proc/timer_list"},
+			ReadonlyPaths: []string{"/proc/sys"},
+			Sysctl:        map[string]string{"kernel.hostname": "kago-userns"},
+			Namespaces:    []specs.LinuxNamespace{{Type: specs.UserNamespace}, {Type: specs.UTSNamespace}},
+		},
+	}
+	script := `
+echo MOUNTINFO-BEGIN; cat /proc/self/mountinfo; echo MOUNTINFO-END
+echo HOST=$(hostname)
+echo NULL=$(echo x > /dev/null && echo ok)
+echo KEYS=$(wc -c </proc/keys)
+if touch /rootfile 2>/dev/null; then echo ROOT=writable; else echo ROOT=readonly; fi
+if touch /mnt/ro/x 2>/dev/null; then echo BINDRO=writable; else echo BINDRO=readonly; fi
+test -d /sys/kernel && echo SYS=yes
+`
+	out := runHelper(t, scenario{Bundle: bundle, Spec: spec, Opts: Options{UserNS: true}, Script: script, NewUserNS: true})
+	v := values(out)
+	for k, w := range map[string]string{"HOST": "kago-userns", "NULL": "ok", "KEYS": "0", "ROOT": "readonly", "BINDRO": "readonly", "SYS": "yes"} {
+		if v[k] != w {
+			t.Errorf("%s = %q, want %q", k, v[k], w)
+		}
+	}
+	ms := containerMounts(t, out)
+	if m := ms["/dev/null"]; m.FSType != "devtmpfs" {
+		t.Errorf("/dev/null is not a bind of the host node: %+v", m)
+	}
+	if m := ms["/sys"]; m.FSType != "sysfs" || !hasOpt(m.Options, "ro") {
+		t.Errorf("/sys: %+v", m)
+	}
+	// Without a network namespace sysfs is the host's, bound recursively:
+	// its submounts must be read-only too.
+	for p, m := range ms {
+		if strings.HasPrefix(p, "/sys/") && !hasOpt(m.Options, "ro") {
+			t.Errorf("%s under the read-only /sys is writable: %s", p, m.Options)
+		}
 	}
 }
