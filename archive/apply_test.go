@@ -195,16 +195,7 @@ func TestApplyConfined(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			base := t.TempDir()
-			dir, canary := filepath.Join(base, "root"), filepath.Join(base, "canary")
-			for _, d := range []string{dir, canary} {
-				if err := os.Mkdir(d, 0o755); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := os.WriteFile(filepath.Join(canary, "secret"), []byte("s"), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			dir, checkOutside := withCanary(t)
 			_, err := archive.Apply(context.Background(), dir, bytes.NewReader(tartest.Tar(tc.entries...)), archive.ApplyOptions{})
 			switch {
 			case tc.wantErr == "" && err != nil:
@@ -219,12 +210,37 @@ func TestApplyConfined(t *testing.T) {
 					t.Errorf("confined entry missing inside the root: %v", err)
 				}
 			}
-			assertOnly(t, base, "canary", "root")
-			assertOnly(t, canary, "secret")
+			checkOutside()
 			if now, _ := os.ReadFile("/etc/passwd"); !bytes.Equal(now, passwd) {
 				t.Fatal("/etc/passwd changed")
 			}
 		})
+	}
+}
+
+// withCanary makes an empty layer root with a canary directory beside it;
+// checkOutside fails the test if anything beside the root was created or
+// the canary changed.
+func withCanary(t *testing.T) (dir string, checkOutside func()) {
+	t.Helper()
+	base := t.TempDir()
+	dir, canary := filepath.Join(base, "root"), filepath.Join(base, "canary")
+	for _, d := range []string{dir, canary} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	secret := filepath.Join(canary, "secret")
+	if err := os.WriteFile(secret, []byte("s"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir, func() {
+		t.Helper()
+		assertOnly(t, base, "canary", "root")
+		assertOnly(t, canary, "secret")
+		if b, err := os.ReadFile(secret); err != nil || string(b) != "s" {
+			t.Fatalf("canary changed: %q %v", b, err)
+		}
 	}
 }
 

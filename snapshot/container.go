@@ -94,10 +94,7 @@ func (s *Store) newContainerDir(dir string, chainIDs []digest.Digest) error {
 // Mount mounts an existing container snapshot again, e.g. after a reboot,
 // and returns its rootfs. Mounting a mounted snapshot does nothing.
 func (s *Store) Mount(ctx context.Context, key string) (string, error) {
-	if err := checkKey(key); err != nil {
-		return "", err
-	}
-	unlock, err := s.lockStore(ctx)
+	unlock, err := s.lockKey(ctx, key)
 	if err != nil {
 		return "", err
 	}
@@ -155,10 +152,7 @@ func (s *Store) readContainer(key string) (*containerMeta, error) {
 // Unmount unmounts a container snapshot's rootfs; it keeps upper and work.
 // Unmounting an unmounted snapshot does nothing.
 func (s *Store) Unmount(ctx context.Context, key string) error {
-	if err := checkKey(key); err != nil {
-		return err
-	}
-	unlock, err := s.lockStore(ctx)
+	unlock, err := s.lockKey(ctx, key)
 	if err != nil {
 		return err
 	}
@@ -176,10 +170,7 @@ func (s *Store) Unmount(ctx context.Context, key string) error {
 // merged directories. A busy mount is detached lazily: the container's files
 // stay readable to whoever still has them open, and the name is free at once.
 func (s *Store) Release(ctx context.Context, key string) error {
-	if err := checkKey(key); err != nil {
-		return err
-	}
-	unlock, err := s.lockStore(ctx)
+	unlock, err := s.lockKey(ctx, key)
 	if err != nil {
 		return err
 	}
@@ -192,6 +183,14 @@ func (s *Store) Release(ctx context.Context, key string) error {
 		return fmt.Errorf("release %s: %w", key, err)
 	}
 	return s.removeDir(ctx, dir)
+}
+
+// lockKey checks a container key and takes the store lock.
+func (s *Store) lockKey(ctx context.Context, key string) (func(), error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	return s.lockStore(ctx)
 }
 
 // usersOf lists the container snapshots using a layer. The caller holds the
