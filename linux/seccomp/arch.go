@@ -19,10 +19,13 @@ type arch struct {
 	x32   bool              // numbers carry x32Bit under AUDIT_ARCH_X86_64
 	table map[string]uint32 // syscall name → number (x32: without x32Bit)
 	maxNr uint32            // highest number in table
+	// bits32: arguments are 32 bits wide. Like libseccomp, only their low
+	// halves (and the low halves of the profile's values) are compared.
+	bits32 bool
 }
 
 func newArch(name specs.Arch, audit uint32, x32 bool, table map[string]uint32) *arch {
-	a := &arch{name: name, audit: audit, x32: x32, table: table}
+	a := &arch{name: name, audit: audit, x32: x32, table: table, bits32: audit&auditArch64Bit == 0}
 	for _, nr := range table {
 		a.maxNr = max(a.maxNr, nr)
 	}
@@ -118,3 +121,6 @@ func SupportedArchs() []string {
 	}
 	return out
 }
+
+// auditArch64Bit is __AUDIT_ARCH_64BIT from linux/audit.h.
+const auditArch64Bit = 0x80000000

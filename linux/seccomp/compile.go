@@ -68,6 +68,7 @@ type cond struct {
 	idx       uint
 	op        specs.LinuxSeccompOperator
 	val, val2 uint64
+	lo32      bool // compare only the low halves (32-bit ABI)
 }
 
 type rule struct {
@@ -143,7 +144,7 @@ func compileFor(goarch string, s *specs.LinuxSeccomp) (*Filter, []string, error)
 					continue
 				}
 				found = true
-				if conflict := addRules(perArch[k], nr, rules); conflict {
+				if conflict := addRules(perArch[k], nr, rules, a.bits32); conflict {
 					warnings = append(warnings, fmt.Sprintf("%s: %s already has an unconditional action on %s, the first one wins", where, name, a.name))
 				}
 			}
@@ -224,7 +225,7 @@ func parseRules(where string, args []specs.LinuxSeccompArg, ret uint32) ([]rule,
 
 // addRules records rules for syscall nr; it reports a conflict when nr
 // already has a different unconditional action.
-func addRules(m map[uint32]*sysRules, nr uint32, rules []rule) (conflict bool) {
+func addRules(m map[uint32]*sysRules, nr uint32, rules []rule, bits32 bool) (conflict bool) {
 	sr := m[nr]
 	if sr == nil {
 		sr = &sysRules{}
@@ -232,6 +233,12 @@ func addRules(m map[uint32]*sysRules, nr uint32, rules []rule) (conflict bool) {
 	}
 	for _, r := range rules {
 		if len(r.conds) > 0 {
+			if bits32 {
+				r.conds = slices.Clone(r.conds)
+				for i := range r.conds {
+					r.conds[i].lo32 = true
+				}
+			}
 			sr.conditional = append(sr.conditional, r)
 			continue
 		}
@@ -497,6 +504,10 @@ func (g *gen) cond(c cond, match, fail label) {
 	lo, hi := uint32(offArgs+8*c.idx), uint32(offArgs+8*c.idx+4)
 	vlo, vhi := uint32(c.val), uint32(c.val>>32)
 	ld := func(off uint32) { a.emit(bpf.LoadAbsolute{Off: off, Size: 4}) }
+	if c.lo32 {
+		g.cond32(c, match, fail)
+		return
+	}
 	switch c.op {
 	case specs.OpEqualTo, specs.OpNotEqual:
 		onEq, onNe := match, fail
@@ -543,5 +554,29 @@ func (g *gen) cond(c cond, match, fail label) {
 		ld(lo)
 		a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: mlo})
 		a.jumpIf(bpf.JumpEqual, dlo, match, fail)
+	}
+}
+
+// cond32 compares only the low halves of the argument and the values.
+func (g *gen) cond32(c cond, match, fail label) {
+	a := g.a
+	a.emit(bpf.LoadAbsolute{Off: uint32(offArgs + 8*c.idx), Size: 4})
+	v := uint32(c.val)
+	switch c.op {
+	case specs.OpEqualTo:
+		a.jumpIf(bpf.JumpEqual, v, match, fail)
+	case specs.OpNotEqual:
+		a.jumpIf(bpf.JumpEqual, v, fail, match)
+	case specs.OpGreaterThan:
+		a.jumpIf(bpf.JumpGreaterThan, v, match, fail)
+	case specs.OpGreaterEqual:
+		a.jumpIf(bpf.JumpGreaterOrEqual, v, match, fail)
+	case specs.OpLessThan:
+		a.jumpIf(bpf.JumpGreaterOrEqual, v, fail, match)
+	case specs.OpLessEqual:
+		a.jumpIf(bpf.JumpGreaterThan, v, fail, match)
+	case specs.OpMaskedEqual:
+		a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: v})
+		a.jumpIf(bpf.JumpEqual, uint32(c.val2), match, fail)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -84,7 +85,21 @@ func evaluate(t testing.TB, goarch string, p *specs.LinuxSeccomp, d seccompData)
 				}
 				continue
 			}
-			if first == nil && argsMatch(sc.Args, d.args) {
+			args := d.args
+			if ab.bits32 { // only low halves count
+				conds := slices.Clone(sc.Args)
+				for i := range conds {
+					conds[i].Value, conds[i].ValueTwo = uint64(uint32(conds[i].Value)), uint64(uint32(conds[i].ValueTwo))
+				}
+				for i := range args {
+					args[i] = uint64(uint32(args[i]))
+				}
+				if first == nil && argsMatch(conds, args) {
+					first = &ret
+				}
+				continue
+			}
+			if first == nil && argsMatch(sc.Args, args) {
 				first = &ret
 			}
 		}
