@@ -71,12 +71,12 @@ func Prepare(spec *specs.Spec, rootfs string, opts Options) error {
 	defer r.close()
 
 	var devRO *Op
-	haveDev, haveShm := false, false
+	devBind, haveShm := false, false
 	for i := range ops {
 		op := ops[i]
 		switch op.Destination {
 		case "/dev":
-			haveDev = true
+			devBind = op.Kind == KindBind
 			// Devices are created below: mount /dev writable, remount later.
 			if op.Kind == KindFS && op.Options.Flags&unix.MS_RDONLY != 0 {
 				devRO = &ops[i]
@@ -89,9 +89,11 @@ func Prepare(spec *specs.Spec, rootfs string, opts Options) error {
 			return fmt.Errorf("mount %s: %w", op.Destination, err)
 		}
 	}
-	// As runc: without a /dev mount the image's /dev is used as is, and no
-	// nodes are written into the image.
-	if haveDev {
+	// As runc: when /dev is a bind mount (say the host's /dev for a
+	// privileged container) it is used as is; nothing may be created in
+	// it, since that would write into the host's directory. Otherwise /dev
+	// (a tmpfs from the spec, or the image's own) gets the nodes and links.
+	if !devBind {
 		if err := r.setupDev(spec, opts, haveShm); err != nil {
 			return err
 		}

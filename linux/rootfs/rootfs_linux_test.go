@@ -773,3 +773,36 @@ test -d /sys/kernel && echo SYS=yes
 		}
 	}
 }
+
+// TestDevBindIsLeftAlone: a bind-mounted /dev is the host's (or a volume);
+// Prepare must not create device nodes, links or /dev/shm in it.
+func TestDevBindIsLeftAlone(t *testing.T) {
+	bundle, _ := newBundle(t)
+	hostDev := t.TempDir()
+	spec := &specs.Spec{Root: &specs.Root{Path: "rootfs"}, Mounts: []specs.Mount{
+		{Destination: "/proc", Type: "proc", Source: "proc"},
+		{Destination: "/dev", Type: "bind", Source: hostDev, Options: []string{"rbind"}},
+	}}
+	out := runHelper(t, scenario{Bundle: bundle, Spec: spec, Script: "echo DEVCOUNT=$(ls -A /dev | wc -l)"})
+	if v := values(out); v["DEVCOUNT"] != "0" {
+		t.Errorf("container /dev has %q entries, want 0", v["DEVCOUNT"])
+	}
+	if got := listDir(t, hostDev); got != "" {
+		t.Errorf("Prepare wrote into the bind-mounted /dev on the host: %s", got)
+	}
+}
+
+// TestNoDevMountUsesImageDev: without a /dev mount the nodes are made in the
+// image's own /dev (as runc does), here the bundle's rootfs/dev.
+func TestNoDevMountUsesImageDev(t *testing.T) {
+	bundle, rootfs := newBundle(t)
+	spec := &specs.Spec{Root: &specs.Root{Path: "rootfs"}, Mounts: []specs.Mount{{Destination: "/proc", Type: "proc", Source: "proc"}}}
+	out := runHelper(t, scenario{Bundle: bundle, Spec: spec, Script: "echo NULL=$(echo x >/dev/null && echo ok)"})
+	if v := values(out); v["NULL"] != "ok" {
+		t.Errorf("/dev/null unusable: %q", v["NULL"])
+	}
+	fi, err := os.Lstat(filepath.Join(rootfs, "dev", "null"))
+	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		t.Errorf("rootfs/dev/null: %v, %v", fi, err)
+	}
+}
