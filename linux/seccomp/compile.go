@@ -497,68 +497,43 @@ func (g *gen) body(p pendingBody) {
 	}
 }
 
-// cond emits a 64-bit comparison of one argument: high halves decide unless
-// equal, then low halves.
+// cond emits a 64-bit comparison of one argument: the high halves decide
+// unless they are equal, then the low halves do. On a 32-bit ABI (lo32)
+// only the low halves are compared.
 func (g *gen) cond(c cond, match, fail label) {
-	a := g.a
-	lo, hi := uint32(offArgs+8*c.idx), uint32(offArgs+8*c.idx+4)
-	vlo, vhi := uint32(c.val), uint32(c.val>>32)
-	ld := func(off uint32) { a.emit(bpf.LoadAbsolute{Off: off, Size: 4}) }
 	if c.lo32 {
-		g.cond32(c, match, fail)
+		g.condLow(c, match, fail)
 		return
 	}
+	a := g.a
+	vhi := uint32(c.val >> 32)
+	low := a.newLabel()
+	a.emit(bpf.LoadAbsolute{Off: uint32(offArgs + 8*c.idx + 4), Size: 4})
 	switch c.op {
-	case specs.OpEqualTo, specs.OpNotEqual:
-		onEq, onNe := match, fail
-		if c.op == specs.OpNotEqual {
-			onEq, onNe = fail, match
-		}
-		l1 := a.newLabel()
-		ld(hi)
-		a.jumpIf(bpf.JumpEqual, vhi, l1, onNe)
-		a.bind(l1)
-		ld(lo)
-		a.jumpIf(bpf.JumpEqual, vlo, onEq, onNe)
+	case specs.OpEqualTo:
+		a.jumpIf(bpf.JumpEqual, vhi, low, fail)
+	case specs.OpNotEqual:
+		a.jumpIf(bpf.JumpEqual, vhi, low, match)
 	case specs.OpGreaterThan, specs.OpGreaterEqual, specs.OpLessThan, specs.OpLessEqual:
 		// above: the outcome when arg > value; below: when arg < value.
 		above, below := match, fail
 		if c.op == specs.OpLessThan || c.op == specs.OpLessEqual {
 			above, below = fail, match
 		}
-		l0, l1 := a.newLabel(), a.newLabel()
-		ld(hi)
-		a.jumpIf(bpf.JumpGreaterThan, vhi, above, l0)
-		a.bind(l0)
-		a.jumpIf(bpf.JumpEqual, vhi, l1, below)
-		a.bind(l1)
-		ld(lo)
-		switch c.op {
-		case specs.OpGreaterThan:
-			a.jumpIf(bpf.JumpGreaterThan, vlo, match, fail)
-		case specs.OpGreaterEqual:
-			a.jumpIf(bpf.JumpGreaterOrEqual, vlo, match, fail)
-		case specs.OpLessThan:
-			a.jumpIf(bpf.JumpGreaterOrEqual, vlo, fail, match)
-		case specs.OpLessEqual:
-			a.jumpIf(bpf.JumpGreaterThan, vlo, fail, match)
-		}
+		eq := a.newLabel()
+		a.jumpIf(bpf.JumpGreaterThan, vhi, above, eq)
+		a.bind(eq)
+		a.jumpIf(bpf.JumpEqual, vhi, low, below)
 	case specs.OpMaskedEqual: // (arg & value) == valueTwo
-		mlo, mhi := vlo, vhi
-		dlo, dhi := uint32(c.val2), uint32(c.val2>>32)
-		l1 := a.newLabel()
-		ld(hi)
-		a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: mhi})
-		a.jumpIf(bpf.JumpEqual, dhi, l1, fail)
-		a.bind(l1)
-		ld(lo)
-		a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: mlo})
-		a.jumpIf(bpf.JumpEqual, dlo, match, fail)
+		a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: vhi})
+		a.jumpIf(bpf.JumpEqual, uint32(c.val2>>32), low, fail)
 	}
+	a.bind(low)
+	g.condLow(c, match, fail)
 }
 
-// cond32 compares only the low halves of the argument and the values.
-func (g *gen) cond32(c cond, match, fail label) {
+// condLow compares the low halves of the argument and the values.
+func (g *gen) condLow(c cond, match, fail label) {
 	a := g.a
 	a.emit(bpf.LoadAbsolute{Off: uint32(offArgs + 8*c.idx), Size: 4})
 	v := uint32(c.val)
