@@ -12,6 +12,7 @@ import (
 // MountInfo is one line of /proc/<pid>/mountinfo (proc(5)).
 type MountInfo struct {
 	ID, Parent   int
+	Dev          string // "major:minor" of the filesystem
 	Root         string // path of the mount's root within its filesystem
 	Mountpoint   string
 	Options      string // per-mount options
@@ -72,7 +73,7 @@ func parseMountinfoLine(line string) (MountInfo, error) {
 		return MountInfo{}, fmt.Errorf("malformed mount ids in %q", line)
 	}
 	m := MountInfo{
-		ID: id, Parent: parent,
+		ID: id, Parent: parent, Dev: f[2],
 		Root: unescapeOctal(f[3]), Mountpoint: unescapeOctal(f[4]), Options: f[5],
 		Optional: f[6:sep],
 		FSType:   f[sep+1], Source: unescapeOctal(f[sep+2]),

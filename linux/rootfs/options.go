@@ -119,7 +119,8 @@ var unsupportedOptions = map[string]string{
 
 // ParseOptions maps OCI mount options to flags, propagation, recursive
 // attributes and data, following runc's table. Unknown options are passed to
-// the filesystem as data; empty options are ignored. It never panics.
+// the filesystem as data; empty and "x-" (userspace-only) options are
+// ignored. It never panics.
 func ParseOptions(options []string) (MountOptions, error) {
 	var mo MountOptions
 	var data []string
@@ -158,6 +159,11 @@ func ParseOptions(options []string) (MountOptions, error) {
 		}
 		if why, ok := unsupportedOptions[o]; ok {
 			return MountOptions{}, fmt.Errorf("mount option %q: %s", o, why)
+		}
+		if strings.HasPrefix(o, "x-") {
+			// mount(8): "x-" options are for userspace tools, never
+			// passed to the kernel.
+			continue
 		}
 		data = append(data, o)
 	}

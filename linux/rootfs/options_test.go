@@ -49,6 +49,7 @@ func TestParseOptions(t *testing.T) {
 				unix.MS_UNBINDABLE, unix.MS_UNBINDABLE | unix.MS_REC, unix.MS_PRIVATE, unix.MS_SHARED | unix.MS_REC}}},
 		{name: "unknown options become data in order", opts: []string{"nosuid", "size=65536k", "mode=1777", "newinstance"},
 			want: MountOptions{Flags: unix.MS_NOSUID, Data: "size=65536k,mode=1777,newinstance"}},
+		{name: "x- options ignored", opts: []string{"x-systemd.automount", "ro"}, want: MountOptions{Flags: unix.MS_RDONLY}},
 		{name: "empty options ignored", opts: []string{"", " ", "ro"}, want: MountOptions{Flags: unix.MS_RDONLY}},
 		{name: "rro", opts: []string{"rbind", "rro"},
 			want: MountOptions{Flags: unix.MS_BIND | unix.MS_REC, RecAttr: &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}}},

@@ -41,6 +41,9 @@ type scenario struct {
 	// NewUserNS runs the helper in a new user namespace mapping its root to
 	// the host's root, where mounts inherited from the host are locked.
 	NewUserNS bool
+	// ConsoleAfterPivot opens the container's /dev/ptmx after Finalize and
+	// calls SetupConsole with the new slave.
+	ConsoleAfterPivot bool
 }
 
 func TestHelperProcess(t *testing.T) {
@@ -56,18 +59,11 @@ func TestHelperProcess(t *testing.T) {
 		fail("chdir bundle: %v", err)
 	}
 	if sc.Console {
-		ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+		slave, err := openPty()
 		if err != nil {
-			fail("open ptmx: %v", err)
+			fail("%v", err)
 		}
-		if err := unix.IoctlSetPointerInt(int(ptmx.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-			fail("unlockpt: %v", err)
-		}
-		n, err := unix.IoctlGetInt(int(ptmx.Fd()), unix.TIOCGPTN)
-		if err != nil {
-			fail("ptsname: %v", err)
-		}
-		sc.Opts.ConsolePath = fmt.Sprintf("/dev/pts/%d", n)
+		sc.Opts.ConsolePath = slave
 	}
 	if err := Prepare(sc.Spec, "rootfs", sc.Opts); err != nil {
 		if sc.Script == "" {
@@ -90,8 +86,34 @@ func TestHelperProcess(t *testing.T) {
 	if err := Finalize(sc.Spec); err != nil {
 		fail("Finalize: %v", err)
 	}
+	if sc.ConsoleAfterPivot {
+		slave, err := openPty()
+		if err != nil {
+			fail("%v", err)
+		}
+		if err := SetupConsole(slave); err != nil {
+			fail("SetupConsole: %v", err)
+		}
+	}
 	err := syscall.Exec("/bin/busybox", []string{"sh", "-c", sc.Script}, []string{"PATH=/bin"})
 	fail("exec busybox: %v", err)
+}
+
+// openPty opens a pty master on /dev/ptmx (left open until exec) and
+// returns its slave's path.
+func openPty() (string, error) {
+	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		return "", fmt.Errorf("open ptmx: %w", err)
+	}
+	if err := unix.IoctlSetPointerInt(int(ptmx.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		return "", fmt.Errorf("unlockpt: %w", err)
+	}
+	n, err := unix.IoctlGetInt(int(ptmx.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		return "", fmt.Errorf("ptsname: %w", err)
+	}
+	return fmt.Sprintf("/dev/pts/%d", n), nil
 }
 
 func fail(format string, args ...any) {
@@ -367,7 +389,7 @@ if test -d /sys/fs/cgroup/` + cgKey + `/child; then echo CGCHILD=yes; else echo 
 echo CGLIST=$(ls /sys/fs/cgroup/)
 echo CWD=$(pwd)
 `
-	out := runHelper(t, scenario{Bundle: bundle, Spec: spec, Opts: Options{CgroupPaths: cg}, Script: script})
+	out := runHelper(t, scenario{Bundle: bundle, Spec: spec, Opts: Options{CgroupPaths: cg}, Script: script, ConsoleAfterPivot: true})
 	v := values(out)
 	want := map[string]string{
 		"DEVNODE":     "character special file 1:3 640 1000:1001",
@@ -461,6 +483,9 @@ echo CWD=$(pwd)
 				t.Errorf("%s: super options %s lack %s", c.point, m.SuperOptions, o)
 			}
 		}
+	}
+	if c, pts := ms["/dev/console"], ms["/dev/pts"]; c.FSType != "devpts" || c.Dev != pts.Dev {
+		t.Errorf("/dev/console is not a slave of the container's devpts: console %+v, pts %+v", c, pts)
 	}
 	if !ms["/"].Shared() {
 		t.Errorf("linux.rootfsPropagation shared: / is not shared: %+v", ms["/"])
