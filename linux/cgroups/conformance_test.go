@@ -437,3 +437,37 @@ func testInvalidBeforeWrite(t *testing.T, tg target) {
 		}
 	}
 }
+
+// TestDevicesWithChildCgroup updates the device list of a cgroup that has a
+// child cgroup, as a container running systemd would have: v1 refuses a
+// whole-list "deny all" there, so the manager must still get the same result.
+func TestDevicesWithChildCgroup(t *testing.T) {
+	for _, tg := range targets(t) {
+		t.Run(tg.name, func(t *testing.T) {
+			if v1, ok := createProbe(t, tg).(*v1Manager); ok && v1.Path("devices") == "" {
+				t.Skip("no v1 devices controller mounted")
+			}
+			rules := []specs.LinuxDeviceCgroup{
+				{Allow: false, Access: "rwm"},
+				{Allow: true, Type: "c", Major: ptr(int64(1)), Minor: ptr(int64(3)), Access: "rwm"},
+			}
+			m := createManager(t, tg, &specs.LinuxResources{Devices: rules})
+			for _, d := range allDirs(m) {
+				if err := os.Mkdir(d+"/child", 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rules[1].Access = "r"
+			if err := m.Update(&specs.LinuxResources{Devices: rules}); err != nil {
+				t.Fatalf("Update devices with a child cgroup: %v", err)
+			}
+			p := startInCgroup(t, m, "if echo x > /dev/null; then echo w-ok; else echo w-denied; fi")
+			if err := p.wait(t, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if got := p.stdout.String(); got != "w-denied\n" {
+				t.Errorf("write to /dev/null after narrowing to read-only: %q, want w-denied", got)
+			}
+		})
+	}
+}

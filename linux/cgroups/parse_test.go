@@ -2,6 +2,8 @@ package cgroups
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -307,3 +309,55 @@ func TestDeviceFilterAssembles(t *testing.T) {
 	}
 }
 
+// TestNewOnThisHost checks New against the running kernel without creating
+// anything: the mode matches the filesystem, absolute paths start at each
+// tree's root, and relative ones sit under this process's own cgroup.
+func TestNewOnThisHost(t *testing.T) {
+	mode, err := Mode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode != ModeV1 && mode != ModeV2 && mode != ModeHybrid {
+		t.Fatalf("Mode() = %q", mode)
+	}
+	own, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups, err := parseProcCgroup(own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := New("kago-rel/c1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	abs, err := New("", "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, g := range groups {
+		c := ""
+		if len(g.Controllers) > 0 {
+			c = g.Controllers[0]
+		}
+		p := rel.Path(c)
+		if p == "" {
+			continue
+		}
+		if want := filepath.Join(g.Path, "kago-rel/c1"); !strings.HasSuffix(p, want) {
+			t.Errorf("relative path for %q: %s, want it to end in %s", c, p, want)
+		}
+		if a := abs.Path(c); !strings.HasPrefix(a, "/sys/fs/cgroup/") || !strings.HasSuffix(a, "/kago/c1") {
+			t.Errorf("default path for %q: %s, want <mount>/kago/c1", c, a)
+		}
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("New created or found %s; it must not touch the filesystem", p)
+		}
+		checked++
+	}
+	if checked == 0 {
+		t.Fatal("no hierarchy of /proc/self/cgroup is known to the manager")
+	}
+}

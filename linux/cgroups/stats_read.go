@@ -50,6 +50,11 @@ func (r *statsReader) kv(dir, name string) map[string]uint64 {
 func (m *v1Manager) Stats() (*Stats, error) {
 	var r statsReader
 	s := &Stats{}
+	for _, d := range m.dirs {
+		if _, err := os.Stat(d.dir); err != nil {
+			return nil, fmt.Errorf("read cgroup stats: %w", err)
+		}
+	}
 	if dir := m.Path("cpuacct"); dir != "" {
 		s.CPU.Usage.Total = r.uint(dir, "cpuacct.usage")
 		if b, err := os.ReadFile(filepath.Join(dir, "cpuacct.usage_percpu")); r.keep(err) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // freezeTimeout bounds Freeze and Thaw: a cgroup that cannot freeze within it
@@ -382,18 +383,9 @@ func (m *v1Manager) setBlkio(r *specs.LinuxResources) error {
 			return err
 		}
 	}
-	throttles := []struct {
-		file string
-		devs []specs.LinuxThrottleDevice
-	}{
-		{"blkio.throttle.read_bps_device", b.ThrottleReadBpsDevice},
-		{"blkio.throttle.write_bps_device", b.ThrottleWriteBpsDevice},
-		{"blkio.throttle.read_iops_device", b.ThrottleReadIOPSDevice},
-		{"blkio.throttle.write_iops_device", b.ThrottleWriteIOPSDevice},
-	}
-	for _, t := range throttles {
+	for _, t := range throttles(b) {
 		for _, d := range t.devs {
-			if err := writeFile(dir, t.file, fmt.Sprintf("%d:%d %d", d.Major, d.Minor, d.Rate)); err != nil {
+			if err := writeFile(dir, t.v1File, fmt.Sprintf("%d:%d %d", d.Major, d.Minor, d.Rate)); err != nil {
 				return err
 			}
 		}
@@ -440,7 +432,37 @@ func (m *v1Manager) setDevices(r *specs.LinuxResources) error {
 		return err
 	}
 	for _, l := range v1DeviceLines(r.Devices) {
-		if err := writeFile(dir, l[0], l[1]); err != nil {
+		err := writeFile(dir, l[0], l[1])
+		if err != nil && l == [2]string{"devices.deny", "a *:* rwm"} && errors.Is(err, unix.EINVAL) {
+			// The kernel refuses a whole-list change in a cgroup that has
+			// child cgroups (a container running systemd, say). If the list
+			// is already deny-by-default, revoking each allowed entry is the
+			// same thing.
+			err = denyEach(dir, err)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// denyEach revokes every entry of devices.list, which works where "deny all"
+// is refused; it returns cause if the list allows everything, because that
+// default cannot be changed while child cgroups exist.
+func denyEach(dir string, cause error) error {
+	list, err := readFile(dir, "devices.list")
+	if err != nil {
+		return errors.Join(cause, err)
+	}
+	for _, entry := range strings.Split(list, "\n") {
+		if entry == "" {
+			continue
+		}
+		if entry == "a *:* rwm" {
+			return fmt.Errorf("%w: cannot switch %s from allow-all to deny-all while it has child cgroups", cause, dir)
+		}
+		if err := writeFile(dir, "devices.deny", entry); err != nil {
 			return err
 		}
 	}

@@ -264,22 +264,13 @@ func (m *v2Manager) setIO(r *specs.LinuxResources) error {
 			return err
 		}
 	}
-	throttles := []struct {
-		key  string
-		devs []specs.LinuxThrottleDevice
-	}{
-		{"rbps", b.ThrottleReadBpsDevice},
-		{"wbps", b.ThrottleWriteBpsDevice},
-		{"riops", b.ThrottleReadIOPSDevice},
-		{"wiops", b.ThrottleWriteIOPSDevice},
-	}
-	for _, t := range throttles {
+	for _, t := range throttles(b) {
 		for _, d := range t.devs {
 			rate := "max" // 0 removes the limit, as in v1
 			if d.Rate != 0 {
 				rate = strconv.FormatUint(d.Rate, 10)
 			}
-			if err := m.write("io.max", fmt.Sprintf("%d:%d %s=%s", d.Major, d.Minor, t.key, rate)); err != nil {
+			if err := m.write("io.max", fmt.Sprintf("%d:%d %s=%s", d.Major, d.Minor, t.v2Key, rate)); err != nil {
 				return err
 			}
 		}

@@ -86,8 +86,8 @@ func validateResources(r *specs.LinuxResources) error {
 				return err
 			}
 		}
-		for _, list := range [][]specs.LinuxThrottleDevice{b.ThrottleReadBpsDevice, b.ThrottleWriteBpsDevice, b.ThrottleReadIOPSDevice, b.ThrottleWriteIOPSDevice} {
-			for _, d := range list {
+		for _, t := range throttles(b) {
+			for _, d := range t.devs {
 				if err := checkDevNum("blockIO throttle device", d.Major, d.Minor); err != nil {
 					return err
 				}
@@ -192,4 +192,20 @@ func blkioWeightToIOWeight(w uint16) uint64 {
 		return 0
 	}
 	return 1 + (uint64(w)-10)*9999/990
+}
+
+// throttle is one of the four blockIO throttle lists with where it goes:
+// a v1 file of its own, or a key of the v2 io.max line.
+type throttle struct {
+	v1File, v2Key string
+	devs          []specs.LinuxThrottleDevice
+}
+
+func throttles(b *specs.LinuxBlockIO) []throttle {
+	return []throttle{
+		{"blkio.throttle.read_bps_device", "rbps", b.ThrottleReadBpsDevice},
+		{"blkio.throttle.write_bps_device", "wbps", b.ThrottleWriteBpsDevice},
+		{"blkio.throttle.read_iops_device", "riops", b.ThrottleReadIOPSDevice},
+		{"blkio.throttle.write_iops_device", "wiops", b.ThrottleWriteIOPSDevice},
+	}
 }
