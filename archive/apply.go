@@ -55,7 +55,11 @@ const copyBuf = 1 << 20
 // read and discarded, so a caller hashing the stream sees every byte.
 // It returns the bytes of file content written.
 func Apply(ctx context.Context, dir string, r io.Reader, opts ApplyOptions) (int64, error) {
-	rt, err := openRoot(dir)
+	opaqueKey := "trusted.overlay.opaque"
+	if opts.UserXattr {
+		opaqueKey = "user.overlay.opaque"
+	}
+	rt, err := openRoot(dir, opaqueKey)
 	if err != nil {
 		return 0, err
 	}
@@ -158,19 +162,10 @@ func (a *applier) create(pfd int, base string, mk func() error) error {
 	if err != unix.EEXIST {
 		return err
 	}
-	if err := a.remove(pfd, base); err != nil {
+	if err := a.root.remove(pfd, base); err != nil {
 		return err
 	}
 	return mk()
-}
-
-// remove deletes base in pfd, a whole tree if it is a directory.
-func (a *applier) remove(pfd int, base string) error {
-	a.root.invalidate()
-	if err := removeAllAt(pfd, base); err != nil {
-		return fmt.Errorf("replace existing %s: %w", base, err)
-	}
-	return nil
 }
 
 func (a *applier) file(ctx context.Context, pfd int, base string, hdr *tar.Header, tr *tar.Reader) error {
@@ -217,23 +212,7 @@ func (a *applier) copy(ctx context.Context, fd int, src io.Reader) error {
 }
 
 func (a *applier) mkdir(pfd int, name, base string, hdr *tar.Header) error {
-	err := unix.Mkdirat(pfd, base, 0o700)
-	if err == unix.EEXIST {
-		var st unix.Stat_t
-		if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return fmt.Errorf("stat existing: %w", err)
-		}
-		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-			// A file or symlink of an earlier entry: the directory replaces it.
-			if err := a.remove(pfd, base); err != nil {
-				return err
-			}
-			err = unix.Mkdirat(pfd, base, 0o700)
-		} else {
-			err = nil
-		}
-	}
-	if err != nil {
+	if err := a.root.mkdir(pfd, base, 0o700, true); err != nil {
 		return fmt.Errorf("mkdir: %w", err)
 	}
 	if err := a.meta(pfd, base, hdr, -1); err != nil {
@@ -288,12 +267,8 @@ func (a *applier) mknod(pfd int, base string, hdr *tar.Header) error {
 // hide lower layers: if this layer has the name already, the name stays.
 func (a *applier) whiteout(pfd int, pdir, base string, hdr *tar.Header) error {
 	if base == opaqueMarker {
-		key := "trusted.overlay.opaque"
-		if a.opts.UserXattr {
-			key = "user.overlay.opaque"
-		}
-		if err := unix.Fsetxattr(pfd, key, []byte("y"), 0); err != nil {
-			return fmt.Errorf("mark %s opaque (%s needs CAP_SYS_ADMIN, or ApplyOptions.UserXattr): %w", pdir, key, err)
+		if err := a.root.setOpaque(pfd); err != nil {
+			return fmt.Errorf("mark %s opaque: %w", pdir, err)
 		}
 		return nil
 	}

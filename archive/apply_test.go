@@ -120,6 +120,12 @@ func TestApplyWhiteoutsBecomeOverlayWhiteouts(t *testing.T) {
 		E{Name: "keep", Body: "x"},
 		E{Name: ".wh.keep"}, // same-layer whiteouts hide only lower layers
 		E{Name: "f", Body: "x", Xattrs: map[string]string{"trusted.overlay.redirect": "/etc"}},
+		// Deleted and made again in one layer: an opaque directory.
+		E{Name: ".wh.re"},
+		E{Name: "re/x", Body: "x"},
+		E{Name: ".wh.re2"},
+		E{Name: "re2/", Type: tar.TypeDir},
+		E{Name: "plain/x", Body: "x"},
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -138,6 +144,14 @@ func TestApplyWhiteoutsBecomeOverlayWhiteouts(t *testing.T) {
 	}
 	if st := lstat(t, filepath.Join(dir, "keep")); st.Mode&unix.S_IFMT != unix.S_IFREG {
 		t.Errorf("keep was replaced by its same-layer whiteout: mode %o", st.Mode)
+	}
+	for _, d := range []string{"re", "re2"} {
+		if got := getxattr(t, filepath.Join(dir, d), "trusted.overlay.opaque"); got != "y" {
+			t.Errorf("%s re-made after its whiteout: opaque xattr %q, want y", d, got)
+		}
+	}
+	if _, err := unix.Lgetxattr(filepath.Join(dir, "plain"), "trusted.overlay.opaque", nil); err != unix.ENODATA {
+		t.Errorf("implicit parent plain is opaque: %v", err)
 	}
 	if _, err := unix.Lgetxattr(filepath.Join(dir, "f"), "trusted.overlay.redirect", nil); err != unix.ENODATA {
 		t.Errorf("a layer set trusted.overlay.redirect: %v", err)
@@ -185,8 +199,8 @@ func TestApplyConfined(t *testing.T) {
 		{"absolute", []E{{Name: "/abs", Body: "x"}}, "", "abs"},
 		{"symlink-root", []E{{Name: "evil", Type: tar.TypeSymlink, Link: "/"}, {Name: "evil/etc/passwd", Body: "pwned"}}, "", "etc/passwd"},
 		{"symlink-dotdot-chain", []E{{Name: "a", Type: tar.TypeSymlink, Link: ".."}, {Name: "a/a/a/canary/x", Body: "x"}}, "", "canary/x"},
-		{"symlink-relative-out", []E{{Name: "up", Type: tar.TypeSymlink, Link: "../canary"}, {Name: "up/x", Body: "x"}}, "open parent directory up", ""},
-		{"symlink-proc", []E{{Name: "p", Type: tar.TypeSymlink, Link: "/proc/self/root"}, {Name: "p/x", Body: "x"}}, "open parent directory p", ""},
+		{"symlink-relative-out", []E{{Name: "up", Type: tar.TypeSymlink, Link: "../canary"}, {Name: "up/x", Body: "x"}}, "parent directory up", ""},
+		{"symlink-proc", []E{{Name: "p", Type: tar.TypeSymlink, Link: "/proc/self/root"}, {Name: "p/x", Body: "x"}}, "parent directory p", ""},
 		{"hardlink-abs", []E{{Name: "shadow", Type: tar.TypeLink, Link: "/etc/shadow"}}, "must be an earlier entry", ""},
 		{"hardlink-dotdot", []E{{Name: "l", Type: tar.TypeLink, Link: "../canary/secret"}}, "climbs out", ""},
 		{"hardlink-via-symlink", []E{{Name: "e", Type: tar.TypeSymlink, Link: "/etc"}, {Name: "l", Type: tar.TypeLink, Link: "e/passwd"}}, "must be an earlier entry", ""},

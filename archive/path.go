@@ -62,16 +62,18 @@ func splitName(name string) (dir, base string) {
 type root struct {
 	fd    int
 	cache map[string]int
+	// opaqueKey is the xattr that marks a directory opaque for overlayfs.
+	opaqueKey string
 }
 
 const maxCachedDirs = 128
 
-func openRoot(dir string) (*root, error) {
+func openRoot(dir, opaqueKey string) (*root, error) {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}
-	return &root{fd: fd, cache: map[string]int{}}, nil
+	return &root{fd: fd, cache: map[string]int{}, opaqueKey: opaqueKey}, nil
 }
 
 func (r *root) Close() {
@@ -116,13 +118,13 @@ func (r *root) dir(rel string) (int, error) {
 		return fd, nil
 	}
 	fd, err := openat2(r.fd, rel)
-	if err == unix.ENOENT {
+	if err == unix.ENOENT || err == unix.ENOTDIR {
 		pdir, base := splitName(rel)
 		pfd, perr := r.dir(pdir)
 		if perr != nil {
 			return -1, perr
 		}
-		if err := unix.Mkdirat(pfd, base, 0o755); err != nil && err != unix.EEXIST {
+		if err := r.mkdir(pfd, base, 0o755, false); err != nil {
 			return -1, fmt.Errorf("create parent directory %s: %w", rel, err)
 		}
 		fd, err = openat2(pfd, base)
@@ -135,4 +137,61 @@ func (r *root) dir(rel string) (int, error) {
 	}
 	r.cache[rel] = fd
 	return fd, nil
+}
+
+// mkdir makes directory base in pfd. An existing directory is kept. An
+// overlay whiteout of this layer is replaced by an opaque directory: ".wh.a"
+// then "a/x" in one layer deletes the lower a and makes a new one, which is
+// what an opaque directory says to overlayfs. Other existing entries are
+// replaced only if replaceAny (an explicit directory entry; a later entry
+// wins), else they are an error.
+func (r *root) mkdir(pfd int, base string, mode uint32, replaceAny bool) error {
+	err := unix.Mkdirat(pfd, base, mode)
+	if err != unix.EEXIST {
+		return err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("stat existing %s: %w", base, err)
+	}
+	whiteout := st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == 0
+	switch {
+	case st.Mode&unix.S_IFMT == unix.S_IFDIR:
+		return nil
+	case !whiteout && !replaceAny:
+		return fmt.Errorf("%s exists and is not a directory", base)
+	}
+	if err := r.remove(pfd, base); err != nil {
+		return err
+	}
+	if err := unix.Mkdirat(pfd, base, mode); err != nil {
+		return err
+	}
+	if !whiteout {
+		return nil
+	}
+	fd, err := unix.Openat(pfd, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return r.setOpaque(fd)
+}
+
+// setOpaque marks the directory fd opaque: lower layers' entries under the
+// same path are hidden.
+func (r *root) setOpaque(fd int) error {
+	if err := unix.Fsetxattr(fd, r.opaqueKey, []byte("y"), 0); err != nil {
+		return fmt.Errorf("set %s (trusted.* needs CAP_SYS_ADMIN, or ApplyOptions.UserXattr): %w", r.opaqueKey, err)
+	}
+	return nil
+}
+
+// remove deletes base in pfd, a whole tree if it is a directory.
+func (r *root) remove(pfd int, base string) error {
+	r.invalidate()
+	if err := removeAllAt(pfd, base); err != nil {
+		return fmt.Errorf("replace existing %s: %w", base, err)
+	}
+	return nil
 }
