@@ -14,6 +14,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// maxLayers is overlayfs's limit of lower layers (OVL_MAX_STACK).
+const maxLayers = 500
+
 // containerMeta is containers/<key>/meta.json: the layers, bottom first.
 type containerMeta struct {
 	Layers []digest.Digest `json:"layers"`
@@ -80,7 +83,12 @@ func (s *Store) newContainerDir(dir string, chainIDs []digest.Digest) error {
 		return err
 	}
 	for _, d := range []string{"upper", "work", "merged"} {
+		// Chmod after Mkdir: the umask must not decide it. The upper
+		// directory's mode is the mode of the container's "/".
 		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			return err
+		}
+		if err := os.Chmod(filepath.Join(dir, d), 0o755); err != nil {
 			return err
 		}
 	}
@@ -119,6 +127,9 @@ func (s *Store) Mount(ctx context.Context, key string) (string, error) {
 // its merged directory.
 func (s *Store) mount(key string, chainIDs []digest.Digest) (string, error) {
 	dir := s.containerDir(key)
+	if len(chainIDs) > maxLayers {
+		return "", fmt.Errorf("mount snapshot %s: %d layers, more than the %d overlayfs stacks: flatten the image", key, len(chainIDs), maxLayers)
+	}
 	// overlayfs lists lower layers top first.
 	lowers := make([]string, 0, len(chainIDs))
 	for _, id := range slices.Backward(chainIDs) {

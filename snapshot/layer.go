@@ -55,6 +55,9 @@ func (s *Store) Unpack(ctx context.Context, chainID digest.Digest, r io.Reader) 
 	if err := os.Mkdir(fsDir, 0o755); err != nil {
 		return 0, fmt.Errorf("unpack %s: %w", chainID, err)
 	}
+	if err := os.Chmod(fsDir, 0o755); err != nil { // whatever the umask
+		return 0, fmt.Errorf("unpack %s: %w", chainID, err)
+	}
 	dr, err := archive.Decompress(r)
 	if err != nil {
 		return 0, fmt.Errorf("unpack %s: %w", chainID, err)

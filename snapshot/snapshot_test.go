@@ -427,3 +427,25 @@ func TestHelperUnpackProcess(t *testing.T) {
 	_, err = s.Unpack(context.Background(), digest.FromString("killed"), os.Stdin)
 	t.Fatalf("Unpack returned (%v) but should have been killed", err)
 }
+
+// TestUnpackHostileLayer: a layer that tries to climb out fails as a whole,
+// leaves no snapshot, no temp dir and nothing beside the store.
+func TestUnpackHostileLayer(t *testing.T) {
+	s := newStore(t)
+	parent := filepath.Dir(s.Root())
+	layer := tartest.Gzip(tartest.Tar(E{Name: "ok", Body: "x"}, E{Name: "../../escaped", Body: "x"}))
+	id := digest.FromString("hostile")
+	_, err := s.Unpack(context.Background(), id, bytes.NewReader(layer))
+	if err == nil || !strings.Contains(err.Error(), "../../escaped") {
+		t.Fatalf("hostile layer: %v", err)
+	}
+	if s.Exists(id) {
+		t.Error("hostile layer became a snapshot")
+	}
+	if got := names(t, filepath.Join(s.Root(), "tmp")); got != "" {
+		t.Errorf("tmp holds %q", got)
+	}
+	if got := names(t, parent); got != "snapshots" {
+		t.Errorf("beside the store: %q", got)
+	}
+}
