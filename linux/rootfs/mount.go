@@ -125,6 +125,9 @@ func (r *root) bind(source, dest string, mo MountOptions, extra uint64) error {
 
 // mountFS mounts a new filesystem instance on directory dest.
 func (r *root) mountFS(source, dest, fstype string, mo MountOptions, extra uint64) error {
+	if mo.CopyUp {
+		return r.mountTmpfsCopyUp(source, dest, mo, extra)
+	}
 	fd, err := r.mkdirAll(dest, 0o755, extra)
 	if err != nil {
 		return err

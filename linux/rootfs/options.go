@@ -22,6 +22,9 @@ type MountOptions struct {
 	// Data is the comma-joined list of options the kernel's generic mount
 	// code does not know (e.g. "size=64k", "mode=755"): the filesystem's own.
 	Data string
+	// CopyUp ("tmpcopyup") fills a new tmpfs with what the image had at
+	// the mount point.
+	CopyUp bool
 }
 
 type flagOption struct {
@@ -113,7 +116,6 @@ var recAttrOptions = map[string]recAttrOption{
 var unsupportedOptions = map[string]string{
 	"idmap":         "id-mapped mounts are not supported yet; remove the option or use a user namespace mapping",
 	"ridmap":        "id-mapped mounts are not supported yet; remove the option or use a user namespace mapping",
-	"tmpcopyup":     "tmpcopyup is not supported yet; remove the option (the tmpfs starts empty)",
 	"x-mount.idmap": "id-mapped mounts are not supported yet; remove the option",
 }
 
@@ -159,6 +161,10 @@ func ParseOptions(options []string) (MountOptions, error) {
 		}
 		if why, ok := unsupportedOptions[o]; ok {
 			return MountOptions{}, fmt.Errorf("mount option %q: %s", o, why)
+		}
+		if o == "tmpcopyup" {
+			mo.CopyUp = true
+			continue
 		}
 		if strings.HasPrefix(o, "x-") {
 			// mount(8): "x-" options are for userspace tools, never

@@ -68,7 +68,7 @@ func TestParseOptions(t *testing.T) {
 		{name: "rrelatime", opts: []string{"rrelatime"},
 			want: MountOptions{RecAttr: &unix.MountAttr{Attr_clr: atime}}},
 		{name: "idmap refused", opts: []string{"idmap"}, wantErr: "id-mapped"},
-		{name: "tmpcopyup refused", opts: []string{"tmpcopyup"}, wantErr: "tmpcopyup"},
+		{name: "tmpcopyup", opts: []string{"tmpcopyup", "size=1k"}, want: MountOptions{CopyUp: true, Data: "size=1k"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -114,7 +114,7 @@ func TestNeedsRemount(t *testing.T) {
 // string never carries a known flag name, and a recursive atime set always
 // clears the whole atime field as mount_setattr(2) requires.
 func FuzzParseOptions(f *testing.F) {
-	for _, s := range []string{"ro,nosuid", "rbind,rro,rprivate", "size=1k,mode=755", "rnoatime,ratime", ",,,", "idmap", "defaults,\x00"} {
+	for _, s := range []string{"ro,nosuid", "rbind,rro,rprivate", "size=1k,mode=755", "rnoatime,ratime", ",,,", "idmap", "defaults,\x00", "tmpcopyup"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

@@ -101,6 +101,9 @@ func planMount(m specs.Mount) (Op, error) {
 	default:
 		op.Kind = KindFS
 	}
+	if mo.CopyUp && (op.Kind != KindFS || op.Type != "tmpfs") {
+		return Op{}, fmt.Errorf("option tmpcopyup only applies to tmpfs mounts: remove it or set type tmpfs")
+	}
 	if op.Destination == "/" {
 		return Op{}, fmt.Errorf("cannot mount over the container's root: use root.path for the root filesystem")
 	}

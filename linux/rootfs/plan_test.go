@@ -63,6 +63,7 @@ func TestPlanRejects(t *testing.T) {
 		"inside /proc":        {specs.Mount{Destination: "/proc/sys", Source: "/tmp", Options: []string{"rbind"}}, "inside /proc"},
 		"inside /proc dotdot": {specs.Mount{Destination: "/proc/x/../sysrq-trigger", Source: "/tmp/f", Options: []string{"bind"}}, "inside /proc"},
 		"bad option":          {specs.Mount{Destination: "/x", Type: "tmpfs", Source: "t", Options: []string{"idmap"}}, "id-mapped"},
+		"tmpcopyup on a bind": {specs.Mount{Destination: "/x", Type: "bind", Source: "/tmp", Options: []string{"tmpcopyup"}}, "tmpcopyup only applies"},
 		"nul in destination":  {specs.Mount{Destination: "/x\x00y", Type: "tmpfs", Source: "t"}, "NUL"},
 	} {
 		t.Run(name, func(t *testing.T) {

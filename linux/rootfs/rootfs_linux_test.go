@@ -327,6 +327,22 @@ func TestPrepareFullContainer(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(rootfs, "home", "secret"), []byte("hide me"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	app := filepath.Join(rootfs, "opt", "app")
+	if err := os.MkdirAll(filepath.Join(app, "sub"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(app, "file"), []byte("image"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(app, "sub", "nested"), []byte("deep"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc/passwd", filepath.Join(app, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(filepath.Join(app, "file"), 1000, 1001); err != nil {
+		t.Fatal(err)
+	}
 	roDir, rwDir := t.TempDir(), t.TempDir()
 	if err := os.WriteFile(filepath.Join(roDir, "hello"), []byte("from host"), 0o644); err != nil {
 		t.Fatal(err)
@@ -351,6 +367,7 @@ func TestPrepareFullContainer(t *testing.T) {
 		specs.Mount{Destination: "/mnt/shared", Type: "bind", Source: roDir, Options: []string{"rbind", "rshared"}},
 		specs.Mount{Destination: "/etc/hostfile", Source: hostFile, Options: []string{"bind", "ro"}},
 		specs.Mount{Destination: "/tmp/small", Type: "tmpfs", Source: "tmpfs", Options: []string{"size=1m", "mode=0700", "noexec"}},
+		specs.Mount{Destination: "/opt/app", Type: "tmpfs", Source: "tmpfs", Options: []string{"tmpcopyup", "size=1m"}},
 	)
 	spec := &specs.Spec{
 		Root:   &specs.Root{Path: "rootfs", Readonly: true},
@@ -388,35 +405,42 @@ echo SMALL=$(stat -c %a /tmp/small)
 if test -d /sys/fs/cgroup/` + cgKey + `/child; then echo CGCHILD=yes; else echo CGCHILD=no; fi
 echo CGLIST=$(ls /sys/fs/cgroup/)
 echo CWD=$(pwd)
+echo COPYUP=$(cat /opt/app/file) $(cat /opt/app/sub/nested) $(readlink /opt/app/link) $(stat -c '%a %u:%g' /opt/app/file) $(stat -c %a /opt/app/sub) $(stat -c %a /opt/app)
+echo changed > /opt/app/file && echo COPYUP_WRITE=ok
 `
 	out := runHelper(t, scenario{Bundle: bundle, Spec: spec, Opts: Options{CgroupPaths: cg}, Script: script, ConsoleAfterPivot: true})
 	v := values(out)
 	want := map[string]string{
-		"DEVNODE":     "character special file 1:3 640 1000:1001",
-		"NULLNODE":    "character special file 1:3 666",
-		"DEV_zero":    "c",
-		"DEV_tty":     "c",
-		"DEV_urandom": "c",
-		"PTMX":        "pts/ptmx FD=/proc/self/fd STDIN=/proc/self/fd/0 CORE=" + hostKcore(),
-		"KCORE":       "masked",
-		"TIMERS":      "0",
-		"HOME":        "0",
-		"KEYS":        "0",
-		"DOMAIN":      "kago.test",
-		"SYSRO":       "readonly",
-		"ROOT":        "readonly",
-		"BINDRO":      "readonly",
-		"BINDRO_READ": "from host",
-		"BINDRW":      "ok",
-		"HOSTFILE":    "single file",
-		"SMALL":       "700",
-		"CGCHILD":     "yes",
-		"CWD":         "/",
+		"DEVNODE":      "character special file 1:3 640 1000:1001",
+		"NULLNODE":     "character special file 1:3 666",
+		"DEV_zero":     "c",
+		"DEV_tty":      "c",
+		"DEV_urandom":  "c",
+		"PTMX":         "pts/ptmx FD=/proc/self/fd STDIN=/proc/self/fd/0 CORE=" + hostKcore(),
+		"KCORE":        "masked",
+		"TIMERS":       "0",
+		"HOME":         "0",
+		"KEYS":         "0",
+		"DOMAIN":       "kago.test",
+		"SYSRO":        "readonly",
+		"ROOT":         "readonly",
+		"BINDRO":       "readonly",
+		"BINDRO_READ":  "from host",
+		"BINDRW":       "ok",
+		"HOSTFILE":     "single file",
+		"SMALL":        "700",
+		"CGCHILD":      "yes",
+		"CWD":          "/",
+		"COPYUP":       "image deep /etc/passwd 640 1000:1001 750 750",
+		"COPYUP_WRITE": "ok",
 	}
 	for k, w := range want {
 		if v[k] != w {
 			t.Errorf("%s = %q, want %q", k, v[k], w)
 		}
+	}
+	if got, err := os.ReadFile(filepath.Join(app, "file")); err != nil || string(got) != "image" {
+		t.Errorf("write to the tmpcopyup tmpfs reached the image: %q, %v", got, err)
 	}
 	if got, err := os.ReadFile(filepath.Join(rwDir, "out")); err != nil || string(got) != "written-inside\n" {
 		t.Errorf("rw bind did not write through to the host: %q, %v", got, err)
@@ -447,6 +471,7 @@ echo CWD=$(pwd)
 		{"/mnt/rro", "", []string{"ro"}, nil},
 		{"/etc/hostfile", "", []string{"ro"}, nil},
 		{"/tmp/small", "tmpfs", []string{"noexec"}, []string{"size=1024k", "mode=700"}},
+		{"/opt/app", "tmpfs", []string{"rw"}, []string{"size=1024k"}},
 		{"/proc/sys", "proc", []string{"ro"}, nil},
 		{"/proc/keys", "", nil, nil},
 		{"/proc/timer_list", "", nil, nil},
