@@ -79,7 +79,7 @@ func Apply(ctx context.Context, dir string, r io.Reader, opts ApplyOptions) (int
 		}
 		a.entries++
 		if err := a.entry(ctx, hdr, tr); err != nil {
-			return a.written, fmt.Errorf("layer entry %q: %w", hdr.Name, err)
+			return a.written, fmt.Errorf("layer entry %q: %w", shorten(hdr.Name), err)
 		}
 	}
 	if err := a.finishDirs(); err != nil {
@@ -428,4 +428,13 @@ func fill(src io.Reader, buf []byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// shorten keeps error messages readable when a hostile name is huge.
+func shorten(name string) string {
+	const max = 256
+	if len(name) <= max {
+		return name
+	}
+	return name[:max] + "..."
 }

@@ -55,6 +55,9 @@ func writeEntry(tw *tar.Writer, path, rel string, inodes map[[2]uint64]string) e
 	if err != nil {
 		return err
 	}
+	if fi.Mode()&fs.ModeSocket != 0 {
+		return nil // sockets cannot be archived; a listener makes them again
+	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return fmt.Errorf("stat %s: no unix metadata", path)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -111,5 +112,33 @@ func TestWriteTarRoundTrip(t *testing.T) {
 	}
 	if a, b := describe(t, dir), describe(t, dir2); a != b {
 		t.Errorf("round trip differs:\n%s\n--- vs ---\n%s", a, b)
+	}
+}
+
+func TestWriteTarSkipsSockets(t *testing.T) {
+	dir := t.TempDir()
+	l, err := net.Listen("unix", filepath.Join(dir, "sock"))
+	if err != nil {
+		t.Skipf("unix socket: %v", err)
+	}
+	t.Cleanup(func() { l.Close() })
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := archive.WriteTar(context.Background(), &buf, dir); err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(&buf)
+	var names []string
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		names = append(names, h.Name)
+	}
+	if strings.Join(names, ",") != "f" {
+		t.Errorf("tar holds %v, want only f", names)
 	}
 }
