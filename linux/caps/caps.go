@@ -175,18 +175,34 @@ func (s *Set) last() (int, error) {
 	return LastCap()
 }
 
-// LastCap reads the highest capability number the running kernel knows.
+// LastCap returns the highest capability number the running kernel knows,
+// from /proc/sys/kernel/cap_last_cap or, where /proc is not mounted (an init
+// between pivot_root and mounting proc), by asking the kernel about each
+// number's bounding bit: unknown numbers give EINVAL.
 func LastCap() (int, error) {
 	const path = "/proc/sys/kernel/cap_last_cap"
 	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, fmt.Errorf("read %s (is /proc mounted?): %w", path, err)
+	if err == nil {
+		n, perr := strconv.Atoi(strings.TrimSpace(string(b)))
+		if perr != nil || n < 0 || n > 63 {
+			return 0, fmt.Errorf("parse %s: unexpected content %q", path, b)
+		}
+		return n, nil
 	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || n < 0 || n > 63 {
-		return 0, fmt.Errorf("parse %s: unexpected content %q", path, b)
+	if n, ok := lastCapFromPrctl(); ok {
+		return n, nil
 	}
-	return n, nil
+	return 0, fmt.Errorf("find the last capability: read %s: %w, and PR_CAPBSET_READ gave no answer", path, err)
+}
+
+// lastCapFromPrctl finds the last capability without /proc.
+func lastCapFromPrctl() (int, bool) {
+	for c := 0; c < 64; c++ {
+		if _, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(c), 0, 0, 0); err == unix.EINVAL {
+			return c - 1, c > 0
+		}
+	}
+	return 63, true
 }
 
 // Known returns the names of all capabilities the running kernel knows, for

@@ -260,3 +260,15 @@ func TestKnown(t *testing.T) {
 		t.Errorf("DefaultDocker has %d caps, want Docker's 14", len(DefaultDocker()))
 	}
 }
+
+// TestLastCapWithoutProc: the prctl probe, used where /proc is not
+// mounted, finds the same last capability as /proc.
+func TestLastCapWithoutProc(t *testing.T) {
+	last, err := LastCap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := lastCapFromPrctl(); !ok || n != last {
+		t.Fatalf("prctl probe says %d (%v), /proc says %d", n, ok, last)
+	}
+}
