@@ -68,11 +68,38 @@ func createManager(t *testing.T, tg target, res *specs.LinuxResources) Manager {
 	t.Helper()
 	testbundle.RequireRoot(t)
 	m := tg.make(t, testCgroupPath(t))
+	if v2, ok := m.(*v2Manager); ok {
+		restoreSubtreeControl(t, v2.mount)
+	}
 	t.Cleanup(func() { destroyForTest(t, m) })
 	if err := m.Create(res); err != nil {
 		t.Fatalf("Create: %v", err)
 	}
 	return m
+}
+
+// restoreSubtreeControl undoes, when the test ends, the controllers Create
+// enables at the root of a cgroup2 tree (on a hybrid host the unified root
+// normally has none enabled).
+func restoreSubtreeControl(t *testing.T, mount string) {
+	before, err := readFile(mount, "cgroup.subtree_control")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		now, err := readFile(mount, "cgroup.subtree_control")
+		if err != nil {
+			t.Errorf("read %s/cgroup.subtree_control: %v", mount, err)
+			return
+		}
+		for _, c := range strings.Fields(now) {
+			if !contains(strings.Fields(before), c) {
+				if err := writeFile(mount, "cgroup.subtree_control", "-"+c); err != nil {
+					t.Errorf("restore %s/cgroup.subtree_control: %v", mount, err)
+				}
+			}
+		}
+	})
 }
 
 // destroyForTest thaws, kills every process left in the cgroup (all of them
