@@ -38,8 +38,10 @@ func isManifestType(mt string) bool {
 func isLayerType(mt string) bool {
 	switch mt {
 	case ocispec.MediaTypeImageLayer, ocispec.MediaTypeImageLayerGzip, ocispec.MediaTypeImageLayerZstd,
-		ocispec.MediaTypeImageLayerNonDistributable, ocispec.MediaTypeImageLayerNonDistributableGzip, //nolint:staticcheck // still found in the wild
-		ocispec.MediaTypeImageLayerNonDistributableZstd, //nolint:staticcheck
+		// Non-distributable layers are deprecated but still found in the wild.
+		"application/vnd.oci.image.layer.nondistributable.v1.tar",
+		"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+		"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
 		MediaTypeDockerLayer, MediaTypeDockerForeignLayer, "application/vnd.docker.image.rootfs.diff.tar":
 		return true
 	}

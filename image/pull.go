@@ -375,7 +375,8 @@ func (s *Store) ingestLayer(ctx context.Context, p *progress, d ocispec.Descript
 	}
 	// The unpacker may stop at the tar end marker; read the rest so the
 	// whole blob is verified before anything is kept.
-	if _, err := io.Copy(io.Discard, tee); err == nil {
+	_, err = io.Copy(io.Discard, tee)
+	if err == nil {
 		err = w.Commit()
 	}
 	if err != nil {

@@ -2,6 +2,7 @@ package image
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"net/http"
 	"os"
@@ -17,7 +18,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/kago-run/kago/internal/testbundle"
+	"github.com/kago-run/kago/snapshot"
 	digest "github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
 )
 
 func TestPullMediaTypesAndCompressions(t *testing.T) {
@@ -84,7 +88,10 @@ func TestPullResolveByNameIDAndDigest(t *testing.T) {
 		}
 	}
 	// Pulling by digest again needs no registry at all.
-	reg.setFault(func(w http.ResponseWriter, r *http.Request) bool { http.Error(w, "down", 503); return true })
+	reg.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+		return true
+	})
 	if _, err := s.Pull(context.Background(), reg.host+"/app@"+md.String(), PullOptions{Retries: -1}); err != nil {
 		t.Fatalf("pull by stored digest: %v", err)
 	}
@@ -338,3 +345,42 @@ func TestPullCancelledLeavesNoImage(t *testing.T) {
 func digestOf(h v1.Hash) digest.Digest { return digest.Digest(h.String()) }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestPullDiskFull(t *testing.T) {
+	testbundle.RequireRoot(t)
+	reg := startRegistry(t)
+	random := make([]byte, 3<<20)
+	rand.Read(random)
+	img := testImage(t, true,
+		layerOf(t, tarLayer(t, map[string]string{"small": "x"}), "gzip"),
+		layerOf(t, tarLayer(t, map[string]string{"big": string(random)}), "gzip"))
+	pushFixture(t, reg.host, "big:1", img)
+
+	root := t.TempDir()
+	if err := unix.Mount("tmpfs", root, "tmpfs", 0, "size=2m"); err != nil {
+		t.Skipf("mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(root, unix.MNT_DETACH) })
+	snaps, err := snapshot.New(filepath.Join(root, SnapshotDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenWith(root, snaps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Pull(context.Background(), reg.host+"/big:1", PullOptions{Retries: -1})
+	if err == nil || !strings.Contains(err.Error(), "no space left") {
+		t.Fatalf("pull onto a full disk: %v, want no space left", err)
+	}
+	t.Logf("error: %v", err)
+	if strings.Contains(err.Error(), "\n") {
+		t.Errorf("error spans lines: %q", err)
+	}
+	assertNoImages(t, s)
+	// The store still works: a small image fits.
+	pushFixture(t, reg.host, "small:1", testImage(t, true, layerOf(t, tarLayer(t, map[string]string{"small": "x"}), "gzip")))
+	if _, err := s.Pull(context.Background(), reg.host+"/small:1", PullOptions{}); err != nil {
+		t.Fatalf("pull after disk full: %v", err)
+	}
+}
