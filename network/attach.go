@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"strings"
 
 	"github.com/kago-run/kago/network/etcfiles"
 	"github.com/kago-run/kago/network/ipam"
@@ -81,7 +82,7 @@ func (req *AttachRequest) normalise() error {
 		return fmt.Errorf("attach %s: %w", req.ContainerID, err)
 	}
 	if req.Hostname == "" {
-		req.Hostname = req.ContainerID[:min(12, len(req.ContainerID))]
+		req.Hostname = defaultHostname(req.ContainerID)
 	}
 	for _, n := range append([]string{req.Hostname}, req.Aliases...) {
 		if err := etcfiles.ValidateHostname(n); err != nil {
@@ -92,6 +93,21 @@ func (req *AttachRequest) normalise() error {
 		return fmt.Errorf("attach %s: static IP %v is not IPv4", req.ContainerID, req.IP)
 	}
 	return nil
+}
+
+// defaultHostname is docker's choice, the first 12 characters of the ID, made
+// a valid host name ('_' and '.' become '-').
+func defaultHostname(id string) string {
+	b := []byte(id[:min(12, len(id))])
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			b[i] = '-'
+		}
+	}
+	if h := strings.Trim(string(b), "-"); h != "" {
+		return h
+	}
+	return "container"
 }
 
 // Attach connects a container to a network and publishes its ports. Before

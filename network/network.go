@@ -27,6 +27,12 @@
 //
 // All files are replaced atomically (temp, fsync, rename), so a killed kago
 // leaves a consistent record; an Attach that fails part-way undoes what it did.
+// Detach also forgets the container's conntrack entries, so a stale UDP NAT
+// binding cannot outlive it.
+//
+// Limits: IPv4 only (no IPv6 addresses, published ports or ::1); kago adds no
+// filter/forward rules, so a host firewall whose forward policy is drop (as
+// left by docker's iptables) must allow the bridges itself.
 //
 // API:
 //
