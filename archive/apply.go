@@ -78,6 +78,7 @@ func Apply(ctx context.Context, dir string, r io.Reader, opts ApplyOptions) (int
 			return a.written, fmt.Errorf("read layer tar after %d entries: %w", a.entries, err)
 		}
 		a.entries++
+		a.root.flush()
 		if err := a.entry(ctx, hdr, tr); err != nil {
 			return a.written, fmt.Errorf("layer entry %q: %w", shorten(hdr.Name), err)
 		}

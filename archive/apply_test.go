@@ -315,3 +315,37 @@ func TestApplyDrainsStream(t *testing.T) {
 		t.Errorf("%d bytes left unread", r.Len())
 	}
 }
+
+// TestApplyReplacesInsideCachedParents replaces entries below the root,
+// where the parent directory fd comes from Apply's cache, and overflows
+// that cache, so a dropped fd in use would show.
+func TestApplyReplacesInsideCachedParents(t *testing.T) {
+	testbundle.RequireRoot(t)
+	es := []E{
+		{Name: "d/x", Body: "file"},
+		{Name: "d/x/", Type: tar.TypeDir},
+		{Name: "d/x/y", Body: "y"},
+		{Name: "d/x", Type: tar.TypeSymlink, Link: "y"},
+		{Name: "d/z", Body: "z"},
+	}
+	for i := range 300 {
+		es = append(es, E{Name: fmt.Sprintf("many/%03d/f", i), Body: "x"}, E{Name: fmt.Sprintf("many/%03d/f", i), Body: "again"})
+	}
+	es = append(es, E{Name: "d/z/", Type: tar.TypeDir}, E{Name: "d/z/w", Body: "w"})
+	dir, err := apply(t, es...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if target, err := os.Readlink(filepath.Join(dir, "d/x")); err != nil || target != "y" {
+		t.Errorf("d/x = %q, %v", target, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "d/z/w")); err != nil || string(b) != "w" {
+		t.Errorf("d/z/w = %q, %v", b, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "many/299/f")); err != nil || string(b) != "again" {
+		t.Errorf("many/299/f = %q, %v", b, err)
+	}
+	if ents, err := os.ReadDir(filepath.Join(dir, "many")); err != nil || len(ents) != 300 {
+		t.Errorf("many holds %d entries, %v", len(ents), err)
+	}
+}

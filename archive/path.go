@@ -59,9 +59,12 @@ func splitName(name string) (dir, base string) {
 // open parent directories, because consecutive entries of a tar usually share
 // their parent; the cache is dropped whenever something is removed, since a
 // removal is the only way a resolved parent can stop being what its path names.
+// Dropped fds stay open until the entry is done (flush), as the entry may
+// still be using one of them.
 type root struct {
 	fd    int
 	cache map[string]int
+	stale []int
 	// opaqueKey is the xattr that marks a directory opaque for overlayfs.
 	opaqueKey string
 }
@@ -78,15 +81,24 @@ func openRoot(dir, opaqueKey string) (*root, error) {
 
 func (r *root) Close() {
 	r.invalidate()
+	r.flush()
 	unix.Close(r.fd)
 }
 
 // invalidate forgets every cached parent.
 func (r *root) invalidate() {
 	for k, fd := range r.cache {
-		unix.Close(fd)
+		r.stale = append(r.stale, fd)
 		delete(r.cache, k)
 	}
+}
+
+// flush closes the fds invalidate dropped; called between entries.
+func (r *root) flush() {
+	for _, fd := range r.stale {
+		unix.Close(fd)
+	}
+	r.stale = r.stale[:0]
 }
 
 // resolveHow confines resolution to the root: ".." stops at it, absolute
