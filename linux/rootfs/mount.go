@@ -97,6 +97,13 @@ func (r *root) applyAfter(p string, mo MountOptions, extra uint64) error {
 // bind bind-mounts the host path source onto dest inside the rootfs,
 // creating dest as a directory or an empty file to match the source.
 func (r *root) bind(source, dest string, mo MountOptions, extra uint64) error {
+	if mo.Flags&unix.MS_REMOUNT != 0 {
+		// "bind,remount,ro": change the flags of a bind made earlier.
+		if err := r.remountBind(dest, mo.Flags, extra); err != nil {
+			return err
+		}
+		return r.applyAfter(dest, mo, extra)
+	}
 	fi, err := os.Stat(source)
 	if err != nil {
 		return fmt.Errorf("bind source %s: %w (create it on the host or fix mounts[].source)", source, err)
@@ -127,6 +134,14 @@ func (r *root) bind(source, dest string, mo MountOptions, extra uint64) error {
 func (r *root) mountFS(source, dest, fstype string, mo MountOptions, extra uint64) error {
 	if mo.CopyUp {
 		return r.mountTmpfsCopyUp(source, dest, mo, extra)
+	}
+	if mo.Flags&unix.MS_REMOUNT != 0 {
+		// "remount": change the filesystem mounted earlier at dest, which
+		// only a fresh resolution of the path reaches.
+		if err := r.remountFS(dest, mo.Flags, mo.Data); err != nil {
+			return err
+		}
+		return r.applyAfter(dest, mo, extra)
 	}
 	fd, err := r.mkdirAll(dest, 0o755, extra)
 	if err != nil {

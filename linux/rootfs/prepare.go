@@ -149,9 +149,11 @@ func (r *root) apply(op Op, opts Options) error {
 			}
 			mo.RecAttr = &rec
 		}
-		if berr := r.bind("/sys", op.Destination, mo, extra); berr == nil {
+		berr := r.bind("/sys", op.Destination, mo, extra)
+		if berr == nil {
 			return nil
 		}
+		return fmt.Errorf("%w; falling back to a bind of /sys: %v", err, berr)
 	}
 	return err
 }

@@ -367,6 +367,9 @@ func TestPrepareFullContainer(t *testing.T) {
 		specs.Mount{Destination: "/mnt/shared", Type: "bind", Source: roDir, Options: []string{"rbind", "rshared"}},
 		specs.Mount{Destination: "/etc/hostfile", Source: hostFile, Options: []string{"bind", "ro"}},
 		specs.Mount{Destination: "/tmp/small", Type: "tmpfs", Source: "tmpfs", Options: []string{"size=1m", "mode=0700", "noexec"}},
+		specs.Mount{Destination: "/tmp/small", Type: "tmpfs", Source: "tmpfs", Options: []string{"remount", "size=2m", "noexec", "nodev"}},
+		specs.Mount{Destination: "/mnt/rw2", Type: "bind", Source: rwDir, Options: []string{"rbind"}},
+		specs.Mount{Destination: "/mnt/rw2", Type: "bind", Source: rwDir, Options: []string{"bind", "remount", "ro"}},
 		specs.Mount{Destination: "/opt/app", Type: "tmpfs", Source: "tmpfs", Options: []string{"tmpcopyup", "size=1m"}},
 	)
 	spec := &specs.Spec{
@@ -470,7 +473,8 @@ echo changed > /opt/app/file && echo COPYUP_WRITE=ok
 		{"/mnt/rw", "", []string{"rw"}, nil},
 		{"/mnt/rro", "", []string{"ro"}, nil},
 		{"/etc/hostfile", "", []string{"ro"}, nil},
-		{"/tmp/small", "tmpfs", []string{"noexec"}, []string{"size=1024k", "mode=700"}},
+		{"/tmp/small", "tmpfs", []string{"noexec", "nodev"}, []string{"size=2048k", "mode=700"}},
+		{"/mnt/rw2", "", []string{"ro"}, nil},
 		{"/opt/app", "tmpfs", []string{"rw"}, []string{"size=1024k"}},
 		{"/proc/sys", "proc", []string{"ro"}, nil},
 		{"/proc/keys", "", nil, nil},
