@@ -368,7 +368,9 @@ func (a *applier) xattrs(pfd int, base string, hdr *tar.Header, fd int) error {
 		if err == nil {
 			continue
 		}
-		if strings.HasPrefix(key, "security.") || err == unix.ENOTSUP || err == unix.EPERM && hdr.Typeflag == tar.TypeSymlink {
+		// user.* is not allowed on symlinks and special files (EPERM).
+		special := hdr.Typeflag != tar.TypeReg && hdr.Typeflag != tar.TypeDir
+		if strings.HasPrefix(key, "security.") || err == unix.ENOTSUP || err == unix.EPERM && special {
 			a.opts.warn("%s: skipped xattr %s: %v", hdr.Name, key, err)
 			continue
 		}

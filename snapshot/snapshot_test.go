@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kago-run/kago/archive/tartest"
 	"github.com/kago-run/kago/internal/testbundle"
@@ -152,6 +153,13 @@ func TestPrepareMergesLayersWithWhiteouts(t *testing.T) {
 	var st unix.Stat_t
 	if err := unix.Lstat(filepath.Join(rootfs, "bin/su"), &st); err != nil || st.Mode != unix.S_IFREG|0o4755 || st.Uid != 1000 || st.Gid != 1000 || st.Nlink != 2 {
 		t.Errorf("bin/su: %+v %v", st, err)
+	}
+	if got := time.Unix(st.Mtim.Unix()); !got.Equal(tartest.MTime) {
+		t.Errorf("bin/su mtime %v, want %v", got, tartest.MTime)
+	}
+	buf := make([]byte, 16)
+	if n, err := unix.Lgetxattr(filepath.Join(rootfs, "bin/su"), "user.kago", buf); err != nil || string(buf[:n]) != "x" {
+		t.Errorf("bin/su xattr user.kago = %q, %v", buf[:n], err)
 	}
 	if target, _ := os.Readlink(filepath.Join(rootfs, "bin/sh")); target != "/bin/su" {
 		t.Errorf("bin/sh -> %q", target)
