@@ -134,14 +134,17 @@ func (c *contentStore) List() ([]digest.Digest, error) {
 	return out, nil
 }
 
-// CleanIngest removes temp files left by writers that never finished.
+// CleanIngest removes temp files left by writers that never finished, such
+// as a kago killed mid-pull. Only call it when no writer can be running.
 func (c *contentStore) CleanIngest() error {
 	ents, err := os.ReadDir(c.ingest)
 	if err != nil {
 		return fmt.Errorf("list ingest: %w", err)
 	}
 	for _, e := range ents {
-		_ = os.Remove(filepath.Join(c.ingest, e.Name()))
+		if err := os.RemoveAll(filepath.Join(c.ingest, e.Name())); err != nil {
+			return fmt.Errorf("clean ingest: %w", err)
+		}
 	}
 	return nil
 }

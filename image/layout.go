@@ -177,6 +177,12 @@ func (s *Store) Load(ctx context.Context, r io.Reader, o LoadOptions) ([]*Image,
 	if err != nil {
 		return nil, err
 	}
+	// GC leaves ingest alone while this shared lock is held.
+	unlock, _, err := s.gcLock(unix.LOCK_SH)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	dir, err := os.MkdirTemp(s.content.ingest, "load-")
 	if err != nil {
 		return nil, fmt.Errorf("load: %w", err)
@@ -185,11 +191,6 @@ func (s *Store) Load(ctx context.Context, r io.Reader, o LoadOptions) ([]*Image,
 	if err := extractArchive(ctx, r, dir); err != nil {
 		return nil, err
 	}
-	unlock, _, err := s.gcLock(unix.LOCK_SH)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
 	p := newProgress(o.Progress)
 	if _, err := os.Stat(filepath.Join(dir, "index.json")); err == nil {
 		return s.loadOCI(ctx, p, dir, plat)

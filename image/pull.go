@@ -131,11 +131,11 @@ func (s *Store) Pull(ctx context.Context, ref string, o PullOptions) (*Image, er
 	fetch := func(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
 		l, err := img.LayerByDigest(v1.Hash{Algorithm: "sha256", Hex: d.Digest.Encoded()})
 		if err != nil {
-			return nil, registryError(r, err)
+			return nil, registryCause(r, err)
 		}
 		rc, err := l.Compressed()
 		if err != nil {
-			return nil, registryError(r, err)
+			return nil, registryCause(r, err)
 		}
 		return rc, nil
 	}
@@ -428,6 +428,12 @@ func choosePlatform(idx *ocispec.Index, want ocispec.Platform) (ocispec.Descript
 // registryError turns a registry client error into one line that says what
 // to do.
 func registryError(r Reference, err error) error {
+	return oneLine{fmt.Errorf("%s: %w", familiarRef(r.String()), registryErrorf(r, err))}
+}
+
+// registryCause is registryError without the reference, for messages that
+// name it already.
+func registryCause(r Reference, err error) error {
 	return oneLine{registryErrorf(r, err)}
 }
 
@@ -443,21 +449,21 @@ func registryErrorf(r Reference, err error) error {
 		for _, d := range te.Errors {
 			switch d.Code {
 			case transport.ManifestUnknownErrorCode:
-				return fmt.Errorf("%s: manifest unknown: the tag or digest does not exist in %s: %w", familiarRef(r.String()), r.Registry, ErrNotFound)
+				return fmt.Errorf("manifest unknown: the tag or digest does not exist in %s: %w", r.Registry, ErrNotFound)
 			case transport.NameUnknownErrorCode:
-				return fmt.Errorf("%s: repository %s does not exist in %s (or needs kago login): %w", familiarRef(r.String()), r.Repository, r.Registry, ErrNotFound)
+				return fmt.Errorf("repository %s does not exist in %s (or needs kago login): %w", r.Repository, r.Registry, ErrNotFound)
 			case transport.UnauthorizedErrorCode, transport.DeniedErrorCode:
-				return fmt.Errorf("%s: access denied by %s: run kago login %s: %s", familiarRef(r.String()), r.Registry, r.Registry, d.Message)
+				return fmt.Errorf("access denied by %s: run kago login %s: %s", r.Registry, r.Registry, d.Message)
 			case transport.BlobUnknownErrorCode:
-				return fmt.Errorf("%s: registry %s lost a blob: %s: %w", familiarRef(r.String()), r.Registry, d.Message, ErrNotFound)
+				return fmt.Errorf("registry %s lost a blob: %s: %w", r.Registry, d.Message, ErrNotFound)
 			}
 		}
-		return fmt.Errorf("%s: registry %s answered HTTP %d: %v", familiarRef(r.String()), r.Registry, te.StatusCode, err)
+		return fmt.Errorf("registry %s answered HTTP %d: %v", r.Registry, te.StatusCode, err)
 	}
 	var ne net.Error
 	var oe *net.OpError
 	if errors.As(err, &oe) || errors.As(err, &ne) {
-		return fmt.Errorf("%s: registry %s is unreachable: %w", familiarRef(r.String()), r.Registry, err)
+		return fmt.Errorf("registry %s is unreachable: %w", r.Registry, err)
 	}
-	return fmt.Errorf("%s: %w", familiarRef(r.String()), err)
+	return err
 }

@@ -64,7 +64,7 @@ func (s *Store) Push(ctx context.Context, ref string, o PushOptions) (digest.Dig
 	}
 	opts := s.remoteOptions(ctx, RegistryOptions{Insecure: o.Insecure, AuthFile: o.AuthFile, Retries: o.Retries})
 	if err := remote.Write(nref, vimg, opts...); err != nil {
-		return "", fmt.Errorf("push %s: %w", familiarRef(r.String()), registryError(r, err))
+		return "", fmt.Errorf("push %s: %w", familiarRef(r.String()), registryCause(r, err))
 	}
 	p.Printf("%s: digest: %s size: %d", r.Tag, img.ManifestDigest, len(raw))
 	return img.ManifestDigest, nil

@@ -351,6 +351,11 @@ func (s *Store) GC(ctx context.Context) (*GCResult, error) {
 		return res, err
 	}
 	defer unlock()
+	// No pull, load or import runs now, so everything in ingest is left over
+	// from a killed process.
+	if err := s.content.CleanIngest(); err != nil {
+		return res, err
+	}
 	err = s.db.update(func(st *dbState) error {
 		blobs := map[digest.Digest]bool{}
 		chains := map[digest.Digest]bool{}

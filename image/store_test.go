@@ -1,12 +1,16 @@
 package image
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	digest "github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
 )
 
 func TestTagRemoveAndGC(t *testing.T) {
@@ -128,5 +132,42 @@ func TestSameConfigOtherManifestIsOneImage(t *testing.T) {
 	imgs, _ := s.List()
 	if a.ID != b.ID || len(imgs) != 1 || len(imgs[0].RepoTags) != 2 {
 		t.Errorf("got %d images (%s, %s), want one with two tags", len(imgs), a.ID, b.ID)
+	}
+}
+
+// A kago killed mid-pull leaves temp files in ingest and maybe an unpacked
+// layer no image records; GC removes both, and only when no pull runs.
+func TestGCRemovesLeftoversOfKilledPull(t *testing.T) {
+	s, layers := newTestStore(t)
+	ctx := context.Background()
+	leftover := filepath.Join(s.content.ingest, "deadbeef-123")
+	if err := os.WriteFile(leftover, []byte("half a layer"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	orphan := digest.FromString("orphan layer")
+	if _, err := layers.Unpack(ctx, orphan, bytes.NewReader(tarLayer(t, map[string]string{"f": "x"}))); err != nil {
+		t.Fatal(err)
+	}
+	// While a pull holds its lock, GC frees nothing.
+	unlock, _, err := s.gcLock(unix.LOCK_SH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GC(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(leftover); err != nil {
+		t.Error("GC removed ingest files while a pull ran")
+	}
+	unlock()
+	res, err := s.GC(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(leftover); err == nil {
+		t.Error("GC kept a leftover temp file")
+	}
+	if layers.Exists(orphan) || len(res.Snapshots) != 1 {
+		t.Errorf("GC kept the orphan layer (removed %v)", res.Snapshots)
 	}
 }
