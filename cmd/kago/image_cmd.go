@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -30,7 +29,7 @@ func newPullCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			o.Progress = os.Stdout
+			o.Progress = cmd.OutOrStdout()
 			if quiet {
 				o.Progress = nil
 			}
@@ -39,7 +38,7 @@ func newPullCmd(g *globalOptions) *cobra.Command {
 				return err
 			}
 			if quiet {
-				fmt.Println(img.ID)
+				fmt.Fprintln(cmd.OutOrStdout(), img.ID)
 			}
 			return nil
 		},
@@ -152,7 +151,7 @@ func newImagesCmd(g *globalOptions) *cobra.Command {
 			if len(args) == 1 {
 				rows = filterRows(rows, args[0])
 			}
-			return printImageRows(os.Stdout, rows, quiet, format)
+			return printImageRows(cmd.OutOrStdout(), rows, quiet, format)
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only image IDs")
@@ -225,7 +224,7 @@ func newRmiCmd(g *globalOptions) *cobra.Command {
 			for _, ref := range args {
 				out, err := s.Remove(cmd.Context(), ref, image.RemoveOptions{Force: force})
 				for _, l := range out {
-					fmt.Println(l)
+					fmt.Fprintln(cmd.OutOrStdout(), l)
 				}
 				if err != nil {
 					errs = append(errs, err.Error())
@@ -274,7 +273,7 @@ func newImageInspectCmd(g *globalOptions) *cobra.Command {
 				}
 				out = append(out, img)
 			}
-			enc := json.NewEncoder(os.Stdout)
+			enc := json.NewEncoder(cmd.OutOrStdout())
 			enc.SetIndent("", "    ")
 			return enc.Encode(out)
 		},
@@ -294,7 +293,7 @@ func newImagePruneCmd(g *globalOptions) *cobra.Command {
 			}
 			deleted, err := s.Prune(cmd.Context(), image.PruneOptions{All: all})
 			for _, d := range deleted {
-				fmt.Println("Deleted:", d)
+				fmt.Fprintln(cmd.OutOrStdout(), "Deleted:", d)
 			}
 			if err != nil {
 				return err
@@ -303,7 +302,7 @@ func newImagePruneCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Printf("Total reclaimed space: %s\n", image.HumanSize(gc.Bytes))
+			fmt.Fprintf(cmd.OutOrStdout(), "Total reclaimed space: %s\n", image.HumanSize(gc.Bytes))
 			return nil
 		},
 	}

@@ -24,7 +24,7 @@ func newSaveCmd(g *globalOptions) *cobra.Command {
 				return err
 			}
 			if output == "" || output == "-" {
-				w := bufio.NewWriterSize(os.Stdout, 1<<20)
+				w := bufio.NewWriterSize(cmd.OutOrStdout(), 1<<20)
 				if err := s.Save(cmd.Context(), w, args); err != nil {
 					return err
 				}
@@ -56,9 +56,9 @@ func newSaveCmd(g *globalOptions) *cobra.Command {
 }
 
 // openInput opens a file argument, "-" or "" meaning stdin.
-func openInput(p string) (io.ReadCloser, error) {
+func openInput(cmd *cobra.Command, p string) (io.ReadCloser, error) {
 	if p == "" || p == "-" {
-		return io.NopCloser(os.Stdin), nil
+		return io.NopCloser(cmd.InOrStdin()), nil
 	}
 	f, err := os.Open(p)
 	if err != nil {
@@ -79,12 +79,12 @@ func newLoadCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := openInput(input)
+			r, err := openInput(cmd, input)
 			if err != nil {
 				return fmt.Errorf("load: %w", err)
 			}
 			defer r.Close()
-			o := image.LoadOptions{Progress: os.Stdout, Platform: platform}
+			o := image.LoadOptions{Progress: cmd.OutOrStdout(), Platform: platform}
 			if quiet {
 				o.Progress = nil
 			}
@@ -109,7 +109,7 @@ func newImportCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := openInput(args[0])
+			r, err := openInput(cmd, args[0])
 			if err != nil {
 				return fmt.Errorf("import: %w", err)
 			}
@@ -122,7 +122,7 @@ func newImportCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Println(img.ID)
+			fmt.Fprintln(cmd.OutOrStdout(), img.ID)
 			return nil
 		},
 	}
@@ -143,7 +143,7 @@ func newPushCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			o.Progress = os.Stdout
+			o.Progress = cmd.OutOrStdout()
 			_, err = s.Push(cmd.Context(), args[0], o)
 			return err
 		},
@@ -169,15 +169,15 @@ func newLoginCmd(g *globalOptions) *cobra.Command {
 			if len(args) == 1 {
 				host = args[0]
 			}
-			in := bufio.NewReader(os.Stdin)
+			in := bufio.NewReader(cmd.InOrStdin())
 			if user == "" {
-				fmt.Fprint(os.Stderr, "Username: ")
+				fmt.Fprint(cmd.ErrOrStderr(), "Username: ")
 				line, _ := in.ReadString('\n')
 				user = strings.TrimSpace(line)
 			}
 			if passwordStdin || password == "" {
 				if !passwordStdin {
-					fmt.Fprint(os.Stderr, "Password: ")
+					fmt.Fprint(cmd.ErrOrStderr(), "Password: ")
 				}
 				line, err := in.ReadString('\n')
 				if err != nil && line == "" {
@@ -191,7 +191,7 @@ func newLoginCmd(g *globalOptions) *cobra.Command {
 			if err := s.Login(cmd.Context(), host, user, password, o); err != nil {
 				return err
 			}
-			fmt.Println("Login Succeeded")
+			fmt.Fprintln(cmd.OutOrStdout(), "Login Succeeded")
 			return nil
 		},
 	}
@@ -219,7 +219,7 @@ func newLogoutCmd(g *globalOptions) *cobra.Command {
 			if err := s.Logout(host, image.RegistryOptions{}); err != nil {
 				return err
 			}
-			fmt.Println("Removing login credentials for", host)
+			fmt.Fprintln(cmd.OutOrStdout(), "Removing login credentials for", host)
 			return nil
 		},
 	}

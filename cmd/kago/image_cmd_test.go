@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kago-run/kago/archive"
+	"github.com/kago-run/kago/internal/testbundle"
+)
+
+// kago runs the CLI in-process against root and returns its output.
+func kago(t *testing.T, root, stdin string, args ...string) (string, error) {
+	t.Helper()
+	cmd := newRootCmd()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetIn(strings.NewReader(stdin))
+	cmd.SetArgs(append([]string{"--root", root}, args...))
+	err := cmd.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+func mustKago(t *testing.T, root string, args ...string) string {
+	t.Helper()
+	out, err := kago(t, root, "", args...)
+	if err != nil {
+		t.Fatalf("kago %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// The image verbs work together through one root: import, tag, images,
+// inspect, save, rmi, load, prune.
+func TestImageVerbs(t *testing.T) {
+	testbundle.RequireRoot(t)
+	root := t.TempDir()
+	rootfs := t.TempDir()
+	if err := testbundle.Rootfs(rootfs); err != nil {
+		t.Fatal(err)
+	}
+	tarPath := filepath.Join(t.TempDir(), "rootfs.tar")
+	f, err := os.Create(tarPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := archive.WriteTar(context.Background(), f, rootfs); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	id := strings.TrimSpace(mustKago(t, root, "import", "--change", "CMD /bin/sh", "--change", "EXPOSE 8080", tarPath, "box:1"))
+	if !strings.HasPrefix(id, "sha256:") {
+		t.Fatalf("import printed %q, want an image ID", id)
+	}
+	mustKago(t, root, "tag", "box:1", "example.com/team/box:stable")
+	out := mustKago(t, root, "images")
+	for _, want := range []string{"REPOSITORY", "box ", "example.com/team/box", "stable", id[7:19]} {
+		if !strings.Contains(out, want) {
+			t.Errorf("images output lacks %q:\n%s", want, out)
+		}
+	}
+	if out := mustKago(t, root, "images", "-q"); strings.TrimSpace(out) != id[7:19] {
+		t.Errorf("images -q = %q", out)
+	}
+	var row map[string]any
+	line, _, _ := strings.Cut(mustKago(t, root, "image", "ls", "--format", "json"), "\n")
+	if err := json.Unmarshal([]byte(line), &row); err != nil || row["ID"] != id[7:19] {
+		t.Errorf("images --format json line %q: %v", line, err)
+	}
+	var insp []map[string]any
+	if err := json.Unmarshal([]byte(mustKago(t, root, "image", "inspect", "box:1")), &insp); err != nil || len(insp) != 1 || insp[0]["id"] != id {
+		t.Fatalf("inspect: %v %v", insp, err)
+	}
+	archive := filepath.Join(t.TempDir(), "box.tar")
+	mustKago(t, root, "save", "-o", archive, "box:1")
+	if out, err := kago(t, root, "", "rmi", id); err == nil || !strings.Contains(out+err.Error(), "-f") {
+		t.Errorf("rmi by ID of a twice tagged image: %v %s", err, out)
+	}
+	mustKago(t, root, "rmi", "-f", id)
+	if out := mustKago(t, root, "images", "-q"); out != "" {
+		t.Errorf("images after rmi: %q", out)
+	}
+	if out := mustKago(t, root, "load", "-i", archive); !strings.Contains(out, "Loaded image: box:1") {
+		t.Errorf("load output %q", out)
+	}
+	if _, err := kago(t, root, "", "image", "inspect", "nosuch:tag"); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("inspect of unknown image: %v", err)
+	}
+	mustKago(t, root, "rmi", "box:1")
+	if out := mustKago(t, root, "image", "prune", "-a"); !strings.Contains(out, "Total reclaimed space") {
+		t.Errorf("prune output %q", out)
+	}
+	blobs, _ := os.ReadDir(filepath.Join(root, "content", "blobs", "sha256"))
+	if len(blobs) != 0 {
+		t.Errorf("%d blobs left after rmi and prune", len(blobs))
+	}
+}
