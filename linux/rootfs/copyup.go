@@ -73,7 +73,7 @@ func copyTree(src, dst, depth int) error {
 	if depth > maxCopyDepth {
 		return fmt.Errorf("directories nested deeper than %d", maxCopyDepth)
 	}
-	dup, err := unix.Dup(src)
+	dup, err := unix.FcntlInt(uintptr(src), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}

@@ -410,6 +410,7 @@ echo CGLIST=$(ls /sys/fs/cgroup/)
 echo CWD=$(pwd)
 echo COPYUP=$(cat /opt/app/file) $(cat /opt/app/sub/nested) $(readlink /opt/app/link) $(stat -c '%a %u:%g' /opt/app/file) $(stat -c %a /opt/app/sub) $(stat -c %a /opt/app)
 echo changed > /opt/app/file && echo COPYUP_WRITE=ok
+echo FDS=$(ls /proc/self/fd | sort -n | tr '\n' ' ')
 `
 	out := runHelper(t, scenario{Bundle: bundle, Spec: spec, Opts: Options{CgroupPaths: cg}, Script: script, ConsoleAfterPivot: true})
 	v := values(out)
@@ -436,6 +437,9 @@ echo changed > /opt/app/file && echo COPYUP_WRITE=ok
 		"CWD":          "/",
 		"COPYUP":       "image deep /etc/passwd 640 1000:1001 750 750",
 		"COPYUP_WRITE": "ok",
+		// Nothing of Prepare/Pivot/Finalize leaks into the container; fds the
+		// test itself inherited without O_CLOEXEC pass through exec.
+		"FDS": strings.Join(append([]string{"0", "1", "2", "3"}, inheritedFds(t)...), " "),
 	}
 	for k, w := range want {
 		if v[k] != w {
@@ -512,6 +516,23 @@ echo changed > /opt/app/file && echo COPYUP_WRITE=ok
 				t.Errorf("%s: super options %s lack %s", c.point, m.SuperOptions, o)
 			}
 		}
+	}
+	// pivot_root detached the host's tree: exactly the spec's mounts, the
+	// runtime's additions and the masked/read-only paths are left.
+	wantPoints := []string{"/", "/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup",
+		"/mnt/ro", "/mnt/rw", "/mnt/rro", "/mnt/shared", "/mnt/rw2", "/etc/hostfile", "/tmp/small", "/opt/app",
+		"/proc/sys", "/proc/keys", "/proc/timer_list", "/home", "/dev/console"}
+	if cgKey != "" {
+		wantPoints = append(wantPoints, "/sys/fs/cgroup/"+cgKey)
+	}
+	for _, opt := range []string{"/proc/kcore", "/proc/scsi", "/proc/sysrq-trigger"} {
+		if _, err := os.Stat(opt); err == nil {
+			wantPoints = append(wantPoints, opt)
+		}
+	}
+	sort.Strings(wantPoints)
+	if got := keys(ms); strings.Join(got, " ") != strings.Join(wantPoints, " ") {
+		t.Errorf("container mount points:\n got %v\nwant %v", got, wantPoints)
 	}
 	if c, pts := ms["/dev/console"], ms["/dev/pts"]; c.FSType != "devpts" || c.Dev != pts.Dev {
 		t.Errorf("/dev/console is not a slave of the container's devpts: console %+v, pts %+v", c, pts)
@@ -605,6 +626,33 @@ echo CGROUPS=$(ls /sys/fs/cgroup | sort | tr '\n' ' ')
 	if _, ok := ms["/"]; !ok {
 		t.Errorf("the moved rootfs is not / in the chroot: %v", keys(ms))
 	}
+}
+
+// inheritedFds lists the fds above 3 this test process has without
+// FD_CLOEXEC (left to it by whatever started go test): they survive every
+// exec, so the container sees them too.
+func inheritedFds(t *testing.T) []string {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fds []int
+	for _, e := range ents {
+		var fd int
+		if _, err := fmt.Sscan(e.Name(), &fd); err != nil || fd <= 3 {
+			continue
+		}
+		if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil && flags&unix.FD_CLOEXEC == 0 {
+			fds = append(fds, fd)
+		}
+	}
+	sort.Ints(fds)
+	out := make([]string, len(fds))
+	for i, fd := range fds {
+		out[i] = fmt.Sprint(fd)
+	}
+	return out
 }
 
 // hostKcore is where /dev/core must point: nowhere on kernels without
