@@ -2,13 +2,16 @@ package image
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -208,5 +211,65 @@ func TestDockerRegistryBasicAuthAndLogin(t *testing.T) {
 	s3.AuthFile = s.AuthFile
 	if _, err := s3.Pull(ctx, host+"/private:1", PullOptions{Retries: -1}); err == nil {
 		t.Error("pull after logout succeeded")
+	}
+}
+
+// A registry behind the token flow docker.io uses: /v2/ answers 401 with a
+// Bearer challenge, and a token endpoint hands out tokens, anonymously for
+// public pulls and for user/password otherwise.
+func TestBearerTokenFlow(t *testing.T) {
+	reg := startRegistry(t)
+	var anonymous atomic.Int64
+	reg.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path == "/token" {
+			tok := "anon-token"
+			if u, p, ok := r.BasicAuth(); ok {
+				if u != "kago" || p != "s3cret" {
+					http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}`, http.StatusUnauthorized)
+					return true
+				}
+				tok = "user-token"
+			} else {
+				anonymous.Add(1)
+			}
+			json.NewEncoder(w).Encode(map[string]string{"token": tok})
+			return true
+		}
+		got := r.Header.Get("Authorization")
+		// Pushing needs a user token, pulling any token.
+		ok := got == "Bearer user-token" || (got == "Bearer anon-token" && (r.Method == http.MethodGet || r.Method == http.MethodHead))
+		if !ok {
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="http://%s/token",service="test"`, reg.host))
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			w.Write([]byte(`{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`))
+			return true
+		}
+		return false
+	})
+	s, _ := newTestStore(t)
+	ctx := context.Background()
+	if _, err := s.Import(ctx, strings.NewReader(string(tarLayer(t, map[string]string{"f": "x"}))), reg.host+"/tok:1", ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Push(ctx, reg.host+"/tok:1", PushOptions{Retries: -1}); err == nil || !strings.Contains(err.Error(), "login") {
+		t.Errorf("anonymous push: %v, want access denied with a login hint", err)
+	}
+	if err := s.Login(ctx, reg.host, "kago", "nope", RegistryOptions{}); err == nil {
+		t.Error("login with a wrong password succeeded")
+	}
+	if err := s.Login(ctx, reg.host, "kago", "s3cret", RegistryOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Push(ctx, reg.host+"/tok:1", PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// A store without credentials pulls anonymously with a token.
+	s2, _ := newTestStore(t)
+	if _, err := s2.Pull(ctx, reg.host+"/tok:1", PullOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if anonymous.Load() == 0 {
+		t.Error("anonymous pull asked for no token")
 	}
 }
