@@ -47,8 +47,8 @@ func Finalize(spec *specs.Spec) error {
 		}
 	}
 	if spec.Root != nil && spec.Root.Readonly {
-		if err := remountReadonly("/"); err != nil {
-			return err
+		if err := r.makeReadonly("/"); err != nil {
+			return fmt.Errorf("root.readonly: %w", err)
 		}
 	}
 	return nil
@@ -67,7 +67,7 @@ func (r *root) readonlyPath(p string) error {
 	if err != nil {
 		return fmt.Errorf("readonly path: %w", err)
 	}
-	if err := r.remountBind(p, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, 0); err != nil {
+	if err := r.makeReadonly(p); err != nil {
 		return fmt.Errorf("readonly path: %w", err)
 	}
 	return nil
@@ -110,23 +110,22 @@ func (r *root) maskPath(p string) error {
 	return nil
 }
 
-// remountReadonly makes the mount at p read-only. The first attempt keeps
-// only MS_RDONLY; in a user namespace the kernel wants the locked flags
-// repeated, so they are read back with statfs and added.
-func remountReadonly(p string) error {
-	flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY)
-	err := unix.Mount("", p, "", flags, "")
-	if err == nil {
-		return nil
+// makeReadonly remounts the mount at p read-only and keeps its nosuid,
+// nodev, noexec and atime flags: a bind remount replaces all per-mount
+// flags, so they are read back with fstatfs and repeated (which a user
+// namespace also requires for the flags locked on inherited mounts).
+func (r *root) makeReadonly(p string) error {
+	fd, err := r.openMounted(p, 0)
+	if err != nil {
+		return err
 	}
+	defer unix.Close(fd)
 	var st unix.Statfs_t
-	if serr := unix.Statfs(p, &st); serr != nil {
-		return fmt.Errorf("remount %s read-only: %w", p, err)
+	if err := unix.Fstatfs(fd, &st); err != nil {
+		return fmt.Errorf("statfs %s: %w", p, err)
 	}
-	if err := unix.Mount("", p, "", flags|uintptr(st.Flags)&lockedFlags, ""); err != nil {
-		return fmt.Errorf("remount %s read-only (with flags %#x): %w", p, st.Flags, err)
-	}
-	return nil
+	flags := uintptr(st.Flags)&lockedFlags | unix.MS_RDONLY | unix.MS_BIND | unix.MS_REMOUNT
+	return r.mountAt("", fd, p, "", flags, "")
 }
 
 // SysctlPath validates a sysctl name from linux.sysctl and returns its file

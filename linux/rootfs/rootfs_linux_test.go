@@ -379,7 +379,7 @@ func TestPrepareFullContainer(t *testing.T) {
 			Devices: []specs.LinuxDevice{{Path: "/dev/kago-null", Type: "c", Major: 1, Minor: 3,
 				FileMode: mode(0o640), UID: u32(1000), GID: u32(1001)}},
 			MaskedPaths:       []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/scsi", "/home", "/proc/does-not-exist"},
-			ReadonlyPaths:     []string{"/proc/sys", "/proc/sysrq-trigger", "/proc/missing"},
+			ReadonlyPaths:     []string{"/proc/sys", "/proc/sysrq-trigger", "/proc/missing", "/tmp/small"},
 			Sysctl:            map[string]string{"kernel.domainname": "kago.test"},
 			RootfsPropagation: "shared",
 			Namespaces: []specs.LinuxNamespace{{Type: specs.MountNamespace}, {Type: specs.PIDNamespace},
@@ -477,7 +477,8 @@ echo FDS=$(ls /proc/self/fd | sort -n | tr '\n' ' ')
 		{"/mnt/rw", "", []string{"rw"}, nil},
 		{"/mnt/rro", "", []string{"ro"}, nil},
 		{"/etc/hostfile", "", []string{"ro"}, nil},
-		{"/tmp/small", "tmpfs", []string{"noexec", "nodev"}, []string{"size=2048k", "mode=700"}},
+		// a read-only path keeps the flags it had (noexec, nodev)
+		{"/tmp/small", "tmpfs", []string{"ro", "noexec", "nodev"}, []string{"size=2048k", "mode=700"}},
 		{"/mnt/rw2", "", []string{"ro"}, nil},
 		{"/opt/app", "tmpfs", []string{"rw"}, []string{"size=1024k"}},
 		{"/proc/sys", "proc", []string{"ro"}, nil},
