@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -140,7 +141,13 @@ func tarLayer(t *testing.T, files map[string]string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	for n, c := range files {
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names) // the same files always make the same layer
+	for _, n := range names {
+		c := files[n]
 		hdr := &tar.Header{Name: n, Mode: 0o644, Size: int64(len(c)), Typeflag: tar.TypeReg}
 		if strings.HasSuffix(n, "/") {
 			hdr = &tar.Header{Name: n, Mode: 0o755, Typeflag: tar.TypeDir}

@@ -13,7 +13,6 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"golang.org/x/sys/unix"
 )
 
 // ImportOptions control Import.
@@ -50,7 +49,7 @@ func (s *Store) Import(ctx context.Context, r io.Reader, ref string, o ImportOpt
 			return nil, fmt.Errorf("import: %w", err)
 		}
 	}
-	unlock, _, err := s.gcLock(unix.LOCK_SH)
+	unlock, err := s.holdGC()
 	if err != nil {
 		return nil, err
 	}
@@ -66,13 +65,7 @@ func (s *Store) Import(ctx context.Context, r io.Reader, ref string, o ImportOpt
 	if err != nil {
 		return nil, fmt.Errorf("import: read root filesystem tar: %w", err)
 	}
-	mt := ocispec.MediaTypeImageLayer
-	switch comp {
-	case archive.Gzip:
-		mt = ocispec.MediaTypeImageLayerGzip
-	case archive.Zstd:
-		mt = ocispec.MediaTypeImageLayerZstd
-	}
+	mt := layerMediaType(comp, false)
 	now := time.Now().UTC()
 	cfg := ocispec.Image{
 		Created:  &now,
@@ -248,4 +241,20 @@ func isPort(s string) bool {
 		n = n*10 + int(c-'0')
 	}
 	return n > 0 && n < 65536
+}
+
+// layerMediaType names a layer's media type from its compression, in docker's
+// or OCI's vocabulary.
+func layerMediaType(comp archive.Compression, docker bool) string {
+	switch {
+	case comp == archive.Gzip && docker:
+		return MediaTypeDockerLayer
+	case comp == archive.Gzip:
+		return ocispec.MediaTypeImageLayerGzip
+	case comp == archive.Zstd:
+		return ocispec.MediaTypeImageLayerZstd
+	case docker:
+		return "application/vnd.docker.image.rootfs.diff.tar"
+	}
+	return ocispec.MediaTypeImageLayer
 }

@@ -19,7 +19,6 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"golang.org/x/sys/unix"
 )
 
 // Annotations naming an image in an OCI layout: containerd's full name and the
@@ -177,8 +176,7 @@ func (s *Store) Load(ctx context.Context, r io.Reader, o LoadOptions) ([]*Image,
 	if err != nil {
 		return nil, err
 	}
-	// GC leaves ingest alone while this shared lock is held.
-	unlock, _, err := s.gcLock(unix.LOCK_SH)
+	unlock, err := s.holdGC()
 	if err != nil {
 		return nil, err
 	}
@@ -423,14 +421,7 @@ func (s *Store) loadDockerSaveEntry(ctx context.Context, p *progress, dir string
 		if diffID != cfg.RootFS.DiffIDs[i] {
 			return nil, fmt.Errorf("layer %s has content %s, the config says %s: %w", lp, diffID, cfg.RootFS.DiffIDs[i], ErrDigestMismatch)
 		}
-		mt := "application/vnd.docker.image.rootfs.diff.tar"
-		switch comp {
-		case archive.Gzip:
-			mt = MediaTypeDockerLayer
-		case archive.Zstd:
-			mt = ocispec.MediaTypeImageLayerZstd
-		}
-		m.Layers = append(m.Layers, ocispec.Descriptor{MediaType: mt, Digest: blob, Size: size})
+		m.Layers = append(m.Layers, ocispec.Descriptor{MediaType: layerMediaType(comp, true), Digest: blob, Size: size})
 		paths[blob] = lp
 	}
 	raw, err := json.Marshal(m)

@@ -16,7 +16,6 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/sys/unix"
 )
 
 // PullOptions control Pull.
@@ -55,7 +54,7 @@ func (s *Store) Pull(ctx context.Context, ref string, o PullOptions) (*Image, er
 			return img, nil
 		}
 	}
-	unlock, _, err := s.gcLock(unix.LOCK_SH)
+	unlock, err := s.holdGC()
 	if err != nil {
 		return nil, err
 	}

@@ -435,3 +435,10 @@ func (s *Store) gcLock(how int) (unlock func(), ok bool, err error) {
 	}
 	return func() { f.Close() }, true, nil
 }
+
+// holdGC keeps GC from running until unlock: pulls, loads and imports hold it
+// from their first temp file until their image is recorded.
+func (s *Store) holdGC() (unlock func(), err error) {
+	unlock, _, err = s.gcLock(unix.LOCK_SH)
+	return unlock, err
+}
