@@ -313,18 +313,18 @@ func (m *v1Manager) setCpuset(r *specs.LinuxResources) error {
 	if err != nil {
 		return err
 	}
-	return writeCpuset(dir, r.CPU)
+	return writeCpuset(func(name, value string) error { return writeFile(dir, name, value) }, r.CPU)
 }
 
 // writeCpuset is shared by v1 and v2: the files have the same names.
-func writeCpuset(dir string, c *specs.LinuxCPU) error {
+func writeCpuset(write func(name, value string) error, c *specs.LinuxCPU) error {
 	if c.Cpus != "" {
-		if err := writeFile(dir, "cpuset.cpus", c.Cpus); err != nil {
+		if err := write("cpuset.cpus", c.Cpus); err != nil {
 			return err
 		}
 	}
 	if c.Mems != "" {
-		if err := writeFile(dir, "cpuset.mems", c.Mems); err != nil {
+		if err := write("cpuset.mems", c.Mems); err != nil {
 			return err
 		}
 	}
@@ -495,8 +495,7 @@ func (m *v1Manager) setFrozen(frozen bool) error {
 		if m.unified != nil {
 			return m.unified.setFrozen(frozen)
 		}
-		_, err := m.need("freezer", "(pause)")
-		return err
+		return errors.New("cannot freeze: no cgroup v1 freezer controller is mounted and there is no unified tree: mount the freezer controller")
 	}
 	want := "THAWED"
 	if frozen {

@@ -218,7 +218,7 @@ func (m *v2Manager) setCPU(r *specs.LinuxResources) error {
 		return errors.New("linux.resources.cpu.realtimeRuntime/realtimePeriod need cgroup v1 (cgroup2 has no realtime group scheduling): remove them")
 	}
 	if c.Cpus != "" || c.Mems != "" {
-		if err := writeCpuset(m.dir, c); err != nil {
+		if err := writeCpuset(m.write, c); err != nil {
 			return err
 		}
 	}
