@@ -81,7 +81,7 @@ func newTestStore(t *testing.T) (*Store, *countedLayers) {
 
 // freeListener listens on a free port in 127.0.0.1:15000-15999, the range
 // reserved for test registries.
-func freeListener(t *testing.T) net.Listener {
+func freeListener(t testing.TB) net.Listener {
 	t.Helper()
 	for range 200 {
 		port := 15000 + rand.IntN(1000)
@@ -137,7 +137,7 @@ func startRegistry(t *testing.T) *testRegistry {
 
 // tarLayer builds a layer tar from files (name -> content; a trailing '/'
 // makes a directory).
-func tarLayer(t *testing.T, files map[string]string) []byte {
+func tarLayer(t testing.TB, files map[string]string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -169,7 +169,7 @@ func tarLayer(t *testing.T, files map[string]string) []byte {
 
 // layerOf makes a layer from a tar with the given compression ("gzip",
 // "zstd" or "none").
-func layerOf(t *testing.T, tarData []byte, comp string) v1.Layer {
+func layerOf(t testing.TB, tarData []byte, comp string) v1.Layer {
 	t.Helper()
 	if comp == "none" {
 		return static.NewLayer(tarData, types.OCIUncompressedLayer)
@@ -187,7 +187,7 @@ func layerOf(t *testing.T, tarData []byte, comp string) v1.Layer {
 }
 
 // busyboxTar is a layer with the busybox root filesystem.
-func busyboxTar(t *testing.T) []byte {
+func busyboxTar(t testing.TB) []byte {
 	t.Helper()
 	if _, err := os.Stat(testbundle.BusyboxPath); err != nil {
 		t.Skipf("needs %s (apt-get install busybox-static)", testbundle.BusyboxPath)
@@ -204,7 +204,7 @@ func busyboxTar(t *testing.T) []byte {
 }
 
 // testImage builds an image from layers with a config the tests check.
-func testImage(t *testing.T, oci bool, layers ...v1.Layer) v1.Image {
+func testImage(t testing.TB, oci bool, layers ...v1.Layer) v1.Image {
 	t.Helper()
 	base := empty.Image
 	if oci {
@@ -233,14 +233,14 @@ func testImage(t *testing.T, oci bool, layers ...v1.Layer) v1.Image {
 }
 
 // smallImage is a two-layer image without busybox, quick to push and pull.
-func smallImage(t *testing.T, comp string, oci bool) v1.Image {
+func smallImage(t testing.TB, comp string, oci bool) v1.Image {
 	return testImage(t, oci,
 		layerOf(t, tarLayer(t, map[string]string{"etc/": "", "etc/hello": "hello\n"}), comp),
 		layerOf(t, tarLayer(t, map[string]string{"etc/world": "world\n", "data.txt": strings.Repeat("x", 100000)}), comp))
 }
 
 // pushFixture puts img into the test registry with go-containerregistry.
-func pushFixture(t *testing.T, host, repoTag string, img v1.Image) digest.Digest {
+func pushFixture(t testing.TB, host, repoTag string, img v1.Image) digest.Digest {
 	t.Helper()
 	ref, err := name.ParseReference(host + "/" + repoTag)
 	if err != nil {

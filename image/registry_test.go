@@ -25,7 +25,7 @@ const dockerRegistryBin = "/usr/bin/docker-registry"
 // startDockerRegistry runs Debian's docker-registry (the CNCF distribution
 // registry) on a free loopback port with storage in a temp dir, optionally
 // behind htpasswd basic auth with user "kago", password "s3cret".
-func startDockerRegistry(t *testing.T, withAuth bool) string {
+func startDockerRegistry(t testing.TB, withAuth bool) string {
 	t.Helper()
 	if _, err := os.Stat(dockerRegistryBin); err != nil {
 		t.Skipf("needs %s (apt-get install docker-registry)", dockerRegistryBin)
