@@ -29,10 +29,7 @@ func v1DeviceLines(rules []specs.LinuxDeviceCgroup) [][2]string {
 			access = "rwm"
 		}
 		major, minor := devNum(r.Major), devNum(r.Minor)
-		typ := r.Type
-		if typ == "" {
-			typ = "a"
-		}
+		typ := deviceType(r.Type)
 		if typ == "a" {
 			if major == "*" && minor == "*" {
 				out = append(out, [2]string{file, "a *:* " + access})
@@ -46,6 +43,19 @@ func v1DeviceLines(rules []specs.LinuxDeviceCgroup) [][2]string {
 		out = append(out, [2]string{file, fmt.Sprintf("%s %s:%s %s", typ, major, minor, access)})
 	}
 	return out
+}
+
+// deviceType normalises a rule's type: empty means all, and "u" (an
+// unbuffered character device in OCI's linux.devices) is a char device to
+// the kernel.
+func deviceType(t string) string {
+	switch t {
+	case "":
+		return "a"
+	case "u":
+		return "c"
+	}
+	return t
 }
 
 func devNum(n *int64) string {
@@ -96,7 +106,7 @@ func deviceFilter(rules []specs.LinuxDeviceCgroup) (asm.Instructions, error) {
 		}
 		next := fmt.Sprintf("rule_%d", i-1)
 		var block asm.Instructions
-		switch r.Type {
+		switch deviceType(r.Type) {
 		case "b":
 			block = append(block, asm.JNE.Imm(asm.R2, bpfDevBlock, next))
 		case "c":

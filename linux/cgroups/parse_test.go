@@ -232,6 +232,7 @@ func TestV1DeviceLines(t *testing.T) {
 		{Allow: true, Type: "c", Major: ptr(int64(1)), Minor: ptr(int64(3)), Access: "rw"},
 		{Allow: true, Type: "a", Major: ptr(int64(136)), Access: "r"},
 		{Allow: true, Type: "b", Major: ptr(int64(-1)), Minor: ptr(int64(-1))},
+		{Allow: true, Type: "u", Major: ptr(int64(4)), Minor: ptr(int64(1)), Access: "rw"},
 	})
 	want := [][2]string{
 		{"devices.deny", "a *:* rwm"},
@@ -239,6 +240,7 @@ func TestV1DeviceLines(t *testing.T) {
 		{"devices.allow", "b 136:* r"},
 		{"devices.allow", "c 136:* r"},
 		{"devices.allow", "b *:* rwm"},
+		{"devices.allow", "c 4:1 rw"},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %v, want %v", got, want)

@@ -150,9 +150,9 @@ func checkUnifiedKey(k string) error {
 
 func checkDeviceRule(d specs.LinuxDeviceCgroup) error {
 	switch d.Type {
-	case "", "a", "b", "c":
+	case "", "a", "b", "c", "u":
 	default:
-		return fmt.Errorf("device type %q is invalid: use a (all), b (block) or c (char)", d.Type)
+		return fmt.Errorf("device type %q is invalid: use a (all), b (block) or c (char); FIFOs (p) need no device rule", d.Type)
 	}
 	for _, c := range d.Access {
 		if c != 'r' && c != 'w' && c != 'm' {
