@@ -3,8 +3,8 @@ package image
 import (
 	"bytes"
 	"context"
-	"io"
 	"crypto/rand"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
