@@ -75,6 +75,20 @@ func TestApplyV1(t *testing.T) {
 		}
 	}
 	check("after Create")
+
+	// blkio weight needs CFQ (gone) or BFQ policy files in the cgroup.
+	if dir := m.Path("blkio"); dir != "" && (fileExists(dir, "blkio.weight") || fileExists(dir, "blkio.bfq.weight")) {
+		if err := m.Update(&specs.LinuxResources{BlockIO: &specs.LinuxBlockIO{Weight: ptr(uint16(500))}}); err != nil {
+			t.Fatalf("Update blkio weight: %v", err)
+		}
+		f := "blkio.bfq.weight"
+		if fileExists(dir, "blkio.weight") {
+			f = "blkio.weight"
+		}
+		if got, err := readFile(dir, f); err != nil || got != "500" {
+			t.Errorf("%s = %q, %v; want 500", f, got, err)
+		}
+	}
 	if dir := m.Path("memory"); dir != "" {
 		if kv, _ := readKeyValues(dir, "memory.oom_control"); kv["oom_kill_disable"] != 1 {
 			t.Errorf("oom_kill_disable = %d, want 1", kv["oom_kill_disable"])
