@@ -50,3 +50,20 @@ func TestCgroupPathsV2AndNamespaceRoot(t *testing.T) {
 		t.Fatal("malformed /proc/self/cgroup accepted")
 	}
 }
+
+func TestCgroupHierarchiesInCgroupNamespace(t *testing.T) {
+	// Seen from inside a cgroup namespace, a host mount made outside it
+	// has a root above the namespace's: no host path, but the controllers
+	// are still known for a fresh mount.
+	mounts, _ := ParseMountinfo(strings.NewReader(`35 31 0:32 /../.. /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+41 31 0:38 /.. /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
+`))
+	got, err := CgroupHierarchies(strings.NewReader("4:memory:/\n0::/\n"), mounts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []CgroupHierarchy{{Key: "memory", Controllers: "memory"}, {Key: "unified"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("CgroupHierarchies = %+v, want %+v", got, want)
+	}
+}

@@ -24,6 +24,8 @@ type Options struct {
 	// container's cgroup in it. Nil means DefaultCgroupPaths(): the cgroups
 	// the calling process is in.
 	CgroupPaths map[string]string
+
+	cgroupNS bool // the spec has a cgroup namespace: mount hierarchies afresh
 }
 
 // Prepare builds the container's filesystem view under rootfs while the
@@ -34,6 +36,11 @@ func Prepare(spec *specs.Spec, rootfs string, opts Options) error {
 	ops, err := Plan(spec)
 	if err != nil {
 		return err
+	}
+	if spec.Linux != nil {
+		for _, ns := range spec.Linux.Namespaces {
+			opts.cgroupNS = opts.cgroupNS || ns.Type == specs.CgroupNamespace
+		}
 	}
 	// As runc: the host's tree as the container's namespace copied it gets
 	// the configured propagation (default rslave, so nothing done here
@@ -131,7 +138,7 @@ func (r *root) apply(op Op, opts Options) error {
 	case KindBind:
 		return r.bind(op.Source, op.Destination, op.Options, extra)
 	case KindCgroup:
-		return r.mountCgroup(op, opts.CgroupPaths, extra)
+		return r.mountCgroup(op, opts.CgroupPaths, opts.cgroupNS, extra)
 	}
 	err := r.mountFS(op.Source, op.Destination, op.Type, op.Options, extra)
 	if err != nil && op.Type == "sysfs" && opts.UserNS {

@@ -44,6 +44,8 @@ type scenario struct {
 	// ConsoleAfterPivot opens the container's /dev/ptmx after Finalize and
 	// calls SetupConsole with the new slave.
 	ConsoleAfterPivot bool
+	// NewCgroupNS adds CLONE_NEWCGROUP.
+	NewCgroupNS bool
 }
 
 func TestHelperProcess(t *testing.T) {
@@ -205,6 +207,9 @@ func runHelper(t *testing.T, sc scenario) string {
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC,
 		Pdeathsig:  syscall.SIGKILL,
+	}
+	if sc.NewCgroupNS {
+		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWCGROUP
 	}
 	if sc.NewUserNS {
 		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWUSER
@@ -909,4 +914,54 @@ func TestNoDevMountUsesImageDev(t *testing.T) {
 	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
 		t.Errorf("rootfs/dev/null: %v, %v", fi, err)
 	}
+}
+
+// TestCgroupNamespace: with a cgroup namespace every hierarchy is a fresh
+// mount whose root is the namespace's (the helper's own cgroup), not a bind
+// of a host path.
+func TestCgroupNamespace(t *testing.T) {
+	bundle, _ := newBundle(t)
+	own, err := ownCgroupHierarchies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mounts := append(baseMounts(),
+		specs.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"ro", "nosuid"}},
+		specs.Mount{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"ro", "nosuid", "nodev", "noexec"}},
+	)
+	spec := &specs.Spec{Root: &specs.Root{Path: "rootfs"}, Mounts: mounts,
+		Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.CgroupNamespace}}}}
+	script := "echo MOUNTINFO-BEGIN; cat /proc/self/mountinfo; echo MOUNTINFO-END; echo SELF=$(cat /proc/self/cgroup | grep -c ':/$')"
+	out := runHelper(t, scenario{Bundle: bundle, Spec: spec, Script: script, NewCgroupNS: true})
+	ms := containerMounts(t, out)
+	if len(own) == 0 {
+		t.Skip("no cgroup hierarchies mounted under /sys/fs/cgroup")
+	}
+	for _, h := range own {
+		p := cleanPath("/sys/fs/cgroup/" + h.Key)
+		m, ok := ms[p]
+		if !ok {
+			t.Errorf("no mount at %s", p)
+			continue
+		}
+		wantType := "cgroup"
+		if h.Controllers == "" {
+			wantType = "cgroup2"
+		}
+		if m.FSType != wantType || m.Root != "/" || !hasOpt(m.Options, "ro") || !hasOpt(m.Options, "nosuid") {
+			t.Errorf("%s: %s root %s options %s, want a fresh read-only %s showing the namespace root", p, m.FSType, m.Root, m.Options, wantType)
+		}
+	}
+	if v := values(out); v["SELF"] != fmt.Sprint(len(strings.Split(strings.TrimSpace(readFile(t, "/proc/self/cgroup")), "\n"))) {
+		t.Errorf("container is not at the root of its cgroup namespace: %s", v["SELF"])
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
