@@ -95,13 +95,7 @@ func (m *v2Manager) apply(r *specs.LinuxResources) error {
 	if r == nil {
 		return nil
 	}
-	steps := []func(*specs.LinuxResources) error{m.setMemory, m.setCPU, m.setPids, m.setIO, m.setHugetlb, m.setUnified, m.setDevices}
-	for _, step := range steps {
-		if err := step(r); err != nil {
-			return err
-		}
-	}
-	return nil
+	return applySteps(r, m.setMemory, m.setCPU, m.setPids, m.setIO, m.setHugetlb, m.setUnified, m.setDevices)
 }
 
 func (m *v2Manager) setMemory(r *specs.LinuxResources) error {

@@ -209,3 +209,14 @@ func throttles(b *specs.LinuxBlockIO) []throttle {
 		{"blkio.throttle.write_iops_device", "wiops", b.ThrottleWriteIOPSDevice},
 	}
 }
+
+// applySteps runs one setter per controller, stopping at the first error so
+// the caller learns which limit the kernel refused.
+func applySteps(r *specs.LinuxResources, steps ...func(*specs.LinuxResources) error) error {
+	for _, step := range steps {
+		if err := step(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
