@@ -122,6 +122,9 @@ func (s *Store) Pull(ctx context.Context, ref string, o PullOptions) (*Image, er
 		if img, err = desc.Image(); err != nil {
 			return nil, registryError(r, err)
 		}
+		if o.Platform != "" {
+			pulled.mustMatch = &plat
+		}
 	default:
 		return nil, fmt.Errorf("%s has media type %q, which is neither an image manifest nor an index", r, mt)
 	}
@@ -158,6 +161,9 @@ type pulledManifest struct {
 	manifestRaw    []byte
 	mediaType      string
 	platform       string
+	// mustMatch, if set, is a platform the image config must be for: the
+	// user asked for it and the registry had a single-platform manifest.
+	mustMatch *ocispec.Platform
 }
 
 // blobSource opens the compressed content of a blob.
@@ -177,6 +183,12 @@ func (s *Store) ingestImage(ctx context.Context, p *progress, pm pulledManifest,
 	cfg, err := DecodeConfig(cfgRaw, len(m.Layers))
 	if err != nil {
 		return nil, err
+	}
+	if want := pm.mustMatch; want != nil {
+		have := ocispec.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}
+		if !platformMatches(*want, &have) {
+			return nil, fmt.Errorf("the image is for %s, not the requested %s: %w", FormatPlatform(have), FormatPlatform(*want), ErrNotFound)
+		}
 	}
 	chains := ChainIDs(cfg.RootFS.DiffIDs)
 	sizes := make([]int64, len(m.Layers))

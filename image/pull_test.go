@@ -384,3 +384,73 @@ func TestPullDiskFull(t *testing.T) {
 		t.Fatalf("pull after disk full: %v", err)
 	}
 }
+
+func TestPullSinglePlatformImageChecksPlatform(t *testing.T) {
+	reg := startRegistry(t)
+	s, _ := newTestStore(t)
+	pushFixture(t, reg.host, "single:1", smallImage(t, "gzip", true)) // linux/<host arch>
+	_, err := s.Pull(context.Background(), reg.host+"/single:1", PullOptions{Platform: "linux/riscv64"})
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "linux/riscv64") {
+		t.Errorf("pull for another platform: %v, want not found naming it", err)
+	}
+	assertNoImages(t, s)
+	if _, err := s.Pull(context.Background(), reg.host+"/single:1", PullOptions{Platform: FormatPlatform(HostPlatform())}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPlainHTTPOnlyForLoopbackOrInsecure(t *testing.T) {
+	sentinel := errors.New("would send")
+	next := roundTripFunc(func(*http.Request) (*http.Response, error) { return nil, sentinel })
+	for _, tc := range []struct {
+		url      string
+		insecure bool
+		allowed  bool
+	}{
+		{"http://127.0.0.1:5000/v2/", false, true},
+		{"http://localhost:5000/v2/", false, true},
+		{"http://[::1]:5000/v2/", false, true},
+		{"http://10.1.2.3:5000/v2/", false, false},
+		{"http://192.168.1.1/v2/", false, false},
+		{"http://registry.example/v2/", false, false},
+		{"http://10.1.2.3:5000/v2/", true, true},
+		{"https://10.1.2.3:5000/v2/", false, true},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, tc.url, nil)
+		_, err := httpGuard{next: next, insecure: tc.insecure}.RoundTrip(req)
+		if allowed := errors.Is(err, sentinel); allowed != tc.allowed {
+			t.Errorf("%s insecure=%v: allowed=%v (%v), want %v", tc.url, tc.insecure, allowed, err, tc.allowed)
+		}
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// Two pulls of one image at once, as two kago commands would do, both
+// succeed and store it once.
+func TestConcurrentPulls(t *testing.T) {
+	reg := startRegistry(t)
+	s, layers := newTestStore(t)
+	pushFixture(t, reg.host, "c:1", smallImage(t, "gzip", true))
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			s2, err := OpenWith(s.root, layers)
+			if err == nil {
+				_, err = s2.Pull(context.Background(), reg.host+"/c:1", PullOptions{})
+			}
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	imgs, _ := s.List()
+	if len(imgs) != 1 || layers.count() != 2 {
+		t.Errorf("%d images, %d layers; want 1 and 2", len(imgs), layers.count())
+	}
+}

@@ -1,0 +1,102 @@
+package image
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kago-run/kago/internal/testbundle"
+)
+
+// TestHelperPullChild is the kago process TestKilledPull kills: it pulls
+// and never returns on its own, because the registry stalls.
+func TestHelperPullChild(t *testing.T) {
+	root, ref := os.Getenv("KAGO_PULL_CHILD_ROOT"), os.Getenv("KAGO_PULL_CHILD_REF")
+	if root == "" {
+		t.Skip("helper process for TestKilledPull")
+	}
+	s, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Pull(context.Background(), ref, PullOptions{Retries: -1})
+	t.Fatalf("pull returned: %v", err)
+}
+
+// Killing kago (SIGKILL, no chance to clean up) in the middle of a layer
+// download leaves no image, a store that works, and leftovers GC removes.
+func TestKilledPull(t *testing.T) {
+	testbundle.RequireRoot(t)
+	reg := startRegistry(t)
+	img := smallImage(t, "gzip", true)
+	pushFixture(t, reg.host, "killed:1", img)
+	layers, _ := img.Layers()
+	l1, _ := layers[1].Digest()
+	started := make(chan struct{}, 1)
+	reg.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.Contains(r.URL.Path, "/blobs/"+l1.String()) {
+			return false
+		}
+		rc, _ := layers[1].Compressed()
+		defer rc.Close()
+		buf := make([]byte, 100)
+		n, _ := rc.Read(buf)
+		w.Write(buf[:n])
+		w.(http.Flusher).Flush()
+		select {
+		case started <- struct{}{}:
+		default:
+		}
+		<-r.Context().Done()
+		return true
+	})
+	root := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestHelperPullChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "KAGO_PULL_CHILD_ROOT="+root, "KAGO_PULL_CHILD_REF="+reg.host+"/killed:1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	select {
+	case <-started:
+	case <-time.After(30 * time.Second):
+		t.Fatal("child pull never reached the layer download")
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+
+	s, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imgs, err := s.List()
+	if err != nil || len(imgs) != 0 {
+		t.Fatalf("after kill: %d images, %v; want none", len(imgs), err)
+	}
+	if ents, _ := os.ReadDir(s.content.ingest); len(ents) == 0 {
+		t.Log("the kill left no temp file (download had not written yet)")
+	}
+	if _, err := s.GC(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(s.content.ingest); len(ents) != 0 {
+		t.Errorf("GC left %d temp files of the killed pull", len(ents))
+	}
+	reg.setFault(nil)
+	got, err := s.Pull(context.Background(), reg.host+"/killed:1", PullOptions{})
+	if err != nil {
+		t.Fatalf("pull after kill: %v", err)
+	}
+	if !s.Snapshots().Exists(got.ChainIDs[1]) {
+		t.Error("layer not unpacked after the second pull")
+	}
+}
