@@ -37,6 +37,7 @@ func TestConformance(t *testing.T) {
 		{"PidsLimit", testPidsLimit},
 		{"CPUQuota", testCPUQuota},
 		{"InvalidBeforeWrite", testInvalidBeforeWrite},
+		{"Kill", testKill},
 	}
 	for _, tg := range targets(t) {
 		t.Run(tg.name, func(t *testing.T) {
@@ -470,5 +471,55 @@ func TestDevicesWithChildCgroup(t *testing.T) {
 				t.Errorf("write to /dev/null after narrowing to read-only: %q, want w-denied", got)
 			}
 		})
+	}
+}
+
+func testKill(t *testing.T, tg target) {
+	m := createManager(t, tg, nil)
+	// A shell that keeps forking children, which would escape a naive
+	// list-then-signal loop.
+	startInCgroup(t, m, "while :; do sleep 100 </dev/null >/dev/null 2>&1 & sleep 0.01; done")
+	if !waitFor(5*time.Second, func() bool { pids, _ := m.Pids(); return len(pids) > 5 }) {
+		t.Fatal("fork loop did not start")
+	}
+	if err := m.Kill(); err != nil {
+		t.Fatalf("Kill: %v", err)
+	}
+	if !waitFor(5*time.Second, func() bool { pids, err := m.Pids(); return err == nil && len(pids) == 0 }) {
+		pids, _ := m.Pids()
+		t.Fatalf("processes %v still in the cgroup after Kill", pids)
+	}
+	if err := m.Destroy(); err != nil {
+		t.Errorf("Destroy after Kill: %v", err)
+	}
+}
+
+// TestKillWithoutCgroupKill covers a pure v1 host, where Kill has no
+// cgroup.kill and must freeze, signal and thaw.
+func TestKillWithoutCgroupKill(t *testing.T) {
+	tg := targets(t)[0]
+	m := createManager(t, tg, nil)
+	v1, ok := m.(*v1Manager)
+	if !ok {
+		t.Skip("host is not cgroup v1 or hybrid")
+	}
+	if v1.Path("freezer") == "" {
+		t.Skip("no v1 freezer")
+	}
+	pureV1 := *v1
+	pureV1.unified = nil
+	startInCgroup(t, m, "while :; do sleep 100 </dev/null >/dev/null 2>&1 & sleep 0.01; done")
+	if !waitFor(5*time.Second, func() bool { pids, _ := m.Pids(); return len(pids) > 5 }) {
+		t.Fatal("fork loop did not start")
+	}
+	if err := pureV1.Kill(); err != nil {
+		t.Fatalf("Kill: %v", err)
+	}
+	if !waitFor(5*time.Second, func() bool { pids, err := m.Pids(); return err == nil && len(pids) == 0 }) {
+		pids, _ := m.Pids()
+		t.Fatalf("processes %v still in the cgroup after Kill", pids)
+	}
+	if st, _ := m.FreezerState(); st != Thawed {
+		t.Errorf("freezer state %q after Kill, want thawed", st)
 	}
 }

@@ -34,6 +34,11 @@ type Manager interface {
 	// WaitOOM returns a channel that receives a value after each OOM kill in
 	// the cgroup and is closed when ctx ends or the cgroup is removed.
 	WaitOOM(ctx context.Context) (<-chan struct{}, error)
+	// Kill sends SIGKILL to every process in the cgroup and below, without
+	// the race of listing pids while they fork: cgroup.kill where the kernel
+	// has it (v2, or the unified tree of a hybrid host), otherwise freeze,
+	// signal each pid, thaw. It returns without waiting for them to exit.
+	Kill() error
 	// Destroy removes the cgroup (and cgroups below it) in every tree. It
 	// does not kill: processes still inside make it fail with EBUSY.
 	Destroy() error

@@ -536,6 +536,30 @@ func (m *v1Manager) Pids() ([]int, error) {
 	return nil, errors.New("no cgroup v1 hierarchy to read pids from")
 }
 
+// Kill prefers the unified tree's cgroup.kill on a hybrid host (every
+// process joined it too, and children inherit it). Otherwise the cgroup is
+// frozen so nothing can fork between listing and signalling; a frozen v1
+// task dies once thawed.
+func (m *v1Manager) Kill() error {
+	if m.unified != nil && fileExists(m.unified.dir, "cgroup.kill") {
+		return m.unified.Kill()
+	}
+	if err := m.Freeze(); err == nil {
+		defer m.Thaw()
+	}
+	pids, err := m.Pids()
+	if err != nil {
+		return fmt.Errorf("kill cgroup: %w", err)
+	}
+	var errs []error
+	for _, pid := range pids {
+		if err := unix.Kill(pid, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
+			errs = append(errs, fmt.Errorf("kill pid %d: %w", pid, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 func (m *v1Manager) Destroy() error {
 	var errs []error
 	for _, d := range m.dirs {

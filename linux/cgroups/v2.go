@@ -355,3 +355,10 @@ func (m *v2Manager) OOMKillCount() (uint64, error) {
 	}
 	return kv["oom_kill"], nil
 }
+
+func (m *v2Manager) Kill() error {
+	if err := m.write("cgroup.kill", "1"); err != nil {
+		return fmt.Errorf("kill cgroup (needs Linux 5.14 or later): %w", err)
+	}
+	return nil
+}
