@@ -2,8 +2,9 @@ package rootfs
 
 import "sort"
 
-// KnownOptions lists every mount option ParseOptions understands, for the
-// runtime's `features` output.
+// KnownOptions lists every mount option ParseOptions gives a meaning to, for
+// the runtime's `features` output (runtime-spec features.md "mountOptions").
+// Options outside this list are passed to the filesystem as data.
 func KnownOptions() []string {
 	var out []string
 	for name := range flagOptions {
@@ -15,6 +16,7 @@ func KnownOptions() []string {
 	for name := range recAttrOptions {
 		out = append(out, name)
 	}
+	out = append(out, "tmpcopyup")
 	sort.Strings(out)
 	return out
 }

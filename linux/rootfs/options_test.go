@@ -132,3 +132,29 @@ func FuzzParseOptions(f *testing.F) {
 		}
 	})
 }
+
+func TestKnownOptions(t *testing.T) {
+	known := KnownOptions()
+	if len(known) != len(flagOptions)+len(propagationOptions)+len(recAttrOptions)+1 {
+		t.Fatalf("KnownOptions has %d entries", len(known))
+	}
+	for i, o := range known {
+		if i > 0 && known[i-1] >= o {
+			t.Fatalf("not sorted or duplicate at %q", o)
+		}
+		mo, err := ParseOptions([]string{o})
+		if err != nil {
+			t.Errorf("known option %q: %v", o, err)
+		}
+		if mo.Data != "" {
+			t.Errorf("known option %q passed to the filesystem as data", o)
+		}
+	}
+	for _, o := range []string{"idmap", "ridmap"} {
+		for _, k := range known {
+			if k == o {
+				t.Errorf("unsupported option %q listed as known", o)
+			}
+		}
+	}
+}
