@@ -190,6 +190,7 @@ func (s *Store) Load(ctx context.Context, r io.Reader, o LoadOptions) ([]*Image,
 		return nil, err
 	}
 	p := newProgress(o.Progress)
+	p.fetching, p.done = "Loading", "Loaded"
 	if _, err := os.Stat(filepath.Join(dir, "index.json")); err == nil {
 		return s.loadOCI(ctx, p, dir, plat)
 	}

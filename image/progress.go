@@ -22,6 +22,9 @@ type progress struct {
 	rows  map[digest.Digest]*progressRow
 	drawn int
 	last  time.Time
+	// fetching and done name a layer's two main states: "Downloading" and
+	// "Pull complete" for pulls, "Loading" and "Loaded" for archives.
+	fetching, done string
 }
 
 type progressRow struct {
@@ -31,7 +34,7 @@ type progressRow struct {
 }
 
 func newProgress(w io.Writer) *progress {
-	p := &progress{w: w, rows: map[digest.Digest]*progressRow{}}
+	p := &progress{w: w, rows: map[digest.Digest]*progressRow{}, fetching: "Downloading", done: "Pull complete"}
 	if w == nil {
 		p.w = io.Discard
 	}
@@ -95,7 +98,7 @@ func (p *progress) redraw() {
 	for _, d := range p.order {
 		r := p.rows[d]
 		line := fmt.Sprintf("%s: %-16s", shortID(d), r.status)
-		if r.status == "Downloading" && r.total > 0 {
+		if r.status == p.fetching && r.total > 0 {
 			line += fmt.Sprintf(" %s / %s", humanSize(r.done), humanSize(r.total))
 		}
 		fmt.Fprintf(p.w, "\x1b[2K%s\n", line)

@@ -362,10 +362,10 @@ func (s *Store) ingestLayer(ctx context.Context, p *progress, d ocispec.Descript
 		if err != nil {
 			return 0, fmt.Errorf("unpack: %w", err)
 		}
-		p.Status(d.Digest, "Pull complete", d.Size)
+		p.Status(d.Digest, p.done, d.Size)
 		return n, nil
 	}
-	p.Status(d.Digest, "Downloading", d.Size)
+	p.Status(d.Digest, p.fetching, d.Size)
 	rc, err := src(ctx, d)
 	if err != nil {
 		return 0, err
@@ -396,7 +396,7 @@ func (s *Store) ingestLayer(ctx context.Context, p *progress, d ocispec.Descript
 		}
 		return 0, err
 	}
-	p.Status(d.Digest, "Pull complete", d.Size)
+	p.Status(d.Digest, p.done, d.Size)
 	return n, nil
 }
 

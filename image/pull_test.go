@@ -454,3 +454,57 @@ func TestConcurrentPulls(t *testing.T) {
 		t.Errorf("%d images, %d layers; want 1 and 2", len(imgs), layers.count())
 	}
 }
+
+// On a terminal the progress display redraws its lines in place with byte
+// counts; elsewhere it prints one plain line per change.
+func TestProgressDisplay(t *testing.T) {
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	defer master.Close()
+	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Skipf("unlock pty: %v", err)
+	}
+	n, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Skipf("pty number: %v", err)
+	}
+	tty, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("open pty: %v", err)
+	}
+	defer tty.Close()
+	d := digest.FromString("layer")
+	p := newProgress(tty)
+	if !p.tty {
+		t.Fatal("pty not seen as a terminal")
+	}
+	p.Status(d, p.fetching, 2000000)
+	time.Sleep(150 * time.Millisecond)
+	p.Add(d, 1000000)
+	p.Status(d, p.done, 2000000)
+	buf := make([]byte, 4096)
+	master.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got := ""
+	for !strings.Contains(got, "Pull complete") {
+		k, err := master.Read(buf)
+		if err != nil {
+			t.Fatalf("read pty: %v (got %q)", err, got)
+		}
+		got += string(buf[:k])
+	}
+	if !strings.Contains(got, "\x1b[1A") || !strings.Contains(got, "1MB / 2MB") {
+		t.Errorf("terminal output %q lacks cursor moves or byte counts", got)
+	}
+
+	var plain strings.Builder
+	p = newProgress(&plain)
+	p.Status(d, p.fetching, 10)
+	p.Add(d, 5)
+	p.Status(d, p.done, 10)
+	want := shortID(d) + ": Downloading\n" + shortID(d) + ": Pull complete\n"
+	if plain.String() != want {
+		t.Errorf("plain output %q, want %q", plain.String(), want)
+	}
+}
