@@ -1,9 +1,11 @@
 package cgroups
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -142,5 +144,73 @@ func TestV2StatsTranslation(t *testing.T) {
 	}
 	if n, err := m.OOMKillCount(); err != nil || n != 1 {
 		t.Errorf("OOMKillCount = %d, %v; want 1", n, err)
+	}
+}
+
+// TestV2WaitOOMWatch drives WaitOOM's inotify loop with regular files
+// standing in for memory.events and cgroup.events (which change the same
+// way: rewritten in place), since this host has no cgroup2 memory
+// controller to OOM in.
+func TestV2WaitOOMWatch(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "c")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	events := func(n string) {
+		if err := os.WriteFile(filepath.Join(dir, "memory.events"), []byte("oom 0\noom_kill "+n+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	events("0")
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.events"), []byte("populated 1\nfrozen 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := &v2Manager{mount: filepath.Dir(dir), dir: dir}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch, err := m.WaitOOM(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events("0") // a change that is not an OOM kill
+	select {
+	case <-ch:
+		t.Fatal("event without an oom_kill rise")
+	case <-time.After(200 * time.Millisecond):
+	}
+	events("1")
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event after oom_kill rose")
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case _, open := <-ch:
+		if open {
+			t.Error("event on removal")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("channel not closed after the cgroup went away")
+	}
+
+	// Cancelling the context ends a watch too.
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	events("0")
+	_ = os.WriteFile(filepath.Join(dir, "cgroup.events"), nil, 0o644)
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	ch, err = m.WaitOOM(ctx2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel2()
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("channel not closed after cancel")
 	}
 }
