@@ -49,7 +49,7 @@ func (s *Store) Pull(ctx context.Context, ref string, o PullOptions) (*Image, er
 	}
 	p := newProgress(o.Progress)
 	if r.Digest != "" {
-		if img, err := s.pullFromStore(r); err == nil {
+		if img, err := s.pullFromStore(r, r.Digest, plat, o.Platform != ""); err == nil {
 			p.Printf("%s: image is up to date", r.Digest)
 			return img, nil
 		}
@@ -66,6 +66,18 @@ func (s *Store) Pull(ctx context.Context, ref string, o PullOptions) (*Image, er
 	nref, err := nameRef(r, o.Insecure)
 	if err != nil {
 		return nil, fmt.Errorf("image reference %q: %w", ref, err)
+	}
+	// HEAD first, as docker does: it learns the size before any download,
+	// and an unchanged tag needs no manifest download at all. Registries that
+	// do not answer HEAD get the GET below.
+	if hd, err := remote.Head(nref, ropts...); err == nil {
+		if hd.Size > MaxManifestSize {
+			return nil, fmt.Errorf("manifest of %s is %d bytes, more than %d: %w", r, hd.Size, MaxManifestSize, ErrTooLarge)
+		}
+		if img, err := s.pullFromStore(r, digest.Digest(hd.Digest.String()), plat, o.Platform != ""); err == nil {
+			p.Printf("Status: Image is up to date for %s", familiarRef(r.String()))
+			return img, nil
+		}
 	}
 	desc, err := remote.Get(nref, ropts...)
 	if err != nil {
@@ -290,20 +302,33 @@ func (s *Store) commit(rec *Record, r Reference, pm pulledManifest) error {
 	})
 }
 
-// pullFromStore satisfies a pull by digest from the store without network.
-func (s *Store) pullFromStore(r Reference) (*Image, error) {
+// pullFromStore satisfies a pull from the store when the reference resolved
+// to digest d (a manifest, or an index for platform plat) that a complete
+// local image came from: it only records the name. explicit says the user
+// chose the platform, so a single-platform manifest must match it too.
+func (s *Store) pullFromStore(r Reference, d digest.Digest, plat ocispec.Platform, explicit bool) (*Image, error) {
 	var id digest.Digest
 	err := s.db.update(func(st *dbState) error {
 		for _, rec := range st.Images {
-			if rec.ManifestDigest == r.Digest || rec.IndexDigest == r.Digest {
-				rec.RepoDigests = addUnique(rec.RepoDigests, r.Name()+"@"+r.Digest.String())
-				if r.Tag != "" {
-					st.untag(r.String())
-					rec.RepoTags = addUnique(rec.RepoTags, r.Name()+":"+r.Tag)
-				}
-				id = rec.ID
-				return nil
+			have, err := ParsePlatform(rec.Platform)
+			fits := err == nil && platformMatches(plat, &have)
+			switch {
+			case rec.IndexDigest == d && fits:
+			case rec.ManifestDigest == d && (fits || !explicit):
+			default:
+				continue
 			}
+			if !s.complete(rec) {
+				continue
+			}
+			rec.RepoDigests = addUnique(rec.RepoDigests, r.Name()+"@"+d.String())
+			if r.Tag != "" {
+				tag := r.Name() + ":" + r.Tag
+				st.untag(tag)
+				rec.RepoTags = addUnique(rec.RepoTags, tag)
+			}
+			id = rec.ID
+			return nil
 		}
 		return ErrNotFound
 	})
@@ -311,6 +336,21 @@ func (s *Store) pullFromStore(r Reference) (*Image, error) {
 		return nil, err
 	}
 	return s.Resolve(id.String())
+}
+
+// complete reports whether every blob and layer of a record is on disk.
+func (s *Store) complete(rec *Record) bool {
+	for _, d := range append([]digest.Digest{rec.ManifestDigest, rec.ID}, rec.Layers...) {
+		if !s.content.Has(d) {
+			return false
+		}
+	}
+	for _, c := range rec.ChainIDs {
+		if !s.layers.Exists(c) {
+			return false
+		}
+	}
+	return true
 }
 
 // ensureConfig returns the image config, fetching and storing it if needed.

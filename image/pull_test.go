@@ -109,7 +109,7 @@ func TestSecondPullDownloadsNothingAndSharedLayersStoredOnce(t *testing.T) {
 	if _, err := s.Pull(ctx, reg.host+"/a:1", PullOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	gets := reg.blobGets.Load()
+	gets, manifests := reg.blobGets.Load(), reg.manifests.Load()
 	if gets != 3 { // config + 2 layers
 		t.Errorf("first pull fetched %d blobs, want 3", gets)
 	}
@@ -118,6 +118,9 @@ func TestSecondPullDownloadsNothingAndSharedLayersStoredOnce(t *testing.T) {
 	}
 	if n := reg.blobGets.Load(); n != gets {
 		t.Errorf("second pull fetched %d blobs, want none", n-gets)
+	}
+	if n := reg.manifests.Load(); n != manifests {
+		t.Errorf("second pull fetched the manifest %d times, want a HEAD only", n-manifests)
 	}
 	if _, err := s.Pull(ctx, reg.host+"/b:1", PullOptions{}); err != nil {
 		t.Fatal(err)
