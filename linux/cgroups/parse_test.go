@@ -156,6 +156,8 @@ func TestValidateResources(t *testing.T) {
 		"device number":       {Devices: []specs.LinuxDeviceCgroup{{Major: ptr(int64(-5))}}},
 		"blockIO throttle":    {BlockIO: &specs.LinuxBlockIO{ThrottleReadBpsDevice: []specs.LinuxThrottleDevice{{LinuxBlockIODevice: specs.LinuxBlockIODevice{Major: -1}}}}},
 		"managed by the runt": {Unified: map[string]string{"cgroup.procs": "1"}},
+		"rdma device":         {Rdma: map[string]specs.LinuxRdma{"mlx4_0 hca_object": {}}},
+		"interface name":      {Network: &specs.LinuxNetwork{Priorities: []specs.LinuxInterfacePriority{{Name: "eth0 5\nlo"}}}},
 	}
 	for want, r := range bad {
 		err := validateResources(r)
@@ -361,5 +363,17 @@ func TestNewOnThisHost(t *testing.T) {
 	}
 	if checked == 0 {
 		t.Fatal("no hierarchy of /proc/self/cgroup is known to the manager")
+	}
+}
+
+func TestRdmaLines(t *testing.T) {
+	got := rdmaLines(map[string]specs.LinuxRdma{
+		"mlx5_1": {HcaObjects: ptr(uint32(100))},
+		"mlx4_0": {HcaHandles: ptr(uint32(2)), HcaObjects: ptr(uint32(2000))},
+		"empty":  {},
+	})
+	want := []string{"mlx4_0 hca_handle=2 hca_object=2000", "mlx5_1 hca_object=100"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("rdmaLines = %q, want %q", got, want)
 	}
 }

@@ -135,7 +135,7 @@ func (m *v1Manager) apply(r *specs.LinuxResources) error {
 	if len(r.Unified) > 0 {
 		return errors.New("linux.resources.unified needs cgroup v2, but this host runs cgroup v1: move the settings to the v1 fields or remove them")
 	}
-	return applySteps(r, m.setMemory, m.setCPU, m.setCpuset, m.setPids, m.setBlkio, m.setHugetlb, m.setDevices)
+	return applySteps(r, m.setMemory, m.setCPU, m.setCpuset, m.setPids, m.setBlkio, m.setHugetlb, m.setNetwork, m.setRdma, m.setDevices)
 }
 
 func (m *v1Manager) setMemory(r *specs.LinuxResources) error {

@@ -95,7 +95,7 @@ func (m *v2Manager) apply(r *specs.LinuxResources) error {
 	if r == nil {
 		return nil
 	}
-	return applySteps(r, m.setMemory, m.setCPU, m.setPids, m.setIO, m.setHugetlb, m.setUnified, m.setDevices)
+	return applySteps(r, m.setMemory, m.setCPU, m.setPids, m.setIO, m.setHugetlb, m.setNetwork, m.setRdma, m.setUnified, m.setDevices)
 }
 
 func (m *v2Manager) setMemory(r *specs.LinuxResources) error {

@@ -22,7 +22,7 @@ func TestV2Translation(t *testing.T) {
 		"memory.max": "max", "memory.swap.max": "max", "memory.low": "0", "memory.current": "0",
 		"cpu.weight": "100", "cpu.max": "max 100000", "cpu.max.burst": "0", "cpu.idle": "0",
 		"cpuset.cpus": "", "cpuset.mems": "", "pids.max": "max", "io.weight": "default 100", "io.max": "",
-		"hugetlb.2MB.max": "max", "memory.high": "max",
+		"hugetlb.2MB.max": "max", "memory.high": "max", "rdma.max": "",
 	}
 	if err := os.WriteFile(filepath.Join(root, "cgroup.controllers"), []byte("cpu memory pids io\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -48,6 +48,7 @@ func TestV2Translation(t *testing.T) {
 			ThrottleWriteIOPSDevice: []specs.LinuxThrottleDevice{{LinuxBlockIODevice: specs.LinuxBlockIODevice{Major: 8, Minor: 0}, Rate: 10}}},
 		HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 4 << 20}},
 		Unified:        map[string]string{"memory.high": "90000000"},
+		Rdma:           map[string]specs.LinuxRdma{"mlx4_0": {HcaHandles: ptr(uint32(2))}},
 	}
 	if err := m.Create(res); err != nil {
 		t.Fatal(err)
@@ -67,6 +68,7 @@ func TestV2Translation(t *testing.T) {
 		"io.max":          "8:0 wiops=10",
 		"hugetlb.2MB.max": "4194304",
 		"memory.high":     "90000000",
+		"rdma.max":        "mlx4_0 hca_handle=2",
 	}
 	check := func(when string) {
 		t.Helper()

@@ -99,6 +99,18 @@ func validateResources(r *specs.LinuxResources) error {
 			return fmt.Errorf("hugepageLimits pageSize %q is invalid: use a size like 2MB or 1GB", h.Pagesize)
 		}
 	}
+	for d := range r.Rdma {
+		if err := checkRdmaDevice(d); err != nil {
+			return err
+		}
+	}
+	if r.Network != nil {
+		for _, p := range r.Network.Priorities {
+			if err := checkInterfaceName(p.Name); err != nil {
+				return err
+			}
+		}
+	}
 	for k := range r.Unified {
 		if err := checkUnifiedKey(k); err != nil {
 			return err
