@@ -18,6 +18,11 @@
 // the v2 implementation for v2, the v1 implementation otherwise (which on a hybrid
 // host also mirrors the container into the unified tree, as systemd expects).
 //
+// A Manager creates, joins, limits (Create/Update), freezes, lists, kills,
+// measures (Stats, OOMKillCount, WaitOOM) and removes one container's cgroup.
+// Every limit is validated before the first write, so a bad spec never leaves
+// a cgroup half-configured.
+//
 // Limits follow runc's behaviour so that containerd, Docker and Kubernetes see what
 // they expect: nil fields are left untouched on Update, cpu shares map to cpu.weight
 // with runc's formula, and Stats marshals to the JSON of `runc events --stats`.
