@@ -46,6 +46,9 @@ type scenario struct {
 	ConsoleAfterPivot bool
 	// NewCgroupNS adds CLONE_NEWCGROUP.
 	NewCgroupNS bool
+	// FakeV2 replaces /sys/fs/cgroup in the helper's mount namespace by a
+	// cgroup2 mount, so a v1/hybrid host can exercise the pure-v2 branch.
+	FakeV2 bool
 }
 
 func TestHelperProcess(t *testing.T) {
@@ -59,6 +62,17 @@ func TestHelperProcess(t *testing.T) {
 	}
 	if err := os.Chdir(sc.Bundle); err != nil {
 		fail("chdir bundle: %v", err)
+	}
+	if sc.FakeV2 {
+		if err := unix.Mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+			fail("make / rslave: %v", err)
+		}
+		if err := unix.Unmount(cgroupRoot, unix.MNT_DETACH); err != nil {
+			fail("detach %s: %v", cgroupRoot, err)
+		}
+		if err := unix.Mount("cgroup2", cgroupRoot, "cgroup2", 0, ""); err != nil {
+			fail("mount cgroup2: %v", err)
+		}
 	}
 	if sc.Console {
 		slave, err := openPty()
@@ -964,4 +978,55 @@ func readFile(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestCgroupV2 runs the pure cgroup v2 branch: with a path the container's
+// cgroup directory is bind-mounted, with a cgroup namespace cgroup2 is
+// mounted afresh. On a v1/hybrid host the helper first puts a cgroup2 mount
+// on /sys/fs/cgroup in its own mount namespace.
+func TestCgroupV2(t *testing.T) {
+	testbundle.RequireRoot(t)
+	var st unix.Statfs_t
+	if err := unix.Statfs(cgroupRoot, &st); err != nil {
+		t.Skipf("no %s: %v", cgroupRoot, err)
+	}
+	unified, fake := cgroupRoot, false
+	if st.Type != unix.CGROUP2_SUPER_MAGIC {
+		unified, fake = filepath.Join(cgroupRoot, "unified"), true
+		if err := unix.Statfs(unified, &st); err != nil || st.Type != unix.CGROUP2_SUPER_MAGIC {
+			t.Skip("no cgroup2 hierarchy on this host")
+		}
+	}
+	name := fmt.Sprintf("kago-rootfs-v2-%d", os.Getpid())
+	dir := filepath.Join(unified, name)
+	if err := os.MkdirAll(filepath.Join(dir, "child"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(filepath.Join(dir, "child")); os.Remove(dir) })
+	mounts := append(baseMounts(),
+		specs.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"ro", "nosuid"}},
+		specs.Mount{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"ro", "nosuid", "nodev", "noexec"}},
+	)
+	script := "echo MOUNTINFO-BEGIN; cat /proc/self/mountinfo; echo MOUNTINFO-END; test -d /sys/fs/cgroup/child && echo CHILD=yes; true"
+	t.Run("bind", func(t *testing.T) {
+		bundle, _ := newBundle(t)
+		spec := &specs.Spec{Root: &specs.Root{Path: "rootfs"}, Mounts: mounts}
+		// Seen from the helper, the cgroup2 mount is on /sys/fs/cgroup.
+		out := runHelper(t, scenario{Bundle: bundle, Spec: spec, Script: script, FakeV2: fake,
+			Opts: Options{CgroupPaths: map[string]string{"": filepath.Join(cgroupRoot, name)}}})
+		m := containerMounts(t, out)["/sys/fs/cgroup"]
+		if m.FSType != "cgroup2" || m.Root != "/"+name || !hasOpt(m.Options, "ro") || values(out)["CHILD"] != "yes" {
+			t.Errorf("/sys/fs/cgroup: %+v, want a read-only bind of %s", m, name)
+		}
+	})
+	t.Run("namespace", func(t *testing.T) {
+		bundle, _ := newBundle(t)
+		spec := &specs.Spec{Root: &specs.Root{Path: "rootfs"}, Mounts: mounts,
+			Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.CgroupNamespace}}}}
+		out := runHelper(t, scenario{Bundle: bundle, Spec: spec, Script: script, FakeV2: fake, NewCgroupNS: true})
+		m := containerMounts(t, out)["/sys/fs/cgroup"]
+		if m.FSType != "cgroup2" || m.Root != "/" || !hasOpt(m.Options, "ro") {
+			t.Errorf("/sys/fs/cgroup: %+v, want a fresh read-only cgroup2", m)
+		}
+	})
 }
