@@ -26,6 +26,6 @@
 // Limits follow runc's behaviour so that containerd, Docker and Kubernetes see what
 // they expect: nil fields are left untouched on Update, cpu shares map to cpu.weight
 // with runc's formula, and Stats marshals to the JSON of `runc events --stats`.
-// Device rules on v2 become a BPF_PROG_TYPE_CGROUP_DEVICE program (devices_bpf.go),
+// Device rules on v2 become a BPF_PROG_TYPE_CGROUP_DEVICE program (devices.go),
 // because cgroup2 has no devices controller.
 package cgroups
