@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -72,77 +73,28 @@ func (s *Store) Pull(ctx context.Context, ref string, o PullOptions) (*Image, er
 	// do not answer HEAD get the GET below.
 	if hd, err := remote.Head(nref, ropts...); err == nil {
 		if hd.Size > MaxManifestSize {
-			return nil, fmt.Errorf("manifest of %s is %d bytes, more than %d: %w", r, hd.Size, MaxManifestSize, ErrTooLarge)
+			return nil, fmt.Errorf("manifest of %s is %d bytes, more than %d: %w", familiarRef(r.String()), hd.Size, MaxManifestSize, ErrTooLarge)
 		}
 		if img, err := s.pullFromStore(r, digest.Digest(hd.Digest.String()), plat, o.Platform != ""); err == nil {
 			p.Printf("Status: Image is up to date for %s", familiarRef(r.String()))
 			return img, nil
 		}
 	}
-	desc, err := remote.Get(nref, ropts...)
+	pulled, img, err := fetchManifest(r, nref, ropts, plat, o.Platform != "")
 	if err != nil {
-		return nil, registryError(r, err)
+		return nil, err
 	}
-	top := digest.Digest(desc.Digest.String())
-	if r.Digest != "" && top != r.Digest {
-		return nil, fmt.Errorf("registry sent manifest %s for %s: %w", top, r, ErrDigestMismatch)
+	what := r.Tag
+	if what == "" {
+		what = r.Digest.String()
 	}
-	if len(desc.Manifest) > MaxManifestSize {
-		return nil, fmt.Errorf("manifest of %s is %d bytes, more than %d: %w", r, len(desc.Manifest), MaxManifestSize, ErrTooLarge)
-	}
-	if digest.FromBytes(desc.Manifest) != top {
-		return nil, fmt.Errorf("manifest of %s does not match its digest %s: %w", r, top, ErrDigestMismatch)
-	}
-	mt := string(desc.MediaType)
-	if mt == "" || (!isIndexType(mt) && !isManifestType(mt)) {
-		if sniffed := sniffMediaType(desc.Manifest); sniffed != "" {
-			mt = sniffed
-		}
-	}
-
-	pulled := pulledManifest{top: top, manifestDigest: top, manifestRaw: desc.Manifest, mediaType: mt}
-	var img v1.Image
-	switch {
-	case isIndexType(mt):
-		idx, err := DecodeIndex(desc.Manifest)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", r, err)
-		}
-		chosen, err := choosePlatform(idx, plat)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", r, err)
-		}
-		ridx, err := desc.ImageIndex()
-		if err != nil {
-			return nil, registryError(r, err)
-		}
-		img, err = ridx.Image(v1.Hash{Algorithm: "sha256", Hex: chosen.Digest.Encoded()})
-		if err != nil {
-			return nil, registryError(r, err)
-		}
-		raw, err := img.RawManifest()
-		if err != nil {
-			return nil, registryError(r, err)
-		}
-		if digest.FromBytes(raw) != chosen.Digest {
-			return nil, fmt.Errorf("manifest %s of %s: %w", chosen.Digest, r, ErrDigestMismatch)
-		}
-		pulled.indexRaw = desc.Manifest
-		pulled.manifestDigest, pulled.manifestRaw, pulled.mediaType = chosen.Digest, raw, chosen.MediaType
-		pulled.platform = FormatPlatform(plat)
-	case isManifestType(mt):
-		if img, err = desc.Image(); err != nil {
-			return nil, registryError(r, err)
-		}
-		if o.Platform != "" {
-			pulled.mustMatch = &plat
-		}
-	default:
-		return nil, fmt.Errorf("%s has media type %q, which is neither an image manifest nor an index", r, mt)
-	}
-	p.Printf("%s: Pulling from %s", r.Tag+r.Digest.String(), FamiliarName(r.Name()))
+	p.Printf("%s: Pulling from %s", what, FamiliarName(r.Name()))
 
 	fetch := func(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
+		// go-containerregistry reads with the context of ropts; when this
+		// layer's context ends (another layer failed), end that one too, so
+		// the other downloads stop instead of running to their end.
+		context.AfterFunc(ctx, cancel)
 		l, err := img.LayerByDigest(v1.Hash{Algorithm: "sha256", Hex: d.Digest.Encoded()})
 		if err != nil {
 			return nil, registryCause(r, err)
@@ -160,9 +112,77 @@ func (s *Store) Pull(ctx context.Context, ref string, o PullOptions) (*Image, er
 	if err := s.commit(rec, r, pulled); err != nil {
 		return nil, err
 	}
-	p.Printf("Digest: %s", top)
+	p.Printf("Digest: %s", pulled.top)
 	p.Printf("Status: Downloaded image for %s", familiarRef(r.String()))
 	return s.Resolve(rec.ID.String())
+}
+
+// fetchManifest downloads what a reference points at and, for an index, the
+// manifest of the wanted platform, checking sizes and digests.
+func fetchManifest(r Reference, nref name.Reference, ropts []remote.Option, plat ocispec.Platform, explicit bool) (pulledManifest, v1.Image, error) {
+	fr := familiarRef(r.String())
+	desc, err := remote.Get(nref, ropts...)
+	if err != nil {
+		return pulledManifest{}, nil, registryError(r, err)
+	}
+	top := digest.Digest(desc.Digest.String())
+	if r.Digest != "" && top != r.Digest {
+		return pulledManifest{}, nil, fmt.Errorf("registry sent manifest %s for %s: %w", top, fr, ErrDigestMismatch)
+	}
+	if len(desc.Manifest) > MaxManifestSize {
+		return pulledManifest{}, nil, fmt.Errorf("manifest of %s is %d bytes, more than %d: %w", fr, len(desc.Manifest), MaxManifestSize, ErrTooLarge)
+	}
+	if digest.FromBytes(desc.Manifest) != top {
+		return pulledManifest{}, nil, fmt.Errorf("manifest of %s does not match its digest %s: %w", fr, top, ErrDigestMismatch)
+	}
+	mt := string(desc.MediaType)
+	if mt == "" || (!isIndexType(mt) && !isManifestType(mt)) {
+		if sniffed := sniffMediaType(desc.Manifest); sniffed != "" {
+			mt = sniffed
+		}
+	}
+
+	pulled := pulledManifest{top: top, manifestDigest: top, manifestRaw: desc.Manifest, mediaType: mt}
+	var img v1.Image
+	switch {
+	case isIndexType(mt):
+		idx, err := DecodeIndex(desc.Manifest)
+		if err != nil {
+			return pulledManifest{}, nil, fmt.Errorf("%s: %w", fr, err)
+		}
+		chosen, err := choosePlatform(idx, plat)
+		if err != nil {
+			return pulledManifest{}, nil, fmt.Errorf("%s: %w", fr, err)
+		}
+		ridx, err := desc.ImageIndex()
+		if err != nil {
+			return pulledManifest{}, nil, registryError(r, err)
+		}
+		img, err = ridx.Image(v1.Hash{Algorithm: "sha256", Hex: chosen.Digest.Encoded()})
+		if err != nil {
+			return pulledManifest{}, nil, registryError(r, err)
+		}
+		raw, err := img.RawManifest()
+		if err != nil {
+			return pulledManifest{}, nil, registryError(r, err)
+		}
+		if digest.FromBytes(raw) != chosen.Digest {
+			return pulledManifest{}, nil, fmt.Errorf("manifest %s of %s: %w", chosen.Digest, fr, ErrDigestMismatch)
+		}
+		pulled.indexRaw = desc.Manifest
+		pulled.manifestDigest, pulled.manifestRaw, pulled.mediaType = chosen.Digest, raw, chosen.MediaType
+		pulled.platform = FormatPlatform(plat)
+	case isManifestType(mt):
+		if img, err = desc.Image(); err != nil {
+			return pulledManifest{}, nil, registryError(r, err)
+		}
+		if explicit {
+			pulled.mustMatch = &plat
+		}
+	default:
+		return pulledManifest{}, nil, fmt.Errorf("%s has media type %q, which is neither an image manifest nor an index", fr, mt)
+	}
+	return pulled, img, nil
 }
 
 // pulledManifest is what a pull, load or import found before fetching blobs.

@@ -511,3 +511,42 @@ func TestProgressDisplay(t *testing.T) {
 		t.Errorf("plain output %q, want %q", plain.String(), want)
 	}
 }
+
+// When one layer fails, the pull stops the others instead of waiting for
+// them, and reports the failure.
+func TestPullFailsFastWhenOneLayerFails(t *testing.T) {
+	reg := startRegistry(t)
+	img := smallImage(t, "gzip", true)
+	pushFixture(t, reg.host, "ff:1", img)
+	layers, _ := img.Layers()
+	l0, _ := layers[0].Digest()
+	l1, _ := layers[1].Digest()
+	hung := make(chan struct{})
+	reg.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		switch {
+		case strings.Contains(r.URL.Path, "/blobs/"+l1.String()):
+			sz, _ := layers[1].Size()
+			w.Header().Set("Content-Length", itoa(sz))
+			w.Write([]byte("x"))
+			w.(http.Flusher).Flush()
+			close(hung)
+			<-r.Context().Done()
+			return true
+		case strings.Contains(r.URL.Path, "/blobs/"+l0.String()):
+			<-hung
+			http.Error(w, "gone", http.StatusNotFound)
+			return true
+		}
+		return false
+	})
+	s, _ := newTestStore(t)
+	start := time.Now()
+	_, err := s.Pull(context.Background(), reg.host+"/ff:1", PullOptions{Retries: -1})
+	if err == nil {
+		t.Fatal("pull succeeded")
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("pull took %v to give up", d)
+	}
+	assertNoImages(t, s)
+}
