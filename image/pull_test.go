@@ -251,6 +251,11 @@ func TestPullFaults(t *testing.T) {
 			w.Write([]byte(`{"schemaVersion":2,"x":"` + strings.Repeat("a", MaxManifestSize) + `"}`))
 			return true
 		}, "more than"},
+		{"not a registry", func(w http.ResponseWriter, r *http.Request) bool {
+			w.Header().Set("Content-Type", "text/html")
+			w.Write([]byte("<html><body>Welcome to nginx!</body></html>"))
+			return true
+		}, "f:1"},
 		{"unknown tag", func(w http.ResponseWriter, r *http.Request) bool {
 			if !isManifest(r) {
 				return false
@@ -269,6 +274,7 @@ func TestPullFaults(t *testing.T) {
 			if err == nil {
 				t.Fatal("pull succeeded")
 			}
+			t.Logf("error: %v", err)
 			if strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %q: want one line containing %q", err, tc.want)
 			}
