@@ -11,6 +11,17 @@
 // An image is visible in the store only after every blob was verified and every
 // layer unpacked, so an interrupted pull leaves no partial image; what it did
 // download is kept and reused by the next pull.
+//
+// The engine uses it like this:
+//
+//	s, _ := image.Open(root)                       // layers go to <root>/snapshots
+//	s.InUse = func(id digest.Digest) bool { ... }  // containers DB decides
+//	img, err := s.Resolve("httpd:2.4")              // or s.Pull(ctx, ref, image.PullOptions{})
+//	rootfs, err := s.Snapshots().Prepare(ctx, containerID, img.ChainIDs)
+//	// img.Config.Config holds Entrypoint, Cmd, Env, WorkingDir, User, ...
+//
+// go-containerregistry speaks the distribution protocol (token and basic
+// auth, retries); kago owns everything on disk.
 package image
 
 import (
