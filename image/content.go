@@ -1,6 +1,7 @@
 package image
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -9,8 +10,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	digest "github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
 )
 
 // contentStore keeps blobs addressed by their sha256 digest under
@@ -160,6 +163,8 @@ type blobWriter struct {
 	want     digest.Digest
 	size     int64 // -1 if unknown
 	finished bool
+	// resumable writers keep their temp file when closed uncommitted.
+	resumable bool
 }
 
 // Writer starts a blob that must end with digest want and, if size >= 0, that
@@ -219,14 +224,88 @@ func (w *blobWriter) Commit() error {
 	return syncDir(w.c.blobs)
 }
 
-// Close abandons an uncommitted blob.
+// Close abandons an uncommitted blob. A resumable download keeps what it
+// has for the next pull, unless Discard said it is bad.
 func (w *blobWriter) Close() error {
 	if w.finished {
 		return nil
 	}
 	w.finished = true
 	w.f.Close()
+	if w.resumable && w.n > 0 {
+		return nil
+	}
 	return os.Remove(w.f.Name())
+}
+
+// Discard deletes the blob's temp file, resumable or not: its content is
+// wrong, so nothing of it may be reused.
+func (w *blobWriter) Discard() {
+	w.resumable = false
+	w.Close()
+}
+
+// Reset empties the blob to start over, for a registry that sent the whole
+// blob when asked for the rest.
+func (w *blobWriter) Reset() error {
+	if err := w.f.Truncate(0); err != nil {
+		return fmt.Errorf("restart blob %s: %w", w.want, err)
+	}
+	if _, err := w.f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("restart blob %s: %w", w.want, err)
+	}
+	w.h.Reset()
+	w.n = 0
+	return nil
+}
+
+// Have is how many bytes of the blob are written.
+func (w *blobWriter) Have() int64 { return w.n }
+
+// Prefix reads the bytes written so far, from the start.
+func (w *blobWriter) Prefix() io.Reader { return io.NewSectionReader(w.f, 0, w.n) }
+
+// ResumableWriter opens the partial download of a blob, <hex>.partial in
+// ingest, creating it if needed, and continues after what it holds. An flock
+// on the file keeps two pulls from writing one blob at once: the second waits
+// (or gives up when ctx ends), and then usually finds the blob committed.
+func (c *contentStore) ResumableWriter(ctx context.Context, want digest.Digest, size int64) (*blobWriter, error) {
+	if _, err := c.path(want); err != nil {
+		return nil, err
+	}
+	name := filepath.Join(c.ingest, want.Encoded()+".partial")
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open partial blob %s: %w", want, err)
+	}
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if err != unix.EWOULDBLOCK {
+			f.Close()
+			return nil, fmt.Errorf("lock partial blob %s: %w", want, err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	w := &blobWriter{c: c, f: f, h: sha256.New(), want: want, size: size, resumable: true}
+	n, err := io.Copy(w.h, f)
+	if err == nil && size >= 0 && n > size {
+		err = w.Reset() // longer than the blob: not a prefix of it
+		n = 0
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("read partial blob %s: %w", want, err)
+	}
+	w.n = n
+	return w, nil
 }
 
 func syncDir(dir string) error {

@@ -92,8 +92,12 @@ func (s *Store) Import(ctx context.Context, r io.Reader, ref string, o ImportOpt
 	if err != nil {
 		return nil, err
 	}
-	src := func(context.Context, ocispec.Descriptor) (io.ReadCloser, error) {
-		return os.Open(tmp.Name())
+	src := func(_ context.Context, _ ocispec.Descriptor, offset int64) (io.ReadCloser, int64, error) {
+		f, err := os.Open(tmp.Name())
+		if err != nil {
+			return nil, 0, err
+		}
+		return seekTo(f, offset)
 	}
 	pm := pulledManifest{manifestDigest: digest.FromBytes(raw), manifestRaw: raw, mediaType: ocispec.MediaTypeImageManifest}
 	rec, err := s.ingestImage(ctx, newProgress(nil), pm, src, 1)

@@ -242,15 +242,15 @@ func extractArchive(ctx context.Context, r io.Reader, dir string) error {
 
 // fileSource serves blobs from an extracted OCI layout.
 func fileSource(dir string) blobSource {
-	return func(_ context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
+	return func(_ context.Context, d ocispec.Descriptor, offset int64) (io.ReadCloser, int64, error) {
 		if d.Digest.Validate() != nil {
-			return nil, fmt.Errorf("bad digest %q", d.Digest)
+			return nil, 0, fmt.Errorf("bad digest %q", d.Digest)
 		}
 		f, err := os.Open(filepath.Join(dir, "blobs", d.Digest.Algorithm().String(), d.Digest.Encoded()))
 		if err != nil {
-			return nil, fmt.Errorf("archive lacks blob %s: %w", d.Digest, ErrNotFound)
+			return nil, 0, fmt.Errorf("archive lacks blob %s: %w", d.Digest, ErrNotFound)
 		}
-		return f, nil
+		return seekTo(f, offset)
 	}
 }
 
@@ -315,7 +315,7 @@ func (s *Store) loadOCI(ctx context.Context, p *progress, dir string, plat ocisp
 // layout, checking its digest.
 func (s *Store) readLayoutManifest(ctx context.Context, src blobSource, desc ocispec.Descriptor, plat ocispec.Platform) (pulledManifest, error) {
 	read := func(d ocispec.Descriptor) ([]byte, error) {
-		rc, err := src(ctx, d)
+		rc, _, err := src(ctx, d, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -429,11 +429,15 @@ func (s *Store) loadDockerSaveEntry(ctx context.Context, p *progress, dir string
 	if err != nil {
 		return nil, err
 	}
-	src := func(_ context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
+	src := func(_ context.Context, d ocispec.Descriptor, offset int64) (io.ReadCloser, int64, error) {
 		if d.Digest == m.Config.Digest {
-			return io.NopCloser(strings.NewReader(string(cfgRaw))), nil
+			return io.NopCloser(strings.NewReader(string(cfgRaw))), 0, nil
 		}
-		return open(paths[d.Digest])
+		f, err := open(paths[d.Digest])
+		if err != nil {
+			return nil, 0, err
+		}
+		return seekTo(f, offset)
 	}
 	pm := pulledManifest{manifestDigest: digest.FromBytes(raw), manifestRaw: raw, mediaType: MediaTypeDockerManifest}
 	rec, err := s.ingestImage(ctx, p, pm, src, 3)
@@ -490,3 +494,12 @@ func layerDigests(r io.Reader) (blob, diffID digest.Digest, size int64, comp arc
 type countWriter struct{ n int64 }
 
 func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+
+// seekTo starts a file source at offset.
+func seekTo(f *os.File, offset int64) (io.ReadCloser, int64, error) {
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, offset, nil
+}

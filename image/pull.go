@@ -80,7 +80,7 @@ func (s *Store) Pull(ctx context.Context, ref string, o PullOptions) (*Image, er
 			return img, nil
 		}
 	}
-	pulled, img, err := fetchManifest(r, nref, ropts, plat, o.Platform != "")
+	pulled, err := fetchManifest(r, nref, ropts, plat, o.Platform != "")
 	if err != nil {
 		return nil, err
 	}
@@ -90,20 +90,20 @@ func (s *Store) Pull(ctx context.Context, ref string, o PullOptions) (*Image, er
 	}
 	p.Printf("%s: Pulling from %s", what, FamiliarName(r.Name()))
 
-	fetch := func(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
-		// go-containerregistry reads with the context of ropts; when this
-		// layer's context ends (another layer failed), end that one too, so
-		// the other downloads stop instead of running to their end.
+	blobs, err := s.newBlobFetcher(ctx, nref.Context(), RegistryOptions{Insecure: o.Insecure, AuthFile: o.AuthFile, Retries: o.Retries})
+	if err != nil {
+		return nil, registryError(r, err)
+	}
+	fetch := func(ctx context.Context, d ocispec.Descriptor, offset int64) (io.ReadCloser, int64, error) {
+		// Blob requests run under this layer's context; when it ends
+		// (another layer failed), end the pull's too, so that nothing else
+		// the pull started keeps running.
 		context.AfterFunc(ctx, cancel)
-		l, err := img.LayerByDigest(v1.Hash{Algorithm: "sha256", Hex: d.Digest.Encoded()})
+		rc, start, err := blobs.fetch(ctx, d, offset)
 		if err != nil {
-			return nil, registryCause(r, err)
+			return nil, 0, registryCause(r, err)
 		}
-		rc, err := l.Compressed()
-		if err != nil {
-			return nil, registryCause(r, err)
-		}
-		return rc, nil
+		return rc, start, nil
 	}
 	rec, err := s.ingestImage(ctx, p, pulled, fetch, o.Jobs)
 	if err != nil {
@@ -119,21 +119,21 @@ func (s *Store) Pull(ctx context.Context, ref string, o PullOptions) (*Image, er
 
 // fetchManifest downloads what a reference points at and, for an index, the
 // manifest of the wanted platform, checking sizes and digests.
-func fetchManifest(r Reference, nref name.Reference, ropts []remote.Option, plat ocispec.Platform, explicit bool) (pulledManifest, v1.Image, error) {
+func fetchManifest(r Reference, nref name.Reference, ropts []remote.Option, plat ocispec.Platform, explicit bool) (pulledManifest, error) {
 	fr := familiarRef(r.String())
 	desc, err := remote.Get(nref, ropts...)
 	if err != nil {
-		return pulledManifest{}, nil, registryError(r, err)
+		return pulledManifest{}, registryError(r, err)
 	}
 	top := digest.Digest(desc.Digest.String())
 	if r.Digest != "" && top != r.Digest {
-		return pulledManifest{}, nil, fmt.Errorf("registry sent manifest %s for %s: %w", top, fr, ErrDigestMismatch)
+		return pulledManifest{}, fmt.Errorf("registry sent manifest %s for %s: %w", top, fr, ErrDigestMismatch)
 	}
 	if len(desc.Manifest) > MaxManifestSize {
-		return pulledManifest{}, nil, fmt.Errorf("manifest of %s is %d bytes, more than %d: %w", fr, len(desc.Manifest), MaxManifestSize, ErrTooLarge)
+		return pulledManifest{}, fmt.Errorf("manifest of %s is %d bytes, more than %d: %w", fr, len(desc.Manifest), MaxManifestSize, ErrTooLarge)
 	}
 	if digest.FromBytes(desc.Manifest) != top {
-		return pulledManifest{}, nil, fmt.Errorf("manifest of %s does not match its digest %s: %w", fr, top, ErrDigestMismatch)
+		return pulledManifest{}, fmt.Errorf("manifest of %s does not match its digest %s: %w", fr, top, ErrDigestMismatch)
 	}
 	mt := string(desc.MediaType)
 	if mt == "" || (!isIndexType(mt) && !isManifestType(mt)) {
@@ -143,46 +143,42 @@ func fetchManifest(r Reference, nref name.Reference, ropts []remote.Option, plat
 	}
 
 	pulled := pulledManifest{top: top, manifestDigest: top, manifestRaw: desc.Manifest, mediaType: mt}
-	var img v1.Image
 	switch {
 	case isIndexType(mt):
 		idx, err := DecodeIndex(desc.Manifest)
 		if err != nil {
-			return pulledManifest{}, nil, fmt.Errorf("%s: %w", fr, err)
+			return pulledManifest{}, fmt.Errorf("%s: %w", fr, err)
 		}
 		chosen, err := choosePlatform(idx, plat)
 		if err != nil {
-			return pulledManifest{}, nil, fmt.Errorf("%s: %w", fr, err)
+			return pulledManifest{}, fmt.Errorf("%s: %w", fr, err)
 		}
 		ridx, err := desc.ImageIndex()
 		if err != nil {
-			return pulledManifest{}, nil, registryError(r, err)
+			return pulledManifest{}, registryError(r, err)
 		}
-		img, err = ridx.Image(v1.Hash{Algorithm: "sha256", Hex: chosen.Digest.Encoded()})
+		img, err := ridx.Image(v1.Hash{Algorithm: "sha256", Hex: chosen.Digest.Encoded()})
 		if err != nil {
-			return pulledManifest{}, nil, registryError(r, err)
+			return pulledManifest{}, registryError(r, err)
 		}
 		raw, err := img.RawManifest()
 		if err != nil {
-			return pulledManifest{}, nil, registryError(r, err)
+			return pulledManifest{}, registryError(r, err)
 		}
 		if digest.FromBytes(raw) != chosen.Digest {
-			return pulledManifest{}, nil, fmt.Errorf("manifest %s of %s: %w", chosen.Digest, fr, ErrDigestMismatch)
+			return pulledManifest{}, fmt.Errorf("manifest %s of %s: %w", chosen.Digest, fr, ErrDigestMismatch)
 		}
 		pulled.indexRaw = desc.Manifest
 		pulled.manifestDigest, pulled.manifestRaw, pulled.mediaType = chosen.Digest, raw, chosen.MediaType
 		pulled.platform = FormatPlatform(plat)
 	case isManifestType(mt):
-		if img, err = desc.Image(); err != nil {
-			return pulledManifest{}, nil, registryError(r, err)
-		}
 		if explicit {
 			pulled.mustMatch = &plat
 		}
 	default:
-		return pulledManifest{}, nil, fmt.Errorf("%s has media type %q, which is neither an image manifest nor an index", fr, mt)
+		return pulledManifest{}, fmt.Errorf("%s has media type %q, which is neither an image manifest nor an index", fr, mt)
 	}
-	return pulled, img, nil
+	return pulled, nil
 }
 
 // pulledManifest is what a pull, load or import found before fetching blobs.
@@ -198,8 +194,9 @@ type pulledManifest struct {
 	mustMatch *ocispec.Platform
 }
 
-// blobSource opens the compressed content of a blob.
-type blobSource func(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error)
+// blobSource opens the compressed content of a blob from byte offset on;
+// start says where the stream really begins (0 if the source cannot skip).
+type blobSource func(ctx context.Context, d ocispec.Descriptor, offset int64) (rc io.ReadCloser, start int64, err error)
 
 // ingestImage makes sure config and layers of a manifest are in the store and
 // unpacked, and returns the record to commit.
@@ -378,7 +375,7 @@ func (s *Store) ensureConfig(ctx context.Context, d ocispec.Descriptor, src blob
 	if s.content.Has(d.Digest) {
 		return s.content.ReadAll(d.Digest, MaxConfigSize)
 	}
-	rc, err := src(ctx, d)
+	rc, _, err := src(ctx, d, 0)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", shortID(d.Digest), err)
 	}
@@ -425,36 +422,60 @@ func (s *Store) ingestLayer(ctx context.Context, p *progress, d ocispec.Descript
 		p.Status(d.Digest, p.done, d.Size)
 		return n, nil
 	}
-	p.Status(d.Digest, p.fetching, d.Size)
-	rc, err := src(ctx, d)
-	if err != nil {
-		return 0, err
-	}
-	defer rc.Close()
-	w, err := s.content.Writer(d.Digest, d.Size)
+	w, err := s.content.ResumableWriter(ctx, d.Digest, d.Size)
 	if err != nil {
 		return 0, err
 	}
 	defer w.Close()
-	tee := io.TeeReader(countingReader{r: rc, p: p, d: d.Digest}, w)
+	if s.content.Has(d.Digest) {
+		// Another pull committed the blob while this one waited for it.
+		w.Close()
+		return s.ingestLayer(ctx, p, d, chainID, src)
+	}
+	p.Status(d.Digest, p.fetching, d.Size)
+	// A killed or failed earlier pull may have left the first bytes: fetch
+	// only the rest, and feed the unpacker the saved bytes first.
+	var body io.Reader = strings.NewReader("")
+	if d.Size <= 0 || w.Have() < d.Size {
+		rc, start, err := src(ctx, d, w.Have())
+		if err != nil {
+			return 0, err
+		}
+		defer rc.Close()
+		if start == 0 && w.Have() > 0 {
+			if err := w.Reset(); err != nil {
+				return 0, err
+			}
+		}
+		body = rc
+	}
+	p.Add(d.Digest, w.Have())
+	tee := io.TeeReader(countingReader{r: body, p: p, d: d.Digest}, w)
+	stream := io.MultiReader(w.Prefix(), tee)
+	fail := func(err error) (int64, error) {
+		if !haveSnap {
+			_ = s.layers.RemoveLayer(chainID)
+		}
+		// Wrong bytes must not be resumed from.
+		if errors.Is(err, ErrDigestMismatch) || (w.Have() >= d.Size && w.Verify() != nil) {
+			w.Discard()
+		}
+		return 0, err
+	}
 	var n int64 = -1
 	if !haveSnap {
-		n, err = s.layers.Unpack(ctx, chainID, &verifyAtEOF{r: tee, w: w})
+		n, err = s.layers.Unpack(ctx, chainID, &verifyAtEOF{r: stream, w: w})
 		if err != nil {
-			return 0, fmt.Errorf("store and unpack: %w", err)
+			return fail(fmt.Errorf("store and unpack: %w", err))
 		}
 	}
 	// The unpacker may stop at the tar end marker; read the rest so the
 	// whole blob is verified before anything is kept.
-	_, err = io.Copy(io.Discard, tee)
-	if err == nil {
-		err = w.Commit()
+	if _, err := io.Copy(io.Discard, stream); err != nil {
+		return fail(err)
 	}
-	if err != nil {
-		if !haveSnap {
-			_ = s.layers.RemoveLayer(chainID)
-		}
-		return 0, err
+	if err := w.Commit(); err != nil {
+		return fail(err)
 	}
 	p.Status(d.Digest, p.done, d.Size)
 	return n, nil

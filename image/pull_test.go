@@ -1,9 +1,11 @@
 package image
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -189,9 +191,18 @@ func assertNoImages(t *testing.T, s *Store) {
 		t.Errorf("failed pull left %d images", len(imgs))
 	}
 	ents, _ := os.ReadDir(s.content.ingest)
-	if len(ents) != 0 {
-		t.Errorf("failed pull left %d temp files in ingest", len(ents))
+	for _, e := range ents {
+		// Partial downloads stay for the next pull to resume.
+		if !strings.HasSuffix(e.Name(), ".partial") {
+			t.Errorf("failed pull left temp file %s in ingest", e.Name())
+		}
 	}
+}
+
+// hasPartial reports whether a resumable partial download of d exists.
+func hasPartial(s *Store, d v1.Hash) bool {
+	_, err := os.Stat(filepath.Join(s.content.ingest, d.Hex+".partial"))
+	return err == nil
 }
 
 func TestPullFaults(t *testing.T) {
@@ -283,6 +294,12 @@ func TestPullFaults(t *testing.T) {
 				if s.content.Has(digestOf(l1)) {
 					t.Error("bad layer blob was committed")
 				}
+			}
+			if tc.name == "wrong layer content" && hasPartial(s, l1) {
+				t.Error("wrong bytes kept for resuming")
+			}
+			if tc.name == "truncated layer" && !hasPartial(s, l1) {
+				t.Error("truncated download not kept for resuming")
 			}
 			// The same store pulls fine once the registry behaves.
 			reg.setFault(nil)
@@ -555,4 +572,89 @@ func TestPullFailsFastWhenOneLayerFails(t *testing.T) {
 		t.Errorf("pull took %v to give up", d)
 	}
 	assertNoImages(t, s)
+}
+
+// A download cut off half way is resumed by the next pull with a Range
+// request for the rest, and the result is the same image.
+func TestPullResumesInterruptedDownload(t *testing.T) {
+	reg := startRegistry(t)
+	random := make([]byte, 1<<20)
+	rand.Read(random)
+	img := testImage(t, true,
+		layerOf(t, tarLayer(t, map[string]string{"a": "a"}), "gzip"),
+		layerOf(t, tarLayer(t, map[string]string{"big": string(random)}), "gzip"))
+	pushFixture(t, reg.host, "resume:1", img)
+	layers, _ := img.Layers()
+	l1, _ := layers[1].Digest()
+	size, _ := layers[1].Size()
+	reg.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.Contains(r.URL.Path, "/blobs/"+l1.String()) {
+			return false
+		}
+		rc, _ := layers[1].Compressed()
+		defer rc.Close()
+		w.Header().Set("Content-Length", itoa(size))
+		io.CopyN(w, rc, size/2)
+		return true // the connection ends half way
+	})
+	s, snaps := newTestStore(t)
+	if _, err := s.Pull(context.Background(), reg.host+"/resume:1", PullOptions{Retries: -1}); err == nil {
+		t.Fatal("pull of a cut-off layer succeeded")
+	}
+	assertNoImages(t, s)
+	fi, err := os.Stat(filepath.Join(s.content.ingest, l1.Hex+".partial"))
+	if err != nil || fi.Size() == 0 || fi.Size() > size/2 {
+		t.Fatalf("partial download: %v, %v; want up to %d bytes", fi, err, size/2)
+	}
+	var rangeHdr string
+	reg.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.Contains(r.URL.Path, "/blobs/"+l1.String()) {
+			rangeHdr = r.Header.Get("Range")
+		}
+		return false
+	})
+	got, err := s.Pull(context.Background(), reg.host+"/resume:1", PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "bytes=" + itoa(fi.Size()) + "-" + itoa(size-1); rangeHdr != want {
+		t.Errorf("second pull asked for %q, want %q", rangeHdr, want)
+	}
+	data, err := os.ReadFile(filepath.Join(snaps.dir(got.ChainIDs[1]), "big"))
+	if err != nil || !bytes.Equal(data, random) {
+		t.Errorf("resumed layer content differs (%d bytes, %v)", len(data), err)
+	}
+	if hasPartial(s, l1) {
+		t.Error("partial file left after the blob was committed")
+	}
+}
+
+// A registry that ignores Range gets the whole blob again, and the pull
+// still makes the right image.
+func TestPullResumeWithoutRangeSupport(t *testing.T) {
+	reg := startRegistry(t)
+	img := smallImage(t, "gzip", true)
+	pushFixture(t, reg.host, "norange:1", img)
+	layers, _ := img.Layers()
+	l1, _ := layers[1].Digest()
+	s, snaps := newTestStore(t)
+	// A stale partial: right length prefix, as if a pull was killed.
+	rc, _ := layers[1].Compressed()
+	head := make([]byte, 50)
+	io.ReadFull(rc, head)
+	rc.Close()
+	if err := os.WriteFile(filepath.Join(s.content.ingest, l1.Hex+".partial"), head, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reg.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		r.Header.Del("Range")
+		return false
+	})
+	got, err := s.Pull(context.Background(), reg.host+"/norange:1", PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data, err := os.ReadFile(filepath.Join(snaps.dir(got.ChainIDs[1]), "etc", "world")); err != nil || string(data) != "world\n" {
+		t.Errorf("layer after full re-download: %q, %v", data, err)
+	}
 }

@@ -60,10 +60,6 @@ func (s *Store) authFile(o RegistryOptions) string {
 
 // remoteOptions builds go-containerregistry options for one operation.
 func (s *Store) remoteOptions(ctx context.Context, o RegistryOptions) []remote.Option {
-	base := remote.DefaultTransport.(*http.Transport).Clone()
-	if o.Insecure {
-		base.TLSClientConfig.InsecureSkipVerify = true //nolint:gosec // the user asked for it
-	}
 	retries := o.Retries
 	if retries == 0 {
 		retries = 2
@@ -74,10 +70,20 @@ func (s *Store) remoteOptions(ctx context.Context, o RegistryOptions) []remote.O
 	return []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(fileKeychain{path: s.authFile(o)}),
-		remote.WithTransport(httpGuard{next: base, insecure: o.Insecure}),
+		remote.WithTransport(s.baseTransport(o)),
 		remote.WithUserAgent("kago"),
 		remote.WithRetryBackoff(remote.Backoff{Duration: 200 * time.Millisecond, Factor: 3, Jitter: 0.1, Steps: retries + 1}),
 	}
+}
+
+// baseTransport is the HTTP transport under all registry traffic: TLS
+// verification unless insecure, and no plain HTTP off loopback unless insecure.
+func (s *Store) baseTransport(o RegistryOptions) http.RoundTripper {
+	base := remote.DefaultTransport.(*http.Transport).Clone()
+	if o.Insecure {
+		base.TLSClientConfig.InsecureSkipVerify = true //nolint:gosec // the user asked for it
+	}
+	return httpGuard{next: base, insecure: o.Insecure}
 }
 
 // nameRef converts a parsed reference to go-containerregistry's form.
@@ -107,8 +113,7 @@ func (s *Store) Login(ctx context.Context, host, user, password string, o Regist
 		return fmt.Errorf("registry %q: %w", host, err)
 	}
 	auth := authn.FromConfig(authn.AuthConfig{Username: user, Password: password})
-	base := remote.DefaultTransport.(*http.Transport).Clone()
-	rt, err := transport.NewWithContext(ctx, reg, auth, httpGuard{next: base, insecure: o.Insecure}, []string{reg.Scope(transport.PullScope)})
+	rt, err := transport.NewWithContext(ctx, reg, auth, s.baseTransport(o), []string{reg.Scope(transport.PullScope)})
 	if err != nil {
 		return fmt.Errorf("login to %s: %w", host, err)
 	}
