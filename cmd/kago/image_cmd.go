@@ -12,9 +12,25 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// openImageStore opens the image store of the engine root.
-func openImageStore(g *globalOptions) (*image.Store, error) {
-	return image.Open(g.Root)
+// withImageStore makes a RunE that opens the image store of the engine root
+// and hands it to run.
+func withImageStore(g *globalOptions, run func(cmd *cobra.Command, args []string, s *image.Store) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		s, err := image.Open(g.Root)
+		if err != nil {
+			return err
+		}
+		return run(cmd, args, s)
+	}
+}
+
+// hostArg is the optional SERVER argument of login and logout ("" means
+// Docker Hub).
+func hostArg(args []string) string {
+	if len(args) == 1 {
+		return args[0]
+	}
+	return ""
 }
 
 func newPullCmd(g *globalOptions) *cobra.Command {
@@ -24,11 +40,7 @@ func newPullCmd(g *globalOptions) *cobra.Command {
 		Use:   "pull [OPTIONS] NAME[:TAG|@DIGEST]",
 		Short: "Download an image from a registry",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openImageStore(g)
-			if err != nil {
-				return err
-			}
+		RunE: withImageStore(g, func(cmd *cobra.Command, args []string, s *image.Store) error {
 			o.Progress = cmd.OutOrStdout()
 			if quiet {
 				o.Progress = nil
@@ -41,7 +53,7 @@ func newPullCmd(g *globalOptions) *cobra.Command {
 				fmt.Fprintln(cmd.OutOrStdout(), img.ID)
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&o.Platform, "platform", "", "platform os/arch[/variant] to pull from a multi-platform image (default: this host)")
 	cmd.Flags().BoolVar(&o.Insecure, "insecure-registry", false, "allow plain HTTP or unverified TLS to a non-loopback registry")
@@ -138,11 +150,7 @@ func newImagesCmd(g *globalOptions) *cobra.Command {
 		Aliases: []string{"ls"},
 		Short:   "List images",
 		Args:    cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openImageStore(g)
-			if err != nil {
-				return err
-			}
+		RunE: withImageStore(g, func(cmd *cobra.Command, args []string, s *image.Store) error {
 			imgs, err := s.List()
 			if err != nil {
 				return err
@@ -152,7 +160,7 @@ func newImagesCmd(g *globalOptions) *cobra.Command {
 				rows = filterRows(rows, args[0])
 			}
 			return printImageRows(cmd.OutOrStdout(), rows, quiet, format)
-		},
+		}),
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only image IDs")
 	cmd.Flags().StringVar(&format, "format", "", `output format: "table" (default) or "json" (one object a line)`)
@@ -215,11 +223,7 @@ func newRmiCmd(g *globalOptions) *cobra.Command {
 		Aliases: []string{"rm"},
 		Short:   "Remove images",
 		Args:    cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openImageStore(g)
-			if err != nil {
-				return err
-			}
+		RunE: withImageStore(g, func(cmd *cobra.Command, args []string, s *image.Store) error {
 			var errs []string
 			for _, ref := range args {
 				out, err := s.Remove(cmd.Context(), ref, image.RemoveOptions{Force: force})
@@ -234,7 +238,7 @@ func newRmiCmd(g *globalOptions) *cobra.Command {
 				return fmt.Errorf("%s", strings.Join(errs, "; "))
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "remove even if a container uses it, and all tags of an image named by ID")
 	return cmd
@@ -245,13 +249,9 @@ func newTagCmd(g *globalOptions) *cobra.Command {
 		Use:   "tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]",
 		Short: "Give an image another name",
 		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openImageStore(g)
-			if err != nil {
-				return err
-			}
+		RunE: withImageStore(g, func(cmd *cobra.Command, args []string, s *image.Store) error {
 			return s.Tag(args[0], args[1])
-		},
+		}),
 	}
 }
 
@@ -260,11 +260,7 @@ func newImageInspectCmd(g *globalOptions) *cobra.Command {
 		Use:   "inspect IMAGE [IMAGE...]",
 		Short: "Show images' config, layers and digests as JSON",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openImageStore(g)
-			if err != nil {
-				return err
-			}
+		RunE: withImageStore(g, func(cmd *cobra.Command, args []string, s *image.Store) error {
 			var out []*image.Image
 			for _, ref := range args {
 				img, err := s.Resolve(ref)
@@ -276,7 +272,7 @@ func newImageInspectCmd(g *globalOptions) *cobra.Command {
 			enc := json.NewEncoder(cmd.OutOrStdout())
 			enc.SetIndent("", "    ")
 			return enc.Encode(out)
-		},
+		}),
 	}
 }
 
@@ -286,11 +282,7 @@ func newImagePruneCmd(g *globalOptions) *cobra.Command {
 		Use:   "prune [OPTIONS]",
 		Short: "Remove unused images and free unreferenced blobs and layers",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openImageStore(g)
-			if err != nil {
-				return err
-			}
+		RunE: withImageStore(g, func(cmd *cobra.Command, args []string, s *image.Store) error {
 			deleted, err := s.Prune(cmd.Context(), image.PruneOptions{All: all})
 			for _, d := range deleted {
 				fmt.Fprintln(cmd.OutOrStdout(), "Deleted:", d)
@@ -304,7 +296,7 @@ func newImagePruneCmd(g *globalOptions) *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Total reclaimed space: %s\n", image.HumanSize(gc.Bytes))
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "remove all images no container uses, not only untagged ones")
 	return cmd

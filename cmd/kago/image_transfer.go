@@ -18,11 +18,7 @@ func newSaveCmd(g *globalOptions) *cobra.Command {
 		Use:   "save [OPTIONS] IMAGE [IMAGE...]",
 		Short: "Write images to an OCI layout tar archive (stdout by default)",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openImageStore(g)
-			if err != nil {
-				return err
-			}
+		RunE: withImageStore(g, func(cmd *cobra.Command, args []string, s *image.Store) error {
 			if output == "" || output == "-" {
 				w := bufio.NewWriterSize(cmd.OutOrStdout(), 1<<20)
 				if err := s.Save(cmd.Context(), w, args); err != nil {
@@ -49,7 +45,7 @@ func newSaveCmd(g *globalOptions) *cobra.Command {
 				return fmt.Errorf("save %s: %w", output, err)
 			}
 			return os.Rename(f.Name(), output)
-		},
+		}),
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write to this file instead of stdout")
 	return cmd
@@ -74,11 +70,7 @@ func newLoadCmd(g *globalOptions) *cobra.Command {
 		Use:   "load [OPTIONS]",
 		Short: "Load images from an OCI layout or docker save tar archive (stdin by default)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openImageStore(g)
-			if err != nil {
-				return err
-			}
+		RunE: withImageStore(g, func(cmd *cobra.Command, args []string, s *image.Store) error {
 			r, err := openInput(cmd, input)
 			if err != nil {
 				return fmt.Errorf("load: %w", err)
@@ -90,7 +82,7 @@ func newLoadCmd(g *globalOptions) *cobra.Command {
 			}
 			_, err = s.Load(cmd.Context(), bufio.NewReaderSize(r, 1<<20), o)
 			return err
-		},
+		}),
 	}
 	cmd.Flags().StringVarP(&input, "input", "i", "", "read from this file instead of stdin")
 	cmd.Flags().StringVar(&platform, "platform", "", "platform to load from a multi-platform archive")
@@ -104,11 +96,7 @@ func newImportCmd(g *globalOptions) *cobra.Command {
 		Use:   "import [OPTIONS] FILE|- [REPOSITORY[:TAG]]",
 		Short: "Make an image from a root filesystem tar",
 		Args:  cobra.RangeArgs(1, 2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openImageStore(g)
-			if err != nil {
-				return err
-			}
+		RunE: withImageStore(g, func(cmd *cobra.Command, args []string, s *image.Store) error {
 			r, err := openInput(cmd, args[0])
 			if err != nil {
 				return fmt.Errorf("import: %w", err)
@@ -124,7 +112,7 @@ func newImportCmd(g *globalOptions) *cobra.Command {
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), img.ID)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringArrayVarP(&o.Changes, "change", "c", nil, "apply a Dockerfile instruction (CMD, ENTRYPOINT, ENV, EXPOSE, WORKDIR, USER, LABEL, VOLUME, STOPSIGNAL)")
 	cmd.Flags().StringVarP(&o.Message, "message", "m", "", "commit message for the image history")
@@ -138,15 +126,11 @@ func newPushCmd(g *globalOptions) *cobra.Command {
 		Use:   "push [OPTIONS] NAME[:TAG]",
 		Short: "Upload an image to a registry",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openImageStore(g)
-			if err != nil {
-				return err
-			}
+		RunE: withImageStore(g, func(cmd *cobra.Command, args []string, s *image.Store) error {
 			o.Progress = cmd.OutOrStdout()
-			_, err = s.Push(cmd.Context(), args[0], o)
+			_, err := s.Push(cmd.Context(), args[0], o)
 			return err
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&o.Insecure, "insecure-registry", false, "allow plain HTTP or unverified TLS to a non-loopback registry")
 	return cmd
@@ -160,15 +144,8 @@ func newLoginCmd(g *globalOptions) *cobra.Command {
 		Use:   "login [OPTIONS] [SERVER]",
 		Short: "Log in to a registry (credentials go to ~/.docker/config.json)",
 		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openImageStore(g)
-			if err != nil {
-				return err
-			}
-			host := ""
-			if len(args) == 1 {
-				host = args[0]
-			}
+		RunE: withImageStore(g, func(cmd *cobra.Command, args []string, s *image.Store) error {
+			host := hostArg(args)
 			in := bufio.NewReader(cmd.InOrStdin())
 			if user == "" {
 				fmt.Fprint(cmd.ErrOrStderr(), "Username: ")
@@ -193,7 +170,7 @@ func newLoginCmd(g *globalOptions) *cobra.Command {
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "Login Succeeded")
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVarP(&user, "username", "u", "", "user name")
 	cmd.Flags().StringVarP(&password, "password", "p", "", "password (prefer --password-stdin)")
@@ -207,20 +184,13 @@ func newLogoutCmd(g *globalOptions) *cobra.Command {
 		Use:   "logout [SERVER]",
 		Short: "Remove the stored credentials of a registry",
 		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openImageStore(g)
-			if err != nil {
-				return err
-			}
-			host := ""
-			if len(args) == 1 {
-				host = args[0]
-			}
+		RunE: withImageStore(g, func(cmd *cobra.Command, args []string, s *image.Store) error {
+			host := hostArg(args)
 			if err := s.Logout(host, image.RegistryOptions{}); err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "Removing login credentials for", host)
 			return nil
-		},
+		}),
 	}
 }
