@@ -255,3 +255,27 @@ func pushFixture(t testing.TB, host, repoTag string, img v1.Image) digest.Digest
 	}
 	return digest.Digest(d.String())
 }
+
+// stallBlob is a registry fault: it answers requests for layer l with the
+// first 100 bytes, says so on started (without blocking), and then hangs
+// until the client goes away.
+func stallBlob(l v1.Layer, started chan<- struct{}) func(w http.ResponseWriter, r *http.Request) bool {
+	d, _ := l.Digest()
+	return func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.Contains(r.URL.Path, "/blobs/"+d.String()) {
+			return false
+		}
+		rc, _ := l.Compressed()
+		defer rc.Close()
+		buf := make([]byte, 100)
+		n, _ := rc.Read(buf)
+		w.Write(buf[:n])
+		w.(http.Flusher).Flush()
+		select {
+		case started <- struct{}{}:
+		default:
+		}
+		<-r.Context().Done()
+		return true
+	}
+}

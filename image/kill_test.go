@@ -2,10 +2,8 @@ package image
 
 import (
 	"context"
-	"net/http"
 	"os"
 	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
@@ -35,25 +33,8 @@ func TestKilledPull(t *testing.T) {
 	img := smallImage(t, "gzip", true)
 	pushFixture(t, reg.host, "killed:1", img)
 	layers, _ := img.Layers()
-	l1, _ := layers[1].Digest()
 	started := make(chan struct{}, 1)
-	reg.setFault(func(w http.ResponseWriter, r *http.Request) bool {
-		if !strings.Contains(r.URL.Path, "/blobs/"+l1.String()) {
-			return false
-		}
-		rc, _ := layers[1].Compressed()
-		defer rc.Close()
-		buf := make([]byte, 100)
-		n, _ := rc.Read(buf)
-		w.Write(buf[:n])
-		w.(http.Flusher).Flush()
-		select {
-		case started <- struct{}{}:
-		default:
-		}
-		<-r.Context().Done()
-		return true
-	})
+	reg.setFault(stallBlob(layers[1], started))
 	root := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run", "^TestHelperPullChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), "KAGO_PULL_CHILD_ROOT="+root, "KAGO_PULL_CHILD_REF="+reg.host+"/killed:1")

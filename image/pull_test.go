@@ -329,22 +329,8 @@ func TestPullCancelledLeavesNoImage(t *testing.T) {
 	img := smallImage(t, "gzip", true)
 	pushFixture(t, reg.host, "slow:1", img)
 	layers, _ := img.Layers()
-	l1, _ := layers[1].Digest()
 	started := make(chan struct{}, 1)
-	reg.setFault(func(w http.ResponseWriter, r *http.Request) bool {
-		if !strings.Contains(r.URL.Path, "/blobs/"+l1.String()) {
-			return false
-		}
-		rc, _ := layers[1].Compressed()
-		defer rc.Close()
-		buf := make([]byte, 100)
-		n, _ := rc.Read(buf)
-		w.Write(buf[:n])
-		w.(http.Flusher).Flush()
-		started <- struct{}{}
-		<-r.Context().Done() // hang until kago gives up
-		return true
-	})
+	reg.setFault(stallBlob(layers[1], started))
 	s, _ := newTestStore(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
