@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/kago-run/kago/internal/testbundle"
+	"github.com/kago-run/kago/snapshot"
 )
 
 func TestSaveLoadRoundTrip(t *testing.T) {
@@ -210,4 +211,51 @@ func TestImportWithChanges(t *testing.T) {
 	if len(imgs) != 1 {
 		t.Errorf("%d images after failed imports, want 1", len(imgs))
 	}
+}
+
+// FuzzLoad feeds archives to Load: whatever the bytes, it returns an error
+// or images, never panics, and never records an image whose blobs are missing.
+func FuzzLoad(f *testing.F) {
+	var docker bytes.Buffer
+	tag, _ := name.NewTag("example.com/fuzz:1")
+	img := testImage(f, false, layerOf(f, tarLayer(f, map[string]string{"a": "b"}), "none"))
+	if err := tarball.Write(tag, img, &docker); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(docker.Bytes())
+	f.Add([]byte{})
+	f.Add([]byte("not a tar"))
+	var oci bytes.Buffer
+	tw := tar.NewWriter(&oci)
+	for name, data := range map[string]string{
+		"oci-layout": `{"imageLayoutVersion":"1.0.0"}`,
+		"index.json": `{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:` + strings.Repeat("0", 64) + `","size":2}]}`,
+	} {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg})
+		tw.Write([]byte(data))
+	}
+	tw.Close()
+	f.Add(oci.Bytes())
+	testbundle.RequireRoot(f)
+	root := f.TempDir()
+	snaps, err := snapshot.New(filepath.Join(root, SnapshotDir))
+	if err != nil {
+		f.Fatal(err)
+	}
+	s, err := OpenWith(root, snaps)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		imgs, err := s.Load(context.Background(), bytes.NewReader(data), LoadOptions{})
+		if err != nil {
+			return
+		}
+		for _, img := range imgs {
+			rec := img.Record
+			if !s.complete(&rec) {
+				t.Fatalf("loaded image %s is incomplete", img.ID)
+			}
+		}
+	})
 }
