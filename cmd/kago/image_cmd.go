@@ -24,13 +24,13 @@ func withImageStore(g *globalOptions, run func(cmd *cobra.Command, args []string
 	}
 }
 
-// hostArg is the optional SERVER argument of login and logout ("" means
-// Docker Hub).
+// hostArg is the optional SERVER argument of login and logout, Docker Hub
+// if absent.
 func hostArg(args []string) string {
 	if len(args) == 1 {
 		return args[0]
 	}
-	return ""
+	return image.DefaultRegistry
 }
 
 func newPullCmd(g *globalOptions) *cobra.Command {
