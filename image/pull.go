@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -549,6 +550,9 @@ func registryErrorf(r Reference, err error) error {
 			case transport.BlobUnknownErrorCode:
 				return fmt.Errorf("registry %s lost a blob: %s: %w", r.Registry, d.Message, ErrNotFound)
 			}
+		}
+		if te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden {
+			return fmt.Errorf("access denied by %s (HTTP %d): run kago login %s", r.Registry, te.StatusCode, r.Registry)
 		}
 		return fmt.Errorf("registry %s answered HTTP %d: %v", r.Registry, te.StatusCode, err)
 	}

@@ -4,11 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/kago-run/kago/archive"
 	"github.com/kago-run/kago/internal/testbundle"
 )
@@ -28,11 +35,7 @@ func kago(t *testing.T, root, stdin string, args ...string) (string, error) {
 
 func mustKago(t *testing.T, root string, args ...string) string {
 	t.Helper()
-	out, err := kago(t, root, "", args...)
-	if err != nil {
-		t.Fatalf("kago %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return out
+	return mustKagoIn(t, root, "", args...)
 }
 
 // The image verbs work together through one root: import, tag, images,
@@ -100,4 +103,79 @@ func TestImageVerbs(t *testing.T) {
 	if len(blobs) != 0 {
 		t.Errorf("%d blobs left after rmi and prune", len(blobs))
 	}
+}
+
+// A registry on loopback behind basic auth (user kago, password s3cret).
+func startAuthRegistry(t *testing.T) string {
+	t.Helper()
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "kago" || p != "s3cret" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"login"}]}`, http.StatusUnauthorized)
+			return
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	for port := 15500; port < 15600; port++ {
+		if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			srv.Listener.Close()
+			srv.Listener = ln
+			break
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().String()
+}
+
+// login, push, pull and logout through the CLI, with credentials in
+// $DOCKER_CONFIG/config.json as docker keeps them.
+func TestLoginPushPullVerbs(t *testing.T) {
+	testbundle.RequireRoot(t)
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	host := startAuthRegistry(t)
+	root := t.TempDir()
+	layer := filepath.Join(t.TempDir(), "layer.tar")
+	f, _ := os.Create(layer)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "hello"), []byte("hi\n"), 0o644)
+	archive.WriteTar(context.Background(), f, dir)
+	f.Close()
+	ref := host + "/team/app:1"
+	mustKago(t, root, "import", layer, ref)
+	if _, err := kago(t, root, "", "push", ref); err == nil || !strings.Contains(err.Error(), "login") {
+		t.Errorf("push without login: %v, want a login hint", err)
+	}
+	if _, err := kago(t, root, "wrong\n", "login", "-u", "kago", "--password-stdin", host); err == nil {
+		t.Error("login with a wrong password succeeded")
+	}
+	if out := mustKagoIn(t, root, "s3cret\n", "login", "-u", "kago", "--password-stdin", host); !strings.Contains(out, "Login Succeeded") {
+		t.Errorf("login output %q", out)
+	}
+	if out := mustKago(t, root, "push", ref); !strings.Contains(out, "digest: sha256:") {
+		t.Errorf("push output %q", out)
+	}
+	mustKago(t, root, "rmi", ref)
+	if out := mustKago(t, root, "pull", ref); !strings.Contains(out, "Downloaded image") {
+		t.Errorf("pull output %q", out)
+	}
+	if out := mustKago(t, root, "pull", ref); !strings.Contains(out, "up to date") {
+		t.Errorf("second pull output %q", out)
+	}
+	mustKago(t, root, "logout", host)
+	data, _ := os.ReadFile(filepath.Join(os.Getenv("DOCKER_CONFIG"), "config.json"))
+	if strings.Contains(string(data), host) {
+		t.Errorf("credentials left after logout: %s", data)
+	}
+	mustKago(t, root, "rmi", ref)
+}
+
+func mustKagoIn(t *testing.T, root, stdin string, args ...string) string {
+	t.Helper()
+	out, err := kago(t, root, stdin, args...)
+	if err != nil {
+		t.Fatalf("kago %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
 }
