@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -22,6 +23,12 @@ import (
 type blobFetcher struct {
 	repo   name.Repository
 	client *http.Client
+
+	mu sync.Mutex
+	// schemes to try, in order. A registry that may speak plain HTTP
+	// (loopback, or --insecure-registry) is tried with HTTPS first, as
+	// go-containerregistry's ping does; the first that answers is kept.
+	schemes []string
 }
 
 // newBlobFetcher authenticates to the repository (token flow or basic) with
@@ -45,21 +52,42 @@ func (s *Store) newBlobFetcher(ctx context.Context, repo name.Repository, o Regi
 	if err != nil {
 		return nil, err
 	}
-	return &blobFetcher{repo: repo, client: &http.Client{Transport: rt}}, nil
+	schemes := []string{"https"}
+	if repo.Registry.Scheme() == "http" {
+		schemes = append(schemes, "http")
+	}
+	return &blobFetcher{repo: repo, client: &http.Client{Transport: rt}, schemes: schemes}, nil
 }
 
 // fetch opens blob d from byte offset on. start is where the body really
 // begins: a registry that ignores Range sends the whole blob and start is 0.
 func (f *blobFetcher) fetch(ctx context.Context, d ocispec.Descriptor, offset int64) (io.ReadCloser, int64, error) {
-	u := fmt.Sprintf("%s://%s/v2/%s/blobs/%s", f.repo.Registry.Scheme(), f.repo.RegistryStr(), f.repo.RepositoryStr(), d.Digest)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, 0, err
+	f.mu.Lock()
+	schemes := f.schemes
+	f.mu.Unlock()
+	var resp *http.Response
+	var u string
+	var err error
+	for _, scheme := range schemes {
+		u = fmt.Sprintf("%s://%s/v2/%s/blobs/%s", scheme, f.repo.RegistryStr(), f.repo.RepositoryStr(), d.Digest)
+		var req *http.Request
+		req, err = http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return nil, 0, err
+		}
+		if offset > 0 && d.Size > offset {
+			req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", offset, d.Size-1))
+		}
+		if resp, err = f.client.Do(req); err == nil {
+			f.mu.Lock()
+			f.schemes = []string{scheme}
+			f.mu.Unlock()
+			break
+		}
+		if ctx.Err() != nil {
+			break
+		}
 	}
-	if offset > 0 && d.Size > offset {
-		req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", offset, d.Size-1))
-	}
-	resp, err := f.client.Do(req)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -100,6 +100,7 @@ type testRegistry struct {
 	fault     func(w http.ResponseWriter, r *http.Request) bool
 	blobGets  atomic.Int64
 	manifests atomic.Int64
+	client    *http.Client // trusts the registry's certificate
 }
 
 func (r *testRegistry) setFault(f func(w http.ResponseWriter, r *http.Request) bool) {
@@ -109,6 +110,13 @@ func (r *testRegistry) setFault(f func(w http.ResponseWriter, r *http.Request) b
 }
 
 func startRegistry(t *testing.T) *testRegistry {
+	t.Helper()
+	return startRegistryTLS(t, false)
+}
+
+// startRegistryTLS starts the test registry, speaking HTTPS with a
+// self-signed certificate if tls is set (its client trusts it).
+func startRegistryTLS(t *testing.T, tls bool) *testRegistry {
 	t.Helper()
 	tr := &testRegistry{}
 	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
@@ -127,11 +135,17 @@ func startRegistry(t *testing.T) *testRegistry {
 		}
 		reg.ServeHTTP(w, req)
 	}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are expected
 	srv.Listener.Close()
 	srv.Listener = freeListener(t)
-	srv.Start()
+	if tls {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(srv.Close)
 	tr.host = srv.Listener.Addr().String()
+	tr.client = srv.Client()
 	return tr
 }
 

@@ -644,3 +644,21 @@ func TestPullResumeWithoutRangeSupport(t *testing.T) {
 		t.Errorf("layer after full re-download: %q, %v", data, err)
 	}
 }
+
+// A registry with a certificate kago cannot verify is refused, unless the
+// user says it is insecure; then kago still speaks HTTPS to it.
+func TestPullSelfSignedTLSRegistry(t *testing.T) {
+	reg := startRegistryTLS(t, true)
+	ref, _ := name.ParseReference(reg.host + "/tls:1")
+	if err := remote.Write(ref, smallImage(t, "gzip", true), remote.WithTransport(reg.client.Transport)); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := newTestStore(t)
+	if _, err := s.Pull(context.Background(), reg.host+"/tls:1", PullOptions{Retries: -1}); err == nil {
+		t.Error("pull from a registry with an unverifiable certificate succeeded")
+	}
+	// The server speaks only TLS, so a pull that works spoke HTTPS.
+	if _, err := s.Pull(context.Background(), reg.host+"/tls:1", PullOptions{Insecure: true}); err != nil {
+		t.Fatal(err)
+	}
+}
