@@ -2,12 +2,15 @@ package image
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"strings"
 	"time"
 
+	"github.com/kago-run/kago/archive"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
@@ -69,7 +72,7 @@ func (s *Store) ingestImage(ctx context.Context, p *progress, pm pulledManifest,
 	}
 	for i, l := range m.Layers {
 		g.Go(func() error {
-			n, err := s.ingestLayer(gctx, p, l, chains[i], src)
+			n, err := s.ingestLayer(gctx, p, layerRef{desc: l, diffID: cfg.RootFS.DiffIDs[i], chainID: chains[i]}, src)
 			if err != nil {
 				cancel()
 				return fmt.Errorf("layer %s: %w", shortID(l.Digest), err)
@@ -186,7 +189,8 @@ func (s *Store) ensureConfig(ctx context.Context, d ocispec.Descriptor, src blob
 // blob's temp file and into the snapshot store, so the layer is read from the
 // network once and never from disk again. It returns the unpacked size, or
 // -1 if the layer was unpacked before.
-func (s *Store) ingestLayer(ctx context.Context, p *progress, d ocispec.Descriptor, chainID digest.Digest, src blobSource) (int64, error) {
+func (s *Store) ingestLayer(ctx context.Context, p *progress, l layerRef, src blobSource) (int64, error) {
+	d, chainID := l.desc, l.chainID
 	haveBlob := s.content.Has(d.Digest)
 	haveSnap := s.layers.Exists(chainID)
 	switch {
@@ -200,7 +204,7 @@ func (s *Store) ingestLayer(ctx context.Context, p *progress, d ocispec.Descript
 		}
 		defer f.Close()
 		p.Status(d.Digest, "Extracting", d.Size)
-		n, err := s.layers.Unpack(ctx, chainID, f)
+		n, err := s.unpack(ctx, l, f)
 		if err != nil {
 			return 0, fmt.Errorf("unpack: %w", err)
 		}
@@ -215,7 +219,7 @@ func (s *Store) ingestLayer(ctx context.Context, p *progress, d ocispec.Descript
 	if s.content.Has(d.Digest) {
 		// Another pull committed the blob while this one waited for it.
 		w.Close()
-		return s.ingestLayer(ctx, p, d, chainID, src)
+		return s.ingestLayer(ctx, p, l, src)
 	}
 	p.Status(d.Digest, p.fetching, d.Size)
 	// A killed or failed earlier pull may have left the first bytes: fetch
@@ -249,7 +253,7 @@ func (s *Store) ingestLayer(ctx context.Context, p *progress, d ocispec.Descript
 	}
 	var n int64 = -1
 	if !haveSnap {
-		n, err = s.layers.Unpack(ctx, chainID, &verifyAtEOF{r: stream, w: w})
+		n, err = s.unpack(ctx, l, &verifyAtEOF{r: stream, w: w})
 		if err != nil {
 			return fail(fmt.Errorf("store and unpack: %w", err))
 		}
@@ -264,6 +268,46 @@ func (s *Store) ingestLayer(ctx context.Context, p *progress, d ocispec.Descript
 	}
 	p.Status(d.Digest, p.done, d.Size)
 	return n, nil
+}
+
+// layerRef is one layer of an image: its blob, and the digest of its
+// uncompressed tar the config promises, which names its snapshot.
+type layerRef struct {
+	desc    ocispec.Descriptor
+	diffID  digest.Digest
+	chainID digest.Digest
+}
+
+// unpack decompresses a layer into the snapshot store, checking the tar
+// against the diff ID of the config. Without that check an image could claim
+// the diff ID (and so the chain ID) of a popular base layer with other
+// content, and every later image sharing that base would get its files.
+func (s *Store) unpack(ctx context.Context, l layerRef, compressed io.Reader) (int64, error) {
+	dr, err := archive.Decompress(compressed)
+	if err != nil {
+		return 0, err
+	}
+	defer dr.Close()
+	return s.layers.Unpack(ctx, l.chainID, &diffIDReader{r: dr, h: sha256.New(), want: l.diffID})
+}
+
+// diffIDReader turns the end of a tar whose digest is not the diff ID into
+// an error, so the snapshot store never commits it.
+type diffIDReader struct {
+	r    io.Reader
+	h    hash.Hash
+	want digest.Digest
+}
+
+func (v *diffIDReader) Read(b []byte) (int, error) {
+	n, err := v.r.Read(b)
+	v.h.Write(b[:n])
+	if err == io.EOF {
+		if got := digest.NewDigest(digest.SHA256, v.h); got != v.want {
+			return n, fmt.Errorf("layer content has diff ID %s, the image config says %s: %w", got, v.want, ErrDigestMismatch)
+		}
+	}
+	return n, err
 }
 
 // verifyAtEOF turns the end of a blob whose digest or size is wrong into an

@@ -662,3 +662,37 @@ func TestPullSelfSignedTLSRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// An image whose config claims the diff ID of another layer (say, a popular
+// base) is refused, and does not plant its files under that layer's chain
+// ID for the next image.
+func TestPullRefusesLayerWithWrongDiffID(t *testing.T) {
+	reg := startRegistry(t)
+	good := layerOf(t, tarLayer(t, map[string]string{"etc/": "", "etc/os-release": "good\n"}), "gzip")
+	evil := layerOf(t, tarLayer(t, map[string]string{"etc/": "", "etc/os-release": "evil\n"}), "gzip")
+	goodDiff, _ := good.DiffID()
+	liar := testImage(t, true, evil)
+	cf, _ := liar.ConfigFile()
+	cf = cf.DeepCopy()
+	cf.RootFS.DiffIDs[0] = goodDiff
+	liar, err := mutate.ConfigFile(liar, cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushFixture(t, reg.host, "liar:1", liar)
+	pushFixture(t, reg.host, "good:1", testImage(t, true, good))
+	s, snaps := newTestStore(t)
+	_, err = s.Pull(context.Background(), reg.host+"/liar:1", PullOptions{})
+	if !errors.Is(err, ErrDigestMismatch) {
+		t.Fatalf("pull of an image lying about its diff ID: %v, want digest mismatch", err)
+	}
+	assertNoImages(t, s)
+	img, err := s.Pull(context.Background(), reg.host+"/good:1", PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(snaps.dir(img.ChainIDs[0]), "etc", "os-release"))
+	if err != nil || string(data) != "good\n" {
+		t.Errorf("base layer content %q, %v; want good", data, err)
+	}
+}
