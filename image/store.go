@@ -318,10 +318,16 @@ type PruneOptions struct {
 	All bool
 }
 
+// PruneResult says what Prune deleted and freed.
+type PruneResult struct {
+	Images []digest.Digest // IDs of the deleted images
+	GCResult
+}
+
 // Prune deletes dangling images (without tags), or with All every image not in
-// use, then collects garbage. It returns the IDs it deleted.
-func (s *Store) Prune(ctx context.Context, opts PruneOptions) ([]digest.Digest, error) {
-	var deleted []digest.Digest
+// use, then collects garbage.
+func (s *Store) Prune(ctx context.Context, opts PruneOptions) (*PruneResult, error) {
+	res := &PruneResult{}
 	err := s.db.update(func(st *dbState) error {
 		for id, r := range st.Images {
 			if len(r.RepoTags) > 0 && !opts.All {
@@ -331,23 +337,27 @@ func (s *Store) Prune(ctx context.Context, opts PruneOptions) ([]digest.Digest, 
 				continue
 			}
 			delete(st.Images, id)
-			deleted = append(deleted, id)
+			res.Images = append(res.Images, id)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	sort.Slice(deleted, func(i, j int) bool { return deleted[i] < deleted[j] })
-	_, err = s.GC(ctx)
-	return deleted, err
+	sort.Slice(res.Images, func(i, j int) bool { return res.Images[i] < res.Images[j] })
+	gc, err := s.GC(ctx)
+	if gc != nil {
+		res.GCResult = *gc
+	}
+	return res, err
 }
 
 // GCResult says what garbage collection freed.
 type GCResult struct {
 	Blobs     []digest.Digest
 	Snapshots []digest.Digest
-	Bytes     int64
+	// Bytes is the size of the deleted blobs and unpacked layers.
+	Bytes int64
 }
 
 // GC deletes blobs and unpacked layers no image refers to. A pull holds a
@@ -423,6 +433,7 @@ func (s *Store) GC(ctx context.Context) (*GCResult, error) {
 				// A layer a running container still uses stays until the next GC.
 				continue
 			}
+			res.Bytes += st.LayerSizes[c]
 			delete(st.LayerSizes, c)
 			res.Snapshots = append(res.Snapshots, c)
 		}

@@ -74,9 +74,12 @@ func TestTagRemoveAndGC(t *testing.T) {
 	if _, err := s.Resolve(b.ID.String()); err != nil {
 		t.Error("prune without -a removed a tagged image")
 	}
-	deleted, err := s.Prune(ctx, PruneOptions{All: true})
-	if err != nil || len(deleted) != 1 || deleted[0] != b.ID {
-		t.Fatalf("prune -a = %v, %v", deleted, err)
+	pruned, err := s.Prune(ctx, PruneOptions{All: true})
+	if err != nil || len(pruned.Images) != 1 || pruned.Images[0] != b.ID {
+		t.Fatalf("prune -a = %+v, %v", pruned, err)
+	}
+	if len(pruned.Blobs) != 4 || len(pruned.Snapshots) != 2 || pruned.Bytes < b.Size {
+		t.Errorf("prune -a freed %d blobs, %d snapshots, %d bytes; want 4, 2, at least %d", len(pruned.Blobs), len(pruned.Snapshots), pruned.Bytes, b.Size)
 	}
 	if blobs, _ := s.content.List(); len(blobs) != 0 {
 		t.Errorf("%d blobs left after prune -a", len(blobs))
@@ -107,9 +110,9 @@ func TestRetagLeavesDanglingImage(t *testing.T) {
 	if cur.ID == old.ID || len(got.RepoTags) != 0 {
 		t.Fatalf("old image %s kept its tag: %v", old.ID, got.RepoTags)
 	}
-	deleted, err := s.Prune(ctx, PruneOptions{})
-	if err != nil || len(deleted) != 1 || deleted[0] != old.ID {
-		t.Errorf("prune = %v, %v; want the dangling %s", deleted, err, old.ID)
+	pruned, err := s.Prune(ctx, PruneOptions{})
+	if err != nil || len(pruned.Images) != 1 || pruned.Images[0] != old.ID {
+		t.Errorf("prune = %+v, %v; want the dangling %s", pruned, err, old.ID)
 	}
 }
 

@@ -283,18 +283,14 @@ func newImagePruneCmd(g *globalOptions) *cobra.Command {
 		Short: "Remove unused images and free unreferenced blobs and layers",
 		Args:  cobra.NoArgs,
 		RunE: withImageStore(g, func(cmd *cobra.Command, args []string, s *image.Store) error {
-			deleted, err := s.Prune(cmd.Context(), image.PruneOptions{All: all})
-			for _, d := range deleted {
+			res, err := s.Prune(cmd.Context(), image.PruneOptions{All: all})
+			if err != nil {
+				return err
+			}
+			for _, d := range res.Images {
 				fmt.Fprintln(cmd.OutOrStdout(), "Deleted:", d)
 			}
-			if err != nil {
-				return err
-			}
-			gc, err := s.GC(cmd.Context())
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Total reclaimed space: %s\n", image.HumanSize(gc.Bytes))
+			fmt.Fprintf(cmd.OutOrStdout(), "Total reclaimed space: %s\n", image.HumanSize(res.Bytes))
 			return nil
 		}),
 	}

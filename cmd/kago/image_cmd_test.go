@@ -95,9 +95,14 @@ func TestImageVerbs(t *testing.T) {
 	if _, err := kago(t, root, "", "image", "inspect", "nosuch:tag"); err == nil || !strings.Contains(err.Error(), "not found") {
 		t.Errorf("inspect of unknown image: %v", err)
 	}
-	mustKago(t, root, "rmi", "box:1")
-	if out := mustKago(t, root, "image", "prune", "-a"); !strings.Contains(out, "Total reclaimed space") {
-		t.Errorf("prune output %q", out)
+	mustKago(t, root, "tag", "box:1", "box:2")
+	mustKago(t, root, "rmi", "box:1", "box:2")
+	if out := mustKago(t, root, "image", "prune", "-a"); !strings.Contains(out, "Total reclaimed space: 0B") {
+		t.Errorf("prune after rmi had something to free: %q", out)
+	}
+	mustKago(t, root, "load", "-q", "-i", archive)
+	if out := mustKago(t, root, "image", "prune", "-a"); !strings.Contains(out, "Deleted: "+id) || strings.Contains(out, "space: 0B") {
+		t.Errorf("prune -a of a loaded image: %q", out)
 	}
 	blobs, _ := os.ReadDir(filepath.Join(root, "content", "blobs", "sha256"))
 	if len(blobs) != 0 {
