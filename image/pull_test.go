@@ -23,6 +23,7 @@ import (
 	"github.com/kago-run/kago/internal/testbundle"
 	"github.com/kago-run/kago/snapshot"
 	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 )
 
@@ -694,5 +695,59 @@ func TestPullRefusesLayerWithWrongDiffID(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join(snaps.dir(img.ChainIDs[0]), "etc", "os-release"))
 	if err != nil || string(data) != "good\n" {
 		t.Errorf("base layer content %q, %v; want good", data, err)
+	}
+}
+
+// Docker's manifest list (not only the OCI index) is understood, and an
+// attestation entry ("unknown/unknown") is never chosen.
+func TestPullDockerManifestList(t *testing.T) {
+	reg := startRegistry(t)
+	s, _ := newTestStore(t)
+	host := testImage(t, false, layerOf(t, tarLayer(t, map[string]string{"which": "host"}), "gzip"))
+	att := testImage(t, false, layerOf(t, tarLayer(t, map[string]string{"which": "attestation"}), "gzip"))
+	hp := HostPlatform()
+	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.DockerManifestList),
+		mutate.IndexAddendum{Add: att, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "unknown", Architecture: "unknown"}}},
+		mutate.IndexAddendum{Add: host, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: hp.OS, Architecture: hp.Architecture}}},
+	)
+	ref, _ := name.ParseReference(reg.host + "/list:1")
+	if err := remote.WriteIndex(ref, idx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Pull(context.Background(), reg.host+"/list:1", PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hd, _ := host.Digest()
+	if got.ManifestDigest.String() != hd.String() {
+		t.Errorf("pulled %s, want the host's %s", got.ManifestDigest, hd)
+	}
+}
+
+func TestPlatformParsingAndMatching(t *testing.T) {
+	for in, want := range map[string]string{
+		"linux/amd64":   "linux/amd64",
+		"linux/x86_64":  "linux/amd64",
+		"linux/aarch64": "linux/arm64/v8",
+		"linux/arm64":   "linux/arm64/v8",
+		"linux/arm/v7":  "linux/arm/v7",
+		"Linux/AMD64":   "linux/amd64",
+	} {
+		p, err := ParsePlatform(in)
+		if err != nil || FormatPlatform(p) != want {
+			t.Errorf("ParsePlatform(%q) = %s, %v; want %s", in, FormatPlatform(p), err, want)
+		}
+	}
+	for _, bad := range []string{"linux", "/amd64", "linux/", "a/b/c/d"} {
+		if _, err := ParsePlatform(bad); err == nil {
+			t.Errorf("ParsePlatform(%q) accepted", bad)
+		}
+	}
+	arm64 := ocispec.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}
+	if !platformMatches(arm64, &ocispec.Platform{OS: "linux", Architecture: "arm64"}) {
+		t.Error("linux/arm64 entry does not serve linux/arm64/v8")
+	}
+	if platformMatches(ocispec.Platform{OS: "linux", Architecture: "arm", Variant: "v7"}, &ocispec.Platform{OS: "linux", Architecture: "arm", Variant: "v6"}) {
+		t.Error("arm/v6 entry serves arm/v7")
 	}
 }
