@@ -94,10 +94,17 @@ func (s *Store) ingestImage(ctx context.Context, p *progress, pm pulledManifest,
 	} else if d != pm.manifestDigest {
 		return nil, fmt.Errorf("manifest %s: %w", pm.manifestDigest, ErrDigestMismatch)
 	}
+	mt := pm.mediaType
+	if !isManifestType(mt) {
+		mt = m.MediaType // the index did not say; the manifest may
+	}
+	if mt == "" {
+		mt = ocispec.MediaTypeImageManifest // OCI allows leaving it out
+	}
 	rec := &Record{
 		ID:                m.Config.Digest,
 		ManifestDigest:    pm.manifestDigest,
-		ManifestMediaType: pm.mediaType,
+		ManifestMediaType: mt,
 		DiffIDs:           cfg.RootFS.DiffIDs,
 		ChainIDs:          chains,
 		Platform:          pm.platform,
