@@ -131,6 +131,20 @@ func TestDockerRegistryInteropWithSkopeo(t *testing.T) {
 		t.Errorf("uncompressed layer not unpacked: %v", err)
 	}
 
+	// skopeo reads what kago save writes.
+	saved := filepath.Join(t.TempDir(), "saved.tar")
+	f, err := os.Create(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Save(ctx, f, []string{host + "/busybox:multi"}); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if out := skopeo(t, "inspect", "--format", "{{.Digest}}", "oci-archive:"+saved); strings.TrimSpace(out) != got.ManifestDigest.String() {
+		t.Errorf("skopeo reads digest %q from kago save, want %s", strings.TrimSpace(out), got.ManifestDigest)
+	}
+
 	// kago push, then skopeo reads it back with the same digest.
 	if err := s.Tag(host+"/busybox:multi", host+"/pushed/by-kago:v1"); err != nil {
 		t.Fatal(err)
@@ -143,8 +157,21 @@ func TestDockerRegistryInteropWithSkopeo(t *testing.T) {
 	if strings.TrimSpace(out) != pushed.String() {
 		t.Errorf("skopeo sees %s, kago pushed %s", strings.TrimSpace(out), pushed)
 	}
-	back := t.TempDir()
-	skopeo(t, "copy", "--src-tls-verify=false", "docker://"+host+"/pushed/by-kago:v1", "oci:"+back+":v1")
+	// kago loads what skopeo writes.
+	archive := filepath.Join(t.TempDir(), "skopeo.tar")
+	skopeo(t, "copy", "--src-tls-verify=false", "docker://"+host+"/pushed/by-kago:v1", "oci-archive:"+archive+":example.com/from/skopeo:v1")
+	af, err := os.Open(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer af.Close()
+	s3, _ := newTestStore(t)
+	if _, err := s3.Load(ctx, af, LoadOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if loaded, err := s3.Resolve("example.com/from/skopeo:v1"); err != nil || loaded.ID != got.ID {
+		t.Errorf("load of skopeo's archive: %v", err)
+	}
 
 	// A fresh store pulls what kago pushed.
 	s2, _ := newTestStore(t)
