@@ -137,6 +137,13 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 	if err := unix.Mkfifo(fifoPath, 0o600); err != nil {
 		return nil, fmt.Errorf("create exec fifo: %w", err)
 	}
+	// Init reopens the FIFO for writing as the container's root, which in a
+	// user namespace is another host uid.
+	if uid, gid := hostID(spec.Linux.UIDMappings, 0), hostID(spec.Linux.GIDMappings, 0); uid != 0 || gid != 0 {
+		if err := os.Chown(fifoPath, uid, gid); err != nil {
+			return nil, fmt.Errorf("chown exec fifo: %w", err)
+		}
+	}
 	fifo, err := os.OpenFile(fifoPath, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open exec fifo: %w", err)
@@ -300,4 +307,15 @@ func ownerName() string {
 		return u.Username
 	}
 	return strconv.Itoa(os.Getuid())
+}
+
+// hostID returns the host ID that container ID id maps to (id itself when
+// there is no mapping).
+func hostID(mappings []specs.LinuxIDMapping, id uint32) int {
+	for _, m := range mappings {
+		if id >= m.ContainerID && id-m.ContainerID < m.Size {
+			return int(m.HostID + id - m.ContainerID)
+		}
+	}
+	return int(id)
 }

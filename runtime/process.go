@@ -138,6 +138,10 @@ func spawn(req spawnRequest) (*spawned, error) {
 		cmd.SysProcAttr.UidMappings = toSysMappings(req.uidMappings)
 		cmd.SysProcAttr.GidMappings = toSysMappings(req.gidMappings)
 		cmd.SysProcAttr.GidMappingsEnableSetgroups = os.Geteuid() == 0
+		// Until it calls setuid, the child keeps its host uid, which the
+		// mapping may not cover; execve would then strip its capabilities.
+		// Becoming root of the new namespace first keeps them.
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: os.Geteuid() != 0}
 	}
 	if err := cmd.Start(); err != nil {
 		pipeW.Close()
