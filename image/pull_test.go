@@ -751,3 +751,39 @@ func TestPlatformParsingAndMatching(t *testing.T) {
 		t.Error("arm/v6 entry serves arm/v7")
 	}
 }
+
+// Layers download at the same time: the registry holds each layer's answer
+// until both requests have arrived, which a one-at-a-time pull never does.
+func TestPullDownloadsLayersInParallel(t *testing.T) {
+	reg := startRegistry(t)
+	img := smallImage(t, "gzip", true)
+	pushFixture(t, reg.host, "par:1", img)
+	layers, _ := img.Layers()
+	var names []string
+	for _, l := range layers {
+		d, _ := l.Digest()
+		names = append(names, "/blobs/"+d.String())
+	}
+	arrived := make(chan struct{}, len(names))
+	reg.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		for _, n := range names {
+			if strings.HasSuffix(r.URL.Path, n) {
+				arrived <- struct{}{}
+				deadline := time.After(5 * time.Second)
+				for len(arrived) < len(names) {
+					select {
+					case <-deadline:
+						http.Error(w, "layers were fetched one at a time", http.StatusConflict)
+						return true
+					case <-time.After(10 * time.Millisecond):
+					}
+				}
+			}
+		}
+		return false
+	})
+	s, _ := newTestStore(t)
+	if _, err := s.Pull(context.Background(), reg.host+"/par:1", PullOptions{Retries: -1}); err != nil {
+		t.Fatal(err)
+	}
+}
