@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -22,6 +26,12 @@ func withImageStore(g *globalOptions, run func(cmd *cobra.Command, args []string
 		}
 		return run(cmd, args, s)
 	}
+}
+
+// interruptible ends ctx on Ctrl-C or SIGTERM, so a pull stops cleanly and
+// keeps what it downloaded for the next one.
+func interruptible(ctx context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 }
 
 // hostArg is the optional SERVER argument of login and logout, Docker Hub
@@ -45,7 +55,9 @@ func newPullCmd(g *globalOptions) *cobra.Command {
 			if quiet {
 				o.Progress = nil
 			}
-			img, err := s.Pull(cmd.Context(), args[0], o)
+			ctx, stop := interruptible(cmd.Context())
+			defer stop()
+			img, err := s.Pull(ctx, args[0], o)
 			if err != nil {
 				return err
 			}

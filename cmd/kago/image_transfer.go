@@ -128,7 +128,9 @@ func newPushCmd(g *globalOptions) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: withImageStore(g, func(cmd *cobra.Command, args []string, s *image.Store) error {
 			o.Progress = cmd.OutOrStdout()
-			_, err := s.Push(cmd.Context(), args[0], o)
+			ctx, stop := interruptible(cmd.Context())
+			defer stop()
+			_, err := s.Push(ctx, args[0], o)
 			return err
 		}),
 	}
