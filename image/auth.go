@@ -1,14 +1,18 @@
 package image
 
 import (
+	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 )
@@ -83,14 +87,14 @@ func readAuthFile(path string) (map[string]json.RawMessage, map[string]authEntry
 type fileKeychain struct{ path string }
 
 func (k fileKeychain) Resolve(res authn.Resource) (authn.Authenticator, error) {
-	_, auths, err := readAuthFile(k.path)
+	raw, auths, err := readAuthFile(k.path)
 	if err != nil {
 		return nil, err
 	}
 	for _, key := range authKeys(res.RegistryStr()) {
 		e, ok := auths[key]
-		if !ok {
-			continue
+		if !ok || (e.Auth == "" && e.Username == "" && e.IdentityToken == "") {
+			continue // docker leaves empty entries for hosts kept by a helper
 		}
 		cfg := authn.AuthConfig{Username: e.Username, Password: e.Password, IdentityToken: e.IdentityToken}
 		if e.Auth != "" {
@@ -106,7 +110,54 @@ func (k fileKeychain) Resolve(res authn.Resource) (authn.Authenticator, error) {
 		}
 		return authn.FromConfig(cfg), nil
 	}
-	return authn.Anonymous, nil
+	return helperAuth(raw, res.RegistryStr())
+}
+
+// helperAuth asks a docker credential helper (credHelpers for the host, else
+// credsStore) for credentials, as docker does when they are not in the file.
+func helperAuth(raw map[string]json.RawMessage, host string) (authn.Authenticator, error) {
+	var helpers map[string]string
+	var store string
+	if h, ok := raw["credHelpers"]; ok {
+		_ = json.Unmarshal(h, &helpers)
+	}
+	if st, ok := raw["credsStore"]; ok {
+		_ = json.Unmarshal(st, &store)
+	}
+	keys := authKeys(host)
+	helper := store
+	for _, k := range keys {
+		if h := helpers[k]; h != "" {
+			helper = h
+			break
+		}
+	}
+	if helper == "" {
+		return authn.Anonymous, nil
+	}
+	if strings.ContainsAny(helper, "/\\") {
+		return nil, fmt.Errorf("credential helper name %q must not contain a path", helper)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker-credential-"+helper, "get")
+	cmd.Stdin = strings.NewReader(keys[0])
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	if err := cmd.Run(); err != nil {
+		if strings.Contains(out.String(), "credentials not found") {
+			return authn.Anonymous, nil
+		}
+		return nil, fmt.Errorf("credential helper docker-credential-%s for %s: %v: %s", helper, host, err, strings.TrimSpace(out.String()))
+	}
+	var cred struct{ Username, Secret string }
+	if err := json.Unmarshal(out.Bytes(), &cred); err != nil {
+		return nil, fmt.Errorf("credential helper docker-credential-%s for %s: bad answer: %w", helper, host, err)
+	}
+	if cred.Username == "<token>" {
+		return authn.FromConfig(authn.AuthConfig{IdentityToken: cred.Secret}), nil
+	}
+	return authn.FromConfig(authn.AuthConfig{Username: cred.Username, Password: cred.Secret}), nil
 }
 
 // SaveCredentials stores user and password for a registry host in a

@@ -300,3 +300,39 @@ func TestBearerTokenFlow(t *testing.T) {
 		t.Error("anonymous pull asked for no token")
 	}
 }
+
+// Credentials kept by a docker credential helper (credsStore) are used.
+func TestCredentialHelper(t *testing.T) {
+	host := startDockerRegistry(t, true)
+	bin := t.TempDir()
+	helper := "#!/bin/sh\nread server\nif [ \"$server\" = \"" + host + "\" ]; then echo '{\"ServerURL\":\"'$server'\",\"Username\":\"kago\",\"Secret\":\"s3cret\"}'; exit 0; fi\necho 'credentials not found in native keychain'; exit 1\n"
+	if err := os.WriteFile(filepath.Join(bin, "docker-credential-kagotest"), []byte(helper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	s, _ := newTestStore(t)
+	ctx := context.Background()
+	if err := os.WriteFile(s.AuthFile, []byte(`{"auths":{"`+host+`":{}},"credsStore":"kagotest"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Import(ctx, strings.NewReader(string(tarLayer(t, map[string]string{"f": "x"}))), host+"/helped:1", ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Push(ctx, host+"/helped:1", PushOptions{}); err != nil {
+		t.Fatalf("push with helper credentials: %v", err)
+	}
+	s2, _ := newTestStore(t)
+	s2.AuthFile = s.AuthFile
+	if _, err := s2.Pull(ctx, host+"/helped:1", PullOptions{}); err != nil {
+		t.Fatalf("pull with helper credentials: %v", err)
+	}
+	// A helper that does not know the host means anonymous, and the
+	// registry then says to log in.
+	os.WriteFile(s.AuthFile, []byte(`{"credHelpers":{"`+host+`":"kagotest-none"}}`), 0o600)
+	os.WriteFile(filepath.Join(bin, "docker-credential-kagotest-none"), []byte("#!/bin/sh\necho 'credentials not found in native keychain'; exit 1\n"), 0o755)
+	s3, _ := newTestStore(t)
+	s3.AuthFile = s.AuthFile
+	if _, err := s3.Pull(ctx, host+"/helped:1", PullOptions{Retries: -1}); err == nil || !strings.Contains(err.Error(), "kago login") {
+		t.Errorf("pull with an unknowing helper: %v, want access denied", err)
+	}
+}
