@@ -1,0 +1,176 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"path/filepath"
+	"text/tabwriter"
+
+	"github.com/kago-run/kago/network"
+	"github.com/spf13/cobra"
+)
+
+// networkStateDir is where the engine keeps network state, under its root,
+// so `kago network` and `kago run` share one IPAM and one set of networks.
+func networkStateDir(g *globalOptions) string { return filepath.Join(g.Root, "network") }
+
+// newNetworkCmd is `kago network` with the host configuration the engine
+// uses: network.Config's defaults (bridge kago0 on 10.89.0.0/16, user
+// networks from 10.90.0.0/16 on kbr-* bridges, nftables table "kago").
+func newNetworkCmd(g *globalOptions) *cobra.Command {
+	return networkCmd(g, network.Config{})
+}
+
+// networkCmd builds `kago network` over a Manager made from cfg; tests pass
+// their own bridges, subnets and nftables table so they never touch kago0.
+func networkCmd(g *globalOptions, cfg network.Config) *cobra.Command {
+	open := func() (*network.Manager, error) { return network.New(networkStateDir(g), cfg) }
+	cmd := &cobra.Command{
+		Use:   "network",
+		Short: "Manage networks",
+		Args:  cobra.NoArgs,
+	}
+	cmd.AddCommand(networkCreateCmd(open), networkLsCmd(open), networkInspectCmd(open), networkRmCmd(open))
+	return cmd
+}
+
+func networkCreateCmd(open func() (*network.Manager, error)) *cobra.Command {
+	var subnet, bridge string
+	cmd := &cobra.Command{
+		Use:   "create [OPTIONS] NETWORK",
+		Short: "Create a network (its own bridge and subnet; containers on it resolve each other by name)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var opts network.NetworkOptions
+			if subnet != "" {
+				p, err := netip.ParsePrefix(subnet)
+				if err != nil {
+					return fmt.Errorf("--subnet %q: want CIDR notation such as 10.90.7.0/24", subnet)
+				}
+				if p != p.Masked() {
+					return fmt.Errorf("--subnet %v has host bits set: did you mean %v?", p, p.Masked())
+				}
+				opts.Subnet = p
+			}
+			opts.Bridge = bridge
+			m, err := open()
+			if err != nil {
+				return err
+			}
+			n, err := m.CreateNetwork(cmd.Context(), args[0], opts)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), n.Name)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&subnet, "subnet", "", "subnet in CIDR notation (default: next free /24 of the user network pool)")
+	cmd.Flags().StringVar(&bridge, "bridge", "", "name of the host bridge (default: kbr- and a hash of the network name)")
+	return cmd
+}
+
+func networkLsCmd(open func() (*network.Manager, error)) *cobra.Command {
+	var quiet bool
+	var format string
+	cmd := &cobra.Command{
+		Use:     "ls [OPTIONS]",
+		Aliases: []string{"list"},
+		Short:   "List networks",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := open()
+			if err != nil {
+				return err
+			}
+			nets, err := m.Networks(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return printNetworks(cmd.OutOrStdout(), nets, quiet, format)
+		},
+	}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only network names")
+	cmd.Flags().StringVar(&format, "format", "", `"json" prints one JSON object per line`)
+	return cmd
+}
+
+// printNetworks writes the table of kago network ls (or names, or JSON lines).
+func printNetworks(w io.Writer, nets []network.NetworkInfo, quiet bool, format string) error {
+	switch {
+	case format == "json":
+		enc := json.NewEncoder(w)
+		for _, n := range nets {
+			if err := enc.Encode(n); err != nil {
+				return err
+			}
+		}
+		return nil
+	case format != "":
+		return fmt.Errorf("--format %q: only \"json\" is supported", format)
+	case quiet:
+		for _, n := range nets {
+			fmt.Fprintln(w, n.Name)
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tDRIVER\tBRIDGE\tSUBNET\tGATEWAY")
+	for _, n := range nets {
+		fmt.Fprintf(tw, "%s\tbridge\t%s\t%s\t%s\n", n.Name, n.Bridge, n.Subnet, n.Gateway)
+	}
+	return tw.Flush()
+}
+
+func networkInspectCmd(open func() (*network.Manager, error)) *cobra.Command {
+	return &cobra.Command{
+		Use:   "inspect NETWORK...",
+		Short: "Show networks with their attached containers as a JSON array",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := open()
+			if err != nil {
+				return err
+			}
+			out := make([]*network.NetworkInfo, 0, len(args))
+			for _, name := range args {
+				n, err := m.Inspect(cmd.Context(), name)
+				if err != nil {
+					return err
+				}
+				out = append(out, n)
+			}
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent("", "    ")
+			return enc.Encode(out)
+		},
+	}
+}
+
+func networkRmCmd(open func() (*network.Manager, error)) *cobra.Command {
+	return &cobra.Command{
+		Use:     "rm NETWORK...",
+		Aliases: []string{"remove"},
+		Short:   "Remove networks no container is attached to",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := open()
+			if err != nil {
+				return err
+			}
+			// Like docker: remove what can be removed, report every failure.
+			var errs []error
+			for _, name := range args {
+				if err := m.RemoveNetwork(cmd.Context(), name); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), name)
+			}
+			return errors.Join(errs...)
+		},
+	}
+}
