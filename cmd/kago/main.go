@@ -31,6 +31,7 @@ func newRootCmd() *cobra.Command {
 	for _, newCmd := range []func(*globalOptions) *cobra.Command{
 		newPullCmd, newImagesCmd, newRmiCmd, newTagCmd, newImageCmd, // image verbs
 		newSaveCmd, newLoadCmd, newImportCmd, newPushCmd, newLoginCmd, newLogoutCmd,
+		newNetworkCmd, // network verbs
 	} {
 		root.AddCommand(newCmd(g))
 	}
