@@ -34,6 +34,9 @@ func withDeviceRules(spec *specs.Spec) *specs.LinuxResources {
 	rules := append([]specs.LinuxDeviceCgroup(nil), res.Devices...)
 	rules = append(rules, defaultDeviceRules...)
 	for _, d := range spec.Linux.Devices {
+		if d.Type == "p" {
+			continue // FIFOs are not device-cgroup controlled
+		}
 		rules = append(rules, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type, Major: i64(d.Major), Minor: i64(d.Minor), Access: "rwm"})
 	}
 	res.Devices = rules

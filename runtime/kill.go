@@ -41,17 +41,19 @@ func (c *Container) signalInit(sig unix.Signal) error {
 	return nil
 }
 
-// signalAll signals every process in the container's cgroup. For SIGKILL the
-// cgroup is frozen first so no process can fork away from the signal.
+// signalAll signals every process in the container's cgroup. SIGKILL goes
+// through the cgroup manager's Kill (cgroup.kill, or freeze-kill-thaw), so no
+// process can fork away from it.
 func (c *Container) signalAll(sig unix.Signal) error {
 	cg, err := c.Cgroup()
 	if err != nil {
 		return err
 	}
 	if sig == unix.SIGKILL {
-		if err := cg.Freeze(); err == nil {
-			defer cg.Thaw()
+		if err := cg.Kill(); err != nil {
+			return fmt.Errorf("kill processes of container %s: %w", c.ID(), err)
 		}
+		return nil
 	}
 	pids, err := cg.Pids()
 	if err != nil {

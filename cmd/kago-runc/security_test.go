@@ -1,0 +1,120 @@
+package main
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+func fileHash(t *testing.T, path string) [32]byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(data)
+}
+
+// CVE-2019-5736: a container process must not be able to reach the host's
+// kago-runc binary through /proc/PID/exe of a runtime process in the container.
+func TestHostBinaryUnreachable(t *testing.T) {
+	h := newHarness(t)
+	before := fileHash(t, kagoRunc)
+	b := bundle(t, []string{"true"}, nil)
+	id := h.id()
+	h.must("create", "--bundle", b.Dir, id)
+	// While created, the container's PID 1 is kago's init (a re-exec of the
+	// runtime). Attack it from inside, as the CVE's exploit did.
+	// CAP_SYS_PTRACE lets the attacker open /proc/1/exe at all; the seals on
+	// the memfd must still refuse every write.
+	out := h.must("exec", "--cap", "CAP_SYS_PTRACE", id, "sh", "-c", "readlink /proc/1/exe; (echo pwned >> /proc/1/exe && echo WROTE-EXE); (exec 3</proc/1/exe && echo pwned >> /proc/self/fd/3 && echo WROTE-FD); echo done")
+	if strings.Contains(out, "WROTE") {
+		t.Errorf("container wrote to the runtime binary:\n%s", out)
+	}
+	if !strings.Contains(out, "memfd:") {
+		t.Errorf("/proc/1/exe of init should be a sealed memfd, got:\n%s", out)
+	}
+	// The classic entrypoint of the exploit: the container runs /proc/self/exe.
+	b2 := bundle(t, sh("exec /proc/self/exe --version"), nil)
+	h.runc("run", "--bundle", b2.Dir, h.id())
+	if after := fileHash(t, kagoRunc); after != before {
+		t.Fatal("host kago-runc binary changed")
+	}
+}
+
+// CVE-2024-21626: no host file descriptor and no host working directory may
+// leak into the container.
+func TestNoHostFdOrCwdLeak(t *testing.T) {
+	h := newHarness(t)
+	out := h.mustRunIn(sh("for f in /proc/self/fd/*; do echo $f $(readlink $f); done; readlink /proc/self/cwd"), nil)
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		target := f[len(f)-1]
+		switch {
+		case strings.HasPrefix(f[0], "/proc/self/fd/") && !strings.HasSuffix(f[0], "/fd/0") && !strings.HasSuffix(f[0], "/fd/1") && !strings.HasSuffix(f[0], "/fd/2") && !strings.HasPrefix(target, "/proc/"):
+			t.Errorf("descriptor leaked into the container: %s", line)
+		case strings.Contains(target, "kago") || strings.Contains(target, "/sys/fs/cgroup") || strings.Contains(target, "(unreachable)"):
+			t.Errorf("host object visible: %s", line)
+		}
+	}
+	// A cwd through a descriptor number must not land outside the rootfs.
+	for fd := 3; fd <= 12; fd++ {
+		cwd := fmt.Sprintf("/proc/self/fd/%d", fd)
+		r := h.runIn(sh("readlink /proc/self/cwd; ls .."), func(s *specs.Spec) { s.Process.Cwd = cwd })
+		if r.code == 0 && (strings.Contains(r.stdout, "unreachable") || !strings.HasPrefix(r.stdout, "/")) {
+			t.Errorf("cwd %s escaped the container: %s", cwd, r)
+		}
+	}
+	// The same through exec --cwd.
+	id := h.detached(bundle(t, []string{"sleep", "100"}, nil))
+	for fd := 3; fd <= 12; fd++ {
+		r := h.runc("exec", "--cwd", fmt.Sprintf("/proc/self/fd/%d", fd), id, "readlink", "/proc/self/cwd")
+		if r.code == 0 && (strings.Contains(r.stdout, "unreachable") || !strings.HasPrefix(r.stdout, "/")) {
+			t.Errorf("exec --cwd /proc/self/fd/%d escaped: %s", fd, r)
+		}
+	}
+}
+
+// CVE-2021-30465: mount destinations are resolved inside the rootfs, so a
+// symlink in the image cannot point a mount at the host.
+func TestMountDestinationSymlinkStaysInRootfs(t *testing.T) {
+	h := newHarness(t)
+	canary := t.TempDir()
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "secret"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := bundle(t, sh("ls /abs /rel; cat /proc/self/mountinfo"), func(s *specs.Spec) {
+		s.Mounts = append(s.Mounts,
+			specs.Mount{Destination: "/abs", Type: "bind", Source: src, Options: []string{"rbind", "ro"}},
+			specs.Mount{Destination: "/rel/inner", Type: "tmpfs", Source: "tmpfs"},
+		)
+	})
+	// /abs points at the host canary by absolute path, /rel climbs out with "..".
+	if err := os.Symlink(canary, filepath.Join(b.RootfsDir(), "abs")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../../../../../../.."+canary, filepath.Join(b.RootfsDir(), "rel")); err != nil {
+		t.Fatal(err)
+	}
+	r := h.runc("run", "--bundle", b.Dir, h.id())
+	entries, _ := os.ReadDir(canary)
+	if len(entries) != 0 {
+		t.Errorf("host canary %s was written through a symlink: %v (%s)", canary, entries, r)
+	}
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mounts), canary) {
+		t.Errorf("a mount landed on the host canary %s", canary)
+	}
+	if r.code == 0 && !strings.Contains(r.stdout, "secret") {
+		t.Errorf("bind mount did not land inside the container: %s", r)
+	}
+}
