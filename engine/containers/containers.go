@@ -1,0 +1,310 @@
+// Package containers is the engine's container database: one JSON record per
+// container under <root>/containers/<id>/container.json, written atomically
+// (temp, fsync, rename) and changed only under a per-container flock, so the
+// CLI and the container's monitor process can both update it safely, and a
+// killed kago never leaves a half-written record.
+//
+// Names are unique per engine root; Reserve checks and claims a name under a
+// store-wide lock so two concurrent `kago run --name x` cannot both win.
+package containers
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kago-run/kago/network"
+)
+
+// Errors callers test with errors.Is.
+var (
+	ErrNotFound  = errors.New("no such container")
+	ErrNameInUse = errors.New("container name already in use")
+)
+
+// Status values, as docker names them.
+const (
+	StatusCreated    = "created"
+	StatusRunning    = "running"
+	StatusRestarting = "restarting"
+	StatusExited     = "exited"
+	StatusRemoving   = "removing"
+)
+
+// Mount is a volume, bind or tmpfs mount of the container, as inspect shows it.
+type Mount struct {
+	Type        string `json:"Type"` // bind, volume, tmpfs
+	Name        string `json:"Name,omitempty"`
+	Source      string `json:"Source"`
+	Destination string `json:"Destination"`
+	RW          bool   `json:"RW"`
+	Anonymous   bool   `json:"Anonymous,omitempty"`
+}
+
+// RestartPolicy is --restart.
+type RestartPolicy struct {
+	Name              string `json:"Name"` // no, on-failure, always, unless-stopped
+	MaximumRetryCount int    `json:"MaximumRetryCount"`
+}
+
+// State is what happened to the container last.
+type State struct {
+	Status       string    `json:"Status"`
+	Pid          int       `json:"Pid"`
+	ExitCode     int       `json:"ExitCode"`
+	OOMKilled    bool      `json:"OOMKilled"`
+	Error        string    `json:"Error,omitempty"`
+	StartedAt    time.Time `json:"StartedAt"`
+	FinishedAt   time.Time `json:"FinishedAt"`
+	RestartCount int       `json:"RestartCount"`
+	// ManuallyStopped is set by stop/kill so the monitor does not apply the
+	// restart policy (docker's rule for always/unless-stopped).
+	ManuallyStopped bool `json:"ManuallyStopped,omitempty"`
+}
+
+// Record is everything the engine knows about one container.
+type Record struct {
+	ID      string    `json:"Id"`
+	Name    string    `json:"Name"`
+	Image   string    `json:"Image"`   // as the user wrote it
+	ImageID string    `json:"ImageId"` // sha256:...
+	Created time.Time `json:"Created"`
+	Command []string  `json:"Command"` // process args, for ps
+	// Network is the network name: bridge, host, none or a user network.
+	Network    string                `json:"Network"`
+	Ports      []network.PortMapping `json:"Ports,omitempty"` // as requested
+	Hostname   string                `json:"Hostname"`
+	Mounts     []Mount               `json:"Mounts,omitempty"`
+	Restart    RestartPolicy         `json:"RestartPolicy"`
+	AutoRemove bool                  `json:"AutoRemove"`
+	StopSignal string                `json:"StopSignal,omitempty"`
+	Tty        bool                  `json:"Tty"`
+	State      State                 `json:"State"`
+	// Endpoint is the live network attachment (nil when not running).
+	Endpoint *network.Endpoint `json:"Endpoint,omitempty"`
+}
+
+// ShortID is the 12-character ID docker prints.
+func (r *Record) ShortID() string { return r.ID[:min(12, len(r.ID))] }
+
+// Store is the container DB of one engine root.
+type Store struct {
+	dir string
+}
+
+const recordFile = "container.json"
+
+// Open returns the store keeping records under dir (<root>/containers).
+func Open(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return nil, fmt.Errorf("create container store %s: %w", dir, err)
+	}
+	return &Store{dir: dir}, nil
+}
+
+// Dir is the directory of one container: its bundle, log and record.
+func (s *Store) Dir(id string) string { return filepath.Join(s.dir, id) }
+
+// NewID returns a random 64-hex container ID.
+func NewID() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+var namePattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
+// ValidateName checks a --name the way docker does.
+func ValidateName(name string) error {
+	if len(name) > 128 || !namePattern.MatchString(name) {
+		return fmt.Errorf("invalid container name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
+	}
+	return nil
+}
+
+// Create makes the directory and first record of a new container. It fails
+// with ErrNameInUse when another container has the name.
+func (s *Store) Create(rec *Record) error {
+	if err := ValidateName(rec.Name); err != nil {
+		return err
+	}
+	unlock, err := flock(filepath.Join(s.dir, ".lock"))
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	all, err := s.List()
+	if err != nil {
+		return err
+	}
+	for _, r := range all {
+		if r.Name == rec.Name {
+			return fmt.Errorf("the name %q is used by container %s: remove it (kago rm %s) or choose another --name: %w", rec.Name, r.ShortID(), rec.Name, ErrNameInUse)
+		}
+	}
+	dir := s.Dir(rec.ID)
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		return fmt.Errorf("create container directory: %w", err)
+	}
+	if err := writeFileAtomic(filepath.Join(dir, recordFile), rec); err != nil {
+		os.RemoveAll(dir)
+		return err
+	}
+	return nil
+}
+
+// Get reads one record by full ID.
+func (s *Store) Get(id string) (*Record, error) {
+	data, err := os.ReadFile(filepath.Join(s.Dir(id), recordFile))
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, fmt.Errorf("%s: %w", id, ErrNotFound)
+		}
+		return nil, fmt.Errorf("read container %s: %w", id, err)
+	}
+	var rec Record
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, fmt.Errorf("container record %s is corrupt: %w", id, err)
+	}
+	return &rec, nil
+}
+
+// Update changes a record under its lock: fn sees the current record and its
+// changes are written atomically unless it returns an error.
+func (s *Store) Update(id string, fn func(*Record) error) (*Record, error) {
+	dir := s.Dir(id)
+	unlock, err := flock(filepath.Join(dir, ".lock"))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%s: %w", id, ErrNotFound)
+		}
+		return nil, err
+	}
+	defer unlock()
+	rec, err := s.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	if err := fn(rec); err != nil {
+		return nil, err
+	}
+	return rec, writeFileAtomic(filepath.Join(dir, recordFile), rec)
+}
+
+// Delete removes the container's directory and record.
+func (s *Store) Delete(id string) error {
+	if id == "" || strings.ContainsAny(id, "/.") {
+		return fmt.Errorf("invalid container ID %q", id)
+	}
+	if err := os.RemoveAll(s.Dir(id)); err != nil {
+		return fmt.Errorf("remove container %s: %w", id, err)
+	}
+	return nil
+}
+
+// List returns every record, newest first. Unreadable records are skipped.
+func (s *Store) List() ([]*Record, error) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	var out []*Record
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		rec, err := s.Get(e.Name())
+		if err != nil {
+			continue
+		}
+		out = append(out, rec)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out, nil
+}
+
+// Lookup finds a container by full ID, name, or unique ID prefix, as docker
+// accepts them.
+func (s *Store) Lookup(ref string) (*Record, error) {
+	if ref == "" {
+		return nil, errors.New("container name or ID must not be empty")
+	}
+	all, err := s.List()
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range all {
+		if r.ID == ref || r.Name == ref {
+			return r, nil
+		}
+	}
+	var match *Record
+	for _, r := range all {
+		if strings.HasPrefix(r.ID, ref) {
+			if match != nil {
+				return nil, fmt.Errorf("container ID prefix %q is ambiguous: give more characters", ref)
+			}
+			match = r
+		}
+	}
+	if match == nil {
+		return nil, fmt.Errorf("%s: %w (see kago ps -a)", ref, ErrNotFound)
+	}
+	return match, nil
+}
+
+// flock takes an exclusive lock on path (created if missing) and returns
+// its release.
+func flock(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open lock %s: %w", path, err)
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
+}
+
+func writeFileAtomic(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", path, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,230 @@
+// Package specgen turns an image config and `kago run` flags into an OCI
+// runtime spec, applying the image config the way docker does:
+//
+//   - Entrypoint and Cmd: --entrypoint replaces the image's Entrypoint and
+//     drops its Cmd; arguments after the image replace Cmd. The process runs
+//     Entrypoint+Cmd.
+//   - Env: the image's, then -e/--env-file values override by name; PATH is
+//     set if neither gave one, HOSTNAME always, TERM=xterm with a tty.
+//   - WorkingDir and User: -w and -u win over the image's.
+//
+// Parsing of untrusted flag values (volume specs, sizes, env files, user
+// names against the image's /etc/passwd) lives in parse.go, each a pure
+// function with tests and fuzz targets.
+package specgen
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/kago-run/kago/linux/caps"
+	"github.com/kago-run/kago/runtime"
+)
+
+// DefaultPath is docker's PATH for images that set none.
+const DefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// Options are the `kago run` flags that shape the spec.
+type Options struct {
+	Args       []string // after the image name
+	Entrypoint *string  // --entrypoint; nil when not given
+	Env        []string // KEY=VALUE, already expanded from -e and --env-file
+	Workdir    string
+	User       specs.User // already resolved (ResolveUser); ignored if UserSet is false
+	UserSet    bool
+	Hostname   string
+	Tty        bool
+	ReadOnly   bool
+	Privileged bool
+	CapAdd     []string
+	CapDrop    []string
+	// Seccomp is nil for docker's default profile; Unconfined drops it.
+	Seccomp           *specs.LinuxSeccomp
+	SeccompUnconfined bool
+	Memory            int64   // bytes; 0 unlimited
+	CPUs              float64 // 0 unlimited
+	PidsLimit         int64   // 0 unlimited
+	// HostNetwork keeps the host's network namespace (--network host).
+	HostNetwork bool
+	Mounts      []specs.Mount // binds, volumes, tmpfs and the /etc files
+	Rootfs      string
+	CgroupsPath string
+}
+
+// Command returns the argv docker would run for this image and these flags.
+func Command(img ocispec.ImageConfig, o Options) ([]string, error) {
+	entry, cmd := img.Entrypoint, img.Cmd
+	if o.Entrypoint != nil {
+		entry, cmd = nil, nil
+		if *o.Entrypoint != "" {
+			entry = []string{*o.Entrypoint}
+		}
+	}
+	if len(o.Args) > 0 {
+		cmd = o.Args
+	}
+	argv := append(append([]string{}, entry...), cmd...)
+	if len(argv) == 0 {
+		return nil, errors.New("no command specified: the image has no Entrypoint or Cmd; give one after the image name")
+	}
+	return argv, nil
+}
+
+// MergeEnv applies docker's precedence: later values of a name win, the
+// order of first appearance is kept.
+func MergeEnv(lists ...[]string) []string {
+	idx := map[string]int{}
+	var out []string
+	for _, l := range lists {
+		for _, kv := range l {
+			k, _, _ := strings.Cut(kv, "=")
+			if i, ok := idx[k]; ok {
+				out[i] = kv
+				continue
+			}
+			idx[k] = len(out)
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// Generate builds the spec.
+func Generate(img ocispec.ImageConfig, o Options) (*specs.Spec, error) {
+	argv, err := Command(img, o)
+	if err != nil {
+		return nil, err
+	}
+	spec := runtime.DefaultSpec()
+	spec.Root = &specs.Root{Path: o.Rootfs, Readonly: o.ReadOnly}
+	p := spec.Process
+	p.Terminal = o.Tty
+	p.Args = argv
+	p.NoNewPrivileges = false
+	defaults := []string{DefaultPath}
+	if o.Tty {
+		defaults = append(defaults, "TERM=xterm")
+	}
+	p.Env = MergeEnv(defaults, img.Env, []string{"HOSTNAME=" + o.Hostname}, o.Env)
+	p.Cwd = "/"
+	if img.WorkingDir != "" {
+		p.Cwd = img.WorkingDir
+	}
+	if o.Workdir != "" {
+		p.Cwd = o.Workdir
+	}
+	if !strings.HasPrefix(p.Cwd, "/") {
+		return nil, fmt.Errorf("working directory %q must be an absolute path", p.Cwd)
+	}
+	if o.UserSet {
+		p.User = o.User
+	}
+	spec.Hostname = o.Hostname
+	capSet, err := capabilities(o)
+	if err != nil {
+		return nil, err
+	}
+	p.Capabilities = &specs.LinuxCapabilities{Bounding: capSet, Effective: capSet, Permitted: capSet}
+	if o.Privileged {
+		spec.Linux.MaskedPaths, spec.Linux.ReadonlyPaths = nil, nil
+		spec.Linux.Resources.Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
+	}
+	switch {
+	case o.Privileged || o.SeccompUnconfined:
+		spec.Linux.Seccomp = nil
+	case o.Seccomp != nil:
+		spec.Linux.Seccomp = o.Seccomp
+	}
+	if o.HostNetwork {
+		var nss []specs.LinuxNamespace
+		for _, n := range spec.Linux.Namespaces {
+			if n.Type != specs.NetworkNamespace && n.Type != specs.UTSNamespace {
+				nss = append(nss, n)
+			}
+		}
+		spec.Linux.Namespaces = nss
+		spec.Hostname = ""
+		// A sysfs mount needs a network namespace of its own; bind the host's.
+		for i, m := range spec.Mounts {
+			if m.Destination == "/sys" {
+				spec.Mounts[i] = specs.Mount{Destination: "/sys", Type: "bind", Source: "/sys", Options: []string{"rbind", "nosuid", "noexec", "nodev", "ro"}}
+			}
+		}
+	}
+	r := spec.Linux.Resources
+	if o.Memory > 0 {
+		r.Memory = &specs.LinuxMemory{Limit: &o.Memory}
+	}
+	if o.CPUs > 0 {
+		period := uint64(100000)
+		quota := int64(o.CPUs * float64(period))
+		r.CPU = &specs.LinuxCPU{Period: &period, Quota: &quota}
+	}
+	if o.PidsLimit > 0 {
+		r.Pids = &specs.LinuxPids{Limit: &o.PidsLimit}
+	}
+	spec.Mounts = append(spec.Mounts, o.Mounts...)
+	spec.Linux.CgroupsPath = o.CgroupsPath
+	return spec, nil
+}
+
+// capabilities applies --privileged, --cap-add and --cap-drop (ALL allowed)
+// to docker's default set.
+func capabilities(o Options) ([]string, error) {
+	set := map[string]bool{}
+	base := caps.DefaultDocker()
+	if o.Privileged {
+		base = caps.Known()
+	}
+	for _, c := range base {
+		set[c] = true
+	}
+	norm := func(c string) (string, error) {
+		c = strings.ToUpper(c)
+		if c == "ALL" {
+			return c, nil
+		}
+		if !strings.HasPrefix(c, "CAP_") {
+			c = "CAP_" + c
+		}
+		if _, err := caps.Parse(c); err != nil {
+			return "", fmt.Errorf("unknown capability %q: see capabilities(7) for the names", c)
+		}
+		return c, nil
+	}
+	for _, c := range o.CapDrop {
+		c, err := norm(c)
+		if err != nil {
+			return nil, err
+		}
+		if c == "ALL" {
+			clear(set)
+			continue
+		}
+		delete(set, c)
+	}
+	for _, c := range o.CapAdd {
+		c, err := norm(c)
+		if err != nil {
+			return nil, err
+		}
+		if c == "ALL" {
+			for _, k := range caps.Known() {
+				set[k] = true
+			}
+			continue
+		}
+		set[c] = true
+	}
+	out := make([]string, 0, len(set))
+	for c := range set {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out, nil
+}
