@@ -1,0 +1,186 @@
+//go:build compat
+
+package compat
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// containerd is a containerd daemon private to one test: its own root, state
+// dir and sockets under a temp dir.
+type containerd struct {
+	dir     string
+	socket  string
+	wrapper *wrapper
+}
+
+// startContainerd starts containerd; cri adds the CRI plugin with a runtime
+// handler "kago" (what a Kubernetes RuntimeClass names) run by kago-runc.
+func startContainerd(t *testing.T, cri bool) *containerd {
+	t.Helper()
+	requireTools(t, "containerd", "containerd", "ctr", "containerd-shim-runc-v2")
+	dir, err := os.MkdirTemp("", "kago-ctrd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &containerd{dir: dir, socket: filepath.Join(dir, "containerd.sock"), wrapper: newWrapper(t, dir)}
+	// Registered before the daemon's own cleanup, so it runs after it.
+	t.Cleanup(func() {
+		killStrays(t, c.socket)
+		unmountUnder(dir)
+		os.RemoveAll(dir)
+	})
+	config := fmt.Sprintf(`version = 2
+root = %[1]q
+state = %[2]q
+%[5]s
+[grpc]
+  address = %[3]q
+[ttrpc]
+  address = %[4]q
+[debug]
+  level = "info"
+`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), c.socket, c.socket+".ttrpc", disabledPlugins(cri))
+	if cri {
+		config += fmt.Sprintf(`[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = %[1]q
+  restrict_oom_score_adj = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = %[3]q
+    conf_dir = %[4]q
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    default_runtime_name = "kago"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kago]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kago.options]
+        BinaryName = %[2]q
+        SystemdCgroup = false
+`, pauseImage, c.wrapper.Path, filepath.Join(dir, "cni-bin"), filepath.Join(dir, "cni-conf"))
+	}
+	cfgPath := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, filepath.Join(dir, "containerd.log"), c.socket, "containerd", "--config", cfgPath)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("containerd log:\n%s", d.tail())
+		}
+	})
+	return c
+}
+
+func disabledPlugins(cri bool) string {
+	if cri {
+		return `disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]`
+	}
+	return `disabled_plugins = ["io.containerd.grpc.v1.cri"]`
+}
+
+// ctr runs ctr against this containerd in namespace ns.
+func (c *containerd) ctr(t *testing.T, ns string, args ...string) string {
+	t.Helper()
+	return run(t, 2*time.Minute, nil, "ctr", append([]string{"--address", c.socket, "--namespace", ns}, args...)...)
+}
+
+func (c *containerd) tryCtr(ns string, args ...string) (string, error) {
+	return tryRun(2*time.Minute, nil, "ctr", append([]string{"--address", c.socket, "--namespace", ns}, args...)...)
+}
+
+// TestContainerd drives kago-runc through containerd's runc v2 shim with ctr.
+func TestContainerd(t *testing.T) {
+	c := startContainerd(t, false)
+	const ns = "kago-compat"
+	c.ctr(t, ns, "images", "import", imageTar(t, c.dir, testImage, "sh"))
+	rb := "--runc-binary=" + c.wrapper.Path
+
+	t.Run("run", func(t *testing.T) {
+		out := c.ctr(t, ns, "run", "--rm", rb, testImage, "compat-run", "sh", "-c", "echo hello from kago; cat /proc/self/cgroup | grep -c compat-run")
+		if !strings.Contains(out, "hello from kago") {
+			t.Fatalf("ctr run output %q lacks the container's echo", out)
+		}
+		t.Logf("ctr run: %s", out)
+		c.wrapper.requireCalled(t, "create", "start", "delete")
+	})
+
+	t.Run("exit code", func(t *testing.T) {
+		out, err := c.tryCtr(ns, "run", "--rm", rb, testImage, "compat-exit", "sh", "-c", "exit 7")
+		if err == nil || !strings.Contains(err.Error(), "exit status 7") {
+			t.Fatalf("ctr run of `exit 7`: err %v, want exit status 7\n%s", err, out)
+		}
+	})
+
+	t.Run("tty", func(t *testing.T) {
+		out := runTTY(t, 2*time.Minute, "ctr", "--address", c.socket, "--namespace", ns, "run", "--rm", "--tty", rb, testImage, "compat-tty", "sh", "-c", "tty; test -t 0 && echo stdin-is-a-tty")
+		t.Logf("tty: %q", out)
+		if !strings.Contains(out, "/dev/pts/") || !strings.Contains(out, "stdin-is-a-tty") {
+			t.Fatalf("ctr run --tty: container has no terminal:\n%s", out)
+		}
+	})
+
+	t.Run("task verbs", func(t *testing.T) {
+		const id = "compat-task"
+		c.ctr(t, ns, "run", "-d", rb, testImage, id, "sh", "-c", "trap 'exit 42' TERM; while :; do sleep 0.2; done")
+		t.Cleanup(func() {
+			c.tryCtr(ns, "task", "kill", "-s", "SIGKILL", id)
+			time.Sleep(200 * time.Millisecond)
+			c.tryCtr(ns, "task", "rm", "-f", id)
+			c.tryCtr(ns, "containers", "rm", id)
+		})
+
+		out := c.ctr(t, ns, "task", "exec", "--exec-id", "e1", id, "sh", "-c", "echo exec-ok; cat /proc/1/cmdline")
+		if !strings.Contains(out, "exec-ok") || !strings.Contains(out, "trap") {
+			t.Fatalf("ctr task exec output %q: want exec-ok and the init's command line", out)
+		}
+		c.wrapper.requireCalled(t, "exec")
+
+		ps := c.ctr(t, ns, "task", "ps", id)
+		if len(strings.Split(strings.TrimSpace(ps), "\n")) < 2 {
+			t.Fatalf("ctr task ps lists no process:\n%s", ps)
+		}
+
+		c.ctr(t, ns, "task", "pause", id)
+		if st := taskStatus(t, c, ns, id); st != "PAUSED" {
+			t.Fatalf("after pause the task is %s, want PAUSED", st)
+		}
+		c.ctr(t, ns, "task", "resume", id)
+		if st := taskStatus(t, c, ns, id); st != "RUNNING" {
+			t.Fatalf("after resume the task is %s, want RUNNING", st)
+		}
+		c.wrapper.requireCalled(t, "pause", "resume")
+
+		m := c.ctr(t, ns, "task", "metrics", "--format", "json", id)
+		if !strings.Contains(m, "memory") || !strings.Contains(m, "pids") {
+			t.Fatalf("ctr task metrics lacks memory and pids:\n%s", m)
+		}
+
+		c.ctr(t, ns, "task", "kill", "-s", "SIGTERM", id)
+		waitFor(t, 20*time.Second, "the task to stop after SIGTERM", func() (bool, string) {
+			st := taskStatus(t, c, ns, id)
+			return st == "STOPPED", st
+		})
+		c.wrapper.requireCalled(t, "kill")
+		out = c.ctr(t, ns, "task", "rm", id)
+		c.ctr(t, ns, "containers", "rm", id)
+		_ = out
+	})
+}
+
+// taskStatus returns the STATUS column of `ctr task ls` for id.
+func taskStatus(t *testing.T, c *containerd, ns, id string) string {
+	t.Helper()
+	for _, line := range strings.Split(c.ctr(t, ns, "task", "ls"), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 3 && f[0] == id {
+			return f[2]
+		}
+	}
+	return "missing"
+}
