@@ -1,0 +1,176 @@
+#!/bin/sh
+# The kago demo: Apache from Debian packages, imported with `kago import`,
+# pushed to a registry on 127.0.0.1 and pulled back with `kago pull` (the real
+# pull path), then served by `kago run -p 8080:80` with ./demo/site mounted.
+#
+# Usage: demo/demo.sh [up|down]      (make demo / make demo-clean)
+# Env:
+#   KAGO            kago binary (default bin/kago)
+#   KAGO_ROOT       engine root (default /var/lib/kago)
+#   KAGO_DEMO_CACHE image and registry cache (default /var/cache/kago-demo)
+#   KAGO_DEMO_PORT  host port (default 8080); KAGO_DEMO_REGISTRY_PORT (default 5055)
+set -eu
+cd "$(dirname "$0")/.."
+
+KAGO=${KAGO:-bin/kago}
+RUNC=$(pwd)/bin/kago-runc
+ROOT=${KAGO_ROOT:-/var/lib/kago}
+CACHE=${KAGO_DEMO_CACHE:-/var/cache/kago-demo}
+PORT=${KAGO_DEMO_PORT:-8080}
+REG_PORT=${KAGO_DEMO_REGISTRY_PORT:-5055}
+REG=localhost:$REG_PORT
+NAME=web
+IMAGE=httpd:2.4
+SITE=$(pwd)/demo/site
+export KAGO_DEMO_CACHE="$CACHE"
+
+say() { printf '\n\033[1m==> %s\033[0m\n' "$*" >&2; }
+# kago_at ROOT ARGS... runs kago on an engine root and shows the command.
+kago_at() {
+	r=$1
+	shift
+	echo "+ kago $*" >&2
+	"$KAGO" --root "$r" "$@"
+}
+kago() { kago_at "$ROOT" "$@"; }
+has_verb() { "$KAGO" "$1" --help >/dev/null 2>&1; }
+
+# registry_up starts Debian's docker-registry on 127.0.0.1, storing under the
+# cache so a second demo finds the image already pushed.
+registry_up() {
+	if curl -fsS -m 2 "http://127.0.0.1:$REG_PORT/v2/" >/dev/null 2>&1; then
+		return 0
+	fi
+	command -v docker-registry >/dev/null || { echo "docker-registry missing: apt-get install -y docker-registry" >&2; exit 1; }
+	mkdir -p "$CACHE/registry"
+	cat >"$CACHE/registry.yml" <<EOF
+version: 0.1
+log: {level: warn}
+storage:
+  filesystem: {rootdirectory: $CACHE/registry}
+  delete: {enabled: true}
+http: {addr: "127.0.0.1:$REG_PORT"}
+EOF
+	nohup docker-registry serve "$CACHE/registry.yml" >"$CACHE/registry.log" 2>&1 &
+	echo $! >"$CACHE/registry.pid"
+	for _ in $(seq 50); do
+		curl -fsS -m 1 "http://127.0.0.1:$REG_PORT/v2/" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "registry on 127.0.0.1:$REG_PORT did not start; see $CACHE/registry.log" >&2
+	exit 1
+}
+
+registry_down() {
+	[ -s "$CACHE/registry.pid" ] || return 0
+	pid=$(cat "$CACHE/registry.pid")
+	# Only stop the process this script started, and only if it still is the registry.
+	if grep -q docker-registry "/proc/$pid/cmdline" 2>/dev/null; then
+		kill "$pid" && echo "stopped registry (pid $pid)" >&2
+	fi
+	rm -f "$CACHE/registry.pid"
+}
+
+image_up() {
+	say "1. Apache root filesystem from Debian packages (cached after the first build)"
+	tar=$(demo/build-httpd-image.sh)
+	key=$(basename "$tar" .tar)
+
+	# Import into a staging root and push from there, so the engine root only
+	# ever gets the image through a registry pull.
+	stage=$CACHE/stage-root
+	if [ "$(cat "$CACHE/imported" 2>/dev/null)" != "$key" ]; then
+		say "2. kago import $tar"
+		rm -rf "$stage"
+		kago_at "$stage" import --change 'CMD ["httpd-foreground"]' --change 'EXPOSE 80' \
+			--change 'STOPSIGNAL SIGWINCH' -m "kago demo: debootstrap bookworm + apache2" "$tar" "$REG/httpd:2.4"
+		echo "$key" >"$CACHE/imported"
+	else
+		say "2. imported already (staging root $stage)"
+	fi
+	say "3. push to a registry on 127.0.0.1:$REG_PORT and pull back"
+	registry_up
+	kago_at "$stage" push "$REG/httpd:2.4"
+	kago pull "$REG/httpd:2.4"
+	kago tag "$REG/httpd:2.4" "$IMAGE"
+	kago images httpd
+}
+
+# run_with_kago_run is the demo proper: the engine's run with a published
+# port and a bind-mounted site.
+run_with_kago_run() {
+	say "4. kago run -d --name $NAME -p $PORT:80 -v ./demo/site:/var/www/html $IMAGE"
+	"$KAGO" --root "$ROOT" rm -f "$NAME" >/dev/null 2>&1 || true
+	kago run -d --name "$NAME" -p "$PORT:80" -v "$SITE:/var/www/html" "$IMAGE"
+}
+
+# run_with_kago_runc is the stand-in until `kago run` exists: the same
+# rootfs as an OCI bundle under kago-runc, in the host network namespace
+# (Apache told to listen on $PORT), with the site bind-mounted.
+run_with_kago_runc() {
+	say "4. 'kago run' is not built yet: running the image with bin/kago-runc on the host network"
+	b=$CACHE/bundle
+	rstate=$CACHE/runc-state
+	"$RUNC" --root "$rstate" delete -f "$NAME" >/dev/null 2>&1 || true
+	if [ "$(cat "$b/key" 2>/dev/null)" != "$key" ]; then
+		rm -rf "$b" && mkdir -p "$b/rootfs"
+		tar -C "$b/rootfs" -xf "$tar"
+		echo "$key" >"$b/key"
+	fi
+	sed -i "s/^Listen .*/Listen $PORT/" "$b/rootfs/etc/apache2/ports.conf"
+	(cd "$b" && rm -f config.json && "$RUNC" spec)
+	python3 - "$b/config.json" "$SITE" <<'EOF'
+import json, sys
+path, site = sys.argv[1], sys.argv[2]
+s = json.load(open(path))
+s["process"]["terminal"] = False
+s["process"]["args"] = ["/usr/local/bin/httpd-foreground"]
+s["root"]["readonly"] = False
+s["hostname"] = "web"
+s["linux"]["namespaces"] = [n for n in s["linux"]["namespaces"] if n["type"] != "network"]
+s["mounts"].append({"destination": "/var/www/html", "type": "bind", "source": site, "options": ["rbind", "ro"]})
+json.dump(s, open(path, "w"), indent=1)
+EOF
+	(cd "$b" && "$RUNC" --root "$rstate" run -d "$NAME" >"$CACHE/web.log" 2>&1 </dev/null)
+	echo "container $NAME running; its log: $CACHE/web.log" >&2
+}
+
+up() {
+	[ -x "$KAGO" ] || { echo "$KAGO missing: run make build" >&2; exit 1; }
+	image_up
+	if has_verb run; then
+		run_with_kago_run
+		stop_hint="make demo-clean   (kago rm -f $NAME; stops the registry)"
+	else
+		run_with_kago_runc
+		stop_hint="make demo-clean   (kago-runc delete -f $NAME; stops the registry)"
+	fi
+	say "5. curl http://127.0.0.1:$PORT/"
+	for _ in $(seq 50); do
+		if page=$(curl -fsS -m 2 "http://127.0.0.1:$PORT/" 2>/dev/null); then
+			echo "$page"
+			say "Apache is serving ./demo/site from a kago container on http://127.0.0.1:$PORT/ (edit demo/site/index.html and reload)."
+			echo "Stop it with: $stop_hint" >&2
+			return 0
+		fi
+		sleep 0.2
+	done
+	echo "no answer on 127.0.0.1:$PORT after 10s" >&2
+	exit 1
+}
+
+down() {
+	if has_verb run; then
+		kago rm -f "$NAME" || true
+	fi
+	if [ -d "$CACHE/runc-state/$NAME" ]; then
+		"$RUNC" --root "$CACHE/runc-state" delete -f "$NAME" || true
+	fi
+	registry_down
+}
+
+case "${1:-up}" in
+up) up ;;
+down) down ;;
+*) echo "usage: $0 [up|down]" >&2; exit 2 ;;
+esac
