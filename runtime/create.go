@@ -80,6 +80,7 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
+	go cgroups.WarmMigration()
 	bundle, err := filepath.Abs(opts.Bundle)
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", opts.Bundle, err)
