@@ -1,0 +1,183 @@
+#!/bin/sh
+# kago benchmark harness: prints one table per section (see bench/README.md).
+#
+# Usage: bench/run.sh [SECTION...]     sections: 1 2 3 4 5 6 (default: all)
+#   1  runtime: `run` of /bin/true, kago-runc vs runc vs crun (issue 3)
+#   2  resource limits (bench/limits.sh, if present)
+#   3  compatibility (bench/compat.sh, if present)
+#   4  image pull (bench/pull.sh, if present)
+#   5  network: published port vs loopback (network/bench/net.sh)
+#   6  engine: kago run vs podman run, wrk through -p, RSS (needs `kago run`)
+# Env: N_SEQ (default 100) sequential runs, N_PAR (default 50) parallel runs,
+#      KAGO (bin/kago), KAGO_RUNC (bin/kago-runc), BENCH_IMAGE (httpd:2.4).
+# Needs root, hyperfine, runc, crun, strace, wrk, curl (apt-get install -y ...).
+set -eu
+cd "$(dirname "$0")/.."
+KAGO=$(realpath "${KAGO:-bin/kago}")
+KAGO_RUNC=$(realpath "${KAGO_RUNC:-bin/kago-runc}")
+N_SEQ=${N_SEQ:-100}
+N_PAR=${N_PAR:-50}
+WORK=$(mktemp -d /tmp/kago-bench.XXXXXX)
+cleanup() {
+	# Containers left by an interrupted run: delete them from our own state dirs only.
+	for st in "$WORK"/state-*; do
+		[ -d "$st" ] || continue
+		rt=${st##*/state-}
+		for id in $(ls "$st" 2>/dev/null); do
+			case $rt in
+			kago) "$KAGO_RUNC" --root "$st" delete -f "$id" >/dev/null 2>&1 || true ;;
+			runc) runc --root "$st" delete -f "$id" >/dev/null 2>&1 || true ;;
+			crun) unshare -m sh -c "umount /sys/fs/cgroup/unified 2>/dev/null; crun --root '$st' delete -f '$id'" >/dev/null 2>&1 || true ;;
+			esac
+		done
+	done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+hr() { printf '\n## %s\n\n' "$*"; }
+note() { printf '  note: %s\n' "$*"; }
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# median FILE prints the median of the numbers in FILE (one a line).
+median() { sort -g "$1" | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+
+# bundle makes the busybox bundle every runtime runs: `true`, no terminal,
+# ociVersion 1.0.2 so runc 1.1 and crun 1.8 accept kago's generated spec.
+bundle() {
+	B=$WORK/bundle
+	[ -f "$B/config.json" ] && return 0
+	mkdir -p "$B"
+	go run ./internal/testbundle/mkrootfs "$B/rootfs" >/dev/null
+	(cd "$B" && "$KAGO_RUNC" spec)
+	python3 - "$B/config.json" <<'EOF'
+import json, sys
+s = json.load(open(sys.argv[1]))
+s["ociVersion"] = "1.0.2"
+s["process"]["terminal"] = False
+s["process"]["args"] = ["true"]
+json.dump(s, open(sys.argv[1], "w"))
+EOF
+}
+
+# rt_cmd RUNTIME prints the command prefix that runs RUNTIME on its own state dir.
+rt_cmd() {
+	case $1 in
+	kago) echo "$KAGO_RUNC --root $WORK/state-kago" ;;
+	runc) echo "runc --root $WORK/state-runc" ;;
+	crun) echo "crun --root $WORK/state-crun" ;;
+	esac
+}
+
+# in_rt_ns RUNTIME CMD runs CMD in the mount namespace the runtime needs:
+# crun 1.8 refuses the hybrid cgroup layout, so it gets one without the
+# cgroup2 "unified" mount (as the task describes); others run as they are.
+in_rt_ns() {
+	if [ "$1" = crun ] && mountpoint -q /sys/fs/cgroup/unified 2>/dev/null; then
+		unshare -m sh -c "umount /sys/fs/cgroup/unified && $2"
+	else
+		sh -c "$2"
+	fi
+}
+
+# seq_median RUNTIME prints the median seconds of N_SEQ sequential `run`s.
+seq_median() {
+	c=$(rt_cmd "$1")
+	in_rt_ns "$1" "cd $WORK/bundle && hyperfine -N -w 3 -r $N_SEQ --export-json $WORK/seq-$1.json '$c run b-$1' >/dev/null 2>$WORK/seq-$1.err" || { echo nan; return; }
+	python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['results'][0]['median'])" "$WORK/seq-$1.json"
+}
+
+# par_run RUNTIME prints "wall_seconds failures" of N_PAR `run`s started at once.
+par_run() {
+	c=$(rt_cmd "$1")
+	in_rt_ns "$1" "
+		cd $WORK/bundle
+		s=\$(date +%s.%N)
+		i=0
+		while [ \$i -lt $N_PAR ]; do
+			( $c run p-$1-\$i </dev/null >/dev/null 2>>$WORK/par-$1.err || echo x >>$WORK/par-$1.fail ) &
+			i=\$((i+1))
+		done
+		wait
+		e=\$(date +%s.%N)
+		echo \"\$s \$e\"" | awk -v f="$WORK/par-$1.fail" '{ n=0; while ((getline l < f) > 0) n++; printf "%.4f %d\n", $2-$1, n }'
+	rm -f "$WORK/par-$1.fail"
+}
+
+section1() {
+	hr "1. runtime: run of /bin/true from one busybox bundle (issue 3)"
+	for t in hyperfine runc crun; do have "$t" || { note "$t missing: apt-get install -y hyperfine runc crun"; return 0; }; done
+	[ -x "$KAGO_RUNC" ] || { note "$KAGO_RUNC missing: make build"; return 0; }
+	bundle
+	: >"$WORK/s1"
+	for rt in kago runc crun; do
+		m=$(seq_median "$rt")
+		p=$(par_run "$rt")
+		echo "$rt $m $p" >>"$WORK/s1"
+	done
+	kseq=$(awk '$1=="kago"{print $2}' "$WORK/s1")
+	kpar=$(awk '$1=="kago"{print $3}' "$WORK/s1")
+	printf '%-8s %14s %10s %20s %10s %8s\n' runtime "seq median ms" "kago/x" "$N_PAR at once: ms/ct" "kago/x" failed
+	while read -r rt m wall fail; do
+		awk -v rt="$rt" -v m="$m" -v w="$wall" -v n="$N_PAR" -v f="$fail" -v km="$kseq" -v kw="$kpar" 'BEGIN {
+			printf "%-8s %14.2f %10.2f %20.2f %10.2f %8d\n", rt, m*1000, km/m, w*1000/n, kw/w, f }'
+	done <"$WORK/s1"
+	note "seq: median wall time of one \`RUNTIME run\` (create+start+wait+delete) over $N_SEQ runs (hyperfine, 3 warmups)"
+	note "at once: wall time for $N_PAR concurrent runs divided by $N_PAR; kago/x > 1 means kago is slower than x"
+	for rt in kago runc crun; do
+		grep -qi error "$WORK/seq-$rt.err" 2>/dev/null && note "$rt hyperfine: $(tail -1 "$WORK/seq-$rt.err")"
+		f=$(awk -v rt="$rt" '$1==rt {print $4}' "$WORK/s1")
+		[ "${f:-0}" != 0 ] && note "$rt parallel stderr (most common): $(sort "$WORK/par-$rt.err" | uniq -c | sort -rn | head -2 | tr '\n' ';')"
+	done
+	section1_profile
+}
+
+# section1_profile shows where a kago-runc run spends its time: the Go
+# binary's start-up alone, and the syscalls that cost most (strace -c -f).
+section1_profile() {
+	hyperfine -N -w 3 -r 30 --export-json "$WORK/ver.json" "$KAGO_RUNC --version" "runc --version" "crun --version" >/dev/null 2>&1 || return 0
+	python3 - "$WORK/ver.json" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"]
+print("  start-up of the binary alone (--version, median): " + ", ".join(
+    "%s %.2f ms" % (x["command"].split()[0].rsplit("/", 1)[-1], x["median"] * 1000) for x in r))
+EOF
+	have strace || { note "strace missing: no syscall profile"; return 0; }
+	(cd "$WORK/bundle" && strace -f -c -S time -o "$WORK/strace.txt" $KAGO_RUNC --root "$WORK/state-kago" run b-strace </dev/null >/dev/null 2>&1) || true
+	echo "  kago-runc run under strace -f -c (top syscalls by time, all its processes):"
+	awk 'NR>2 && $1 ~ /^[0-9.]+$/ && NF>=5 && n<6 {printf "    %-16s %6s%% %6s calls\n", $NF, $1, $4; n++}' "$WORK/strace.txt"
+	awk '$NF=="total" {printf "    total %s syscalls, %s s in syscalls\n", $4, $2}' "$WORK/strace.txt"
+}
+
+# run_script TITLE SCRIPT... runs the first script present, or notes that none is.
+run_script() {
+	title=$1
+	shift
+	hr "$title"
+	for s in "$@"; do
+		if [ -x "$s" ] || [ -f "$s" ]; then
+			timeout 600 sh "$s" || note "$s failed (exit $?)"
+			return 0
+		fi
+	done
+	note "skipped: none of $* exists yet"
+}
+
+section6() {
+	hr "6. engine: kago run vs podman run, published port vs loopback, RSS (issue 6)"
+	if ! "$KAGO" run --help >/dev/null 2>&1; then
+		note "skipped: \`kago run\` is not built yet (engine in progress); the demo runs the image with kago-runc meanwhile"
+		return 0
+	fi
+	sh bench/engine.sh
+}
+
+want() { [ -z "$SECTIONS" ] || echo " $SECTIONS " | grep -q " $1 "; }
+SECTIONS="$*"
+echo "# kago benchmarks $(date -u +%FT%TZ) on $(uname -r), $(nproc) CPUs, commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+want 1 && section1
+want 2 && run_script "2. resource limits (issue 4)" bench/limits.sh
+want 3 && run_script "3. compatibility (issue 5)" bench/compat.sh
+want 4 && run_script "4. image pull (issue 2)" bench/pull.sh image/bench/pull.sh
+want 5 && run_script "5. network: published port vs loopback" network/bench/net.sh
+want 6 && section6
