@@ -131,16 +131,34 @@ func run(t *testing.T, timeout time.Duration, env []string, name string, args ..
 
 // tryRun is run that returns the error instead of failing.
 func tryRun(timeout time.Duration, env []string, name string, args ...string) (string, error) {
+	var out bytes.Buffer
+	err := runCmd(timeout, env, &out, &out, name, args...)
+	return out.String(), err
+}
+
+// runStdout runs a client command and returns only its standard output
+// (clients print warnings on stderr), failing the test on a non-zero exit.
+func runStdout(t *testing.T, timeout time.Duration, env []string, name string, args ...string) string {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	if err := runCmd(timeout, env, &stdout, &stderr, name, args...); err != nil {
+		t.Fatalf("%s %s: %v\n%s%s", name, strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return stdout.String()
+}
+
+func runCmd(timeout time.Duration, env []string, stdout, stderr io.Writer, name string, args ...string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.WaitDelay = 5 * time.Second
-	out, err := cmd.CombinedOutput()
+	err := cmd.Run()
 	if ctx.Err() != nil {
 		err = fmt.Errorf("timed out after %s: %w", timeout, err)
 	}
-	return string(out), err
+	return err
 }
 
 // daemon is a client daemon (containerd, dockerd) the test started; it is

@@ -147,4 +147,3 @@ func layerTar(dir string) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
-
