@@ -1,0 +1,139 @@
+// Package engine is kago's docker-like container engine: it turns an image
+// and `kago run` flags into a container, runs it under a per-container
+// monitor process, and takes it through ps, logs, exec, stop, start and rm.
+//
+// Everything lives under one root directory (default /var/lib/kago), so two
+// engines with different roots never see each other's containers:
+//
+//	<root>/config.json              engine config (network bridge, subnet, nft table)
+//	<root>/containers/<id>/         bundle (config.json), container.json record,
+//	                                <id>-json.log, hosts, hostname, resolv.conf
+//	<root>/runtime/<id>/            the OCI runtime's state
+//	<root>/network/                 network manager state
+//	<root>/volumes/<name>/_data     named and anonymous volumes
+//	<root>/snapshots, content, image   image store
+//
+// The model is conmon's: `kago run -d` creates the record and the bundle,
+// then starts a monitor (a re-exec of kago, `kago container-monitor ID`) that
+// outlives the CLI. The monitor creates the container with the runtime
+// package (so the container's init is its child and it can wait for it),
+// attaches the network between create and start, holds stdio and writes the
+// log, records the exit code and OOM kill, detaches the network (so published
+// ports disappear when the container stops) and applies the restart policy.
+// The CLI learns whether the start worked from a pipe the monitor writes.
+//
+// A killed monitor is recovered lazily: the monitor holds an flock on
+// <id>/monitor.lock while it lives, and any verb that finds a record saying
+// "running" without a live monitor reconciles it with the runtime (see
+// reconcile.go). A host reboot looks the same, so ps shows such containers
+// as exited, not lost.
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	digest "github.com/opencontainers/go-digest"
+
+	"github.com/kago-run/kago/engine/containers"
+	"github.com/kago-run/kago/image"
+	"github.com/kago-run/kago/network"
+	"github.com/kago-run/kago/runtime"
+)
+
+// Config is <root>/config.json. Every field is optional.
+type Config struct {
+	// Network configures the default bridge, its subnet, the nftables table
+	// and the user-network pool (JSON keys are network.Config's field names,
+	// e.g. {"Network":{"BridgeName":"kt0","Subnet":"10.220.0.0/16","TableName":"kt"}}).
+	Network network.Config `json:"Network"`
+	// LogMaxSize is the json-file rotation size in bytes (default 10 MiB).
+	LogMaxSize int64 `json:"LogMaxSize,omitempty"`
+}
+
+// Engine is one engine root opened.
+type Engine struct {
+	Root       string
+	Config     Config
+	Images     *image.Store
+	Runtime    *runtime.Runtime
+	Net        *network.Manager
+	Containers *containers.Store
+	Log        *slog.Logger
+}
+
+// Open opens (creating if needed) the engine state under root.
+func Open(root string, log *slog.Logger) (*Engine, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("engine root %s: %w", root, err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(abs, 0o711); err != nil {
+		return nil, fmt.Errorf("create engine root %s: %w", abs, err)
+	}
+	e := &Engine{Root: abs, Log: log}
+	if err := e.loadConfig(); err != nil {
+		return nil, err
+	}
+	if e.Images, err = image.Open(abs); err != nil {
+		return nil, err
+	}
+	if e.Runtime, err = runtime.New(filepath.Join(abs, "runtime"), log); err != nil {
+		return nil, err
+	}
+	if e.Net, err = network.New(filepath.Join(abs, "network"), e.Config.Network); err != nil {
+		return nil, fmt.Errorf("%s: %w", e.configPath(), err)
+	}
+	if e.Containers, err = containers.Open(filepath.Join(abs, "containers")); err != nil {
+		return nil, err
+	}
+	e.Images.InUse = e.imageInUse
+	return e, nil
+}
+
+func (e *Engine) configPath() string { return filepath.Join(e.Root, "config.json") }
+
+func (e *Engine) loadConfig() error {
+	data, err := os.ReadFile(e.configPath())
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read engine config: %w", err)
+	}
+	if err := json.Unmarshal(data, &e.Config); err != nil {
+		return fmt.Errorf("engine config %s is not valid JSON for engine.Config: %w", e.configPath(), err)
+	}
+	return nil
+}
+
+// imageInUse tells the image store whether rmi must refuse.
+func (e *Engine) imageInUse(id digest.Digest) bool {
+	all, err := e.Containers.List()
+	if err != nil {
+		return true // when unsure, keep the image
+	}
+	for _, r := range all {
+		if r.ImageID == id.String() {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Engine) logPath(id string) string {
+	return filepath.Join(e.Containers.Dir(id), id+"-json.log")
+}
+
+// LogPath is where the container's json-file log lives.
+func (e *Engine) LogPath(id string) string { return e.logPath(id) }
+
+func (e *Engine) volumeDir(name string) string {
+	return filepath.Join(e.Root, "volumes", name, "_data")
+}

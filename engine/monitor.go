@@ -1,0 +1,413 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kago-run/kago/engine/containers"
+	"github.com/kago-run/kago/engine/logs"
+	"github.com/kago-run/kago/network"
+	"github.com/kago-run/kago/runtime"
+)
+
+// MonitorCommand is the hidden kago verb that runs a monitor; the CLI must
+// route `kago --root R container-monitor ID` to Engine.Monitor.
+const MonitorCommand = "container-monitor"
+
+// Attach connects a foreground `kago run` to the container's stdio. The
+// monitor then runs inside the CLI process.
+type Attach struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// OnConsole, for a -t container, receives the pty master (to follow
+	// window size changes); the engine copies stdio through it.
+	OnConsole func(master *os.File) error
+}
+
+// Start starts a created or exited container under a new monitor process
+// and returns once the container runs, or with the reason it could not.
+func (e *Engine) Start(ctx context.Context, ref string) (*containers.Record, error) {
+	rec, err := e.Lookup(ref)
+	if err != nil {
+		return nil, err
+	}
+	if e.monitorAlive(rec.ID) {
+		if rec.State.Status == containers.StatusRunning || rec.State.Status == containers.StatusRestarting {
+			return rec, nil // docker start of a running container is a no-op
+		}
+		return nil, fmt.Errorf("container %s is being started or stopped; try again", rec.Name)
+	}
+	if _, err := e.Containers.Update(rec.ID, func(r *containers.Record) error {
+		r.State.ManuallyStopped = false
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find the kago binary for the monitor: %w", err)
+	}
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer readyR.Close()
+	logf, err := os.OpenFile(filepath.Join(e.Containers.Dir(rec.ID), "monitor.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		readyW.Close()
+		return nil, fmt.Errorf("open monitor log: %w", err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(self, "--root", e.Root, MonitorCommand, rec.ID)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.ExtraFiles = []*os.File{readyW}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Env = append(os.Environ(), "KAGO_MONITOR_READY_FD=3")
+	if err := cmd.Start(); err != nil {
+		readyW.Close()
+		return nil, fmt.Errorf("start monitor: %w", err)
+	}
+	readyW.Close()
+	// The monitor outlives us; whoever inherits it reaps it.
+	go cmd.Wait()
+	msg, _ := io.ReadAll(readyR)
+	line := strings.TrimSpace(string(msg))
+	if line != "ok" {
+		if line == "" {
+			line = "the monitor exited before starting the container; see " + filepath.Join(e.Containers.Dir(rec.ID), "monitor.log")
+		}
+		return nil, fmt.Errorf("start container %s: %s", rec.Name, strings.TrimPrefix(line, "error: "))
+	}
+	return e.Containers.Get(rec.ID)
+}
+
+// RunMonitor is the body of `kago container-monitor ID`: it reports
+// readiness on the descriptor named by KAGO_MONITOR_READY_FD.
+func (e *Engine) RunMonitor(ctx context.Context, id string) error {
+	var ready *os.File
+	if os.Getenv("KAGO_MONITOR_READY_FD") == "3" {
+		ready = os.NewFile(3, "ready")
+		os.Unsetenv("KAGO_MONITOR_READY_FD")
+	}
+	signal.Ignore(unix.SIGHUP, unix.SIGPIPE)
+	report := func(err error) {
+		if ready == nil {
+			return
+		}
+		if err != nil {
+			fmt.Fprintf(ready, "error: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
+		} else {
+			fmt.Fprintln(ready, "ok")
+		}
+		ready.Close()
+		ready = nil
+	}
+	_, err := e.Monitor(ctx, id, nil, report)
+	report(err)
+	return err
+}
+
+// Monitor runs the container until it exits for good (restart policy
+// applied) and returns its last exit code. started is called once, with the
+// first start's result. With attach, stdio is connected to the caller.
+func (e *Engine) Monitor(ctx context.Context, id string, attach *Attach, started func(error)) (int, error) {
+	unlock, err := lockMonitor(e.Containers.Dir(id))
+	if err != nil {
+		return -1, err
+	}
+	defer unlock()
+	if err := runtime.PrepareToWait(); err != nil {
+		return -1, err
+	}
+	first := true
+	backoff := 100 * time.Millisecond
+	for {
+		code, oom, err := e.runOnce(ctx, id, attach, func(err error) {
+			if first && started != nil {
+				started(err)
+			}
+			first = false
+		})
+		if err != nil {
+			return -1, err
+		}
+		rec, err := e.Containers.Update(id, func(r *containers.Record) error {
+			if r.State.Status != containers.StatusRemoving {
+				r.State.Status = containers.StatusExited
+			}
+			r.State.ExitCode, r.State.OOMKilled = code, oom
+			r.State.Pid = 0
+			r.State.FinishedAt = time.Now().UTC()
+			r.Endpoint = nil
+			return nil
+		})
+		if err != nil {
+			return code, err
+		}
+		if !shouldRestart(rec, code) {
+			if rec.AutoRemove && rec.State.Status != containers.StatusRemoving {
+				if err := e.removeFiles(ctx, rec, true); err != nil {
+					return code, err
+				}
+			}
+			return code, nil
+		}
+		if _, err := e.Containers.Update(id, func(r *containers.Record) error {
+			r.State.Status = containers.StatusRestarting
+			r.State.RestartCount++
+			return nil
+		}); err != nil {
+			return code, err
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return code, ctx.Err()
+		}
+		backoff = min(backoff*2, 5*time.Second)
+		// stop or rm during the back-off cancels the restart.
+		if rec, err := e.Containers.Get(id); err != nil || rec.State.ManuallyStopped || rec.State.Status == containers.StatusRemoving {
+			if err == nil && rec.State.Status == containers.StatusRestarting {
+				_, err = e.Containers.Update(id, func(r *containers.Record) error {
+					r.State.Status = containers.StatusExited
+					return nil
+				})
+			}
+			return code, err
+		}
+	}
+}
+
+// shouldRestart applies docker's restart policies to an exit.
+func shouldRestart(rec *containers.Record, code int) bool {
+	if rec.State.ManuallyStopped || rec.State.Status == containers.StatusRemoving {
+		return false
+	}
+	switch rec.Restart.Name {
+	case "always", "unless-stopped":
+		return true
+	case "on-failure":
+		return code != 0 && (rec.Restart.MaximumRetryCount == 0 || rec.State.RestartCount < rec.Restart.MaximumRetryCount)
+	}
+	return false
+}
+
+// runOnce creates, networks and starts the container once and waits for it
+// to exit. A failure before the container ran is reported through started
+// and returned; after that, the exit code is returned.
+func (e *Engine) runOnce(ctx context.Context, id string, attach *Attach, started func(error)) (code int, oom bool, err error) {
+	rec, err := e.Containers.Get(id)
+	if err != nil {
+		started(err)
+		return -1, false, err
+	}
+	c, copyDone, err := e.createAndStart(ctx, rec, attach)
+	if err != nil {
+		started(err)
+		return -1, false, err
+	}
+	started(nil)
+	init := c.InitProcess()
+	code, werr := init.Wait()
+	if werr != nil {
+		e.Log.Warn("wait for container init", "id", id, "error", werr)
+	}
+	// Output written just before exit is still in the pipes.
+	select {
+	case <-copyDone:
+	case <-time.After(2 * time.Second):
+	}
+	if cg, err := c.Cgroup(); err == nil {
+		if n, err := cg.OOMKillCount(); err == nil && n > 0 {
+			oom = true
+		}
+	}
+	e.teardown(context.WithoutCancel(ctx), rec)
+	return code, oom, nil
+}
+
+// createAndStart is runtime create, network attach, runtime start. It
+// undoes all of it on failure.
+func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, attach *Attach) (c *runtime.Container, copyDone chan struct{}, err error) {
+	id := rec.ID
+	// Leftovers of a monitor that was killed, or of a reboot.
+	e.teardown(ctx, rec)
+	if _, err := e.Images.Snapshots().Mount(ctx, id); err != nil {
+		return nil, nil, fmt.Errorf("mount rootfs of %s: %w", rec.Name, err)
+	}
+	lw, err := logs.NewWriter(e.logPath(id), e.Config.LogMaxSize)
+	if err != nil {
+		return nil, nil, err
+	}
+	io, closeParent, wait, err := e.stdio(lw, rec.Tty, attach)
+	if err != nil {
+		lw.Close()
+		return nil, nil, err
+	}
+	defer func() {
+		closeParent()
+		if err != nil {
+			wait()
+			lw.Close()
+		}
+	}()
+	c, err = e.Runtime.Create(ctx, id, runtime.CreateOptions{Bundle: e.Containers.Dir(id), IO: io})
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			e.teardown(context.WithoutCancel(ctx), rec)
+		}
+	}()
+	var ep *network.Endpoint
+	if rec.Network != "host" && rec.Network != "none" {
+		dir := e.Containers.Dir(id)
+		ep, err = e.Net.Attach(ctx, network.AttachRequest{
+			ContainerID: id, Network: rec.Network, NetnsPath: fmt.Sprintf("/proc/%d/ns/net", c.Pid()),
+			Hostname: rec.Hostname, Aliases: []string{rec.Name}, Ports: rec.Ports,
+			HostsPath: filepath.Join(dir, "hosts"), HostnamePath: filepath.Join(dir, "hostname"),
+			ResolvConfPath: filepath.Join(dir, "resolv.conf"),
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	if err = c.Start(ctx); err != nil {
+		return nil, nil, err
+	}
+	if _, err = e.Containers.Update(id, func(r *containers.Record) error {
+		r.State.Status = containers.StatusRunning
+		r.State.Pid = c.Pid()
+		r.State.StartedAt = time.Now().UTC()
+		r.State.ExitCode, r.State.OOMKilled, r.State.Error = 0, false, ""
+		r.Endpoint = ep
+		return nil
+	}); err != nil {
+		return nil, nil, err
+	}
+	copyDone = make(chan struct{})
+	go func() { wait(); lw.Close(); close(copyDone) }()
+	return c, copyDone, nil
+}
+
+// stdio makes the container's stdio: pipes copied into the log (and to the
+// attached caller), or a pty when attach has OnConsole. closeParent closes
+// our copies of the container's ends; wait returns when copying is done.
+func (e *Engine) stdio(lw *logs.Writer, tty bool, attach *Attach) (runtime.IO, func(), func(), error) {
+	var wg sync.WaitGroup
+	if tty {
+		return runtime.IO{OnConsole: func(master *os.File) error {
+			// The runtime closes master once this returns; keep a dup.
+			dup, err := unix.Dup(int(master.Fd()))
+			if err != nil {
+				return fmt.Errorf("dup pty master: %w", err)
+			}
+			m := os.NewFile(uintptr(dup), "pty")
+			var out io.Writer
+			if attach != nil {
+				out = attach.Stdout
+				if attach.Stdin != nil {
+					go io.Copy(m, attach.Stdin)
+				}
+			}
+			wg.Add(1)
+			// Reading the master ends with EIO once the last slave closes.
+			go func() { defer wg.Done(); lw.Copy("stdout", m, out); m.Close() }()
+			if attach != nil && attach.OnConsole != nil {
+				return attach.OnConsole(m)
+			}
+			return nil
+		}}, func() {}, wg.Wait, nil
+	}
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		return runtime.IO{}, nil, nil, err
+	}
+	var parentEnds []*os.File
+	rio := runtime.IO{Stdin: devnull}
+	parentEnds = append(parentEnds, devnull)
+	if attach != nil && attach.Stdin != nil {
+		r, w, err := os.Pipe()
+		if err != nil {
+			devnull.Close()
+			return runtime.IO{}, nil, nil, err
+		}
+		rio.Stdin = r
+		parentEnds = append(parentEnds, r)
+		go func() { io.Copy(w, attach.Stdin); w.Close() }()
+	}
+	for i, stream := range []string{"stdout", "stderr"} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			for _, f := range parentEnds {
+				f.Close()
+			}
+			return runtime.IO{}, nil, nil, err
+		}
+		var tee io.Writer
+		if attach != nil {
+			tee = attach.Stdout
+			if i == 1 {
+				tee = attach.Stderr
+			}
+		}
+		if i == 0 {
+			rio.Stdout = w
+		} else {
+			rio.Stderr = w
+		}
+		parentEnds = append(parentEnds, w)
+		wg.Add(1)
+		go func() { defer wg.Done(); lw.Copy(stream, r, tee); r.Close() }()
+	}
+	closeParent := func() {
+		for _, f := range parentEnds {
+			f.Close()
+		}
+	}
+	return rio, closeParent, wg.Wait, nil
+}
+
+// lockMonitor takes the monitor's flock, held for its whole life, so other
+// kago processes can tell whether a monitor watches the container.
+func lockMonitor(dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, "monitor.lock"), os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open monitor lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, errors.New("another monitor already runs this container")
+		}
+		return nil, fmt.Errorf("lock monitor: %w", err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// monitorAlive tells whether a monitor holds the container's lock.
+func (e *Engine) monitorAlive(id string) bool {
+	f, err := os.OpenFile(filepath.Join(e.Containers.Dir(id), "monitor.lock"), os.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err != nil {
+		return errors.Is(err, unix.EWOULDBLOCK)
+	}
+	unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	return false
+}

@@ -1,0 +1,281 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kago-run/kago/engine/containers"
+	"github.com/kago-run/kago/runtime"
+)
+
+// Lookup finds a container by name, ID or ID prefix and reconciles its
+// record with reality first (a killed monitor, a reboot).
+func (e *Engine) Lookup(ref string) (*containers.Record, error) {
+	rec, err := e.Containers.Lookup(ref)
+	if err != nil {
+		return nil, err
+	}
+	return e.reconcile(rec)
+}
+
+// List returns every container, reconciled, newest first.
+func (e *Engine) List() ([]*containers.Record, error) {
+	all, err := e.Containers.List()
+	if err != nil {
+		return nil, err
+	}
+	out := all[:0]
+	for _, r := range all {
+		if r, err := e.reconcile(r); err == nil {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// reconcile fixes a record whose monitor is gone. If the container still
+// runs (only its monitor was killed) it stays "running" and stop/rm handle
+// it without a monitor; if it is gone (or the host rebooted) it becomes
+// "exited" with its network and runtime state cleaned up.
+func (e *Engine) reconcile(rec *containers.Record) (*containers.Record, error) {
+	st := rec.State.Status
+	if st != containers.StatusRunning && st != containers.StatusRestarting {
+		return rec, nil
+	}
+	if e.monitorAlive(rec.ID) {
+		return rec, nil
+	}
+	if c, err := e.Runtime.Load(rec.ID); err == nil && c.Status() == runtime.StatusRunning {
+		return rec, nil
+	}
+	e.teardown(context.Background(), rec)
+	return e.Containers.Update(rec.ID, func(r *containers.Record) error {
+		if r.State.Status != containers.StatusRunning && r.State.Status != containers.StatusRestarting {
+			return nil
+		}
+		r.State.Status = containers.StatusExited
+		r.State.Pid = 0
+		r.State.ExitCode = 255
+		r.State.Error = "the container's monitor ended before it (killed, or the host rebooted)"
+		r.State.FinishedAt = time.Now().UTC()
+		r.Endpoint = nil
+		return nil
+	})
+}
+
+// Running reports whether the container's process is alive now.
+func (e *Engine) Running(id string) bool {
+	c, err := e.Runtime.Load(id)
+	return err == nil && (c.Status() == runtime.StatusRunning || c.Status() == runtime.StatusPaused)
+}
+
+// teardown removes what a run of the container left in the kernel: the
+// network attachment (veth, DNAT rules, address) and the runtime container
+// (processes, cgroup, state). It is idempotent.
+func (e *Engine) teardown(ctx context.Context, rec *containers.Record) {
+	if err := e.Net.Detach(ctx, rec.ID); err != nil {
+		e.Log.Warn("detach network", "id", rec.ID, "error", err)
+	}
+	if c, err := e.Runtime.Load(rec.ID); err == nil {
+		if err := c.Delete(ctx, true); err != nil {
+			e.Log.Warn("delete runtime container", "id", rec.ID, "error", err)
+		}
+	}
+}
+
+// removeFiles deletes a stopped container for good: kernel state, rootfs
+// snapshot, anonymous volumes (with volumes) and its directory.
+func (e *Engine) removeFiles(ctx context.Context, rec *containers.Record, volumes bool) error {
+	e.teardown(ctx, rec)
+	if err := e.Images.Snapshots().Release(ctx, rec.ID); err != nil && !isNotFound(err) {
+		return fmt.Errorf("release rootfs of %s: %w", rec.Name, err)
+	}
+	if volumes {
+		for _, m := range rec.Mounts {
+			if m.Type == "volume" && m.Anonymous {
+				if err := os.RemoveAll(filepath.Dir(e.volumeDir(m.Name))); err != nil {
+					return fmt.Errorf("remove volume %s: %w", m.Name, err)
+				}
+			}
+		}
+	}
+	return e.Containers.Delete(rec.ID)
+}
+
+func isNotFound(err error) bool {
+	return errors.Is(err, os.ErrNotExist) || strings.Contains(err.Error(), "not found")
+}
+
+// Stop sends the stop signal (the image's StopSignal, default SIGTERM) and
+// SIGKILL after timeout, and waits until the monitor recorded the exit. The
+// restart policy does not bring a stopped container back.
+func (e *Engine) Stop(ctx context.Context, ref string, timeout time.Duration) error {
+	rec, err := e.markStopped(ref, "")
+	if err != nil {
+		return err
+	}
+	sig := unix.SIGTERM
+	if rec.StopSignal != "" {
+		if s, err := ParseSignal(rec.StopSignal); err == nil {
+			sig = s
+		}
+	}
+	return e.stop(ctx, rec, sig, timeout)
+}
+
+func (e *Engine) markStopped(ref, status string) (*containers.Record, error) {
+	rec, err := e.Lookup(ref)
+	if err != nil {
+		return nil, err
+	}
+	return e.Containers.Update(rec.ID, func(r *containers.Record) error {
+		r.State.ManuallyStopped = true
+		if status != "" {
+			r.State.Status = status
+		}
+		return nil
+	})
+}
+
+func (e *Engine) stop(ctx context.Context, rec *containers.Record, sig unix.Signal, timeout time.Duration) error {
+	if c, err := e.Runtime.Load(rec.ID); err == nil && c.Status() != runtime.StatusStopped {
+		if err := c.Kill(sig, false); err != nil && !errors.Is(err, runtime.ErrState) {
+			return err
+		}
+		if !e.waitExit(ctx, rec.ID, timeout) {
+			if err := c.Kill(unix.SIGKILL, true); err != nil {
+				return err
+			}
+		}
+	}
+	// The monitor records the exit (or, if it is gone, reconcile does).
+	deadline := time.Now().Add(10 * time.Second)
+	for e.monitorAlive(rec.ID) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	_, err := e.reconcileGone(rec.ID)
+	return err
+}
+
+// reconcileGone records the exit of a container that has no monitor and no
+// running process.
+func (e *Engine) reconcileGone(id string) (*containers.Record, error) {
+	rec, err := e.Containers.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	if e.monitorAlive(id) || e.Running(id) {
+		return rec, nil
+	}
+	return e.reconcile(rec)
+}
+
+// waitExit polls until the container's init is gone or timeout passes.
+func (e *Engine) waitExit(ctx context.Context, id string, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if !e.Running(id) {
+			return true
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Kill sends sig to the container's init; the restart policy does not apply
+// to the exit it causes.
+func (e *Engine) Kill(ctx context.Context, ref string, sig unix.Signal) error {
+	rec, err := e.Lookup(ref)
+	if err != nil {
+		return err
+	}
+	if !e.Running(rec.ID) {
+		return fmt.Errorf("container %s is not running", rec.Name)
+	}
+	if _, err := e.markStopped(rec.ID, ""); err != nil {
+		return err
+	}
+	c, err := e.Runtime.Load(rec.ID)
+	if err != nil {
+		return err
+	}
+	return c.Kill(sig, false)
+}
+
+// Remove deletes a container. A running one is refused unless force, which
+// kills it first. With volumes its anonymous volumes go too.
+func (e *Engine) Remove(ctx context.Context, ref string, force, volumes bool) error {
+	rec, err := e.Lookup(ref)
+	if err != nil {
+		return err
+	}
+	running := e.Running(rec.ID) || e.monitorAlive(rec.ID)
+	if running && !force {
+		return fmt.Errorf("cannot remove running container %s: stop it first (kago stop %s) or use rm -f", rec.Name, rec.Name)
+	}
+	if running {
+		rec, err = e.markStopped(rec.ID, containers.StatusRemoving)
+		if err != nil {
+			return err
+		}
+		if err := e.stop(ctx, rec, unix.SIGKILL, 0); err != nil {
+			return err
+		}
+	}
+	return e.removeFiles(ctx, rec, volumes)
+}
+
+// WaitStopped blocks until the container is not running (docker wait) and
+// returns its exit code.
+func (e *Engine) WaitStopped(ctx context.Context, ref string) (int, error) {
+	rec, err := e.Lookup(ref)
+	if err != nil {
+		return -1, err
+	}
+	for {
+		cur, err := e.reconcileGone(rec.ID)
+		if err != nil {
+			if errors.Is(err, containers.ErrNotFound) {
+				return rec.State.ExitCode, nil // removed (--rm) after it exited
+			}
+			return -1, err
+		}
+		rec = cur
+		if rec.State.Status != containers.StatusRunning && rec.State.Status != containers.StatusRestarting && !e.monitorAlive(rec.ID) {
+			return rec.State.ExitCode, nil
+		}
+		select {
+		case <-ctx.Done():
+			return -1, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// ParseSignal accepts TERM, SIGTERM or 15.
+func ParseSignal(s string) (unix.Signal, error) {
+	u := strings.ToUpper(strings.TrimSpace(s))
+	if v, err := strconv.Atoi(u); err == nil {
+		if v > 0 && v < 65 {
+			return unix.Signal(v), nil
+		}
+	} else {
+		if !strings.HasPrefix(u, "SIG") {
+			u = "SIG" + u
+		}
+		if sig := unix.SignalNum(u); sig != 0 {
+			return sig, nil
+		}
+	}
+	return 0, fmt.Errorf("invalid signal %q: use a name like TERM or KILL, or a number 1-64", s)
+}
