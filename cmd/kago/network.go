@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"text/tabwriter"
 
@@ -13,21 +15,43 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// networkStateDir is where the engine keeps network state, under its root,
-// so `kago network` and `kago run` share one IPAM and one set of networks.
-func networkStateDir(g *globalOptions) string { return filepath.Join(g.Root, "network") }
-
-// newNetworkCmd is `kago network` with the host configuration the engine
-// uses: network.Config's defaults (bridge kago0 on 10.89.0.0/16, user
-// networks from 10.90.0.0/16 on kbr-* bridges, nftables table "kago").
-func newNetworkCmd(g *globalOptions) *cobra.Command {
-	return networkCmd(g, network.Config{})
+// engineNetworkConfig reads the network configuration the engine uses from
+// <root>/config.json ({"Network": {...network.Config...}}, see engine.Config),
+// so `kago network` and `kago run` agree on the default bridge, subnets and
+// nftables table. A missing file means network.Config's defaults (bridge kago0
+// on 10.89.0.0/16, user networks from 10.90.0.0/16, table "kago").
+func engineNetworkConfig(root string) (network.Config, error) {
+	var c struct {
+		Network network.Config `json:"Network"`
+	}
+	p := filepath.Join(root, "config.json")
+	data, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return c.Network, nil
+	}
+	if err != nil {
+		return c.Network, fmt.Errorf("read engine config: %w", err)
+	}
+	if err := json.Unmarshal(data, &c); err != nil {
+		return c.Network, fmt.Errorf("engine config %s: %w (want {\"Network\": {\"BridgeName\": ..., \"Subnet\": \"10.89.0.0/16\", ...}})", p, err)
+	}
+	return c.Network, nil
 }
 
-// networkCmd builds `kago network` over a Manager made from cfg; tests pass
-// their own bridges, subnets and nftables table so they never touch kago0.
-func networkCmd(g *globalOptions, cfg network.Config) *cobra.Command {
-	open := func() (*network.Manager, error) { return network.New(networkStateDir(g), cfg) }
+// newNetworkCmd is `kago network`: user networks kept under <root>/network,
+// where the engine's containers attach to them.
+func newNetworkCmd(g *globalOptions) *cobra.Command {
+	open := func() (*network.Manager, error) {
+		cfg, err := engineNetworkConfig(g.Root)
+		if err != nil {
+			return nil, err
+		}
+		m, err := network.New(filepath.Join(g.Root, "network"), cfg)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", filepath.Join(g.Root, "config.json"), err)
+		}
+		return m, nil
+	}
 	cmd := &cobra.Command{
 		Use:   "network",
 		Short: "Manage networks",

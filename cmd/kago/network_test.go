@@ -1,13 +1,13 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -17,10 +17,11 @@ import (
 	"github.com/kago-run/kago/network/nft"
 )
 
-// testNetworkCLI runs `kago network` against its own root and a network
-// configuration of test-only objects: bridges kn<hex>, nftables table
-// kagotest_<hex> and subnets inside 10.230.0.0/16, so the host's kago0 and
-// "kago" table are never touched. Everything is removed in t.Cleanup.
+// testNetworkCLI runs `kago --root ROOT network ...` with an engine config
+// (ROOT/config.json, the file the engine reads) naming test-only objects:
+// bridges kn<hex>, nftables table kagotest_<hex> and subnets inside
+// 10.230.0.0/16, so the host's kago0 and "kago" table are never touched.
+// Everything is removed in t.Cleanup.
 type testNetworkCLI struct {
 	t      *testing.T
 	root   string
@@ -43,11 +44,18 @@ func newTestNetworkCLI(t *testing.T) *testNetworkCLI {
 		UserSubnetPool:   netip.MustParsePrefix("10.230.64.0/20"),
 		UserBridgePrefix: c.prefix,
 	}
+	conf, err := json.Marshal(map[string]any{"Network": c.cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(c.root, "config.json"), conf, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		links, err := net.Interfaces()
 		if err == nil {
 			for _, l := range links {
-				if strings.HasPrefix(l.Name, "kn"+suffix[:5]) {
+				if strings.HasPrefix(l.Name, c.prefix) {
 					if err := link.Delete(l.Name); err != nil {
 						t.Errorf("cleanup bridge %s: %v", l.Name, err)
 					}
@@ -64,16 +72,7 @@ func newTestNetworkCLI(t *testing.T) *testNetworkCLI {
 // run executes `kago --root ROOT network ARGS...` in-process.
 func (c *testNetworkCLI) run(args ...string) (string, error) {
 	c.t.Helper()
-	g := &globalOptions{Root: c.root}
-	cmd := networkCmd(g, c.cfg)
-	var out bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&out)
-	cmd.SilenceUsage = true
-	cmd.SilenceErrors = true
-	cmd.SetArgs(args)
-	err := cmd.ExecuteContext(context.Background())
-	return out.String(), err
+	return kago(c.t, c.root, "", append([]string{"network"}, args...)...)
 }
 
 func (c *testNetworkCLI) must(args ...string) string {
@@ -223,5 +222,28 @@ func TestNetworkVerbErrors(t *testing.T) {
 	}
 	if got := c.must("ls", "-q"); got != "bridge\none\n" {
 		t.Errorf("after refused creates ls -q = %q, want bridge and one", got)
+	}
+}
+
+// The engine config decides the default network; a broken one is reported
+// with the file's name instead of silently falling back to kago0.
+func TestNetworkEngineConfig(t *testing.T) {
+	testbundle.RequireRoot(t)
+	root := t.TempDir()
+	if out := mustKago(t, root, "network", "ls", "-q"); out != "bridge\n" {
+		t.Fatalf("ls -q without config = %q", out)
+	}
+	def := inspectOne(t, mustKago(t, root, "network", "inspect", "bridge"))
+	if def.Bridge != "kago0" || def.Subnet.String() != "10.89.0.0/16" {
+		t.Errorf("default network without config = %+v, want kago0 on 10.89.0.0/16", def)
+	}
+	conf := filepath.Join(root, "config.json")
+	for _, bad := range []string{`{"Network": {"Subnet": "not-a-subnet"}}`, `{"Network": {"Subnet": "10.230.0.1/24"}}`, `[`} {
+		if err := os.WriteFile(conf, []byte(bad), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := kago(t, root, "", "network", "ls"); err == nil || !strings.Contains(err.Error(), conf) {
+			t.Errorf("config %s: ls gave %q, %v; want an error naming %s", bad, out, err, conf)
+		}
 	}
 }
