@@ -170,9 +170,8 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 		fifo:        fifo,
 	}
 	// The cgroup namespace is unshared by init itself once it is in its
-	// cgroup, and a time namespace only applies to children, so the nsenter
-	// constructor makes it and forks.
-	newNS := plan.New &^ (unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME)
+	// cgroup, so that cgroup becomes the namespace's root.
+	newNS := plan.New &^ unix.CLONE_NEWCGROUP
 	if plan.JoinsUser() {
 		// Namespaces made by clone would belong to the host's user
 		// namespace; made after joining, they belong to the joined one.
@@ -180,7 +179,6 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 	} else {
 		req.newNS = newNS
 	}
-	req.unshare |= plan.New & unix.CLONE_NEWTIME
 	sp, err := spawn(req)
 	if err != nil {
 		return nil, err

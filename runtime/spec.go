@@ -92,6 +92,9 @@ func Validate(spec *specs.Spec, bundle string) error {
 	if !userns && (len(spec.Linux.UIDMappings) != 0 || len(spec.Linux.GIDMappings) != 0) {
 		return errors.New("linux.uidMappings/gidMappings are set but there is no user namespace in linux.namespaces")
 	}
+	if len(spec.Linux.TimeOffsets) > 0 {
+		return errors.New("linux.timeOffsets is not supported by this runtime: remove it (a new time namespace without offsets works)")
+	}
 	if spec.Hostname != "" && !plan.Has(specs.UTSNamespace) {
 		return errors.New("hostname is set but the container has no UTS namespace of its own: add {\"type\": \"uts\"} to linux.namespaces")
 	}

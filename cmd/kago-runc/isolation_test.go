@@ -237,3 +237,22 @@ func TestNoPivot(t *testing.T) {
 		t.Fatalf("run --no-pivot: %s", r)
 	}
 }
+
+func TestTimeAndCgroupNamespaces(t *testing.T) {
+	h := newHarness(t)
+	out := h.mustRunIn(sh("readlink /proc/self/ns/time; readlink /proc/self/ns/cgroup; cat /proc/self/cgroup"), func(s *specs.Spec) {
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.TimeNamespace})
+	})
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	hostTime, _ := os.Readlink("/proc/self/ns/time")
+	hostCg, _ := os.Readlink("/proc/self/ns/cgroup")
+	if len(lines) < 3 || lines[0] == hostTime || lines[1] == hostCg {
+		t.Fatalf("time/cgroup namespaces not new:\n%s", out)
+	}
+	// In its own cgroup namespace the container sees its cgroup as the root.
+	for _, l := range lines[2:] {
+		if !strings.HasSuffix(l, ":/") {
+			t.Errorf("cgroup path visible inside the container: %s", l)
+		}
+	}
+}

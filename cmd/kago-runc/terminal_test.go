@@ -177,3 +177,17 @@ func TestExecIntoRunningContainer(t *testing.T) {
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+func TestForegroundRunWithTerminal(t *testing.T) {
+	h := newHarness(t)
+	// No --console-socket: kago-runc run relays the pty itself, as runc does.
+	b := bundle(t, sh("tty; echo END"), func(s *specs.Spec) { s.Process.Terminal = true })
+	r := h.runc("run", "--bundle", b.Dir, h.id())
+	if r.code != 0 || !strings.Contains(r.stdout, "/dev/pts/0") || !strings.Contains(r.stdout, "END") {
+		t.Fatalf("foreground terminal run: %s", r)
+	}
+	// create without a console socket cannot hand the pty to anyone.
+	if r := h.runc("create", "--bundle", b.Dir, h.id()); r.code == 0 || !strings.Contains(r.stderr, "console-socket") {
+		t.Errorf("create of a terminal container without --console-socket: %s", r)
+	}
+}
