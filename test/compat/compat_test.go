@@ -15,6 +15,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -331,4 +332,51 @@ func runTTY(t *testing.T, timeout time.Duration, name string, args ...string) st
 		t.Fatalf("%s %s (on a tty): %v\n%s", name, strings.Join(args, " "), err, out.String())
 	}
 	return out.String()
+}
+
+// cgroupCleanup removes the cgroup subtree parent (a path relative to each
+// hierarchy's root, private to the test) from every mounted hierarchy when
+// the test ends: processes a killed client left in it are thawed and killed
+// by PID, then the directories are removed deepest first.
+func cgroupCleanup(t *testing.T, parent string) {
+	t.Helper()
+	t.Cleanup(func() {
+		var dirs []string
+		hierarchies, _ := filepath.Glob("/sys/fs/cgroup/*")
+		for _, h := range hierarchies {
+			filepath.WalkDir(filepath.Join(h, parent), func(path string, d fs.DirEntry, err error) error {
+				if err == nil && d.IsDir() {
+					dirs = append(dirs, path)
+				}
+				return nil
+			})
+		}
+		if len(dirs) == 0 {
+			return
+		}
+		for _, d := range dirs {
+			os.WriteFile(filepath.Join(d, "freezer.state"), []byte("THAWED"), 0)
+			os.WriteFile(filepath.Join(d, "cgroup.freeze"), []byte("0"), 0)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for i := len(dirs) - 1; i >= 0; i-- {
+			for {
+				procs, _ := os.ReadFile(filepath.Join(dirs[i], "cgroup.procs"))
+				for _, f := range strings.Fields(string(procs)) {
+					if pid, err := strconv.Atoi(f); err == nil {
+						t.Logf("killing leftover process %d in %s", pid, dirs[i])
+						syscall.Kill(pid, syscall.SIGKILL)
+					}
+				}
+				err := syscall.Rmdir(dirs[i])
+				if err == nil || os.IsNotExist(err) || time.Now().After(deadline) {
+					if err != nil && !os.IsNotExist(err) {
+						t.Errorf("remove cgroup %s: %v", dirs[i], err)
+					}
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+	})
 }

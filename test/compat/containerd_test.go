@@ -11,6 +11,14 @@ import (
 	"time"
 )
 
+// ctrNamespace is the containerd namespace of TestContainerd; containerd
+// names each container's cgroup /<namespace>/<id>.
+const ctrNamespace = "kago-compat"
+
+// criCgroupParent is the pod cgroup parent TestCRI asks for, as a kubelet
+// with the cgroupfs driver does.
+const criCgroupParent = "kago-compat-cri"
+
 // containerd is a containerd daemon private to one test: its own root, state
 // dir and sockets under a temp dir.
 type containerd struct {
@@ -30,6 +38,8 @@ func startContainerd(t *testing.T, cri bool) *containerd {
 	}
 	c := &containerd{dir: dir, socket: filepath.Join(dir, "containerd.sock"), wrapper: newWrapper(t, dir)}
 	// Registered before the daemon's own cleanup, so it runs after it.
+	cgroupCleanup(t, ctrNamespace)
+	cgroupCleanup(t, criCgroupParent)
 	t.Cleanup(func() {
 		killStrays(t, c.socket)
 		unmountUnder(dir)
@@ -97,16 +107,19 @@ func (c *containerd) tryCtr(ns string, args ...string) (string, error) {
 // TestContainerd drives kago-runc through containerd's runc v2 shim with ctr.
 func TestContainerd(t *testing.T) {
 	c := startContainerd(t, false)
-	const ns = "kago-compat"
+	const ns = ctrNamespace
 	c.ctr(t, ns, "images", "import", imageTar(t, c.dir, testImage, "sh"))
 	rb := "--runc-binary=" + c.wrapper.Path
 
 	t.Run("run", func(t *testing.T) {
-		out := c.ctr(t, ns, "run", "--rm", rb, testImage, "compat-run", "sh", "-c", "echo hello from kago; cat /proc/self/cgroup | grep -c compat-run")
+		out := c.ctr(t, ns, "run", "--rm", rb, testImage, "compat-run", "sh", "-c", "echo hello from kago; grep memory /proc/self/cgroup")
 		if !strings.Contains(out, "hello from kago") {
 			t.Fatalf("ctr run output %q lacks the container's echo", out)
 		}
-		t.Logf("ctr run: %s", out)
+		// containerd's cgroupsPath /<namespace>/<id>, as runc would place it.
+		if !strings.Contains(out, ":memory:/"+ns+"/compat-run") {
+			t.Fatalf("container is not in the memory cgroup containerd named:\n%s", out)
+		}
 		c.wrapper.requireCalled(t, "create", "start", "delete")
 	})
 
@@ -119,7 +132,6 @@ func TestContainerd(t *testing.T) {
 
 	t.Run("tty", func(t *testing.T) {
 		out := runTTY(t, 2*time.Minute, "ctr", "--address", c.socket, "--namespace", ns, "run", "--rm", "--tty", rb, testImage, "compat-tty", "sh", "-c", "tty; test -t 0 && echo stdin-is-a-tty")
-		t.Logf("tty: %q", out)
 		if !strings.Contains(out, "/dev/pts/") || !strings.Contains(out, "stdin-is-a-tty") {
 			t.Fatalf("ctr run --tty: container has no terminal:\n%s", out)
 		}

@@ -58,6 +58,7 @@ func TestCRI(t *testing.T) {
 		"metadata":      map[string]any{"name": "kago-pod", "namespace": "default", "uid": "kago-pod-uid", "attempt": 0},
 		"log_directory": logDir,
 		"linux": map[string]any{
+			"cgroup_parent":    "/" + criCgroupParent + "/pod-kago",
 			"security_context": map[string]any{"namespace_options": map[string]any{"network": 2}}, // NODE: host network
 		},
 	})
