@@ -112,7 +112,12 @@ func TestBadIDsAndVerbs(t *testing.T) {
 	}
 	oneLine(t, "unknown verb flag", h.runc("create", "--no-such-flag", "x"), "no-such-flag")
 	oneLine(t, "missing id", h.runc("start"), "container ID")
-	oneLine(t, "systemd cgroup", h.runc("--systemd-cgroup", "list"), "systemd")
+	// --systemd-cgroup is accepted; a systemd-style cgroupsPath is refused clearly.
+	h.must("--systemd-cgroup", "list")
+	sb := bundle(t, []string{"true"}, func(s *specs.Spec) { s.Linux.CgroupsPath = "system.slice:kago:x" })
+	sid := h.id()
+	oneLine(t, "systemd cgroup path", h.runc("--systemd-cgroup", "create", "--bundle", sb.Dir, sid), "systemd")
+	assertNothingLeft(t, h, sid)
 }
 
 func TestJSONErrorLog(t *testing.T) {

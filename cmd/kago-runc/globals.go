@@ -36,7 +36,7 @@ func (g *globals) addFlags(cmd *cobra.Command) {
 	f.StringVar(&g.logPath, "log", "", "set the log file to write runtime logs to (default is stderr)")
 	f.StringVar(&g.logFormat, "log-format", "text", "set the log format ('text' (default), or 'json')")
 	f.BoolVar(&g.debug, "debug", false, "enable debug logging")
-	f.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "enable systemd cgroup support (not supported by kago-runc)")
+	f.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "accepted for compatibility; kago-runc manages cgroupfs paths only")
 	f.StringVar(&g.criu, "criu", "criu", "path to the criu binary used for checkpoint and restore (unused: no CRIU support)")
 	f.StringVar(&g.rootless, "rootless", "auto", "ignore cgroup permission errors ('true', 'false', or 'auto')")
 }
@@ -76,7 +76,10 @@ func (g *globals) setup() error {
 		g.log = slog.New(slog.NewTextHandler(w, opts))
 	}
 	if g.systemdCgroup {
-		return fmt.Errorf("--systemd-cgroup is not supported by kago-runc: use cgroupfs paths (drop the flag, or set SystemdCgroup = false in containerd's runc options)")
+		// Accepted so that clients passing it by habit still work with
+		// cgroupfs paths; a systemd "slice:prefix:name" cgroupsPath is
+		// refused by linux/cgroups with a message saying so.
+		g.log.Debug("--systemd-cgroup given: kago-runc manages cgroupfs paths only")
 	}
 	return nil
 }
