@@ -38,6 +38,9 @@ func privateBridge(t *testing.T, name, cidr string) {
 	}
 }
 
+// dockerCgroupParent holds the containers of the test's dockerd.
+const dockerCgroupParent = "kago-compat-docker"
+
 // dockerd is a Docker engine private to one test.
 type dockerd struct {
 	cli, host string
@@ -57,6 +60,7 @@ func startDockerd(t *testing.T) *dockerd {
 		t.Fatal(err)
 	}
 	exec := filepath.Join(dir, "exec")
+	cgroupCleanup(t, dockerCgroupParent)
 	t.Cleanup(func() {
 		killStrays(t, exec)
 		unmountUnder(dir)
@@ -70,7 +74,7 @@ func startDockerd(t *testing.T) *dockerd {
 		"--data-root", filepath.Join(dir, "data"), "--exec-root", exec,
 		"--pidfile", filepath.Join(dir, "docker.pid"), "--host", d.host,
 		"--bridge", bridge, "--iptables=false", "--ip6tables=false", "--ip-masq=false", "--userland-proxy=false",
-		"--storage-driver", "overlay2", "--default-ulimit", "nofile=1024:1024",
+		"--storage-driver", "overlay2", "--cgroup-parent", "/"+dockerCgroupParent, "--exec-opt", "native.cgroupdriver=cgroupfs", "--default-ulimit", "nofile=1024:1024",
 		"--add-runtime", "kago="+d.wrapper.Path)
 	t.Cleanup(func() {
 		// Remove containers while the daemon runs, so their shims exit.
