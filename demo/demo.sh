@@ -101,7 +101,7 @@ image_up() {
 run_with_kago_run() {
 	say "4. kago run -d --name $NAME -p $PORT:80 -v ./demo/site:/var/www/html $IMAGE"
 	"$KAGO" --root "$ROOT" rm -f "$NAME" >/dev/null 2>&1 || true
-	kago run -d --name "$NAME" -p "$PORT:80" -v "$SITE:/var/www/html" "$IMAGE"
+	kago run -d --name "$NAME" -p "$PORT:80" -v ./demo/site:/var/www/html "$IMAGE"
 }
 
 # run_with_kago_runc is the stand-in until `kago run` exists: the same

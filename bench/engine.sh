@@ -1,0 +1,137 @@
+#!/bin/sh
+# Section 6 of bench/run.sh: the engine on the Apache demo image.
+#   - `kago run --rm IMAGE true` vs `podman run --rm` of the same image
+#     (exported with `kago save`, loaded with `podman load`), both --network none
+#   - wrk through a published port (-p, nftables DNAT over the bridge) vs the
+#     same container on the host network (loopback, no NAT)
+#   - RSS of kago's own processes (the CLI, the per-container monitor)
+# Runs on its own engine root with its own bridge, subnet and nftables table
+# (kbench<pid>, 10.231.0.0/24, kagobench<pid>), removed at the end, so it never
+# touches /var/lib/kago or kago0.
+# Usage: bench/engine.sh     Env: KAGO (bin/kago), N_RUN (20), WRK_DURATION (5s)
+set -eu
+cd "$(dirname "$0")/.."
+KAGO=$(realpath "${KAGO:-bin/kago}")
+N_RUN=${N_RUN:-20}
+DUR=${WRK_DURATION:-5s}
+PORT=18080
+HOSTPORT=18081
+W=$(mktemp -d /tmp/kago-bench-engine.XXXXXX)
+R=$W/root
+BR=kbench$$
+TABLE=kagobench$$
+P="podman --root $W/podman --runroot $W/podman-run --storage-driver overlay --cgroup-manager cgroupfs --events-backend file --runtime runc"
+# This host lacks CAP_SYS_RESOURCE and podman lowers RLIMIT_NPROC to 32768,
+# so podman's default ulimits would be refused by the OCI runtime.
+PODMAN_ULIMITS="--ulimit nofile=$(ulimit -Hn):$(ulimit -Hn) --ulimit nproc=32768:32768"
+
+note() { printf '  note: %s\n' "$*"; }
+k() { "$KAGO" --root "$R" "$@"; }
+
+cleanup() {
+	for c in bweb bhost; do k rm -f "$c" >/dev/null 2>&1 || true; done
+	$P rm -af >/dev/null 2>&1 || true
+	$P rmi -af >/dev/null 2>&1 || true
+	nft delete table ip "$TABLE" 2>/dev/null || true
+	ip link del "$BR" 2>/dev/null || true
+	# Image layers may be overlay-mounted by podman or kago: unmount what is under $W first.
+	awk -v w="$W" 'index($2, w) == 1 {print $2}' /proc/self/mounts | sort -r | while read -r m; do umount -l "$m" || true; done
+	rm -rf "$W"
+}
+trap cleanup EXIT INT TERM
+
+mkdir -p "$R"
+printf '{"Network":{"BridgeName":"%s","Subnet":"10.231.0.0/24","TableName":"%s","UserSubnetPool":"10.231.128.0/20","UserBridgePrefix":"kbn"}}\n' "$BR" "$TABLE" >"$R/config.json"
+
+tar=$(demo/build-httpd-image.sh)
+k import --change 'CMD ["httpd-foreground"]' --change 'EXPOSE 80' "$tar" httpd:2.4 >/dev/null
+IMAGE=httpd:2.4
+
+# hyperfine_median CMD... prints median ms of each command, one a line.
+hyperfine_median() {
+	hyperfine -N -w 2 -r "$N_RUN" --export-json "$W/h.json" "$@" >/dev/null 2>"$W/h.err" || { echo "hyperfine failed: $(tail -1 "$W/h.err")" >&2; return 1; }
+	python3 -c "import json,sys; [print('%.1f' % (r['median']*1000)) for r in json.load(open(sys.argv[1]))['results']]" "$W/h.json"
+}
+
+echo "run --rm IMAGE true ($N_RUN runs, median)"
+k save -o "$W/img.tar" "$IMAGE"
+if command -v podman >/dev/null && $P load -q -i "$W/img.tar" >/dev/null 2>&1; then
+	set -- "$KAGO --root $R run --rm --network none $IMAGE true" \
+		"$P run --rm --network none $PODMAN_ULIMITS $IMAGE true"
+	labels="kago podman+runc"
+else
+	note "podman missing or cannot load the image: kago only"
+	set -- "$KAGO --root $R run --rm --network none $IMAGE true"
+	labels=kago
+fi
+set -- "$@" "$KAGO --root $R run --rm $IMAGE true"
+labels="$labels kago(bridge)"
+if ms=$(hyperfine_median "$@"); then
+	printf '%s\n' "$ms" >"$W/ms"
+	k0=$(head -1 "$W/ms")
+	i=1
+	printf '  %-16s %10s %10s\n' engine "median ms" "kago/x"
+	for l in $labels; do
+		m=$(sed -n "${i}p" "$W/ms")
+		awk -v l="$l" -v m="$m" -v k="$k0" 'BEGIN {printf "  %-16s %10.1f %10.2f\n", l, m, k/m}'
+		i=$((i + 1))
+	done
+	note "kago(bridge) adds veth + IPAM + nftables attach/detach to the --network none run"
+fi
+/usr/bin/time -f '%M' -o "$W/cli.rss" "$KAGO" --root "$R" run --rm --network none "$IMAGE" true >/dev/null 2>&1 || true
+echo "  max RSS of the kago CLI for one run --rm: $(cat "$W/cli.rss" 2>/dev/null || echo '?') KiB"
+
+# wait_http PORT waits up to 10 s for an HTTP answer on 127.0.0.1:PORT.
+wait_http() {
+	for _ in $(seq 100); do
+		curl -fsS -m 1 -o /dev/null "http://127.0.0.1:$1/" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "no HTTP answer on 127.0.0.1:$1" >&2
+	return 1
+}
+
+# kago_rss prints the summed VmRSS (KiB) and count of kago's processes while
+# no CLI runs: the per-container monitors (re-execs of $KAGO, or anything
+# named container-monitor if it runs from a memfd copy).
+kago_rss() {
+	t=0 n=0
+	for d in /proc/[0-9]*; do
+		[ "$(readlink "$d/exe" 2>/dev/null)" = "$KAGO" ] ||
+			tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -q 'container-monitor' || continue
+		r=$(awk '/^VmRSS:/ {print $2}' "$d/status" 2>/dev/null) || continue
+		t=$((t + ${r:-0})) n=$((n + 1))
+	done
+	echo "$t $n"
+}
+
+# wrk_on PORT prints "req/s p50-latency" for DUR of wrk -t2 -c32, sampling
+# kago's RSS meanwhile into $W/rss.
+wrk_on() {
+	: >"$W/rss"
+	(while :; do kago_rss >>"$W/rss"; sleep 0.5; done) &
+	sampler=$!
+	wrk -t2 -c32 -d"$DUR" --latency "http://127.0.0.1:$1/" >"$W/wrk.txt" 2>&1 || true
+	kill "$sampler" 2>/dev/null || true
+	wait "$sampler" 2>/dev/null || true
+	awk '/Requests\/sec/ {r=$2} /^ +50%/ {l=$2} END {printf "%s %s\n", r, l}' "$W/wrk.txt"
+}
+
+echo "HTTP through the published port vs host network (wrk -t2 -c32 -d$DUR, same Apache container)"
+command -v wrk >/dev/null || { note "wrk missing: apt-get install -y wrk"; exit 0; }
+k run -d --name bweb -p "127.0.0.1:$PORT:80" "$IMAGE" >/dev/null
+wait_http "$PORT"
+set -- $(wrk_on "$PORT")
+pub_rps=${1:-0} pub_lat=${2:-?}
+pub_rss=$(awk 'BEGIN {m=0} $1>m {m=$1; n=$2} END {printf "%d KiB in %d processes", m, n}' "$W/rss")
+k rm -f bweb >/dev/null
+k run -d --name bhost --network host "$IMAGE" sh -c "sed -i 's/^Listen .*/Listen 127.0.0.1:$HOSTPORT/' /etc/apache2/ports.conf && exec httpd-foreground" >/dev/null
+wait_http "$HOSTPORT"
+set -- $(wrk_on "$HOSTPORT")
+host_rps=${1:-0} host_lat=${2:-?}
+k rm -f bhost >/dev/null
+printf '  %-30s %12s %12s\n' path "req/s" "p50 latency"
+printf '  %-30s %12s %12s\n' "-p $PORT:80 (DNAT, veth, bridge)" "$pub_rps" "$pub_lat"
+printf '  %-30s %12s %12s\n' "--network host (loopback)" "$host_rps" "$host_lat"
+awk -v a="$pub_rps" -v b="$host_rps" 'BEGIN {if (b > 0) printf "  published/loopback throughput: %.2f\n", a/b}'
+echo "  kago monitor RSS while serving (max): $pub_rss"
