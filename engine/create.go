@@ -324,9 +324,10 @@ var (
 )
 
 // generateName makes a docker-style name from the ID, so it is random and
-// (with the ID suffix) practically unique.
+// (with the ID suffix) practically unique. Dashes, not docker's
+// underscores, keep it a valid host name for peers' /etc/hosts.
 func generateName(id string) string {
 	a, _ := strconv.ParseUint(id[:2], 16, 8)
 	b, _ := strconv.ParseUint(id[2:4], 16, 8)
-	return nameLeft[a%uint64(len(nameLeft))] + "_" + nameRight[b%uint64(len(nameRight))] + "_" + id[4:8]
+	return nameLeft[a%uint64(len(nameLeft))] + "-" + nameRight[b%uint64(len(nameRight))] + "-" + id[4:8]
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -277,7 +278,7 @@ func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, att
 		dir := e.Containers.Dir(id)
 		ep, err = e.Net.Attach(ctx, network.AttachRequest{
 			ContainerID: id, Network: rec.Network, NetnsPath: fmt.Sprintf("/proc/%d/ns/net", c.Pid()),
-			Hostname: rec.Hostname, Aliases: []string{rec.Name}, Ports: rec.Ports,
+			Hostname: rec.Hostname, Aliases: hostAliases(rec.Name), Ports: rec.Ports,
 			HostsPath: filepath.Join(dir, "hosts"), HostnamePath: filepath.Join(dir, "hostname"),
 			ResolvConfPath: filepath.Join(dir, "resolv.conf"),
 		})
@@ -291,6 +292,7 @@ func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, att
 	if _, err = e.Containers.Update(id, func(r *containers.Record) error {
 		r.State.Status = containers.StatusRunning
 		r.State.Pid = c.Pid()
+		r.State.MonitorPid = os.Getpid()
 		r.State.StartedAt = time.Now().UTC()
 		r.State.ExitCode, r.State.OOMKilled, r.State.Error = 0, false, ""
 		r.Endpoint = ep
@@ -410,4 +412,15 @@ func (e *Engine) monitorAlive(id string) bool {
 	}
 	unix.Flock(int(f.Fd()), unix.LOCK_UN)
 	return false
+}
+
+var hostLabel = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$`)
+
+// hostAliases is the container name as a name peers can resolve, when it is
+// a valid host name label (a name like my_app is not, and is skipped).
+func hostAliases(name string) []string {
+	if hostLabel.MatchString(name) {
+		return []string{name}
+	}
+	return nil
 }

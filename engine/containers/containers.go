@@ -67,6 +67,9 @@ type State struct {
 	StartedAt    time.Time `json:"StartedAt"`
 	FinishedAt   time.Time `json:"FinishedAt"`
 	RestartCount int       `json:"RestartCount"`
+	// MonitorPid is the monitor process of the current run (for debugging
+	// and tests; liveness is decided by its lock, not this number).
+	MonitorPid int `json:"MonitorPid,omitempty"`
 	// ManuallyStopped is set by stop/kill so the monitor does not apply the
 	// restart policy (docker's rule for always/unless-stopped).
 	ManuallyStopped bool `json:"ManuallyStopped,omitempty"`

@@ -1,0 +1,297 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
+
+	"github.com/kago-run/kago/engine"
+	"github.com/kago-run/kago/engine/specgen"
+	"github.com/kago-run/kago/linux/seccomp"
+)
+
+// runFlags are the flags `run` and `create` share, as the user typed them.
+type runFlags struct {
+	o          engine.CreateOptions
+	entrypoint string
+	env        []string
+	envFiles   []string
+	memory     string
+	cpus       string
+	pidsLimit  int64
+	secOpts    []string
+	interact   bool
+	detach     bool
+}
+
+func (f *runFlags) register(fs *pflag.FlagSet) {
+	fs.SetInterspersed(false) // flags after the image belong to the command
+	fs.StringVar(&f.o.Name, "name", "", "assign a name to the container")
+	fs.StringArrayVarP(&f.env, "env", "e", nil, "set an environment variable (KEY=VALUE, or KEY to copy the host's)")
+	fs.StringArrayVar(&f.envFiles, "env-file", nil, "read environment variables from a file")
+	fs.StringVarP(&f.o.Spec.Workdir, "workdir", "w", "", "working directory inside the container")
+	fs.StringVarP(&f.o.User, "user", "u", "", "user NAME|UID[:GROUP|GID]")
+	fs.StringVar(&f.entrypoint, "entrypoint", "", "override the image's ENTRYPOINT")
+	fs.StringArrayVarP(&f.o.Publish, "publish", "p", nil, "publish a port: [IP:]HOST:CONTAINER[/tcp|udp]")
+	fs.BoolVarP(&f.o.PublishAll, "publish-all", "P", false, "publish every EXPOSEd port on a free host port")
+	fs.StringArrayVarP(&f.o.Volumes, "volume", "v", nil, "bind mount or volume: HOST_PATH|NAME:CONTAINER_PATH[:ro]")
+	fs.StringArrayVar(&f.o.Tmpfs, "tmpfs", nil, "mount a tmpfs: PATH[:OPTIONS]")
+	fs.BoolVar(&f.o.Spec.ReadOnly, "read-only", false, "mount the root filesystem read-only")
+	fs.StringVar(&f.o.Spec.Hostname, "hostname", "", "container host name (default: the short ID)")
+	fs.StringVar(&f.o.Network, "network", "bridge", "network: bridge, host, none or a user network")
+	fs.StringVarP(&f.memory, "memory", "m", "", "memory limit (e.g. 256m)")
+	fs.StringVar(&f.cpus, "cpus", "", "CPU limit (e.g. 1.5)")
+	fs.Int64Var(&f.pidsLimit, "pids-limit", 0, "maximum number of processes")
+	fs.StringVar(&f.o.Restart, "restart", "no", "restart policy: no, on-failure[:N], always, unless-stopped")
+	fs.BoolVar(&f.o.AutoRemove, "rm", false, "remove the container when it exits")
+	fs.StringArrayVar(&f.o.Spec.CapAdd, "cap-add", nil, "add a capability")
+	fs.StringArrayVar(&f.o.Spec.CapDrop, "cap-drop", nil, "drop a capability")
+	fs.StringArrayVar(&f.secOpts, "security-opt", nil, "seccomp=FILE|unconfined")
+	fs.BoolVar(&f.o.Spec.Privileged, "privileged", false, "give the container all capabilities and devices, no seccomp")
+	fs.BoolVarP(&f.o.Spec.Tty, "tty", "t", false, "allocate a pseudo-terminal")
+	fs.BoolVarP(&f.interact, "interactive", "i", false, "keep stdin open")
+}
+
+// options validates the flags into engine options.
+func (f *runFlags) options(cmd *cobra.Command, args []string) (engine.CreateOptions, error) {
+	o := f.o
+	o.Image, o.Spec.Args = args[0], args[1:]
+	if cmd.Flags().Changed("entrypoint") {
+		o.Spec.Entrypoint = &f.entrypoint
+	}
+	for _, name := range f.envFiles {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			return o, fmt.Errorf("--env-file: %w", err)
+		}
+		kvs, err := specgen.ParseEnvFile(name, data, os.LookupEnv)
+		if err != nil {
+			return o, err
+		}
+		o.Spec.Env = append(o.Spec.Env, kvs...)
+	}
+	for _, e := range f.env {
+		kv, err := specgen.ParseEnv(e, os.LookupEnv)
+		if err != nil {
+			return o, err
+		}
+		if kv != "" {
+			o.Spec.Env = append(o.Spec.Env, kv)
+		}
+	}
+	var err error
+	if f.memory != "" {
+		if o.Spec.Memory, err = specgen.ParseBytes(f.memory); err != nil {
+			return o, fmt.Errorf("--memory: %w", err)
+		}
+		if o.Spec.Memory < 6<<20 {
+			return o, fmt.Errorf("--memory %s is below the 6MiB minimum a container needs", f.memory)
+		}
+	}
+	if f.cpus != "" {
+		if o.Spec.CPUs, err = specgen.ParseCPUs(f.cpus); err != nil {
+			return o, err
+		}
+	}
+	if f.pidsLimit < 0 {
+		return o, fmt.Errorf("--pids-limit %d must not be negative", f.pidsLimit)
+	}
+	o.Spec.PidsLimit = f.pidsLimit
+	for _, so := range f.secOpts {
+		switch {
+		case so == "seccomp=unconfined" || so == "seccomp:unconfined":
+			o.Spec.SeccompUnconfined = true
+		case len(so) > 8 && (so[:8] == "seccomp=" || so[:8] == "seccomp:"):
+			prof, err := loadSeccomp(so[8:])
+			if err != nil {
+				return o, err
+			}
+			o.Spec.Seccomp = prof
+		default:
+			return o, fmt.Errorf("unsupported --security-opt %q: use seccomp=FILE or seccomp=unconfined", so)
+		}
+	}
+	o.Cwd, _ = os.Getwd()
+	o.PullProgress = os.Stderr
+	return o, nil
+}
+
+func loadSeccomp(path string) (*specs.LinuxSeccomp, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("seccomp profile: %w", err)
+	}
+	var p specs.LinuxSeccomp
+	if err := jsonUnmarshalStrict(data, &p); err != nil {
+		return nil, fmt.Errorf("seccomp profile %s is not an OCI seccomp JSON object: %w", path, err)
+	}
+	if _, _, err := seccomp.Compile(&p); err != nil {
+		return nil, fmt.Errorf("seccomp profile %s: %w", path, err)
+	}
+	return &p, nil
+}
+
+func newRunCmd(g *globalOptions) *cobra.Command {
+	f := &runFlags{}
+	cmd := &cobra.Command{
+		Use:   "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
+		Short: "Create and start a container",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: withEngine(g, func(cmd *cobra.Command, args []string, e *engine.Engine) error {
+			o, err := f.options(cmd, args)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			rec, err := e.Create(ctx, o)
+			if err != nil {
+				return err
+			}
+			if f.detach {
+				if _, err := e.Start(ctx, rec.ID); err != nil {
+					e.Remove(context.WithoutCancel(ctx), rec.ID, true, true)
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), rec.ID)
+				return nil
+			}
+			code, err := runForeground(ctx, e, rec.ID, f.interact, o.Spec.Tty)
+			if err != nil {
+				return err
+			}
+			os.Exit(code)
+			return nil
+		}),
+	}
+	f.register(cmd.Flags())
+	cmd.Flags().BoolVarP(&f.detach, "detach", "d", false, "run in the background and print the container ID")
+	return cmd
+}
+
+// runForeground runs the container's monitor in this process, attached to
+// the terminal, and returns the container's exit code.
+func runForeground(ctx context.Context, e *engine.Engine, id string, interactive, tty bool) (int, error) {
+	attach := &engine.Attach{Stdout: os.Stdout, Stderr: os.Stderr}
+	if interactive {
+		attach.Stdin = os.Stdin
+	}
+	restore := func() {}
+	stopResize := func() {}
+	if tty {
+		attach.OnConsole = func(master *os.File) error {
+			restore = makeRaw()
+			stopResize = followWindowSize(master)
+			return nil
+		}
+	}
+	// Without a tty, Ctrl-C and SIGTERM go to the container, as docker's
+	// sig-proxy does; the container decides whether to exit.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
+	defer signal.Stop(sigs)
+	go func() {
+		for s := range sigs {
+			if c, err := e.Runtime.Load(id); err == nil {
+				c.Kill(s.(unix.Signal), false)
+			}
+		}
+	}()
+	var startErr error
+	code, err := e.Monitor(ctx, id, attach, func(err error) { startErr = err })
+	stopResize()
+	restore()
+	if startErr != nil {
+		e.Remove(context.WithoutCancel(ctx), id, true, true)
+		return -1, startErr
+	}
+	return code, err
+}
+
+func newCreateCmd(g *globalOptions) *cobra.Command {
+	f := &runFlags{}
+	cmd := &cobra.Command{
+		Use:   "create [OPTIONS] IMAGE [COMMAND] [ARG...]",
+		Short: "Create a container without starting it",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: withEngine(g, func(cmd *cobra.Command, args []string, e *engine.Engine) error {
+			o, err := f.options(cmd, args)
+			if err != nil {
+				return err
+			}
+			rec, err := e.Create(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), rec.ID)
+			return nil
+		}),
+	}
+	f.register(cmd.Flags())
+	return cmd
+}
+
+func newStartCmd(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "start CONTAINER [CONTAINER...]",
+		Short: "Start created or stopped containers (in the background)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: withEngine(g, func(cmd *cobra.Command, args []string, e *engine.Engine) error {
+			return eachContainer(cmd, args, func(ref string) error {
+				_, err := e.Start(cmd.Context(), ref)
+				return err
+			})
+		}),
+	}
+}
+
+func newRestartCmd(g *globalOptions) *cobra.Command {
+	var secs int
+	cmd := &cobra.Command{
+		Use:   "restart [OPTIONS] CONTAINER [CONTAINER...]",
+		Short: "Stop and start containers",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: withEngine(g, func(cmd *cobra.Command, args []string, e *engine.Engine) error {
+			return eachContainer(cmd, args, func(ref string) error {
+				if err := e.Stop(cmd.Context(), ref, time.Duration(secs)*time.Second); err != nil {
+					return err
+				}
+				_, err := e.Start(cmd.Context(), ref)
+				return err
+			})
+		}),
+	}
+	cmd.Flags().IntVarP(&secs, "time", "t", 10, "seconds to wait before killing")
+	return cmd
+}
+
+// eachContainer runs fn for each argument, printing each one done, and
+// fails if any failed (after trying them all, as docker does).
+func eachContainer(cmd *cobra.Command, refs []string, fn func(ref string) error) error {
+	failed := 0
+	var last error
+	for _, ref := range refs {
+		if err := fn(ref); err != nil {
+			failed++
+			last = err
+			if len(refs) > 1 {
+				fmt.Fprintln(cmd.ErrOrStderr(), "kago:", err)
+			}
+			continue
+		}
+		fmt.Fprintln(cmd.OutOrStdout(), ref)
+	}
+	if failed == 1 && len(refs) == 1 {
+		return last
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d containers failed", failed, len(refs))
+	}
+	return nil
+}

@@ -1,0 +1,73 @@
+package engine
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/kago-run/kago/engine/containers"
+)
+
+// Inspect renders a record the way `docker inspect` shows a container, for
+// the fields kago has.
+func Inspect(r *containers.Record) map[string]any {
+	st := r.State
+	ts := func(t time.Time) string {
+		if t.IsZero() {
+			return "0001-01-01T00:00:00Z"
+		}
+		return t.Format(time.RFC3339Nano)
+	}
+	ns := map[string]any{"IPAddress": "", "MacAddress": "", "Gateway": "", "Ports": map[string]any{}, "Networks": map[string]any{}}
+	if ep := r.Endpoint; ep != nil {
+		ns["IPAddress"], ns["MacAddress"], ns["Gateway"], ns["IPPrefixLen"] = ep.IP.String(), ep.MAC, ep.Gateway.String(), ep.Prefix
+		ports := map[string]any{}
+		for _, p := range ep.Ports {
+			hostIP := "0.0.0.0"
+			if p.HostIP.IsValid() {
+				hostIP = p.HostIP.String()
+			}
+			key := strconv.Itoa(int(p.ContainerPort)) + "/" + p.Protocol
+			list, _ := ports[key].([]map[string]string)
+			ports[key] = append(list, map[string]string{"HostIp": hostIP, "HostPort": strconv.Itoa(int(p.HostPort))})
+		}
+		ns["Ports"] = ports
+		ns["Networks"] = map[string]any{r.Network: map[string]any{
+			"IPAddress": ep.IP.String(), "MacAddress": ep.MAC, "Gateway": ep.Gateway.String(), "IPPrefixLen": ep.Prefix, "Aliases": ep.Aliases,
+		}}
+	}
+	mounts := r.Mounts
+	if mounts == nil {
+		mounts = []containers.Mount{}
+	}
+	return map[string]any{
+		"Id": r.ID, "Name": "/" + r.Name, "Created": ts(r.Created), "Image": r.ImageID,
+		"Path": first(r.Command), "Args": rest(r.Command),
+		"State": map[string]any{
+			"Status": st.Status, "Running": st.Status == containers.StatusRunning,
+			"Restarting": st.Status == containers.StatusRestarting, "Pid": st.Pid, "ExitCode": st.ExitCode,
+			"OOMKilled": st.OOMKilled, "Error": st.Error, "StartedAt": ts(st.StartedAt), "FinishedAt": ts(st.FinishedAt),
+		},
+		"RestartCount": st.RestartCount,
+		"HostConfig": map[string]any{
+			"NetworkMode": r.Network, "RestartPolicy": r.Restart, "AutoRemove": r.AutoRemove,
+		},
+		"Config":          map[string]any{"Hostname": r.Hostname, "Image": r.Image, "Cmd": r.Command, "Tty": r.Tty, "StopSignal": r.StopSignal},
+		"NetworkSettings": ns,
+		"Mounts":          mounts,
+	}
+}
+
+func first(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
+}
+
+func rest(s []string) []string {
+	if len(s) < 2 {
+		return []string{}
+	}
+	return s[1:]
+}
+
