@@ -47,10 +47,10 @@ tar=$(demo/build-httpd-image.sh)
 k import --change 'CMD ["httpd-foreground"]' --change 'EXPOSE 80' "$tar" httpd:2.4 >/dev/null
 IMAGE=httpd:2.4
 
-# hyperfine_median CMD... prints median ms of each command, one a line.
+# hyperfine_median CMD prints the median ms of CMD; hyperfine errors stay in $W/h.err.
 hyperfine_median() {
-	hyperfine -N -w 2 -r "$N_RUN" --export-json "$W/h.json" "$@" >/dev/null 2>"$W/h.err" || { echo "hyperfine failed: $(tail -1 "$W/h.err")" >&2; return 1; }
-	python3 -c "import json,sys; [print('%.1f' % (r['median']*1000)) for r in json.load(open(sys.argv[1]))['results']]" "$W/h.json"
+	hyperfine -N -w 2 -r "$N_RUN" --export-json "$W/h.json" "$@" >/dev/null 2>"$W/h.err" || return 1
+	python3 -c "import json,sys; print('%.2f' % (json.load(open(sys.argv[1]))['results'][0]['median']*1000))" "$W/h.json"
 }
 
 echo "run --rm IMAGE true ($N_RUN runs, median)"
@@ -66,18 +66,21 @@ else
 fi
 set -- "$@" "$KAGO --root $R run --rm $IMAGE true"
 labels="$labels kago(bridge)"
-if ms=$(hyperfine_median "$@"); then
-	printf '%s\n' "$ms" >"$W/ms"
-	k0=$(head -1 "$W/ms")
-	i=1
-	printf '  %-16s %10s %10s\n' engine "median ms" "kago/x"
-	for l in $labels; do
-		m=$(sed -n "${i}p" "$W/ms")
-		awk -v l="$l" -v m="$m" -v k="$k0" 'BEGIN {printf "  %-16s %10.1f %10.2f\n", l, m, k/m}'
-		i=$((i + 1))
-	done
-	note "kago(bridge) adds veth + IPAM + nftables attach/detach to the --network none run"
-fi
+printf '  %-16s %10s %10s\n' engine "median ms" "kago/x"
+k0=
+for l in $labels; do
+	# One hyperfine per command, so one failing engine does not hide the others.
+	if m=$(hyperfine_median "$1"); then
+		k0=${k0:-$m}
+		awk -v l="$l" -v m="$m" -v k="$k0" 'BEGIN {r = (k + 0 > 0) ? sprintf("%.2f", k / m) : "-"; printf "  %-16s %10.1f %10s\n", l, m, r}'
+	else
+		# Show the engine's own error, not hyperfine's.
+		printf '  %-16s %10s   (%s)\n' "$l" failed "$($1 2>&1 >/dev/null | tail -1 | cut -c1-100)"
+		k0=${k0:-failed}
+	fi
+	shift
+done
+note "kago(bridge) adds veth + IPAM + nftables attach/detach to the --network none run"
 /usr/bin/time -f '%M' -o "$W/cli.rss" "$KAGO" --root "$R" run --rm --network none "$IMAGE" true >/dev/null 2>&1 || true
 echo "  max RSS of the kago CLI for one run --rm: $(cat "$W/cli.rss" 2>/dev/null || echo '?') KiB"
 
@@ -91,14 +94,13 @@ wait_http() {
 	return 1
 }
 
-# kago_rss prints the summed VmRSS (KiB) and count of kago's processes while
-# no CLI runs: the per-container monitors (re-execs of $KAGO, or anything
-# named container-monitor if it runs from a memfd copy).
+# kago_rss prints the summed VmRSS (KiB) and count of the monitors of this
+# benchmark's containers (`kago --root $R container-monitor ID`).
 kago_rss() {
 	t=0 n=0
 	for d in /proc/[0-9]*; do
-		[ "$(readlink "$d/exe" 2>/dev/null)" = "$KAGO" ] ||
-			tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -q 'container-monitor' || continue
+		cmd=$(tr '\0' ' ' 2>/dev/null <"$d/cmdline") || continue
+		case $cmd in *"--root $R container-monitor "*) ;; *) continue ;; esac
 		r=$(awk '/^VmRSS:/ {print $2}' "$d/status" 2>/dev/null) || continue
 		t=$((t + ${r:-0})) n=$((n + 1))
 	done

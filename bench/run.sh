@@ -169,7 +169,7 @@ section6() {
 		note "skipped: \`kago run\` is not built yet (engine in progress); the demo runs the image with kago-runc meanwhile"
 		return 0
 	fi
-	sh bench/engine.sh
+	KAGO="$KAGO" sh bench/engine.sh
 }
 
 want() { [ -z "$SECTIONS" ] || echo " $SECTIONS " | grep -q " $1 "; }
