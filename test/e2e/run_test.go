@@ -1,0 +1,288 @@
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// freePort returns a TCP port nothing listens on at the moment.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func get(url string) (string, error) {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+// TestRunDetachedServesPublishedPort is the issue's headline: run -d -p
+// serves a page on localhost, then ps, logs, exec, inspect, stop and rm
+// behave as in docker, and stop removes the published port.
+func TestRunDetachedServesPublishedPort(t *testing.T) {
+	e := newEnv(t)
+	port := freePort(t)
+	site := filepath.Join(t.TempDir(), "site")
+	id := e.ok("run", "-d", "--name", "web", "-p", fmt.Sprintf("%d:80", port), "-e", "GREETING=hi",
+		"-v", site+":/www:ro", "bb")
+	if len(id) != 64 {
+		t.Fatalf("run -d printed %q, want a 64-hex ID", id)
+	}
+	if _, err := os.Stat(site); err != nil {
+		t.Fatalf("a missing bind source must be created, as docker does: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(site, "index.html"), []byte("served through kago\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d/index.html", port)
+	var body string
+	e.eventually("the page on "+url, 10*time.Second, func() bool {
+		body, _ = get(url)
+		return body == "served through kago\n"
+	})
+
+	ps := e.ok("ps")
+	if !strings.Contains(ps, "web") || !strings.Contains(ps, fmt.Sprintf("0.0.0.0:%d->80/tcp", port)) || !strings.Contains(ps, id[:12]) {
+		t.Fatalf("ps does not show the container and its port:\n%s", ps)
+	}
+	if q := e.ok("ps", "-q"); q != id[:12] {
+		t.Fatalf("ps -q = %q, want %q", q, id[:12])
+	}
+	if out := e.ok("exec", "-e", "X=1", "web", "sh", "-c", "echo $GREETING$X; hostname; cat /etc/hosts"); !strings.Contains(out, "hi1\n"+id[:12]) || !strings.Contains(out, "web") {
+		t.Fatalf("exec output %q lacks env, hostname or hosts entry", out)
+	}
+	if _, _, code := e.run("exec", "web", "sh", "-c", "exit 7"); code != 7 {
+		t.Fatalf("exec exit code %d, want 7", code)
+	}
+	if errs := e.fails("exec", "web", "sh", "-c", "echo x > /www/f"); !strings.Contains(errs, "Read-only") {
+		t.Fatalf("a :ro volume was writable? stderr %q", errs)
+	}
+	in := e.inspect("web")
+	st := state(in)
+	ns := in["NetworkSettings"].(map[string]any)
+	if st["Status"] != "running" || st["Pid"].(float64) <= 0 || !strings.HasPrefix(ns["IPAddress"].(string), "10.220.") || ns["MacAddress"] == "" {
+		t.Fatalf("inspect: state %v network %v", st, ns)
+	}
+	if out := e.ok("port", "web"); out != fmt.Sprintf("80/tcp -> 0.0.0.0:%d", port) {
+		t.Fatalf("port: %q", out)
+	}
+
+	start := time.Now()
+	e.ok("stop", "-t", "1", "web")
+	st = state(e.inspect("web"))
+	// httpd as PID 1 has no SIGTERM handler, so the kernel ignores SIGTERM
+	// and stop falls back to SIGKILL after the timeout: 128+9, as in docker.
+	if took := time.Since(start); took < time.Second {
+		t.Errorf("stop -t 1 returned after %s, before its timeout", took)
+	}
+	if st["Status"] != "exited" || st["ExitCode"].(float64) != 137 || st["FinishedAt"] == "0001-01-01T00:00:00Z" {
+		t.Fatalf("after stop: %v", st)
+	}
+	if _, err := get(url); err == nil {
+		t.Fatal("the published port still answers after stop")
+	}
+	if n := e.dnatElements(); n != 0 {
+		t.Fatalf("stop left %d published ports in nftables", n)
+	}
+	// start brings it back with the same rootfs.
+	e.ok("start", "web")
+	e.eventually("the page after start", 10*time.Second, func() bool {
+		body, _ = get(url)
+		return body == "served through kago\n"
+	})
+	if errs := e.fails("rm", "web"); !strings.Contains(errs, "stop it first") {
+		t.Fatalf("rm of a running container: %q", errs)
+	}
+	e.ok("rm", "-f", "web")
+	if errs := e.fails("inspect", "web"); !strings.Contains(errs, "no such container") {
+		t.Fatalf("inspect after rm: %q", errs)
+	}
+	e.assertClean([]string{id})
+}
+
+// TestLogsAndExitCodes: stdout and stderr are logged in json-file format and
+// the exit code is recorded; a foreground run returns the container's code.
+func TestLogsAndExitCodes(t *testing.T) {
+	e := newEnv(t)
+	out, errs, code := e.run("run", "--name", "fg", "bb", "sh", "-c", "echo to-out; echo to-err >&2; exit 3")
+	if code != 3 || out != "to-out\n" || !strings.Contains(errs, "to-err") {
+		t.Fatalf("foreground run: code %d stdout %q stderr %q", code, out, errs)
+	}
+	out, errs, _ = e.run("logs", "fg")
+	if out != "to-out\n" || errs != "to-err\n" {
+		t.Fatalf("logs: stdout %q stderr %q", out, errs)
+	}
+	raw, err := os.ReadFile(filepath.Join(e.root, "containers", e.inspect("fg")["Id"].(string), e.inspect("fg")["Id"].(string)+"-json.log"))
+	if err != nil || !strings.Contains(string(raw), `"log":"to-out\n","stream":"stdout","time":"`) {
+		t.Fatalf("json-file log: %q %v", raw, err)
+	}
+	e.ok("run", "-d", "--name", "counter", "bb", "sh", "-c", "for i in 1 2 3 4 5; do echo line$i; done; sleep 1; echo late")
+	if got := e.ok("logs", "-f", "--tail", "2", "counter"); got != "line4\nline5\nlate" {
+		t.Fatalf("logs -f --tail 2: %q", got)
+	}
+	if got := e.ok("wait", "counter"); got != "0" {
+		t.Fatalf("wait: %q", got)
+	}
+	if out := e.ok("logs", "-t", "counter"); !strings.Contains(out, "Z line1") {
+		t.Fatalf("logs -t: %q", out)
+	}
+}
+
+// TestRestartPolicy: on-failure:2 restarts a crashing container twice and
+// records the last exit code; stop ends an always-restarting one.
+func TestRestartPolicy(t *testing.T) {
+	e := newEnv(t)
+	e.ok("run", "-d", "--name", "crash", "--restart", "on-failure:2", "bb", "sh", "-c", "echo boom; exit 3")
+	e.eventually("two restarts and a final exit", 15*time.Second, func() bool {
+		in := e.inspect("crash")
+		return state(in)["Status"] == "exited" && in["RestartCount"].(float64) == 2
+	})
+	if st := state(e.inspect("crash")); st["ExitCode"].(float64) != 3 {
+		t.Fatalf("exit code %v, want 3", st["ExitCode"])
+	}
+	if logs := e.ok("logs", "crash"); logs != "boom\nboom\nboom" {
+		t.Fatalf("three runs should have logged three lines: %q", logs)
+	}
+	e.ok("run", "-d", "--name", "forever", "--restart", "always", "bb", "sh", "-c", "sleep 0.2")
+	e.eventually("a restart", 10*time.Second, func() bool { return e.inspect("forever")["RestartCount"].(float64) >= 1 })
+	e.ok("stop", "-t", "1", "forever")
+	n := e.inspect("forever")["RestartCount"].(float64)
+	time.Sleep(time.Second)
+	if in := e.inspect("forever"); state(in)["Status"] != "exited" || in["RestartCount"].(float64) != n {
+		t.Fatalf("stopped container restarted: %v", in)
+	}
+}
+
+// TestAutoRemove: --rm removes everything when the container exits, in
+// the foreground and detached.
+func TestAutoRemove(t *testing.T) {
+	e := newEnv(t)
+	port := freePort(t)
+	out, _, code := e.run("run", "--rm", "-p", fmt.Sprintf("%d:80", port), "bb", "sh", "-c", "echo bye; exit 2")
+	if code != 2 || out != "bye\n" {
+		t.Fatalf("run --rm: code %d out %q", code, out)
+	}
+	id := e.ok("run", "-d", "--rm", "-v", "/data", "bb", "sh", "-c", "sleep 0.3")
+	e.eventually("the container to remove itself", 10*time.Second, func() bool { return len(e.ids()) == 0 })
+	if ps := e.ok("ps", "-aq"); ps != "" {
+		t.Fatalf("ps -a after --rm: %q", ps)
+	}
+	if vols, _ := os.ReadDir(filepath.Join(e.root, "volumes")); len(vols) != 0 {
+		t.Fatalf("--rm left its anonymous volume: %v", vols)
+	}
+	e.assertClean([]string{id})
+}
+
+// TestUserNetworkByName: two containers on a user network reach each other
+// by container name.
+func TestUserNetworkByName(t *testing.T) {
+	e := newEnv(t)
+	e.ok("network", "create", "app")
+	e.ok("run", "-d", "--name", "server", "--network", "app", "bb")
+	e.ok("run", "-d", "--name", "client", "--network", "app", "bb", "sleep", "60")
+	var out string
+	e.eventually("client fetching from server by name", 10*time.Second, func() bool {
+		out, _, _ = e.run("exec", "client", "sh", "-c", `printf 'GET /index.html HTTP/1.0\r\n\r\n' | nc -w 2 server 80`)
+		return strings.Contains(out, "hello from kago")
+	})
+	if hosts := e.ok("exec", "server", "cat", "/etc/hosts"); !strings.Contains(hosts, "client") {
+		t.Fatalf("server's /etc/hosts lacks its peer:\n%s", hosts)
+	}
+	if errs := e.fails("run", "-d", "--network", "nosuchnet", "bb"); !strings.Contains(errs, "network nosuchnet not found") {
+		t.Fatalf("unknown network: %q", errs)
+	}
+}
+
+// TestBadInput: each mistake gives a clear error and leaves no container.
+func TestBadInput(t *testing.T) {
+	e := newEnv(t)
+	l, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	taken := l.Addr().(*net.TCPAddr).Port
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "-d", "nosuchimage:1"}, "nosuchimage"},
+		{[]string{"run", "-d", "-p", "99999:80", "bb"}, "-p"},
+		{[]string{"run", "-d", "-p", fmt.Sprintf("%d:80", taken), "bb"}, "in use"},
+		{[]string{"run", "-d", "-v", "/a:relative", "bb"}, "invalid volume"},
+		{[]string{"run", "-d", "--memory", "lots", "bb"}, "invalid size"},
+		{[]string{"run", "-d", "--restart", "sometimes", "bb"}, "--restart"},
+		{[]string{"run", "-d", "bb", "/no/such/binary"}, "/no/such/binary"},
+		{[]string{"run", "-d", "--name", "bad/name", "bb"}, "invalid container name"},
+		{[]string{"exec", "nosuch", "true"}, "no such container"},
+	} {
+		if errs := e.fails(tc.args...); !strings.Contains(errs, tc.want) {
+			t.Errorf("kago %v: stderr %q does not mention %q", tc.args, errs, tc.want)
+		}
+		if ids := e.ids(); len(ids) != 0 {
+			t.Fatalf("kago %v left containers %v", tc.args, ids)
+		}
+	}
+	e.assertClean(nil)
+	e.ok("run", "-d", "--name", "one", "bb")
+	if errs := e.fails("run", "-d", "--name", "one", "bb"); !strings.Contains(errs, "already in use") && !strings.Contains(errs, "is used by") {
+		t.Fatalf("duplicate name: %q", errs)
+	}
+	e.ok("stop", "one")
+	if errs := e.fails("exec", "one", "true"); !strings.Contains(errs, "not running") {
+		t.Fatalf("exec into a stopped container: %q", errs)
+	}
+}
+
+// TestMonitorKilled: kill -9 of the monitor leaves the container
+// recoverable: ps still shows it, stop ends it and records the exit, rm
+// cleans up everything.
+func TestMonitorKilled(t *testing.T) {
+	e := newEnv(t)
+	port := freePort(t)
+	id := e.ok("run", "-d", "--name", "orphan", "-p", fmt.Sprintf("%d:80", port), "bb")
+	mon := int(state(e.inspect("orphan"))["MonitorPid"].(float64))
+	if mon <= 0 {
+		t.Fatal("no monitor pid recorded")
+	}
+	if err := syscall.Kill(mon, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually("the monitor to die", 5*time.Second, func() bool { return syscall.Kill(mon, 0) != nil })
+	if st := state(e.inspect("orphan")); st["Status"] != "running" {
+		t.Fatalf("after the monitor died the still running container shows %v", st["Status"])
+	}
+	e.eventually("the page", 5*time.Second, func() bool {
+		b, _ := get(fmt.Sprintf("http://127.0.0.1:%d/index.html", port))
+		return b == "hello from kago\n"
+	})
+	e.ok("stop", "-t", "2", "orphan")
+	if st := state(e.inspect("orphan")); st["Status"] != "exited" {
+		t.Fatalf("after stop: %v", st)
+	}
+	if n := e.dnatElements(); n != 0 {
+		t.Fatalf("stop without a monitor left %d published ports", n)
+	}
+	e.ok("start", "orphan")
+	e.ok("rm", "-f", "orphan")
+	e.assertClean([]string{id})
+}
