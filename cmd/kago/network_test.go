@@ -247,3 +247,39 @@ func TestNetworkEngineConfig(t *testing.T) {
 		}
 	}
 }
+
+// FuzzEngineNetworkConfig: whatever <root>/config.json holds, kago network
+// either gets a configuration network.New accepts or a clear error; it never
+// panics. Needs no root: nothing is created in the kernel.
+func FuzzEngineNetworkConfig(f *testing.F) {
+	for _, seed := range []string{
+		``, `{}`, `{"Network":{}}`, `[`, `null`, `{"Network":null}`,
+		`{"Network":{"BridgeName":"kt0","Subnet":"10.220.0.0/16","TableName":"kt"}}`,
+		`{"Network":{"Subnet":"10.220.0.1/16"}}`, `{"Network":{"Subnet":"::/0"}}`,
+		`{"Network":{"BridgeName":"a-name-much-too-long-for-linux"}}`,
+		`{"Network":{"UserSubnetBits":-1,"UserBridgePrefix":"12345678"}}`,
+		`{"Network":{"OUI":"zz:zz"}}`, `{"LogMaxSize":1,"Network":{"Subnet":7}}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		root := t.TempDir()
+		if err := os.WriteFile(filepath.Join(root, "config.json"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := engineNetworkConfig(root)
+		if err != nil {
+			if !strings.Contains(err.Error(), "config.json") {
+				t.Fatalf("error %q does not name the config file", err)
+			}
+			return
+		}
+		m, err := network.New(filepath.Join(root, "network"), cfg)
+		if err != nil {
+			return
+		}
+		if got := m.Config(); got.BridgeName == "" || got.TableName == "" || !got.Subnet.IsValid() {
+			t.Fatalf("accepted config %+v left defaults unset", got)
+		}
+	})
+}
