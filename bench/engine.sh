@@ -29,7 +29,10 @@ note() { printf '  note: %s\n' "$*"; }
 k() { "$KAGO" --root "$R" "$@"; }
 
 cleanup() {
-	for c in bweb bhost; do k rm -f "$c" >/dev/null 2>&1 || true; done
+	# rm -f, or at least stop (the monitor then detaches the network) if rm fails.
+	for c in bweb bhost; do
+		k rm -f "$c" >/dev/null 2>&1 || k stop -t 1 "$c" >/dev/null 2>&1 || true
+	done
 	$P rm -af >/dev/null 2>&1 || true
 	$P rmi -af >/dev/null 2>&1 || true
 	nft delete table ip "$TABLE" 2>/dev/null || true

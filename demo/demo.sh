@@ -161,7 +161,7 @@ up() {
 
 down() {
 	if has_verb run; then
-		kago rm -f "$NAME" || true
+		kago rm -f "$NAME" || kago stop -t 2 "$NAME" || true
 	fi
 	if [ -d "$CACHE/runc-state/$NAME" ]; then
 		"$RUNC" --root "$CACHE/runc-state" delete -f "$NAME" || true
