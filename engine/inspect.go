@@ -46,6 +46,7 @@ func Inspect(r *containers.Record) map[string]any {
 			"Status": st.Status, "Running": st.Status == containers.StatusRunning,
 			"Restarting": st.Status == containers.StatusRestarting, "Pid": st.Pid, "ExitCode": st.ExitCode,
 			"OOMKilled": st.OOMKilled, "Error": st.Error, "StartedAt": ts(st.StartedAt), "FinishedAt": ts(st.FinishedAt),
+			"MonitorPid": st.MonitorPid, // kago: the per-container monitor process
 		},
 		"RestartCount": st.RestartCount,
 		"HostConfig": map[string]any{
@@ -70,4 +71,3 @@ func rest(s []string) []string {
 	}
 	return s[1:]
 }
-

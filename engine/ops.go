@@ -154,6 +154,10 @@ func (e *Engine) stop(ctx context.Context, rec *containers.Record, sig unix.Sign
 			if err := c.Kill(unix.SIGKILL, true); err != nil {
 				return err
 			}
+			// Without a monitor, init's new parent reaps it a moment later.
+			if !e.waitExit(ctx, rec.ID, 10*time.Second) {
+				return fmt.Errorf("container %s is still running after SIGKILL", rec.Name)
+			}
 		}
 	}
 	// The monitor records the exit (or, if it is gone, reconcile does).
