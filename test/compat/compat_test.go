@@ -78,10 +78,14 @@ type wrapper struct {
 
 func newWrapper(t *testing.T, dir string) *wrapper {
 	t.Helper()
-	w := &wrapper{Path: filepath.Join(dir, "kago-runc-wrapper"), Log: filepath.Join(dir, "kago-runc-calls.log")}
+	// The log lives in a TempDir, which outlasts every other cleanup.
+	w := &wrapper{Path: filepath.Join(dir, "kago-runc-wrapper"), Log: filepath.Join(t.TempDir(), "kago-runc-calls.log")}
 	script := fmt.Sprintf("#!/bin/sh\nprintf '%%s\\n' \"$*\" >> %s\nexec %s \"$@\"\n", w.Log, kagoRunc)
 	if err := os.WriteFile(w.Path, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
+	}
+	if testing.Verbose() {
+		t.Cleanup(func() { t.Logf("kago-runc calls:\n%s", strings.Join(w.calls(), "\n")) })
 	}
 	return w
 }

@@ -71,8 +71,9 @@ state = %[2]q
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kago.options]
         BinaryName = %[2]q
+        Root = %[5]q
         SystemdCgroup = false
-`, pauseImage, c.wrapper.Path, filepath.Join(dir, "cni-bin"), filepath.Join(dir, "cni-conf"))
+`, pauseImage, c.wrapper.Path, filepath.Join(dir, "cni-bin"), filepath.Join(dir, "cni-conf"), c.runcRoot())
 	}
 	cfgPath := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
@@ -94,6 +95,10 @@ func disabledPlugins(cri bool) string {
 	return `disabled_plugins = ["io.containerd.grpc.v1.cri"]`
 }
 
+// runcRoot is the --root the shim passes to kago-runc (the default is
+// /run/containerd/runc, shared with any other containerd).
+func (c *containerd) runcRoot() string { return filepath.Join(c.dir, "runc") }
+
 // ctr runs ctr against this containerd in namespace ns.
 func (c *containerd) ctr(t *testing.T, ns string, args ...string) string {
 	t.Helper()
@@ -110,9 +115,10 @@ func TestContainerd(t *testing.T) {
 	const ns = ctrNamespace
 	c.ctr(t, ns, "images", "import", imageTar(t, c.dir, testImage, "sh"))
 	rb := "--runc-binary=" + c.wrapper.Path
+	rr := "--runc-root=" + c.runcRoot()
 
 	t.Run("run", func(t *testing.T) {
-		out := c.ctr(t, ns, "run", "--rm", rb, testImage, "compat-run", "sh", "-c", "echo hello from kago; grep memory /proc/self/cgroup")
+		out := c.ctr(t, ns, "run", "--rm", rb, rr, testImage, "compat-run", "sh", "-c", "echo hello from kago; grep memory /proc/self/cgroup")
 		if !strings.Contains(out, "hello from kago") {
 			t.Fatalf("ctr run output %q lacks the container's echo", out)
 		}
@@ -124,14 +130,14 @@ func TestContainerd(t *testing.T) {
 	})
 
 	t.Run("exit code", func(t *testing.T) {
-		out, err := c.tryCtr(ns, "run", "--rm", rb, testImage, "compat-exit", "sh", "-c", "exit 7")
+		out, err := c.tryCtr(ns, "run", "--rm", rb, rr, testImage, "compat-exit", "sh", "-c", "exit 7")
 		if err == nil || !strings.Contains(err.Error(), "exit status 7") {
 			t.Fatalf("ctr run of `exit 7`: err %v, want exit status 7\n%s", err, out)
 		}
 	})
 
 	t.Run("tty", func(t *testing.T) {
-		out := runTTY(t, 2*time.Minute, "ctr", "--address", c.socket, "--namespace", ns, "run", "--rm", "--tty", rb, testImage, "compat-tty", "sh", "-c", "tty; test -t 0 && echo stdin-is-a-tty")
+		out := runTTY(t, 2*time.Minute, "ctr", "--address", c.socket, "--namespace", ns, "run", "--rm", "--tty", rb, rr, testImage, "compat-tty", "sh", "-c", "tty; test -t 0 && echo stdin-is-a-tty")
 		if !strings.Contains(out, "/dev/pts/") || !strings.Contains(out, "stdin-is-a-tty") {
 			t.Fatalf("ctr run --tty: container has no terminal:\n%s", out)
 		}
@@ -139,7 +145,7 @@ func TestContainerd(t *testing.T) {
 
 	t.Run("task verbs", func(t *testing.T) {
 		const id = "compat-task"
-		c.ctr(t, ns, "run", "-d", rb, testImage, id, "sh", "-c", "trap 'exit 42' TERM; while :; do sleep 0.2; done")
+		c.ctr(t, ns, "run", "-d", rb, rr, testImage, id, "sh", "-c", "trap 'exit 42' TERM; while :; do sleep 0.2; done")
 		t.Cleanup(func() {
 			c.tryCtr(ns, "task", "kill", "-s", "SIGKILL", id)
 			time.Sleep(200 * time.Millisecond)
