@@ -20,7 +20,11 @@ func openInRoot(rootfs, path string, flags uint64) (*os.File, error) {
 		return nil, err
 	}
 	defer root.Close()
-	fd, err := unix.Openat2(int(root.Fd()), strings.TrimPrefix(path, "/"), &unix.OpenHow{
+	rel := strings.TrimLeft(path, "/")
+	if rel == "" {
+		rel = "."
+	}
+	fd, err := unix.Openat2(int(root.Fd()), rel, &unix.OpenHow{
 		Flags:   flags | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
 	})

@@ -87,9 +87,6 @@ func ParseBytes(s string) (int64, error) {
 	t := strings.ToLower(strings.TrimSpace(s))
 	t = strings.TrimSuffix(t, "b")
 	if t == "" {
-		if strings.ToLower(strings.TrimSpace(s)) == "b" {
-			return 0, bad
-		}
 		return 0, bad
 	}
 	mult := int64(1)
@@ -206,7 +203,7 @@ func ResolveUser(s string, passwd, group []byte) (specs.User, error) {
 		}
 	} else {
 		f := findEntry(passwd, 0, userPart)
-		if f == nil || len(f) < 4 {
+		if len(f) < 4 {
 			return specs.User{}, fmt.Errorf("unable to find user %s: no matching entry in the image's /etc/passwd", userPart)
 		}
 		uid, err1 := strconv.ParseUint(f[2], 10, 32)
@@ -221,7 +218,7 @@ func ResolveUser(s string, passwd, group []byte) (specs.User, error) {
 			u.GID = uint32(gid)
 		} else {
 			f := findEntry(group, 0, groupPart)
-			if f == nil || len(f) < 3 {
+			if len(f) < 3 {
 				return specs.User{}, fmt.Errorf("unable to find group %s: no matching entry in the image's /etc/group", groupPart)
 			}
 			gid, err := strconv.ParseUint(f[2], 10, 32)

@@ -1,0 +1,97 @@
+package containers
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestCreateLookupUpdateDelete(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &Record{ID: "abc123" + strings.Repeat("0", 58), Name: "web", Created: time.Now()}
+	b := &Record{ID: "abd456" + strings.Repeat("0", 58), Name: "db", Created: time.Now().Add(time.Second)}
+	for _, r := range []*Record{a, b} {
+		if err := s.Create(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Create(&Record{ID: NewID(), Name: "web"}); !errors.Is(err, ErrNameInUse) {
+		t.Fatalf("duplicate name: %v", err)
+	}
+	for ref, want := range map[string]string{"web": a.ID, "abc": a.ID, b.ID: b.ID, "db": b.ID} {
+		r, err := s.Lookup(ref)
+		if err != nil || r.ID != want {
+			t.Errorf("Lookup(%q) = %v, %v", ref, r, err)
+		}
+	}
+	if _, err := s.Lookup("ab"); err == nil || !strings.Contains(err.Error(), "ambiguous") {
+		t.Errorf("ambiguous prefix: %v", err)
+	}
+	if _, err := s.Lookup("zzz"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown: %v", err)
+	}
+	if list, _ := s.List(); len(list) != 2 || list[0].Name != "db" {
+		t.Errorf("List should be newest first: %v", list)
+	}
+	// Concurrent updates under the lock lose nothing.
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.Update(a.ID, func(r *Record) error { r.State.RestartCount++; return nil })
+		}()
+	}
+	wg.Wait()
+	if r, _ := s.Get(a.ID); r.State.RestartCount != 20 {
+		t.Errorf("RestartCount %d after 20 concurrent updates", r.State.RestartCount)
+	}
+	if _, err := s.Update(a.ID, func(r *Record) error { r.Name = "changed"; return errors.New("no") }); err == nil {
+		t.Error("Update ignored fn's error")
+	}
+	if r, _ := s.Get(a.ID); r.Name != "web" {
+		t.Errorf("a failed Update was written: %q", r.Name)
+	}
+	if err := s.Delete(a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(a.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get after Delete: %v", err)
+	}
+	if _, err := s.Update(a.ID, func(*Record) error { return nil }); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Update after Delete: %v", err)
+	}
+}
+
+func TestCorruptRecordIsSkipped(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir)
+	os.MkdirAll(filepath.Join(dir, "bad"), 0o700)
+	os.WriteFile(filepath.Join(dir, "bad", recordFile), []byte("{torn"), 0o600)
+	if _, err := s.Get("bad"); err == nil || !strings.Contains(err.Error(), "corrupt") {
+		t.Fatalf("Get of a torn record: %v", err)
+	}
+	if list, err := s.List(); err != nil || len(list) != 0 {
+		t.Fatalf("List with a torn record: %v, %v", list, err)
+	}
+}
+
+func TestValidateName(t *testing.T) {
+	for _, ok := range []string{"web", "my_app.1", "A-b"} {
+		if err := ValidateName(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "-x", "a/b", "a b", strings.Repeat("a", 129), "../x"} {
+		if err := ValidateName(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

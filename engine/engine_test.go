@@ -1,0 +1,58 @@
+package engine
+
+import (
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kago-run/kago/engine/containers"
+)
+
+func TestShouldRestart(t *testing.T) {
+	rec := func(policy string, max, count int, manual bool) *containers.Record {
+		return &containers.Record{Restart: containers.RestartPolicy{Name: policy, MaximumRetryCount: max},
+			State: containers.State{RestartCount: count, ManuallyStopped: manual}}
+	}
+	for _, tc := range []struct {
+		r    *containers.Record
+		code int
+		want bool
+	}{
+		{rec("no", 0, 0, false), 1, false},
+		{rec("always", 0, 5, false), 0, true},
+		{rec("always", 0, 0, true), 1, false},
+		{rec("unless-stopped", 0, 0, false), 0, true},
+		{rec("on-failure", 0, 9, false), 1, true},
+		{rec("on-failure", 0, 0, false), 0, false},
+		{rec("on-failure", 2, 1, false), 1, true},
+		{rec("on-failure", 2, 2, false), 1, false},
+	} {
+		if got := shouldRestart(tc.r, tc.code); got != tc.want {
+			t.Errorf("%+v exit %d: restart %v, want %v", tc.r.Restart, tc.code, got, tc.want)
+		}
+	}
+}
+
+func TestParseSignal(t *testing.T) {
+	for in, want := range map[string]unix.Signal{"TERM": unix.SIGTERM, "sigkill": unix.SIGKILL, "15": unix.SIGTERM, "SIGQUIT": unix.SIGQUIT} {
+		if got, err := ParseSignal(in); err != nil || got != want {
+			t.Errorf("%q: %v, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"", "NOPE", "0", "99", "-1"} {
+		if _, err := ParseSignal(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestHostAliases(t *testing.T) {
+	if got := hostAliases("web-1"); len(got) != 1 {
+		t.Errorf("web-1: %v", got)
+	}
+	for _, n := range []string{"my_app", "a.b", "-x"} {
+		if got := hostAliases(n); got != nil {
+			t.Errorf("%q is not a host name but became alias %v", n, got)
+		}
+	}
+}
