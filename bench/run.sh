@@ -178,6 +178,12 @@ echo "# kago benchmarks $(date -u +%FT%TZ) on $(uname -r), $(nproc) CPUs, commit
 want 1 && section1
 want 2 && run_script "2. resource limits (issue 4)" bench/limits.sh
 want 3 && run_script "3. compatibility (issue 5)" bench/compat.sh
-want 4 && run_script "4. image pull (issue 2)" bench/pull.sh image/bench/pull.sh
+want 4 && if [ -f bench/pull.sh ]; then
+	run_script "4. image pull (issue 2)" bench/pull.sh
+else
+	hr "4. image pull (issue 2): kago vs skopeo+umoci from a local registry (image/bench_test.go)"
+	KAGO_BENCH_MB=${KAGO_BENCH_MB:-100} timeout 600 go test -count=1 -run '^$' -bench 'BenchmarkPullUnpack' -benchtime 2x ./image/ 2>&1 |
+		grep -E '^Benchmark|MB/s|^(ok|FAIL|---)|skip' || note "image pull benchmark failed"
+fi
 want 5 && run_script "5. network: published port vs loopback" network/bench/net.sh
 want 6 && section6
