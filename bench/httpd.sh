@@ -1,5 +1,6 @@
 #!/bin/sh
-# Section 6 of bench/run.sh: the engine on the Apache demo image.
+# Section 6 of bench/run.sh: the engine on the Apache demo image (the
+# engine engineer may add bench/engine.sh beside it; run.sh runs both).
 #   - `kago run --rm IMAGE true` vs `podman run --rm` of the same image
 #     (exported with `kago save`, loaded with `podman load`), both --network none
 #   - wrk through a published port (-p, nftables DNAT over the bridge) vs the
@@ -8,7 +9,7 @@
 # Runs on its own engine root with its own bridge, subnet and nftables table
 # (kbench<pid>, 10.231.0.0/24, kagobench<pid>), removed at the end, so it never
 # touches /var/lib/kago or kago0.
-# Usage: bench/engine.sh     Env: KAGO (bin/kago), N_RUN (20), WRK_DURATION (5s)
+# Usage: bench/httpd.sh     Env: KAGO (bin/kago), N_RUN (20), WRK_DURATION (5s)
 set -eu
 cd "$(dirname "$0")/.."
 KAGO=$(realpath "${KAGO:-bin/kago}")
