@@ -130,6 +130,22 @@ func TestRuncExitCodes(t *testing.T) {
 			return []string{"create", "--bundle", t.TempDir(), p.id(t, "nocfg")}
 		}},
 	}
+	if _, err := os.Stat("/run/systemd/system"); err != nil {
+		// A systemd cgroup (slice:prefix:name) cannot be made here: runc
+		// fails without systemd, kago-runc has no systemd driver at all
+		// (features says systemd: false). Both must refuse, not run.
+		spec := runtime.DefaultSpec()
+		spec.Process.Terminal = false
+		spec.Process.Args = []string{"true"}
+		spec.Linux.CgroupsPath = "system.slice:kcmp:systemd"
+		slice := testbundle.New(t, spec).Dir
+		cases = append(cases, struct {
+			name string
+			args func(p *peer) []string
+		}{"--systemd-cgroup with a slice path and no systemd", func(p *peer) []string {
+			return []string{"--systemd-cgroup", "run", "--bundle", slice, p.id(t, "systemd")}
+		}})
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			k := kago.do(t, nil, tc.args(kago)...)
