@@ -79,7 +79,6 @@ func buildImageTar(dir string) (string, error) {
 	return tarPath, nil
 }
 
-
 // env is one engine root with its own network configuration.
 type env struct {
 	t      *testing.T
