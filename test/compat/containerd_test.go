@@ -3,6 +3,7 @@
 package compat
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -174,9 +175,17 @@ func TestContainerd(t *testing.T) {
 		}
 		c.wrapper.requireCalled(t, "pause", "resume")
 
+		// The shim reads these from the cgroups kago-runc made.
 		m := c.ctr(t, ns, "task", "metrics", "--format", "json", id)
-		if !strings.Contains(m, "memory") || !strings.Contains(m, "pids") {
-			t.Fatalf("ctr task metrics lacks memory and pids:\n%s", m)
+		var metrics struct {
+			Pids   struct{ Current uint64 }
+			CPU    struct{ Usage struct{ Total uint64 } }
+			Memory struct {
+				Usage struct{ Usage uint64 }
+			}
+		}
+		if err := json.Unmarshal([]byte(m), &metrics); err != nil || metrics.Pids.Current < 1 || metrics.CPU.Usage.Total == 0 || metrics.Memory.Usage.Usage == 0 {
+			t.Fatalf("ctr task metrics lacks pids, CPU and memory use (%v):\n%s", err, m)
 		}
 
 		c.ctr(t, ns, "task", "kill", "-s", "SIGTERM", id)
@@ -185,9 +194,8 @@ func TestContainerd(t *testing.T) {
 			return st == "STOPPED", st
 		})
 		c.wrapper.requireCalled(t, "kill")
-		out = c.ctr(t, ns, "task", "rm", id)
+		c.ctr(t, ns, "task", "rm", id)
 		c.ctr(t, ns, "containers", "rm", id)
-		_ = out
 	})
 }
 
