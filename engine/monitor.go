@@ -220,6 +220,9 @@ func (e *Engine) runOnce(ctx context.Context, id string, attach *Attach, started
 		return -1, false, err
 	}
 	started(nil)
+	if attach == nil {
+		trimMemory()
+	}
 	init := c.InitProcess()
 	code, werr := init.Wait()
 	if werr != nil {
