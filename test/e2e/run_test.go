@@ -286,3 +286,46 @@ func TestMonitorKilled(t *testing.T) {
 	e.ok("rm", "-f", "orphan")
 	e.assertClean([]string{id})
 }
+
+// TestRebootLooksExited: when both the monitor and the container are gone
+// without a trace of their exit (what a host reboot does, here with kill -9
+// and an unmounted rootfs), ps shows the container as exited, not lost, and
+// start brings it back.
+func TestRebootLooksExited(t *testing.T) {
+	e := newEnv(t)
+	port := freePort(t)
+	id := e.ok("run", "-d", "--name", "survivor", "-p", fmt.Sprintf("%d:80", port), "bb")
+	st := state(e.inspect("survivor"))
+	mon, pid := int(st["MonitorPid"].(float64)), int(st["Pid"].(float64))
+	syscall.Kill(mon, syscall.SIGKILL)
+	syscall.Kill(pid, syscall.SIGKILL)
+	e.eventually("both processes to die", 5*time.Second, func() bool {
+		return syscall.Kill(mon, 0) != nil && syscall.Kill(pid, 0) != nil
+	})
+	merged := filepath.Join(e.root, "snapshots", "containers", id, "merged")
+	if err := syscall.Unmount(merged, syscall.MNT_DETACH); err != nil {
+		t.Fatalf("unmount rootfs to imitate a reboot: %v", err)
+	}
+	if ps := e.ok("ps", "-a"); !strings.Contains(ps, "Exited (255)") || !strings.Contains(ps, "survivor") {
+		t.Fatalf("ps -a after the 'reboot':\n%s", ps)
+	}
+	if n := e.dnatElements(); n != 0 {
+		t.Fatalf("the dead container still publishes %d ports", n)
+	}
+	e.ok("start", "survivor")
+	e.eventually("the page after start", 10*time.Second, func() bool {
+		b, _ := get(fmt.Sprintf("http://127.0.0.1:%d/index.html", port))
+		return b == "hello from kago\n"
+	})
+}
+
+// TestMemoryLimitOOM: --memory is enforced and an OOM kill is recorded.
+func TestMemoryLimitOOM(t *testing.T) {
+	e := newEnv(t)
+	// tail keeps the unterminated "line" of /dev/zero in memory until killed.
+	_, _, code := e.run("run", "--name", "hog", "--memory", "16m", "bb", "tail", "/dev/zero")
+	st := state(e.inspect("hog"))
+	if code != 137 || st["OOMKilled"] != true || st["ExitCode"].(float64) != 137 {
+		t.Fatalf("run exit %d, state %v: want 137 and OOMKilled", code, st)
+	}
+}
