@@ -329,3 +329,21 @@ func TestMemoryLimitOOM(t *testing.T) {
 		t.Fatalf("run exit %d, state %v: want 137 and OOMKilled", code, st)
 	}
 }
+
+// TestTopAndStats: top lists the container's processes and stats reads its
+// cgroup, limit included.
+func TestTopAndStats(t *testing.T) {
+	e := newEnv(t)
+	e.ok("run", "-d", "--name", "busy", "--memory", "64m", "--pids-limit", "20", "bb", "sh", "-c", "sleep 300 & exec sleep 301")
+	e.eventually("two processes", 5*time.Second, func() bool {
+		out := e.ok("top", "busy")
+		return strings.Contains(out, "sleep 300") && strings.Contains(out, "sleep 301")
+	})
+	out := e.ok("stats", "--no-stream", "busy")
+	if !strings.Contains(out, "busy") || !strings.Contains(out, "/ 67.1MB") || !strings.HasSuffix(out, "2") {
+		t.Fatalf("stats:\n%s", out)
+	}
+	if errs := e.fails("run", "-d", "--pids-limit", "-1", "bb"); !strings.Contains(errs, "pids-limit") {
+		t.Fatalf("negative --pids-limit: %q", errs)
+	}
+}
