@@ -16,6 +16,8 @@ package specgen
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
 	"sort"
 	"strings"
 
@@ -179,7 +181,7 @@ func capabilities(o Options) ([]string, error) {
 	set := map[string]bool{}
 	base := caps.DefaultDocker()
 	if o.Privileged {
-		base = caps.Known()
+		base = boundingCaps()
 	}
 	for _, c := range base {
 		set[c] = true
@@ -214,7 +216,7 @@ func capabilities(o Options) ([]string, error) {
 			return nil, err
 		}
 		if c == "ALL" {
-			for _, k := range caps.Known() {
+			for _, k := range boundingCaps() {
 				set[k] = true
 			}
 			continue
@@ -227,4 +229,22 @@ func capabilities(o Options) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// boundingCaps is every capability this process may grant: --privileged
+// and --cap-add ALL mean these, as in docker, since asking for more than
+// our own bounding set fails.
+func boundingCaps() []string {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return caps.Known()
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapBnd:"); ok {
+			if mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64); err == nil {
+				return caps.Names(mask)
+			}
+		}
+	}
+	return caps.Known()
 }

@@ -347,3 +347,47 @@ func TestTopAndStats(t *testing.T) {
 		t.Fatalf("negative --pids-limit: %q", errs)
 	}
 }
+
+// TestRunFlags: the docker flags that shape the process and its filesystem.
+func TestRunFlags(t *testing.T) {
+	e := newEnv(t)
+	envFile := filepath.Join(t.TempDir(), "env")
+	os.WriteFile(envFile, []byte("# comment\nFROM_FILE=yes\nA=file\n"), 0o644)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--env-file", envFile, "-e", "A=flag", "bb", "sh", "-c", "echo $FROM_FILE $A"}, "yes flag\n"},
+		{[]string{"-u", "nobody", "bb", "id", "-u"}, "65534\n"},
+		{[]string{"-u", "1234:5678", "bb", "sh", "-c", "echo $(id -u):$(id -g)"}, "1234:5678\n"},
+		{[]string{"--entrypoint", "echo", "bb", "from", "entrypoint"}, "from entrypoint\n"},
+		{[]string{"--hostname", "myhost", "bb", "hostname"}, "myhost\n"},
+		{[]string{"--network", "none", "bb", "sh", "-c", "ls /sys/class/net | tr '\\n' ' '"}, "lo "},
+		{[]string{"--read-only", "--tmpfs", "/scratch", "bb", "sh", "-c", "touch /x 2>/dev/null || echo ro; touch /scratch/y && echo tmpfs-ok"}, "ro\ntmpfs-ok\n"},
+		{[]string{"--cap-drop", "ALL", "bb", "sh", "-c", "grep CapEff /proc/self/status"}, "CapEff:\t0000000000000000\n"},
+		{[]string{"--privileged", "bb", "sh", "-c", "grep Seccomp: /proc/self/status"}, "Seccomp:\t0\n"},
+		{[]string{"--security-opt", "seccomp=unconfined", "bb", "sh", "-c", "grep Seccomp: /proc/self/status"}, "Seccomp:\t0\n"},
+		{[]string{"bb", "sh", "-c", "grep Seccomp: /proc/self/status"}, "Seccomp:\t2\n"},
+	} {
+		args := append([]string{"run", "--rm"}, tc.args...)
+		out, errs, code := e.run(args...)
+		if code != 0 || out != tc.want {
+			t.Errorf("kago %s: exit %d, stdout %q (want %q), stderr %q", strings.Join(args, " "), code, out, tc.want, errs)
+		}
+	}
+	hostName, _ := os.Hostname()
+	if out, _, _ := e.run("run", "--rm", "--network", "host", "bb", "hostname"); out != hostName+"\n" {
+		t.Errorf("--network host: hostname %q, want the host's %q", out, hostName)
+	}
+	// -P publishes EXPOSEd ports on free host ports; -p IP:HOST:CONTAINER binds one address.
+	port := freePort(t)
+	e.ok("run", "-d", "--name", "pub", "-P", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), "bb")
+	out := e.ok("port", "pub")
+	if !strings.Contains(out, fmt.Sprintf("80/tcp -> 127.0.0.1:%d", port)) || !strings.Contains(out, "80/tcp -> 0.0.0.0:") {
+		t.Fatalf("port after -P and -p 127.0.0.1:%d:80:\n%s", port, out)
+	}
+	e.eventually("the page on the IP-bound port", 10*time.Second, func() bool {
+		b, _ := get(fmt.Sprintf("http://127.0.0.1:%d/index.html", port))
+		return b == "hello from kago\n"
+	})
+}
