@@ -24,7 +24,8 @@ TABLE=kagobench$$
 P="podman --root $W/podman --runroot $W/podman-run --storage-driver overlay --cgroup-manager cgroupfs --events-backend file --runtime runc"
 # This host lacks CAP_SYS_RESOURCE and podman lowers RLIMIT_NPROC to 32768,
 # so podman's default ulimits would be refused by the OCI runtime.
-PODMAN_ULIMITS="--ulimit nofile=$(ulimit -Hn):$(ulimit -Hn) --ulimit nproc=32768:32768"
+nofile=$(awk '/^Max open files/ {print $5}' /proc/self/limits)
+PODMAN_ULIMITS="--ulimit nofile=$nofile:$nofile --ulimit nproc=32768:32768"
 
 note() { printf '  note: %s\n' "$*"; }
 k() { "$KAGO" --root "$R" "$@"; }
@@ -127,12 +128,14 @@ echo "HTTP through the published port vs host network (wrk -t2 -c32 -d$DUR, same
 command -v wrk >/dev/null || { note "wrk missing: apt-get install -y wrk"; exit 0; }
 k run -d --name bweb -p "127.0.0.1:$PORT:80" "$IMAGE" >/dev/null
 wait_http "$PORT"
+# shellcheck disable=SC2046 # two words: req/s and latency
 set -- $(wrk_on "$PORT")
 pub_rps=${1:-0} pub_lat=${2:-?}
 pub_rss=$(awk 'BEGIN {m=0} $1>m {m=$1; n=$2} END {printf "%d KiB in %d processes", m, n}' "$W/rss")
 k rm -f bweb >/dev/null
 k run -d --name bhost --network host "$IMAGE" sh -c "sed -i 's/^Listen .*/Listen 127.0.0.1:$HOSTPORT/' /etc/apache2/ports.conf && exec httpd-foreground" >/dev/null
 wait_http "$HOSTPORT"
+# shellcheck disable=SC2046
 set -- $(wrk_on "$HOSTPORT")
 host_rps=${1:-0} host_lat=${2:-?}
 k rm -f bhost >/dev/null

@@ -23,7 +23,9 @@ cleanup() {
 	for st in "$WORK"/state-*; do
 		[ -d "$st" ] || continue
 		rt=${st##*/state-}
-		for id in $(ls "$st" 2>/dev/null); do
+		for d in "$st"/*/; do
+			[ -d "$d" ] || continue
+			id=$(basename "$d")
 			case $rt in
 			kago) "$KAGO_RUNC" --root "$st" delete -f "$id" >/dev/null 2>&1 || true ;;
 			runc) runc --root "$st" delete -f "$id" >/dev/null 2>&1 || true ;;
@@ -143,7 +145,7 @@ print("  start-up of the binary alone (--version, median): " + ", ".join(
     "%s %.2f ms" % (x["command"].split()[0].rsplit("/", 1)[-1], x["median"] * 1000) for x in r))
 EOF
 	have strace || { note "strace missing: no syscall profile"; return 0; }
-	(cd "$WORK/bundle" && strace -f -c -S time -o "$WORK/strace.txt" $KAGO_RUNC --root "$WORK/state-kago" run b-strace </dev/null >/dev/null 2>&1) || true
+	(cd "$WORK/bundle" && strace -f -c -S time -o "$WORK/strace.txt" "$KAGO_RUNC" --root "$WORK/state-kago" run b-strace </dev/null >/dev/null 2>&1) || true
 	echo "  kago-runc run under strace -f -c (top syscalls by time, all its processes):"
 	awk 'NR>2 && $1 ~ /^[0-9.]+$/ && NF>=5 && n<6 {printf "    %-16s %6s%% %6s calls\n", $NF, $1, $4; n++}' "$WORK/strace.txt"
 	awk '$NF=="total" {printf "    total %s syscalls, %s s in syscalls\n", $4, $2}' "$WORK/strace.txt"

@@ -62,9 +62,8 @@ cat >"$root/etc/apt/sources.list" <<EOF
 deb $mirror $suite main
 deb $mirror $suite-updates main
 EOF
-for f in /etc/apt/apt.conf.d/99artifact-registry; do
-	[ -r "$f" ] && cp "$f" "$root/etc/apt/apt.conf.d/"
-done
+f=/etc/apt/apt.conf.d/99artifact-registry
+if [ -r "$f" ]; then cp "$f" "$root/etc/apt/apt.conf.d/"; fi
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 mount -t proc proc "$root/proc"
 # Daemons must not start inside the chroot during install.
@@ -106,5 +105,9 @@ rm -rf "$root/var/lib/apt/lists/"* "$root/var/cache/apt/"*.bin "$root/var/cache/
 log "packing $out"
 tar --numeric-owner --xattrs -C "$root" -cf "$out.tmp" .
 mv "$out.tmp" "$out"
+# Builds of older versions of this script are of no further use.
+for old in "$cache"/httpd-*.tar; do
+	[ "$old" = "$out" ] || rm -f "$old"
+done
 log "done: $(du -h "$out" | cut -f1) $out"
 echo "$out"
