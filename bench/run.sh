@@ -146,9 +146,41 @@ print("  start-up of the binary alone (--version, median): " + ", ".join(
 EOF
 	have strace || { note "strace missing: no syscall profile"; return 0; }
 	(cd "$WORK/bundle" && strace -f -c -S time -o "$WORK/strace.txt" "$KAGO_RUNC" --root "$WORK/state-kago" run b-strace </dev/null >/dev/null 2>&1) || true
-	echo "  kago-runc run under strace -f -c (top syscalls by time, all its processes):"
-	awk 'NR>2 && $1 ~ /^[0-9.]+$/ && NF>=5 && n<6 {printf "    %-16s %6s%% %6s calls\n", $NF, $1, $4; n++}' "$WORK/strace.txt"
+	echo "  kago-runc run under strace -f -c (top syscalls by time, all its processes; futex/nanosleep/epoll are Go threads waiting):"
+	awk 'NR>2 && $1 ~ /^[0-9.]+$/ && NF>=5 && n<4 {printf "    %-16s %6s%% %6s calls\n", $NF, $1, $4; n++}' "$WORK/strace.txt"
 	awk '$NF=="total" {printf "    total %s syscalls, %s s in syscalls\n", $4, $2}' "$WORK/strace.txt"
+	section1_timeline
+}
+
+# section1_timeline prints when the milestones of one kago-runc run happen,
+# from strace -f -ttt timestamps (strace slows every syscall, so read the
+# proportions, not the absolute times).
+section1_timeline() {
+	tl=$WORK/timeline.txt
+	ok=
+	for i in 1 2 3; do
+		if (cd "$WORK/bundle" && strace -f -ttt -e trace=execve,clone,pivot_root,mkdirat,exit_group -o "$tl" \
+			"$KAGO_RUNC" --root "$WORK/state-kago" run "b-tl$i" </dev/null >/dev/null 2>"$WORK/tl.err"); then
+			ok=1
+			break
+		fi
+	done
+	[ -n "$ok" ] || { note "kago-runc failed under strace: $(tail -1 "$WORK/tl.err")"; return 0; }
+	echo "  timeline of one kago-runc run under strace (ms since its execve):"
+	awk '
+	NR == 1 { t0 = $2 }
+	function mark(name) { if (!(name in seen)) { seen[name] = 1; order[++n] = name; at[name] = ($2 - t0) * 1000 } }
+	/mkdirat\(AT_FDCWD, "[^"]*", 0711\) = 0/ { mark("state dir created (spec loaded and validated)") }
+	/clone\(.*CLONE_PIDFD/ { mark("container init forked") }
+	/execve\(.*"kago-init"/ { mark("init re-executed from the sealed memfd") }
+	/mkdirat\(AT_FDCWD, "\/sys\/fs\/cgroup/ && / = 0$/ { mark("first cgroup directory made") }
+	/pivot_root\(/ { mark("pivot_root done (mounts, devices made)") }
+	/execve\(.*\["true"\]/ { mark("container process exec (start)") }
+	/exit_group/ { last = $2 }
+	END {
+		for (i = 1; i <= n; i++) printf "    %8.2f  %s\n", at[order[i]], order[i]
+		printf "    %8.2f  %s\n", (last - t0) * 1000, "kago-runc exits (after wait and delete)"
+	}' "$tl"
 }
 
 # run_script TITLE SCRIPT... runs the first script present, or notes that none is.
