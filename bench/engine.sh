@@ -30,7 +30,7 @@ cleanup() {
 	ip link del kbench0 2>/dev/null
 	nft delete table ip kagobench 2>/dev/null
 	umount -R "$T/podman" 2>/dev/null
-	rm -rf "$T"
+	rm -rf "$T" 2>/dev/null || { sleep 1; rm -rf "$T"; }
 }
 trap cleanup EXIT INT TERM
 

@@ -135,7 +135,9 @@ func TestLogsAndExitCodes(t *testing.T) {
 	if err != nil || !strings.Contains(string(raw), `"log":"to-out\n","stream":"stdout","time":"`) {
 		t.Fatalf("json-file log: %q %v", raw, err)
 	}
-	e.ok("run", "-d", "--name", "counter", "bb", "sh", "-c", "for i in 1 2 3 4 5; do echo line$i; done; sleep 1; echo late")
+	e.ok("run", "-d", "--name", "counter", "bb", "sh", "-c", "for i in 1 2 3 4 5; do echo line$i; done; sleep 2; echo late")
+	// --tail counts the lines present when logs starts, so wait for them.
+	e.eventually("five lines logged", 5*time.Second, func() bool { return strings.Contains(e.ok("logs", "counter"), "line5") })
 	if got := e.ok("logs", "-f", "--tail", "2", "counter"); got != "line4\nline5\nlate" {
 		t.Fatalf("logs -f --tail 2: %q", got)
 	}
@@ -374,6 +376,11 @@ func TestRunFlags(t *testing.T) {
 		if code != 0 || out != tc.want {
 			t.Errorf("kago %s: exit %d, stdout %q (want %q), stderr %q", strings.Join(args, " "), code, out, tc.want, errs)
 		}
+	}
+	// A named volume outlives the container that wrote it.
+	e.ok("run", "--rm", "-v", "shared:/data", "bb", "sh", "-c", "echo kept > /data/f")
+	if out := e.ok("run", "--rm", "-v", "shared:/data:ro", "bb", "cat", "/data/f"); out != "kept" {
+		t.Errorf("named volume content: %q", out)
 	}
 	hostName, _ := os.Hostname()
 	if out, _, _ := e.run("run", "--rm", "--network", "host", "bb", "hostname"); out != hostName+"\n" {
