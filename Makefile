@@ -1,7 +1,7 @@
 # kago's entry points. `make demo` is the first thing to try (needs root).
 GO ?= go
 
-.PHONY: all build demo demo-clean bench test clean
+.PHONY: all build demo demo-deps demo-clean bench test clean
 
 all: build
 
@@ -14,6 +14,10 @@ build:
 demo: build
 	demo/demo.sh up
 
+# What `make demo` needs on a fresh Debian 12 besides Go.
+demo-deps:
+	apt-get install -y --no-install-recommends debootstrap docker-registry curl python3
+
 # Remove the demo container and stop the demo registry (the image cache in
 # /var/cache/kago-demo stays, so the next `make demo` takes seconds).
 demo-clean:
@@ -23,8 +27,9 @@ demo-clean:
 bench: build
 	bench/run.sh $(SECTIONS)
 
+# The whole suite, as root on the real kernel (about 20 minutes on 2 cores).
 test:
-	$(GO) test ./...
+	$(GO) test -count=1 -timeout 30m ./...
 
 clean:
 	rm -rf bin/

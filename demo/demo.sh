@@ -135,8 +135,22 @@ EOF
 	echo "container $NAME running; its log: $CACHE/web.log" >&2
 }
 
-up() {
+# preflight names every missing tool at once, with the command that installs it.
+preflight() {
+	[ "$(id -u)" = 0 ] || { echo "the demo needs root (namespaces, overlayfs, nftables): sudo make demo" >&2; exit 1; }
 	[ -x "$KAGO" ] || { echo "$KAGO missing: run make build" >&2; exit 1; }
+	missing=
+	for c in debootstrap docker-registry curl python3; do
+		command -v "$c" >/dev/null 2>&1 || missing="$missing $c"
+	done
+	if [ -n "$missing" ]; then
+		echo "missing:$missing. Install with: apt-get install -y$missing (or: make demo-deps)" >&2
+		exit 1
+	fi
+}
+
+up() {
+	preflight
 	image_up
 	if has_verb run; then
 		run_with_kago_run
