@@ -13,7 +13,6 @@ set -eu
 cd "$(dirname "$0")/.."
 
 KAGO=${KAGO:-bin/kago}
-RUNC=$(pwd)/bin/kago-runc
 ROOT=${KAGO_ROOT:-/var/lib/kago}
 CACHE=${KAGO_DEMO_CACHE:-/var/cache/kago-demo}
 PORT=${KAGO_DEMO_PORT:-8080}
@@ -21,7 +20,6 @@ REG_PORT=${KAGO_DEMO_REGISTRY_PORT:-5055}
 REG=localhost:$REG_PORT
 NAME=web
 IMAGE=httpd:2.4
-SITE=$(pwd)/demo/site
 export KAGO_DEMO_CACHE="$CACHE"
 
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -33,7 +31,6 @@ kago_at() {
 	"$KAGO" --root "$r" "$@"
 }
 kago() { kago_at "$ROOT" "$@"; }
-has_verb() { "$KAGO" "$1" --help >/dev/null 2>&1; }
 
 # registry_up starts Debian's docker-registry on 127.0.0.1, storing under the
 # cache so a second demo finds the image already pushed.
@@ -104,37 +101,6 @@ run_with_kago_run() {
 	kago run -d --name "$NAME" -p "$PORT:80" -v ./demo/site:/var/www/html "$IMAGE"
 }
 
-# run_with_kago_runc is the stand-in until `kago run` exists: the same
-# rootfs as an OCI bundle under kago-runc, in the host network namespace
-# (Apache told to listen on $PORT), with the site bind-mounted.
-run_with_kago_runc() {
-	say "4. 'kago run' is not built yet: running the image with bin/kago-runc on the host network"
-	b=$CACHE/bundle
-	rstate=$CACHE/runc-state
-	"$RUNC" --root "$rstate" delete -f "$NAME" >/dev/null 2>&1 || true
-	if [ "$(cat "$b/key" 2>/dev/null)" != "$key" ]; then
-		rm -rf "$b" && mkdir -p "$b/rootfs"
-		tar -C "$b/rootfs" -xf "$tar"
-		echo "$key" >"$b/key"
-	fi
-	sed -i "s/^Listen .*/Listen $PORT/" "$b/rootfs/etc/apache2/ports.conf"
-	(cd "$b" && rm -f config.json && "$RUNC" spec)
-	python3 - "$b/config.json" "$SITE" <<'EOF'
-import json, sys
-path, site = sys.argv[1], sys.argv[2]
-s = json.load(open(path))
-s["process"]["terminal"] = False
-s["process"]["args"] = ["/usr/local/bin/httpd-foreground"]
-s["root"]["readonly"] = False
-s["hostname"] = "web"
-s["linux"]["namespaces"] = [n for n in s["linux"]["namespaces"] if n["type"] != "network"]
-s["mounts"].append({"destination": "/var/www/html", "type": "bind", "source": site, "options": ["rbind", "ro"]})
-json.dump(s, open(path, "w"), indent=1)
-EOF
-	(cd "$b" && "$RUNC" --root "$rstate" run -d "$NAME" >"$CACHE/web.log" 2>&1 </dev/null)
-	echo "container $NAME running; its log: $CACHE/web.log" >&2
-}
-
 # preflight names every missing tool at once, with the command that installs it.
 preflight() {
 	[ "$(id -u)" = 0 ] || { echo "the demo needs root (namespaces, overlayfs, nftables): sudo make demo" >&2; exit 1; }
@@ -152,13 +118,8 @@ preflight() {
 up() {
 	preflight
 	image_up
-	if has_verb run; then
-		run_with_kago_run
-		stop_hint="make demo-clean   (kago rm -f $NAME; stops the registry)"
-	else
-		run_with_kago_runc
-		stop_hint="make demo-clean   (kago-runc delete -f $NAME; stops the registry)"
-	fi
+	run_with_kago_run
+	stop_hint="make demo-clean   (kago rm -f $NAME; stops the registry)"
 	say "5. curl http://127.0.0.1:$PORT/"
 	for _ in $(seq 50); do
 		if page=$(curl -fsS -m 2 "http://127.0.0.1:$PORT/" 2>/dev/null); then
@@ -174,11 +135,8 @@ up() {
 }
 
 down() {
-	if has_verb run; then
+	if [ -x "$KAGO" ]; then
 		kago rm -f "$NAME" || kago stop -t 2 "$NAME" || true
-	fi
-	if [ -d "$CACHE/runc-state/$NAME" ]; then
-		"$RUNC" --root "$CACHE/runc-state" delete -f "$NAME" || true
 	fi
 	registry_down
 }
