@@ -16,7 +16,7 @@ demo: build
 
 # What `make demo` needs on a fresh Debian 12 besides Go.
 demo-deps:
-	apt-get install -y --no-install-recommends debootstrap docker-registry curl python3
+	apt-get install -y --no-install-recommends debootstrap docker-registry curl
 
 # Remove the demo container and stop the demo registry (the image cache in
 # /var/cache/kago-demo stays, so the next `make demo` takes seconds).

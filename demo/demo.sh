@@ -106,7 +106,7 @@ preflight() {
 	[ "$(id -u)" = 0 ] || { echo "the demo needs root (namespaces, overlayfs, nftables): sudo make demo" >&2; exit 1; }
 	[ -x "$KAGO" ] || { echo "$KAGO missing: run make build" >&2; exit 1; }
 	missing=
-	for c in debootstrap docker-registry curl python3; do
+	for c in debootstrap docker-registry curl; do
 		command -v "$c" >/dev/null 2>&1 || missing="$missing $c"
 	done
 	if [ -n "$missing" ]; then
@@ -130,7 +130,8 @@ up() {
 		fi
 		sleep 0.2
 	done
-	echo "no answer on 127.0.0.1:$PORT after 10s" >&2
+	echo "no answer on 127.0.0.1:$PORT after 10s; the container's log:" >&2
+	"$KAGO" --root "$ROOT" logs --tail 20 "$NAME" >&2 || true
 	exit 1
 }
 
