@@ -62,12 +62,15 @@ func newNetworkCmd(g *globalOptions) *cobra.Command {
 }
 
 func networkCreateCmd(open func() (*network.Manager, error)) *cobra.Command {
-	var subnet, bridge string
+	var subnet, bridge, driver string
 	cmd := &cobra.Command{
 		Use:   "create [OPTIONS] NETWORK",
 		Short: "Create a network (its own bridge and subnet; containers on it resolve each other by name)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if driver != "bridge" {
+				return fmt.Errorf("--driver %q: kago networks are Linux bridges; use --driver bridge (the default)", driver)
+			}
 			var opts network.NetworkOptions
 			if subnet != "" {
 				p, err := netip.ParsePrefix(subnet)
@@ -93,6 +96,7 @@ func networkCreateCmd(open func() (*network.Manager, error)) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&subnet, "subnet", "", "subnet in CIDR notation (default: next free /24 of the user network pool)")
+	cmd.Flags().StringVarP(&driver, "driver", "d", "bridge", "network driver (only bridge)")
 	cmd.Flags().StringVar(&bridge, "bridge", "", "name of the host bridge (default: kbr- and a hash of the network name)")
 	return cmd
 }

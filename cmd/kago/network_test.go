@@ -135,7 +135,7 @@ func TestNetworkVerbs(t *testing.T) {
 	}
 
 	fixedBridge := c.prefix + "fix"
-	c.must("create", "--subnet", "10.230.99.0/24", "--bridge", fixedBridge, "db")
+	c.must("create", "-d", "bridge", "--subnet", "10.230.99.0/24", "--bridge", fixedBridge, "db")
 	db := inspectOne(t, c.must("inspect", "db"))
 	if db.Bridge != fixedBridge || db.Subnet.String() != "10.230.99.0/24" || db.Gateway.String() != "10.230.99.1" {
 		t.Fatalf("db = %+v: want bridge %s, subnet 10.230.99.0/24, gateway 10.230.99.1", db, fixedBridge)
@@ -214,6 +214,7 @@ func TestNetworkVerbErrors(t *testing.T) {
 		{[]string{"inspect", "nosuch"}, "kago network create"},
 		{[]string{"rm", "bridge"}, "built in"},
 		{[]string{"ls", "--format", "yaml"}, `"json"`},
+		{[]string{"create", "--driver", "overlay", "two"}, "--driver bridge"},
 	} {
 		out, err := c.run(tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
