@@ -23,16 +23,23 @@ var defaultDeviceRules = []specs.LinuxDeviceCgroup{
 	{Allow: true, Type: "c", Major: i64(10), Minor: i64(200), Access: "rwm"}, // /dev/net/tun
 }
 
-// withDeviceRules returns the resources the cgroup gets: the config's, with
-// the default device rules and an allow rule for each linux.devices node
-// appended (later rules win).
+// withDeviceRules returns the resources the cgroup gets: the config's
+// leading deny-all rules, the default device rules, the config's other rules,
+// and an allow rule for each linux.devices node (later rules win). Unlike
+// runc, which appends the defaults after every config rule, a config rule
+// can narrow a default: "deny c 1:3 w" makes /dev/null read-only.
 func withDeviceRules(spec *specs.Spec) *specs.LinuxResources {
 	var res specs.LinuxResources
 	if spec.Linux.Resources != nil {
 		res = *spec.Linux.Resources
 	}
-	rules := append([]specs.LinuxDeviceCgroup(nil), res.Devices...)
+	lead := 0
+	for lead < len(res.Devices) && isDenyAll(res.Devices[lead]) {
+		lead++
+	}
+	rules := append([]specs.LinuxDeviceCgroup(nil), res.Devices[:lead]...)
 	rules = append(rules, defaultDeviceRules...)
+	rules = append(rules, res.Devices[lead:]...)
 	for _, d := range spec.Linux.Devices {
 		if d.Type == "p" {
 			continue // FIFOs are not device-cgroup controlled
@@ -41,4 +48,11 @@ func withDeviceRules(spec *specs.Spec) *specs.LinuxResources {
 	}
 	res.Devices = rules
 	return &res
+}
+
+// isDenyAll reports whether r denies every access to every device, the
+// usual first rule of a config, which the defaults must follow.
+func isDenyAll(r specs.LinuxDeviceCgroup) bool {
+	return !r.Allow && (r.Type == "" || r.Type == "a") && r.Major == nil && r.Minor == nil &&
+		(r.Access == "" || r.Access == "rwm")
 }
