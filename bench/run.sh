@@ -189,8 +189,10 @@ run_script() {
 	shift
 	hr "$title"
 	for s in "$@"; do
-		if [ -x "$s" ] || [ -f "$s" ]; then
-			timeout 600 sh "$s" || note "$s failed (exit $?)"
+		if [ -f "$s" ]; then
+			# Executable scripts run with their own interpreter (#!), others with sh.
+			if [ -x "$s" ]; then set -- "./$s"; else set -- sh "$s"; fi
+			timeout 600 "$@" || note "$s failed (exit $?)"
 			return 0
 		fi
 	done
@@ -208,7 +210,8 @@ section6() {
 	for s in bench/httpd.sh bench/engine.sh; do
 		[ -f "$s" ] || continue
 		echo "### $s"
-		KAGO="$KAGO" timeout 600 sh "$s" || note "$s failed (exit $?)"
+		if [ -x "$s" ]; then set -- "./$s"; else set -- sh "$s"; fi
+		KAGO="$KAGO" timeout 600 "$@" || note "$s failed (exit $?)"
 	done
 }
 
