@@ -24,17 +24,18 @@ import (
 // beyond the image. Values are as the user typed them; Create validates
 // all of them before it changes anything.
 type CreateOptions struct {
-	Image      string
-	Name       string
-	Spec       specgen.Options // Args, Entrypoint, Env, Workdir, Tty, limits, caps...
-	User       string          // -u, resolved against the image's /etc/passwd
-	Volumes    []string        // -v
-	Tmpfs      []string        // --tmpfs
-	Publish    []string        // -p
-	PublishAll bool            // -P
-	Network    string          // bridge (default), host, none or a user network
-	Restart    string          // --restart
-	AutoRemove bool            // --rm
+	Image       string
+	Name        string
+	Spec        specgen.Options // Args, Entrypoint, Env, Workdir, Tty, limits, caps...
+	User        string          // -u, resolved against the image's /etc/passwd
+	Volumes     []string        // -v
+	Tmpfs       []string        // --tmpfs
+	Publish     []string        // -p
+	PublishAll  bool            // -P
+	Network     string          // bridge (default), host, none or a user network
+	Restart     string          // --restart
+	AutoRemove  bool            // --rm
+	Interactive bool            // -i: keep stdin open for attached clients
 	// Cwd resolves relative bind sources (-v ./site:/www); default the
 	// process's working directory.
 	Cwd string
@@ -119,7 +120,7 @@ func (e *Engine) Create(ctx context.Context, o CreateOptions) (rec *containers.R
 		ID: id, Name: name, Image: o.Image, ImageID: img.ID.String(), Created: time.Now().UTC(),
 		Command: argv, Network: netName, Ports: ports, Hostname: hostname,
 		Restart:    containers.RestartPolicy{Name: restartName, MaximumRetryCount: restartMax},
-		AutoRemove: o.AutoRemove, StopSignal: img.Config.Config.StopSignal, Tty: o.Spec.Tty,
+		AutoRemove: o.AutoRemove, StopSignal: img.Config.Config.StopSignal, Tty: o.Spec.Tty, OpenStdin: o.Interactive,
 		State: containers.State{Status: containers.StatusCreated},
 	}
 	if err := e.Containers.Create(rec); err != nil {

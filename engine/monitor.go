@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/kago-run/kago/engine/containers"
 	"github.com/kago-run/kago/engine/logs"
+	"github.com/kago-run/kago/linux/console"
 	"github.com/kago-run/kago/network"
 	"github.com/kago-run/kago/runtime"
 )
@@ -27,58 +29,75 @@ import (
 // route `kago --root R container-monitor ID` to Engine.Monitor.
 const MonitorCommand = "container-monitor"
 
-// Attach connects a foreground `kago run` to the container's stdio. The
-// monitor then runs inside the CLI process.
-type Attach struct {
-	Stdin          io.Reader
-	Stdout, Stderr io.Writer
-	// OnConsole, for a -t container, receives the pty master (to follow
-	// window size changes); the engine copies stdio through it.
-	OnConsole func(master *os.File) error
-}
-
 // Start starts a created or exited container under a new monitor process
 // and returns once the container runs, or with the reason it could not.
 func (e *Engine) Start(ctx context.Context, ref string) (*containers.Record, error) {
+	rec, _, err := e.startMonitor(ctx, ref, false)
+	return rec, err
+}
+
+// StartAttached is Start with the caller attached from the first byte of
+// output: it returns the connection to pass to AttachClient.
+func (e *Engine) StartAttached(ctx context.Context, ref string) (*containers.Record, net.Conn, error) {
+	return e.startMonitor(ctx, ref, true)
+}
+
+func (e *Engine) startMonitor(ctx context.Context, ref string, attach bool) (*containers.Record, net.Conn, error) {
 	rec, err := e.Lookup(ref)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if e.monitorAlive(rec.ID) {
-		if rec.State.Status == containers.StatusRunning || rec.State.Status == containers.StatusRestarting {
-			return rec, nil // docker start of a running container is a no-op
+		if !attach && (rec.State.Status == containers.StatusRunning || rec.State.Status == containers.StatusRestarting) {
+			return rec, nil, nil // docker start of a running container is a no-op
 		}
-		return nil, fmt.Errorf("container %s is being started or stopped; try again", rec.Name)
+		return nil, nil, fmt.Errorf("container %s is already running", rec.Name)
 	}
 	if _, err := e.Containers.Update(rec.ID, func(r *containers.Record) error {
 		r.State.ManuallyStopped = false
 		return nil
 	}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	self, err := os.Executable()
 	if err != nil {
-		return nil, fmt.Errorf("find the kago binary for the monitor: %w", err)
+		return nil, nil, fmt.Errorf("find the kago binary for the monitor: %w", err)
 	}
 	readyR, readyW, err := os.Pipe()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer readyR.Close()
+	defer readyW.Close()
 	logf, err := os.OpenFile(filepath.Join(e.Containers.Dir(rec.ID), "monitor.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		readyW.Close()
-		return nil, fmt.Errorf("open monitor log: %w", err)
+		return nil, nil, fmt.Errorf("open monitor log: %w", err)
 	}
 	defer logf.Close()
 	cmd := exec.Command(self, "--root", e.Root, MonitorCommand, rec.ID)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{readyW}
+	cmd.Env = append(os.Environ(), envReadyFD+"=3")
+	var conn net.Conn
+	if attach {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return nil, nil, fmt.Errorf("socketpair: %w", err)
+		}
+		mine, theirs := os.NewFile(uintptr(fds[0]), "attach"), os.NewFile(uintptr(fds[1]), "attach")
+		defer theirs.Close()
+		conn, err = net.FileConn(mine)
+		mine.Close()
+		if err != nil {
+			return nil, nil, err
+		}
+		cmd.ExtraFiles = append(cmd.ExtraFiles, theirs)
+		cmd.Env = append(cmd.Env, envAttachFD+"=4")
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	cmd.Env = append(os.Environ(), "KAGO_MONITOR_READY_FD=3")
 	if err := cmd.Start(); err != nil {
-		readyW.Close()
-		return nil, fmt.Errorf("start monitor: %w", err)
+		closeConn(conn)
+		return nil, nil, fmt.Errorf("start monitor: %w", err)
 	}
 	readyW.Close()
 	// The monitor outlives us; whoever inherits it reaps it.
@@ -86,23 +105,52 @@ func (e *Engine) Start(ctx context.Context, ref string) (*containers.Record, err
 	msg, _ := io.ReadAll(readyR)
 	line := strings.TrimSpace(string(msg))
 	if line != "ok" {
+		closeConn(conn)
 		if line == "" {
 			line = "the monitor exited before starting the container; see " + filepath.Join(e.Containers.Dir(rec.ID), "monitor.log")
 		}
-		return nil, fmt.Errorf("start container %s: %s", rec.Name, strings.TrimPrefix(line, "error: "))
+		return nil, nil, fmt.Errorf("start container %s: %s", rec.Name, strings.TrimPrefix(line, "error: "))
 	}
-	return e.Containers.Get(rec.ID)
+	rec, err = e.Containers.Get(rec.ID)
+	if err != nil {
+		closeConn(conn)
+		return nil, nil, err
+	}
+	return rec, conn, nil
 }
 
+func closeConn(c net.Conn) {
+	if c != nil {
+		c.Close()
+	}
+}
+
+// Descriptors the CLI hands a monitor it starts.
+const (
+	envReadyFD  = "KAGO_MONITOR_READY_FD"
+	envAttachFD = "KAGO_MONITOR_ATTACH_FD"
+)
+
 // RunMonitor is the body of `kago container-monitor ID`: it reports
-// readiness on the descriptor named by KAGO_MONITOR_READY_FD.
+// readiness on the descriptor named by KAGO_MONITOR_READY_FD and serves
+// the first attached client on KAGO_MONITOR_ATTACH_FD.
 func (e *Engine) RunMonitor(ctx context.Context, id string) error {
 	var ready *os.File
-	if os.Getenv("KAGO_MONITOR_READY_FD") == "3" {
+	if os.Getenv(envReadyFD) == "3" {
 		ready = os.NewFile(3, "ready")
-		os.Unsetenv("KAGO_MONITOR_READY_FD")
 	}
-	signal.Ignore(unix.SIGHUP, unix.SIGPIPE)
+	var first net.Conn
+	if os.Getenv(envAttachFD) == "4" {
+		f := os.NewFile(4, "attach")
+		c, err := net.FileConn(f)
+		f.Close()
+		if err == nil {
+			first = c
+		}
+	}
+	os.Unsetenv(envReadyFD)
+	os.Unsetenv(envAttachFD)
+	signal.Ignore(unix.SIGHUP, unix.SIGPIPE, unix.SIGINT, unix.SIGTERM)
 	report := func(err error) {
 		if ready == nil {
 			return
@@ -115,31 +163,43 @@ func (e *Engine) RunMonitor(ctx context.Context, id string) error {
 		ready.Close()
 		ready = nil
 	}
-	_, err := e.Monitor(ctx, id, nil, report)
+	_, err := e.Monitor(ctx, id, first, report)
 	report(err)
 	return err
 }
 
 // Monitor runs the container until it exits for good (restart policy
 // applied) and returns its last exit code. started is called once, with the
-// first start's result. With attach, stdio is connected to the caller.
-func (e *Engine) Monitor(ctx context.Context, id string, attach *Attach, started func(error)) (int, error) {
-	unlock, err := lockMonitor(e.Containers.Dir(id))
+// first start's result. first, if not nil, is a client attached from the
+// start; others attach through <id>/attach.sock.
+func (e *Engine) Monitor(ctx context.Context, id string, first net.Conn, started func(error)) (int, error) {
+	dir := e.Containers.Dir(id)
+	unlock, err := lockMonitor(dir)
 	if err != nil {
 		return -1, err
 	}
 	defer unlock()
+	h := newHub()
+	defer h.closeAll()
+	if first != nil {
+		h.add(first)
+	}
+	stopListen, err := listenAttach(dir, h)
+	if err != nil {
+		return -1, err
+	}
+	defer stopListen()
 	if err := runtime.PrepareToWait(); err != nil {
 		return -1, err
 	}
-	first := true
+	firstRun := true
 	backoff := 100 * time.Millisecond
 	for {
-		code, oom, err := e.runOnce(ctx, id, attach, func(err error) {
-			if first && started != nil {
+		code, oom, err := e.runOnce(ctx, id, h, func(err error) {
+			if firstRun && started != nil {
 				started(err)
 			}
-			first = false
+			firstRun = false
 		})
 		if err != nil {
 			return -1, err
@@ -159,12 +219,16 @@ func (e *Engine) Monitor(ctx context.Context, id string, attach *Attach, started
 		}
 		if !shouldRestart(rec, code) {
 			if rec.AutoRemove && rec.State.Status != containers.StatusRemoving {
+				stopListen()
 				if err := e.removeFiles(ctx, rec, true); err != nil {
 					return code, err
 				}
 			}
+			// Attached clients hear of the exit once --rm is done.
+			h.sendExit(code)
 			return code, nil
 		}
+		h.sendExit(code)
 		if _, err := e.Containers.Update(id, func(r *containers.Record) error {
 			r.State.Status = containers.StatusRestarting
 			r.State.RestartCount++
@@ -208,21 +272,19 @@ func shouldRestart(rec *containers.Record, code int) bool {
 // runOnce creates, networks and starts the container once and waits for it
 // to exit. A failure before the container ran is reported through started
 // and returned; after that, the exit code is returned.
-func (e *Engine) runOnce(ctx context.Context, id string, attach *Attach, started func(error)) (code int, oom bool, err error) {
+func (e *Engine) runOnce(ctx context.Context, id string, h *hub, started func(error)) (code int, oom bool, err error) {
 	rec, err := e.Containers.Get(id)
 	if err != nil {
 		started(err)
 		return -1, false, err
 	}
-	c, copyDone, err := e.createAndStart(ctx, rec, attach)
+	c, copyDone, err := e.createAndStart(ctx, rec, h)
 	if err != nil {
 		started(err)
 		return -1, false, err
 	}
 	started(nil)
-	if attach == nil {
-		trimMemory()
-	}
+	trimMemory()
 	init := c.InitProcess()
 	code, werr := init.Wait()
 	if werr != nil {
@@ -244,7 +306,7 @@ func (e *Engine) runOnce(ctx context.Context, id string, attach *Attach, started
 
 // createAndStart is runtime create, network attach, runtime start. It
 // undoes all of it on failure.
-func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, attach *Attach) (c *runtime.Container, copyDone chan struct{}, err error) {
+func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, h *hub) (c *runtime.Container, copyDone chan struct{}, err error) {
 	id := rec.ID
 	// Leftovers of a monitor that was killed, or of a reboot.
 	e.teardown(ctx, rec)
@@ -255,7 +317,7 @@ func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, att
 	if err != nil {
 		return nil, nil, err
 	}
-	io, closeParent, wait, err := e.stdio(lw, rec.Tty, attach)
+	io, closeParent, wait, err := e.stdio(lw, rec, h)
 	if err != nil {
 		lw.Close()
 		return nil, nil, err
@@ -308,80 +370,71 @@ func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, att
 	return c, copyDone, nil
 }
 
-// stdio makes the container's stdio: pipes copied into the log (and to the
-// attached caller), or a pty when attach has OnConsole. closeParent closes
-// our copies of the container's ends; wait returns when copying is done.
-func (e *Engine) stdio(lw *logs.Writer, tty bool, attach *Attach) (runtime.IO, func(), func(), error) {
+// stdio makes the container's stdio: pipes copied into the log and to the
+// attached clients, or a pty with -t. closeParent closes our copies of the
+// container's ends; wait returns when copying is done.
+func (e *Engine) stdio(lw *logs.Writer, rec *containers.Record, h *hub) (runtime.IO, func(), func(), error) {
 	var wg sync.WaitGroup
-	if tty {
+	if rec.Tty {
 		return runtime.IO{OnConsole: func(master *os.File) error {
 			// The runtime closes master once this returns; keep a dup.
-			dup, err := unix.Dup(int(master.Fd()))
+			dup, err := unix.FcntlInt(master.Fd(), unix.F_DUPFD_CLOEXEC, 0)
 			if err != nil {
 				return fmt.Errorf("dup pty master: %w", err)
 			}
 			m := os.NewFile(uintptr(dup), "pty")
-			var out io.Writer
-			if attach != nil {
-				out = attach.Stdout
-				if attach.Stdin != nil {
-					go io.Copy(m, attach.Stdin)
-				}
+			var in io.Writer
+			if rec.OpenStdin {
+				in = m
 			}
+			h.setIO(in, nil, func(rows, cols uint16) { console.SetSize(m, rows, cols) })
 			wg.Add(1)
 			// Reading the master ends with EIO once the last slave closes.
-			go func() { defer wg.Done(); lw.Copy("stdout", m, out); m.Close() }()
-			if attach != nil && attach.OnConsole != nil {
-				return attach.OnConsole(m)
-			}
+			go func() {
+				defer wg.Done()
+				lw.Copy("stdout", m, streamWriter{h, frameStdout})
+				h.setIO(nil, nil, nil)
+				m.Close()
+			}()
 			return nil
 		}}, func() {}, wg.Wait, nil
 	}
-	devnull, err := os.Open(os.DevNull)
-	if err != nil {
-		return runtime.IO{}, nil, nil, err
-	}
 	var parentEnds []*os.File
-	rio := runtime.IO{Stdin: devnull}
-	parentEnds = append(parentEnds, devnull)
-	if attach != nil && attach.Stdin != nil {
-		r, w, err := os.Pipe()
-		if err != nil {
-			devnull.Close()
-			return runtime.IO{}, nil, nil, err
-		}
-		rio.Stdin = r
-		parentEnds = append(parentEnds, r)
-		go func() { io.Copy(w, attach.Stdin); w.Close() }()
-	}
-	for i, stream := range []string{"stdout", "stderr"} {
-		r, w, err := os.Pipe()
-		if err != nil {
-			for _, f := range parentEnds {
-				f.Close()
-			}
-			return runtime.IO{}, nil, nil, err
-		}
-		var tee io.Writer
-		if attach != nil {
-			tee = attach.Stdout
-			if i == 1 {
-				tee = attach.Stderr
-			}
-		}
-		if i == 0 {
-			rio.Stdout = w
-		} else {
-			rio.Stderr = w
-		}
-		parentEnds = append(parentEnds, w)
-		wg.Add(1)
-		go func() { defer wg.Done(); lw.Copy(stream, r, tee); r.Close() }()
-	}
 	closeParent := func() {
 		for _, f := range parentEnds {
 			f.Close()
 		}
+	}
+	if rec.OpenStdin {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return runtime.IO{}, nil, nil, err
+		}
+		parentEnds = append(parentEnds, r)
+		h.setIO(w, func() { w.Close() }, nil)
+	} else {
+		devnull, err := os.Open(os.DevNull)
+		if err != nil {
+			return runtime.IO{}, nil, nil, err
+		}
+		parentEnds = append(parentEnds, devnull)
+	}
+	rio := runtime.IO{Stdin: parentEnds[0]}
+	for i, stream := range []string{"stdout", "stderr"} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			closeParent()
+			return runtime.IO{}, nil, nil, err
+		}
+		typ := byte(frameStdout)
+		if i == 0 {
+			rio.Stdout = w
+		} else {
+			rio.Stderr, typ = w, frameStderr
+		}
+		parentEnds = append(parentEnds, w)
+		wg.Add(1)
+		go func() { defer wg.Done(); lw.Copy(stream, r, streamWriter{h, typ}); r.Close() }()
 	}
 	return rio, closeParent, wg.Wait, nil
 }

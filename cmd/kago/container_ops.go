@@ -12,6 +12,7 @@ import (
 	"github.com/kago-run/kago/engine"
 	"github.com/kago-run/kago/engine/logs"
 	"github.com/kago-run/kago/engine/specgen"
+	"github.com/kago-run/kago/linux/console"
 	"github.com/kago-run/kago/runtime"
 )
 
@@ -181,7 +182,7 @@ func waitExec(p *runtime.Process, master *os.File, interactive bool) int {
 	if master != nil {
 		restore := makeRaw()
 		defer restore()
-		stop := followWindowSize(master)
+		stop := followWindowSize(func(rows, cols uint16) { console.SetSize(master, rows, cols) })
 		defer stop()
 		go func() { copyAll(os.Stdout, master); close(copied) }()
 		if interactive {
@@ -223,4 +224,3 @@ func copyAll(dst *os.File, src *os.File) {
 		}
 	}
 }
-

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kago-run/kago/engine"
+	"github.com/kago-run/kago/engine/containers"
 	"github.com/kago-run/kago/engine/specgen"
 	"github.com/kago-run/kago/linux/seccomp"
 )
@@ -118,6 +121,7 @@ func (f *runFlags) options(cmd *cobra.Command, args []string) (engine.CreateOpti
 			return o, fmt.Errorf("unsupported --security-opt %q: use seccomp=FILE or seccomp=unconfined", so)
 		}
 	}
+	o.Interactive = f.interact
 	o.Cwd, _ = os.Getwd()
 	o.PullProgress = os.Stderr
 	return o, nil
@@ -162,6 +166,8 @@ func newRunCmd(g *globalOptions) *cobra.Command {
 				fmt.Fprintln(cmd.OutOrStdout(), rec.ID)
 				return nil
 			}
+			// A foreground run with --restart may exit and come back; the
+			// client returns at its first exit, as docker run does.
 			code, err := runForeground(ctx, e, rec.ID, f.interact, o.Spec.Tty)
 			if err != nil {
 				return err
@@ -175,43 +181,85 @@ func newRunCmd(g *globalOptions) *cobra.Command {
 	return cmd
 }
 
-// runForeground runs the container's monitor in this process, attached to
-// the terminal, and returns the container's exit code.
+// runForeground starts the container's monitor with this process attached
+// and relays the terminal until the container exits (its code is returned)
+// or the user detaches with Ctrl-P Ctrl-Q.
 func runForeground(ctx context.Context, e *engine.Engine, id string, interactive, tty bool) (int, error) {
-	attach := &engine.Attach{Stdout: os.Stdout, Stderr: os.Stderr}
-	if interactive {
-		attach.Stdin = os.Stdin
-	}
-	restore := func() {}
-	stopResize := func() {}
-	if tty {
-		attach.OnConsole = func(master *os.File) error {
-			restore = makeRaw()
-			stopResize = followWindowSize(master)
-			return nil
-		}
-	}
-	// Without a tty, Ctrl-C and SIGTERM go to the container, as docker's
-	// sig-proxy does; the container decides whether to exit.
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
-	defer signal.Stop(sigs)
-	go func() {
-		for s := range sigs {
-			if c, err := e.Runtime.Load(id); err == nil {
-				c.Kill(s.(unix.Signal), false)
-			}
-		}
-	}()
-	var startErr error
-	code, err := e.Monitor(ctx, id, attach, func(err error) { startErr = err })
-	stopResize()
-	restore()
-	if startErr != nil {
+	rec, conn, err := e.StartAttached(ctx, id)
+	if err != nil {
 		e.Remove(context.WithoutCancel(ctx), id, true, true)
-		return -1, startErr
+		return -1, err
+	}
+	return attachTerminal(e, rec, conn, interactive, tty)
+}
+
+// attachTerminal relays the user's terminal to an attached monitor.
+func attachTerminal(e *engine.Engine, rec *containers.Record, conn net.Conn, interactive, tty bool) (int, error) {
+	o := engine.ClientOptions{Stdout: os.Stdout, Stderr: os.Stderr}
+	if interactive {
+		o.Stdin = os.Stdin
+	}
+	if tty {
+		restore := makeRaw()
+		defer restore()
+		sizes := make(chan [2]uint16, 1)
+		stop := followWindowSize(func(rows, cols uint16) {
+			select {
+			case sizes <- [2]uint16{rows, cols}:
+			default:
+			}
+		})
+		defer stop()
+		o.Resize = sizes
+	} else {
+		// Without a tty, Ctrl-C and SIGTERM go to the container, as docker's
+		// sig-proxy does; the container decides whether to exit.
+		sigs := make(chan os.Signal, 8)
+		signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
+		defer signal.Stop(sigs)
+		go func() {
+			for s := range sigs {
+				if c, err := e.Runtime.Load(rec.ID); err == nil {
+					c.Kill(s.(unix.Signal), false)
+				}
+			}
+		}()
+	}
+	code, err := engine.AttachClient(conn, o)
+	if errors.Is(err, engine.ErrDetached) {
+		if tty {
+			fmt.Fprint(os.Stderr, "\r\n")
+		}
+		return 0, nil
 	}
 	return code, err
+}
+
+func newAttachCmd(g *globalOptions) *cobra.Command {
+	var noStdin bool
+	cmd := &cobra.Command{
+		Use:   "attach [OPTIONS] CONTAINER",
+		Short: "Attach to a running container's output (and input); Ctrl-P Ctrl-Q detaches",
+		Args:  cobra.ExactArgs(1),
+		RunE: withEngine(g, func(cmd *cobra.Command, args []string, e *engine.Engine) error {
+			rec, err := e.Lookup(args[0])
+			if err != nil {
+				return err
+			}
+			conn, err := e.AttachConn(rec.ID)
+			if err != nil {
+				return err
+			}
+			code, err := attachTerminal(e, rec, conn, rec.OpenStdin && !noStdin, rec.Tty)
+			if err != nil {
+				return err
+			}
+			os.Exit(code)
+			return nil
+		}),
+	}
+	cmd.Flags().BoolVar(&noStdin, "no-stdin", false, "do not attach stdin")
+	return cmd
 }
 
 func newCreateCmd(g *globalOptions) *cobra.Command {

@@ -5,8 +5,6 @@ import (
 	"os/signal"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/kago-run/kago/linux/console"
 )
 
 // makeRaw puts the terminal on fd 0 in raw mode, so keys like Ctrl-C reach
@@ -29,12 +27,12 @@ func makeRaw() func() {
 	return func() { unix.IoctlSetTermios(0, unix.TCSETS, st) }
 }
 
-// followWindowSize copies the terminal's size to the pty now and on every
+// followWindowSize passes the terminal's size to set now and on every
 // SIGWINCH, until stop is called.
-func followWindowSize(master *os.File) (stop func()) {
+func followWindowSize(set func(rows, cols uint16)) (stop func()) {
 	resize := func() {
 		if ws, err := unix.IoctlGetWinsize(0, unix.TIOCGWINSZ); err == nil {
-			console.SetSize(master, ws.Row, ws.Col)
+			set(ws.Row, ws.Col)
 		}
 	}
 	resize()

@@ -92,6 +92,7 @@ type Record struct {
 	AutoRemove bool                  `json:"AutoRemove"`
 	StopSignal string                `json:"StopSignal,omitempty"`
 	Tty        bool                  `json:"Tty"`
+	OpenStdin  bool                  `json:"OpenStdin"` // -i
 	State      State                 `json:"State"`
 	// Endpoint is the live network attachment (nil when not running).
 	Endpoint *network.Endpoint `json:"Endpoint,omitempty"`
