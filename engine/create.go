@@ -15,6 +15,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/kago-run/kago/engine/containers"
+	"github.com/kago-run/kago/engine/initproc"
 	"github.com/kago-run/kago/engine/specgen"
 	"github.com/kago-run/kago/image"
 	"github.com/kago-run/kago/network"
@@ -36,6 +37,7 @@ type CreateOptions struct {
 	Restart     string          // --restart
 	AutoRemove  bool            // --rm
 	Interactive bool            // -i: keep stdin open for attached clients
+	Init        bool            // --init: kago-init as PID 1
 	// Cwd resolves relative bind sources (-v ./site:/www); default the
 	// process's working directory.
 	Cwd string
@@ -178,6 +180,11 @@ func (e *Engine) Create(ctx context.Context, o CreateOptions) (rec *containers.R
 		return nil, err
 	}
 	so.Mounts = append(append(mounts, tmpfs...), etc...)
+	if o.Init {
+		if so.Init, err = initproc.Prepare(filepath.Join(e.Root, "init")); err != nil {
+			return nil, err
+		}
+	}
 	for _, t := range tmpfs {
 		recMounts = append(recMounts, containers.Mount{Type: "tmpfs", Destination: t.Destination, RW: true})
 	}

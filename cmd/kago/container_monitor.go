@@ -4,10 +4,12 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kago-run/kago/engine"
+	"github.com/kago-run/kago/engine/initproc"
 	_ "github.com/kago-run/kago/linux/nsenter" // the C constructor that enters namespaces for exec
 	"github.com/kago-run/kago/runtime/containerinit"
 )
@@ -16,7 +18,14 @@ import (
 // kago as one. It must run before anything else in the program does work;
 // package init of main runs after every imported package's init, which do
 // no work that matters here, and before main.
-func init() { containerinit.MaybeRun() }
+//
+// Under the name kago-init (--init) the binary is a container's PID 1.
+func init() {
+	containerinit.MaybeRun()
+	if filepath.Base(os.Args[0]) == initproc.Name {
+		os.Exit(initproc.Run(os.Args[1:]))
+	}
+}
 
 // openEngine opens the engine at the global --root.
 func openEngine(g *globalOptions) (*engine.Engine, error) {

@@ -60,6 +60,7 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.o.Spec.Privileged, "privileged", false, "give the container all capabilities and devices, no seccomp")
 	fs.BoolVarP(&f.o.Spec.Tty, "tty", "t", false, "allocate a pseudo-terminal")
 	fs.BoolVarP(&f.interact, "interactive", "i", false, "keep stdin open")
+	fs.BoolVar(&f.o.Init, "init", false, "run a minimal init as PID 1 that forwards signals and reaps zombies")
 }
 
 // options validates the flags into engine options.

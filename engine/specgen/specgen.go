@@ -24,6 +24,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/kago-run/kago/engine/initproc"
 	"github.com/kago-run/kago/linux/caps"
 	"github.com/kago-run/kago/runtime"
 )
@@ -43,8 +44,10 @@ type Options struct {
 	Tty        bool
 	ReadOnly   bool
 	Privileged bool
-	CapAdd     []string
-	CapDrop    []string
+	// Init, if set, runs kago-init as PID 1 in front of the command (--init).
+	Init    *initproc.Bundle
+	CapAdd  []string
+	CapDrop []string
 	// Seccomp is nil for docker's default profile; Unconfined drops it.
 	Seccomp           *specs.LinuxSeccomp
 	SeccompUnconfined bool
@@ -107,6 +110,10 @@ func Generate(img ocispec.ImageConfig, o Options) (*specs.Spec, error) {
 	p := spec.Process
 	p.Terminal = o.Tty
 	p.Args = argv
+	if o.Init != nil {
+		p.Args = append(o.Init.Args(), argv...)
+		spec.Mounts = append(spec.Mounts, specs.Mount{Destination: initproc.MountPoint, Type: "bind", Source: o.Init.Dir, Options: []string{"rbind", "ro", "nosuid", "nodev"}})
+	}
 	p.NoNewPrivileges = false
 	defaults := []string{DefaultPath}
 	if o.Tty {

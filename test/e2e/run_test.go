@@ -398,3 +398,29 @@ func TestRunFlags(t *testing.T) {
 		return b == "hello from kago\n"
 	})
 }
+
+// TestInit: with --init, PID 1 is kago-init: stop's SIGTERM reaches a
+// program that ignores it as PID 1, and orphans are reaped.
+func TestInit(t *testing.T) {
+	e := newEnv(t)
+	e.ok("run", "-d", "--name", "sleeper", "--init", "bb", "sleep", "100")
+	// kago-init is a Go program: a signal in the first milliseconds, before
+	// it has started its child, would end it with status 2.
+	e.eventually("sleep to run under kago-init", 5*time.Second, func() bool { return strings.Contains(e.ok("top", "sleeper"), "sleep 100") })
+	start := time.Now()
+	e.ok("stop", "-t", "10", "sleeper")
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("stop took %s: SIGTERM was not forwarded to sleep", took)
+	}
+	if st := state(e.inspect("sleeper")); st["ExitCode"].(float64) != 143 {
+		t.Errorf("exit code %v, want 143 (SIGTERM)", st["ExitCode"])
+	}
+	out := e.ok("run", "--rm", "--init", "bb", "sh", "-c", "(sleep 0.1 &); sleep 0.6; ps -o pid=,stat=,comm=")
+	if strings.Contains(out, " Z ") || !strings.Contains(out, "1 S    ld-linux") && !strings.Contains(out, "kago-init") {
+		t.Fatalf("ps under --init:\n%s", out)
+	}
+	// --init works on a read-only root too: the bundle is mounted on /dev.
+	if out := e.ok("run", "--rm", "--init", "--read-only", "bb", "echo", "ro-ok"); out != "ro-ok" {
+		t.Fatalf("--init --read-only: %q", out)
+	}
+}
