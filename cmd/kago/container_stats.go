@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -85,4 +86,26 @@ func newStatsCmd(g *globalOptions) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&noStream, "no-stream", false, "print one sample and exit")
 	return cmd
+}
+
+func newCpCmd(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "cp CONTAINER:SRC_PATH DEST_PATH | SRC_PATH CONTAINER:DEST_PATH",
+		Short: "Copy files between a container and the host",
+		Args:  cobra.ExactArgs(2),
+		RunE: withEngine(g, func(cmd *cobra.Command, args []string, e *engine.Engine) error {
+			srcC, srcP, srcIn := strings.Cut(args[0], ":")
+			dstC, dstP, dstIn := strings.Cut(args[1], ":")
+			// A path with a slash before the colon is a host path.
+			srcIn = srcIn && !strings.Contains(srcC, "/")
+			dstIn = dstIn && !strings.Contains(dstC, "/")
+			switch {
+			case srcIn && !dstIn:
+				return e.CopyFrom(cmd.Context(), srcC, srcP, args[1])
+			case dstIn && !srcIn:
+				return e.CopyTo(cmd.Context(), dstC, args[0], dstP)
+			}
+			return fmt.Errorf("cp needs exactly one side as CONTAINER:PATH (got %q and %q)", args[0], args[1])
+		}),
+	}
 }

@@ -424,3 +424,41 @@ func TestInit(t *testing.T) {
 		t.Fatalf("--init --read-only: %q", out)
 	}
 }
+
+// TestCp copies files both ways, through volumes of a running container and
+// the rootfs of a stopped one, and never follows the container's symlinks
+// onto the host.
+func TestCp(t *testing.T) {
+	e := newEnv(t)
+	vol := t.TempDir()
+	e.ok("run", "-d", "--name", "box", "-v", vol+":/vol", "bb", "sleep", "300")
+	host := t.TempDir()
+	os.MkdirAll(filepath.Join(host, "tree", "sub"), 0o755)
+	os.WriteFile(filepath.Join(host, "tree", "sub", "f"), []byte("in"), 0o644)
+	e.ok("cp", filepath.Join(host, "tree"), "box:/vol")
+	if b, err := os.ReadFile(filepath.Join(vol, "tree", "sub", "f")); err != nil || string(b) != "in" {
+		t.Fatalf("cp into a volume: %q %v", b, err)
+	}
+	e.ok("exec", "box", "sh", "-c", "echo out > /tmp/o; ln -s /etc/shadow-of-host /tmp/evil")
+	e.ok("cp", "box:/tmp/o", filepath.Join(host, "o"))
+	if b, _ := os.ReadFile(filepath.Join(host, "o")); string(b) != "out\n" {
+		t.Fatalf("cp out: %q", b)
+	}
+	// Writing through a symlink that points at a host path stays inside.
+	secret := filepath.Join(host, "secret")
+	os.WriteFile(secret, []byte("host"), 0o644)
+	e.ok("exec", "box", "ln", "-s", secret, "/tmp/link")
+	os.WriteFile(filepath.Join(host, "payload"), []byte("evil"), 0o644)
+	e.run("cp", filepath.Join(host, "payload"), "box:/tmp/link")
+	if b, _ := os.ReadFile(secret); string(b) != "host" {
+		t.Fatalf("cp followed a container symlink onto the host: %q", b)
+	}
+	e.ok("stop", "-t", "0", "box")
+	e.ok("cp", "box:/tmp/o", filepath.Join(host, "o2"))
+	if b, _ := os.ReadFile(filepath.Join(host, "o2")); string(b) != "out\n" {
+		t.Fatalf("cp out of a stopped container: %q", b)
+	}
+	if errs := e.fails("cp", "box:/nonexistent", host); !strings.Contains(errs, "/nonexistent") {
+		t.Fatalf("cp of a missing file: %q", errs)
+	}
+}
