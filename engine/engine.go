@@ -7,7 +7,9 @@
 //
 //	<root>/config.json              engine config (network bridge, subnet, nft table)
 //	<root>/containers/<id>/         bundle (config.json), container.json record,
-//	                                <id>-json.log, hosts, hostname, resolv.conf
+//	                                <id>-json.log, hosts, hostname, resolv.conf,
+//	                                monitor.lock, monitor.log, attach.sock
+//	<root>/init/                    kago-init bundle for --init (initproc)
 //	<root>/runtime/<id>/            the OCI runtime's state
 //	<root>/network/                 network manager state
 //	<root>/volumes/<name>/_data     named and anonymous volumes
@@ -21,6 +23,10 @@
 // log, records the exit code and OOM kill, detaches the network (so published
 // ports disappear when the container stops) and applies the restart policy.
 // The CLI learns whether the start worked from a pipe the monitor writes.
+// A foreground `kago run` is the monitor's first attached client (attach.go):
+// output, input, window size and the exit code go over a socket, so the
+// user can detach with Ctrl-P Ctrl-Q and `kago attach` again later, and
+// killing the CLI never kills the container.
 //
 // A killed monitor is recovered lazily: the monitor holds an flock on
 // <id>/monitor.lock while it lives, and any verb that finds a record saying
