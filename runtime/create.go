@@ -80,13 +80,20 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
+	// Two slow things start now and finish while the config is read: the
+	// kernel's cgroup migration grace period, and the sealed copy of our
+	// binary that init runs from.
 	go cgroups.WarmMigration()
+	go sealedExe()
 	bundle, err := filepath.Abs(opts.Bundle)
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", opts.Bundle, err)
 	}
 	spec, err := LoadSpec(bundle)
 	if err != nil {
+		return nil, err
+	}
+	if err := r.checkSeccomp(id, spec); err != nil {
 		return nil, err
 	}
 	if err := opts.IO.check(spec.Process.Terminal); err != nil {
@@ -155,10 +162,7 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 	if err != nil {
 		return nil, err
 	}
-	if err := cg.Create(withDeviceRules(spec)); err != nil {
-		cg.Destroy()
-		return nil, fmt.Errorf("cgroup: %w", err)
-	}
+	// Undone after the init is killed (undo runs last-in, first-out).
 	undo = append(undo, func() { cg.Destroy() })
 
 	req := spawnRequest{
@@ -184,7 +188,14 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 		return nil, err
 	}
 	undo = append(undo, sp.kill)
-	if err := cg.Join(sp.pid); err != nil {
+	// The cgroup is made while init starts: making it waits on the kernel's
+	// cgroup lock, which WarmMigration holds for a grace period, and init
+	// does nothing before it has its config.
+	mgr, err := r.createCgroup(cg, spec, rec, sp.pid)
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.Join(sp.pid); err != nil {
 		return nil, fmt.Errorf("move init into its cgroup: %w", err)
 	}
 	cfg := &containerinit.Config{
