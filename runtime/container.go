@@ -56,6 +56,9 @@ func (c *Container) Rootfs() string { return c.rec.Rootfs }
 
 // Cgroup returns the manager of the container's cgroup.
 func (c *Container) Cgroup() (cgroups.Manager, error) {
+	if c.rec.NoCgroup {
+		return noCgroup{initPid: c.rec.InitPid}, nil
+	}
 	return cgroups.New(c.rec.CgroupsPath, c.rec.ID)
 }
 

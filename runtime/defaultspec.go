@@ -64,8 +64,9 @@ func DefaultSpec() *specs.Spec {
 
 // RootlessSpec adapts spec for a container started by an unprivileged user, as
 // `runc spec --rootless` does: a user namespace mapping the caller to root,
-// sysfs and mqueue bind-mounted from the host (new ones need privileges the
-// user lacks), no gid=5 on devpts, and no cgroup resources it could not set.
+// sysfs bind-mounted from the host (a new one needs privileges the user
+// lacks; mqueue, owned by the container's IPC namespace, does not), no gid=5
+// on devpts, and no cgroup resources it could not set.
 func RootlessSpec(spec *specs.Spec) {
 	uid, gid := uint32(os.Geteuid()), uint32(os.Getegid())
 	spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
@@ -87,8 +88,6 @@ func RootlessSpec(spec *specs.Spec) {
 				}
 			}
 			m.Options = opts
-		case "/dev/mqueue":
-			m = specs.Mount{Destination: "/dev/mqueue", Type: "none", Source: "/dev/mqueue", Options: []string{"bind", "nosuid", "noexec", "nodev"}}
 		}
 		mounts = append(mounts, m)
 	}

@@ -31,6 +31,9 @@ type record struct {
 	CgroupsPath string      `json:"cgroupsPath"`
 	Spec        *specs.Spec `json:"spec"`
 	Owner       string      `json:"owner,omitempty"`
+	// NoCgroup is set when an unprivileged create could not make a cgroup
+	// and went on without one (see nocgroup.go).
+	NoCgroup bool `json:"noCgroup,omitempty"`
 }
 
 func readRecord(dir string) (*record, error) {
