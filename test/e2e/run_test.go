@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -109,6 +110,19 @@ func TestRunDetachedServesPublishedPort(t *testing.T) {
 		body, _ = get(url)
 		return body == "served through kago\n"
 	})
+	started := state(e.inspect("web"))["StartedAt"]
+	e.ok("restart", "-t", "1", "web")
+	if again := state(e.inspect("web")); again["Status"] != "running" || again["StartedAt"] == started {
+		t.Fatalf("restart: %v", again)
+	}
+	e.eventually("the page after restart", 10*time.Second, func() bool {
+		body, _ = get(url)
+		return body == "served through kago\n"
+	})
+	e.ok("kill", "-s", "USR1", "web") // httpd as PID 1 has no handler: ignored
+	if st := state(e.inspect("web")); st["Status"] != "running" {
+		t.Fatalf("SIGUSR1 stopped httpd: %v", st)
+	}
 	if errs := e.fails("rm", "web"); !strings.Contains(errs, "stop it first") {
 		t.Fatalf("rm of a running container: %q", errs)
 	}
@@ -376,6 +390,16 @@ func TestRunFlags(t *testing.T) {
 		if code != 0 || out != tc.want {
 			t.Errorf("kago %s: exit %d, stdout %q (want %q), stderr %q", strings.Join(args, " "), code, out, tc.want, errs)
 		}
+	}
+	// A relative bind source is relative to where kago runs, as in docker.
+	cwd := t.TempDir()
+	rel := exec.Command(kagoBin, "--root", e.root, "run", "--rm", "-v", "./site:/www", "bb", "sh", "-c", "echo made > /www/f")
+	rel.Dir = cwd
+	if out, err := rel.CombinedOutput(); err != nil {
+		t.Fatalf("-v ./site:/www: %v: %s", err, out)
+	}
+	if b, err := os.ReadFile(filepath.Join(cwd, "site", "f")); err != nil || string(b) != "made\n" {
+		t.Errorf("relative bind: %q %v", b, err)
 	}
 	// A named volume outlives the container that wrote it.
 	e.ok("run", "--rm", "-v", "shared:/data", "bb", "sh", "-c", "echo kept > /data/f")
