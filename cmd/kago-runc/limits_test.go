@@ -793,3 +793,77 @@ func listenSeccomp(t *testing.T, sock string) <-chan listenerResult {
 }
 
 func goruntimeArch() string { return goruntime.GOARCH }
+
+// selfCgroup is the test process's own cgroup in a v1 controller tree.
+func selfCgroup(t *testing.T, controller string) string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) == 3 && strings.Contains(","+parts[1]+",", ","+controller+",") {
+			return parts[2]
+		}
+	}
+	t.Fatalf("no %s cgroup in /proc/self/cgroup", controller)
+	return ""
+}
+
+func TestLimitsCgroupsPathRelativeAndDefault(t *testing.T) {
+	requireV1(t)
+	h := newHarness(t)
+	// A relative path goes under the caller's own cgroup, as runc does.
+	abs := testCgroupPath(t)
+	rel := strings.TrimPrefix(abs, "/")
+	if self := selfCgroup(t, "pids"); self != "/" {
+		t.Cleanup(func() {
+			for _, root := range cgroupRoots(t) {
+				os.Remove(filepath.Join(root, self, rel))
+				os.Remove(filepath.Join(root, self, testCgroupParent))
+			}
+		})
+		abs = filepath.Join(self, rel)
+	}
+	b := bundle(t, []string{"sleep", "100"}, func(s *specs.Spec) {
+		s.Linux.CgroupsPath = rel
+		s.Linux.Resources.Pids = &specs.LinuxPids{Limit: ptr[int64](11)}
+	})
+	id := h.detached(b)
+	st := h.state(id)
+	if got := readCgroup(t, "pids", abs, "pids.max"); got != "11" {
+		t.Errorf("relative cgroupsPath %s: pids.max at %s = %s, want 11", rel, abs, got)
+	}
+	if procs := readCgroup(t, "pids", abs, "cgroup.procs"); procs != strconv.Itoa(st.InitProcessPid) {
+		t.Errorf("cgroup.procs of %s = %q, want init %d", abs, procs, st.InitProcessPid)
+	}
+	h.must("delete", "--force", id)
+	assertNoCgroup(t, abs)
+
+	// No cgroupsPath: /kago/<id>.
+	id = h.detached(bundle(t, []string{"sleep", "100"}, nil))
+	if _, err := os.Stat(cgroupDir(t, "memory", "/kago/"+id)); err != nil {
+		t.Errorf("default cgroup /kago/%s: %v", id, err)
+	}
+	h.must("delete", "--force", id)
+	assertNoCgroup(t, "/kago/"+id)
+}
+
+// FuzzUpdateInput feeds update's parsers (sizes and the -r document) with
+// arbitrary input: they must return a value or an error, never panic, and
+// never accept a negative size other than -1.
+func FuzzUpdateInput(f *testing.F) {
+	for _, s := range []string{"512m", "1g", "-1", "-5", "1.5k", "10 MiB", "", "9999999999999999p", "0",
+		`{"memory":{"limit":1}}`, `{"pids":{"limit":-1}} x`, `[`, `{"cpu":{"cpus":"0-1"}}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if v, err := parseMemory("memory", s); err == nil && v < -1 {
+			t.Errorf("parseMemory(%q) = %d", s, v)
+		}
+		if res, err := parseResources("fuzz", []byte(s)); err == nil && res == nil {
+			t.Errorf("parseResources(%q) returned nil without an error", s)
+		}
+	})
+}
