@@ -244,7 +244,7 @@ func (r *Runtime) converse(ctx context.Context, sp *spawned, spec *specs.Spec, i
 		switch m.Type {
 		case syncmsg.TypeHooks:
 			if spec.Hooks != nil {
-				if err := hooks.Run(ctx, "prestart", spec.Hooks.Prestart, state); err != nil {
+				if err := hooks.Run(ctx, "prestart", prestart(spec.Hooks), state); err != nil {
 					return err
 				}
 				if err := hooks.Run(ctx, "createRuntime", spec.Hooks.CreateRuntime, state); err != nil {

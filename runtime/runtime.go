@@ -69,7 +69,7 @@ func ValidateID(id string) error {
 		return errors.New("container ID must not be empty")
 	}
 	if len(id) > 1024 || !idPattern.MatchString(id) || id == "." || id == ".." {
-		return fmt.Errorf("invalid container ID %q: use only letters, digits and _+-.", id)
+		return fmt.Errorf("invalid container ID %q: use only letters, digits, '_', '+', '-' and '.'", id)
 	}
 	return nil
 }

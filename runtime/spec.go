@@ -112,7 +112,7 @@ func Validate(spec *specs.Spec, bundle string) error {
 	}
 	if spec.Hooks != nil {
 		for name, hooks := range map[string][]specs.Hook{
-			"prestart": spec.Hooks.Prestart, "createRuntime": spec.Hooks.CreateRuntime,
+			"prestart": prestart(spec.Hooks), "createRuntime": spec.Hooks.CreateRuntime,
 			"createContainer": spec.Hooks.CreateContainer, "startContainer": spec.Hooks.StartContainer,
 			"poststart": spec.Hooks.Poststart, "poststop": spec.Hooks.Poststop,
 		} {
@@ -148,4 +148,11 @@ func validateProcess(p *specs.Process) error {
 		return fmt.Errorf("process.oomScoreAdj %d is outside -1000..1000", *p.OOMScoreAdj)
 	}
 	return nil
+}
+
+// prestart returns the prestart hooks: deprecated, but still in the spec and
+// still sent by clients; they run with the createRuntime hooks.
+func prestart(h *specs.Hooks) []specs.Hook {
+	//lint:ignore SA1019 see above
+	return h.Prestart
 }

@@ -39,7 +39,9 @@ func TestBadBundles(t *testing.T) {
 		mentions []string
 	}{
 		{"missing config", func(b string) { os.Remove(filepath.Join(b, "config.json")) }, []string{"config.json", "kago-runc spec"}},
-		{"malformed config", func(b string) { os.WriteFile(filepath.Join(b, "config.json"), []byte(`{"ociVersion": "1.0.2", "process": `), 0o644) }, []string{"config.json"}},
+		{"malformed config", func(b string) {
+			os.WriteFile(filepath.Join(b, "config.json"), []byte(`{"ociVersion": "1.0.2", "process": `), 0o644)
+		}, []string{"config.json"}},
 		{"wrong type", func(b string) {
 			os.WriteFile(filepath.Join(b, "config.json"), []byte(`{"ociVersion": "1.0.2", "process": {"args": "sh"}}`), 0o644)
 		}, []string{"config.json", "args"}},

@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 the deprecated prestart hooks are tested on purpose
+
 package main
 
 import (

@@ -57,6 +57,16 @@ func (f *createFlags) options() (runtime.CreateOptions, error) {
 	}, nil
 }
 
+// prepare checks the flags and opens the runtime, for create and run.
+func (f *createFlags) prepare(g *globals) (*runtime.Runtime, runtime.CreateOptions, error) {
+	opts, err := f.options()
+	if err != nil {
+		return nil, opts, err
+	}
+	rt, err := g.runtime()
+	return rt, opts, err
+}
+
 func newCreateCmd(g *globals) *cobra.Command {
 	f := &createFlags{}
 	cmd := &cobra.Command{
@@ -64,11 +74,7 @@ func newCreateCmd(g *globals) *cobra.Command {
 		Short: "create a container, leaving its process waiting for start",
 		Args:  oneID("create"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts, err := f.options()
-			if err != nil {
-				return err
-			}
-			rt, err := g.runtime()
+			rt, opts, err := f.prepare(g)
 			if err != nil {
 				return err
 			}

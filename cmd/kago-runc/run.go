@@ -16,11 +16,7 @@ func newRunCmd(g *globals) *cobra.Command {
 		Short: "create and start a container, and wait for it unless --detach",
 		Args:  oneID("run"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts, err := f.options()
-			if err != nil {
-				return err
-			}
-			rt, err := g.runtime()
+			rt, opts, err := f.prepare(g)
 			if err != nil {
 				return err
 			}
