@@ -435,6 +435,12 @@ func TestLimitsBadInputLeavesNothing(t *testing.T) {
 				Args: []specs.LinuxSeccompArg{{Index: 9, Op: specs.OpEqualTo}},
 			})
 		}, "index"},
+		{"unifiedonv1", func(s *specs.Spec, cg string) {
+			if mode, _ := cgroups.Mode(); mode == "v2" {
+				t.Skip("unified is valid on a cgroup v2 host")
+			}
+			s.Linux.Resources.Unified = map[string]string{"memory.high": "1000000"}
+		}, "unified"},
 		{"capability", func(s *specs.Spec, cg string) {
 			s.Process.Capabilities.Bounding = append(s.Process.Capabilities.Bounding, "CAP_BOGUS")
 		}, "CAP_BOGUS"},
@@ -866,4 +872,52 @@ func FuzzUpdateInput(f *testing.F) {
 			t.Errorf("parseResources(%q) returned nil without an error", s)
 		}
 	})
+}
+
+func TestLimitsBlockIOThrottle(t *testing.T) {
+	requireV1(t)
+	h := newHarness(t)
+	data, err := os.ReadFile("/sys/block/vda/dev")
+	if err != nil {
+		t.Skip("no /sys/block/vda to throttle")
+	}
+	var major, minor int64
+	if _, err := fmt.Sscanf(strings.TrimSpace(string(data)), "%d:%d", &major, &minor); err != nil {
+		t.Fatal(err)
+	}
+	cg := testCgroupPath(t)
+	b := bundle(t, []string{"sleep", "100"}, func(s *specs.Spec) {
+		s.Linux.CgroupsPath = cg
+		s.Linux.Resources.BlockIO = &specs.LinuxBlockIO{
+			ThrottleWriteBpsDevice: []specs.LinuxThrottleDevice{{LinuxBlockIODevice: specs.LinuxBlockIODevice{Major: major, Minor: minor}, Rate: 1 << 20}},
+		}
+	})
+	h.detached(b)
+	want := fmt.Sprintf("%d:%d %d", major, minor, 1<<20)
+	if got := readCgroup(t, "blkio", cg, "blkio.throttle.write_bps_device"); got != want {
+		t.Errorf("blkio.throttle.write_bps_device = %q, want %q", got, want)
+	}
+}
+
+func TestLimitsProcessStartsInItsCgroup(t *testing.T) {
+	requireV1(t)
+	h := newHarness(t)
+	cg := testCgroupPath(t, "a", "b")
+	// Without a cgroup namespace the process sees its cgroup's full path.
+	out := h.mustRunIn(sh("cat /proc/self/cgroup"), func(s *specs.Spec) {
+		s.Linux.CgroupsPath = cg
+		var nss []specs.LinuxNamespace
+		for _, n := range s.Linux.Namespaces {
+			if n.Type != specs.CgroupNamespace {
+				nss = append(nss, n)
+			}
+		}
+		s.Linux.Namespaces = nss
+	})
+	for _, c := range []string{"memory", "pids", "cpu", "cpuacct", "devices", "freezer", ""} {
+		if !strings.Contains(out, ":"+c+":"+cg+"\n") {
+			t.Errorf("first process is not in %s cgroup %s:\n%s", c, cg, out)
+		}
+	}
+	assertNoCgroup(t, cg)
 }
