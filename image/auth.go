@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kago-run/kago/internal/atomicfile"
+
 	"github.com/google/go-containerregistry/pkg/authn"
 )
 
@@ -208,5 +210,5 @@ func editAuths(path string, fn func(map[string]authEntry)) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", filepath.Dir(path), err)
 	}
-	return writeFileAtomic(path, append(data, '\n'), 0o600)
+	return atomicfile.WriteFile(path, append(data, '\n'), 0o600)
 }

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/kago-run/kago/internal/atomicfile"
+
 	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 )
@@ -221,7 +223,7 @@ func (w *blobWriter) Commit() error {
 		_ = os.Remove(w.f.Name())
 		return fmt.Errorf("commit blob %s: %w", w.want, err)
 	}
-	return syncDir(w.c.blobs)
+	return atomicfile.SyncDir(w.c.blobs)
 }
 
 // Close abandons an uncommitted blob. A resumable download keeps what it
@@ -306,15 +308,6 @@ func (c *contentStore) ResumableWriter(ctx context.Context, want digest.Digest, 
 	}
 	w.n = n
 	return w, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // readLimited reads r to the end but refuses more than limit bytes, so a hostile

@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
+
+	"github.com/kago-run/kago/internal/atomicfile"
 
 	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
@@ -102,7 +103,7 @@ func (d *db) save(st *dbState) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(d.path, data, 0o600)
+	return atomicfile.WriteFile(d.path, data, 0o600)
 }
 
 // view runs fn on a snapshot of the database under a shared lock.
@@ -128,35 +129,6 @@ func (d *db) update(fn func(*dbState) error) error {
 		}
 		return d.save(st)
 	})
-}
-
-// writeFileAtomic writes data to a temp file beside path, syncs and renames it.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("sync %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("rename %s: %w", path, err)
-	}
-	return syncDir(dir)
 }
 
 // tagOwner finds the record holding a canonical tag.

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/kago-run/kago/internal/atomicfile"
+
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -301,15 +303,7 @@ func sendSeccompListener(spec *specs.Spec, fd *os.File, state *specs.State) erro
 }
 
 func writePidFile(path string, pid int) error {
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
-		return fmt.Errorf("write pid file %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write pid file %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.WriteFile(path, []byte(strconv.Itoa(pid)), 0o644)
 }
 
 func ownerName() string {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/kago-run/kago/internal/atomicfile"
+
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -51,33 +53,14 @@ func readRecord(dir string) (*record, error) {
 	return &rec, nil
 }
 
-// writeRecord replaces the record atomically: write a temp file, fsync,
-// rename, so a killed kago never leaves a half-written record.
+// writeRecord replaces the record atomically, so a killed kago never leaves
+// a half-written record.
 func writeRecord(dir string, rec *record) error {
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".state-*")
-	if err != nil {
-		return fmt.Errorf("write state: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write state: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write state: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write state: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, recordFile)); err != nil {
-		return fmt.Errorf("write state: %w", err)
-	}
-	return nil
+	return atomicfile.WriteFile(filepath.Join(dir, recordFile), data, 0o600)
 }
 
 // lock takes an exclusive flock on the container's lock file; the returned

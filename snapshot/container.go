@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/kago-run/kago/internal/atomicfile"
+
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 )
@@ -63,7 +65,7 @@ func (s *Store) Prepare(ctx context.Context, key string, chainIDs []digest.Diges
 		os.RemoveAll(tmp)
 		return "", fmt.Errorf("prepare %s: %w", key, err)
 	}
-	if err := syncDir(filepath.Dir(final)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(final)); err != nil {
 		return "", err
 	}
 	merged, err := s.mount(key, chainIDs)
@@ -96,7 +98,7 @@ func (s *Store) newContainerDir(dir string, chainIDs []digest.Digest) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, "meta.json"), meta)
+	return atomicfile.WriteFile(filepath.Join(dir, "meta.json"), meta, 0o600)
 }
 
 // Mount mounts an existing container snapshot again, e.g. after a reboot,

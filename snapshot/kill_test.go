@@ -9,9 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/kago-run/kago/archive/tartest"
 	"github.com/kago-run/kago/snapshot"
-	"github.com/opencontainers/go-digest"
 )
 
 // TestKilledUnpack kills a process in the middle of Unpack: no layer may

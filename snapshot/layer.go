@@ -11,9 +11,12 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/kago-run/kago/archive"
+	"github.com/kago-run/kago/internal/atomicfile"
+
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
+
+	"github.com/kago-run/kago/archive"
 )
 
 // layerMeta is layers/<id>/meta.json.
@@ -73,7 +76,7 @@ func (s *Store) Unpack(ctx context.Context, chainID digest.Digest, r io.Reader) 
 		return 0, fmt.Errorf("unpack %s: read to end of layer: %w", chainID, err)
 	}
 	meta, _ := json.Marshal(layerMeta{Size: size, Unpacked: time.Now().UTC()})
-	if err := writeFileAtomic(filepath.Join(tmp, "meta.json"), meta); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(tmp, "meta.json"), meta, 0o600); err != nil {
 		return 0, err
 	}
 	if err := syncFS(tmp); err != nil {
@@ -82,7 +85,7 @@ func (s *Store) Unpack(ctx context.Context, chainID digest.Digest, r io.Reader) 
 	if err := os.Rename(tmp, final); err != nil {
 		return 0, fmt.Errorf("unpack %s: move into place: %w", chainID, err)
 	}
-	if err := syncDir(filepath.Dir(final)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(final)); err != nil {
 		return size, err
 	}
 	return size, nil

@@ -14,12 +14,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kago-run/kago/archive/tartest"
-	"github.com/kago-run/kago/internal/testbundle"
-	"github.com/kago-run/kago/snapshot"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
 	"golang.org/x/sys/unix"
+
+	"github.com/kago-run/kago/archive/tartest"
+	"github.com/kago-run/kago/internal/testbundle"
+	"github.com/kago-run/kago/snapshot"
 )
 
 type E = tartest.Entry
