@@ -62,25 +62,43 @@ func (c *Container) openFifo(ctx context.Context) error {
 			if res.err != nil {
 				return fmt.Errorf("open exec fifo: %w", res.err)
 			}
-			defer res.f.Close()
-			buf := make([]byte, 1)
-			n, err := res.f.Read(buf)
-			if err != nil || n != 1 {
+			if err := readStartByte(res.f); err != nil {
 				return fmt.Errorf("container %s init exited before start completed", c.ID())
 			}
 			return os.Remove(path)
 		case <-tick.C:
-			if !alive(c.rec.InitPid, c.rec.InitStartTime) {
-				// Unblock the opener so the goroutine ends.
-				if f, err := os.OpenFile(path, os.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); err == nil {
-					f.Close()
-				}
+			if alive(c.rec.InitPid, c.rec.InitStartTime) {
+				continue
+			}
+			// Init is gone. It may have passed the FIFO, run a quick user
+			// process (`true`) and exited before this tick: then our open
+			// has succeeded and init's byte waits in the FIFO. containerd
+			// reports such a start as failed if we miss it. A writer open
+			// fails (ENXIO) when no reader is open, i.e. init never passed.
+			f, err := os.OpenFile(path, os.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+			if err != nil {
 				return fmt.Errorf("container %s init has exited; it cannot be started", c.ID())
 			}
+			f.Close()
+			if res := <-done; res.err == nil && readStartByte(res.f) == nil {
+				return os.Remove(path)
+			}
+			return fmt.Errorf("container %s init has exited; it cannot be started", c.ID())
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
+}
+
+// readStartByte reads the one byte init writes to the exec FIFO, and closes f.
+func readStartByte(f *os.File) error {
+	defer f.Close()
+	buf := make([]byte, 1)
+	n, err := f.Read(buf)
+	if err != nil || n != 1 {
+		return fmt.Errorf("read exec fifo: %d bytes, %v", n, err)
+	}
+	return nil
 }
 
 func (c *Container) hookState(status specs.ContainerState) *specs.State {
