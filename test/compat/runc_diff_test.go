@@ -363,3 +363,38 @@ func sortedStrings(v any) []string {
 	sort.Strings(s)
 	return s
 }
+
+// TestQuickProcessStart is what containerd does for `ctr run --rm IMAGE
+// true`: create, then start a process that exits at once. start must succeed
+// even when the process is gone before kago-runc looks (it failed about one
+// start in 75 on a busy 2-CPU machine before runtime/start.go handled it).
+// Busy loops keep the CPUs contended to widen that window; the test catches the old bug only now and then.
+func TestQuickProcessStart(t *testing.T) {
+	kago, _ := peers(t)
+	bundle := diffBundle(t, "true")
+	stop := make(chan struct{})
+	defer close(stop)
+	for i := 0; i < 2; i++ {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+			}
+		}()
+	}
+	for _, p := range []*peer{kago} {
+		for i := 0; i < 60; i++ {
+			id := p.id(t, fmt.Sprintf("quick%d", i))
+			if o := p.do(t, nil, "create", "--bundle", bundle, id); o.code != 0 {
+				t.Fatalf("%s create: %s", p.name, o)
+			}
+			if o := p.do(t, nil, "start", id); o.code != 0 {
+				t.Fatalf("%s start of a container running `true` (attempt %d): %s", p.name, i, o)
+			}
+			p.do(t, nil, "delete", "--force", id)
+		}
+	}
+}
