@@ -120,8 +120,16 @@ func noCgroupNote(err error) string {
 // createCgroup makes the container's cgroup with the config's limits. An
 // unprivileged caller the kernel refuses (and whose config sets no limits)
 // gets noCgroup instead, recorded in rec, and a warning in the log.
+//
+// An unprivileged caller's cgroup gets no device rules: the kernel lets
+// only CAP_SYS_ADMIN in the initial user namespace set them (v1 devices.allow,
+// v2 device programs), and such a container cannot create device nodes anyway.
 func (r *Runtime) createCgroup(cg cgroups.Manager, spec *specs.Spec, rec *record, initPid int) (cgroups.Manager, error) {
-	err := cg.Create(withDeviceRules(spec))
+	res := withDeviceRules(spec)
+	if os.Geteuid() != 0 {
+		res.Devices = nil
+	}
+	err := cg.Create(res)
 	if err == nil {
 		return cg, nil
 	}

@@ -40,10 +40,19 @@ func cgroupRoots(t *testing.T) []string {
 	if mode == "v2" {
 		return []string{"/sys/fs/cgroup"}
 	}
+	entries, err := os.ReadDir("/sys/fs/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var roots []string
-	for _, c := range []string{"memory", "pids", "cpu", "cpuacct", "devices", "freezer", "blkio", "cpuset", "unified"} {
-		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", c, "cgroup.procs")); err == nil {
-			roots = append(roots, filepath.Join("/sys/fs/cgroup", c))
+	for _, e := range entries {
+		// Co-mounted controllers appear once as a directory and again as
+		// symlinks (cpu -> cpu,cpuacct); take the directories.
+		if !e.IsDir() {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", e.Name(), "cgroup.procs")); err == nil {
+			roots = append(roots, filepath.Join("/sys/fs/cgroup", e.Name()))
 		}
 	}
 	return roots

@@ -25,6 +25,9 @@ type rootlessUser struct {
 	uid, gid int
 	dir      string
 	bin      string
+	// cgroups, if set, are the cgroup directories kago-runc is started in
+	// (a delegated cgroup of the user).
+	cgroups []string
 }
 
 func newRootlessUser(t *testing.T) *rootlessUser {
@@ -95,6 +98,14 @@ func (u *rootlessUser) runc(dir string, args ...string) result {
 	argv := append([]string{"--reuid=" + strconv.Itoa(u.uid), "--regid=" + strconv.Itoa(u.gid), "--init-groups",
 		u.bin, "--root", filepath.Join(u.dir, "state")}, args...)
 	cmd := exec.Command("setpriv", argv...)
+	if len(u.cgroups) > 0 {
+		// Move the shell into the user's cgroup (as root), then become the user.
+		script := ""
+		for _, d := range u.cgroups {
+			script += "echo $$ > " + filepath.Join(d, "cgroup.procs") + " && "
+		}
+		cmd = exec.Command("sh", append([]string{"-c", script + `exec setpriv "$@"`, "sh"}, argv...)...)
+	}
 	cmd.Dir = dir
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + u.dir, "XDG_RUNTIME_DIR=" + filepath.Join(u.dir, "xdg"), "USER=" + u.name}
 	// Files, not pipes: a detached container keeps its stdio open.
@@ -244,4 +255,71 @@ func TestRootlessLimitsWithoutCgroupRefused(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(u.dir, "state", id)); !os.IsNotExist(err) {
 		t.Errorf("state left behind (%v)", err)
 	}
+}
+
+// delegate makes cgroupsPath p in every tree and gives it to the user, as
+// systemd's Delegate=yes does, and has kago-runc started inside it.
+func (u *rootlessUser) delegate(p string) {
+	u.t.Helper()
+	for _, root := range cgroupRoots(u.t) {
+		dir := filepath.Join(root, p)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			u.t.Fatal(err)
+		}
+		if filepath.Base(root) == "cpuset" {
+			// A new v1 cpuset is empty: give each level its parent's CPUs and nodes.
+			for d := filepath.Join(root, testCgroupParent); ; d = filepath.Join(d, strings.Split(strings.TrimPrefix(dir, d+"/"), "/")[0]) {
+				for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
+					v, err := os.ReadFile(filepath.Join(filepath.Dir(d), f))
+					if err != nil {
+						u.t.Fatal(err)
+					}
+					if err := os.WriteFile(filepath.Join(d, f), v, 0o644); err != nil {
+						u.t.Fatal(err)
+					}
+				}
+				if d == dir {
+					break
+				}
+			}
+		}
+		for _, f := range []string{"", "cgroup.procs", "tasks"} {
+			if err := os.Lchown(filepath.Join(dir, f), u.uid, u.gid); err != nil && !os.IsNotExist(err) {
+				u.t.Fatal(err)
+			}
+		}
+		u.cgroups = append(u.cgroups, dir)
+	}
+}
+
+func TestRootlessDelegatedCgroupLimits(t *testing.T) {
+	requireV1(t)
+	u := newRootlessUser(t)
+	deleg := testCgroupPath(t)
+	u.delegate(deleg)
+	const limit = 48 << 20
+	// A relative cgroupsPath lands under the caller's (delegated) cgroup.
+	b := u.bundle([]string{"sleep", "100"}, func(s *specs.Spec) {
+		s.Linux.CgroupsPath = "c1"
+		l, pids := int64(limit), int64(12)
+		s.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &l}, Pids: &specs.LinuxPids{Limit: &pids}}
+	})
+	id := u.id()
+	if r := u.runc(b, "run", "--detach", id); r.code != 0 {
+		t.Fatalf("rootless run in a delegated cgroup: %s", r)
+	}
+	cg := deleg + "/c1"
+	if got := readCgroup(t, "memory", cg, "memory.limit_in_bytes"); got != strconv.Itoa(limit) {
+		t.Errorf("memory.limit_in_bytes = %s, want %d", got, limit)
+	}
+	if r := u.runc("", "update", "--pids-limit", "7", id); r.code != 0 {
+		t.Errorf("rootless update: %s", r)
+	}
+	if got := readCgroup(t, "pids", cg, "pids.max"); got != "7" {
+		t.Errorf("pids.max after update = %s, want 7", got)
+	}
+	if r := u.runc("", "delete", "--force", id); r.code != 0 {
+		t.Fatalf("delete: %s", r)
+	}
+	assertNoCgroup(t, cg)
 }
