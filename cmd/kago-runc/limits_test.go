@@ -24,6 +24,7 @@ import (
 
 	"github.com/kago-run/kago/linux/caps"
 	"github.com/kago-run/kago/linux/cgroups"
+	"github.com/kago-run/kago/linux/seccomp"
 )
 
 // testCgroupParent holds every cgroup these tests make, so a leftover is
@@ -929,4 +930,35 @@ func TestLimitsProcessStartsInItsCgroup(t *testing.T) {
 		}
 	}
 	assertNoCgroup(t, cg)
+}
+
+func TestLimitsSpecHasDockerDefaults(t *testing.T) {
+	dir := t.TempDir()
+	out, err := exec.Command(kagoRunc, "spec", "--bundle", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("spec: %v: %s", err, out)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(data, &spec); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(seccomp.Default())
+	got, _ := json.Marshal(spec.Linux.Seccomp)
+	if !bytes.Equal(got, want) {
+		t.Errorf("spec's linux.seccomp is not the default (Docker's) profile")
+	}
+	if spec.Linux.Seccomp.DefaultAction != specs.ActErrno || len(spec.Linux.Seccomp.Syscalls) < 10 {
+		t.Errorf("default profile: default action %s, %d rules", spec.Linux.Seccomp.DefaultAction, len(spec.Linux.Seccomp.Syscalls))
+	}
+	c := spec.Process.Capabilities
+	docker := caps.DefaultDocker()
+	for name, set := range map[string][]string{"bounding": c.Bounding, "effective": c.Effective, "permitted": c.Permitted} {
+		if strings.Join(set, ",") != strings.Join(docker, ",") {
+			t.Errorf("spec's %s capabilities %v, want Docker's %v", name, set, docker)
+		}
+	}
 }
