@@ -37,6 +37,7 @@ cleanup() {
 	set +e
 	if [ -S "$WORK/docker.sock" ]; then
 		ids=$("$DOCKER" -H "unix://$WORK/docker.sock" ps -aq 2>/dev/null)
+		# shellcheck disable=SC2086 # one argument per container ID
 		[ -n "$ids" ] && "$DOCKER" -H "unix://$WORK/docker.sock" rm -f $ids >/dev/null 2>&1
 	fi
 	for pid in $PIDS; do kill "$pid" 2>/dev/null; done
