@@ -4,6 +4,7 @@ package compat
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,6 +68,9 @@ func TestCRI(t *testing.T) {
 		"image":    map[string]any{"image": testImage},
 		"command":  []string{"sh", "-c", "echo hello-from-cri; trap 'exit 0' TERM; while :; do sleep 0.2; done"},
 		"log_path": "box.log",
+		"linux": map[string]any{
+			"resources": map[string]any{"memory_limit_in_bytes": 64 << 20, "cpu_shares": 512},
+		},
 	})
 
 	podID := cri(t, "runp", "--runtime", "kago", pod)
@@ -97,6 +101,24 @@ func TestCRI(t *testing.T) {
 	out = cri(t, "exec", cid, "cat", "/proc/net/dev")
 	if countLines(out) != countLines(strings.TrimSpace(string(hostIfaces))) {
 		t.Fatalf("host-network pod sees %d interface lines, the host %d", countLines(out), countLines(string(hostIfaces)))
+	}
+
+	// The pod spec's resources reach the container's cgroups.
+	out = cri(t, "exec", cid, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/cpu/cpu.shares")
+	if f := strings.Fields(out); len(f) != 2 || f[0] != fmt.Sprint(64<<20) || f[1] != "512" {
+		t.Fatalf("container's memory limit and CPU shares are %q, want %d and 512", out, 64<<20)
+	}
+	// The kubelet's stats path: containerd reads the cgroups kago-runc made.
+	var stats struct {
+		Stats []struct {
+			Memory struct {
+				WorkingSetBytes struct{ Value string }
+			}
+		}
+	}
+	out = cri(t, "stats", "-o", "json", cid)
+	if err := json.Unmarshal([]byte(out), &stats); err != nil || len(stats.Stats) != 1 || stats.Stats[0].Memory.WorkingSetBytes.Value == "" || stats.Stats[0].Memory.WorkingSetBytes.Value == "0" {
+		t.Fatalf("crictl stats reports no memory use (%v):\n%s", err, out)
 	}
 
 	cri(t, "stop", cid)
