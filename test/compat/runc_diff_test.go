@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -372,16 +373,11 @@ func sortedStrings(v any) []string {
 func TestQuickProcessStart(t *testing.T) {
 	kago, _ := peers(t)
 	bundle := diffBundle(t, "true")
-	stop := make(chan struct{})
-	defer close(stop)
+	var stop atomic.Bool
+	defer stop.Store(true)
 	for i := 0; i < 2; i++ {
 		go func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
+			for !stop.Load() { // busy on purpose: CPU contention
 			}
 		}()
 	}
