@@ -3,11 +3,11 @@
 # engine engineer may add bench/engine.sh beside it; run.sh runs both).
 #   - `kago run --rm IMAGE true` vs `podman run --rm` of the same image
 #     (exported with `kago save`, loaded with `podman load`), both --network none
-#   - wrk through a published port (-p, nftables DNAT over the bridge) vs the
+#   - wrk through a published port (-p 127.0.0.1::80, nftables DNAT, bridge) vs the
 #     same container on the host network (loopback, no NAT)
 #   - RSS of kago's own processes (the CLI, the per-container monitor)
 # Runs on its own engine root with its own bridge, subnet and nftables table
-# (kbench<pid>, 10.231.0.0/24, kagobench<pid>), removed at the end, so it never
+# (kbench<pid>, a free 10.231.X.0/24, kagobench<pid>), removed at the end, so it never
 # touches /var/lib/kago or kago0.
 # Usage: bench/httpd.sh     Env: KAGO (bin/kago), N_RUN (20), WRK_DURATION (5s)
 set -eu
@@ -15,8 +15,6 @@ cd "$(dirname "$0")/.."
 KAGO=$(realpath "${KAGO:-bin/kago}")
 N_RUN=${N_RUN:-20}
 DUR=${WRK_DURATION:-5s}
-PORT=18080
-HOSTPORT=18081
 W=$(mktemp -d /tmp/kago-bench-engine.XXXXXX)
 R=$W/root
 BR=kbench$$
@@ -39,6 +37,7 @@ cleanup() {
 	$P rmi -af >/dev/null 2>&1 || true
 	nft delete table ip "$TABLE" 2>/dev/null || true
 	ip link del "$BR" 2>/dev/null || true
+	if ip link show "$BR" >/dev/null 2>&1; then echo "bench/httpd.sh: bridge $BR is left behind" >&2; fi
 	# Image layers may be overlay-mounted by podman or kago: unmount what is under $W first.
 	awk -v w="$W" 'index($2, w) == 1 {print $2}' /proc/self/mounts | sort -r | while read -r m; do umount -l "$m" || true; done
 	rm -rf "$W"
@@ -46,7 +45,14 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 mkdir -p "$R"
-printf '{"Network":{"BridgeName":"%s","Subnet":"10.231.0.0/24","TableName":"%s","UserSubnetPool":"10.231.128.0/20","UserBridgePrefix":"kbn"}}\n' "$BR" "$TABLE" >"$R/config.json"
+# The first 10.231.X.0/24 no host route uses, so a leftover of another run
+# cannot steal this run's traffic.
+x=0
+while ip -4 route show | grep -q "^10\.231\.$x\.0/24 "; do
+	x=$((x + 1))
+	[ "$x" -lt 128 ] || { echo "no free /24 in 10.231.0.0/17" >&2; exit 1; }
+done
+printf '{"Network":{"BridgeName":"%s","Subnet":"10.231.%d.0/24","TableName":"%s","UserSubnetPool":"10.231.128.0/20","UserBridgePrefix":"kbn"}}\n' "$BR" "$x" "$TABLE" >"$R/config.json"
 
 tar=$(demo/build-httpd-image.sh)
 k import --change 'CMD ["httpd-foreground"]' --change 'EXPOSE 80' "$tar" httpd:2.4 >/dev/null
@@ -89,13 +95,17 @@ note "kago/x: kago --network none over x (below 1: kago faster); kago(bridge) ad
 /usr/bin/time -f '%M' -o "$W/cli.rss" "$KAGO" --root "$R" run --rm --network none "$IMAGE" true >/dev/null 2>&1 || true
 echo "  max RSS of the kago CLI for one run --rm: $(cat "$W/cli.rss" 2>/dev/null || echo '?') KiB"
 
-# wait_http PORT waits up to 10 s for an HTTP answer on 127.0.0.1:PORT.
+# wait_http PORT NAME waits up to 30 s for an HTTP answer on 127.0.0.1:PORT
+# from container NAME, and shows the container's state and log if none comes.
 wait_http() {
-	for _ in $(seq 100); do
+	for _ in $(seq 300); do
 		curl -fsS -m 1 -o /dev/null "http://127.0.0.1:$1/" 2>/dev/null && return 0
 		sleep 0.1
 	done
-	echo "no HTTP answer on 127.0.0.1:$1" >&2
+	echo "no HTTP answer on 127.0.0.1:$1 from container $2 after 30 s:" >&2
+	k ps -a >&2 || true
+	k logs --tail 10 "$2" >&2 || true
+	curl -sS -m 2 -o /dev/null "http://127.0.0.1:$1/" >&2 || true
 	return 1
 }
 
@@ -126,21 +136,25 @@ wrk_on() {
 
 echo "HTTP through the published port vs host network (wrk -t2 -c32 -d$DUR, same Apache container)"
 command -v wrk >/dev/null || { note "wrk missing: apt-get install -y wrk"; exit 0; }
-k run -d --name bweb -p "127.0.0.1:$PORT:80" "$IMAGE" >/dev/null
-wait_http "$PORT"
+# Host ports are chosen free (kago picks the published one) so that other
+# people's tests on fixed ports cannot catch this traffic.
+k run -d --name bweb -p 127.0.0.1::80 "$IMAGE" >/dev/null
+PORT=$(k port bweb | awk -F: '/^80\/tcp/ {print $NF; exit}')
+wait_http "$PORT" bweb
 # shellcheck disable=SC2046 # two words: req/s and latency
 set -- $(wrk_on "$PORT")
 pub_rps=${1:-0} pub_lat=${2:-?}
 pub_rss=$(awk 'BEGIN {m=0} $1>m {m=$1; n=$2} END {printf "%d KiB in %d processes", m, n}' "$W/rss")
 k rm -f bweb >/dev/null
+HOSTPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 k run -d --name bhost --network host "$IMAGE" sh -c "sed -i 's/^Listen .*/Listen 127.0.0.1:$HOSTPORT/' /etc/apache2/ports.conf && exec httpd-foreground" >/dev/null
-wait_http "$HOSTPORT"
+wait_http "$HOSTPORT" bhost
 # shellcheck disable=SC2046
 set -- $(wrk_on "$HOSTPORT")
 host_rps=${1:-0} host_lat=${2:-?}
 k rm -f bhost >/dev/null
-printf '  %-30s %12s %12s\n' path "req/s" "p50 latency"
-printf '  %-30s %12s %12s\n' "-p $PORT:80 (DNAT, veth, bridge)" "$pub_rps" "$pub_lat"
-printf '  %-30s %12s %12s\n' "--network host (loopback)" "$host_rps" "$host_lat"
+printf '  %-38s %12s %12s\n' path "req/s" "p50 latency"
+printf '  %-38s %12s %12s\n' "-p 127.0.0.1::80 (DNAT, veth, bridge)" "$pub_rps" "$pub_lat"
+printf '  %-38s %12s %12s\n' "--network host (loopback)" "$host_rps" "$host_lat"
 awk -v a="$pub_rps" -v b="$host_rps" 'BEGIN {if (b > 0) printf "  published/loopback throughput: %.2f\n", a/b}'
 echo "  kago monitor RSS while serving (max): $pub_rss"
