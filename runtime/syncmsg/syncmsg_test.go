@@ -1,0 +1,57 @@
+package syncmsg
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestMessagesCarryBodiesFdsAndErrors(t *testing.T) {
+	parent, childFile, err := Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer parent.Close()
+	child := NewConn(childFile)
+
+	big := strings.Repeat("x", 300<<10) // a config with a large seccomp profile
+	if err := parent.Send(TypeConfig, map[string]string{"k": big}, nil); err != nil {
+		t.Fatal(err)
+	}
+	m, _, err := child.Expect(TypeConfig)
+	if err != nil || !strings.Contains(string(m.Body), big) {
+		t.Fatalf("config message: %v", err)
+	}
+
+	r, w, _ := os.Pipe()
+	defer r.Close()
+	if err := child.Send(TypeConsole, nil, w); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	_, fd, err := parent.Expect(TypeConsole)
+	if err != nil || fd == nil {
+		t.Fatalf("fd message: %v %v", fd, err)
+	}
+	fd.Write([]byte("through"))
+	fd.Close()
+	buf := make([]byte, 16)
+	n, _ := r.Read(buf)
+	if string(buf[:n]) != "through" {
+		t.Errorf("received fd is not the pipe: %q", buf[:n])
+	}
+
+	child.SendError(errors.New("mount /proc: permission denied"))
+	if _, _, err := parent.Recv(); err == nil || err.Error() != "mount /proc: permission denied" {
+		t.Errorf("error message = %v", err)
+	}
+	child.Send(TypeReady, nil, nil)
+	if _, _, err := parent.Expect(TypeHooks); err == nil || !strings.Contains(err.Error(), "expected hooks") {
+		t.Errorf("wrong message type accepted: %v", err)
+	}
+	child.Close()
+	if _, _, err := parent.Recv(); !errors.Is(err, ErrClosed) {
+		t.Errorf("after the child closed: %v, want ErrClosed", err)
+	}
+}
