@@ -124,7 +124,6 @@ func spawn(req spawnRequest) (*spawned, error) {
 	defer pipeR.Close()
 
 	cmd := &exec.Cmd{
-		Path:   fmt.Sprintf("/proc/self/fd/%d", exe.Fd()),
 		Args:   []string{"kago-init"},
 		Stdin:  req.stdio[0],
 		Stdout: req.stdio[1],
@@ -168,6 +167,24 @@ func spawn(req spawnRequest) (*spawned, error) {
 		// Becoming root of the new namespace first keeps them.
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: os.Geteuid() != 0}
 	}
+	// The child resolves /proc/self/fd/N at execve, after Go's fork code has
+	// moved stdio and ExtraFiles onto 0..len(files)-1, using fds up to about
+	// twice that as scratch. A memfd with a lower number (sealedExe runs early,
+	// in the background) would be replaced and the child would exec a pipe or
+	// socket (EACCES), as containerd saw now and then; run it from above them.
+	minFD := 2*(3+len(cmd.ExtraFiles)) + 2
+	exeFD := int(exe.Fd())
+	if exeFD < minFD {
+		high, err := unix.FcntlInt(exe.Fd(), unix.F_DUPFD_CLOEXEC, minFD)
+		if err != nil {
+			pipeW.Close()
+			parent.Close()
+			return nil, fmt.Errorf("move sealed binary above fd %d: %w", minFD, err)
+		}
+		defer unix.Close(high)
+		exeFD = high
+	}
+	cmd.Path = fmt.Sprintf("/proc/self/fd/%d", exeFD)
 	if err := cmd.Start(); err != nil {
 		pipeW.Close()
 		parent.Close()
