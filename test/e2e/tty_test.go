@@ -64,11 +64,13 @@ func (e *env) onTerminal(rows, cols uint16, args ...string) *terminal {
 	return term
 }
 
-func (term *terminal) seen(s string) bool {
+func (term *terminal) text() string {
 	term.mu.Lock()
 	defer term.mu.Unlock()
-	return strings.Contains(term.out.String(), s)
+	return term.out.String()
 }
+
+func (term *terminal) seen(s string) bool { return strings.Contains(term.text(), s) }
 
 func (term *terminal) wait(e *env, what string, all ...string) {
 	term.t.Helper()
@@ -119,10 +121,10 @@ func TestRunInteractiveTty(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	again.master.Write([]byte("stty size; exit 5\r"))
 	if code := again.exitCode(); code != 5 {
-		t.Fatalf("kago attach: exit %d, want the shell's 5; output:\n%s", code, again.out.String())
+		t.Fatalf("kago attach: exit %d, want the shell's 5; output:\n%s", code, again.text())
 	}
 	if !again.seen("20 60") {
-		t.Errorf("attach did not pass its terminal size: %q", again.out.String())
+		t.Errorf("attach did not pass its terminal size: %q", again.text())
 	}
 	if logs := e.ok("logs", "tty"); !strings.Contains(logs, "42") {
 		t.Fatalf("tty output was not logged: %q", logs)
@@ -138,5 +140,22 @@ func TestRunInteractivePipe(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil || string(out) != "HELLO\nWORLD\ndone\n" {
 		t.Fatalf("run -i: %q, %v", out, err)
+	}
+}
+
+// TestExecInteractiveTty: exec -it gets its own pty of our size.
+func TestExecInteractiveTty(t *testing.T) {
+	e := newEnv(t)
+	e.ok("run", "-d", "--name", "box", "bb", "sleep", "300")
+	term := e.onTerminal(25, 70, "exec", "-it", "-e", "WHO=exec", "box", "sh")
+	term.wait(e, "the shell's banner", "built-in shell")
+	term.master.Write([]byte("echo $WHO; tty; stty size; exit 4\r"))
+	if code := term.exitCode(); code != 4 {
+		t.Fatalf("exec -it exit %d, want 4; output:\n%s", code, term.text())
+	}
+	for _, want := range []string{"exec", "/dev/pts/", "25 70"} {
+		if !term.seen(want) {
+			t.Errorf("exec -it output lacks %q:\n%s", want, term.text())
+		}
 	}
 }
