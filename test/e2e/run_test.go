@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -64,6 +65,10 @@ func TestRunDetachedServesPublishedPort(t *testing.T) {
 	ps := e.ok("ps")
 	if !strings.Contains(ps, "web") || !strings.Contains(ps, fmt.Sprintf("0.0.0.0:%d->80/tcp", port)) || !strings.Contains(ps, id[:12]) {
 		t.Fatalf("ps does not show the container and its port:\n%s", ps)
+	}
+	var row map[string]any
+	if err := json.Unmarshal([]byte(e.ok("ps", "--format", "json")), &row); err != nil || row["Names"] != "web" || row["State"] != "running" {
+		t.Fatalf("ps --format json: %v %v", row, err)
 	}
 	if q := e.ok("ps", "-q"); q != id[:12] {
 		t.Fatalf("ps -q = %q, want %q", q, id[:12])
