@@ -195,6 +195,7 @@ func (e *Engine) Monitor(ctx context.Context, id string, first net.Conn, started
 	firstRun := true
 	backoff := 100 * time.Millisecond
 	for {
+		restarting := !firstRun
 		code, oom, err := e.runOnce(ctx, id, h, func(err error) {
 			if firstRun && started != nil {
 				started(err)
@@ -202,6 +203,15 @@ func (e *Engine) Monitor(ctx context.Context, id string, first net.Conn, started
 			firstRun = false
 		})
 		if err != nil {
+			if restarting {
+				// A restart that cannot start (its port taken meanwhile, say)
+				// leaves the container exited with the reason.
+				e.Containers.Update(id, func(r *containers.Record) error {
+					r.State.Status, r.State.Error = containers.StatusExited, "restart failed: "+err.Error()
+					r.State.FinishedAt = time.Now().UTC()
+					return nil
+				})
+			}
 			return -1, err
 		}
 		rec, err := e.Containers.Update(id, func(r *containers.Record) error {
