@@ -116,6 +116,18 @@ func TestDocker(t *testing.T) {
 		}
 	})
 
+	t.Run("exec failures", func(t *testing.T) {
+		// dockerd turns the runtime's create error into the exit status by
+		// its text: "no such file or directory" 127, "permission denied" 126.
+		for cmd, want := range map[string]int{"/no/such/binary": 127, "/etc/passwd": 126} {
+			out, err := d.tryDocker("run", "--rm", "--runtime", "kago", testImage, cmd)
+			ee, ok := err.(*exec.ExitError)
+			if !ok || ee.ExitCode() != want || !strings.Contains(out, cmd) {
+				t.Errorf("docker run %s: %v, want exit status %d and an error naming it\n%s", cmd, err, want, out)
+			}
+		}
+	})
+
 	t.Run("bridge network", func(t *testing.T) {
 		out := d.docker(t, "run", "--rm", "--runtime", "kago", testImage, "ip", "-4", "addr", "show", "eth0")
 		if !strings.Contains(out, "10.210.7.") {
