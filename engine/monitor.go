@@ -364,6 +364,9 @@ func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, h *
 	if err = c.Start(ctx); err != nil {
 		return nil, nil, err
 	}
+	// The monitor outlives the start: let go of the runtime's sealed copy of
+	// the kago binary (a restart makes a new one).
+	e.Runtime.Close()
 	if _, err = e.Containers.Update(id, func(r *containers.Record) error {
 		r.State.Status = containers.StatusRunning
 		r.State.Pid = c.Pid()

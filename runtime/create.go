@@ -86,7 +86,7 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 	// kernel's cgroup migration grace period, and the sealed copy of our
 	// binary that init runs from.
 	go cgroups.WarmMigration()
-	go sealedExe()
+	go r.sealedExe()
 	bundle, err := filepath.Abs(opts.Bundle)
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", opts.Bundle, err)
@@ -184,6 +184,9 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 		req.unshare = newNS
 	} else {
 		req.newNS = newNS
+	}
+	if req.exe, err = r.sealedExe(); err != nil {
+		return nil, err
 	}
 	sp, err := spawn(req)
 	if err != nil {

@@ -56,7 +56,11 @@ func (c *Container) Exec(ctx context.Context, proc *specs.Process, opts ExecOpti
 			joins = append(joins, ns.Join{Kind: k, Path: fmt.Sprintf("/proc/%d/ns/%s", c.rec.InitPid, k.ProcName)})
 		}
 	}
-	sp, err := spawn(spawnRequest{joins: joins, stdio: opts.IO.stdio(), preserveFDs: opts.PreserveFDs})
+	exe, err := c.rt.sealedExe()
+	if err != nil {
+		return nil, err
+	}
+	sp, err := spawn(spawnRequest{exe: exe, joins: joins, stdio: opts.IO.stdio(), preserveFDs: opts.PreserveFDs})
 	if err != nil {
 		return nil, fmt.Errorf("exec in container %s: %w", c.ID(), err)
 	}

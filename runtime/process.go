@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -20,14 +19,14 @@ import (
 	"github.com/kago-run/kago/runtime/syncmsg"
 )
 
-// sealedExe is a read-only, sealed memfd copy of the running binary.
+// newSealedExe makes a read-only, sealed memfd copy of the running binary.
 //
 // The container's init is a re-exec of kago. If it ran from the host's file, a
 // process in the container could open /proc/<init>/exe and later rewrite the
 // host binary (CVE-2019-5736). Running the copy means /proc/self/exe inside
 // the container is an anonymous sealed file: nothing can write it, and it
-// leads nowhere on the host. The copy is made once per process.
-var sealedExe = sync.OnceValues(func() (*os.File, error) {
+// leads nowhere on the host.
+func newSealedExe() (*os.File, error) {
 	self, err := os.Open("/proc/self/exe")
 	if err != nil {
 		return nil, fmt.Errorf("open own binary: %w", err)
@@ -42,13 +41,47 @@ var sealedExe = sync.OnceValues(func() (*os.File, error) {
 		mem.Close()
 		return nil, fmt.Errorf("copy own binary to memfd: %w", err)
 	}
-	seals := unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
-	if _, err := unix.FcntlInt(mem.Fd(), unix.F_ADD_SEALS, seals); err != nil {
-		mem.Close()
-		return nil, fmt.Errorf("seal memfd: %w", err)
+	// F_SEAL_WRITE fails with EBUSY while the kernel still holds extra
+	// references to the fresh pages (per-CPU LRU batches of another CPU);
+	// F_SEAL_FUTURE_WRITE refuses every later write just the same.
+	base := unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW
+	if _, err := unix.FcntlInt(mem.Fd(), unix.F_ADD_SEALS, base|unix.F_SEAL_WRITE); err != nil {
+		if _, err := unix.FcntlInt(mem.Fd(), unix.F_ADD_SEALS, base|unix.F_SEAL_FUTURE_WRITE); err != nil {
+			mem.Close()
+			return nil, fmt.Errorf("seal memfd: %w", err)
+		}
 	}
 	return mem, nil
-})
+}
+
+// sealedExe returns the runtime's sealed copy of its binary, making it on
+// first use. It stays open for later creates and execs until Close.
+func (r *Runtime) sealedExe() (*os.File, error) {
+	r.exeMu.Lock()
+	defer r.exeMu.Unlock()
+	if r.exe == nil {
+		exe, err := newSealedExe()
+		if err != nil {
+			return nil, err
+		}
+		r.exe = exe
+	}
+	return r.exe, nil
+}
+
+// Close releases the sealed copy of the binary (a memfd as large as the
+// binary). A long-lived caller, like the engine's per-container monitor,
+// calls it once its container runs; a later Create or Exec makes a new one.
+func (r *Runtime) Close() error {
+	r.exeMu.Lock()
+	defer r.exeMu.Unlock()
+	if r.exe == nil {
+		return nil
+	}
+	err := r.exe.Close()
+	r.exe = nil
+	return err
+}
 
 // copyAll copies src into dst inside the kernel with sendfile(2): the binary
 // is in the page cache, so this is a memory copy, several times faster than
@@ -77,6 +110,7 @@ func copyAll(dst, src *os.File) error {
 
 // spawnRequest describes a re-exec of kago as an init or exec process.
 type spawnRequest struct {
+	exe         *os.File // the sealed binary to run
 	newNS       uintptr
 	uidMappings []specs.LinuxIDMapping
 	gidMappings []specs.LinuxIDMapping
@@ -107,10 +141,7 @@ func toSysMappings(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
 // at the same numbers, as runc does), then the sync socket, the nsenter pipe
 // and the exec FIFO.
 func spawn(req spawnRequest) (*spawned, error) {
-	exe, err := sealedExe()
-	if err != nil {
-		return nil, err
-	}
+	exe := req.exe
 	parent, child, err := syncmsg.Pair()
 	if err != nil {
 		return nil, err

@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"sync"
 )
 
 // Errors callers can test with errors.Is.
@@ -40,6 +41,9 @@ type Runtime struct {
 	Root string
 	// Log receives debug and warning messages; nil discards them.
 	Log *slog.Logger
+
+	exeMu sync.Mutex
+	exe   *os.File // see sealedExe
 }
 
 // New returns a runtime keeping state under root.

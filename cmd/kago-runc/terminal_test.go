@@ -161,11 +161,14 @@ func TestExecIntoRunningContainer(t *testing.T) {
 		t.Fatal("exec --tty: no pty master")
 	}
 	out = readUntil(t, master, "END")
+	// Keep the master open until exec returns: closing it first would hang
+	// up the terminal (SIGHUP, exit 129) before the shell exits.
+	r := <-done
 	master.Close()
 	if !strings.Contains(out, "/dev/pts/") {
 		t.Errorf("exec --tty output: %q", out)
 	}
-	if r := <-done; r.code != 0 {
+	if r.code != 0 {
 		t.Errorf("exec --tty: %s", r)
 	}
 	// Not into a stopped container.
