@@ -16,15 +16,16 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// withImageStore makes a RunE that opens the image store of the engine root
-// and hands it to run.
+// withImageStore makes a RunE that opens the engine's image store and hands
+// it to run. It goes through the engine so that the store knows which images
+// containers use (rmi refuses those without -f).
 func withImageStore(g *globalOptions, run func(cmd *cobra.Command, args []string, s *image.Store) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
-		s, err := image.Open(g.Root)
+		e, err := openEngine(g)
 		if err != nil {
 			return err
 		}
-		return run(cmd, args, s)
+		return run(cmd, args, e.Images)
 	}
 }
 
@@ -231,10 +232,9 @@ func printImageRows(w io.Writer, rows []imageRow, quiet bool, format string) err
 func newRmiCmd(g *globalOptions) *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
-		Use:     "rmi [OPTIONS] IMAGE [IMAGE...]",
-		Aliases: []string{"rm"},
-		Short:   "Remove images",
-		Args:    cobra.MinimumNArgs(1),
+		Use:   "rmi [OPTIONS] IMAGE [IMAGE...]",
+		Short: "Remove images",
+		Args:  cobra.MinimumNArgs(1),
 		RunE: withImageStore(g, func(cmd *cobra.Command, args []string, s *image.Store) error {
 			var errs []string
 			for _, ref := range args {
