@@ -95,7 +95,8 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 	if err != nil {
 		return nil, err
 	}
-	if err := r.checkSeccomp(id, spec); err != nil {
+	filter, err := r.compileSeccomp(id, spec)
+	if err != nil {
 		return nil, err
 	}
 	if err := opts.IO.check(spec.Process.Terminal); err != nil {
@@ -209,6 +210,7 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 		NewCgroupNS: plan.New&unix.CLONE_NEWCGROUP != 0,
 		UserNS:      plan.Has(specs.UserNamespace),
 		HostPid:     sp.pid,
+		Seccomp:     filter,
 	}
 	if err := sp.conn.Send(syncmsg.TypeConfig, cfg, nil); err != nil {
 		return nil, err

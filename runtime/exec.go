@@ -43,6 +43,10 @@ func (c *Container) Exec(ctx context.Context, proc *specs.Process, opts ExecOpti
 	if err := opts.IO.check(proc.Terminal); err != nil {
 		return nil, err
 	}
+	filter, err := c.rt.compileSeccomp(c.ID(), c.rec.Spec)
+	if err != nil {
+		return nil, err
+	}
 	var joins []ns.Join
 	for _, k := range ns.Kinds() {
 		same, err := ns.SameAsSelf(c.rec.InitPid, k)
@@ -75,6 +79,7 @@ func (c *Container) Exec(ctx context.Context, proc *specs.Process, opts ExecOpti
 	cfg := &containerinit.Config{
 		ID: c.ID(), Bundle: c.rec.Bundle, Rootfs: c.rec.Rootfs, Spec: c.rec.Spec, Process: proc,
 		Exec: true, PreserveFDs: opts.PreserveFDs, HostPid: c.rec.InitPid,
+		Seccomp: filter,
 	}
 	if err := sp.conn.Send(syncmsg.TypeConfig, cfg, nil); err != nil {
 		sp.kill()

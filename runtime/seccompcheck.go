@@ -9,18 +9,19 @@ import (
 	"github.com/kago-run/kago/linux/seccomp"
 )
 
-// checkSeccomp compiles linux.seccomp in the runtime, before anything is
+// compileSeccomp compiles linux.seccomp in the runtime, before anything is
 // created, so that a malformed profile fails create with nothing to undo and
 // its warnings (unknown syscall names are skipped, as runc does) reach the
-// runtime's log rather than the container's stderr. Init compiles it again
-// where it loads it.
-func (r *Runtime) checkSeccomp(id string, spec *specs.Spec) error {
+// runtime's log rather than the container's stderr. The compiled filter goes
+// to init (and to exec'd processes) with their config. A nil filter means the
+// spec has none.
+func (r *Runtime) compileSeccomp(id string, spec *specs.Spec) (*seccomp.Filter, error) {
 	if spec.Linux == nil || spec.Linux.Seccomp == nil {
-		return nil
+		return nil, nil
 	}
-	_, warnings, err := seccomp.Compile(spec.Linux.Seccomp)
+	filter, warnings, err := seccomp.Compile(spec.Linux.Seccomp)
 	if err != nil {
-		return fmt.Errorf("linux.seccomp: %w", err)
+		return nil, fmt.Errorf("linux.seccomp: %w", err)
 	}
 	var ownDefault map[string]bool
 	for _, w := range warnings {
@@ -37,7 +38,7 @@ func (r *Runtime) checkSeccomp(id string, spec *specs.Spec) error {
 		}
 		r.Log.Warn(w, "id", id)
 	}
-	return nil
+	return filter, nil
 }
 
 var unknownSyscallRe = regexp.MustCompile(`syscall "([^"]+)" is unknown`)

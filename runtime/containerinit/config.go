@@ -12,7 +12,11 @@
 // joined the container's namespaces (linux/nsenter) and skips the rootfs work.
 package containerinit
 
-import specs "github.com/opencontainers/runtime-spec/specs-go"
+import (
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/kago-run/kago/linux/seccomp"
+)
 
 // Environment variables that tell a re-executed kago it is an init process
 // and where its inherited descriptors are.
@@ -41,6 +45,9 @@ type Config struct {
 	UserNS bool `json:"userNs,omitempty"`
 	// HostPid is the init's PID as the host sees it, for hook state.
 	HostPid int `json:"hostPid"`
+	// Seccomp is linux.seccomp compiled by the runtime (nil: no filter),
+	// so init loads it without compiling the profile again.
+	Seccomp *seccomp.Filter `json:"seccomp,omitempty"`
 }
 
 // State is the OCI state hooks receive from init.

@@ -32,7 +32,7 @@ type execPlan struct {
 	notify bool
 }
 
-func prepareExec(proc *specs.Process, spec *specs.Spec) (*execPlan, error) {
+func prepareExec(proc *specs.Process, filter *seccomp.Filter) (*execPlan, error) {
 	ex := &execPlan{proc: proc, env: withHome(proc.Env, proc.User.UID)}
 	if err := os.Chdir(proc.Cwd); err != nil {
 		return nil, fmt.Errorf("process.cwd %s in the container: %w", proc.Cwd, err)
@@ -52,30 +52,11 @@ func prepareExec(proc *specs.Process, spec *specs.Spec) (*execPlan, error) {
 			return nil, err
 		}
 	}
-	if spec.Linux != nil && spec.Linux.Seccomp != nil {
-		// Unknown syscall names are skipped, as runc does; the
-		// warnings are not printed, since the container's stderr is
-		// not the place for them.
-		filter, _, err := seccomp.Compile(spec.Linux.Seccomp)
-		if err != nil {
-			return nil, fmt.Errorf("linux.seccomp: %w", err)
-		}
+	if filter != nil {
 		ex.filter = filter
-		ex.notify = hasNotify(spec.Linux.Seccomp)
+		ex.notify = filter.NeedsListener()
 	}
 	return ex, nil
-}
-
-func hasNotify(s *specs.LinuxSeccomp) bool {
-	if s.DefaultAction == specs.ActNotify {
-		return true
-	}
-	for _, sc := range s.Syscalls {
-		if sc.Action == specs.ActNotify {
-			return true
-		}
-	}
-	return false
 }
 
 // loadEarlySeccomp loads a filter that uses SCMP_ACT_NOTIFY while the runtime

@@ -131,7 +131,7 @@ func initContainer(conn *syncmsg.Conn, cfg *Config) error {
 			return fmt.Errorf("set domainname %q: %w", spec.Domainname, err)
 		}
 	}
-	ex, err := prepareExec(proc, spec)
+	ex, err := prepareExec(proc, cfg.Seccomp)
 	if err != nil {
 		return err
 	}
@@ -192,7 +192,7 @@ func execProcess(conn *syncmsg.Conn, cfg *Config) error {
 	if err := setProcessAttrs(proc); err != nil {
 		return err
 	}
-	ex, err := prepareExec(proc, cfg.Spec)
+	ex, err := prepareExec(proc, cfg.Seccomp)
 	if err != nil {
 		return err
 	}
