@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kago-run/kago/network/mac"
+
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -38,6 +40,7 @@ type CreateOptions struct {
 	AutoRemove  bool            // --rm
 	Interactive bool            // -i: keep stdin open for attached clients
 	Init        bool            // --init: kago-init as PID 1
+	MacAddress  string          // --mac-address; "": derived from the IP or the configured OUI
 	// Cwd resolves relative bind sources (-v ./site:/www); default the
 	// process's working directory.
 	Cwd string
@@ -88,6 +91,10 @@ func (e *Engine) Create(ctx context.Context, o CreateOptions) (rec *containers.R
 	if err != nil {
 		return nil, err
 	}
+	macAddr, err := checkMAC(o.MacAddress, netName)
+	if err != nil {
+		return nil, err
+	}
 	var vols []specgen.Volume
 	for _, v := range o.Volumes {
 		pv, err := specgen.ParseVolume(v)
@@ -120,7 +127,7 @@ func (e *Engine) Create(ctx context.Context, o CreateOptions) (rec *containers.R
 	}
 	rec = &containers.Record{
 		ID: id, Name: name, Image: o.Image, ImageID: img.ID.String(), Created: time.Now().UTC(),
-		Command: argv, Network: netName, Ports: ports, Hostname: hostname,
+		Command: argv, Network: netName, Ports: ports, Hostname: hostname, MacAddress: macAddr,
 		Restart:    containers.RestartPolicy{Name: restartName, MaximumRetryCount: restartMax},
 		AutoRemove: o.AutoRemove, StopSignal: img.Config.Config.StopSignal, Tty: o.Spec.Tty, OpenStdin: o.Interactive,
 		State: containers.State{Status: containers.StatusCreated},
@@ -338,4 +345,21 @@ func generateName(id string) string {
 	a, _ := strconv.ParseUint(id[:2], 16, 8)
 	b, _ := strconv.ParseUint(id[2:4], 16, 8)
 	return nameLeft[a%uint64(len(nameLeft))] + "-" + nameRight[b%uint64(len(nameRight))] + "-" + id[4:8]
+}
+
+// checkMAC validates --mac-address before anything is made: a malformed,
+// multicast, broadcast or all-zero address is refused, and so is an address
+// for a container without a network interface of its own.
+func checkMAC(s, netName string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	if netName == "host" || netName == "none" {
+		return "", fmt.Errorf("--mac-address needs a network interface: it cannot be used with --network %s", netName)
+	}
+	hw, err := mac.Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("--mac-address: %w", err)
+	}
+	return hw.String(), nil
 }

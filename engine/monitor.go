@@ -353,7 +353,7 @@ func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, h *
 		dir := e.Containers.Dir(id)
 		ep, err = e.Net.Attach(ctx, network.AttachRequest{
 			ContainerID: id, Network: rec.Network, NetnsPath: fmt.Sprintf("/proc/%d/ns/net", c.Pid()),
-			Hostname: rec.Hostname, Aliases: hostAliases(rec.Name), Ports: rec.Ports,
+			Hostname: rec.Hostname, Aliases: hostAliases(rec.Name), Ports: rec.Ports, MAC: rec.MacAddress,
 			HostsPath: filepath.Join(dir, "hosts"), HostnamePath: filepath.Join(dir, "hostname"),
 			ResolvConfPath: filepath.Join(dir, "resolv.conf"),
 		})

@@ -49,6 +49,7 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.o.Spec.ReadOnly, "read-only", false, "mount the root filesystem read-only")
 	fs.StringVar(&f.o.Spec.Hostname, "hostname", "", "container host name (default: the short ID)")
 	fs.StringVar(&f.o.Network, "network", "bridge", "network: bridge, host, none or a user network")
+	fs.StringVar(&f.o.MacAddress, "mac-address", "", "container MAC address (default: locally administered, derived from the IP)")
 	fs.StringVarP(&f.memory, "memory", "m", "", "memory limit (e.g. 256m)")
 	fs.StringVar(&f.cpus, "cpus", "", "CPU limit (e.g. 1.5)")
 	fs.Int64Var(&f.pidsLimit, "pids-limit", 0, "maximum number of processes")

@@ -87,6 +87,7 @@ type Record struct {
 	Network    string                `json:"Network"`
 	Ports      []network.PortMapping `json:"Ports,omitempty"` // as requested
 	Hostname   string                `json:"Hostname"`
+	MacAddress string                `json:"MacAddress,omitempty"` // --mac-address
 	Mounts     []Mount               `json:"Mounts,omitempty"`
 	Restart    RestartPolicy         `json:"RestartPolicy"`
 	AutoRemove bool                  `json:"AutoRemove"`
