@@ -220,11 +220,11 @@ SECTIONS="$*"
 echo "# kago benchmarks $(date -u +%FT%TZ) on $(uname -r), $(nproc) CPUs, commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 want 1 && section1
 want 2 && run_script "2. resource limits (issue 4)" bench/limits.sh
-want 3 && run_script "3. compatibility (issue 5)" bench/compat.sh
+want 3 && run_script "3. compatibility: containerd and Docker driving each runtime (issue 7)" bench/compat.sh
 want 4 && if [ -f bench/pull.sh ]; then
-	run_script "4. image pull (issue 2)" bench/pull.sh
+	run_script "4. image pull (issue 5)" bench/pull.sh
 else
-	hr "4. image pull (issue 2): kago vs skopeo+umoci from a local registry (image/bench_test.go)"
+	hr "4. image pull (issue 5): kago vs skopeo+umoci from a local registry (image/bench_test.go)"
 	KAGO_BENCH_MB=${KAGO_BENCH_MB:-100} timeout 600 go test -count=1 -run '^$' -bench 'BenchmarkPullUnpack' -benchtime 2x ./image/ 2>&1 |
 		grep -E '^Benchmark|MB/s|^(ok|FAIL|---)|skip' || note "image pull benchmark failed"
 fi
