@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kago-run/kago/linux/mountinfo"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -91,60 +93,21 @@ type mountInfo struct {
 	SuperOpts  []string
 }
 
-// parseMountInfo parses /proc/<pid>/mountinfo (see proc(5)): fields up to the
-// "-" separator, then fstype, source and super options. Octal escapes (\040 for
-// a space) in paths are decoded.
+// parseMountInfo parses /proc/<pid>/mountinfo into what this package needs.
 func parseMountInfo(data []byte) ([]mountInfo, error) {
-	var out []mountInfo
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		if line == "" {
-			continue
-		}
-		f := strings.Fields(line)
-		sep := -1
-		for i := 6; i < len(f); i++ {
-			if f[i] == "-" {
-				sep = i
-				break
-			}
-		}
-		if sep < 0 || sep+2 >= len(f) {
-			return nil, fmt.Errorf("mountinfo line %d %q: too few fields", n, line)
-		}
-		mi := mountInfo{
-			Root:       unescapeOctal(f[3]),
-			Mountpoint: unescapeOctal(f[4]),
-			FSType:     f[sep+1],
-		}
-		if sep+3 < len(f) {
-			mi.SuperOpts = strings.Split(f[sep+3], ",")
+	mounts, err := mountinfo.Parse(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]mountInfo, 0, len(mounts))
+	for _, m := range mounts {
+		mi := mountInfo{Root: m.Root, Mountpoint: m.Mountpoint, FSType: m.FSType}
+		if m.SuperOptions != "" {
+			mi.SuperOpts = strings.Split(m.SuperOptions, ",")
 		}
 		out = append(out, mi)
 	}
-	return out, sc.Err()
-}
-
-// unescapeOctal decodes the \NNN escapes the kernel uses for space, tab,
-// newline and backslash in mountinfo paths.
-func unescapeOctal(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	return out, nil
 }
 
 // hierarchy is one mounted cgroup tree as seen by this process.

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/kago-run/kago/linux/mountinfo"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -165,7 +167,7 @@ func ownCgroupHierarchies() ([]CgroupHierarchy, error) {
 		return nil, fmt.Errorf("read own cgroups: %w", err)
 	}
 	defer cg.Close()
-	mounts, err := readMountinfo()
+	mounts, err := mountinfo.Read()
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +177,7 @@ func ownCgroupHierarchies() ([]CgroupHierarchy, error) {
 // CgroupHierarchies matches /proc/<pid>/cgroup content (proc(5):
 // "id:controllers:path") with the mount table. Hierarchies not mounted
 // under /sys/fs/cgroup are left out.
-func CgroupHierarchies(procCgroup io.Reader, mounts []MountInfo) ([]CgroupHierarchy, error) {
+func CgroupHierarchies(procCgroup io.Reader, mounts []mountinfo.Info) ([]CgroupHierarchy, error) {
 	var out []CgroupHierarchy
 	sc := bufio.NewScanner(procCgroup)
 	for sc.Scan() {
@@ -211,7 +213,7 @@ func CgroupHierarchies(procCgroup io.Reader, mounts []MountInfo) ([]CgroupHierar
 
 // CgroupPaths is CgroupHierarchies reduced to hierarchy name -> host
 // directory, for Options.CgroupPaths.
-func CgroupPaths(procCgroup io.Reader, mounts []MountInfo) (map[string]string, error) {
+func CgroupPaths(procCgroup io.Reader, mounts []mountinfo.Info) (map[string]string, error) {
 	hier, err := CgroupHierarchies(procCgroup, mounts)
 	if err != nil {
 		return nil, err
@@ -221,7 +223,7 @@ func CgroupPaths(procCgroup io.Reader, mounts []MountInfo) (map[string]string, e
 
 // cgroupMountMatches reports whether mount m is the hierarchy named by the
 // controllers field of a /proc/self/cgroup line.
-func cgroupMountMatches(m MountInfo, controllers string) bool {
+func cgroupMountMatches(m mountinfo.Info, controllers string) bool {
 	if controllers == "" {
 		return m.FSType == "cgroup2"
 	}

@@ -4,10 +4,12 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/kago-run/kago/linux/mountinfo"
 )
 
 func TestCgroupPathsHybrid(t *testing.T) {
-	mounts, err := ParseMountinfo(strings.NewReader(`31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw,mode=755
+	mounts, err := mountinfo.Parse(strings.NewReader(`31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw,mode=755
 32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
 35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
 40 31 0:37 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd
@@ -33,7 +35,7 @@ func TestCgroupPathsHybrid(t *testing.T) {
 }
 
 func TestCgroupPathsV2AndNamespaceRoot(t *testing.T) {
-	mounts, _ := ParseMountinfo(strings.NewReader("30 23 0:26 /kago /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n"))
+	mounts, _ := mountinfo.Parse(strings.NewReader("30 23 0:26 /kago /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n"))
 	got, err := CgroupPaths(strings.NewReader("0::/kago/c1\n"), mounts)
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +57,7 @@ func TestCgroupHierarchiesInCgroupNamespace(t *testing.T) {
 	// Seen from inside a cgroup namespace, a host mount made outside it
 	// has a root above the namespace's: no host path, but the controllers
 	// are still known for a fresh mount.
-	mounts, _ := ParseMountinfo(strings.NewReader(`35 31 0:32 /../.. /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+	mounts, _ := mountinfo.Parse(strings.NewReader(`35 31 0:32 /../.. /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
 41 31 0:38 /.. /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
 `))
 	got, err := CgroupHierarchies(strings.NewReader("4:memory:/\n0::/\n"), mounts)

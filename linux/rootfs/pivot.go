@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/kago-run/kago/linux/mountinfo"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -67,7 +69,7 @@ func pivotRoot(rootfs string) error {
 // would stay in the namespace under the chroot, and the kernel refuses new
 // proc/sysfs mounts in nested containers while a fully visible one exists.
 func moveRoot(rootfs string) error {
-	mounts, err := readMountinfo()
+	mounts, err := mountinfo.Read()
 	if err != nil {
 		return err
 	}

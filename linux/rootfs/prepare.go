@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/kago-run/kago/linux/mountinfo"
+
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -173,7 +175,7 @@ func makeParentPrivate(rootfs string) error {
 	if err := unix.Statx(unix.AT_FDCWD, filepath.Dir(rootfs), 0, unix.STATX_MNT_ID, &st); err != nil {
 		return fmt.Errorf("statx %s: %w", filepath.Dir(rootfs), err)
 	}
-	mounts, err := readMountinfo()
+	mounts, err := mountinfo.Read()
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kago-run/kago/linux/mountinfo"
+
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -176,7 +178,7 @@ func raceMounts(sc scenario) {
 // reportHost prints, after Prepare only, where mounts landed relative to
 // the rootfs and whether the host canary was touched.
 func reportHost(sc scenario) {
-	mounts, err := readMountinfo()
+	mounts, err := mountinfo.Read()
 	if err != nil {
 		fail("mountinfo: %v", err)
 	}
@@ -245,7 +247,7 @@ func runHelper(t *testing.T, sc scenario) string {
 
 func mountsUnder(t *testing.T, dir string) []string {
 	t.Helper()
-	ms, err := readMountinfo()
+	ms, err := mountinfo.Read()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,18 +274,18 @@ func values(out string) map[string]string {
 
 // containerMounts parses the mountinfo the container printed between
 // MOUNTINFO-BEGIN and MOUNTINFO-END, keyed by mount point (last one wins).
-func containerMounts(t *testing.T, out string) map[string]MountInfo {
+func containerMounts(t *testing.T, out string) map[string]mountinfo.Info {
 	t.Helper()
 	b := strings.Index(out, "MOUNTINFO-BEGIN\n")
 	e := strings.Index(out, "MOUNTINFO-END")
 	if b < 0 || e < b {
 		t.Fatalf("no mountinfo in output")
 	}
-	ms, err := ParseMountinfo(strings.NewReader(out[b+len("MOUNTINFO-BEGIN\n") : e]))
+	ms, err := mountinfo.Parse(strings.NewReader(out[b+len("MOUNTINFO-BEGIN\n") : e]))
 	if err != nil {
 		t.Fatal(err)
 	}
-	byPoint := map[string]MountInfo{}
+	byPoint := map[string]mountinfo.Info{}
 	for _, m := range ms {
 		byPoint[m.Mountpoint] = m
 	}
@@ -684,7 +686,7 @@ func hostKcore() string {
 	return ""
 }
 
-func keys(m map[string]MountInfo) []string {
+func keys(m map[string]mountinfo.Info) []string {
 	var out []string
 	for k := range m {
 		out = append(out, k)

@@ -1,4 +1,7 @@
-package rootfs
+// Package mountinfo parses /proc/<pid>/mountinfo (proc(5)), the kernel's
+// table of a mount namespace: the rootfs code checks its mounts with it and
+// the cgroup code finds the cgroup hierarchies with it.
+package mountinfo
 
 import (
 	"bufio"
@@ -9,8 +12,8 @@ import (
 	"strings"
 )
 
-// MountInfo is one line of /proc/<pid>/mountinfo (proc(5)).
-type MountInfo struct {
+// Info is one line of /proc/<pid>/mountinfo (proc(5)).
+type Info struct {
 	ID, Parent   int
 	Dev          string // "major:minor" of the filesystem
 	Root         string // path of the mount's root within its filesystem
@@ -23,7 +26,7 @@ type MountInfo struct {
 }
 
 // Shared reports whether the mount is in a peer group (propagation shared).
-func (m MountInfo) Shared() bool {
+func (m Info) Shared() bool {
 	for _, o := range m.Optional {
 		if strings.HasPrefix(o, "shared:") {
 			return true
@@ -32,10 +35,10 @@ func (m MountInfo) Shared() bool {
 	return false
 }
 
-// ParseMountinfo parses mountinfo text. The kernel escapes space, tab,
+// Parse parses mountinfo text. The kernel escapes space, tab,
 // newline and backslash in paths as octal (\040); they are unescaped here.
-func ParseMountinfo(r io.Reader) ([]MountInfo, error) {
-	var out []MountInfo
+func Parse(r io.Reader) ([]Info, error) {
+	var out []Info
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for n := 1; sc.Scan(); n++ {
@@ -55,7 +58,7 @@ func ParseMountinfo(r io.Reader) ([]MountInfo, error) {
 	return out, nil
 }
 
-func parseMountinfoLine(line string) (MountInfo, error) {
+func parseMountinfoLine(line string) (Info, error) {
 	f := strings.Fields(line)
 	sep := -1
 	for i := 6; i < len(f); i++ {
@@ -65,14 +68,14 @@ func parseMountinfoLine(line string) (MountInfo, error) {
 		}
 	}
 	if len(f) < 7 || sep < 0 || len(f) < sep+3 {
-		return MountInfo{}, fmt.Errorf("malformed line %q: want at least 10 fields with a \"-\" separator", line)
+		return Info{}, fmt.Errorf("malformed line %q: want at least 10 fields with a \"-\" separator", line)
 	}
 	id, err1 := strconv.Atoi(f[0])
 	parent, err2 := strconv.Atoi(f[1])
 	if err1 != nil || err2 != nil {
-		return MountInfo{}, fmt.Errorf("malformed mount ids in %q", line)
+		return Info{}, fmt.Errorf("malformed mount ids in %q", line)
 	}
-	m := MountInfo{
+	m := Info{
 		ID: id, Parent: parent, Dev: f[2],
 		Root: unescapeOctal(f[3]), Mountpoint: unescapeOctal(f[4]), Options: f[5],
 		Optional: f[6:sep],
@@ -104,12 +107,12 @@ func unescapeOctal(s string) string {
 	return b.String()
 }
 
-// readMountinfo reads the calling process's mount table.
-func readMountinfo() ([]MountInfo, error) {
+// Read reads the calling process's mount table.
+func Read() ([]Info, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return ParseMountinfo(f)
+	return Parse(f)
 }

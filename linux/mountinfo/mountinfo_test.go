@@ -1,4 +1,4 @@
-package rootfs
+package mountinfo
 
 import (
 	"strings"
@@ -10,7 +10,7 @@ func TestParseMountinfo(t *testing.T) {
 27 1 254:0 / / rw,relatime shared:1 master:2 - ext4 /dev/vda rw,discard
 41 31 0:38 /kago /sys/fs/cgroup/with\040space rw - cgroup2 cgroup2 rw
 `
-	ms, err := ParseMountinfo(strings.NewReader(in))
+	ms, err := Parse(strings.NewReader(in))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,18 +27,18 @@ func TestParseMountinfo(t *testing.T) {
 		t.Errorf("line 3: %+v", m)
 	}
 	for _, bad := range []string{"1 2 3", "x 1 0:1 / / rw - ext4 a b", "1 2 0:1 / / rw ext4 a b c"} {
-		if _, err := ParseMountinfo(strings.NewReader(bad)); err == nil {
-			t.Errorf("ParseMountinfo(%q) succeeded", bad)
+		if _, err := Parse(strings.NewReader(bad)); err == nil {
+			t.Errorf("Parse(%q) succeeded", bad)
 		}
 	}
 }
 
-func FuzzParseMountinfo(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	f.Add("22 27 0:21 / /proc rw,relatime - proc proc rw\n")
 	f.Add("27 1 254:0 / /a\\040b rw shared:1 - ext4 /dev/vda rw\n")
 	f.Add("1 1 0:0 \\ \\12 - - - -")
 	f.Fuzz(func(t *testing.T, s string) {
-		ms, err := ParseMountinfo(strings.NewReader(s))
+		ms, err := Parse(strings.NewReader(s))
 		if err == nil && len(ms) > strings.Count(s, "\n")+1 {
 			t.Fatalf("%d mounts from %d lines", len(ms), strings.Count(s, "\n")+1)
 		}
