@@ -29,10 +29,14 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	kagoRunc = filepath.Join(dir, "kago-runc")
-	out, err := exec.Command("go", "build", "-o", kagoRunc, ".").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build kago-runc: %v\n%s", err, out)
-		os.Exit(1)
+	// kago-init beside kago-runc, as `make build` installs them: the
+	// containers here run the small init (test/e2e covers the fallback to the
+	// runtime's own binary).
+	for pkg, out := range map[string]string{".": kagoRunc, "../kago-init": filepath.Join(dir, "kago-init")} {
+		if msg, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, msg)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

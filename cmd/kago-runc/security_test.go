@@ -39,6 +39,15 @@ func TestHostBinaryUnreachable(t *testing.T) {
 	if !strings.Contains(out, "memfd:") {
 		t.Errorf("/proc/1/exe of init should be a sealed memfd, got:\n%s", out)
 	}
+	// The init runs the small kago-init that sits beside kago-runc.
+	small, err := os.Stat(filepath.Join(filepath.Dir(kagoRunc), "kago-init"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := strings.TrimSpace(h.must("exec", "--cap", "CAP_SYS_PTRACE", id, "stat", "-L", "-c", "%s", "/proc/1/exe"))
+	if size != fmt.Sprint(small.Size()) {
+		t.Errorf("init runs a %s-byte binary, want kago-init's %d bytes", size, small.Size())
+	}
 	// The classic entrypoint of the exploit: the container runs /proc/self/exe.
 	b2 := bundle(t, sh("exec /proc/self/exe --version"), nil)
 	h.runc("run", "--bundle", b2.Dir, h.id())

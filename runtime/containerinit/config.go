@@ -23,6 +23,20 @@ import (
 const (
 	EnvSync = "_KAGO_INIT_SYNC" // fd of the sync socket
 	EnvFifo = "_KAGO_INIT_FIFO" // fd of the exec FIFO (O_PATH), create only
+	// EnvProtocol carries Protocol from the runtime, so an init binary from
+	// another build (a stale kago-init beside kago-runc) refuses clearly
+	// instead of misreading its config.
+	EnvProtocol = "_KAGO_INIT_PROTOCOL"
+)
+
+// Protocol is the version of Config and of the sync conversation. Change it
+// whenever either changes incompatibly.
+const Protocol = "1"
+
+const (
+	// InitBinary is the name of the small init program the runtime prefers,
+	// looked up in the directory of the running binary.
+	InitBinary = "kago-init"
 )
 
 // Config is what the runtime sends the init process.

@@ -38,7 +38,12 @@ func MaybeRun() {
 	}
 	os.Unsetenv(EnvSync)
 	conn := syncmsg.NewConn(os.NewFile(uintptr(fd), "sync"))
-	err = run(conn)
+	if got := os.Getenv(EnvProtocol); got != Protocol {
+		err = fmt.Errorf("container init speaks protocol %s but the runtime speaks %q: install %s from the same build as kago-runc and kago", Protocol, got, InitBinary)
+	} else {
+		os.Unsetenv(EnvProtocol)
+		err = run(conn)
+	}
 	// run only returns on failure.
 	if sendErr := conn.SendError(err); sendErr != nil {
 		fmt.Fprintln(os.Stderr, "kago init:", err)
