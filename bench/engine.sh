@@ -5,7 +5,7 @@
 #      podman --network none), N runs each;
 #   2. HTTP requests/s with wrk through a published port vs the same busybox
 #      httpd on host loopback;
-#   3. RSS of the per-container monitor.
+#   3. memory of the per-container monitor (RSS and PSS).
 # Needs root, busybox-static, wrk, and podman+crun for the comparison (skipped
 # if absent). Everything lives in a temp dir with its own bridge (kbench0,
 # 10.220.250.0/24) and nftables table (kagobench); all of it is removed on exit.
@@ -34,7 +34,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-(cd "$HERE" && go build -o "$T/kago" ./cmd/kago && go run ./internal/testbundle/mkrootfs "$T/rootfs")
+(cd "$HERE" && go build -o "$T/" ./cmd/kago ./cmd/kago-monitor ./cmd/kago-init && go run ./internal/testbundle/mkrootfs "$T/rootfs")
 mkdir -p "$T/rootfs/www" "$T/root"
 head -c 4096 /dev/urandom | base64 > "$T/rootfs/www/index.html"
 tar -C "$T/rootfs" -cf "$T/bb.tar" .
@@ -70,6 +70,30 @@ sleep 0.5
 printf "kago published port: "; wrk -t2 -c32 -d5s http://127.0.0.1:18481/index.html | awk '/Requests\/sec/ {print $2 " req/s"}'
 printf "host loopback:       "; wrk -t2 -c32 -d5s http://127.0.0.1:18482/index.html | awk '/Requests\/sec/ {print $2 " req/s"}'
 
-echo "== monitor RSS"
-MP=$($K inspect web | awk -F': ' '/"MonitorPid"/ {gsub(/,/, "", $2); print $2}')
-grep -E 'VmRSS|RssAnon|RssFile' "/proc/$MP/status"
+echo "== monitor memory (kago-monitor, one per container; target: RSS under 2 MiB)"
+# Ten idle containers besides web, and one that logs a line a second; the
+# monitors trim themselves a second after their container starts.
+i=0
+while [ $i -lt 10 ]; do $K run -d --name idle$i bb >/dev/null; i=$((i+1)); done
+$K run -d --name chatty bb sh -c 'while :; do echo "line $(date)"; sleep 1; done' >/dev/null
+sleep 5
+mem() { # container -> "VmRSS RssAnon RssFile Pss" in KiB
+	mp=$($K inspect "$1" | awk -F': ' '/"MonitorPid"/ {gsub(/,/, "", $2); print $2}')
+	awk '/^(VmRSS|RssAnon|RssFile):/ {printf "%s ", $2}' "/proc/$mp/status"
+	awk '/^Pss:/ {print $2}' "/proc/$mp/smaps_rollup"
+}
+printf '%-28s %8s %8s %8s %8s\n' "monitor of" "RSS KiB" "anon" "file" "PSS KiB"
+# shellcheck disable=SC2046
+printf '%-28s %8s %8s %8s %8s\n' "web (after wrk)" $(mem web)
+# shellcheck disable=SC2046
+printf '%-28s %8s %8s %8s %8s\n' "chatty (logs every second)" $(mem chatty)
+sum=0 psum=0 max=0
+i=0
+while [ $i -lt 10 ]; do
+	# shellcheck disable=SC2046
+	set -- $(mem idle$i)
+	sum=$((sum + $1)) psum=$((psum + $4))
+	[ "$1" -gt "$max" ] && max=$1
+	i=$((i+1))
+done
+printf '%-28s %8s %8s %8s %8s\n' "10 idle (mean; max $max)" $((sum / 10)) "" "" $((psum / 10))

@@ -109,17 +109,18 @@ wait_http() {
 	return 1
 }
 
-# kago_rss prints the summed VmRSS (KiB) and count of the monitors of this
-# benchmark's containers (`kago --root $R container-monitor ID`).
+# kago_rss prints the summed VmRSS and PSS (KiB) and the count of the
+# monitors of this benchmark's containers (kago-monitor ... --root $R ...).
 kago_rss() {
-	t=0 n=0
+	t=0 p=0 n=0
 	for d in /proc/[0-9]*; do
 		cmd=$(tr '\0' ' ' 2>/dev/null <"$d/cmdline") || continue
-		case $cmd in *"--root $R container-monitor "*) ;; *) continue ;; esac
+		case $cmd in *kago-monitor*" --root $R "*) ;; *) continue ;; esac
 		r=$(awk '/^VmRSS:/ {print $2}' "$d/status" 2>/dev/null) || continue
-		t=$((t + ${r:-0})) n=$((n + 1))
+		s=$(awk '/^Pss:/ {print $2}' "$d/smaps_rollup" 2>/dev/null) || continue
+		t=$((t + ${r:-0})) p=$((p + ${s:-0})) n=$((n + 1))
 	done
-	echo "$t $n"
+	echo "$t $p $n"
 }
 
 # wrk_on PORT prints "req/s p50-latency" for DUR of wrk -t2 -c32, sampling
@@ -144,7 +145,7 @@ wait_http "$PORT" bweb
 # shellcheck disable=SC2046 # two words: req/s and latency
 set -- $(wrk_on "$PORT")
 pub_rps=${1:-0} pub_lat=${2:-?}
-pub_rss=$(awk 'BEGIN {m=0} $1>m {m=$1; n=$2} END {printf "%d KiB in %d processes", m, n}' "$W/rss")
+pub_rss=$(awk 'BEGIN {m=0} $1>m {m=$1; p=$2; n=$3} END {printf "%d KiB RSS, %d KiB PSS in %d processes", m, p, n}' "$W/rss")
 k rm -f bweb >/dev/null
 HOSTPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 k run -d --name bhost --network host "$IMAGE" sh -c "sed -i 's/^Listen .*/Listen 127.0.0.1:$HOSTPORT/' /etc/apache2/ports.conf && exec httpd-foreground" >/dev/null

@@ -16,17 +16,21 @@
 //	<root>/snapshots, content, image   image store
 //
 // The model is conmon's: `kago run -d` creates the record and the bundle,
-// then starts a monitor (a re-exec of kago, `kago container-monitor ID`) that
-// outlives the CLI. The monitor creates the container with the runtime
-// package (so the container's init is its child and it can wait for it),
-// attaches the network between create and start, holds stdio and writes the
-// log, records the exit code and OOM kill, detaches the network (so published
-// ports disappear when the container stops) and applies the restart policy.
+// then starts kago-monitor (package engine/monitor), a small program that
+// outlives the CLI. The monitor runs short-lived kago helpers (`kago
+// container-start`, StartRun: runtime create, network attach between create
+// and start, runtime start) and, when the container exits, `kago
+// container-exited` (FinishRun: the exit code and OOM kill recorded, network
+// detached so published ports disappear, --rm, the restart decision). The
+// container's init is re-parented to the monitor (a child subreaper) when
+// the start helper exits, so the monitor waits for it; it holds the stdio
+// or pty, writes the log and serves attach.sock. Keeping the engine out of
+// the long-lived process keeps it small: one runs per container.
 // The CLI learns whether the start worked from a pipe the monitor writes.
-// A foreground `kago run` is the monitor's first attached client (attach.go):
-// output, input, window size and the exit code go over a socket, so the
-// user can detach with Ctrl-P Ctrl-Q and `kago attach` again later, and
-// killing the CLI never kills the container.
+// A foreground `kago run` is the monitor's first attached client (package
+// engine/attach): output, input, window size and the exit code go over a
+// socket, so the user can detach with Ctrl-P Ctrl-Q and `kago attach` again
+// later, and killing the CLI never kills the container.
 //
 // A killed monitor is recovered lazily: the monitor holds an flock on
 // <id>/monitor.lock while it lives, and any verb that finds a record saying

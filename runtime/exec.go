@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kago-run/kago/linux/ns"
+	"github.com/kago-run/kago/linux/reap"
 	"github.com/kago-run/kago/runtime/containerinit"
 	"github.com/kago-run/kago/runtime/syncmsg"
 )
@@ -124,7 +125,7 @@ func (p *Process) Wait() (int, error) {
 		if p.sp.cmd.ProcessState == nil {
 			return -1, err
 		}
-		return exitCode(unix.WaitStatus(p.sp.cmd.ProcessState.Sys().(syscall.WaitStatus))), nil
+		return reap.Code(unix.WaitStatus(p.sp.cmd.ProcessState.Sys().(syscall.WaitStatus))), nil
 	}
 	var ws unix.WaitStatus
 	for {
@@ -135,15 +136,8 @@ func (p *Process) Wait() (int, error) {
 		if err != nil {
 			return -1, fmt.Errorf("wait for pid %d: %w", p.Pid, err)
 		}
-		return exitCode(ws), nil
+		return reap.Code(ws), nil
 	}
-}
-
-func exitCode(ws unix.WaitStatus) int {
-	if ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return ws.ExitStatus()
 }
 
 // Signal sends sig to the process.

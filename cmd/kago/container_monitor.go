@@ -1,17 +1,24 @@
 package main
 
 import (
-	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kago-run/kago/engine"
 	"github.com/kago-run/kago/engine/initproc"
+	"github.com/kago-run/kago/engine/monitor"
+	"github.com/kago-run/kago/linux/console"
 	_ "github.com/kago-run/kago/linux/nsenter" // the C constructor that enters namespaces for exec
+	"github.com/kago-run/kago/runtime"
 	"github.com/kago-run/kago/runtime/containerinit"
+	"golang.org/x/sys/unix"
 )
 
 // init turns this process into a container init when the runtime re-executed
@@ -47,15 +54,98 @@ func withEngine(g *globalOptions, run func(cmd *cobra.Command, args []string, e 
 	}
 }
 
-// newMonitorCmd is the hidden verb the engine starts per container: it
-// runs the container, logs its output and applies its restart policy.
-func newMonitorCmd(g *globalOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:    engine.MonitorCommand + " ID",
+// The hidden verbs kago-monitor runs as helpers (see package engine/monitor):
+// they do, in a short-lived process, what needs the whole engine, and
+// answer on the result pipe.
+
+func newStartRunCmd(g *globalOptions) *cobra.Command {
+	var restart bool
+	cmd := &cobra.Command{
+		Use:    monitor.StartCommand + " ID",
 		Hidden: true,
 		Args:   cobra.ExactArgs(1),
-		RunE: withEngine(g, func(cmd *cobra.Command, args []string, e *engine.Engine) error {
-			return e.RunMonitor(context.Background(), args[0])
-		}),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			result := helperResult()
+			e, err := openHelperEngine(g)
+			if err != nil {
+				return answer(result, "", err)
+			}
+			rec, err := e.Containers.Get(args[0])
+			if err != nil {
+				return answer(result, "", err)
+			}
+			var rio runtime.IO
+			if rec.Tty {
+				sock := inherited(monitor.StdioFD, "console")
+				rio.OnConsole = func(master *os.File) error { return console.SendFd(sock, master.Name(), master) }
+			} else {
+				rio.Stdin = inherited(monitor.StdioFD, "stdin")
+				rio.Stdout = inherited(monitor.StdioFD+1, "stdout")
+				rio.Stderr = inherited(monitor.StdioFD+2, "stderr")
+			}
+			pid, err := e.StartRun(cmd.Context(), args[0], rio, restart)
+			if errors.Is(err, engine.ErrRestartCancelled) {
+				return answer(result, monitor.ResultCancelled, nil)
+			}
+			return answer(result, fmt.Sprintf("%s %d", monitor.ResultOK, pid), err)
+		},
 	}
+	cmd.Flags().BoolVar(&restart, "restart", false, "a restart by the policy (a stop meanwhile cancels it)")
+	return cmd
+}
+
+func newExitedCmd(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:    monitor.ExitedCommand + " ID EXIT_CODE",
+		Hidden: true,
+		Args:   cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			result := helperResult()
+			code, err := strconv.Atoi(args[1])
+			if err != nil {
+				return answer(result, "", fmt.Errorf("exit code %q is not a number", args[1]))
+			}
+			e, err := openHelperEngine(g)
+			if err != nil {
+				return answer(result, "", err)
+			}
+			again, err := e.FinishRun(cmd.Context(), args[0], code)
+			word := monitor.ResultDone
+			if again {
+				word = monitor.ResultRestart
+			}
+			return answer(result, word, err)
+		},
+	}
+}
+
+// openHelperEngine opens the engine for a helper, whose warnings go to
+// its stderr: the container's monitor.log.
+func openHelperEngine(g *globalOptions) (*engine.Engine, error) {
+	level := slog.LevelWarn
+	if g.Debug {
+		level = slog.LevelDebug
+	}
+	return engine.Open(g.Root, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+}
+
+// inherited takes a descriptor the monitor passed, and keeps it from the
+// processes this one starts (the container gets its stdio explicitly).
+func inherited(fd int, name string) *os.File {
+	unix.CloseOnExec(fd)
+	return os.NewFile(uintptr(fd), name)
+}
+
+// helperResult is the monitor's result pipe.
+func helperResult() *os.File { return inherited(monitor.ResultFD, "result") }
+
+// answer writes the helper's result: word, or the error.
+func answer(result *os.File, word string, err error) error {
+	defer result.Close()
+	if err != nil {
+		fmt.Fprintf(result, "%s: %s\n", monitor.ResultError, strings.ReplaceAll(err.Error(), "\n", " "))
+		return err
+	}
+	_, werr := fmt.Fprintln(result, word)
+	return werr
 }

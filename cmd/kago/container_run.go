@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kago-run/kago/engine"
+	"github.com/kago-run/kago/engine/attach"
 	"github.com/kago-run/kago/engine/containers"
 	"github.com/kago-run/kago/engine/specgen"
 	"github.com/kago-run/kago/linux/seccomp"
@@ -197,7 +198,7 @@ func runForeground(ctx context.Context, e *engine.Engine, id string, interactive
 
 // attachTerminal relays the user's terminal to an attached monitor.
 func attachTerminal(e *engine.Engine, rec *containers.Record, conn net.Conn, interactive, tty bool) (int, error) {
-	o := engine.ClientOptions{Stdout: os.Stdout, Stderr: os.Stderr}
+	o := attach.ClientOptions{Stdout: os.Stdout, Stderr: os.Stderr}
 	if interactive {
 		o.Stdin = os.Stdin
 	}
@@ -227,8 +228,8 @@ func attachTerminal(e *engine.Engine, rec *containers.Record, conn net.Conn, int
 			}
 		}()
 	}
-	code, err := engine.AttachClient(conn, o)
-	if errors.Is(err, engine.ErrDetached) {
+	code, err := attach.Client(conn, o)
+	if errors.Is(err, attach.ErrDetached) {
 		if tty {
 			fmt.Fprint(os.Stderr, "\r\n")
 		}

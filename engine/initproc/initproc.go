@@ -23,6 +23,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/kago-run/kago/linux/reap"
 	"golang.org/x/sys/unix"
 )
 
@@ -65,30 +66,20 @@ func Run(args []string) int {
 			}
 			continue
 		}
-		if code, done := reap(child.Pid); done {
+		if code, done := reapMain(child.Pid); done {
 			return code
 		}
 	}
 	return 1
 }
 
-// reap collects every exited child and reports whether the main one was
+// reapMain collects every exited child and reports whether the main one was
 // among them, with its status.
-func reap(main int) (int, bool) {
-	for {
-		var ws unix.WaitStatus
-		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil || pid <= 0 {
-			return 0, false
-		}
+func reapMain(main int) (code int, done bool) {
+	reap.Exited(func(pid, c int) {
 		if pid == main {
-			if ws.Signaled() {
-				return 128 + int(ws.Signal()), true
-			}
-			return ws.ExitStatus(), true
+			code, done = c, true
 		}
-	}
+	})
+	return code, done
 }

@@ -8,7 +8,6 @@
 package logs
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -17,7 +16,9 @@ import (
 	"io"
 	"os"
 	"sync"
+	"syscall"
 	"time"
+	"unicode/utf8"
 )
 
 // Entry is one line of the log.
@@ -58,12 +59,12 @@ func NewWriter(path string, maxSize int64) (*Writer, error) {
 func (w *Writer) open() error {
 	f, err := os.OpenFile(w.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
-		return fmt.Errorf("open log %s: %w", w.path, err)
+		return &os.PathError{Op: "open log", Path: w.path, Err: err}
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return fmt.Errorf("stat log %s: %w", w.path, err)
+		return &os.PathError{Op: "stat log", Path: w.path, Err: err}
 	}
 	w.f, w.size = f, fi.Size()
 	return nil
@@ -71,17 +72,13 @@ func (w *Writer) open() error {
 
 // Write records one entry.
 func (w *Writer) Write(stream string, line []byte, t time.Time) error {
-	data, err := json.Marshal(Entry{Log: string(line), Stream: stream, Time: t.UTC()})
-	if err != nil {
-		return err
-	}
-	data = append(data, '\n')
+	data := appendEntry(make([]byte, 0, len(line)+80), stream, line, t)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.size+int64(len(data)) > w.maxSize && w.size > 0 {
 		w.f.Close()
 		if err := os.Rename(w.path, w.path+".1"); err != nil {
-			return fmt.Errorf("rotate log %s: %w", w.path, err)
+			return &os.PathError{Op: "rotate log", Path: w.path, Err: err}
 		}
 		if err := w.open(); err != nil {
 			return err
@@ -92,6 +89,63 @@ func (w *Writer) Write(stream string, line []byte, t time.Time) error {
 	return err
 }
 
+// appendEntry appends the JSON line of an entry: the bytes encoding/json
+// makes of Entry, written by hand because the monitor writes every line of
+// output through here and must stay small and quick (no reflection).
+func appendEntry(b []byte, stream string, line []byte, t time.Time) []byte {
+	b = append(b, `{"log":`...)
+	b = appendString(b, line)
+	b = append(b, `,"stream":`...)
+	b = appendString(b, []byte(stream))
+	b = append(b, `,"time":"`...)
+	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
+	return append(b, "\"}\n"...)
+}
+
+// appendString quotes s as encoding/json does: invalid UTF-8 becomes
+// U+FFFD, and <, >, & and the line separators U+2028 and U+2029 are
+// escaped so the log is safe to embed in HTML, as docker's is.
+func appendString(b, s []byte) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			case c == '\b':
+				b = append(b, '\\', 'b')
+			case c == '\f':
+				b = append(b, '\\', 'f')
+			case c < 0x20 || c == '<' || c == '>' || c == '&':
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}
+
 // Close closes the file.
 func (w *Writer) Close() error {
 	w.mu.Lock()
@@ -99,30 +153,69 @@ func (w *Writer) Close() error {
 	return w.f.Close()
 }
 
-// Copy reads r to its end and writes each line (a trailing partial line
-// too) as an entry of stream. tee, if not nil, also receives the raw bytes.
+// Copy reads r to its end and writes each line as an entry of stream: a
+// line longer than 16 KiB is split, as docker splits it, and a partial last
+// line is written at the end. tee, if not nil, receives every chunk as soon
+// as it is read, so an attached terminal sees a prompt that has no newline
+// yet. An EIO (a pty whose last slave closed) ends the copy like EOF.
 func (w *Writer) Copy(stream string, r io.Reader, tee io.Writer) error {
-	br := bufio.NewReaderSize(r, maxLine)
+	// conmon's size: a container's output rarely comes in bigger pieces,
+	// and the buffer stays resident in every monitor.
+	buf := make([]byte, 8<<10)
+	var pending []byte
 	for {
-		line, err := br.ReadSlice('\n')
-		if len(line) > 0 {
+		n, err := r.Read(buf)
+		if n > 0 {
+			chunk := buf[:n]
 			if tee != nil {
-				tee.Write(line)
+				tee.Write(chunk)
 			}
-			if werr := w.Write(stream, line, time.Now()); werr != nil {
-				return werr
+			for len(chunk) > 0 {
+				i := bytes.IndexByte(chunk, '\n')
+				if i < 0 {
+					pending = append(pending, chunk...)
+					break
+				}
+				pending = append(pending, chunk[:i+1]...)
+				chunk = chunk[i+1:]
+				if werr := w.writeSplit(stream, pending); werr != nil {
+					return werr
+				}
+				pending = pending[:0]
 			}
-		}
-		if err == bufio.ErrBufferFull {
-			continue
+			if len(pending) >= maxLine {
+				full := len(pending) - len(pending)%maxLine
+				if werr := w.writeSplit(stream, pending[:full]); werr != nil {
+					return werr
+				}
+				pending = append(pending[:0], pending[full:]...)
+			}
 		}
 		if err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, os.ErrClosed) {
+			if len(pending) > 0 {
+				if werr := w.writeSplit(stream, pending); werr != nil {
+					return werr
+				}
+			}
+			if errors.Is(err, io.EOF) || errors.Is(err, os.ErrClosed) || errors.Is(err, syscall.EIO) {
 				return nil
 			}
 			return err
 		}
 	}
+}
+
+// writeSplit writes p as entries of at most maxLine bytes.
+func (w *Writer) writeSplit(stream string, p []byte) error {
+	now := time.Now()
+	for len(p) > 0 {
+		n := min(len(p), maxLine)
+		if err := w.Write(stream, p[:n], now); err != nil {
+			return err
+		}
+		p = p[n:]
+	}
+	return nil
 }
 
 // ReadOptions select what Read prints.

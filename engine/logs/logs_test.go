@@ -3,6 +3,8 @@ package logs
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,3 +80,64 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAppendEntry: the hand-written encoder writes exactly what
+// encoding/json writes for an Entry, so every json-file reader agrees.
+func FuzzAppendEntry(f *testing.F) {
+	f.Add([]byte("hello\n"), "stdout", int64(1700000000123456789))
+	f.Add([]byte("<a href=\"x\">&\t\b\f\r\x00\x1f\x7f\u2028\u2029é\xff\xc3"), "stderr", int64(0))
+	f.Add([]byte{}, "", int64(-1))
+	f.Fuzz(func(t *testing.T, line []byte, stream string, ns int64) {
+		tm := time.Unix(0, ns)
+		want, err := json.Marshal(Entry{Log: string(line), Stream: stream, Time: tm.UTC()})
+		if err != nil {
+			t.Skip() // a time json cannot encode (year outside 0-9999)
+		}
+		if got := appendEntry(nil, stream, line, tm); string(got) != string(want)+"\n" {
+			t.Fatalf("appendEntry:\n got %s\nwant %s", got, want)
+		}
+	})
+}
+
+// TestCopyTeesAtOnceAndSplitsLines: the tee sees a prompt without a
+// newline before any more output comes; the log has one entry per line,
+// long lines split at 16 KiB.
+func TestCopyTeesAtOnceAndSplitsLines(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c-json.log")
+	w, err := NewWriter(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	teed := make(chan []byte, 16)
+	done := make(chan error, 1)
+	go func() { done <- w.Copy("stdout", pr, teeFunc(func(p []byte) { teed <- append([]byte(nil), p...) })) }()
+	pw.Write([]byte("/ # "))
+	select {
+	case got := <-teed:
+		if string(got) != "/ # " {
+			t.Fatalf("tee got %q", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the prompt did not reach the tee before a newline")
+	}
+	long := strings.Repeat("x", maxLine+10)
+	go func() { pw.Write([]byte("ls\none\n" + long + "\ntail")); pw.Close() }()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	data, _ := os.ReadFile(path)
+	var got []string
+	for _, e := range Parse(data) {
+		got = append(got, e.Log)
+	}
+	want := []string{"/ # ls\n", "one\n", long[:maxLine], long[maxLine:] + "\n", "tail"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("entries %q, want %q", got, want)
+	}
+}
+
+type teeFunc func([]byte)
+
+func (f teeFunc) Write(p []byte) (int, error) { f(p); return len(p), nil }

@@ -9,8 +9,10 @@
 package console
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 )
@@ -81,16 +83,17 @@ func SendFd(sock *os.File, name string, f *os.File) error {
 }
 
 // RecvFd receives one fd sent by SendFd, returning it with the message body.
+// kago-monitor calls it, which is why it builds its errors without fmt.
 func RecvFd(sock *os.File) (*os.File, string, error) {
 	buf := make([]byte, 4096)
 	oob := make([]byte, unix.CmsgSpace(4))
 	n, oobn, _, _, err := unix.Recvmsg(int(sock.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
 	if err != nil {
-		return nil, "", fmt.Errorf("receive fd: %w", err)
+		return nil, "", os.NewSyscallError("receive fd: recvmsg", err)
 	}
 	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
 	if err != nil {
-		return nil, "", fmt.Errorf("parse control message: %w", err)
+		return nil, "", os.NewSyscallError("receive fd: parse control message", err)
 	}
 	for _, m := range msgs {
 		fds, err := unix.ParseUnixRights(&m)
@@ -102,7 +105,7 @@ func RecvFd(sock *os.File) (*os.File, string, error) {
 		}
 		return os.NewFile(uintptr(fds[0]), string(buf[:n])), string(buf[:n]), nil
 	}
-	return nil, "", fmt.Errorf("receive fd: message %q carried no file descriptor", buf[:n])
+	return nil, "", errors.New("receive fd: message " + strconv.Quote(string(buf[:n])) + " carried no file descriptor")
 }
 
 // SendToSocket connects to the unix socket at path (a --console-socket) and

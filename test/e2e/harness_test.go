@@ -1,5 +1,5 @@
 // Package e2e drives the kago binary the way a user does: it builds
-// cmd/kago once, imports a busybox image into a temporary --root, and runs
+// cmd/kago (with kago-monitor and kago-init) once, imports a busybox image into a temporary --root, and runs
 // kago verbs against real namespaces, cgroups, overlayfs, veths and
 // nftables. Every test gets its own root, bridge, subnet and nftables table
 // (never the real kago0), and checks on cleanup that nothing of its
@@ -46,8 +46,12 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		defer os.RemoveAll(dir)
+		// kago and, beside it where kago looks for them, its monitor and
+		// container init.
 		kagoBin = filepath.Join(dir, "kago")
-		if out, err := exec.Command("go", "build", "-o", kagoBin, "github.com/kago-run/kago/cmd/kago").CombinedOutput(); err != nil {
+		build := exec.Command("go", "build", "-o", dir+"/", "github.com/kago-run/kago/cmd/kago",
+			"github.com/kago-run/kago/cmd/kago-monitor", "github.com/kago-run/kago/cmd/kago-init")
+		if out, err := build.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "build kago: %v\n%s", err, out)
 			return 1
 		}

@@ -491,3 +491,36 @@ func TestCp(t *testing.T) {
 		t.Fatalf("cp of a missing file: %q", errs)
 	}
 }
+
+// TestMonitorProgram: the per-container monitor is kago-monitor, not a
+// copy of kago; without it beside kago, run says what is missing and
+// leaves nothing behind.
+func TestMonitorProgram(t *testing.T) {
+	e := newEnv(t)
+	e.ok("run", "-d", "--name", "watched", "bb")
+	mon := int(state(e.inspect("watched"))["MonitorPid"].(float64))
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", mon))
+	if err != nil || strings.TrimSpace(string(comm)) != "kago-monitor" {
+		t.Fatalf("monitor pid %d runs %q (%v), want kago-monitor", mon, comm, err)
+	}
+	e.ok("rm", "-f", "watched")
+
+	lone := filepath.Join(t.TempDir(), "kago")
+	data, err := os.ReadFile(kagoBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(lone, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(lone, "--root", e.root, "run", "-d", "bb")
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "kago-monitor is not beside") {
+		t.Fatalf("run without kago-monitor: %v: %s", err, out)
+	}
+	if ids := e.ids(); len(ids) != 0 {
+		t.Fatalf("a failed run left containers %v", ids)
+	}
+	e.assertClean(nil)
+}
