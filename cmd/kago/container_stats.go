@@ -197,7 +197,17 @@ func newCpCmd(g *globalOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "cp CONTAINER:SRC_PATH DEST_PATH|- | SRC_PATH|- CONTAINER:DEST_PATH",
 		Short: "Copy files between a container and the host; - is a tar archive on stdout or stdin",
-		Args:  cobra.ExactArgs(2),
+		Long: `Copy files between a container and the host, as docker cp does.
+
+  kago cp CONTAINER:SRC_PATH -    write a tar archive of SRC_PATH to stdout,
+                                  one entry named by its base name
+  kago cp - CONTAINER:DEST_PATH   extract a tar archive from stdin into the
+                                  existing directory DEST_PATH
+
+Paths in the container resolve inside it: its symlinks never lead onto the
+host. An archive from stdin may not climb out of DEST_PATH with "..", nor
+hold device nodes; its files belong to root.`,
+		Args: cobra.ExactArgs(2),
 		RunE: withEngine(g, func(cmd *cobra.Command, args []string, e *engine.Engine) error {
 			// "-" is a tar archive on stdin or stdout, as in docker cp.
 			switch {
