@@ -1,15 +1,23 @@
 package engine
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
+	goruntime "runtime"
+	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kago-run/kago/archive"
 )
 
 // The container side of `kago cp` is untrusted: every path in it is
@@ -173,4 +181,387 @@ func copyIn(root, src, dst string) error {
 		return err
 	}
 	return nil
+}
+
+// CopyFromTar writes src of the container to w as a tar archive, as
+// `docker cp CONTAINER:SRC -` does: one entry named by the base name of src,
+// with the tree below it when src is a directory. A symlink is archived as
+// the link, not followed.
+//
+// archive.WriteTar walks by path name, which is only safe where no symlink
+// can lead out, and a running container may swap a directory for a symlink
+// to / in the middle of the walk. So the walk runs on a thread chrooted into
+// the container's root (inContainerRoot): every lookup, symlinks and ".."
+// included, stays inside the container.
+func (e *Engine) CopyFromTar(ctx context.Context, ref, src string, w io.Writer) error {
+	root, err := e.containerRoot(ctx, ref)
+	if err != nil {
+		return err
+	}
+	src = path.Clean("/" + src)
+	if err := writeTarOf(ctx, root, src, w); err != nil {
+		return fmt.Errorf("copy %s from container %s: %w", src, ref, err)
+	}
+	return nil
+}
+
+// writeTarOf writes src (clean, absolute) of the tree at root to w.
+func writeTarOf(ctx context.Context, root, src string, w io.Writer) error {
+	// Fail before any byte is written, with the path in the message.
+	f, err := openInRoot(root, src, unix.O_PATH|unix.O_NOFOLLOW)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	name := path.Base(src)
+	if src == "/" {
+		name = "."
+	}
+	pr, pw := io.Pipe()
+	walked := make(chan error, 1)
+	go func() {
+		err := inContainerRoot(root, func() error { return tarInRoot(ctx, pw, src, name) })
+		pw.CloseWithError(err)
+		walked <- err
+	}()
+	// WriteTar names entries relative to src; put them under name.
+	first := true
+	_, err = io.Copy(w, &tarStream{src: tar.NewReader(pr), fix: func(hdr *tar.Header) (bool, error) {
+		if first {
+			first = false
+			return true, nil
+		}
+		hdr.Name = name + "/" + hdr.Name
+		if hdr.Typeflag == tar.TypeLink {
+			hdr.Linkname = name + "/" + hdr.Linkname
+		}
+		return true, nil
+	}})
+	pr.CloseWithError(errCopyStopped) // unblocks the walk if the output failed
+	if werr := <-walked; werr != nil && !errors.Is(werr, errCopyStopped) {
+		return werr
+	}
+	if err != nil {
+		return fmt.Errorf("write the archive: %w", err)
+	}
+	return nil
+}
+
+// errCopyStopped tells the walk that the output failed; the output's error
+// is the one to report.
+var errCopyStopped = errors.New("the copy stopped")
+
+// tarInRoot runs inside the container's root: it writes src itself as the
+// entry name, then (for a directory) the tree below it with archive.WriteTar.
+func tarInRoot(ctx context.Context, w io.Writer, src, name string) error {
+	fi, err := os.Lstat(src)
+	if err != nil {
+		return err
+	}
+	link := ""
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		if link, err = os.Readlink(src); err != nil {
+			return err
+		}
+	}
+	hdr, err := tar.FileInfoHeader(fi, link)
+	if err != nil {
+		return fmt.Errorf("%s: %w", src, err)
+	}
+	// As WriteTar's entries: no names the host would look up, no ctime.
+	hdr.Name, hdr.Uname, hdr.Gname, hdr.Format = name, "", "", tar.FormatPAX
+	hdr.ChangeTime = time.Time{}
+	if fi.IsDir() {
+		hdr.Name += "/"
+	}
+	tw := tar.NewWriter(w)
+	if err := tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	if fi.Mode().IsRegular() {
+		f, err := os.OpenFile(src, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+		if err != nil {
+			return err
+		}
+		_, err = io.CopyN(tw, f, hdr.Size)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("read %s: %w", src, err)
+		}
+	}
+	if !fi.IsDir() {
+		return tw.Close()
+	}
+	// No Close: the end-of-archive marker comes from WriteTar's writer.
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return archive.WriteTar(ctx, w, src)
+}
+
+// inContainerRoot runs fn on a thread of its own whose root directory is
+// root. The thread leaves the process's shared filesystem state (unshare
+// CLONE_FS) and chroots, so every path fn resolves stays inside root: the
+// guarantee openat2(RESOLVE_IN_ROOT) gives one lookup, for code that walks by
+// path name. The thread is never handed back to the Go scheduler (no
+// UnlockOSThread), so it exits with the goroutine; threads the runtime starts
+// meanwhile are cloned from its template thread, not from this one.
+func inContainerRoot(root string, fn func() error) error {
+	dir, err := os.Open(root)
+	if err != nil {
+		return fmt.Errorf("open the container's root: %w", err)
+	}
+	defer dir.Close()
+	fd := int(dir.Fd())
+	done := make(chan error, 1)
+	go func() {
+		goruntime.LockOSThread()
+		done <- func() error {
+			if err := unix.Unshare(unix.CLONE_FS); err != nil {
+				return fmt.Errorf("unshare the filesystem state: %w", err)
+			}
+			if err := unix.Fchdir(fd); err != nil {
+				return fmt.Errorf("enter the container's root: %w", err)
+			}
+			if err := unix.Chroot("."); err != nil {
+				return fmt.Errorf("chroot into the container's root: %w", err)
+			}
+			return fn()
+		}()
+	}()
+	return <-done
+}
+
+// CopyToTar extracts the tar archive r into the directory dst of the
+// container, as `docker cp - CONTAINER:DST` does. The archive is untrusted.
+// archive.Apply confines every entry to the container's root with
+// openat2(RESOLVE_IN_ROOT): a symlink, from the archive or the container,
+// resolves as it would inside the container (docker's meaning) and never
+// on the host. entryChecker refuses what climbs out of dst, what must not
+// be created in a container and what would replace a directory. Files
+// belong to root, as docker's without --archive.
+func (e *Engine) CopyToTar(ctx context.Context, ref, dst string, r io.Reader) error {
+	root, err := e.containerRoot(ctx, ref)
+	if err != nil {
+		return err
+	}
+	dst = path.Clean("/" + dst)
+	d, err := openInRoot(root, dst, unix.O_PATH|unix.O_DIRECTORY)
+	switch {
+	case errors.Is(err, unix.ENOTDIR):
+		return fmt.Errorf("destination %s:%s is not a directory: an archive from stdin is extracted into a directory", ref, dst)
+	case errors.Is(err, unix.ENOENT):
+		return fmt.Errorf("destination %s:%s does not exist: create the directory first", ref, dst)
+	case err != nil:
+		return fmt.Errorf("open destination %s:%s: %w", ref, dst, err)
+	}
+	d.Close()
+	if err := extractTar(ctx, root, dst, r); err != nil {
+		return fmt.Errorf("extract the archive into %s:%s: %w", ref, dst, err)
+	}
+	return nil
+}
+
+// extractTar extracts r into the directory dst (clean, absolute) of the
+// tree at root, each entry checked by entryChecker first.
+func extractTar(ctx context.Context, root, dst string, r io.Reader) error {
+	rootDir, err := os.Open(root)
+	if err != nil {
+		return err
+	}
+	defer rootDir.Close()
+	c := &entryChecker{root: int(rootDir.Fd()), prefix: strings.TrimPrefix(dst, "/")}
+	s := &tarStream{src: tar.NewReader(r), fix: c.check}
+	_, err = archive.Apply(ctx, root, s, archive.ApplyOptions{NoOwnership: true})
+	if s.err != nil {
+		return s.err // Apply's error would only wrap it
+	}
+	return err
+}
+
+// entryChecker vets the entries of an untrusted archive for extractTar,
+// with a message naming the entry, and puts them under the destination.
+// archive.Apply is the confinement; these checks keep docker's rules:
+// nothing climbs out of the destination, no device nodes (nor overlay
+// whiteouts, which Apply would interpret), and no directory is replaced by
+// a non-directory or the reverse (Apply would delete the old tree).
+type entryChecker struct {
+	root   int    // the container's root
+	prefix string // the destination relative to root, "" for /
+}
+
+func (c *entryChecker) check(hdr *tar.Header) (bool, error) {
+	name, ok := c.under(hdr.Name)
+	switch {
+	case hdr.Typeflag == tar.TypeXGlobalHeader:
+		return false, nil
+	case !ok:
+		return false, fmt.Errorf("tar entry %q climbs out of the destination with \"..\"", hdr.Name)
+	case name == c.dest() && hdr.Typeflag == tar.TypeDir:
+		return false, nil // the destination keeps its own mode and times
+	case name == c.dest():
+		return false, fmt.Errorf("tar entry %q would replace the destination directory itself", hdr.Name)
+	case hdr.Typeflag == tar.TypeChar || hdr.Typeflag == tar.TypeBlock:
+		return false, fmt.Errorf("tar entry %q is a device node: kago cp does not create devices in a container", hdr.Name)
+	case strings.HasPrefix(path.Base(name), ".wh."):
+		return false, fmt.Errorf("tar entry %q has an overlay whiteout name (.wh.*), which cannot be stored in a container", hdr.Name)
+	}
+	switch hdr.Typeflag {
+	case tar.TypeReg, tar.TypeGNUSparse, tar.TypeDir, tar.TypeSymlink, tar.TypeFifo:
+	case tar.TypeLink:
+		// A hard link's target is an entry of the archive, under dst too.
+		target, ok := c.under(hdr.Linkname)
+		if !ok {
+			return false, fmt.Errorf("tar entry %q is a hard link to %q, outside the destination", hdr.Name, hdr.Linkname)
+		}
+		hdr.Linkname = target
+	default:
+		return false, fmt.Errorf("tar entry %q has type %q, which kago cp cannot store", hdr.Name, hdr.Typeflag)
+	}
+	if err := c.checkReplace(name, hdr.Typeflag == tar.TypeDir); err != nil {
+		return false, fmt.Errorf("tar entry %q: %w", hdr.Name, err)
+	}
+	hdr.Name = name
+	return true, nil
+}
+
+// under turns an entry name into a name relative to the root, below the
+// destination; false if it climbs out of the destination.
+func (c *entryChecker) under(name string) (string, bool) {
+	rel := path.Clean(strings.TrimLeft(name, "/"))
+	if rel == ".." || strings.HasPrefix(rel, "../") {
+		return "", false
+	}
+	return path.Join(c.dest(), rel), true
+}
+
+func (c *entryChecker) dest() string {
+	if c.prefix == "" {
+		return "."
+	}
+	return c.prefix
+}
+
+// checkReplace refuses to replace an existing directory by a non-directory
+// or the reverse. Entries are checked only when Apply asks for them (see
+// tarStream), so the earlier ones are on disk and count too, as in docker.
+func (c *entryChecker) checkReplace(name string, dir bool) error {
+	pfd, err := unix.Openat2(c.root, path.Dir(name), &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		return nil // a missing parent is made by Apply
+	}
+	defer unix.Close(pfd)
+	var st unix.Stat_t
+	if err := unix.Fstatat(pfd, path.Base(name), &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return nil
+	}
+	switch isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR; {
+	case isDir && !dir:
+		return fmt.Errorf("cannot overwrite directory /%s with a non-directory", name)
+	case !isDir && dir:
+		return fmt.Errorf("cannot overwrite non-directory /%s with a directory", name)
+	}
+	return nil
+}
+
+// tarStream re-encodes the tar stream src as its reader asks for bytes:
+// fix may change a header, drop its entry (false) or end the stream (an
+// error, kept in err). It reads the next entry only when the reader wants
+// bytes past the current one; a tar reader does that in Next, after it is
+// done with the current entry. So when fix runs, the entries before are
+// already extracted, and a check of the disk is not racing the extraction.
+// Only SCHILY.xattr PAX records are carried over: the others restate header
+// fields, which the writer encodes itself.
+type tarStream struct {
+	src  *tar.Reader
+	fix  func(*tar.Header) (bool, error)
+	buf  bytes.Buffer // the encoded header of the current entry
+	data int64        // bytes of its content still to pass
+	pad  int64        // zero bytes after the content, to a 512-byte block
+	done bool         // the end-of-archive marker is in buf
+	err  error
+	// entries counts the entries read, for messages.
+	entries int
+}
+
+func (s *tarStream) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for s.err == nil {
+		switch {
+		case s.buf.Len() > 0:
+			return s.buf.Read(p)
+		case s.data > 0:
+			if int64(len(p)) > s.data {
+				p = p[:s.data]
+			}
+			n, err := s.src.Read(p)
+			s.data -= int64(n)
+			if n > 0 {
+				return n, nil
+			}
+			if err == nil || err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			s.err = fmt.Errorf("read the tar archive: %w", err)
+		case s.pad > 0:
+			n := min(int64(len(p)), s.pad)
+			clear(p[:n])
+			s.pad -= n
+			return int(n), nil
+		case s.done:
+			return 0, io.EOF
+		default:
+			s.err = s.next()
+		}
+	}
+	return 0, s.err
+}
+
+// next puts the header of the next kept entry in buf, or the end marker.
+func (s *tarStream) next() error {
+	for {
+		hdr, err := s.src.Next()
+		if err == io.EOF {
+			s.buf.Write(make([]byte, 2*512))
+			s.done = true
+			return nil
+		}
+		if err != nil && s.entries == 0 {
+			return fmt.Errorf("the input is not a tar archive: %w", err)
+		}
+		if err != nil {
+			return fmt.Errorf("read the tar archive after %d entries: %w", s.entries, err)
+		}
+		s.entries++
+		keep, err := s.fix(hdr)
+		if err != nil {
+			return err
+		}
+		if !keep {
+			continue
+		}
+		if hdr.Typeflag == tar.TypeGNUSparse {
+			hdr.Typeflag = tar.TypeReg // the reader fills the holes
+		}
+		if hdr.Typeflag != tar.TypeReg {
+			hdr.Size = 0
+		}
+		for k := range hdr.PAXRecords {
+			if !strings.HasPrefix(k, "SCHILY.xattr.") {
+				delete(hdr.PAXRecords, k)
+			}
+		}
+		hdr.Format = tar.FormatPAX
+		// A fresh writer per header: the content does not go through it.
+		if err := tar.NewWriter(&s.buf).WriteHeader(hdr); err != nil {
+			return fmt.Errorf("tar entry %q: %w", hdr.Name, err)
+		}
+		s.data, s.pad = hdr.Size, (512-hdr.Size%512)%512
+		return nil
+	}
 }
