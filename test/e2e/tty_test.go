@@ -105,6 +105,8 @@ func TestRunInteractiveTty(t *testing.T) {
 	term := e.onTerminal(33, 111, "run", "-it", "-w", "/work/dir", "--name", "tty", "bb", "sh")
 	// Wait for the shell before typing, as a person would.
 	term.wait(e, "the shell's banner", "built-in shell")
+	// A prompt ends without a newline: it must still show at once.
+	term.wait(e, "the prompt", "/work/dir # ")
 	term.master.Write([]byte("echo $((6*7)); tty; stty size; pwd\r"))
 	term.wait(e, "the shell's answers", "42", "/dev/pts/", "33 111", "/work/dir")
 	// Ctrl-P and Ctrl-Q arrive as separate keys from a real terminal.
@@ -149,6 +151,8 @@ func TestExecInteractiveTty(t *testing.T) {
 	e.ok("run", "-d", "--name", "box", "bb", "sleep", "300")
 	term := e.onTerminal(25, 70, "exec", "-it", "-e", "WHO=exec", "box", "sh")
 	term.wait(e, "the shell's banner", "built-in shell")
+	// A prompt ends without a newline: it must still show at once.
+	term.wait(e, "the prompt", "/work/dir # ")
 	term.master.Write([]byte("echo $WHO; tty; stty size; exit 4\r"))
 	if code := term.exitCode(); code != 4 {
 		t.Fatalf("exec -it exit %d, want 4; output:\n%s", code, term.text())
