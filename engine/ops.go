@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -264,6 +265,40 @@ func (e *Engine) WaitStopped(ctx context.Context, ref string) (int, error) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// Startable lists the containers `start --all` starts: every one that is not
+// running, oldest first, or with policies only those whose restart policy is
+// one of them. An "unless-stopped" container stopped by hand is left alone,
+// as docker leaves it when its daemon starts.
+func (e *Engine) Startable(policies []string) ([]string, error) {
+	for _, p := range policies {
+		switch p {
+		case "no", "on-failure", "always", "unless-stopped":
+		default:
+			return nil, fmt.Errorf("unknown restart policy %q: use no, on-failure, always or unless-stopped", p)
+		}
+	}
+	list, err := e.List()
+	if err != nil {
+		return nil, err
+	}
+	var refs []string
+	for i := len(list) - 1; i >= 0; i-- {
+		r := list[i]
+		if r.State.Status == containers.StatusRunning || r.State.Status == containers.StatusRestarting {
+			continue
+		}
+		policy := r.Restart.Name
+		if policy == "" {
+			policy = "no"
+		}
+		if len(policies) > 0 && (!slices.Contains(policies, policy) || policy == "unless-stopped" && r.State.ManuallyStopped) {
+			continue
+		}
+		refs = append(refs, r.Name)
+	}
+	return refs, nil
 }
 
 // ParseSignal accepts TERM, SIGTERM or 15.

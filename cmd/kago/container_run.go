@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -289,17 +290,52 @@ func newCreateCmd(g *globalOptions) *cobra.Command {
 }
 
 func newStartCmd(g *globalOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:   "start CONTAINER [CONTAINER...]",
+	var all bool
+	var filters []string
+	cmd := &cobra.Command{
+		Use:   "start CONTAINER [CONTAINER...] | start --all [--filter restart-policy=POLICY]...",
 		Short: "Start created or stopped containers (in the background)",
-		Args:  cobra.MinimumNArgs(1),
+		Long: `Start created or stopped containers (in the background).
+
+kago has no daemon to bring containers back after the host reboots; run
+  kago start --all --filter restart-policy=always --filter restart-policy=unless-stopped
+at boot instead (contrib/systemd/kago-restart.service does). As docker does on
+its start, that starts the "always" containers, and the "unless-stopped" ones
+that were not stopped by hand.`,
 		RunE: withEngine(g, func(cmd *cobra.Command, args []string, e *engine.Engine) error {
-			return eachContainer(cmd, args, func(ref string) error {
+			if all == (len(args) > 0) {
+				return fmt.Errorf("start needs container names or --all (not both)")
+			}
+			if !all {
+				if len(filters) > 0 {
+					return fmt.Errorf("--filter goes with --all")
+				}
+				return eachContainer(cmd, args, func(ref string) error {
+					_, err := e.Start(cmd.Context(), ref)
+					return err
+				})
+			}
+			var policies []string
+			for _, f := range filters {
+				p, ok := strings.CutPrefix(f, "restart-policy=")
+				if !ok {
+					return fmt.Errorf("unknown filter %q: start --all takes --filter restart-policy=no|on-failure|always|unless-stopped", f)
+				}
+				policies = append(policies, p)
+			}
+			refs, err := e.Startable(policies)
+			if err != nil || len(refs) == 0 {
+				return err
+			}
+			return eachContainer(cmd, refs, func(ref string) error {
 				_, err := e.Start(cmd.Context(), ref)
 				return err
 			})
 		}),
 	}
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "start every container that is not running")
+	cmd.Flags().StringArrayVar(&filters, "filter", nil, "with --all, only containers with this restart policy (restart-policy=always); repeat for several")
+	return cmd
 }
 
 func newRestartCmd(g *globalOptions) *cobra.Command {

@@ -524,3 +524,41 @@ func TestMonitorProgram(t *testing.T) {
 	}
 	e.assertClean(nil)
 }
+
+// TestStartAllAfterReboot: what a boot runs (start --all with the
+// restart-policy filters, as contrib/systemd/kago-restart.service does)
+// brings back the "always" container and the "unless-stopped" one that was
+// not stopped by hand, and leaves the others exited.
+func TestStartAllAfterReboot(t *testing.T) {
+	e := newEnv(t)
+	e.ok("run", "-d", "--name", "always", "--restart", "always", "bb")
+	e.ok("run", "-d", "--name", "unless", "--restart", "unless-stopped", "bb")
+	e.ok("run", "-d", "--name", "stopped", "--restart", "unless-stopped", "bb")
+	e.ok("run", "-d", "--name", "never", "bb")
+	e.ok("stop", "-t", "1", "stopped")
+	// The 'reboot': monitors and containers die without a trace.
+	for _, name := range []string{"always", "unless", "never"} {
+		st := state(e.inspect(name))
+		mon, pid := int(st["MonitorPid"].(float64)), int(st["Pid"].(float64))
+		syscall.Kill(mon, syscall.SIGKILL)
+		syscall.Kill(pid, syscall.SIGKILL)
+		e.eventually(name+"'s processes to die", 5*time.Second, func() bool {
+			return syscall.Kill(mon, 0) != nil && syscall.Kill(pid, 0) != nil
+		})
+	}
+	out := e.ok("start", "--all", "--filter", "restart-policy=always", "--filter", "restart-policy=unless-stopped")
+	if out != "always\nunless" {
+		t.Fatalf("start --all started %q, want always and unless", out)
+	}
+	for name, want := range map[string]string{"always": "running", "unless": "running", "stopped": "exited", "never": "exited"} {
+		if st := state(e.inspect(name))["Status"]; st != want {
+			t.Errorf("%s is %v, want %s", name, st, want)
+		}
+	}
+	if errs := e.fails("start", "--all", "--filter", "color=red"); !strings.Contains(errs, "restart-policy=") {
+		t.Errorf("bad filter: %q", errs)
+	}
+	if errs := e.fails("start"); !strings.Contains(errs, "--all") {
+		t.Errorf("start without arguments: %q", errs)
+	}
+}
