@@ -74,10 +74,7 @@ func (e *Engine) startMonitor(ctx context.Context, ref string, attach bool) (*co
 		"--tty="+strconv.FormatBool(rec.Tty), "--stdin="+strconv.FormatBool(rec.OpenStdin), "--ready-fd", "3")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{readyW}
-	// One thread runs Go code: the monitor only waits and copies, and each
-	// P costs memory in every monitor. (Set before the runtime starts, not
-	// by runtime.GOMAXPROCS after it made its threads.)
-	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	cmd.Env = append(os.Environ(), monitor.RuntimeEnv...)
 	var conn net.Conn
 	if attach {
 		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -22,6 +23,9 @@ import (
 )
 
 func main() {
+	// No allocation profile: its sample buckets would be memory in every
+	// monitor that nobody reads.
+	runtime.MemProfileRate = 0
 	o, protocol, err := parseArgs(os.Args[1:])
 	if err == nil {
 		err = check(protocol, o)

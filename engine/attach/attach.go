@@ -37,11 +37,14 @@ const (
 const maxFrame = 1 << 20
 
 func writeFrame(w io.Writer, typ byte, payload []byte) error {
-	buf := make([]byte, 5, 5+len(payload))
-	buf[0] = typ
-	binary.BigEndian.PutUint32(buf[1:], uint32(len(payload)))
-	_, err := w.Write(append(buf, payload...))
+	_, err := w.Write(appendFrame(make([]byte, 0, 5+len(payload)), typ, payload))
 	return err
+}
+
+func appendFrame(b []byte, typ byte, payload []byte) []byte {
+	b = append(b, typ, 0, 0, 0, 0)
+	binary.BigEndian.PutUint32(b[len(b)-4:], uint32(len(payload)))
+	return append(b, payload...)
 }
 
 func readFrame(r io.Reader) (byte, []byte, error) {
@@ -70,6 +73,9 @@ type Conn interface {
 // Hub is the monitor's side: it fans output out to every client and routes
 // their input and window sizes to the container.
 type Hub struct {
+	sendMu  sync.Mutex // serializes send, which owns frame and sending
+	frame   []byte
+	sending []Conn
 	mu      sync.Mutex
 	clients map[Conn]bool
 	stdin   io.Writer // nil when the container has no open stdin
@@ -129,20 +135,29 @@ func (h *Hub) SetIO(stdin io.Writer, closeIn func(), resize func(rows, cols uint
 }
 
 // send writes a frame to every client; one that cannot take it within a
-// few seconds is dropped rather than stalling the container's output.
+// few seconds is dropped rather than stalling the container's output. The
+// frame is built in one reused buffer: output is the monitor's steady work,
+// and garbage would make it collect and grow.
 func (h *Hub) send(typ byte, p []byte) {
+	h.sendMu.Lock()
+	defer h.sendMu.Unlock()
 	h.mu.Lock()
-	clients := make([]Conn, 0, len(h.clients))
+	h.sending = h.sending[:0]
 	for c := range h.clients {
-		clients = append(clients, c)
+		h.sending = append(h.sending, c)
 	}
 	h.mu.Unlock()
-	for _, c := range clients {
+	if len(h.sending) == 0 {
+		return
+	}
+	h.frame = appendFrame(h.frame[:0], typ, p)
+	for _, c := range h.sending {
 		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		if err := writeFrame(c, typ, p); err != nil {
+		if _, err := c.Write(h.frame); err != nil {
 			h.drop(c)
 		}
 	}
+	clear(h.sending) // no references to clients that go away
 }
 
 // SendExit tells every client the exit code of the container's run.

@@ -168,3 +168,24 @@ func TestHubServesClients(t *testing.T) {
 		}
 	}
 }
+
+// TestHubSendMakesNoGarbage: output to attached clients is the monitor's
+// steady work; it must not allocate (the monitor runs without collecting).
+func TestHubSendMakesNoGarbage(t *testing.T) {
+	h := NewHub()
+	defer h.CloseAll()
+	mon, cli := socketpair(t)
+	defer cli.Close()
+	h.Add(mon)
+	go io.Copy(io.Discard, cli)
+	line := []byte("some output\n")
+	h.Stdout().Write(line) // grows the buffers once
+	if n := testing.AllocsPerRun(100, func() { h.Stdout().Write(line) }); n != 0 {
+		t.Fatalf("%v allocations per send", n)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.clients) != 1 {
+		t.Fatal("the client was dropped")
+	}
+}

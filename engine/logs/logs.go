@@ -42,6 +42,7 @@ type Writer struct {
 	maxSize int64
 	f       *os.File
 	size    int64
+	buf     []byte
 }
 
 // NewWriter opens (appending) the log at path.
@@ -72,9 +73,12 @@ func (w *Writer) open() error {
 
 // Write records one entry.
 func (w *Writer) Write(stream string, line []byte, t time.Time) error {
-	data := appendEntry(make([]byte, 0, len(line)+80), stream, line, t)
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	// One buffer for every entry: the monitor writes every line of output
+	// through here, and garbage would make it collect (and grow).
+	w.buf = appendEntry(w.buf[:0], stream, line, t)
+	data := w.buf
 	if w.size+int64(len(data)) > w.maxSize && w.size > 0 {
 		w.f.Close()
 		if err := os.Rename(w.path, w.path+".1"); err != nil {

@@ -141,3 +141,19 @@ func TestCopyTeesAtOnceAndSplitsLines(t *testing.T) {
 type teeFunc func([]byte)
 
 func (f teeFunc) Write(p []byte) (int, error) { f(p); return len(p), nil }
+
+// TestWriteMakesNoGarbage: every line of output goes through Write in the
+// monitor, which runs without collecting garbage.
+func TestWriteMakesNoGarbage(t *testing.T) {
+	w, err := NewWriter(filepath.Join(t.TempDir(), "c-json.log"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	line := []byte("a line of <output>\n")
+	now := time.Now()
+	w.Write("stdout", line, now)
+	if n := testing.AllocsPerRun(100, func() { w.Write("stdout", line, now) }); n != 0 {
+		t.Fatalf("%v allocations per entry", n)
+	}
+}

@@ -26,7 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -147,6 +147,8 @@ func run(ctx context.Context, o Options, started func(error)) (int, error) {
 	}
 	defer stopListen()
 	m := &monitor{o: o, hub: h, reaper: r}
+	t := newTrimmer()
+	go t.run(ctx)
 	backoff := 100 * time.Millisecond
 	for n := 0; ; n++ {
 		pid, copied, err := m.start(n > 0)
@@ -159,7 +161,10 @@ func run(ctx context.Context, o Options, started func(error)) (int, error) {
 		if err != nil {
 			return -1, err
 		}
-		code := m.waitTrimmed(pid)
+		// Starting touched far more memory than waiting will.
+		kick := time.AfterFunc(time.Second, t.kick)
+		code := r.wait(pid)
+		kick.Stop()
 		// Output written just before the exit is still in the pipes.
 		select {
 		case <-copied:
@@ -184,23 +189,6 @@ type monitor struct {
 	o      Options
 	hub    *attach.Hub
 	reaper *reaper
-}
-
-// waitTrimmed waits for the container's init to exit. Starting touched far
-// more memory than waiting will: once the start's garbage is collected and
-// the copiers settled, the monitor gives the pages back, on this goroutine,
-// which then only parks (code that runs after pageOut brings pages back).
-func (m *monitor) waitTrimmed(pid int) int {
-	debug.FreeOSMemory()
-	exited := make(chan int, 1)
-	go func() { exited <- m.reaper.wait(pid) }()
-	select {
-	case code := <-exited:
-		return code
-	case <-time.After(time.Second):
-		pageOut()
-		return <-exited
-	}
 }
 
 // start runs the start helper with the container's new stdio and returns
@@ -539,14 +527,25 @@ func (r *reaper) wait(pid int) int {
 	}
 }
 
-// helperEnv is the monitor's environment without the GOMAXPROCS=1 that
-// kago starts it with: the helpers are the engine, which runs better on
-// every CPU.
+// RuntimeEnv is the Go runtime's settings for the monitor, set by kago in
+// its environment (they take effect before the runtime starts):
+//   - one thread runs Go code: the monitor only waits and copies, and each
+//     P costs memory in every monitor;
+//   - no garbage collection by heap growth: the monitor makes almost no
+//     garbage while its container runs (log lines are encoded into one
+//     reused buffer), and a collection would leave the runtime's collector
+//     code and metadata resident; the memory limit still collects if
+//     something does allocate, and the trimmer trims after it.
+var RuntimeEnv = []string{"GOMAXPROCS=1", "GOGC=off", "GOMEMLIMIT=8MiB"}
+
+// helperEnv is the monitor's environment without RuntimeEnv: the helpers
+// are the engine, which runs better with the runtime's defaults.
 func helperEnv() []string {
 	env := os.Environ()
 	out := env[:0]
 	for _, kv := range env {
-		if !strings.HasPrefix(kv, "GOMAXPROCS=") {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.ContainsFunc(RuntimeEnv, func(s string) bool { return strings.HasPrefix(s, name+"=") }) {
 			out = append(out, kv)
 		}
 	}

@@ -152,7 +152,7 @@ func TestExecInteractiveTty(t *testing.T) {
 	term := e.onTerminal(25, 70, "exec", "-it", "-e", "WHO=exec", "box", "sh")
 	term.wait(e, "the shell's banner", "built-in shell")
 	// A prompt ends without a newline: it must still show at once.
-	term.wait(e, "the prompt", "/work/dir # ")
+	term.wait(e, "the prompt", "/ # ")
 	term.master.Write([]byte("echo $WHO; tty; stty size; exit 4\r"))
 	if code := term.exitCode(); code != 4 {
 		t.Fatalf("exec -it exit %d, want 4; output:\n%s", code, term.text())
