@@ -147,6 +147,8 @@ func run(ctx context.Context, o Options, started func(error)) (int, error) {
 	}
 	defer stopListen()
 	m := &monitor{o: o, hub: h, reaper: r}
+	ctx, stopTrimming := context.WithCancel(ctx)
+	defer stopTrimming()
 	t := newTrimmer()
 	go t.run(ctx)
 	backoff := 100 * time.Millisecond
@@ -198,7 +200,7 @@ func (m *monitor) start(restart bool) (int, <-chan struct{}, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	s, err := m.newStdio(lw)
+	s, err := m.newStdio()
 	if err != nil {
 		lw.Close()
 		return 0, nil, err
@@ -285,7 +287,7 @@ type stdio struct {
 	pty     *os.File
 }
 
-func (m *monitor) newStdio(lw *logs.Writer) (*stdio, error) {
+func (m *monitor) newStdio() (*stdio, error) {
 	s := &stdio{}
 	if m.o.Tty {
 		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
