@@ -24,16 +24,27 @@ import (
 var errNoCgroup = errors.New("the container has no cgroup: it was created by an unprivileged user without a writable (delegated) cgroup; delegate one to the user (for example systemd-run --user --scope -p Delegate=yes) and set linux.cgroupsPath under it")
 
 // skipCgroup decides whether create may go on without a cgroup after err: only
-// for an unprivileged caller denied by the kernel, and only if the config sets
-// no limits that would then silently not apply.
-func skipCgroup(err error, spec *specs.Spec) error {
-	if os.Geteuid() == 0 || !(errors.Is(err, fs.ErrPermission) || errors.Is(err, unix.EROFS)) {
+// in rootless mode (see Runtime.Rootless) when the kernel denied the cgroup,
+// and only if the config sets no limits that would then silently not apply.
+func (r *Runtime) skipCgroup(err error, spec *specs.Spec) error {
+	if !r.rootless() || !(errors.Is(err, fs.ErrPermission) || errors.Is(err, unix.EROFS)) {
 		return err
 	}
 	if hasLimits(spec.Linux.Resources) {
 		return fmt.Errorf("linux.resources sets limits, but user %d cannot write a cgroup to apply them (%w): delegate a cgroup to the user and set linux.cgroupsPath under it, or remove linux.resources (kago-runc spec --rootless has none)", os.Geteuid(), err)
 	}
 	return nil
+}
+
+// rootless applies Runtime.Rootless.
+func (r *Runtime) rootless() bool {
+	switch r.Rootless {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	return os.Geteuid() != 0
 }
 
 // hasLimits reports whether res limits anything besides device access
@@ -134,7 +145,7 @@ func (r *Runtime) createCgroup(cg cgroups.Manager, spec *specs.Spec, rec *record
 		return cg, nil
 	}
 	cg.Destroy()
-	if skipErr := skipCgroup(err, spec); skipErr != nil {
+	if skipErr := r.skipCgroup(err, spec); skipErr != nil {
 		return nil, fmt.Errorf("cgroup: %w", skipErr)
 	}
 	r.Log.Warn(noCgroupNote(err), "id", rec.ID)

@@ -41,6 +41,12 @@ type Runtime struct {
 	Root string
 	// Log receives debug and warning messages; nil discards them.
 	Log *slog.Logger
+	// Rootless is runc's --rootless: whether create may go on without a
+	// cgroup when the kernel refuses one (and the config sets no limits).
+	// "auto" (or empty) means for an unprivileged caller only; "true" for
+	// any caller (root in a container whose cgroupfs is read-only, say);
+	// "false" never.
+	Rootless string
 
 	exeMu sync.Mutex
 	exe   *os.File // see sealedExe

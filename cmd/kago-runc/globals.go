@@ -46,6 +46,9 @@ func (g *globals) setup() error {
 	if g.logFormat != "text" && g.logFormat != "json" {
 		return fmt.Errorf("invalid --log-format %q: use text or json", g.logFormat)
 	}
+	if g.rootless != "auto" && g.rootless != "true" && g.rootless != "false" {
+		return fmt.Errorf("invalid --rootless %q: use true, false or auto", g.rootless)
+	}
 	var w io.Writer = os.Stderr
 	if g.logPath != "" {
 		f, err := os.OpenFile(g.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_SYNC, 0o644)

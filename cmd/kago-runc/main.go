@@ -65,7 +65,12 @@ func newRootCmd(g *globals) *cobra.Command {
 
 // runtime opens the state root named by --root.
 func (g *globals) runtime() (*runtime.Runtime, error) {
-	return runtime.New(g.root, g.log)
+	r, err := runtime.New(g.root, g.log)
+	if err != nil {
+		return nil, err
+	}
+	r.Rootless = g.rootless
+	return r, nil
 }
 
 func newUnsupportedCmd(name string) func(*globals) *cobra.Command {

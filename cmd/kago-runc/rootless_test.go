@@ -323,3 +323,25 @@ func TestRootlessDelegatedCgroupLimits(t *testing.T) {
 	}
 	assertNoCgroup(t, cg)
 }
+
+// TestRootlessFlag: --rootless false makes a cgroup the kernel refuses an
+// error even for an unprivileged user (auto would go on without one), and
+// a value other than true, false or auto is refused.
+func TestRootlessFlag(t *testing.T) {
+	u := newRootlessUser(t)
+	b := u.bundle([]string{"true"}, nil)
+	id := u.id()
+	r := u.runc(b, "--rootless", "false", "run", id)
+	if r.code == 0 || !strings.Contains(r.stderr, "cgroup") {
+		t.Fatalf("--rootless false without a writable cgroup: want a cgroup error, got %s", r)
+	}
+	if _, err := os.Stat(filepath.Join(u.dir, "state", id)); !os.IsNotExist(err) {
+		t.Errorf("state left behind (%v)", err)
+	}
+	if r := u.runc(b, "--rootless", "true", "run", id); r.code != 0 {
+		t.Fatalf("--rootless true: %s", r)
+	}
+	if r := u.runc(b, "--rootless", "maybe", "run", id); r.code == 0 || !strings.Contains(r.stderr, "use true, false or auto") {
+		t.Fatalf("--rootless maybe: %s", r)
+	}
+}
