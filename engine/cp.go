@@ -39,16 +39,39 @@ func (e *Engine) containerRoot(ctx context.Context, ref string) (string, error) 
 }
 
 // CopyFrom copies src of the container to dst on the host, as docker cp:
-// into dst if it is a directory, else as dst.
+// into dst if it is a directory, else as dst. A src ending in "/." is a
+// directory whose contents go into dst.
 func (e *Engine) CopyFrom(ctx context.Context, ref, src, dst string) error {
 	root, err := e.containerRoot(ctx, ref)
 	if err != nil {
 		return err
 	}
-	if st, err := os.Stat(dst); err == nil && st.IsDir() {
-		dst = filepath.Join(dst, path.Base(path.Clean("/"+src)))
+	contents := isContentsPath(src)
+	src = path.Clean("/" + src)
+	if contents {
+		if err := isDirInRoot(root, src); err != nil {
+			return fmt.Errorf("copy the contents of %s:%s: %w", ref, src, err)
+		}
 	}
-	return copyOut(root, path.Clean("/"+src), dst)
+	if st, err := os.Stat(dst); err == nil && st.IsDir() && !contents {
+		dst = filepath.Join(dst, path.Base(src))
+	}
+	return copyOut(root, src, dst)
+}
+
+// isDirInRoot checks that the "SRC/." of a copy is a directory.
+func isDirInRoot(root, p string) error {
+	d, err := openInRoot(root, p, unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil {
+		return fmt.Errorf("%w (a path ending in /. must be a directory)", err)
+	}
+	return d.Close()
+}
+
+// isContentsPath tells docker cp's "SRC/." (the contents of the directory
+// SRC, not SRC itself) from other paths.
+func isContentsPath(p string) bool {
+	return p == "." || strings.HasSuffix(p, "/.")
 }
 
 func copyOut(root, src, dst string) error {
@@ -113,16 +136,38 @@ func readlinkFd(f *os.File) (string, error) {
 }
 
 // CopyTo copies the host's src into the container at dst, as docker cp:
-// into dst if it is a directory there, else as dst.
+// into dst if it is a directory there, else as dst. A src ending in "/."
+// is a directory whose contents go into dst.
 func (e *Engine) CopyTo(ctx context.Context, ref, src, dst string) error {
 	root, err := e.containerRoot(ctx, ref)
 	if err != nil {
 		return err
 	}
 	dst = path.Clean("/" + dst)
+	contents := isContentsPath(src)
+	if contents {
+		if st, err := os.Stat(src); err != nil || !st.IsDir() {
+			return fmt.Errorf("copy the contents of %s: a path ending in /. must be a directory", src)
+		}
+	}
 	if d, err := openInRoot(root, dst, unix.O_PATH|unix.O_DIRECTORY); err == nil {
 		d.Close()
-		dst = path.Join(dst, filepath.Base(src))
+		if !contents {
+			dst = path.Join(dst, filepath.Base(src))
+		}
+	}
+	src = filepath.Clean(src)
+	if contents && dst == "/" {
+		entries, err := os.ReadDir(src)
+		if err != nil {
+			return err
+		}
+		for _, en := range entries {
+			if err := copyIn(root, filepath.Join(src, en.Name()), "/"+en.Name()); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	return copyIn(root, src, dst)
 }
@@ -198,25 +243,34 @@ func (e *Engine) CopyFromTar(ctx context.Context, ref, src string, w io.Writer) 
 	if err != nil {
 		return err
 	}
+	contents := isContentsPath(src)
 	src = path.Clean("/" + src)
-	if err := writeTarOf(ctx, root, src, w); err != nil {
+	// The entries are named by src's base name, or "." for "SRC/." (its
+	// contents), as docker names them.
+	name := path.Base(src)
+	if contents || src == "/" {
+		name = "."
+	}
+	if contents {
+		if err := isDirInRoot(root, src); err != nil {
+			return fmt.Errorf("copy the contents of %s:%s: %w", ref, src, err)
+		}
+	}
+	if err := writeTarOf(ctx, root, src, name, w); err != nil {
 		return fmt.Errorf("copy %s from container %s: %w", src, ref, err)
 	}
 	return nil
 }
 
-// writeTarOf writes src (clean, absolute) of the tree at root to w.
-func writeTarOf(ctx context.Context, root, src string, w io.Writer) error {
+// writeTarOf writes src (clean, absolute) of the tree at root to w, its
+// entries under name.
+func writeTarOf(ctx context.Context, root, src, name string, w io.Writer) error {
 	// Fail before any byte is written, with the path in the message.
 	f, err := openInRoot(root, src, unix.O_PATH|unix.O_NOFOLLOW)
 	if err != nil {
 		return err
 	}
 	f.Close()
-	name := path.Base(src)
-	if src == "/" {
-		name = "."
-	}
 	pr, pw := io.Pipe()
 	walked := make(chan error, 1)
 	go func() {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -151,7 +152,7 @@ func TestWriteTarOfStaysInRoot(t *testing.T) {
 	read := func(src string) map[string]*tar.Header {
 		t.Helper()
 		var buf bytes.Buffer
-		if err := writeTarOf(context.Background(), root, src, &buf); err != nil {
+		if err := writeTarOf(context.Background(), root, src, path.Base(src), &buf); err != nil {
 			t.Fatalf("tar %s: %v", src, err)
 		}
 		got := map[string]*tar.Header{}
@@ -184,7 +185,7 @@ func TestWriteTarOfStaysInRoot(t *testing.T) {
 	if got := read("/hostroot"); len(got) != 1 || got["hostroot"].Typeflag != tar.TypeSymlink {
 		t.Fatalf("archive of a symlink: %v", got)
 	}
-	if err := writeTarOf(context.Background(), root, "/nope", io.Discard); err == nil || !strings.Contains(err.Error(), "/nope") {
+	if err := writeTarOf(context.Background(), root, "/nope", "nope", io.Discard); err == nil || !strings.Contains(err.Error(), "/nope") {
 		t.Fatalf("missing source: %v", err)
 	}
 	// The chroot was the helper thread's alone.

@@ -328,3 +328,35 @@ func TestStatsFormatJSON(t *testing.T) {
 		t.Fatalf("stats --format yaml: %q", errs)
 	}
 }
+
+// TestCpDirContents: docker cp's "SRC/." copies what is in the directory,
+// not the directory, both ways; "/." on a file is an error.
+func TestCpDirContents(t *testing.T) {
+	e := newEnv(t)
+	e.ok("run", "-d", "--name", "box", "bb", "sleep", "300")
+	host := t.TempDir()
+	os.MkdirAll(filepath.Join(host, "src", "sub"), 0o755)
+	os.WriteFile(filepath.Join(host, "src", "a"), []byte("A"), 0o644)
+	os.WriteFile(filepath.Join(host, "src", "sub", "b"), []byte("B"), 0o644)
+	e.ok("exec", "box", "mkdir", "/dst")
+	e.ok("cp", filepath.Join(host, "src")+"/.", "box:/dst")
+	if got := e.ok("exec", "box", "sh", "-c", "cat /dst/a /dst/sub/b; echo; ls /dst"); got != "AB\na\nsub" {
+		t.Fatalf("cp SRC/. into the container: %q", got)
+	}
+	out := filepath.Join(host, "out")
+	os.Mkdir(out, 0o755)
+	e.ok("cp", "box:/dst/.", out)
+	if b, err := os.ReadFile(filepath.Join(out, "sub", "b")); err != nil || string(b) != "B" {
+		t.Fatalf("cp CONTAINER:SRC/. out: %q %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "dst")); !os.IsNotExist(err) {
+		t.Fatalf("cp SRC/. made the directory itself: %v", err)
+	}
+	listing, err := exec.Command("sh", "-c", kagoBin+" --root "+e.root+" cp box:/dst/. - | tar -t").CombinedOutput()
+	if err != nil || !strings.Contains(string(listing), "./sub/b") || strings.Contains(string(listing), "dst") {
+		t.Fatalf("cp CONTAINER:SRC/. - lists %q (%v), want entries under ./", listing, err)
+	}
+	if errs := e.fails("cp", "box:/dst/a/.", out); !strings.Contains(errs, "must be a directory") {
+		t.Fatalf("cp FILE/.: %q", errs)
+	}
+}
