@@ -31,7 +31,7 @@ func (e *Engine) Start(ctx context.Context, ref string) (*containers.Record, err
 }
 
 // StartAttached is Start with the caller attached from the first byte of
-// output: it returns the connection to pass to AttachClient.
+// output: it returns the connection to pass to attach.Client.
 func (e *Engine) StartAttached(ctx context.Context, ref string) (*containers.Record, net.Conn, error) {
 	return e.startMonitor(ctx, ref, true)
 }
