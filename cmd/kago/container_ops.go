@@ -90,6 +90,7 @@ func newWaitCmd(g *globalOptions) *cobra.Command {
 
 func newLogsCmd(g *globalOptions) *cobra.Command {
 	var o logs.ReadOptions
+	var since, until string
 	tail := "all"
 	cmd := &cobra.Command{
 		Use:   "logs [OPTIONS] CONTAINER",
@@ -99,6 +100,18 @@ func newLogsCmd(g *globalOptions) *cobra.Command {
 			rec, err := e.Lookup(args[0])
 			if err != nil {
 				return err
+			}
+			now := time.Now()
+			for _, f := range []struct {
+				name, value string
+				to          *time.Time
+			}{{"--since", since, &o.Since}, {"--until", until, &o.Until}} {
+				if f.value == "" {
+					continue
+				}
+				if *f.to, err = logs.ParseTime(f.value, now); err != nil {
+					return fmt.Errorf("%s: %w", f.name, err)
+				}
 			}
 			o.Tail = -1
 			if tail != "all" {
@@ -122,6 +135,8 @@ func newLogsCmd(g *globalOptions) *cobra.Command {
 	cmd.Flags().BoolVarP(&o.Follow, "follow", "f", false, "keep printing output until the container stops")
 	cmd.Flags().StringVarP(&tail, "tail", "n", "all", "number of lines to show from the end")
 	cmd.Flags().BoolVarP(&o.Timestamps, "timestamps", "t", false, "show timestamps")
+	cmd.Flags().StringVar(&since, "since", "", "only output since this time: a duration back (10m), an RFC 3339 time or Unix seconds")
+	cmd.Flags().StringVar(&until, "until", "", "only output before this time (same forms as --since)")
 	return cmd
 }
 

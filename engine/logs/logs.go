@@ -14,7 +14,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -227,9 +230,47 @@ type ReadOptions struct {
 	Tail       int  // last N entries; <0 all
 	Timestamps bool // prefix each line with its RFC 3339 time
 	Follow     bool // keep printing new entries until Done is closed
+	// Since and Until, if set, keep only the entries written in that time
+	// (before Tail counts them); a follow ends once Until has passed.
+	Since, Until time.Time
 	// Done ends Follow (the container stopped); after it closes, what is
 	// already in the file is still printed.
 	Done <-chan struct{}
+}
+
+func (o ReadOptions) within(t time.Time) bool {
+	return (o.Since.IsZero() || !t.Before(o.Since)) && (o.Until.IsZero() || !t.After(o.Until))
+}
+
+// ParseTime reads a --since or --until value as docker does: a duration
+// back from now ("10m", "1h30m"), an RFC 3339 time (the zone may be left
+// out, meaning UTC; the time of day too), or Unix seconds ("1700000000.5").
+func ParseTime(s string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(s); err == nil {
+		return now.Add(-d), nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	if sec, frac, ok := strings.Cut(s, "."); sec != "" && !strings.HasPrefix(sec, "-") {
+		if n, err := strconv.ParseInt(sec, 10, 64); err == nil {
+			var ns int64
+			if ok {
+				if len(frac) == 0 || len(frac) > 9 {
+					return time.Time{}, fmt.Errorf("invalid time %q: Unix seconds take 1 to 9 decimals", s)
+				}
+				f, err := strconv.ParseUint(frac, 10, 64)
+				if err != nil {
+					return time.Time{}, fmt.Errorf("invalid time %q: use a duration (10m), an RFC 3339 time or Unix seconds", s)
+				}
+				ns = int64(f) * int64(math.Pow10(9-len(frac)))
+			}
+			return time.Unix(n, ns), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("invalid time %q: use a duration (10m), an RFC 3339 time (2006-01-02T15:04:05Z) or Unix seconds", s)
 }
 
 // Read prints the log at path (with its rotated part first) to stdout and
@@ -244,7 +285,11 @@ func Read(ctx context.Context, path string, stdout, stderr io.Writer, o ReadOpti
 			}
 			return fmt.Errorf("read log: %w", err)
 		}
-		entries = append(entries, Parse(data)...)
+		for _, e := range Parse(data) {
+			if o.within(e.Time) {
+				entries = append(entries, e)
+			}
+		}
 	}
 	if o.Tail >= 0 && len(entries) > o.Tail {
 		entries = entries[len(entries)-o.Tail:]
@@ -277,7 +322,9 @@ func Read(ctx context.Context, path string, stdout, stderr io.Writer, o ReadOpti
 			pending = append(pending, buf[:n]...)
 			if i := bytes.LastIndexByte(pending, '\n'); i >= 0 {
 				for _, e := range Parse(pending[:i+1]) {
-					print(e, stdout, stderr, o.Timestamps)
+					if o.within(e.Time) {
+						print(e, stdout, stderr, o.Timestamps)
+					}
 				}
 				pending = append([]byte(nil), pending[i+1:]...)
 			}
@@ -293,7 +340,7 @@ func Read(ctx context.Context, path string, stdout, stderr io.Writer, o ReadOpti
 			off = 0
 			continue
 		}
-		if finishing {
+		if finishing || !o.Until.IsZero() && time.Now().After(o.Until) {
 			return nil
 		}
 		select {

@@ -157,3 +157,65 @@ func TestWriteMakesNoGarbage(t *testing.T) {
 		t.Fatalf("%v allocations per entry", n)
 	}
 }
+
+func TestParseTime(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"10m":                         now.Add(-10 * time.Minute),
+		"1h30m":                       now.Add(-90 * time.Minute),
+		"2026-11-27T11:00:00Z":        time.Date(2026, 11, 27, 11, 0, 0, 0, time.UTC),
+		"2026-11-27T11:00:00.5+01:00": time.Date(2026, 11, 27, 10, 0, 0, 5e8, time.UTC),
+		"2026-11-27T11:00:00":         time.Date(2026, 11, 27, 11, 0, 0, 0, time.UTC),
+		"2026-11-27":                  time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC),
+		"1700000000":                  time.Unix(1700000000, 0),
+		"1700000000.25":               time.Unix(1700000000, 25e7),
+		"1700000000.000000001":        time.Unix(1700000000, 1),
+	} {
+		got, err := ParseTime(in, now)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("ParseTime(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "yesterday", "-5", "17.", "1.1234567890", "2026-13-01", "1.x"} {
+		if _, err := ParseTime(bad, now); err == nil || !strings.Contains(err.Error(), "invalid time") {
+			t.Errorf("ParseTime(%q): %v, want an invalid time error", bad, err)
+		}
+	}
+}
+
+// TestReadSinceUntil: only entries written in the window are printed, and
+// --tail counts among those.
+func TestReadSinceUntil(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c-json.log")
+	w, err := NewWriter(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, line := range []string{"zero\n", "one\n", "two\n", "three\n"} {
+		w.Write("stdout", []byte(line), base.Add(time.Duration(i)*time.Minute))
+	}
+	w.Close()
+	var out bytes.Buffer
+	o := ReadOptions{Tail: -1, Since: base.Add(time.Minute), Until: base.Add(2 * time.Minute)}
+	if err := Read(context.Background(), path, &out, &out, o); err != nil || out.String() != "one\ntwo\n" {
+		t.Fatalf("since/until: %q %v", out.String(), err)
+	}
+	out.Reset()
+	o = ReadOptions{Tail: 1, Since: base.Add(time.Minute)}
+	if Read(context.Background(), path, &out, &out, o); out.String() != "three\n" {
+		t.Fatalf("since with tail 1: %q", out.String())
+	}
+}
+
+func FuzzParseTime(f *testing.F) {
+	for _, s := range []string{"10m", "2026-11-27T11:00:00Z", "1700000000.5", "", "1.", "-1h"} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, s string) {
+		if _, err := ParseTime(s, now); err != nil && !strings.Contains(err.Error(), "invalid time") {
+			t.Fatalf("ParseTime(%q): error without the value: %v", s, err)
+		}
+	})
+}

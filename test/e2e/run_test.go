@@ -562,3 +562,34 @@ func TestStartAllAfterReboot(t *testing.T) {
 		t.Errorf("start without arguments: %q", errs)
 	}
 }
+
+// TestLogsSinceUntil: logs --since and --until take docker's forms and
+// print only what was written in that window.
+func TestLogsSinceUntil(t *testing.T) {
+	e := newEnv(t)
+	e.ok("run", "-d", "--name", "talk", "bb", "sh", "-c", "echo early; sleep 1.5; echo late")
+	e.eventually("the container to finish", 10*time.Second, func() bool { return state(e.inspect("talk"))["Status"] == "exited" })
+	lines := strings.Split(e.ok("logs", "-t", "talk"), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("logs -t: %q", lines)
+	}
+	first, err1 := time.Parse(time.RFC3339Nano, strings.Fields(lines[0])[0])
+	second, err2 := time.Parse(time.RFC3339Nano, strings.Fields(lines[1])[0])
+	if err1 != nil || err2 != nil {
+		t.Fatalf("timestamps: %v %v", err1, err2)
+	}
+	mid := first.Add(second.Sub(first) / 2).Format(time.RFC3339Nano)
+	if got := e.ok("logs", "--since", mid, "talk"); got != "late" {
+		t.Errorf("logs --since %s: %q", mid, got)
+	}
+	unix := fmt.Sprintf("%d.%09d", first.Unix(), first.Nanosecond())
+	if got := e.ok("logs", "--until", mid, "--since", unix, "talk"); got != "early" {
+		t.Errorf("logs --since %s --until %s: %q", unix, mid, got)
+	}
+	if got := e.ok("logs", "--since", "1h", "talk"); got != "early\nlate" {
+		t.Errorf("logs --since 1h: %q", got)
+	}
+	if errs := e.fails("logs", "--since", "yesterday", "talk"); !strings.Contains(errs, "--since") {
+		t.Errorf("bad --since: %q", errs)
+	}
+}
