@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -23,6 +25,7 @@ func jsonUnmarshalStrict(data []byte, v any) error {
 func newPsCmd(g *globalOptions) *cobra.Command {
 	var all, quiet bool
 	var format string
+	var filters []string
 	cmd := &cobra.Command{
 		Use:   "ps [OPTIONS]",
 		Short: "List containers",
@@ -32,9 +35,15 @@ func newPsCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			match, err := parsePsFilters(filters)
+			if err != nil {
+				return err
+			}
+			// As docker: a status filter looks at every container.
+			all = all || len(match["status"]) > 0
 			var shown []*containers.Record
 			for _, r := range list {
-				if all || r.State.Status == containers.StatusRunning || r.State.Status == containers.StatusRestarting {
+				if (all || r.State.Status == containers.StatusRunning || r.State.Status == containers.StatusRestarting) && match.matches(r) {
 					shown = append(shown, r)
 				}
 			}
@@ -70,7 +79,62 @@ func newPsCmd(g *globalOptions) *cobra.Command {
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "show all containers (default: running only)")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only print IDs")
 	cmd.Flags().StringVar(&format, "format", "", "output format: table or json")
+	cmd.Flags().StringArrayVarP(&filters, "filter", "f", nil, "KEY=VALUE: status, name, id, ancestor, network, exited; a key given twice matches either value")
 	return cmd
+}
+
+// psFilters are `ps --filter` values by key: a container matches when, for
+// every key, it matches one of the key's values (docker's rule).
+type psFilters map[string][]string
+
+func parsePsFilters(args []string) (psFilters, error) {
+	f := psFilters{}
+	for _, a := range args {
+		k, v, ok := strings.Cut(a, "=")
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("invalid filter %q: use KEY=VALUE", a)
+		case k == "status" && !slices.Contains([]string{containers.StatusCreated, containers.StatusRunning,
+			containers.StatusRestarting, containers.StatusExited, containers.StatusRemoving}, v):
+			return nil, fmt.Errorf("invalid filter status=%s: use created, running, restarting, exited or removing", v)
+		case k == "exited":
+			if _, err := strconv.Atoi(v); err != nil {
+				return nil, fmt.Errorf("invalid filter exited=%s: use an exit code", v)
+			}
+		case k != "status" && k != "name" && k != "id" && k != "ancestor" && k != "network":
+			return nil, fmt.Errorf("unknown filter %q: use status, name, id, ancestor, network or exited", k)
+		}
+		f[k] = append(f[k], v)
+	}
+	return f, nil
+}
+
+func (f psFilters) matches(r *containers.Record) bool {
+	for k, values := range f {
+		if !slices.ContainsFunc(values, func(v string) bool { return psMatch(r, k, v) }) {
+			return false
+		}
+	}
+	return true
+}
+
+func psMatch(r *containers.Record, key, v string) bool {
+	switch key {
+	case "status":
+		return r.State.Status == v
+	case "name":
+		return strings.Contains(r.Name, v)
+	case "id":
+		return strings.HasPrefix(r.ID, v)
+	case "ancestor":
+		untagged := func(s string) string { return strings.TrimSuffix(s, ":latest") }
+		return untagged(r.Image) == untagged(v) || r.ImageID == v || len(v) >= 12 && strings.HasPrefix(r.ImageID, "sha256:"+v)
+	case "network":
+		return r.Network == v
+	case "exited":
+		return r.State.Status == containers.StatusExited && strconv.Itoa(r.State.ExitCode) == v
+	}
+	return false
 }
 
 func psJSON(r *containers.Record) map[string]any {

@@ -592,4 +592,11 @@ func TestLogsSinceUntil(t *testing.T) {
 	if errs := e.fails("logs", "--since", "yesterday", "talk"); !strings.Contains(errs, "--since") {
 		t.Errorf("bad --since: %q", errs)
 	}
+	// ps: a status filter shows exited containers without -a, as docker's.
+	if ps := e.ok("ps", "--format", "json", "-f", "status=exited", "-f", "name=tal"); !strings.Contains(ps, `"Names":"talk"`) {
+		t.Errorf("ps -f status=exited -f name=tal: %q", ps)
+	}
+	if ps := e.ok("ps", "-q", "-f", "status=running"); ps != "" {
+		t.Errorf("ps -f status=running: %q", ps)
+	}
 }
