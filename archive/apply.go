@@ -75,12 +75,12 @@ func Apply(ctx context.Context, dir string, r io.Reader, opts ApplyOptions) (int
 			break
 		}
 		if err != nil {
-			return a.written, fmt.Errorf("read layer tar after %d entries: %w", a.entries, err)
+			return a.written, fmt.Errorf("read tar after %d entries: %w", a.entries, err)
 		}
 		a.entries++
 		a.root.flush()
 		if err := a.entry(ctx, hdr, tr); err != nil {
-			return a.written, fmt.Errorf("layer entry %q: %w", shorten(hdr.Name), err)
+			return a.written, fmt.Errorf("tar entry %q: %w", shorten(hdr.Name), err)
 		}
 	}
 	if err := a.finishDirs(); err != nil {
@@ -88,7 +88,7 @@ func Apply(ctx context.Context, dir string, r io.Reader, opts ApplyOptions) (int
 	}
 	// Trailing zero blocks and padding: read them so the stream ends here.
 	if _, err := io.CopyBuffer(io.Discard, r, a.buf); err != nil {
-		return a.written, fmt.Errorf("read layer tail: %w", err)
+		return a.written, fmt.Errorf("read the end of the tar: %w", err)
 	}
 	return a.written, nil
 }

@@ -296,7 +296,7 @@ func TestApplyHonoursContext(t *testing.T) {
 
 func TestApplyRejectsGarbage(t *testing.T) {
 	_, err := archive.Apply(context.Background(), t.TempDir(), strings.NewReader(strings.Repeat("not a tar ", 100)), archive.ApplyOptions{})
-	if err == nil || !strings.Contains(err.Error(), "read layer tar") {
+	if err == nil || !strings.Contains(err.Error(), "read tar after") {
 		t.Fatalf("garbage: %v", err)
 	}
 }
