@@ -107,13 +107,25 @@ func writeEntry(tw *tar.Writer, path, rel string, inodes map[[2]uint64]string) e
 	if hdr.Typeflag != tar.TypeReg || hdr.Size == 0 {
 		return nil
 	}
-	f, err := os.Open(path)
+	// The tree may be live (kago cp from a running container): the name may
+	// have become a symlink or a FIFO since the Lstat. Open it without
+	// following or blocking, and check it is still the file stat saw.
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	_, err = io.Copy(tw, f)
-	return err
+	var now unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &now); err != nil {
+		return fmt.Errorf("stat %s: %w", path, err)
+	}
+	if now.Dev != st.Dev || now.Ino != st.Ino {
+		return fmt.Errorf("%s changed while it was archived", path)
+	}
+	if _, err := io.CopyN(tw, f, hdr.Size); err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	return nil
 }
 
 // readXattrs copies the xattrs of path into hdr.PAXRecords and reports an
