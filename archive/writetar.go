@@ -22,30 +22,52 @@ import (
 // whiteouts again, files sharing an inode become hard links, and xattrs are
 // kept as PAX records. Entries are in lexical order, names relative to dir.
 func WriteTar(ctx context.Context, w io.Writer, dir string) error {
+	return writeTree(ctx, w, dir, "")
+}
+
+// WriteTarAs writes path (a file, symlink or directory, not followed) to w
+// as an entry named name, and for a directory the tree below it under
+// name/, as `docker cp PATH -` archives it. Entries are made as WriteTar
+// makes them.
+func WriteTarAs(ctx context.Context, w io.Writer, path, name string) error {
+	return writeTree(ctx, w, path, name)
+}
+
+// writeTree is WriteTar with the entry of root itself named name, and the
+// others under name/; without a name, root has no entry and the others
+// are relative to it.
+func writeTree(ctx context.Context, w io.Writer, root, name string) error {
 	bw := bufio.NewWriterSize(w, copyBuf)
 	tw := tar.NewWriter(bw)
 	inodes := map[[2]uint64]string{}
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		rel, err := filepath.Rel(dir, path)
+		rel, err := filepath.Rel(root, path)
 		if err != nil {
 			return err
 		}
-		if rel == "." {
+		switch {
+		case rel == "." && name == "":
 			return nil
+		case rel == ".":
+			rel = name
+		case name != "":
+			rel = name + "/" + filepath.ToSlash(rel)
+		default:
+			rel = filepath.ToSlash(rel)
 		}
-		return writeEntry(tw, path, filepath.ToSlash(rel), inodes)
+		return writeEntry(tw, path, rel, inodes)
 	})
 	if err != nil {
-		return fmt.Errorf("tar %s: %w", dir, err)
+		return fmt.Errorf("tar %s: %w", root, err)
 	}
 	if err := tw.Close(); err != nil {
-		return fmt.Errorf("tar %s: %w", dir, err)
+		return fmt.Errorf("tar %s: %w", root, err)
 	}
 	return bw.Flush()
 }

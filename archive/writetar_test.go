@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -140,5 +141,45 @@ func TestWriteTarSkipsSockets(t *testing.T) {
 	}
 	if strings.Join(names, ",") != "f" {
 		t.Errorf("tar holds %v, want only f", names)
+	}
+}
+
+// TestWriteTarAs: the path itself is the first entry, under the name; what
+// is below it (hard links too) is under name/; a file is one entry.
+func TestWriteTarAs(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "d", "sub"), 0o755)
+	os.WriteFile(filepath.Join(dir, "d", "sub", "f"), []byte("data"), 0o644)
+	os.Link(filepath.Join(dir, "d", "sub", "f"), filepath.Join(dir, "d", "g"))
+	list := func(path, name string) []string {
+		var buf bytes.Buffer
+		if err := archive.WriteTarAs(context.Background(), &buf, path, name); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		tr := tar.NewReader(&buf)
+		for {
+			hdr, err := tr.Next()
+			if err == io.EOF {
+				return out
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := hdr.Name
+			if hdr.Typeflag == tar.TypeLink {
+				e += ">" + hdr.Linkname
+			}
+			out = append(out, e)
+		}
+	}
+	if got := strings.Join(list(filepath.Join(dir, "d"), "d"), " "); got != "d/ d/g d/sub/ d/sub/f>d/g" {
+		t.Errorf("directory: %s", got)
+	}
+	if got := strings.Join(list(filepath.Join(dir, "d"), "."), " "); got != "./ ./g ./sub/ ./sub/f>./g" {
+		t.Errorf("contents: %s", got)
+	}
+	if got := strings.Join(list(filepath.Join(dir, "d", "g"), "g"), " "); got != "g" {
+		t.Errorf("file: %s", got)
 	}
 }

@@ -7,13 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	goruntime "runtime"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -233,7 +231,7 @@ func copyIn(root, src, dst string) error {
 // with the tree below it when src is a directory. A symlink is archived as
 // the link, not followed.
 //
-// archive.WriteTar walks by path name, which is only safe where no symlink
+// archive.WriteTarAs walks by path name, which is only safe where no symlink
 // can lead out, and a running container may swap a directory for a symlink
 // to / in the middle of the walk. So the walk runs on a thread chrooted into
 // the container's root (inContainerRoot): every lookup, symlinks and ".."
@@ -271,86 +269,7 @@ func writeTarOf(ctx context.Context, root, src, name string, w io.Writer) error 
 		return err
 	}
 	f.Close()
-	pr, pw := io.Pipe()
-	walked := make(chan error, 1)
-	go func() {
-		err := inContainerRoot(root, func() error { return tarInRoot(ctx, pw, src, name) })
-		pw.CloseWithError(err)
-		walked <- err
-	}()
-	// WriteTar names entries relative to src; put them under name.
-	first := true
-	_, err = io.Copy(w, &tarStream{src: tar.NewReader(pr), fix: func(hdr *tar.Header) (bool, error) {
-		if first {
-			first = false
-			return true, nil
-		}
-		hdr.Name = name + "/" + hdr.Name
-		if hdr.Typeflag == tar.TypeLink {
-			hdr.Linkname = name + "/" + hdr.Linkname
-		}
-		return true, nil
-	}})
-	pr.CloseWithError(errCopyStopped) // unblocks the walk if the output failed
-	if werr := <-walked; werr != nil && !errors.Is(werr, errCopyStopped) {
-		return werr
-	}
-	if err != nil {
-		return fmt.Errorf("write the archive: %w", err)
-	}
-	return nil
-}
-
-// errCopyStopped tells the walk that the output failed; the output's error
-// is the one to report.
-var errCopyStopped = errors.New("the copy stopped")
-
-// tarInRoot runs inside the container's root: it writes src itself as the
-// entry name, then (for a directory) the tree below it with archive.WriteTar.
-func tarInRoot(ctx context.Context, w io.Writer, src, name string) error {
-	fi, err := os.Lstat(src)
-	if err != nil {
-		return err
-	}
-	link := ""
-	if fi.Mode()&fs.ModeSymlink != 0 {
-		if link, err = os.Readlink(src); err != nil {
-			return err
-		}
-	}
-	hdr, err := tar.FileInfoHeader(fi, link)
-	if err != nil {
-		return fmt.Errorf("%s: %w", src, err)
-	}
-	// As WriteTar's entries: no names the host would look up, no ctime.
-	hdr.Name, hdr.Uname, hdr.Gname, hdr.Format = name, "", "", tar.FormatPAX
-	hdr.ChangeTime = time.Time{}
-	if fi.IsDir() {
-		hdr.Name += "/"
-	}
-	tw := tar.NewWriter(w)
-	if err := tw.WriteHeader(hdr); err != nil {
-		return err
-	}
-	if fi.Mode().IsRegular() {
-		f, err := os.OpenFile(src, os.O_RDONLY|unix.O_NOFOLLOW, 0)
-		if err != nil {
-			return err
-		}
-		_, err = io.CopyN(tw, f, hdr.Size)
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("read %s: %w", src, err)
-		}
-	}
-	if !fi.IsDir() {
-		return tw.Close()
-	}
-	// No Close: the end-of-archive marker comes from WriteTar's writer.
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	return archive.WriteTar(ctx, w, src)
+	return inContainerRoot(root, func() error { return archive.WriteTarAs(ctx, w, src, name) })
 }
 
 // inContainerRoot runs fn on a thread of its own whose root directory is
