@@ -38,16 +38,8 @@ func (f *foreground) start() {
 	if f.master == nil {
 		return
 	}
-	if st, err := unix.IoctlGetTermios(0, unix.TCGETS); err == nil {
-		raw := *st
-		raw.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-		raw.Oflag &^= unix.OPOST
-		raw.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-		raw.Cflag &^= unix.CSIZE | unix.PARENB
-		raw.Cflag |= unix.CS8
-		if unix.IoctlSetTermios(0, unix.TCSETS, &raw) == nil {
-			f.restore = func() { unix.IoctlSetTermios(0, unix.TCSETS, st) }
-		}
+	var tty bool
+	if f.restore, tty = console.MakeRaw(0); tty {
 		f.resize()
 	}
 	f.copied = make(chan struct{})

@@ -195,7 +195,7 @@ func newExecCmd(g *globalOptions) *cobra.Command {
 func waitExec(p *runtime.Process, master *os.File, interactive bool) int {
 	copied := make(chan struct{})
 	if master != nil {
-		restore := makeRaw()
+		restore, _ := console.MakeRaw(0)
 		defer restore()
 		stop := followWindowSize(func(rows, cols uint16) { console.SetSize(master, rows, cols) })
 		defer stop()

@@ -19,6 +19,7 @@ import (
 	"github.com/kago-run/kago/engine/attach"
 	"github.com/kago-run/kago/engine/containers"
 	"github.com/kago-run/kago/engine/specgen"
+	"github.com/kago-run/kago/linux/console"
 	"github.com/kago-run/kago/linux/seccomp"
 )
 
@@ -204,7 +205,7 @@ func attachTerminal(e *engine.Engine, rec *containers.Record, conn net.Conn, int
 		o.Stdin = os.Stdin
 	}
 	if tty {
-		restore := makeRaw()
+		restore, _ := console.MakeRaw(0)
 		defer restore()
 		sizes := make(chan [2]uint16, 1)
 		stop := followWindowSize(func(rows, cols uint16) {

@@ -57,6 +57,28 @@ func SetSize(f *os.File, rows, cols uint16) error {
 	return unix.IoctlSetWinsize(int(f.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols})
 }
 
+// MakeRaw puts the terminal on fd in raw mode, as a terminal attached to a
+// container's pty must be (keys like Ctrl-C go to the container, which
+// echoes), and returns the function that restores it. isTerminal reports
+// whether fd is a terminal at all; if it is not, or raw mode cannot be set,
+// restore does nothing.
+func MakeRaw(fd int) (restore func(), isTerminal bool) {
+	st, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return func() {}, false
+	}
+	raw := *st
+	raw.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+	raw.Oflag &^= unix.OPOST
+	raw.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	raw.Cflag &^= unix.CSIZE | unix.PARENB
+	raw.Cflag |= unix.CS8
+	if unix.IoctlSetTermios(fd, unix.TCSETS, &raw) != nil {
+		return func() {}, true
+	}
+	return func() { unix.IoctlSetTermios(fd, unix.TCSETS, st) }, true
+}
+
 // MakeControlling makes tty the stdin, stdout, stderr and controlling terminal of
 // the calling process, which must be a session leader (setsid) already.
 func MakeControlling(tty *os.File) error {
