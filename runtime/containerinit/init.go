@@ -136,14 +136,8 @@ func initContainer(conn *syncmsg.Conn, cfg *Config) error {
 			return fmt.Errorf("set domainname %q: %w", spec.Domainname, err)
 		}
 	}
-	ex, err := prepareExec(proc, cfg.Seccomp)
+	ex, err := prepareReady(conn, proc, cfg)
 	if err != nil {
-		return err
-	}
-	if err := ex.loadEarlySeccomp(conn); err != nil {
-		return err
-	}
-	if err := conn.Send(syncmsg.TypeReady, nil, nil); err != nil {
 		return err
 	}
 	conn.Close()
@@ -162,6 +156,22 @@ func initContainer(conn *syncmsg.Conn, cfg *Config) error {
 	fmt.Fprintln(os.Stderr, "kago init:", err)
 	os.Exit(127)
 	return nil
+}
+
+// prepareReady readies the process's exec (loading a seccomp filter that
+// must come before it) and tells the runtime the process is ready.
+func prepareReady(conn *syncmsg.Conn, proc *specs.Process, cfg *Config) (*execPlan, error) {
+	ex, err := prepareExec(proc, cfg.Seccomp)
+	if err != nil {
+		return nil, err
+	}
+	if err := ex.loadEarlySeccomp(conn); err != nil {
+		return nil, err
+	}
+	if err := conn.Send(syncmsg.TypeReady, nil, nil); err != nil {
+		return nil, err
+	}
+	return ex, nil
 }
 
 // waitForStart blocks until `start` opens the exec FIFO for reading.
@@ -197,14 +207,8 @@ func execProcess(conn *syncmsg.Conn, cfg *Config) error {
 	if err := setProcessAttrs(proc); err != nil {
 		return err
 	}
-	ex, err := prepareExec(proc, cfg.Seccomp)
+	ex, err := prepareReady(conn, proc, cfg)
 	if err != nil {
-		return err
-	}
-	if err := ex.loadEarlySeccomp(conn); err != nil {
-		return err
-	}
-	if err := conn.Send(syncmsg.TypeReady, nil, nil); err != nil {
 		return err
 	}
 	// On success execve closes the socket (it is close-on-exec), which the
