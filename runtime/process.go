@@ -88,8 +88,9 @@ func (r *Runtime) sealedExe() (*os.File, error) {
 }
 
 // Close releases the sealed copy of the binary (a memfd as large as the
-// binary). A long-lived caller, like the engine's per-container monitor,
-// calls it once its container runs; a later Create or Exec makes a new one.
+// binary), for a long-lived caller that is done creating for a while; a
+// later Create or Exec makes a new one. kago's own callers are short-lived
+// processes and let exit release it.
 func (r *Runtime) Close() error {
 	r.exeMu.Lock()
 	defer r.exeMu.Unlock()

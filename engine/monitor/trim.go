@@ -54,7 +54,7 @@ func (t *trimmer) run(ctx context.Context) {
 	// than waiting does: trim now and then too.
 	tick := time.NewTicker(retrimInterval)
 	defer tick.Stop()
-	armed := false
+	armed := false // a sentinel waits for the next collection
 	for {
 		var afterGC bool
 		select {
@@ -64,19 +64,18 @@ func (t *trimmer) run(ctx context.Context) {
 		case <-tick.C:
 		}
 		if afterGC {
-			armed = false
-			if time.Since(t.last) < minTrimInterval {
-				t.armAfterGC()
-				armed = true
-				continue
-			}
-			// Not on the first trim: the monitor has not collected yet, and
-			// a collection leaves more of its own metadata resident than
-			// the start's garbage takes.
-			debug.FreeOSMemory()
+			armed = false // its sentinel was collected
 		}
-		pageOut()
-		t.last = time.Now()
+		if !afterGC || time.Since(t.last) >= minTrimInterval {
+			if afterGC {
+				// Not on the other trims: before its first collection the
+				// monitor has little garbage, and a collection leaves more of
+				// its own metadata resident than it frees.
+				debug.FreeOSMemory()
+			}
+			pageOut()
+			t.last = time.Now()
+		}
 		if !armed {
 			t.armAfterGC()
 			armed = true
