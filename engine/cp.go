@@ -40,16 +40,9 @@ func (e *Engine) containerRoot(ctx context.Context, ref string) (string, error) 
 // into dst if it is a directory, else as dst. A src ending in "/." is a
 // directory whose contents go into dst.
 func (e *Engine) CopyFrom(ctx context.Context, ref, src, dst string) error {
-	root, err := e.containerRoot(ctx, ref)
+	root, src, contents, err := e.copySource(ctx, ref, src)
 	if err != nil {
 		return err
-	}
-	contents := isContentsPath(src)
-	src = path.Clean("/" + src)
-	if contents {
-		if err := isDirInRoot(root, src); err != nil {
-			return fmt.Errorf("copy the contents of %s:%s: %w", ref, src, err)
-		}
 	}
 	if st, err := os.Stat(dst); err == nil && st.IsDir() && !contents {
 		dst = filepath.Join(dst, path.Base(src))
@@ -57,13 +50,23 @@ func (e *Engine) CopyFrom(ctx context.Context, ref, src, dst string) error {
 	return copyOut(root, src, dst)
 }
 
-// isDirInRoot checks that the "SRC/." of a copy is a directory.
-func isDirInRoot(root, p string) error {
-	d, err := openInRoot(root, p, unix.O_PATH|unix.O_DIRECTORY)
-	if err != nil {
-		return fmt.Errorf("%w (a path ending in /. must be a directory)", err)
+// copySource resolves the container side of a copy out: the root its paths
+// resolve in, src cleaned, and whether src is docker's "SRC/." (which must
+// then be a directory).
+func (e *Engine) copySource(ctx context.Context, ref, src string) (root, clean string, contents bool, err error) {
+	if root, err = e.containerRoot(ctx, ref); err != nil {
+		return "", "", false, err
 	}
-	return d.Close()
+	contents = isContentsPath(src)
+	clean = path.Clean("/" + src)
+	if contents {
+		d, err := openInRoot(root, clean, unix.O_PATH|unix.O_DIRECTORY)
+		if err != nil {
+			return "", "", false, fmt.Errorf("copy the contents of %s:%s: %w (a path ending in /. must be a directory)", ref, clean, err)
+		}
+		d.Close()
+	}
+	return root, clean, contents, nil
 }
 
 // isContentsPath tells docker cp's "SRC/." (the contents of the directory
@@ -237,22 +240,15 @@ func copyIn(root, src, dst string) error {
 // the container's root (inContainerRoot): every lookup, symlinks and ".."
 // included, stays inside the container.
 func (e *Engine) CopyFromTar(ctx context.Context, ref, src string, w io.Writer) error {
-	root, err := e.containerRoot(ctx, ref)
+	root, src, contents, err := e.copySource(ctx, ref, src)
 	if err != nil {
 		return err
 	}
-	contents := isContentsPath(src)
-	src = path.Clean("/" + src)
 	// The entries are named by src's base name, or "." for "SRC/." (its
 	// contents), as docker names them.
 	name := path.Base(src)
 	if contents || src == "/" {
 		name = "."
-	}
-	if contents {
-		if err := isDirInRoot(root, src); err != nil {
-			return fmt.Errorf("copy the contents of %s:%s: %w", ref, src, err)
-		}
 	}
 	if err := writeTarOf(ctx, root, src, name, w); err != nil {
 		return fmt.Errorf("copy %s from container %s: %w", src, ref, err)
