@@ -3,8 +3,6 @@ package engine
 import (
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/kago-run/kago/engine/containers"
 )
 
@@ -29,19 +27,6 @@ func TestShouldRestart(t *testing.T) {
 	} {
 		if got := shouldRestart(tc.r, tc.code); got != tc.want {
 			t.Errorf("%+v exit %d: restart %v, want %v", tc.r.Restart, tc.code, got, tc.want)
-		}
-	}
-}
-
-func TestParseSignal(t *testing.T) {
-	for in, want := range map[string]unix.Signal{"TERM": unix.SIGTERM, "sigkill": unix.SIGKILL, "15": unix.SIGTERM, "SIGQUIT": unix.SIGQUIT} {
-		if got, err := ParseSignal(in); err != nil || got != want {
-			t.Errorf("%q: %v, %v", in, got, err)
-		}
-	}
-	for _, bad := range []string{"", "NOPE", "0", "99", "-1"} {
-		if _, err := ParseSignal(bad); err == nil {
-			t.Errorf("%q accepted", bad)
 		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -125,7 +124,7 @@ func (e *Engine) Stop(ctx context.Context, ref string, timeout time.Duration) er
 	}
 	sig := unix.SIGTERM
 	if rec.StopSignal != "" {
-		if s, err := ParseSignal(rec.StopSignal); err == nil {
+		if s, err := runtime.ParseSignal(rec.StopSignal); err == nil {
 			sig = s
 		}
 	}
@@ -299,22 +298,4 @@ func (e *Engine) Startable(policies []string) ([]string, error) {
 		refs = append(refs, r.Name)
 	}
 	return refs, nil
-}
-
-// ParseSignal accepts TERM, SIGTERM or 15.
-func ParseSignal(s string) (unix.Signal, error) {
-	u := strings.ToUpper(strings.TrimSpace(s))
-	if v, err := strconv.Atoi(u); err == nil {
-		if v > 0 && v < 65 {
-			return unix.Signal(v), nil
-		}
-	} else {
-		if !strings.HasPrefix(u, "SIG") {
-			u = "SIG" + u
-		}
-		if sig := unix.SignalNum(u); sig != 0 {
-			return sig, nil
-		}
-	}
-	return 0, fmt.Errorf("invalid signal %q: use a name like TERM or KILL, or a number 1-64", s)
 }

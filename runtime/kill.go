@@ -3,6 +3,8 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -84,4 +86,23 @@ func (c *Container) waitGone(timeout time.Duration) error {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// ParseSignal accepts a signal as runc and docker do: TERM, SIGTERM,
+// sigterm or 15.
+func ParseSignal(s string) (unix.Signal, error) {
+	u := strings.ToUpper(strings.TrimSpace(s))
+	if v, err := strconv.Atoi(u); err == nil {
+		if v > 0 && v < 65 {
+			return unix.Signal(v), nil
+		}
+	} else {
+		if !strings.HasPrefix(u, "SIG") {
+			u = "SIG" + u
+		}
+		if sig := unix.SignalNum(u); sig != 0 {
+			return sig, nil
+		}
+	}
+	return 0, fmt.Errorf("invalid signal %q: use a name like TERM or KILL, or a number 1-64", s)
 }

@@ -2,30 +2,11 @@ package main
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
 
+	"github.com/kago-run/kago/runtime"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 )
-
-// parseSignal accepts "TERM", "SIGTERM", "sigterm" and "15", as runc does.
-func parseSignal(s string) (unix.Signal, error) {
-	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 64 {
-			return 0, fmt.Errorf("invalid signal number %d", n)
-		}
-		return unix.Signal(n), nil
-	}
-	name := strings.ToUpper(s)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	if sig := unix.SignalNum(name); sig != 0 {
-		return sig, nil
-	}
-	return 0, fmt.Errorf("unknown signal %q (use a name like TERM or KILL, or a number)", s)
-}
 
 func newKillCmd(g *globals) *cobra.Command {
 	var all bool
@@ -42,7 +23,7 @@ func newKillCmd(g *globals) *cobra.Command {
 			sig := unix.SIGTERM
 			if len(args) == 2 {
 				var err error
-				if sig, err = parseSignal(args[1]); err != nil {
+				if sig, err = runtime.ParseSignal(args[1]); err != nil {
 					return err
 				}
 			}

@@ -42,7 +42,7 @@ func newKillCmd(g *globalOptions) *cobra.Command {
 		Short: "Send a signal (default SIGKILL) to containers",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: withEngine(g, func(cmd *cobra.Command, args []string, e *engine.Engine) error {
-			s, err := engine.ParseSignal(sig)
+			s, err := runtime.ParseSignal(sig)
 			if err != nil {
 				return err
 			}
