@@ -3,9 +3,11 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -254,5 +256,65 @@ func TestTimeAndCgroupNamespaces(t *testing.T) {
 		if !strings.HasSuffix(l, ":/") {
 			t.Errorf("cgroup path visible inside the container: %s", l)
 		}
+	}
+}
+
+// A container without a mount namespace of its own (none listed: it
+// inherits the runtime's; or one joined by path) is chroot'ed with no /proc:
+// create must still leave its init waiting, with its pid in the state and
+// the expected namespaces, and start must run the process.
+func TestMountNamespaceNotNew(t *testing.T) {
+	cases := map[string]func(t *testing.T) (edit func(*specs.Spec), wantMnt string){
+		"inherited": func(t *testing.T) (func(*specs.Spec), string) {
+			host, err := os.Readlink("/proc/self/ns/mnt")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return func(s *specs.Spec) { s.Linux.Namespaces = nil; s.Hostname = "" }, host
+		},
+		"joined": func(t *testing.T) (func(*specs.Spec), string) {
+			holder := exec.Command("unshare", "--mount", "sleep", "100")
+			if err := holder.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
+			path := fmt.Sprintf("/proc/%d/ns/mnt", holder.Process.Pid)
+			var want string
+			for range 100 { // until unshare has made the namespace
+				host, _ := os.Readlink("/proc/self/ns/mnt")
+				if want, _ = os.Readlink(path); want != "" && want != host {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			return func(s *specs.Spec) {
+				for i, n := range s.Linux.Namespaces {
+					if n.Type == specs.MountNamespace {
+						s.Linux.Namespaces[i].Path = path
+					}
+				}
+			}, want
+		},
+	}
+	for name, setup := range cases {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t)
+			edit, wantMnt := setup(t)
+			b := bundle(t, sh("echo ran > /ran"), edit)
+			id := h.id()
+			h.must("create", "--bundle", b.Dir, id)
+			st := h.state(id)
+			if st.InitProcessPid == 0 || st.Status != "created" {
+				t.Fatalf("after create: status %s, pid %d", st.Status, st.InitProcessPid)
+			}
+			if got, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", st.InitProcessPid)); err != nil || got != wantMnt {
+				t.Errorf("container's mount namespace %s (%v), want %s", got, err, wantMnt)
+			}
+			h.must("start", id)
+			h.waitStatus(id, "stopped")
+			if data, err := os.ReadFile(filepath.Join(b.RootfsDir(), "ran")); err != nil || string(data) != "ran\n" {
+				t.Errorf("the process did not run: %q, %v", data, err)
+			}
+		})
 	}
 }

@@ -109,6 +109,13 @@ func initContainer(conn *syncmsg.Conn, cfg *Config) error {
 			return err
 		}
 	}
+	// The exec FIFO is reopened for writing through its magic link in
+	// /proc/self/fd, reached now: a container without a mount namespace is
+	// only chroot'ed, with no /proc of its own.
+	fds, err := os.Open("/proc/self/fd")
+	if err != nil {
+		return fmt.Errorf("open /proc/self/fd: %w", err)
+	}
 	if newMountNS {
 		if err := rootfs.Pivot(cfg.Rootfs, ropts); err != nil {
 			return err
@@ -141,7 +148,7 @@ func initContainer(conn *syncmsg.Conn, cfg *Config) error {
 		return err
 	}
 	conn.Close()
-	if err := waitForStart(); err != nil {
+	if err := waitForStart(fds); err != nil {
 		// Nobody listens any more: the runtime has returned from create.
 		fmt.Fprintln(os.Stderr, "kago init:", err)
 		os.Exit(1)
@@ -174,16 +181,19 @@ func prepareReady(conn *syncmsg.Conn, proc *specs.Process, cfg *Config) (*execPl
 	return ex, nil
 }
 
-// waitForStart blocks until `start` opens the exec FIFO for reading.
-func waitForStart() error {
-	fd := os.Getenv(EnvFifo)
+// waitForStart blocks until `start` opens the exec FIFO for reading. fds is
+// /proc/self/fd, opened before the root changed; it is closed here.
+func waitForStart(fds *os.File) error {
+	defer fds.Close()
+	name := os.Getenv(EnvFifo)
 	os.Unsetenv(EnvFifo)
-	// The FIFO was passed as an O_PATH fd so it is reachable after
-	// pivot_root; reopening it for writing goes through /proc.
-	f, err := os.OpenFile("/proc/self/fd/"+fd, os.O_WRONLY|unix.O_CLOEXEC, 0)
+	// The FIFO was passed as an O_PATH fd; reopening it for writing goes
+	// through its magic link.
+	fd, err := unix.Openat(int(fds.Fd()), name, unix.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("open exec fifo (does the container mount /proc?): %w", err)
+		return fmt.Errorf("open exec fifo: %w", err)
 	}
+	f := os.NewFile(uintptr(fd), "exec.fifo")
 	defer f.Close()
 	if _, err := f.Write([]byte{0}); err != nil {
 		return fmt.Errorf("write exec fifo: %w", err)
