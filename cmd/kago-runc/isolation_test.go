@@ -318,3 +318,26 @@ func TestMountNamespaceNotNew(t *testing.T) {
 		})
 	}
 }
+
+// An address-space limit below what the Go runtime of kago's init has
+// reserved (about 1.5 GB) must reach the process, and not starve the init
+// on its way there (validation process_rlimits: the container never ran).
+func TestRlimitAddressSpace(t *testing.T) {
+	h := newHarness(t)
+	const gib = 1 << 30
+	rlimits := func(s *specs.Spec) {
+		s.Process.Rlimits = []specs.POSIXRlimit{
+			{Type: "RLIMIT_AS", Soft: gib, Hard: 2 * gib},
+			{Type: "RLIMIT_NOFILE", Soft: 3000, Hard: 4000},
+		}
+	}
+	want := "1048576 2097152 3000 4000"
+	script := `echo $(ulimit -v) $(ulimit -Hv) $(ulimit -n) $(ulimit -Hn)`
+	if out := strings.TrimSpace(h.mustRunIn(sh(script), rlimits)); out != want {
+		t.Errorf("run: limits %q, want %q", out, want)
+	}
+	id := h.detached(bundle(t, []string{"sleep", "100"}, rlimits))
+	if out := strings.TrimSpace(h.must("exec", id, "sh", "-c", script)); out != want {
+		t.Errorf("exec: limits %q, want %q", out, want)
+	}
+}

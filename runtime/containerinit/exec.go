@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kago-run/kago/linux/caps"
+	"github.com/kago-run/kago/linux/rlimit"
 	"github.com/kago-run/kago/linux/seccomp"
 	"github.com/kago-run/kago/runtime/syncmsg"
 )
@@ -92,6 +93,11 @@ func (ex *execPlan) exec(preserveFDs int) error {
 	// Before any filter of the profile is loaded, which need not allow
 	// close_range; nothing from here to execve opens a descriptor.
 	if err := markInheritedCloexec(3 + preserveFDs); err != nil {
+		return err
+	}
+	// As late as possible (but privileged, to raise hard limits): the Go
+	// runtime reserves more address space than a small RLIMIT_AS allows.
+	if err := rlimit.Apply(proc.Rlimits); err != nil {
 		return err
 	}
 	// Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the

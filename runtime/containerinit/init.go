@@ -14,7 +14,6 @@ import (
 
 	"github.com/kago-run/kago/linux/console"
 	"github.com/kago-run/kago/linux/ns"
-	"github.com/kago-run/kago/linux/rlimit"
 	"github.com/kago-run/kago/linux/rootfs"
 	"github.com/kago-run/kago/runtime/hooks"
 	"github.com/kago-run/kago/runtime/syncmsg"
@@ -251,12 +250,10 @@ func setupTerminal(conn *syncmsg.Conn, bindConsole bool) error {
 	return conn.Send(syncmsg.TypeConsole, nil, pty.Master)
 }
 
-// setProcessAttrs applies what must be set while still privileged: rlimits
-// and the OOM score adjustment.
+// setProcessAttrs applies what must be set while still privileged: the OOM
+// score adjustment. (Rlimits come last, in exec: an address-space limit
+// below the Go runtime's reservation would starve this process.)
 func setProcessAttrs(proc *specs.Process) error {
-	if err := rlimit.Apply(proc.Rlimits); err != nil {
-		return err
-	}
 	if proc.OOMScoreAdj != nil {
 		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*proc.OOMScoreAdj)), 0); err != nil {
 			return fmt.Errorf("set oom_score_adj: %w", err)
