@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -339,5 +340,23 @@ func TestRlimitAddressSpace(t *testing.T) {
 	id := h.detached(bundle(t, []string{"sleep", "100"}, rlimits))
 	if out := strings.TrimSpace(h.must("exec", id, "sh", "-c", script)); out != want {
 		t.Errorf("exec: limits %q, want %q", out, want)
+	}
+}
+
+// linux.rootfsPropagation: the container's / gets it, "unbindable" included
+// (the rootfs is bound onto itself under a / that refuses binds). "slave"
+// is left out: it shows only where the host's / is shared.
+func TestRootfsPropagation(t *testing.T) {
+	h := newHarness(t)
+	for prop, want := range map[string]string{"shared": "shared:", "private": "", "unbindable": "unbindable"} {
+		out := h.mustRunIn(sh("awk '$5 == \"/\"' /proc/self/mountinfo"), func(s *specs.Spec) { s.Linux.RootfsPropagation = prop })
+		fields := strings.Fields(out)
+		if len(fields) < 7 {
+			t.Fatalf("%s: mountinfo line of /: %q", prop, out)
+		}
+		optional := strings.Join(fields[6:slices.Index(fields, "-")], " ")
+		if (want == "" && optional != "") || !strings.Contains(optional, want) {
+			t.Errorf("rootfsPropagation %s: / has optional fields %q, want %q", prop, optional, want)
+		}
 	}
 }
