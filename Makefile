@@ -1,7 +1,7 @@
 # kago's entry points. `make demo` is the first thing to try (needs root).
 GO ?= go
 
-.PHONY: all build deps demo demo-deps demo-clean bench test clean
+.PHONY: all build deps demo demo-deps demo-clean bench test test-validation clean
 
 all: build
 
@@ -42,6 +42,13 @@ bench: build
 # The whole suite, as root on the real kernel (about 20 minutes on 2 cores).
 test: deps
 	$(GO) test -count=1 -timeout 30m ./...
+
+# The OCI runtime-tools validation suite against kago-runc and runc, as root
+# (test/validation/run.sh; about 4 minutes): kago-runc must pass every
+# assertion runc passes; its remaining failures are listed with their reasons
+# in test/validation/expected-failures.txt.
+test-validation: deps
+	GO=$(GO) test/validation/run.sh
 
 clean:
 	rm -rf bin/
