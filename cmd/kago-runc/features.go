@@ -32,14 +32,14 @@ func newFeaturesCmd(g *globals) *cobra.Command {
 				Linux: &features.Linux{
 					Namespaces:   namespaces,
 					Capabilities: caps.Known(),
-					Cgroup:       &features.Cgroup{V1: &yes, V2: &yes, Systemd: &no, SystemdUser: &no, Rdma: &no},
+					Cgroup:       &features.Cgroup{V1: &yes, V2: &yes, Systemd: &no, SystemdUser: &no, Rdma: &yes},
 					Seccomp: &features.Seccomp{
 						Enabled:        &yes,
-						Actions:        seccomp.SupportedActions(),
+						Actions:        seccomp.AvailableActions(),
 						Operators:      seccomp.SupportedOperators(),
 						Archs:          seccomp.SupportedArchs(),
 						KnownFlags:     seccomp.KnownFlags(),
-						SupportedFlags: seccomp.KnownFlags(),
+						SupportedFlags: seccomp.SupportedFlags(),
 					},
 					Apparmor:        &features.Apparmor{Enabled: &no},
 					Selinux:         &features.Selinux{Enabled: &no},

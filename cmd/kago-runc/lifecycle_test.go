@@ -248,6 +248,29 @@ func TestVersionAndFeatures(t *testing.T) {
 	}
 	linux, _ := f["linux"].(map[string]any)
 	if f["ociVersionMax"] == nil || linux == nil || linux["namespaces"] == nil || linux["seccomp"] == nil {
-		t.Errorf("features incomplete: %v", f)
+		t.Fatalf("features incomplete: %v", f)
+	}
+	// linux.resources.rdma is applied (rdma.max on v2, the rdma controller on v1).
+	if cg, _ := linux["cgroup"].(map[string]any); cg["rdma"] != true {
+		t.Errorf("features: cgroup.rdma = %v, want true", cg["rdma"])
+	}
+	// Seccomp actions are the kernel's (its actions_avail, in OCI names).
+	avail, err := os.ReadFile("/proc/sys/kernel/seccomp/actions_avail")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, _ := linux["seccomp"].(map[string]any)
+	actions := fmt.Sprint(sc["actions"])
+	for _, kernel := range strings.Fields(string(avail)) {
+		name := map[string]string{"user_notif": "NOTIFY"}[kernel]
+		if name == "" {
+			name = strings.ToUpper(kernel)
+		}
+		if !strings.Contains(actions, "SCMP_ACT_"+name+" ") && !strings.HasSuffix(actions, "SCMP_ACT_"+name+"]") {
+			t.Errorf("features: seccomp.actions %s lacks the kernel's %s", actions, kernel)
+		}
+	}
+	if sc["supportedFlags"] == nil || sc["knownFlags"] == nil {
+		t.Errorf("features: seccomp flags missing: %v", sc)
 	}
 }
