@@ -21,6 +21,10 @@ type ExecOptions struct {
 	PidFile     string
 	PreserveFDs int
 	IO          IO
+	// IgnorePaused allows an exec into a paused container (runc
+	// --ignore-paused): the process joins the frozen cgroup, so Exec
+	// returns only once the container is resumed.
+	IgnorePaused bool
 }
 
 // Process is a process the runtime started: a container's init (run) or an
@@ -35,7 +39,10 @@ type Process struct {
 // seccomp profile. The caller must have made itself a child subreaper
 // (PrepareToWait) if it wants to Wait for the process.
 func (c *Container) Exec(ctx context.Context, proc *specs.Process, opts ExecOptions) (*Process, error) {
-	if st := c.Status(); st != StatusRunning && st != StatusCreated {
+	switch st := c.Status(); {
+	case st == StatusPaused && !opts.IgnorePaused:
+		return nil, fmt.Errorf("cannot exec in container %s: it is paused (resume it, or use --ignore-paused to override): %w", c.ID(), ErrState)
+	case st != StatusRunning && st != StatusCreated && st != StatusPaused:
 		return nil, fmt.Errorf("cannot exec in container %s: it is %s: %w", c.ID(), st, ErrState)
 	}
 	if err := validateProcess(proc); err != nil {

@@ -216,6 +216,33 @@ func TestPauseResume(t *testing.T) {
 	}
 }
 
+// exec into a paused container is refused unless --ignore-paused, which
+// lets it through once the container is resumed (runc's behaviour).
+func TestExecIgnorePaused(t *testing.T) {
+	h := newHarness(t)
+	id := h.detached(bundle(t, []string{"sleep", "100"}, nil))
+	h.must("pause", id)
+	if r := h.runc("exec", id, "echo", "ok"); r.code == 0 || !strings.Contains(r.stderr, "--ignore-paused") {
+		t.Errorf("exec into a paused container: %s", r)
+	}
+	done := make(chan result, 1)
+	go func() { done <- h.runc("exec", "--ignore-paused", id, "echo", "ok") }()
+	select {
+	case r := <-done:
+		t.Fatalf("exec --ignore-paused completed while paused: %s", r)
+	case <-time.After(500 * time.Millisecond):
+	}
+	h.must("resume", id)
+	select {
+	case r := <-done:
+		if r.code != 0 || r.stdout != "ok\n" {
+			t.Errorf("exec --ignore-paused after resume: %s", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("exec --ignore-paused did not complete after resume")
+	}
+}
+
 func TestPreserveFDs(t *testing.T) {
 	h := newHarness(t)
 	f, err := os.CreateTemp(t.TempDir(), "preserved")
