@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -240,6 +241,40 @@ func TestExecIgnorePaused(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("exec --ignore-paused did not complete after resume")
+	}
+}
+
+// ps with options runs ps(1) with them and keeps the header and the lines of
+// the container's processes, as runc does; "--" is optional.
+func TestPsOptions(t *testing.T) {
+	h := newHarness(t)
+	id := h.detached(bundle(t, sh("sleep 101 & sleep 102"), nil))
+	var pids []int
+	for range 100 {
+		json.Unmarshal([]byte(h.must("ps", "--format", "json", id)), &pids)
+		if len(pids) == 2 { // sh execs the last sleep
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, args := range [][]string{{"ps", id, "--", "-o", "pid,args"}, {"ps", id, "-o", "pid,args"}} {
+		lines := strings.Split(strings.TrimSpace(h.must(args...)), "\n")
+		if strings.Fields(lines[0])[0] != "PID" || !strings.Contains(lines[0], "COMMAND") {
+			t.Errorf("%v: header %q, want ps -o pid,args's", args, lines[0])
+		}
+		var got []int
+		for _, l := range lines[1:] {
+			pid, _ := strconv.Atoi(strings.Fields(l)[0])
+			got = append(got, pid)
+		}
+		slices.Sort(got)
+		slices.Sort(pids)
+		if !slices.Equal(got, pids) || len(pids) != 2 || !strings.Contains(strings.Join(lines, "\n"), "sleep 102") {
+			t.Errorf("%v: processes %v, want the container's %v:\n%s", args, got, pids, strings.Join(lines, "\n"))
+		}
+	}
+	if r := h.runc("ps", id, "--", "-o", "comm"); r.code == 0 || !strings.Contains(r.stderr, "PID column") {
+		t.Errorf("ps without a PID column: %s", r)
 	}
 }
 
