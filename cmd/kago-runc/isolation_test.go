@@ -360,3 +360,29 @@ func TestRootfsPropagation(t *testing.T) {
 		}
 	}
 }
+
+// A relative bind-mount source is relative to the bundle (as in runc), not
+// to the directory kago-runc is run from, even when that one has a path of
+// the same name.
+func TestRelativeBindSourceIsInBundle(t *testing.T) {
+	h := newHarness(t)
+	b := bundle(t, sh("cat /data/which"), func(s *specs.Spec) {
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/data", Type: "bind", Source: "data", Options: []string{"rbind", "ro"}})
+	})
+	cwd := t.TempDir()
+	for dir, content := range map[string]string{b.Dir: "bundle", cwd: "caller"} {
+		if err := os.Mkdir(filepath.Join(dir, "data"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "data", "which"), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := h.id()
+	cmd := exec.Command(kagoRunc, "--root", h.root, "run", "--bundle", b.Dir, id)
+	cmd.Dir = cwd
+	out, err := cmd.CombinedOutput()
+	if err != nil || string(out) != "bundle" {
+		t.Errorf("bind source \"data\" from cwd %s: %q (%v), want the bundle's", cwd, out, err)
+	}
+}

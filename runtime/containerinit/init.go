@@ -73,6 +73,11 @@ func initContainer(conn *syncmsg.Conn, cfg *Config) error {
 	if err != nil {
 		return err
 	}
+	// Relative paths in config.json (bind-mount sources) are relative to
+	// the bundle, as in runc, not to the caller's directory.
+	if err := os.Chdir(cfg.Bundle); err != nil {
+		return fmt.Errorf("enter bundle %s: %w", cfg.Bundle, err)
+	}
 	if cfg.NewCgroupNS {
 		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
 			return fmt.Errorf("unshare cgroup namespace: %w", err)
