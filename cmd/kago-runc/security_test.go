@@ -184,28 +184,23 @@ func TestNoFdLeakWithoutCloseRange(t *testing.T) {
 				defer f.Close()
 				extra = append(extra, f)
 			}
+			// The last preserved descriptor is there, nothing above it.
+			check := func(r result, last int) {
+				t.Helper()
+				if r.code != 0 {
+					t.Fatalf("a profile lacking close_range: %s", r)
+				}
+				if !strings.Contains(r.stdout, fmt.Sprintf("/proc/self/fd/%d /dev/null", last)) {
+					t.Errorf("preserved fd %d did not reach the process:\n%s", last, r.stdout)
+				}
+				if l := leakedFDs(r.stdout, last); len(l) > 0 {
+					t.Errorf("descriptors leaked into the process: %v", l)
+				}
+			}
 			b := bundle(t, sh(listFDs), withoutCloseRange(errno))
-			r := h.runcWith(nil, extra, "run", "--preserve-fds", "1", "--bundle", b.Dir, h.id())
-			if r.code != 0 {
-				t.Fatalf("container with a profile lacking close_range: %s", r)
-			}
-			if !strings.Contains(r.stdout, "/proc/self/fd/3 /dev/null") {
-				t.Errorf("--preserve-fds 1: fd 3 did not reach the process:\n%s", r.stdout)
-			}
-			if l := leakedFDs(r.stdout, 3); len(l) > 0 {
-				t.Errorf("descriptors leaked into the container: %v", l)
-			}
+			check(h.runcWith(nil, extra, "run", "--preserve-fds", "1", "--bundle", b.Dir, h.id()), 3)
 			id := h.detached(bundle(t, []string{"sleep", "100"}, withoutCloseRange(errno)))
-			r = h.runcWith(nil, extra, "exec", "--preserve-fds", "2", id, "sh", "-c", listFDs)
-			if r.code != 0 {
-				t.Fatalf("exec with a profile lacking close_range: %s", r)
-			}
-			if !strings.Contains(r.stdout, "/proc/self/fd/4 /dev/null") {
-				t.Errorf("exec --preserve-fds 2: fd 4 did not reach the process:\n%s", r.stdout)
-			}
-			if l := leakedFDs(r.stdout, 4); len(l) > 0 {
-				t.Errorf("descriptors leaked into the exec'd process: %v", l)
-			}
+			check(h.runcWith(nil, extra, "exec", "--preserve-fds", "2", id, "sh", "-c", listFDs), 4)
 		})
 	}
 }
