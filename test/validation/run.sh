@@ -21,7 +21,18 @@ command -v runc >/dev/null || { echo "test/validation/run.sh: runc not found: ap
 work=$(mktemp -d /tmp/kago-validation.XXXXXX)
 # Containers with a user namespace reach their bundles as a mapped user.
 chmod 755 "$work"
-cleanup() { rm -rf "$work"; }
+# The runtimes delete a container's own cgroup, not the parents that the
+# suite's relative cgroupsPath testdir/cgrouptest/container made (under the
+# caller's cgroup of each hierarchy), nor its absolute /cgrouptest: remove
+# those the suite left, deepest first (rmdir takes only empty ones).
+remove_suite_cgroups() {
+	find /sys/fs/cgroup -depth -type d -name cgrouptest 2>/dev/null | while read -r d; do
+		case "$d" in */testdir/cgrouptest | /sys/fs/cgroup/*/cgrouptest | /sys/fs/cgroup/cgrouptest) ;; *) continue ;; esac
+		rmdir "$d/container" "$d" 2>/dev/null || true
+		[ "$(basename "$(dirname "$d")")" = testdir ] && rmdir "$(dirname "$d")" 2>/dev/null || true
+	done
+}
+cleanup() { remove_suite_cgroups; rm -rf "$work"; }
 trap cleanup EXIT
 
 echo "== building runtime-tools v0.9.0 (scratch module in $work/mod)"
