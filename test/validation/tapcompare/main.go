@@ -60,11 +60,10 @@ func run(w io.Writer, expectedPath, kagoDir, runcDir string) (bool, error) {
 	fmt.Fprintf(w, "runc: %d passed, %d failed\n", runc.passed, runc.failed)
 
 	good := true
-	used := make([]bool, len(list))
+	used := make([]int, len(list)) // how many failures each entry covers
 	for _, key := range kago.failures(runc) {
 		if i := list.match(key); i >= 0 {
-			used[i] = true
-			fmt.Fprintf(w, "expected: %s (%s)\n", key, list[i].reason)
+			used[i]++
 			continue
 		}
 		good = false
@@ -75,7 +74,10 @@ func run(w io.Writer, expectedPath, kagoDir, runcDir string) (bool, error) {
 		}
 	}
 	for i, e := range list {
-		if !used[i] && !e.flaky {
+		if used[i] > 0 {
+			fmt.Fprintf(w, "expected (%d): %s | %s | %s\n", used[i], e.program, e.assertion, e.reason)
+		}
+		if used[i] == 0 && !e.flaky {
 			good = false
 			fmt.Fprintf(w, "FAIL: listed in %s but no longer failing (remove it): %s | %s\n", expectedPath, e.program, e.assertion)
 		}

@@ -31,7 +31,7 @@ func TestCompare(t *testing.T) {
 		{"unlisted failure runc passes", strings.Replace(runc, "ok 3 - same", "not ok 3 - same", 1), "ok 1 - only runc\n", "prog | broken | kernel: x\n", false,
 			[]string{"FAIL: runc passes, kago-runc does not: prog: same #2"}},
 		{"missing assertions", runc, "", "prog | broken | kernel: x\n", false, []string{"FAIL: runc passes, kago-runc does not: gone: only runc"}},
-		{"listed with a glob", runc, "", "prog | broken | kernel: x\ngone | * | suite: y\n", true, []string{"expected: gone: only runc (suite: y)"}},
+		{"listed with a glob", runc, "", "prog | broken | kernel: x\ngone | * | suite: y\n", true, []string{"expected (1): gone | * | suite: y"}},
 		{"unlisted failure runc shares", runc, "ok 1 - only runc\n", "prog | other | kernel: x\n", false,
 			[]string{"FAIL: kago-runc fails (runc too), not listed: prog: broken", "no longer failing (remove it): prog | other"}},
 		{"flaky may pass", runc, "ok 1 - only runc\n", "prog | broken | kernel: x\nprog | a/b * | flaky: z\n", true, nil},
