@@ -18,8 +18,10 @@ import (
 
 	"github.com/kago-run/kago/linux/cgroups"
 	"github.com/kago-run/kago/linux/console"
+	"github.com/kago-run/kago/linux/netdev"
 	"github.com/kago-run/kago/linux/ns"
 	"github.com/kago-run/kago/linux/seccomp"
+	"github.com/kago-run/kago/linux/timens"
 	"github.com/kago-run/kago/runtime/containerinit"
 	"github.com/kago-run/kago/runtime/hooks"
 	"github.com/kago-run/kago/runtime/syncmsg"
@@ -186,6 +188,17 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 	} else {
 		req.newNS = newNS
 	}
+	if req.timeOffsets, err = timens.Offsets(spec.Linux.TimeOffsets); err != nil {
+		return nil, err
+	}
+	if req.timeOffsets != "" {
+		// Offsets are written between unshare and the first process in the
+		// namespace, so the constructor unshares it and forks; the pid
+		// namespace goes with it, so that the forked child is its pid 1.
+		moved := req.newNS & (unix.CLONE_NEWTIME | unix.CLONE_NEWPID)
+		req.newNS &^= moved
+		req.unshare |= moved
+	}
 	if req.exe, err = r.sealedExe(); err != nil {
 		return nil, err
 	}
@@ -203,6 +216,9 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 	}
 	if err := mgr.Join(sp.pid); err != nil {
 		return nil, fmt.Errorf("move init into its cgroup: %w", err)
+	}
+	if err := netdev.MoveAll(spec.Linux.NetDevices, fmt.Sprintf("/proc/%d/ns/net", sp.pid)); err != nil {
+		return nil, err
 	}
 	cfg := &containerinit.Config{
 		ID: id, Bundle: bundle, Rootfs: rootfs, Spec: spec, Process: spec.Process,

@@ -138,6 +138,7 @@ type spawnRequest struct {
 	stdio       [3]*os.File
 	preserveFDs int
 	fifo        *os.File // create only
+	timeOffsets string   // timens_offsets text for a time namespace in unshare
 }
 
 // spawned is a started init or exec process, before it runs user code.
@@ -205,6 +206,9 @@ func spawn(req spawnRequest) (*spawned, error) {
 	}
 	if req.unshare != 0 {
 		env = append(env, nsenter.EnvUnshare+"="+strconv.FormatUint(uint64(req.unshare), 10))
+	}
+	if req.timeOffsets != "" {
+		env = append(env, nsenter.EnvTimens+"="+req.timeOffsets)
 	}
 	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: req.newNS}
