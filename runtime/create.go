@@ -18,6 +18,7 @@ import (
 
 	"github.com/kago-run/kago/linux/cgroups"
 	"github.com/kago-run/kago/linux/console"
+	"github.com/kago-run/kago/linux/idmap"
 	"github.com/kago-run/kago/linux/netdev"
 	"github.com/kago-run/kago/linux/ns"
 	"github.com/kago-run/kago/linux/seccomp"
@@ -220,6 +221,11 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 	if err := netdev.MoveAll(spec.Linux.NetDevices, fmt.Sprintf("/proc/%d/ns/net", sp.pid)); err != nil {
 		return nil, err
 	}
+	trees, err := r.mountTrees(spec, bundle, sp.pid)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(trees)
 	cfg := &containerinit.Config{
 		ID: id, Bundle: bundle, Rootfs: rootfs, Spec: spec, Process: spec.Process,
 		NoPivot: opts.NoPivot, NoNewKeyring: opts.NoNewKeyring, PreserveFDs: opts.PreserveFDs,
@@ -228,8 +234,16 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 		HostPid:     sp.pid,
 		Seccomp:     filter,
 	}
+	for i := range trees {
+		cfg.MountTrees = append(cfg.MountTrees, trees[i].index)
+	}
 	if err := sp.conn.Send(syncmsg.TypeConfig, cfg, nil); err != nil {
 		return nil, err
+	}
+	for _, t := range trees {
+		if err := sp.conn.Send(syncmsg.TypeMountTree, nil, t.file); err != nil {
+			return nil, err
+		}
 	}
 	rec.InitPid = sp.pid
 	if err := r.converse(ctx, sp, spec, opts.IO, cfg.State(specs.StateCreating)); err != nil {
@@ -251,6 +265,37 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 		}
 	}
 	return c, nil
+}
+
+// mountTree is a detached id-mapped mount for init to attach.
+type mountTree struct {
+	index int
+	file  *os.File
+}
+
+func closeAll(trees []mountTree) {
+	for _, t := range trees {
+		t.file.Close()
+	}
+}
+
+// mountTrees makes the id-mapped mounts of spec in the host's namespaces
+// (the kernel refuses to idmap from inside a user namespace); mounts that
+// take the container's mapping use the user namespace of its init, pid.
+func (r *Runtime) mountTrees(spec *specs.Spec, bundle string, pid int) ([]mountTree, error) {
+	mounts, err := idmap.Mounts(spec, bundle)
+	if err != nil || len(mounts) == 0 {
+		return nil, err
+	}
+	files, err := idmap.Prepare(mounts, fmt.Sprintf("/proc/%d/ns/user", pid))
+	if err != nil {
+		return nil, err
+	}
+	trees := make([]mountTree, len(mounts))
+	for i, m := range mounts {
+		trees[i] = mountTree{index: m.Index, file: files[i]}
+	}
+	return trees, nil
 }
 
 // converse serves the init process until it reports ready: it runs the

@@ -14,6 +14,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/kago-run/kago/linux/idmap"
 	"github.com/kago-run/kago/linux/ns"
 	"github.com/kago-run/kago/linux/nsenter"
 	"github.com/kago-run/kago/runtime/containerinit"
@@ -148,14 +149,6 @@ type spawned struct {
 	conn *syncmsg.Conn
 }
 
-func toSysMappings(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
-	out := make([]syscall.SysProcIDMap, len(m))
-	for i, x := range m {
-		out[i] = syscall.SysProcIDMap{ContainerID: int(x.ContainerID), HostID: int(x.HostID), Size: int(x.Size)}
-	}
-	return out
-}
-
 // spawn starts the process and returns once it is in its namespaces. Its
 // descriptors: 0-2 stdio, 3..3+preserveFDs-1 the caller's preserved fds (kept
 // at the same numbers, as runc does), then the sync socket, the nsenter pipe
@@ -213,8 +206,8 @@ func spawn(req spawnRequest) (*spawned, error) {
 	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: req.newNS}
 	if req.newNS&unix.CLONE_NEWUSER != 0 {
-		cmd.SysProcAttr.UidMappings = toSysMappings(req.uidMappings)
-		cmd.SysProcAttr.GidMappings = toSysMappings(req.gidMappings)
+		cmd.SysProcAttr.UidMappings = idmap.SysMappings(req.uidMappings)
+		cmd.SysProcAttr.GidMappings = idmap.SysMappings(req.gidMappings)
 		cmd.SysProcAttr.GidMappingsEnableSetgroups = os.Geteuid() == 0
 		// Until it calls setuid, the child keeps its host uid, which the
 		// mapping may not cover; execve would then strip its capabilities.

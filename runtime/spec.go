@@ -10,6 +10,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/kago-run/kago/linux/idmap"
 	"github.com/kago-run/kago/linux/ns"
 	"github.com/kago-run/kago/linux/rlimit"
 	"github.com/kago-run/kago/linux/timens"
@@ -106,6 +107,9 @@ func Validate(spec *specs.Spec, bundle string) error {
 		if m.Destination == "" {
 			return fmt.Errorf("mounts[%d] has no destination", i)
 		}
+	}
+	if _, err := idmap.Mounts(spec, bundle); err != nil {
+		return err
 	}
 	if spec.Linux.CgroupsPath != "" {
 		for _, part := range strings.Split(spec.Linux.CgroupsPath, "/") {

@@ -34,6 +34,9 @@ type Op struct {
 	// proc and sysfs mounts, and anything under /proc or /sys, must land
 	// on an ordinary directory, never through a symlink the image planted.
 	NoSymlinks bool
+	// IDMapped is an id-mapped bind mount (uidMappings/gidMappings or the
+	// idmap/ridmap options), attached from Options.Trees.
+	IDMapped bool
 }
 
 // procAllowed are the files under /proc that may be mounted over (lxcfs
@@ -100,6 +103,10 @@ func planMount(m specs.Mount) (Op, error) {
 		return Op{}, fmt.Errorf("mount has no type and no bind/rbind option: set type (e.g. tmpfs) or add \"rbind\"")
 	default:
 		op.Kind = KindFS
+	}
+	op.IDMapped = mo.IDMap || len(m.UIDMappings) > 0 || len(m.GIDMappings) > 0
+	if op.IDMapped && op.Kind != KindBind {
+		return Op{}, fmt.Errorf("id-mapped mounts are only supported for bind mounts: add \"rbind\" or remove the id mapping")
 	}
 	if mo.CopyUp && (op.Kind != KindFS || op.Type != "tmpfs") {
 		return Op{}, fmt.Errorf("option tmpcopyup only applies to tmpfs mounts: remove it or set type tmpfs")

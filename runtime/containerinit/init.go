@@ -97,10 +97,17 @@ func initContainer(conn *syncmsg.Conn, cfg *Config) error {
 	}
 	newMountNS := plan.New&unix.CLONE_NEWNS != 0
 	ropts := rootfs.Options{NoPivot: cfg.NoPivot, UserNS: cfg.UserNS}
+	if ropts.Trees, err = recvMountTrees(conn, cfg.MountTrees); err != nil {
+		return err
+	}
 	if newMountNS {
-		if err := rootfs.Prepare(spec, cfg.Rootfs, ropts); err != nil {
-			return err
-		}
+		err = rootfs.Prepare(spec, cfg.Rootfs, ropts)
+	}
+	for _, t := range ropts.Trees {
+		t.Close()
+	}
+	if err != nil {
+		return err
 	}
 	if err := conn.Send(syncmsg.TypeHooks, nil, nil); err != nil {
 		return err
@@ -160,6 +167,26 @@ func initContainer(conn *syncmsg.Conn, cfg *Config) error {
 	fmt.Fprintln(os.Stderr, "kago init:", err)
 	os.Exit(127)
 	return nil
+}
+
+// recvMountTrees receives the detached mount trees the runtime sends after
+// the config, one per index.
+func recvMountTrees(conn *syncmsg.Conn, indexes []int) (map[int]*os.File, error) {
+	trees := make(map[int]*os.File, len(indexes))
+	for _, i := range indexes {
+		_, fd, err := conn.Expect(syncmsg.TypeMountTree)
+		if err == nil && fd == nil {
+			err = errors.New("no file descriptor")
+		}
+		if err != nil {
+			for _, t := range trees {
+				t.Close()
+			}
+			return nil, fmt.Errorf("receive id-mapped mount %d: %w", i, err)
+		}
+		trees[i] = fd
+	}
+	return trees, nil
 }
 
 // prepareReady readies the process's exec (loading a seccomp filter that
