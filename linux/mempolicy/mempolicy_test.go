@@ -37,8 +37,8 @@ func TestParseChecksModeNodesAndFlags(t *testing.T) {
 func TestApplyReadBackFromKernel(t *testing.T) {
 	for p, want := range map[*specs.LinuxMemoryPolicy]string{
 		{Mode: specs.MpolBind, Nodes: "0", Flags: []specs.MemoryPolicyFlagType{specs.MpolFStaticNodes}}: " bind=static:0 ",
-		{Mode: specs.MpolInterleave, Nodes: "0"}:                                                      " interleave:0 ",
-		{Mode: specs.MpolLocal}:                                                                       " local ",
+		{Mode: specs.MpolInterleave, Nodes: "0"}:                                                        " interleave:0 ",
+		{Mode: specs.MpolLocal}:                                                                         " local ",
 	} {
 		var maps []byte
 		var err error
