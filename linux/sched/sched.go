@@ -90,7 +90,7 @@ func Apply(s *specs.Scheduler) error {
 	if err := unix.SchedSetAttr(0, attr, 0); err != nil {
 		hint := ""
 		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EBUSY) {
-			hint = " (a real-time or deadline policy needs CAP_SYS_NICE, bandwidth the kernel can admit, and for SCHED_DEADLINE a cgroup with all CPUs)"
+			hint = " (a real-time or deadline policy needs CAP_SYS_NICE and bandwidth the kernel admits: with cgroup v1 real-time group scheduling, set linux.resources.cpu.realtimeRuntime; SCHED_DEADLINE needs a cgroup with all CPUs)"
 		}
 		return fmt.Errorf("process.scheduler: sched_setattr policy %s: %w%s", s.Policy, err, hint)
 	}
