@@ -138,7 +138,10 @@ func Validate(spec *specs.Spec, bundle string) error {
 }
 
 func validateProcess(p *specs.Process) error {
-	if len(p.Args) == 0 && p.CommandLine == "" {
+	if len(p.Args) == 0 {
+		if p.CommandLine != "" {
+			return errors.New("process.commandLine is for Windows containers: set process.args to the program and its arguments")
+		}
 		return errors.New("process.args is empty: name the program to run")
 	}
 	if p.Cwd == "" || !filepath.IsAbs(p.Cwd) {

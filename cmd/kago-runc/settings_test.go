@@ -101,7 +101,7 @@ func hostSched(t *testing.T, pid int) (policy string, nice int) {
 }
 
 func TestSchedulerAndIOPriorityForInitAndExec(t *testing.T) {
-	for _, bin := range peerRuntimes(t, "process.scheduler and process.ioPriority", "1.2") {
+	for _, bin := range peerRuntimes(t, "process.scheduler, ioPriority and execCPUAffinity", "1.3") {
 		t.Run(name(bin), func(t *testing.T) {
 			h := peerHarness(t, bin)
 			b := bundle(t, []string{"sleep", "600"}, func(s *specs.Spec) {
@@ -128,6 +128,7 @@ func TestSchedulerAndIOPriorityForInitAndExec(t *testing.T) {
 			// (linux/sched's tests cover SCHED_FIFO on the host).
 			proc.Scheduler = &specs.Scheduler{Policy: specs.SchedIdle}
 			proc.IOPriority = &specs.LinuxIOPriority{Class: specs.IOPRIO_CLASS_BE, Priority: 3}
+			proc.ExecCPUAffinity = &specs.CPUAffinity{Initial: "0-1", Final: "0"}
 			procFile := filepath.Join(t.TempDir(), "process.json")
 			data, _ := json.Marshal(proc)
 			os.WriteFile(procFile, data, 0o644)
@@ -139,6 +140,10 @@ func TestSchedulerAndIOPriorityForInitAndExec(t *testing.T) {
 			}
 			if class, level, err := ioprio.Get(epid); err != nil || class != specs.IOPRIO_CLASS_BE || level != 3 {
 				t.Errorf("exec: ioprio_get says %s %d (%v), want IOPRIO_CLASS_BE 3", class, level, err)
+			}
+			var set unix.CPUSet
+			if err := unix.SchedGetaffinity(epid, &set); err != nil || set.Count() != 1 || !set.IsSet(0) {
+				t.Errorf("exec: CPU affinity has %d CPUs (%v), want execCPUAffinity.final 0 only", set.Count(), err)
 			}
 		})
 	}

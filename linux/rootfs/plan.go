@@ -104,6 +104,10 @@ func planMount(m specs.Mount) (Op, error) {
 	default:
 		op.Kind = KindFS
 	}
+	if op.Kind == KindBind && mo.Data != "" && mo.Flags&unix.MS_REMOUNT == 0 {
+		// As runc: the kernel ignores filesystem options on a bind.
+		return Op{}, fmt.Errorf("bind mounts cannot take filesystem options (%q): remove them, or mount a filesystem of its own type instead", mo.Data)
+	}
 	op.IDMapped = mo.IDMap || len(m.UIDMappings) > 0 || len(m.GIDMappings) > 0
 	if op.IDMapped && op.Kind != KindBind {
 		return Op{}, fmt.Errorf("id-mapped mounts are only supported for bind mounts: add \"rbind\" or remove the id mapping")
