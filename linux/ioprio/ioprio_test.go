@@ -1,12 +1,13 @@
 package ioprio
 
 import (
-	goruntime "runtime"
 	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/kago-run/kago/internal/testthread"
 )
 
 func TestValueNamesTheField(t *testing.T) {
@@ -22,15 +23,11 @@ func TestApplyReadBackFromKernel(t *testing.T) {
 		var class specs.IOPriorityClass
 		var level int
 		var err error
-		done := make(chan struct{})
-		go func() {
-			goruntime.LockOSThread() // never unlocked: the thread exits with the goroutine
-			defer close(done)
+		testthread.Run(func() {
 			if err = Apply(&p); err == nil {
 				class, level, err = Get(unix.Gettid())
 			}
-		}()
-		<-done
+		})
 		if err != nil || class != p.Class || level != p.Priority {
 			t.Errorf("set %+v, kernel reports %s %d (%v)", p, class, level, err)
 		}

@@ -2,12 +2,13 @@ package mempolicy
 
 import (
 	"os"
-	goruntime "runtime"
 	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/kago-run/kago/internal/testthread"
 )
 
 func TestParseChecksModeNodesAndFlags(t *testing.T) {
@@ -42,15 +43,11 @@ func TestApplyReadBackFromKernel(t *testing.T) {
 	} {
 		var maps []byte
 		var err error
-		done := make(chan struct{})
-		go func() {
-			goruntime.LockOSThread() // never unlocked: the thread exits with the goroutine
-			defer close(done)
+		testthread.Run(func() {
 			if err = Apply(p); err == nil {
 				maps, err = os.ReadFile("/proc/thread-self/numa_maps")
 			}
-		}()
-		<-done
+		})
 		if os.IsNotExist(err) {
 			t.Skip("kernel without NUMA (no numa_maps)")
 		}

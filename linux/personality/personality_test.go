@@ -2,11 +2,12 @@ package personality
 
 import (
 	"os"
-	goruntime "runtime"
 	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/kago-run/kago/internal/testthread"
 )
 
 func TestValueNamesTheField(t *testing.T) {
@@ -24,15 +25,11 @@ func TestApplyReadBackFromKernel(t *testing.T) {
 	} {
 		var got []byte
 		var err error
-		done := make(chan struct{})
-		go func() {
-			goruntime.LockOSThread() // never unlocked: the thread exits with the goroutine
-			defer close(done)
+		testthread.Run(func() {
 			if err = Apply(p); err == nil {
 				got, err = os.ReadFile("/proc/thread-self/personality")
 			}
-		}()
-		<-done
+		})
 		if err != nil || strings.TrimSpace(string(got)) != want {
 			t.Errorf("%+v: /proc/thread-self/personality %q, want %s (%v)", p, got, want, err)
 		}

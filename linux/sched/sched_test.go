@@ -2,12 +2,13 @@ package sched
 
 import (
 	"os"
-	goruntime "runtime"
 	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/kago-run/kago/internal/testthread"
 )
 
 func TestFromSpecNamesTheField(t *testing.T) {
@@ -33,18 +34,6 @@ func TestFromSpecNamesTheField(t *testing.T) {
 	}
 }
 
-// onThread runs f on a thread of its own that is discarded afterwards, so
-// the scheduling change never leaks into the test binary.
-func onThread(f func()) {
-	done := make(chan struct{})
-	go func() {
-		goruntime.LockOSThread() // never unlocked: the thread exits with the goroutine
-		defer close(done)
-		f()
-	}()
-	<-done
-}
-
 func TestApplyReadBackFromKernel(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("real-time policies need root")
@@ -56,7 +45,7 @@ func TestApplyReadBackFromKernel(t *testing.T) {
 	} {
 		var got *unix.SchedAttr
 		var err error
-		onThread(func() {
+		testthread.Run(func() {
 			if err = Apply(&s); err == nil {
 				got, err = unix.SchedGetAttr(0, 0)
 			}
