@@ -203,10 +203,13 @@ func TestNetDevicesMovedRenamedAndUp(t *testing.T) {
 	for _, bin := range peerRuntimes(t, "linux.netDevices", "1.3") {
 		t.Run(name(bin), func(t *testing.T) {
 			h := peerHarness(t, bin)
-			// A veth end (this kernel may lack the dummy driver), named with the tag kr6.
-			veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "kr6rn0"}, PeerName: "kr6rn0p"}
-			if err := netlink.LinkAdd(veth); err != nil {
-				t.Fatalf("add veth: %v", err)
+			// A dummy interface named with the tag kr6, or a veth end where
+			// the kernel lacks the dummy driver.
+			if err := netlink.LinkAdd(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: "kr6rn0"}}); err != nil {
+				veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "kr6rn0"}, PeerName: "kr6rn0p"}
+				if err := netlink.LinkAdd(veth); err != nil {
+					t.Fatalf("add a dummy or veth interface: %v", err)
+				}
 			}
 			t.Cleanup(func() {
 				for _, n := range []string{"kr6rn0", "kr6rn0p"} {
@@ -238,11 +241,12 @@ func TestNetDevicesMovedRenamedAndUp(t *testing.T) {
 			for {
 				_, e1 := netlink.LinkByName("kr6rn0p")
 				_, e2 := netlink.LinkByName("eth7")
-				if e1 != nil && e2 != nil {
+				_, e3 := netlink.LinkByName("kr6rn0")
+				if e1 != nil && e2 != nil && e3 != nil {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Fatal("the veth outlived the container's network namespace")
+					t.Fatal("the virtual interface outlived the container's network namespace")
 				}
 				time.Sleep(50 * time.Millisecond)
 			}
