@@ -49,11 +49,19 @@ func Parse(s string, limit int) (Mask, error) {
 		if b >= limit {
 			return nil, fmt.Errorf("%d is above the limit of %d", b, limit-1)
 		}
-		for n := a; n <= b; n++ {
-			for n/64 >= len(m) {
-				m = append(m, 0)
+		for b/64 >= len(m) {
+			m = append(m, 0)
+		}
+		// A word at a time where the range covers it: a config full of
+		// wide ranges stays cheap to parse.
+		for n := a; n <= b; {
+			if n%64 == 0 && n+63 <= b {
+				m[n/64] = ^uint64(0)
+				n += 64
+				continue
 			}
 			m[n/64] |= 1 << (n % 64)
+			n++
 		}
 	}
 	return m, nil

@@ -12,6 +12,9 @@ func TestParse(t *testing.T) {
 			t.Errorf("Parse(%q) accepted", bad)
 		}
 	}
+	if m, err := Parse("3-130", 1024); err != nil || m.Count() != 128 || m.Has(2) || !m.Has(3) || !m.Has(64) || !m.Has(130) || m.Has(131) {
+		t.Errorf("Parse(3-130) = %v (%d), %v", m, m.Count(), err)
+	}
 	if m, err := Parse("", 8); err != nil || m.Count() != 0 {
 		t.Errorf("empty list: %v, %v", m, err)
 	}
