@@ -102,6 +102,7 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 	if err != nil {
 		return nil, err
 	}
+	r.warnIgnored(id, spec.Linux.Resources)
 	if err := opts.IO.check(spec.Process.Terminal); err != nil {
 		return nil, err
 	}

@@ -74,7 +74,35 @@ func validateLinuxSettings(spec *specs.Spec) error {
 			return errors.New("domainname is set but the container has no UTS namespace of its own: add {\"type\": \"uts\"} to linux.namespaces")
 		}
 	}
+	if err := checkUnsupportedResources(l.Resources); err != nil {
+		return err
+	}
 	return checkIntelRdt(l.IntelRdt)
+}
+
+// checkUnsupportedResources refuses the cgroup v1 settings today's kernels
+// no longer have, which would otherwise be dropped without a word. Values
+// that ask for nothing (0, useHierarchy true) pass. memory.kernel, which the
+// spec lets a runtime ignore, gets runc's warning instead (warnIgnored).
+func checkUnsupportedResources(r *specs.LinuxResources) error {
+	if r == nil {
+		return nil
+	}
+	if m := r.Memory; m != nil {
+		if m.UseHierarchy != nil && !*m.UseHierarchy {
+			return errors.New("linux.resources.memory.useHierarchy false is not supported: Linux always accounts memory hierarchically (since 5.16); remove it")
+		}
+	}
+	if b := r.BlockIO; b != nil {
+		leaf := b.LeafWeight != nil && *b.LeafWeight != 0
+		for _, d := range b.WeightDevice {
+			leaf = leaf || d.LeafWeight != nil && *d.LeafWeight != 0
+		}
+		if leaf {
+			return errors.New("linux.resources.blockIO leafWeight is not supported: it belonged to the CFQ I/O scheduler, which Linux removed in 5.0; remove it")
+		}
+	}
+	return nil
 }
 
 // resctrlDir is where the kernel's resctrl filesystem is mounted.
@@ -123,4 +151,13 @@ func setExecAffinity(pid int, field, list string) error {
 		return fmt.Errorf("%s %q: sched_setaffinity: %w (are the CPUs online and in the container's cpuset?)", field, list, err)
 	}
 	return nil
+}
+
+// warnIgnored logs, as runc does, the setting kago accepts and ignores: a
+// kernel memory limit, deprecated by the spec ("runtimes MAY ignore") and
+// no longer enforced by Linux (5.16 removed it).
+func (r *Runtime) warnIgnored(id string, res *specs.LinuxResources) {
+	if res != nil && res.Memory != nil && res.Memory.Kernel != nil && *res.Memory.Kernel > 0 {
+		r.Log.Warn("linux.resources.memory.kernel is ignored: Linux no longer limits kernel memory separately; use memory.limit", "id", id)
+	}
 }

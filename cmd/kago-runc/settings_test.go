@@ -348,6 +348,8 @@ func TestSpec13FieldsRefusedByName(t *testing.T) {
 	if bins := peerRuntimes(t, "the runtime-spec 1.3 fields", "1.4"); len(bins) > 1 {
 		peer = peerHarness(t, bins[1])
 	}
+	// What runc takes and drops without a word.
+	runcAccepts := map[string]bool{"memory useHierarchy false": true}
 	for name, tc := range map[string]struct {
 		edit func(*specs.Spec)
 		want string
@@ -378,6 +380,12 @@ func TestSpec13FieldsRefusedByName(t *testing.T) {
 		"execCPUAffinity": {func(s *specs.Spec) {
 			s.Process.ExecCPUAffinity = &specs.CPUAffinity{Initial: "x"}
 		}, "process.execCPUAffinity.initial"},
+		"memory useHierarchy false": {func(s *specs.Spec) {
+			s.Linux.Resources.Memory = &specs.LinuxMemory{UseHierarchy: ptr(false)}
+		}, "useHierarchy"},
+		"blkio leaf weight": {func(s *specs.Spec) {
+			s.Linux.Resources.BlockIO = &specs.LinuxBlockIO{LeafWeight: ptr(uint16(500))}
+		}, "leafWeight"},
 		"domainname without uts": {func(s *specs.Spec) {
 			s.Hostname, s.Domainname = "", "kr6"
 			s.Linux.Namespaces = s.Linux.Namespaces[:2]
@@ -388,10 +396,27 @@ func TestSpec13FieldsRefusedByName(t *testing.T) {
 			id := h.id()
 			oneLine(t, name, h.runc("create", "--bundle", b.Dir, id), tc.want)
 			assertNothingLeft(t, h, id)
-			if peer != nil {
+			if peer != nil && !runcAccepts[name] {
 				if r := peer.runc("create", "--bundle", b.Dir, peer.id()); r.code == 0 {
 					t.Errorf("runc accepted it: %s", r)
 				}
+			}
+		})
+	}
+}
+
+// TestKernelMemoryWarned: memory.kernel is accepted and ignored with a
+// warning, as runc 1.2+ does (the spec lets runtimes ignore it; Linux 5.16
+// removed kernel memory limits), never silently.
+func TestKernelMemoryWarned(t *testing.T) {
+	for _, bin := range peerRuntimes(t, "the kernel memory warning", "1.2") {
+		t.Run(name(bin), func(t *testing.T) {
+			h := peerHarness(t, bin)
+			r := h.runIn([]string{"true"}, func(s *specs.Spec) {
+				s.Linux.Resources.Memory = &specs.LinuxMemory{Kernel: ptr(int64(64 << 20))}
+			})
+			if r.code != 0 || !strings.Contains(strings.ToLower(r.stderr), "kernel memory") || !strings.Contains(r.stderr, "warn") {
+				t.Errorf("run with memory.kernel: want success with a warning about kernel memory, got %s", r)
 			}
 		})
 	}
