@@ -157,6 +157,7 @@ func setExecAffinity(pid int, field, list string) error {
 // kernel memory limit, deprecated by the spec ("runtimes MAY ignore") and
 // no longer enforced by Linux (5.16 removed it).
 func (r *Runtime) warnIgnored(id string, res *specs.LinuxResources) {
+	//lint:ignore SA1019 the deprecated field is read only to warn that it is ignored
 	if res != nil && res.Memory != nil && res.Memory.Kernel != nil && *res.Memory.Kernel > 0 {
 		r.Log.Warn("linux.resources.memory.kernel is ignored: Linux no longer limits kernel memory separately; use memory.limit", "id", id)
 	}

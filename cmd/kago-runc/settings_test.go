@@ -413,6 +413,7 @@ func TestKernelMemoryWarned(t *testing.T) {
 		t.Run(name(bin), func(t *testing.T) {
 			h := peerHarness(t, bin)
 			r := h.runIn([]string{"true"}, func(s *specs.Spec) {
+				//lint:ignore SA1019 the deprecated field is what this test sets
 				s.Linux.Resources.Memory = &specs.LinuxMemory{Kernel: ptr(int64(64 << 20))}
 			})
 			if r.code != 0 || !strings.Contains(strings.ToLower(r.stderr), "kernel memory") || !strings.Contains(r.stderr, "warn") {
