@@ -118,12 +118,9 @@ func move(host, name string, nsFd int) error {
 		return fmt.Errorf("netlink in the container's namespace: %w", err)
 	}
 	defer h.Close()
-	inside, err := h.LinkByIndex(link.Attrs().Index)
+	inside, err := find(h, link, name)
 	if err != nil {
-		// The index may be taken in the target namespace: find it by name.
-		if inside, err = h.LinkByName(name); err != nil {
-			return fmt.Errorf("find %s in the container: %w", name, err)
-		}
+		return fmt.Errorf("find %s in the container: %w", name, err)
 	}
 	for _, a := range addrs {
 		if a.Flags&unix.IFA_F_PERMANENT == 0 || a.Scope != unix.RT_SCOPE_UNIVERSE {
@@ -137,4 +134,27 @@ func move(host, name string, nsFd int) error {
 		return fmt.Errorf("set %s up in the container: %w", inside.Attrs().Name, err)
 	}
 	return nil
+}
+
+// find returns the moved link in its new namespace: by its index, which it
+// keeps unless the namespace has that index taken, else by its name (not
+// for a "%d" template), else by its hardware address.
+func find(h *netlink.Handle, moved netlink.Link, name string) (netlink.Link, error) {
+	attrs := moved.Attrs()
+	if l, err := h.LinkByIndex(attrs.Index); err == nil && l.Attrs().HardwareAddr.String() == attrs.HardwareAddr.String() {
+		return l, nil
+	}
+	if !strings.Contains(name, "%") {
+		return h.LinkByName(name)
+	}
+	links, err := h.LinkList()
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range links {
+		if len(attrs.HardwareAddr) > 0 && l.Attrs().HardwareAddr.String() == attrs.HardwareAddr.String() {
+			return l, nil
+		}
+	}
+	return nil, fmt.Errorf("no link with address %s", attrs.HardwareAddr)
 }

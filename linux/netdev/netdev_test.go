@@ -97,6 +97,22 @@ func TestMoveAllRenamesKeepsAddressesAndSetsUp(t *testing.T) {
 	if len(addrs) != 1 || addrs[0].IPNet.String() != "10.216.6.1/24" {
 		t.Errorf("addresses after the move: %v, want 10.216.6.1/24", addrs)
 	}
+	// A name with %d is a template: the kernel picks a free number.
+	veth3 := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "kr6nt2"}, PeerName: "kr6nt2p"}
+	if err := netlink.LinkAdd(veth3); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if l, err := netlink.LinkByName("kr6nt2p"); err == nil {
+			netlink.LinkDel(l)
+		}
+	})
+	if err := MoveAll(map[string]specs.LinuxNetDevice{"kr6nt2": {Name: "kr6in%d"}}, nsPath); err != nil {
+		t.Fatalf("template name: %v", err)
+	}
+	if l, err := h.LinkByName("kr6in1"); err != nil || l.Attrs().Flags&net.FlagUp == 0 {
+		t.Errorf("template kr6in%%d: kr6in1 in the namespace: %v (up: %v)", err, err == nil && l.Attrs().Flags&net.FlagUp != 0)
+	}
 	// A second device may not take a name the namespace already has.
 	veth2 := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "kr6nt1"}, PeerName: "kr6nt1p"}
 	if err := netlink.LinkAdd(veth2); err != nil {
