@@ -136,25 +136,21 @@ func move(host, name string, nsFd int) error {
 	return nil
 }
 
-// find returns the moved link in its new namespace: by its index, which it
-// keeps unless the namespace has that index taken, else by its name (not
-// for a "%d" template), else by its hardware address.
+// find returns the moved link in its new namespace: by its new name, or for
+// a "%d" template (the kernel picked the number) by its hardware address.
 func find(h *netlink.Handle, moved netlink.Link, name string) (netlink.Link, error) {
-	attrs := moved.Attrs()
-	if l, err := h.LinkByIndex(attrs.Index); err == nil && l.Attrs().HardwareAddr.String() == attrs.HardwareAddr.String() {
-		return l, nil
-	}
 	if !strings.Contains(name, "%") {
 		return h.LinkByName(name)
 	}
+	mac := moved.Attrs().HardwareAddr.String()
 	links, err := h.LinkList()
 	if err != nil {
 		return nil, err
 	}
 	for _, l := range links {
-		if len(attrs.HardwareAddr) > 0 && l.Attrs().HardwareAddr.String() == attrs.HardwareAddr.String() {
+		if mac != "" && l.Attrs().HardwareAddr.String() == mac {
 			return l, nil
 		}
 	}
-	return nil, fmt.Errorf("no link with address %s", attrs.HardwareAddr)
+	return nil, fmt.Errorf("no link with address %q after the move", mac)
 }
