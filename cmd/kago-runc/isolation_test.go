@@ -11,6 +11,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/kago-run/kago/internal/testbundle"
 )
 
 func TestRunIsPID1WithHostname(t *testing.T) {
@@ -126,11 +128,30 @@ func TestReadonlyRootfs(t *testing.T) {
 
 func TestUserNamespaceMapping(t *testing.T) {
 	h := newHarness(t)
-	b := bundle(t, sh("id -u; cat /proc/self/uid_map /proc/self/gid_map; stat -c '%u' /bin/busybox"), func(s *specs.Spec) {
+	b := usernsBundle(t, sh("id -u; cat /proc/self/uid_map /proc/self/gid_map; stat -c '%u' /bin/busybox"), nil)
+	r := h.runc("run", "--bundle", b.Dir, h.id())
+	if r.code != 0 {
+		t.Fatalf("run in user namespace: %s", r)
+	}
+	fields := strings.Fields(r.stdout)
+	want := []string{"0", "0", "100000", "65536", "0", "100000", "65536", "0"}
+	if fmt.Sprint(fields) != fmt.Sprint(want) {
+		t.Errorf("user namespace view = %v, want %v", fields, want)
+	}
+}
+
+// usernsBundle is bundle with a user namespace mapping container IDs 0-65535
+// to host 100000-165535, its rootfs owned by the mapped root.
+func usernsBundle(t *testing.T, args []string, edit func(*specs.Spec)) *testbundle.Bundle {
+	t.Helper()
+	b := bundle(t, args, func(s *specs.Spec) {
 		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
 		s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
 		s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
 		s.Root.Readonly = false
+		if edit != nil {
+			edit(s)
+		}
 	})
 	// The rootfs must belong to the mapped root, as with any user-namespaced container.
 	if err := filepath.Walk(b.RootfsDir(), func(p string, _ os.FileInfo, err error) error {
@@ -147,15 +168,7 @@ func TestUserNamespaceMapping(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r := h.runc("run", "--bundle", b.Dir, h.id())
-	if r.code != 0 {
-		t.Fatalf("run in user namespace: %s", r)
-	}
-	fields := strings.Fields(r.stdout)
-	want := []string{"0", "0", "100000", "65536", "0", "100000", "65536", "0"}
-	if fmt.Sprint(fields) != fmt.Sprint(want) {
-		t.Errorf("user namespace view = %v, want %v", fields, want)
-	}
+	return b
 }
 
 func TestJoinNamespaceByPath(t *testing.T) {

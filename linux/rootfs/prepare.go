@@ -2,6 +2,7 @@ package rootfs
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 
@@ -19,6 +20,10 @@ type Options struct {
 	// UserNS is set when running in a new user namespace: device nodes are
 	// bind-mounted from the host instead of mknod'ed.
 	UserNS bool
+	// Trees are detached mount trees to attach instead of binding the
+	// source, by index in spec.Mounts: the id-mapped mounts linux/idmap
+	// made. Every id-mapped mount must have one.
+	Trees map[int]*os.File
 	// ConsolePath, when set, is a pty slave bind-mounted on /dev/console.
 	ConsolePath string
 	// CgroupPaths maps a cgroup hierarchy, named by its mount point relative
@@ -95,7 +100,7 @@ func Prepare(spec *specs.Spec, rootfs string, opts Options) error {
 		case "/dev/shm":
 			haveShm = true
 		}
-		if err := r.apply(op, opts); err != nil {
+		if err := r.apply(op, opts.Trees[i], opts); err != nil {
 			return fmt.Errorf("mount %s: %w", op.Destination, err)
 		}
 	}
@@ -132,10 +137,16 @@ func rootPropagation(spec *specs.Spec) (uintptr, error) {
 	return p, nil
 }
 
-func (r *root) apply(op Op, opts Options) error {
+func (r *root) apply(op Op, tree *os.File, opts Options) error {
 	var extra uint64
 	if op.NoSymlinks {
 		extra = unix.RESOLVE_NO_SYMLINKS
+	}
+	switch {
+	case tree != nil:
+		return r.attachTree(tree, op.Destination, op.Options, extra)
+	case op.IDMapped:
+		return fmt.Errorf("id-mapped mount of %s was not prepared by the runtime", op.Source)
 	}
 	switch op.Kind {
 	case KindBind:

@@ -86,8 +86,9 @@ func (ex *execPlan) loadEarlySeccomp(conn *syncmsg.Conn) error {
 }
 
 // exec marks every inherited descriptor the process must not see
-// close-on-exec (CVE-2024-21626), switches to the container user and its
-// capabilities, sets no_new_privs and seccomp, and execve's. It only returns on failure.
+// close-on-exec (CVE-2024-21626), applies rlimits, switches to the container
+// user and its capabilities, sets no_new_privs and seccomp, and execve's. It
+// only returns on failure.
 func (ex *execPlan) exec(preserveFDs int) error {
 	proc := ex.proc
 	// Before any filter of the profile is loaded, which need not allow
