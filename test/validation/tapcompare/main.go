@@ -87,7 +87,7 @@ func run(w io.Writer, expectedPath, kagoDir, runcDir string) (bool, error) {
 
 // results are one runtime's assertions: key -> passed. A key is
 // "program: description", with " #k" added for the k-th (k > 1) assertion
-// of a program with the same description.
+// of a program with the same key.
 type results struct {
 	ok             map[string]bool
 	passed, failed int
@@ -134,7 +134,7 @@ func readResults(dir string) (*results, error) {
 // add records the test lines ("ok N - description", "not ok N ...") of one
 // program's TAP stream; YAML blocks, comments and plans are skipped.
 func (r *results) add(program string, in io.Reader) error {
-	seen := map[string]int{}
+	seen := map[string]bool{}
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	for sc.Scan() {
@@ -153,12 +153,12 @@ func (r *results) add(program string, in io.Reader) error {
 		} else {
 			rest = ""
 		}
-		desc := strings.TrimPrefix(rest, "- ")
-		seen[desc]++
-		key := program + ": " + desc
-		if n := seen[desc]; n > 1 {
-			key += fmt.Sprintf(" #%d", n)
+		base := program + ": " + strings.TrimPrefix(rest, "- ")
+		key := base
+		for n := 2; seen[key]; n++ {
+			key = fmt.Sprintf("%s #%d", base, n)
 		}
+		seen[key] = true
 		r.ok[key] = pass
 		if pass {
 			r.passed++

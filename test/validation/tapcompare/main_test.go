@@ -75,3 +75,20 @@ func TestRepositoryList(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Whatever a validation program prints, the parser counts each test line
+// once and never panics.
+func FuzzResultsAdd(f *testing.F) {
+	f.Add("TAP version 13\nok 1 - a\nnot ok 2 - b\n  ---\n  {}\n  ...\nok 3 # SKIP c\n1..3\n")
+	f.Add("ok\nnot ok\nok 1\nok 1 -\n")
+	f.Add("ok 1 - a\nok 2 - a\nok 3 - a #2\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		r := &results{ok: map[string]bool{}}
+		if err := r.add("prog", strings.NewReader(text)); err != nil {
+			return // a line longer than the scanner's buffer
+		}
+		if len(r.ok) != r.passed+r.failed {
+			t.Errorf("%d keys for %d passed + %d failed", len(r.ok), r.passed, r.failed)
+		}
+	})
+}
