@@ -393,13 +393,13 @@ func normalizePort(p string) (string, error) {
 		}
 		var v int
 		if _, err := fmt.Sscanf(n, "%d", &v); err != nil || fmt.Sprint(v) != n || v < 1 || v > 65535 {
-			return "", fmt.Errorf("EXPOSE %s: %q is not a port number", p, n)
+			return "", fmt.Errorf("%q is not a port number", n)
 		}
 	}
 	switch proto {
 	case "tcp", "udp", "sctp":
 	default:
-		return "", fmt.Errorf("EXPOSE %s: protocol %q is not tcp, udp or sctp", p, proto)
+		return "", fmt.Errorf("protocol %q of %s is not tcp, udp or sctp", proto, p)
 	}
 	return port + "/" + proto, nil
 }
