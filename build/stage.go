@@ -386,11 +386,12 @@ func normalizePort(p string) (string, error) {
 	if proto == "" {
 		proto = "tcp"
 	}
-	lo, hi, _ := strings.Cut(port, "-")
-	for _, n := range []string{lo, hi} {
-		if n == "" && n == hi {
-			continue
-		}
+	lo, hi, isRange := strings.Cut(port, "-")
+	nums := []string{lo}
+	if isRange {
+		nums = append(nums, hi)
+	}
+	for _, n := range nums {
 		var v int
 		if _, err := fmt.Sscanf(n, "%d", &v); err != nil || fmt.Sprint(v) != n || v < 1 || v > 65535 {
 			return "", fmt.Errorf("%q is not a port number", n)
