@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
@@ -61,6 +60,9 @@ type Options struct {
 	// Progress receives one line per step, RUN output and timings; nil
 	// discards them.
 	Progress io.Writer
+	// TTY draws progress for a terminal: one line per step with its time,
+	// RUN output shown only while the step runs.
+	TTY bool
 }
 
 // Build builds the image and records it under every tag.
@@ -85,6 +87,11 @@ func (b *Builder) Build(ctx context.Context, o Options) (*image.Image, error) {
 			return nil, fmt.Errorf("create build state: %w", err)
 		}
 	}
+	unlock, err := b.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	unhold, err := b.Images.HoldGC()
 	if err != nil {
 		return nil, err
@@ -93,7 +100,7 @@ func (b *Builder) Build(ctx context.Context, o Options) (*image.Image, error) {
 	if err := runtime.PrepareToWait(); err != nil {
 		return nil, err
 	}
-	bd := &build{b: b, o: o, df: df, ctxSrc: ctxSrc, p: newProgress(o.Progress), results: map[int]*state{}}
+	bd := &build{b: b, o: o, df: df, ctxSrc: ctxSrc, p: newProgress(o.Progress, o.TTY), results: map[int]*state{}}
 	st, err := bd.run(ctx)
 	if err != nil {
 		return nil, err
@@ -104,7 +111,6 @@ func (b *Builder) Build(ctx context.Context, o Options) (*image.Image, error) {
 	for k, v := range o.Labels {
 		st.cfg.Config.Labels[k] = v
 	}
-	start := time.Now()
 	raw, err := json.Marshal(st.cfg)
 	if err != nil {
 		return nil, err
@@ -113,10 +119,12 @@ func (b *Builder) Build(ctx context.Context, o Options) (*image.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("record the image: %w", err)
 	}
-	bd.p.printf("#%d writing image %s done %.1fs\n", bd.p.next(), img.ID, time.Since(start).Seconds())
+	n := bd.p.begin("exporting to image")
+	bd.p.note(n, "writing image %s done", img.ID)
 	for _, t := range o.Tags {
-		bd.p.printf("#%d naming to %s done\n", bd.p.step, t)
+		bd.p.note(n, "naming to %s done", t)
 	}
+	bd.p.end(n, "DONE", nil)
 	return img, nil
 }
 

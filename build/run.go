@@ -120,7 +120,7 @@ func (b *Builder) runContainer(ctx context.Context, id, bundle string, argv []st
 	}
 	defer func() {
 		if err := c.Delete(context.WithoutCancel(ctx), true); err != nil {
-			p.printf("#%d WARNING: delete build container %s: %v\n", step, id, err)
+			p.note(step, "WARNING: delete build container %s: %v", id, err)
 		}
 	}()
 	start := time.Now()
@@ -132,7 +132,7 @@ func (b *Builder) runContainer(ctx context.Context, id, bundle string, argv []st
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			line := sc.Text()
-			p.printf("#%d %.3f %s\n", step, time.Since(start).Seconds(), line)
+			p.output(step, time.Since(start), line)
 			if tail = append(tail, line); len(tail) > outputTail {
 				tail = tail[1:]
 			}

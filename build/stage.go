@@ -14,6 +14,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/kago-run/kago/engine/specgen"
 	"github.com/kago-run/kago/image"
 	"github.com/kago-run/kago/runtime"
 )
@@ -24,6 +25,10 @@ func (bd *build) stage(ctx context.Context, i int) (*state, error) {
 	st, err := bd.from(ctx, i)
 	if err != nil {
 		return nil, fmt.Errorf("%s:%d: %w", bd.df.name, stageLine(stg), err)
+	}
+	// As BuildKit and buildah: a stage always has a PATH.
+	if _, ok := lookup(st.cfg.Config.Env, "PATH"); !ok {
+		st.cfg.Config.Env = append(st.cfg.Config.Env, specgen.DefaultPath)
 	}
 	for n, c := range stg.Commands {
 		if err := ctx.Err(); err != nil {
@@ -73,11 +78,10 @@ func (bd *build) from(ctx context.Context, i int) (*state, error) {
 			key: stepKey("", "scratch"),
 		}, nil
 	}
-	n := bd.p.next()
-	bd.p.printf("#%d [%s 1/%d] FROM %s\n", n, bd.stageName(i), len(stg.Commands)+1, base)
-	start := time.Now()
+	n := bd.p.begin(fmt.Sprintf("[%s 1/%d] FROM %s", bd.stageName(i), len(stg.Commands)+1, base))
 	img, err := bd.b.Resolve(ctx, base, bd.o.Pull)
 	if err != nil {
+		bd.p.end(n, "", err)
 		return nil, err
 	}
 	st, err := bd.imageState(img)
@@ -85,10 +89,10 @@ func (bd *build) from(ctx context.Context, i int) (*state, error) {
 		return nil, err
 	}
 	if len(st.cfg.Config.OnBuild) > 0 {
-		bd.p.printf("#%d WARNING: %s has %d ONBUILD triggers, which kago build does not run yet\n", n, base, len(st.cfg.Config.OnBuild))
+		bd.p.note(n, "WARNING: %s has %d ONBUILD triggers, which kago build does not run yet", base, len(st.cfg.Config.OnBuild))
 		st.cfg.Config.OnBuild = nil
 	}
-	bd.p.printf("#%d DONE %.1fs\n", n, time.Since(start).Seconds())
+	bd.p.end(n, "DONE", nil)
 	return st, nil
 }
 
@@ -312,17 +316,15 @@ func (bd *build) commandLine(st *state, c instructions.ShellDependantCmdLine) []
 // layerStep runs fn on a writable snapshot of the state's layers and
 // commits what it changed as one layer, or takes the layer from the cache.
 func (bd *build) layerStep(ctx context.Context, st *state, label string, key digest.Digest, createdBy string, fn func(rootfs string) error) error {
-	n := bd.p.next()
-	bd.p.printf("#%d %s\n", n, label)
+	n := bd.p.begin(label)
 	diffIDs := st.cfg.RootFS.DiffIDs
 	if !bd.o.NoCache {
 		if e := bd.b.cached(key); e != nil && (e.Layer == nil || bd.b.available(e.Layer, diffIDs)) {
 			st.addLayer(key, e.Layer, createdBy, e.Created)
-			bd.p.printf("#%d CACHED\n", n)
+			bd.p.end(n, "CACHED", nil)
 			return nil
 		}
 	}
-	start := time.Now()
 	l, err := bd.b.withSnapshot(ctx, diffIDs, func(rootfs, snapKey string) (*layer, error) {
 		bd.step = n
 		if err := fn(rootfs); err != nil {
@@ -331,7 +333,7 @@ func (bd *build) layerStep(ctx context.Context, st *state, label string, key dig
 		return bd.b.commitUpper(ctx, snapKey, diffIDs)
 	})
 	if err != nil {
-		bd.p.printf("#%d ERROR: %v\n", n, err)
+		bd.p.end(n, "", err)
 		return err
 	}
 	now := time.Now().UTC()
@@ -339,7 +341,7 @@ func (bd *build) layerStep(ctx context.Context, st *state, label string, key dig
 		return err
 	}
 	st.addLayer(key, l, createdBy, now)
-	bd.p.printf("#%d DONE %.1fs\n", n, time.Since(start).Seconds())
+	bd.p.end(n, "DONE", nil)
 	return nil
 }
 

@@ -19,3 +19,17 @@ func (s *Store) UpperDir(key string) (string, error) {
 	}
 	return dir, nil
 }
+
+// Containers lists the keys of the container snapshots, in no particular
+// order, so an owner can find the ones it left behind when it was killed.
+func (s *Store) Containers() ([]string, error) {
+	ents, err := os.ReadDir(filepath.Join(s.root, "containers"))
+	if err != nil {
+		return nil, fmt.Errorf("list container snapshots: %w", err)
+	}
+	keys := make([]string, 0, len(ents))
+	for _, e := range ents {
+		keys = append(keys, e.Name())
+	}
+	return keys, nil
+}

@@ -107,8 +107,12 @@ func runBuild(cmd *cobra.Command, e *engine.Engine, f *buildFlags, contextArg st
 	}
 	if !f.quiet {
 		o.Progress = cmd.ErrOrStderr()
+		o.TTY = f.progress == "tty" || f.progress == "auto" && isTerminal(o.Progress)
 	}
 	img, err := b.Build(ctx, o)
+	if err != nil && ctx.Err() != nil {
+		return errors.New("build interrupted: no image was made")
+	}
 	if err != nil {
 		var re *build.RunError
 		if f.quiet && errors.As(err, &re) {

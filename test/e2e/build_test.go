@@ -276,11 +276,11 @@ func TestBuildFromStdinPushPull(t *testing.T) {
 	}
 }
 
-// TestBuildInterruptCleansUp: Ctrl-C during a RUN step ends the build and
-// leaves no container, process, snapshot or mount.
-func TestBuildInterruptCleansUp(t *testing.T) {
-	e := newEnv(t)
-	dir := buildContext(t, map[string]string{"Dockerfile": "FROM bb\nRUN echo step-started; sleep 60\n"})
+// startBuildUntil starts kago build on dir and returns once its stderr
+// shows marker; the process is killed at cleanup if still running.
+func (e *env) startBuildUntil(dir, marker string) *exec.Cmd {
+	t := e.t
+	t.Helper()
 	cmd := exec.Command(kagoBin, "--root", e.root, "build", "--progress", "plain", "-t", "intr:1", dir)
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
@@ -295,7 +295,7 @@ func TestBuildInterruptCleansUp(t *testing.T) {
 		for {
 			n, err := pr.Read(buf)
 			seen.Write(buf[:n])
-			if strings.Contains(seen.String(), "step-started") {
+			if strings.Contains(seen.String(), marker) {
 				close(started)
 				io.Copy(io.Discard, pr)
 				return
@@ -308,21 +308,53 @@ func TestBuildInterruptCleansUp(t *testing.T) {
 	select {
 	case <-started:
 	case <-time.After(30 * time.Second):
-		t.Fatal("the RUN step did not start")
+		t.Fatalf("the build did not print %q", marker)
 	}
-	cmd.Process.Signal(syscall.SIGINT)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait(); pw.Close() }()
-	select {
-	case err := <-done:
-		if err == nil {
-			t.Error("an interrupted build exited 0")
+	go func() { cmd.Wait(); pw.Close() }()
+	return cmd
+}
+
+// waitExit waits for a started build to end and returns its exit code.
+func waitExit(t *testing.T, cmd *exec.Cmd) int {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for cmd.ProcessState == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("kago build did not stop")
 		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("kago build did not stop on SIGINT")
+		time.Sleep(20 * time.Millisecond)
+	}
+	return cmd.ProcessState.ExitCode()
+}
+
+// TestBuildInterruptCleansUp: Ctrl-C during a RUN step ends the build and
+// leaves no container, process, snapshot or mount.
+func TestBuildInterruptCleansUp(t *testing.T) {
+	e := newEnv(t)
+	dir := buildContext(t, map[string]string{"Dockerfile": "FROM bb\nRUN echo step-$((40+2)); sleep 60\n"})
+	cmd := e.startBuildUntil(dir, "step-42")
+	cmd.Process.Signal(syscall.SIGINT)
+	if code := waitExit(t, cmd); code == 0 {
+		t.Error("an interrupted build exited 0")
 	}
 	if out, _, _ := e.run("images"); strings.Contains(out, "intr") {
 		t.Errorf("an interrupted build left an image:\n%s", out)
 	}
+	e.assertNoBuildLeftovers()
+}
+
+// TestBuildAfterKilledBuild: a build killed with SIGKILL leaves its step's
+// container and snapshot; the next build removes them.
+func TestBuildAfterKilledBuild(t *testing.T) {
+	e := newEnv(t)
+	dir := buildContext(t, map[string]string{"Dockerfile": "FROM bb\nRUN echo step-$((40+2)); sleep 60\n"})
+	cmd := e.startBuildUntil(dir, "step-42")
+	cmd.Process.Kill()
+	waitExit(t, cmd)
+	if ents, _ := os.ReadDir(filepath.Join(e.root, "snapshots", "containers")); len(ents) == 0 {
+		t.Fatal("the killed build left nothing: this test tests nothing")
+	}
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM bb\nRUN true\n"), 0o644)
+	e.ok("build", dir)
 	e.assertNoBuildLeftovers()
 }
