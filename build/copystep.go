@@ -8,8 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -44,6 +47,15 @@ func (bd *build) copy(ctx context.Context, st *state, i int, label string, r cop
 	defer release()
 	var ms []match
 	for _, s := range r.srcs {
+		if r.add && isURL(s) {
+			m, done, err := bd.b.download(ctx, s)
+			if err != nil {
+				return err
+			}
+			defer done()
+			ms = append(ms, m)
+			continue
+		}
 		found, err := src.resolve(s)
 		if err != nil {
 			return err
@@ -61,11 +73,11 @@ func (bd *build) copy(ctx context.Context, st *state, i int, label string, r cop
 	extract := make([]bool, len(ms))
 	if r.add && src.context {
 		for j, m := range ms {
-			extract[j] = !m.dir && isArchive(m.real)
+			extract[j] = !m.dir && !m.src.download && isArchive(m.real)
 		}
 	}
 	if src.context {
-		if srcKey, err = contentDigest(ctx, src, ms, extract); err != nil {
+		if srcKey, err = contentDigest(ctx, ms, extract); err != nil {
 			return err
 		}
 	}
@@ -75,7 +87,7 @@ func (bd *build) copy(ctx context.Context, st *state, i int, label string, r cop
 		if err != nil {
 			return err
 		}
-		items, mkdirs, err := planCopy(rootfs, src, ms, extract, dest, destDir)
+		items, mkdirs, err := planCopy(rootfs, ms, extract, dest, destDir)
 		if err != nil {
 			return err
 		}
@@ -115,14 +127,14 @@ func (bd *build) copySource(ctx context.Context, i int, from string) (src *sourc
 // contents go into the destination; a file goes into it when it ends in "/"
 // or is a directory already, and becomes it otherwise; an archive ADD
 // extracts goes into it. mkdirs are the directories to create first.
-func planCopy(rootfs string, src *source, ms []match, extract []bool, dest string, destDir bool) (items []copyItem, mkdirs []string, err error) {
+func planCopy(rootfs string, ms []match, extract []bool, dest string, destDir bool) (items []copyItem, mkdirs []string, err error) {
 	d := strings.TrimLeft(path.Clean(dest), "/")
 	if d == "" {
 		d = "."
 	}
 	var dirs []string
 	for j, m := range ms {
-		it := copyItem{src: src, m: m, dest: d}
+		it := copyItem{src: m.src, m: m, dest: d}
 		switch {
 		case extract[j]:
 			it.extract = true
@@ -193,11 +205,11 @@ func isArchive(p string) bool {
 
 // contentDigest digests what a COPY takes from the context: every entry's
 // name, type, mode, owner, link target, xattrs and bytes, not its times.
-func contentDigest(ctx context.Context, src *source, ms []match, extract []bool) (string, error) {
+func contentDigest(ctx context.Context, ms []match, extract []bool) (string, error) {
 	h := sha256.New()
 	items := make([]copyItem, len(ms))
 	for j, m := range ms {
-		items[j] = copyItem{src: src, m: m, dest: "c" + strconv.Itoa(j), extract: extract[j]}
+		items[j] = copyItem{src: m.src, m: m, dest: "c" + strconv.Itoa(j), extract: extract[j]}
 	}
 	err := walkItems(ctx, items, owner{}, func(hdr *tar.Header, r io.Reader) error {
 		keys := make([]string, 0, len(hdr.PAXRecords))
@@ -252,4 +264,59 @@ func parseOwner(rootfs, chown, chmod string) (owner, error) {
 		o.mode = &mode
 	}
 	return o, nil
+}
+
+// download fetches an ADD URL into a directory of its own under the
+// builder's temp directory, as docker does: named as the last element of
+// the URL's path, mode 0600, its time the Last-Modified the server sent,
+// never extracted. done removes it.
+func (b *Builder) download(ctx context.Context, rawURL string) (m match, done func(), err error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return match{}, nil, fmt.Errorf("ADD %s: %w", rawURL, err)
+	}
+	name := path.Base(u.Path)
+	if name == "/" || name == "." || name == "" {
+		name = "index.html"
+	}
+	dir, err := os.MkdirTemp(b.tmpDir(), "download-")
+	if err != nil {
+		return match{}, nil, err
+	}
+	done = func() { os.RemoveAll(dir) }
+	defer func() {
+		if err != nil {
+			done()
+		}
+	}()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return match{}, nil, fmt.Errorf("ADD %s: %w", rawURL, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return match{}, nil, fmt.Errorf("ADD %s: %w", rawURL, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return match{}, nil, fmt.Errorf("ADD %s: the server answered %s", rawURL, resp.Status)
+	}
+	p := filepath.Join(dir, name)
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return match{}, nil, err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return match{}, nil, fmt.Errorf("ADD %s: download: %w", rawURL, err)
+	}
+	if err := f.Close(); err != nil {
+		return match{}, nil, err
+	}
+	if t, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
+		_ = os.Chtimes(p, t, t)
+	}
+	src := &source{root: dir, context: true, download: true, label: "the download of " + rawURL}
+	m, err = src.lookup(name)
+	return m, done, err
 }

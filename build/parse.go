@@ -131,3 +131,27 @@ func firstLine(err error) string {
 	s, _, _ := strings.Cut(err.Error(), "\n")
 	return s
 }
+
+// parseTrigger parses an ONBUILD trigger of a base image: one instruction,
+// neither FROM, ONBUILD nor MAINTAINER (docker's rule), and one kago builds.
+func parseTrigger(trigger string) (instructions.Command, error) {
+	res, err := parser.Parse(strings.NewReader(trigger))
+	if err != nil {
+		return nil, errors.New(firstLine(err))
+	}
+	if len(res.AST.Children) != 1 {
+		return nil, errors.New("a trigger is one instruction")
+	}
+	switch strings.ToUpper(res.AST.Children[0].Value) {
+	case "FROM", "ONBUILD", "MAINTAINER":
+		return nil, fmt.Errorf("%s is not allowed as an ONBUILD trigger", res.AST.Children[0].Value)
+	}
+	c, err := instructions.ParseCommand(res.AST.Children[0])
+	if err != nil {
+		return nil, errors.New(firstLine(err))
+	}
+	if err := supported(c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}

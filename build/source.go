@@ -23,7 +23,9 @@ type source struct {
 	// as they would in a container.
 	context bool
 	ignore  *patternmatcher.PatternMatcher // .dockerignore; nil: nothing ignored
-	label   string                         // for messages
+	// download: an ADD URL's file, which is never extracted.
+	download bool
+	label    string // for messages
 }
 
 // newContextSource opens the build context at dir with its .dockerignore.
@@ -58,6 +60,7 @@ func (s *source) ignored(rel string) bool {
 
 // match is one source file or directory a COPY names.
 type match struct {
+	src  *source
 	rel  string // relative to the source root, clean
 	real string // its host path, symlinks of the top level resolved
 	dir  bool
@@ -192,5 +195,5 @@ func (s *source) lookup(rel string) (match, error) {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return match{}, fmt.Errorf("stat %q in %s: %w", rel, s.label, err)
 	}
-	return match{rel: rel, real: real, dir: st.Mode&unix.S_IFMT == unix.S_IFDIR}, nil
+	return match{src: s, rel: rel, real: real, dir: st.Mode&unix.S_IFMT == unix.S_IFDIR}, nil
 }

@@ -30,6 +30,19 @@ func (bd *build) stage(ctx context.Context, i int) (*state, error) {
 	if _, ok := lookup(st.cfg.Config.Env, "PATH"); !ok {
 		st.cfg.Config.Env = append(st.cfg.Config.Env, specgen.DefaultPath)
 	}
+	// The base image's ONBUILD triggers run first, as docker runs them;
+	// the new image does not inherit them.
+	triggers := st.cfg.Config.OnBuild
+	st.cfg.Config.OnBuild = nil
+	for _, trig := range triggers {
+		c, err := parseTrigger(trig)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: ONBUILD trigger %q of the base image: %w", bd.df.name, stageLine(stg), trig, err)
+		}
+		if err := bd.dispatch(ctx, st, i, fmt.Sprintf("[%s] ONBUILD %s", bd.stageName(i), oneLine(trig)), c); err != nil {
+			return nil, fmt.Errorf("%s:%d: ONBUILD %s: %w", bd.df.name, stageLine(stg), oneLine(trig), err)
+		}
+	}
 	for n, c := range stg.Commands {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -87,10 +100,6 @@ func (bd *build) from(ctx context.Context, i int) (*state, error) {
 	st, err := bd.imageState(img)
 	if err != nil {
 		return nil, err
-	}
-	if len(st.cfg.Config.OnBuild) > 0 {
-		bd.p.note(n, "WARNING: %s has %d ONBUILD triggers, which kago build does not run yet", base, len(st.cfg.Config.OnBuild))
-		st.cfg.Config.OnBuild = nil
 	}
 	bd.p.end(n, "DONE", nil)
 	return st, nil
@@ -288,11 +297,6 @@ func (bd *build) dispatch(ctx context.Context, st *state, i int, label string, c
 	case *instructions.CopyCommand:
 		return bd.copy(ctx, st, i, label, copyRequest{text: text, srcs: c.SourcePaths, dest: c.DestPath, from: c.From, chown: c.Chown, chmod: c.Chmod})
 	case *instructions.AddCommand:
-		for _, s := range c.SourcePaths {
-			if isURL(s) {
-				return fmt.Errorf("ADD of a URL (%s) is %w: download it in a RUN step or into the context", s, errUnsupported)
-			}
-		}
 		return bd.copy(ctx, st, i, label, copyRequest{text: text, srcs: c.SourcePaths, dest: c.DestPath, chown: c.Chown, chmod: c.Chmod, add: true})
 	default:
 		return fmt.Errorf("%s is %w", c.Name(), errUnsupported)

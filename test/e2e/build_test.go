@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"log"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -247,6 +249,49 @@ func TestBuildBadInput(t *testing.T) {
 	e.assertNoBuildLeftovers()
 }
 
+// serveOn serves h on addr (this suite's own ports) until the test ends.
+func serveOn(t *testing.T, addr string, h http.Handler) *httptest.Server {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener.Close()
+	srv.Listener = l
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestBuildOnbuildAndAddURL: a base image's ONBUILD triggers run before the
+// stage's own instructions; ADD of an http URL downloads the file (mode
+// 0600, not extracted) and a changed download rebuilds the step.
+func TestBuildOnbuildAndAddURL(t *testing.T) {
+	e := newEnv(t)
+	body := "first\n"
+	srv := serveOn(t, "127.0.0.1:15801", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, body)
+	}))
+	base := buildContext(t, map[string]string{"Dockerfile": "FROM bb\nONBUILD RUN echo triggered > /trig\n"})
+	e.ok("build", "-t", "onbuild:base", base)
+	dir := buildContext(t, map[string]string{"Dockerfile": "FROM onbuild:base\nADD " + srv.URL + "/dl/file.txt /dl/\n"})
+	e.ok("build", "-t", "onbuild:child", dir)
+	script := "cat /trig /dl/file.txt; stat -c %a /dl/file.txt"
+	if out := e.ok("run", "--rm", "--network", "none", "onbuild:child", "sh", "-c", script); out != "triggered\nfirst\n600" {
+		t.Errorf("child image shows %q", out)
+	}
+	if c := e.imageConfig("onbuild:child")["config"].(map[string]any); c["OnBuild"] != nil {
+		t.Errorf("the child inherited ONBUILD triggers: %v", c["OnBuild"])
+	}
+	body = "second\n"
+	e.ok("build", "-t", "onbuild:child", dir)
+	if out := e.ok("run", "--rm", "--network", "none", "onbuild:child", "cat", "/dl/file.txt"); out != "second" {
+		t.Errorf("after the download changed the image has %q", out)
+	}
+	e.assertNoBuildLeftovers()
+}
+
 // TestBuildFromStdinPushPull: a context tar on stdin, -q printing the ID;
 // the image pushed to a registry on loopback and pulled into another
 // engine root runs there.
@@ -265,8 +310,7 @@ func TestBuildFromStdinPushPull(t *testing.T) {
 	if !strings.HasPrefix(id, "sha256:") || e.imageID("stdin:1") != id {
 		t.Fatalf("-q printed %q", id)
 	}
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(srv.Close)
+	srv := serveOn(t, "127.0.0.1:15802", registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	ref := strings.TrimPrefix(srv.URL, "http://") + "/e2e/built:1"
 	e.ok("tag", "stdin:1", ref)
 	e.ok("push", ref)
