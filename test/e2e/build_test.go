@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -269,9 +270,10 @@ func serveOn(t *testing.T, addr string, h http.Handler) *httptest.Server {
 // 0600, not extracted) and a changed download rebuilds the step.
 func TestBuildOnbuildAndAddURL(t *testing.T) {
 	e := newEnv(t)
-	body := "first\n"
+	var body atomic.Value
+	body.Store("first\n")
 	srv := serveOn(t, "127.0.0.1:15801", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, body)
+		io.WriteString(w, body.Load().(string))
 	}))
 	base := buildContext(t, map[string]string{"Dockerfile": "FROM bb\nONBUILD RUN echo triggered > /trig\n"})
 	e.ok("build", "-t", "onbuild:base", base)
@@ -284,7 +286,7 @@ func TestBuildOnbuildAndAddURL(t *testing.T) {
 	if c := e.imageConfig("onbuild:child")["config"].(map[string]any); c["OnBuild"] != nil {
 		t.Errorf("the child inherited ONBUILD triggers: %v", c["OnBuild"])
 	}
-	body = "second\n"
+	body.Store("second\n")
 	e.ok("build", "-t", "onbuild:child", dir)
 	if out := e.ok("run", "--rm", "--network", "none", "onbuild:child", "cat", "/dl/file.txt"); out != "second" {
 		t.Errorf("after the download changed the image has %q", out)
