@@ -17,6 +17,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/kago-run/kago/image"
+	"github.com/kago-run/kago/network"
 	"github.com/kago-run/kago/runtime"
 )
 
@@ -30,6 +31,9 @@ type Builder struct {
 	// Resolve finds a FROM or COPY --from image, pulling it when the store
 	// lacks it (or always, with pull).
 	Resolve func(ctx context.Context, ref string, pull bool) (*image.Image, error)
+	// Net attaches RUN steps to the default bridge; nil allows only the
+	// none and host networks.
+	Net *network.Manager
 }
 
 // New makes a builder for the engine root's image store, keeping its own
@@ -56,7 +60,7 @@ type Options struct {
 	Pull       bool              // pull FROM images even when stored
 	Labels     map[string]string // added to the image's labels
 	Platform   string            // only the host's platform can run RUN
-	Network    string            // for RUN: "none" (default) or "host"
+	Network    string            // for RUN: "bridge" (the default), "none" or "host"
 	// Progress receives one line per step, RUN output and timings; nil
 	// discards them.
 	Progress io.Writer
@@ -160,9 +164,14 @@ func (b *Builder) check(o *Options) error {
 		}
 	}
 	switch o.Network {
-	case "", "none", "host":
+	case "", network.DefaultNetwork, "default":
+		o.Network = network.DefaultNetwork
+		if b.Net == nil {
+			return errors.New("RUN steps need the default bridge, which this builder has not: use --network none or host")
+		}
+	case "none", "host":
 	default:
-		return fmt.Errorf("--network %s: kago build runs RUN steps with none (the default) or host", o.Network)
+		return fmt.Errorf("--network %s: kago build runs RUN steps on the default bridge, or with none or host", o.Network)
 	}
 	if o.Platform != "" {
 		want, err := image.ParsePlatform(o.Platform)
@@ -186,6 +195,7 @@ type build struct {
 	results map[int]*state // finished stages by index
 	meta    []string       // ARGs before FROM, K=V
 	step    int            // the progress number of the step running
+	upper   string         // the upper directory of its snapshot
 }
 
 // state is a stage's image as its instructions build it.

@@ -53,6 +53,11 @@ func (b *Builder) cleanStale(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	for _, c := range cs {
+		if b.Net != nil {
+			if err := b.Net.Detach(ctx, c.ID()); err != nil {
+				errs = append(errs, fmt.Errorf("detach container %s of a killed build: %w", c.ID(), err))
+			}
+		}
 		if err := c.Delete(ctx, true); err != nil {
 			errs = append(errs, fmt.Errorf("remove container %s of a killed build: %w", c.ID(), err))
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kago-run/kago/engine"
 	"github.com/kago-run/kago/engine/specgen"
+	"github.com/kago-run/kago/network"
 	"github.com/kago-run/kago/runtime"
 )
 
@@ -40,7 +41,7 @@ const outputTail = 20
 // runStep runs argv as a RUN step in a container on rootfs: the stage's
 // environment, user and working directory, no network of its own unless
 // --network host, hostname buildkitsandbox as BuildKit's.
-func (bd *build) runStep(ctx context.Context, st *state, rootfs string, argv []string) error {
+func (bd *build) runStep(ctx context.Context, st *state, rootfs, upper string, argv []string) error {
 	cfg := st.cfg.Config
 	id := "build-" + randomID()
 	so := specgen.Options{Hostname: "buildkitsandbox", Rootfs: rootfs, HostNetwork: bd.o.Network == "host", CgroupsPath: "kago/" + id}
@@ -65,9 +66,24 @@ func (bd *build) runStep(ctx context.Context, st *state, rootfs string, argv []s
 	if err := mkdirInRoot(rootfs, cwd); err != nil {
 		return err
 	}
-	if so.HostNetwork {
+	bundle := filepath.Join(bd.b.bundleDir(), id)
+	if err := os.Mkdir(bundle, 0o700); err != nil {
+		return fmt.Errorf("create bundle: %w", err)
+	}
+	defer os.RemoveAll(bundle)
+	switch bd.o.Network {
+	case "host":
 		for _, f := range []string{"/etc/resolv.conf", "/etc/hosts"} {
 			so.Mounts = append(so.Mounts, specs.Mount{Destination: f, Type: "bind", Source: f, Options: []string{"rbind", "ro", "rprivate"}})
+		}
+	case network.DefaultNetwork:
+		// The network manager fills these when it attaches the step.
+		for _, f := range []string{"hosts", "resolv.conf"} {
+			p := filepath.Join(bundle, f)
+			if err := os.WriteFile(p, nil, 0o644); err != nil {
+				return fmt.Errorf("write %s: %w", p, err)
+			}
+			so.Mounts = append(so.Mounts, specs.Mount{Destination: "/etc/" + f, Type: "bind", Source: p, Options: []string{"rbind", "rprivate"}})
 		}
 	}
 	spec, err := specgen.Generate(ocispec.ImageConfig{Env: st.env(), WorkingDir: cwd, Cmd: argv}, so)
@@ -82,12 +98,7 @@ func (bd *build) runStep(ctx context.Context, st *state, rootfs string, argv []s
 			stubs = append(stubs, m.Destination)
 		}
 	}
-	defer removeStubs(rootfs, stubs)
-	bundle := filepath.Join(bd.b.bundleDir(), id)
-	if err := os.Mkdir(bundle, 0o700); err != nil {
-		return fmt.Errorf("create bundle: %w", err)
-	}
-	defer os.RemoveAll(bundle)
+	defer removeStubs(upper, stubs, inUpper(upper, stubs))
 	data, err := json.Marshal(spec)
 	if err != nil {
 		return err
@@ -95,13 +106,13 @@ func (bd *build) runStep(ctx context.Context, st *state, rootfs string, argv []s
 	if err := os.WriteFile(filepath.Join(bundle, "config.json"), data, 0o600); err != nil {
 		return fmt.Errorf("write bundle: %w", err)
 	}
-	return bd.b.runContainer(ctx, id, bundle, argv, bd.p, bd.step)
+	return bd.b.runContainer(ctx, id, bundle, bd.o.Network, argv, bd.p, bd.step)
 }
 
 // runContainer runs the bundle's container to its end, its output to the
 // progress, and deletes it whatever happens: a build step leaves no
 // container, cgroup or process behind, also when ctx is cancelled.
-func (b *Builder) runContainer(ctx context.Context, id, bundle string, argv []string, p *progress, step int) error {
+func (b *Builder) runContainer(ctx context.Context, id, bundle, netName string, argv []string, p *progress, step int) error {
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return err
@@ -123,6 +134,19 @@ func (b *Builder) runContainer(ctx context.Context, id, bundle string, argv []st
 			p.note(step, "WARNING: delete build container %s: %v", id, err)
 		}
 	}()
+	if netName == network.DefaultNetwork {
+		if _, err := b.Net.Attach(ctx, network.AttachRequest{
+			ContainerID: id, Network: netName, NetnsPath: fmt.Sprintf("/proc/%d/ns/net", c.Pid()), Hostname: "buildkitsandbox",
+			HostsPath: filepath.Join(bundle, "hosts"), ResolvConfPath: filepath.Join(bundle, "resolv.conf"),
+		}); err != nil {
+			return fmt.Errorf("attach build container to the %s network: %w", netName, err)
+		}
+		defer func() {
+			if err := b.Net.Detach(context.WithoutCancel(ctx), id); err != nil {
+				p.note(step, "WARNING: detach build container %s: %v", id, err)
+			}
+		}()
+	}
 	start := time.Now()
 	var tail []string
 	copied := make(chan struct{})
@@ -194,21 +218,58 @@ func statInRoot(rootfs, path string) (*unix.Stat_t, error) {
 	return &st, nil
 }
 
-// removeStubs removes the empty mount points the runtime made.
-func removeStubs(rootfs string, stubs []string) {
-	for i := len(stubs) - 1; i >= 0; i-- {
-		dir, base := filepath.Split(stubs[i])
-		d, err := engine.OpenInRoot(rootfs, dir, unix.O_PATH|unix.O_DIRECTORY)
-		if err != nil {
-			continue
-		}
-		if unix.Unlinkat(int(d.Fd()), base, unix.AT_REMOVEDIR) != nil {
-			var st unix.Stat_t
-			if unix.Fstatat(int(d.Fd()), base, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size == 0 {
-				_ = unix.Unlinkat(int(d.Fd()), base, 0)
+// inUpper lists which parents of the stubs are in the upper directory
+// before the step runs: the step's own changes, kept whatever happens.
+func inUpper(upper string, stubs []string) map[string]bool {
+	have := map[string]bool{}
+	for _, s := range stubs {
+		for d := filepath.Dir(s); d != "/"; d = filepath.Dir(d) {
+			if _, err := os.Lstat(filepath.Join(upper, d)); err == nil {
+				have[d] = true
 			}
 		}
-		d.Close()
+	}
+	return have
+}
+
+// removeStubs removes the empty mount points the runtime made from the
+// step's upper directory, and the parents that were copied up only to hold
+// them, so the layer has only what the step's command changed. Lookups in
+// upper follow no symlink.
+func removeStubs(upper string, stubs []string, had map[string]bool) {
+	ufd, err := unix.Open(upper, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	defer unix.Close(ufd)
+	remove := func(p string) bool {
+		dir, base := filepath.Split(strings.TrimPrefix(p, "/"))
+		if dir == "" {
+			dir = "."
+		}
+		dfd, err := unix.Openat2(ufd, dir, &unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_BENEATH})
+		if err != nil {
+			return false
+		}
+		defer unix.Close(dfd)
+		if unix.Unlinkat(dfd, base, unix.AT_REMOVEDIR) == nil {
+			return true
+		}
+		var st unix.Stat_t
+		if unix.Fstatat(dfd, base, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size == 0 {
+			return unix.Unlinkat(dfd, base, 0) == nil
+		}
+		return false
+	}
+	for i := len(stubs) - 1; i >= 0; i-- {
+		if !remove(stubs[i]) {
+			continue
+		}
+		for d := filepath.Dir(stubs[i]); d != "/" && !had[d]; d = filepath.Dir(d) {
+			if !remove(d) { // not empty: the step changed something in it
+				break
+			}
+		}
 	}
 }
 

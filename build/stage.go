@@ -292,7 +292,7 @@ func (bd *build) dispatch(ctx context.Context, st *state, i int, label string, c
 		createdBy := "RUN " + strings.Join(argv, " ")
 		key := stepKey(st.key, "RUN", jsonString(argv), bd.o.Network)
 		return bd.layerStep(ctx, st, label, key, createdBy, func(rootfs string) error {
-			return bd.runStep(ctx, st, rootfs, argv)
+			return bd.runStep(ctx, st, rootfs, bd.upper, argv)
 		})
 	case *instructions.CopyCommand:
 		return bd.copy(ctx, st, i, label, copyRequest{text: text, srcs: c.SourcePaths, dest: c.DestPath, from: c.From, chown: c.Chown, chmod: c.Chmod})
@@ -329,8 +329,11 @@ func (bd *build) layerStep(ctx context.Context, st *state, label string, key dig
 			return nil
 		}
 	}
-	l, err := bd.b.withSnapshot(ctx, diffIDs, func(rootfs, snapKey string) (*layer, error) {
+	l, err := bd.b.withSnapshot(ctx, diffIDs, func(rootfs, snapKey string) (l *layer, err error) {
 		bd.step = n
+		if bd.upper, err = bd.b.Images.Snapshots().UpperDir(snapKey); err != nil {
+			return nil, err
+		}
 		if err := fn(rootfs); err != nil {
 			return nil, err
 		}

@@ -55,7 +55,7 @@ func newBuildCmd(g *globalOptions) *cobra.Command {
 	fl.StringVar(&f.platform, "platform", "", "the platform to build for (only this machine's)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only the image ID")
 	fl.StringVar(&f.progress, "progress", "auto", "progress output: auto, plain or tty")
-	fl.StringVar(&f.network, "network", "none", "network of RUN steps: none or host")
+	fl.StringVar(&f.network, "network", "bridge", "network of RUN steps: bridge (the default bridge), none or host")
 	return cmd
 }
 
@@ -82,6 +82,7 @@ func runBuild(cmd *cobra.Command, e *engine.Engine, f *buildFlags, contextArg st
 	if err != nil {
 		return err
 	}
+	b.Net = e.Net
 	ctx, cancel := interruptible(cmd.Context())
 	defer cancel()
 	o := build.Options{ContextDir: contextArg, Dockerfile: f.file, Tags: f.tags, BuildArgs: args, Target: f.target,
@@ -176,6 +177,7 @@ func newBuilderCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			b.Net = e.Net
 			n, err := b.Prune()
 			if err != nil {
 				return err

@@ -294,6 +294,31 @@ func TestBuildOnbuildAndAddURL(t *testing.T) {
 	e.assertNoBuildLeftovers()
 }
 
+// TestBuildRunNetworks: RUN steps join the default bridge (an address on
+// eth0, /etc/hosts naming the sandbox) unless --network none; the mount
+// points the runtime needs leave nothing in the image's layers.
+func TestBuildRunNetworks(t *testing.T) {
+	e := newEnv(t)
+	dir := buildContext(t, map[string]string{"Dockerfile": "FROM bb\nRUN ip -4 addr show eth0 | grep -q inet && grep -q buildkitsandbox /etc/hosts && echo on-bridge\n"})
+	_, errs, code := e.run("build", "--progress", "plain", "-t", "net:1", dir)
+	if code != 0 || !strings.Contains(errs, "on-bridge") {
+		t.Fatalf("RUN on the default bridge: exit %d\n%s", code, errs)
+	}
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM bb\nRUN ! ip link show eth0 && echo no-network\n"), 0o644)
+	_, errs, code = e.run("build", "--network", "none", "--progress", "plain", "-t", "net:2", dir)
+	if code != 0 || !strings.Contains(errs, "no-network") {
+		t.Fatalf("RUN with --network none: exit %d\n%s", code, errs)
+	}
+	for _, ref := range []string{"net:1", "net:2"} {
+		var list []map[string]any
+		json.Unmarshal([]byte(e.ok("image", "inspect", ref)), &list)
+		if n := len(list[0]["layers"].([]any)); n != 1 {
+			t.Errorf("%s has %d layers: a RUN that changes no file must add none (mount points left in a layer?)", ref, n)
+		}
+	}
+	e.assertNoBuildLeftovers()
+}
+
 // TestBuildFromStdinPushPull: a context tar on stdin, -q printing the ID;
 // the image pushed to a registry on loopback and pulled into another
 // engine root runs there.
