@@ -93,29 +93,11 @@ func (s *Store) AddBuilt(ctx context.Context, config []byte, layers []ocispec.De
 		}
 		refs = append(refs, r)
 	}
-	cfgDigest, err := s.content.Put(config)
-	if err != nil {
-		return nil, err
-	}
-	m := ocispec.Manifest{
-		Versioned: specs.Versioned{SchemaVersion: 2},
-		MediaType: ocispec.MediaTypeImageManifest,
-		Config:    ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: cfgDigest, Size: int64(len(config))},
-		Layers:    layers,
-	}
-	if m.Layers == nil {
-		m.Layers = []ocispec.Descriptor{}
-	}
-	raw, err := json.Marshal(m)
-	if err != nil {
-		return nil, err
-	}
 	// Every blob is here: the source is never asked for one.
 	src := func(context.Context, ocispec.Descriptor, int64) (io.ReadCloser, int64, error) {
 		return nil, 0, errors.New("a built image's blob is missing from the content store")
 	}
-	pm := pulledManifest{manifestDigest: digest.FromBytes(raw), manifestRaw: raw, mediaType: ocispec.MediaTypeImageManifest}
-	rec, err := s.ingestImage(ctx, newProgress(nil), pm, src, 1)
+	rec, err := s.ingestLocal(ctx, config, layers, src)
 	if err != nil {
 		return nil, err
 	}
@@ -138,4 +120,29 @@ func (s *Store) AddBuilt(ctx context.Context, config []byte, layers []ocispec.De
 // extensions the OCI type drops (Healthcheck, OnBuild, Shell) included.
 func (s *Store) ConfigJSON(img *Image) ([]byte, error) {
 	return s.content.ReadAll(img.ID, MaxConfigSize)
+}
+
+// ingestLocal stores an image made on this machine (import, build): its
+// config, a manifest of its layers, and the layers from src where the
+// store lacks them. It returns the record to commit.
+func (s *Store) ingestLocal(ctx context.Context, config []byte, layers []ocispec.Descriptor, src blobSource) (*Record, error) {
+	cfgDigest, err := s.content.Put(config)
+	if err != nil {
+		return nil, err
+	}
+	if layers == nil {
+		layers = []ocispec.Descriptor{}
+	}
+	m := ocispec.Manifest{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageManifest,
+		Config:    ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: cfgDigest, Size: int64(len(config))},
+		Layers:    layers,
+	}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	pm := pulledManifest{manifestDigest: digest.FromBytes(raw), manifestRaw: raw, mediaType: ocispec.MediaTypeImageManifest}
+	return s.ingestImage(ctx, newProgress(nil), pm, src, 1)
 }
