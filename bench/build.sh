@@ -47,9 +47,9 @@ if command -v podman >/dev/null 2>&1 && command -v runc >/dev/null 2>&1; then
 	$P import "$BASE" localhost/benchbase:latest >/dev/null 2>&1 && have_podman=1
 fi
 
-t0=$(now); "$KAGO" --root "$WORK/kago" build -q -t b:1 "$WORK/ctx" >/dev/null; t1=$(now)
+t0=$(now); "$KAGO" --root "$WORK/kago" build -q --network none -t b:1 "$WORK/ctx" >/dev/null; t1=$(now)
 touch "$WORK/ctx/src/f1.txt"
-"$KAGO" --root "$WORK/kago" build -q -t b:1 "$WORK/ctx" >/dev/null; t2=$(now)
+"$KAGO" --root "$WORK/kago" build -q --network none -t b:1 "$WORK/ctx" >/dev/null; t2=$(now)
 kcold=$(secs "$t0" "$t1"); kcached=$(secs "$t1" "$t2")
 pcold=- pcached=-
 if [ $have_podman = 1 ]; then
