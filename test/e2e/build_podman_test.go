@@ -68,7 +68,7 @@ func TestBuildMatchesPodman(t *testing.T) {
 	e := newEnv(t)
 	p := newPodman(t)
 	p.ok("import", imageTar, "localhost/bb:latest")
-	e.ok("tag", "bb", "localhost/bb:latest")
+	e.ok("import", imageTar, "localhost/bb:latest") // as podman has it: no CMD, no EXPOSE
 	dir := buildContext(t, map[string]string{
 		"Dockerfile": `FROM localhost/bb:latest AS builder
 ARG V=1
