@@ -10,11 +10,13 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/kago-run/kago/image"
 	"github.com/kago-run/kago/network"
@@ -192,10 +194,10 @@ type build struct {
 	df      *dockerfile
 	ctxSrc  *source
 	p       *progress
+	mu      sync.Mutex
 	results map[int]*state // finished stages by index
-	meta    []string       // ARGs before FROM, K=V
-	step    int            // the progress number of the step running
-	upper   string         // the upper directory of its snapshot
+	done    map[int]chan struct{}
+	meta    []string // ARGs before FROM, K=V
 }
 
 // state is a stage's image as its instructions build it.
@@ -235,19 +237,58 @@ func (bd *build) run(ctx context.Context) (*state, error) {
 	if err := bd.needs(target, need); err != nil {
 		return nil, err
 	}
-	order := make([]int, 0, len(need))
+	// Stages run at once, each waiting for the stages it builds on or
+	// copies from (which come before it in the file).
+	bd.done = map[int]chan struct{}{}
 	for i := range need {
-		order = append(order, i)
+		bd.done[i] = make(chan struct{})
 	}
-	sort.Ints(order)
-	for _, i := range order {
-		st, err := bd.stage(ctx, i)
-		if err != nil {
-			return nil, err
+	g, gctx := errgroup.WithContext(ctx)
+	for i := range need {
+		g.Go(func() error {
+			for _, j := range bd.deps(i) {
+				select {
+				case <-bd.done[j]:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+			}
+			st, err := bd.stage(gctx, i)
+			if err != nil {
+				return err
+			}
+			bd.mu.Lock()
+			bd.results[i] = st
+			bd.mu.Unlock()
+			close(bd.done[i])
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return bd.result(target), nil
+}
+
+// result is the state a finished stage left.
+func (bd *build) result(i int) *state {
+	bd.mu.Lock()
+	defer bd.mu.Unlock()
+	return bd.results[i]
+}
+
+// deps lists the stages stage i builds on or copies from.
+func (bd *build) deps(i int) []int {
+	need := map[int]bool{}
+	_ = bd.needs(i, need)
+	var out []int
+	for j := range need {
+		if j != i {
+			out = append(out, j)
 		}
-		bd.results[i] = st
 	}
-	return bd.results[target], nil
+	sort.Ints(out)
+	return out
 }
 
 // metaArgs evaluates the ARGs before the first FROM.

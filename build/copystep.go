@@ -82,16 +82,16 @@ func (bd *build) copy(ctx context.Context, st *state, i int, label string, r cop
 		}
 	}
 	key := stepKey(st.key, r.text, srcKey)
-	return bd.layerStep(ctx, st, label, key, r.text, func(rootfs string) error {
-		o, err := parseOwner(rootfs, r.chown, r.chmod)
+	return bd.layerStep(ctx, st, label, key, r.text, func(s stepEnv) error {
+		o, err := parseOwner(s.rootfs, r.chown, r.chmod)
 		if err != nil {
 			return err
 		}
-		items, mkdirs, err := planCopy(rootfs, ms, extract, dest, destDir)
+		items, mkdirs, err := planCopy(s.rootfs, ms, extract, dest, destDir)
 		if err != nil {
 			return err
 		}
-		return applyCopy(ctx, rootfs, mkdirs, items, o)
+		return applyCopy(ctx, s.rootfs, mkdirs, items, o)
 	})
 }
 
@@ -104,7 +104,7 @@ func (bd *build) copySource(ctx context.Context, i int, from string) (src *sourc
 	var diffIDs []digest.Digest
 	label := "stage " + from
 	if j, ok := bd.stageIndex(from, i); ok {
-		res := bd.results[j]
+		res := bd.result(j)
 		diffIDs, key = res.cfg.RootFS.DiffIDs, res.key.String()
 	} else {
 		img, err := bd.b.Resolve(ctx, from, false)

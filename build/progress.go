@@ -11,19 +11,24 @@ import (
 // progress reports a build the way BuildKit does. Plain mode prints
 // numbered lines: "#N label", RUN output as "#N SECONDS LINE", then
 // "#N CACHED", "#N DONE 0.3s" or "#N ERROR: ...". Terminal mode prints one
-// line per step with its time and shows a RUN step's last output lines
-// only while it runs, erasing them when it is done (all of them stay on
-// an error).
+// line per step with its time; while a single step runs, its last output
+// lines show under it and are erased when it is done (all of them stay on
+// an error). Steps of independent stages may run at the same time.
 type progress struct {
-	mu    sync.Mutex
-	w     io.Writer
-	tty   bool
-	step  int
-	label string    // the running step (tty)
-	start time.Time // when it started (tty)
-	shown int       // output lines drawn under it (tty)
-	tail  []string  // its last output lines (tty)
-	noted bool      // a note was printed under it (tty)
+	mu      sync.Mutex
+	w       io.Writer
+	tty     bool
+	n       int
+	steps   map[int]*stepProgress
+	running int
+	last    int // the step whose line was printed last (tty)
+	shown   int // output lines drawn under it (tty)
+}
+
+type stepProgress struct {
+	label string
+	start time.Time
+	tail  []string // last output lines (tty)
 }
 
 // ttyWindow is how many output lines of a running step a terminal shows.
@@ -33,21 +38,24 @@ func newProgress(w io.Writer, tty bool) *progress {
 	if w == nil {
 		w = io.Discard
 	}
-	return &progress{w: w, tty: tty}
+	return &progress{w: w, tty: tty, steps: map[int]*stepProgress{}}
 }
 
 // begin numbers and announces a new step.
 func (p *progress) begin(label string) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.step++
-	p.label, p.start, p.shown, p.tail, p.noted = label, time.Now(), 0, nil, false
+	p.n++
+	p.steps[p.n] = &stepProgress{label: label, start: time.Now()}
+	p.running++
 	if p.tty {
+		p.erase()
 		fmt.Fprintf(p.w, "=> %s\n", label)
+		p.last = p.n
 	} else {
-		fmt.Fprintf(p.w, "#%d %s\n", p.step, label)
+		fmt.Fprintf(p.w, "#%d %s\n", p.n, label)
 	}
-	return p.step
+	return p.n
 }
 
 // output is one line a step's command printed, at elapsed since it began.
@@ -58,18 +66,22 @@ func (p *progress) output(n int, elapsed time.Duration, line string) {
 		fmt.Fprintf(p.w, "#%d %.3f %s\n", n, elapsed.Seconds(), line)
 		return
 	}
-	if p.tail = append(p.tail, line); len(p.tail) > outputTail {
-		p.tail = p.tail[1:]
+	s := p.steps[n]
+	if s.tail = append(s.tail, line); len(s.tail) > outputTail {
+		s.tail = s.tail[1:]
+	}
+	if p.running != 1 || p.last != n {
+		return // several steps run: their output shows on an error only
 	}
 	p.erase()
-	win := p.tail[max(0, len(p.tail)-ttyWindow):]
+	win := s.tail[max(0, len(s.tail)-ttyWindow):]
 	for _, l := range win {
 		fmt.Fprintf(p.w, "\x1b[2m  %s\x1b[0m\n", clip(l, 160))
 	}
 	p.shown = len(win)
 }
 
-// erase removes the output lines drawn under the running step.
+// erase removes the output lines drawn under the last step line.
 func (p *progress) erase() {
 	if p.shown > 0 {
 		fmt.Fprintf(p.w, "\x1b[%dA\x1b[J", p.shown)
@@ -81,6 +93,10 @@ func (p *progress) erase() {
 func (p *progress) end(n int, status string, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	s := p.steps[n]
+	delete(p.steps, n)
+	p.running--
+	secs := time.Since(s.start).Seconds()
 	if !p.tty {
 		switch {
 		case err != nil:
@@ -88,26 +104,26 @@ func (p *progress) end(n int, status string, err error) {
 		case status == "CACHED":
 			fmt.Fprintf(p.w, "#%d CACHED\n", n)
 		default:
-			fmt.Fprintf(p.w, "#%d %s %.1fs\n", n, status, time.Since(p.start).Seconds())
+			fmt.Fprintf(p.w, "#%d %s %.1fs\n", n, status, secs)
 		}
 		return
 	}
 	p.erase()
-	if !p.noted { // rewrite the step's line with its outcome
+	if p.last == n { // rewrite the step's line with its outcome
 		fmt.Fprintf(p.w, "\x1b[1A\x1b[2K")
 	}
+	p.last = 0
 	switch {
 	case err != nil:
-		fmt.Fprintf(p.w, "=> ERROR %s %.1fs\n", p.label, time.Since(p.start).Seconds())
-		for _, l := range p.tail {
-			fmt.Fprintf(p.w, "  %s\n", l)
+		fmt.Fprintf(p.w, "=> ERROR %s %.1fs\n", s.label, secs)
+		for _, l := range s.tail {
+			fmt.Fprintf(p.w, "  %s\n", clip(l, 1000))
 		}
 	case status == "CACHED":
-		fmt.Fprintf(p.w, "=> CACHED %s\n", p.label)
+		fmt.Fprintf(p.w, "=> CACHED %s\n", s.label)
 	default:
-		fmt.Fprintf(p.w, "=> %s %.1fs\n", p.label, time.Since(p.start).Seconds())
+		fmt.Fprintf(p.w, "=> %s %.1fs\n", s.label, secs)
 	}
-	p.tail = nil
 }
 
 // note prints a remark about step n.
@@ -117,7 +133,7 @@ func (p *progress) note(n int, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	if p.tty {
 		p.erase()
-		p.noted = true
+		p.last = 0
 		fmt.Fprintf(p.w, "   %s\n", msg)
 		return
 	}

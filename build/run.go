@@ -41,7 +41,8 @@ const outputTail = 20
 // runStep runs argv as a RUN step in a container on rootfs: the stage's
 // environment, user and working directory, no network of its own unless
 // --network host, hostname buildkitsandbox as BuildKit's.
-func (bd *build) runStep(ctx context.Context, st *state, rootfs, upper string, argv []string) error {
+func (bd *build) runStep(ctx context.Context, st *state, s stepEnv, argv []string) error {
+	rootfs := s.rootfs
 	cfg := st.cfg.Config
 	id := "build-" + randomID()
 	so := specgen.Options{Hostname: "buildkitsandbox", Rootfs: rootfs, HostNetwork: bd.o.Network == "host", CgroupsPath: "kago/" + id}
@@ -98,7 +99,7 @@ func (bd *build) runStep(ctx context.Context, st *state, rootfs, upper string, a
 			stubs = append(stubs, m.Destination)
 		}
 	}
-	defer removeStubs(upper, stubs, inUpper(upper, stubs))
+	defer removeStubs(s.upper, stubs, inUpper(s.upper, stubs))
 	data, err := json.Marshal(spec)
 	if err != nil {
 		return err
@@ -106,7 +107,7 @@ func (bd *build) runStep(ctx context.Context, st *state, rootfs, upper string, a
 	if err := os.WriteFile(filepath.Join(bundle, "config.json"), data, 0o600); err != nil {
 		return fmt.Errorf("write bundle: %w", err)
 	}
-	return bd.b.runContainer(ctx, id, bundle, bd.o.Network, argv, bd.p, bd.step)
+	return bd.b.runContainer(ctx, id, bundle, bd.o.Network, argv, bd.p, s.n)
 }
 
 // runContainer runs the bundle's container to its end, its output to the

@@ -8,6 +8,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
@@ -23,6 +24,9 @@ type source struct {
 	// as they would in a container.
 	context bool
 	ignore  *patternmatcher.PatternMatcher // .dockerignore; nil: nothing ignored
+	// ignoreMu serialises matching: patternmatcher compiles patterns on
+	// first use, and stages copy from the context at the same time.
+	ignoreMu sync.Mutex
 	// download: an ADD URL's file, which is never extracted.
 	download bool
 	label    string // for messages
@@ -54,6 +58,8 @@ func (s *source) ignored(rel string) bool {
 	if s.ignore == nil || rel == "." {
 		return false
 	}
+	s.ignoreMu.Lock()
+	defer s.ignoreMu.Unlock()
 	m, err := s.ignore.MatchesOrParentMatches(rel)
 	return err == nil && m
 }

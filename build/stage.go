@@ -79,7 +79,7 @@ func (bd *build) from(ctx context.Context, i int) (*state, error) {
 		return nil, fmt.Errorf("FROM %s: %w", stg.BaseName, err)
 	}
 	if j, ok := bd.stageIndex(base, i); ok {
-		return bd.results[j].clone(), nil
+		return bd.result(j).clone(), nil
 	}
 	if strings.EqualFold(base, "scratch") {
 		plat := image.HostPlatform()
@@ -221,8 +221,8 @@ func (bd *build) dispatch(ctx context.Context, st *state, i int, label string, c
 			wd = path.Join("/", cfg.WorkingDir, wd)
 		}
 		cfg.WorkingDir = path.Clean(wd)
-		return bd.layerStep(ctx, st, label, stepKey(st.key, "WORKDIR", cfg.WorkingDir), "WORKDIR "+cfg.WorkingDir, func(rootfs string) error {
-			return mkdirInRoot(rootfs, cfg.WorkingDir)
+		return bd.layerStep(ctx, st, label, stepKey(st.key, "WORKDIR", cfg.WorkingDir), "WORKDIR "+cfg.WorkingDir, func(s stepEnv) error {
+			return mkdirInRoot(s.rootfs, cfg.WorkingDir)
 		})
 	case *instructions.UserCommand:
 		cfg.User = c.User
@@ -291,8 +291,8 @@ func (bd *build) dispatch(ctx context.Context, st *state, i int, label string, c
 		argv := bd.commandLine(st, c.ShellDependantCmdLine)
 		createdBy := "RUN " + strings.Join(argv, " ")
 		key := stepKey(st.key, "RUN", jsonString(argv), bd.o.Network)
-		return bd.layerStep(ctx, st, label, key, createdBy, func(rootfs string) error {
-			return bd.runStep(ctx, st, rootfs, bd.upper, argv)
+		return bd.layerStep(ctx, st, label, key, createdBy, func(s stepEnv) error {
+			return bd.runStep(ctx, st, s, argv)
 		})
 	case *instructions.CopyCommand:
 		return bd.copy(ctx, st, i, label, copyRequest{text: text, srcs: c.SourcePaths, dest: c.DestPath, from: c.From, chown: c.Chown, chmod: c.Chmod})
@@ -319,7 +319,14 @@ func (bd *build) commandLine(st *state, c instructions.ShellDependantCmdLine) []
 
 // layerStep runs fn on a writable snapshot of the state's layers and
 // commits what it changed as one layer, or takes the layer from the cache.
-func (bd *build) layerStep(ctx context.Context, st *state, label string, key digest.Digest, createdBy string, fn func(rootfs string) error) error {
+// stepEnv is where a layer step works: the rootfs of its snapshot, the
+// snapshot's upper directory, its progress number.
+type stepEnv struct {
+	rootfs, upper string
+	n             int
+}
+
+func (bd *build) layerStep(ctx context.Context, st *state, label string, key digest.Digest, createdBy string, fn func(stepEnv) error) error {
 	n := bd.p.begin(label)
 	diffIDs := st.cfg.RootFS.DiffIDs
 	if !bd.o.NoCache {
@@ -330,11 +337,11 @@ func (bd *build) layerStep(ctx context.Context, st *state, label string, key dig
 		}
 	}
 	l, err := bd.b.withSnapshot(ctx, diffIDs, func(rootfs, snapKey string) (l *layer, err error) {
-		bd.step = n
-		if bd.upper, err = bd.b.Images.Snapshots().UpperDir(snapKey); err != nil {
+		upper, err := bd.b.Images.Snapshots().UpperDir(snapKey)
+		if err != nil {
 			return nil, err
 		}
-		if err := fn(rootfs); err != nil {
+		if err := fn(stepEnv{rootfs: rootfs, upper: upper, n: n}); err != nil {
 			return nil, err
 		}
 		return bd.b.commitUpper(ctx, snapKey, diffIDs)

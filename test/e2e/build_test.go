@@ -319,6 +319,30 @@ func TestBuildRunNetworks(t *testing.T) {
 	e.assertNoBuildLeftovers()
 }
 
+// TestBuildStagesInParallel: two independent stages of two seconds each
+// finish in well under four: they run at once, and the last stage, which
+// copies from both, waits for them.
+func TestBuildStagesInParallel(t *testing.T) {
+	e := newEnv(t)
+	dir := buildContext(t, map[string]string{"Dockerfile": `FROM bb AS a
+RUN sleep 2; echo a > /a
+FROM bb AS b
+RUN sleep 2; echo b > /b
+FROM bb
+COPY --from=a /a /a
+COPY --from=b /b /b
+`})
+	start := time.Now()
+	e.ok("build", "--network", "none", "-t", "par:1", dir)
+	if d := time.Since(start); d > 3500*time.Millisecond {
+		t.Errorf("two independent 2 s stages took %s: not in parallel", d)
+	}
+	if out := e.ok("run", "--rm", "--network", "none", "par:1", "cat", "/a", "/b"); out != "a\nb" {
+		t.Errorf("image has %q", out)
+	}
+	e.assertNoBuildLeftovers()
+}
+
 // TestBuildFromStdinPushPull: a context tar on stdin, -q printing the ID;
 // the image pushed to a registry on loopback and pulled into another
 // engine root runs there.
