@@ -46,7 +46,7 @@ func newBuildCmd(g *globalOptions) *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.StringArrayVarP(&f.tags, "tag", "t", nil, "name the image NAME[:TAG] (repeatable)")
-	fl.StringVarP(&f.file, "file", "f", "", "the Dockerfile (default CONTEXT/Dockerfile)")
+	fl.StringVarP(&f.file, "file", "f", "", "the Dockerfile (default CONTEXT/Dockerfile; - reads it from stdin)")
 	fl.StringArrayVar(&f.buildArgs, "build-arg", nil, "set a build argument K=V (K alone takes $K)")
 	fl.StringVar(&f.target, "target", "", "build this stage and what it needs")
 	fl.BoolVar(&f.noCache, "no-cache", false, "build every step again, ignoring the layer cache")
@@ -87,6 +87,24 @@ func runBuild(cmd *cobra.Command, e *engine.Engine, f *buildFlags, contextArg st
 	defer cancel()
 	o := build.Options{ContextDir: contextArg, Dockerfile: f.file, Tags: f.tags, BuildArgs: args, Target: f.target,
 		NoCache: f.noCache, Pull: f.pull, Labels: labels, Platform: f.platform, Network: f.network}
+	if f.file == "-" {
+		if contextArg == "-" {
+			return errors.New("-f - and a context from stdin (-) both want stdin: give one of them as a path")
+		}
+		data, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 4<<20+1))
+		if err != nil {
+			return fmt.Errorf("read the Dockerfile from stdin: %w", err)
+		}
+		dir, err := os.MkdirTemp("", "kago-dockerfile-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		o.Dockerfile = filepath.Join(dir, "Dockerfile") // messages name it as docker does
+		if err := os.WriteFile(o.Dockerfile, data, 0o600); err != nil {
+			return err
+		}
+	}
 	if contextArg == "-" {
 		dir, err := os.MkdirTemp(filepath.Join(e.Root, "build"), "context-")
 		if err != nil {

@@ -361,6 +361,12 @@ func TestBuildFromStdinPushPull(t *testing.T) {
 	if !strings.HasPrefix(id, "sha256:") || e.imageID("stdin:1") != id {
 		t.Fatalf("-q printed %q", id)
 	}
+	// And the Dockerfile alone from stdin (-f -), with a directory context.
+	cmd = exec.Command(kagoBin, "--root", e.root, "build", "-q", "--network", "none", "-f", "-", t.TempDir())
+	cmd.Stdin = strings.NewReader("FROM bb\nRUN echo dockerfile-from-stdin > /msg\n")
+	if out, err := cmd.Output(); err != nil || !strings.HasPrefix(string(out), "sha256:") {
+		t.Fatalf("build -f -: %v %q", err, out)
+	}
 	srv := serveOn(t, "127.0.0.1:15802", registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	ref := strings.TrimPrefix(srv.URL, "http://") + "/e2e/built:1"
 	e.ok("tag", "stdin:1", ref)
