@@ -291,8 +291,15 @@ func (bd *build) deps(i int) []int {
 	return out
 }
 
-// metaArgs evaluates the ARGs before the first FROM.
+// metaArgs evaluates the ARGs before the first FROM, after BuildKit's
+// automatic platform ARGs (usable in FROM lines, and in a stage that
+// declares them).
 func (bd *build) metaArgs() error {
+	plat := image.HostPlatform()
+	for _, pre := range []string{"TARGET", "BUILD"} {
+		bd.meta = append(bd.meta, pre+"PLATFORM="+image.FormatPlatform(plat), pre+"OS="+plat.OS,
+			pre+"ARCH="+plat.Architecture, pre+"VARIANT="+plat.Variant)
+	}
 	for _, a := range bd.df.metaArgs {
 		for _, kv := range a.Args {
 			v, ok := bd.o.BuildArgs[kv.Key]

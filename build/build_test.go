@@ -2,6 +2,7 @@ package build
 
 import (
 	"archive/tar"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -203,4 +204,23 @@ func FuzzDockerfile(f *testing.F) {
 			t.Fatalf("unsupported error without its line: %q", err)
 		}
 	})
+}
+
+// TestPlatformArgs: BuildKit's automatic platform ARGs expand in FROM, and
+// a FROM --platform other than this machine's is refused.
+func TestPlatformArgs(t *testing.T) {
+	df, err := parseDockerfile("Dockerfile", []byte("FROM --platform=linux/s390x $TARGETOS-base\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bd := &build{df: df, results: map[int]*state{}}
+	if err := bd.metaArgs(); err != nil {
+		t.Fatal(err)
+	}
+	if base, _ := bd.expand(df.stages[0].BaseName, bd.meta); base != "linux-base" {
+		t.Errorf("$TARGETOS-base expanded to %q", base)
+	}
+	if _, err := bd.from(context.Background(), 0); err == nil || !strings.Contains(err.Error(), "FROM --platform=linux/s390x: kago build builds for this machine's platform") {
+		t.Errorf("FROM --platform=linux/s390x: %v", err)
+	}
 }

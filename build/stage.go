@@ -78,6 +78,19 @@ func (bd *build) from(ctx context.Context, i int) (*state, error) {
 	if err != nil {
 		return nil, fmt.Errorf("FROM %s: %w", stg.BaseName, err)
 	}
+	if stg.Platform != "" {
+		p, err := bd.expand(stg.Platform, bd.meta)
+		if err != nil {
+			return nil, fmt.Errorf("FROM --platform=%s: %w", stg.Platform, err)
+		}
+		want, err := image.ParsePlatform(p)
+		if err != nil {
+			return nil, err
+		}
+		if host := image.HostPlatform(); image.FormatPlatform(want) != image.FormatPlatform(host) {
+			return nil, fmt.Errorf("FROM --platform=%s: kago build builds for this machine's platform, %s, only", p, image.FormatPlatform(host))
+		}
+	}
 	if j, ok := bd.stageIndex(base, i); ok {
 		return bd.result(j).clone(), nil
 	}
