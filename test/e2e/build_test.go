@@ -217,6 +217,26 @@ func TestBuildCache(t *testing.T) {
 	e.assertNoBuildLeftovers()
 }
 
+// TestBuildCacheBuildArgs: a build arg in use is part of a step's cache
+// key: the same value reuses the step, another rebuilds it.
+func TestBuildCacheBuildArgs(t *testing.T) {
+	e := newEnv(t)
+	dir := buildContext(t, map[string]string{"Dockerfile": "FROM bb\nARG V=1\nRUN echo $V > /v\n"})
+	for _, c := range []struct {
+		arg    string
+		cached int
+		want   string
+	}{{"V=1", 0, "1"}, {"V=1", 1, "1"}, {"V=2", 0, "2"}, {"V=1", 1, "1"}} {
+		_, errs, code := e.run("build", "--progress", "plain", "--network", "none", "--build-arg", c.arg, "-t", "args:1", dir)
+		if code != 0 || countCached(errs) != c.cached {
+			t.Fatalf("build with %s: exit %d, %d steps cached, want %d:\n%s", c.arg, code, countCached(errs), c.cached, errs)
+		}
+		if out := e.ok("run", "--rm", "--network", "none", "args:1", "cat", "/v"); out != c.want {
+			t.Errorf("build with %s made /v %q", c.arg, out)
+		}
+	}
+}
+
 // TestBuildBadInput: every bad Dockerfile or context fails with a message
 // naming the problem, and leaves no image, container, snapshot or mount.
 func TestBuildBadInput(t *testing.T) {
