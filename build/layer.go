@@ -5,11 +5,14 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/klauspost/compress/gzip"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
 
 	"github.com/kago-run/kago/archive"
 	"github.com/kago-run/kago/image"
@@ -36,6 +39,9 @@ func (b *Builder) commitUpper(ctx context.Context, key string, diffIDs []digest.
 		return nil, fmt.Errorf("read changes of build step: %w", err)
 	} else if len(ents) == 0 {
 		return nil, nil
+	}
+	if err := checkPlainUpper(upper); err != nil {
+		return nil, err
 	}
 	f, err := os.CreateTemp(b.tmpDir(), "layer-")
 	if err != nil {
@@ -82,3 +88,21 @@ func (b *Builder) available(l *layer, diffIDs []digest.Digest) bool {
 type countWriter struct{ n int64 }
 
 func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+
+// checkPlainUpper refuses an upper directory whose entries only point at
+// lower layers: with overlayfs's redirect_dir or metacopy on, a renamed
+// directory or a chmod-ed file is a reference there, not a copy, and its
+// tar would lose the content. Such a kernel must mount overlay with them off.
+func checkPlainUpper(upper string) error {
+	return filepath.WalkDir(upper, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		for _, x := range []string{"trusted.overlay.redirect", "trusted.overlay.metacopy"} {
+			if _, err := unix.Lgetxattr(p, x, nil); err == nil {
+				return fmt.Errorf("%s has %s: this kernel's overlayfs keeps references, not copies, in a step's changes; set the overlay module's redirect_dir and metacopy parameters to off", p, x)
+			}
+		}
+		return nil
+	})
+}
