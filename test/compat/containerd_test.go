@@ -32,6 +32,23 @@ type containerd struct {
 // handler "kago" (what a Kubernetes RuntimeClass names) run by kago-runc.
 func startContainerd(t *testing.T, cri bool) *containerd {
 	t.Helper()
+	return startContainerdWith(t, cri, (*containerd).kagoRuncHandler)
+}
+
+// kagoRuncHandler is the CRI runtime "kago": runc's shim running kago-runc.
+func (c *containerd) kagoRuncHandler() string {
+	return fmt.Sprintf(`      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kago.options]
+        BinaryName = %q
+        Root = %q
+        SystemdCgroup = false
+`, c.wrapper.Path, c.runcRoot())
+}
+
+// startContainerdWith is startContainerd with the body of the CRI runtime
+// "kago" written by handler.
+func startContainerdWith(t *testing.T, cri bool, handler func(*containerd) string) *containerd {
+	t.Helper()
 	requireTools(t, "containerd", "containerd", "ctr", "containerd-shim-runc-v2")
 	dir, err := os.MkdirTemp("", "kago-ctrd-")
 	if err != nil {
@@ -69,12 +86,7 @@ state = %[2]q
   [plugins."io.containerd.grpc.v1.cri".containerd]
     default_runtime_name = "kago"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kago]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kago.options]
-        BinaryName = %[2]q
-        Root = %[5]q
-        SystemdCgroup = false
-`, pauseImage, c.wrapper.Path, filepath.Join(dir, "cni-bin"), filepath.Join(dir, "cni-conf"), c.runcRoot())
+%[2]s`, pauseImage, handler(c), filepath.Join(dir, "cni-bin"), filepath.Join(dir, "cni-conf"))
 	}
 	cfgPath := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
