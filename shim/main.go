@@ -120,7 +120,9 @@ func serve(ctx context.Context) error {
 	}
 	// containerd reads the shim's log from the "log" FIFO in the bundle.
 	if lf, err := fifo.OpenFifo(ctx, "log", unix.O_WRONLY|unix.O_NONBLOCK, 0o700); err == nil {
-		if raw, ok := lf.(interface{ SyscallConn() (syscall.RawConn, error) }); ok {
+		if raw, ok := lf.(interface {
+			SyscallConn() (syscall.RawConn, error)
+		}); ok {
 			if rc, err := raw.SyscallConn(); err == nil {
 				rc.Control(func(fd uintptr) { unix.Dup2(int(fd), 2) }) //nolint:errcheck // logging is best effort
 			}
