@@ -304,3 +304,99 @@ func TestShim(t *testing.T) {
 		}
 	})
 }
+
+// TestShimCRI is Kubernetes' path to kago's shim: the CRI runtime "kago"
+// with runtime_type io.containerd.kago.v2 (what a RuntimeClass with
+// handler: kago selects). A pod of two containers is served by one shim
+// process; crictl plays the kubelet.
+func TestShimCRI(t *testing.T) {
+	requireTools(t, "containerd", "containerd")
+	crictl := buildCrictl(t)
+	installShim(t)
+	c := startContainerdWith(t, true, kagoShimHandler)
+	c.ctr(t, "k8s.io", "images", "import", imageTar(t, c.dir, testImage, "sh"))
+	c.ctr(t, "k8s.io", "images", "import", imageTar(t, c.dir, pauseImage, "sleep", "2147483647"))
+
+	cfg := filepath.Join(c.dir, "crictl.yaml")
+	if err := os.WriteFile(cfg, []byte("timeout: 60\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ep := "unix://" + c.socket
+	base := []string{"--config", cfg, "--runtime-endpoint", ep, "--image-endpoint", ep}
+	cri := func(t *testing.T, args ...string) string {
+		t.Helper()
+		return strings.TrimSpace(runStdout(t, 2*time.Minute, nil, crictl, append(base, args...)...))
+	}
+	pod := writeJSON(t, c.dir, "pod.json", map[string]any{
+		"metadata":      map[string]any{"name": "kh11-pod", "namespace": "default", "uid": "kh11-pod-uid", "attempt": 0},
+		"log_directory": filepath.Join(c.dir, "pod-logs"),
+		"linux": map[string]any{
+			"cgroup_parent":    "/" + criCgroupParent + "/pod-kh11",
+			"security_context": map[string]any{"namespace_options": map[string]any{"network": 2}},
+		},
+	})
+	container := func(name, script string) string {
+		return writeJSON(t, c.dir, name+".json", map[string]any{
+			"metadata": map[string]any{"name": name},
+			"image":    map[string]any{"image": testImage},
+			"command":  []string{"sh", "-c", script},
+			"log_path": name + ".log",
+		})
+	}
+
+	start := time.Now()
+	podID := cri(t, "runp", "--runtime", "kago", pod)
+	t.Cleanup(func() {
+		tryRun(time.Minute, nil, crictl, append(base, "stopp", podID)...)
+		tryRun(time.Minute, nil, crictl, append(base, "rmp", "-f", podID)...)
+	})
+	cid := cri(t, "create", podID, container("box", "echo hello-from-kago-shim; trap 'exit 0' TERM; while :; do sleep 0.2; done"), pod)
+	cri(t, "start", cid)
+	t.Logf("crictl runp + create + start: %v", time.Since(start))
+	cid2 := cri(t, "create", podID, container("box2", "trap 'exit 0' TERM; while :; do sleep 0.2; done"), pod)
+	cri(t, "start", cid2)
+
+	waitFor(t, 30*time.Second, "the container's log line", func() (bool, string) {
+		out, _ := tryRun(time.Minute, nil, crictl, append(base, "logs", cid)...)
+		return strings.Contains(out, "hello-from-kago-shim"), out
+	})
+	out := cri(t, "exec", cid, "sh", "-c", "echo exec-from-cri; cat /proc/1/cmdline")
+	if !strings.Contains(out, "exec-from-cri") || !strings.Contains(out, "sleep\x002147483647") {
+		t.Fatalf("crictl exec output %q: want exec-from-cri and the pause process as PID 1", out)
+	}
+	out = runTTY(t, 2*time.Minute, crictl, append(base, "exec", "-it", cid, "sh", "-c", "tty; echo exec-it-ok")...)
+	if !strings.Contains(out, "/dev/pts/") || !strings.Contains(out, "exec-it-ok") {
+		t.Fatalf("crictl exec -it: no terminal:\n%s", out)
+	}
+	// One shim serves the pod: sandbox and both containers.
+	if shims := shimPids(c); len(shims) != 1 {
+		t.Fatalf("pod with two containers is served by %d kago shims %v, want 1", len(shims), shims)
+	}
+	if p := foreignRuntimes(c); len(p) > 0 {
+		t.Fatalf("runc processes serve the pod: %v", p)
+	}
+	var stats struct {
+		Stats []struct {
+			Memory struct {
+				WorkingSetBytes struct{ Value string }
+			}
+		}
+	}
+	out = cri(t, "stats", "-o", "json", cid)
+	if err := json.Unmarshal([]byte(out), &stats); err != nil || len(stats.Stats) != 1 || stats.Stats[0].Memory.WorkingSetBytes.Value == "" {
+		t.Fatalf("crictl stats reports no memory use (%v):\n%s", err, out)
+	}
+
+	cri(t, "stop", cid)
+	cri(t, "rm", cid)
+	cri(t, "stop", cid2)
+	cri(t, "rm", cid2)
+	cri(t, "stopp", podID)
+	cri(t, "rmp", podID)
+	if out := cri(t, "pods", "-q"); out != "" {
+		t.Fatalf("pods left after rmp: %s", out)
+	}
+	waitFor(t, 10*time.Second, "the pod's shim to exit", func() (bool, string) {
+		return len(shimPids(c)) == 0, fmt.Sprint(shimPids(c))
+	})
+}
