@@ -39,7 +39,6 @@ var empty = &ptypes.Empty{}
 // Service is the task service of one shim process; it holds every
 // container of the shim's group.
 type Service struct {
-	id        string
 	ctx       context.Context
 	publisher Publisher
 	done      chan struct{} // closed by Shutdown
@@ -57,13 +56,12 @@ type Service struct {
 
 // ctask is one container: its runtime handle, init and exec'd processes.
 type ctask struct {
-	c        *runtime.Container
-	bundle   string
-	mounted  bool // rootfs mounted by the shim
-	init     *process
-	execs    map[string]*process
-	stopOOM  context.CancelFunc
-	deleting bool
+	c       *runtime.Container
+	bundle  string
+	mounted bool // rootfs mounted by the shim
+	init    *process
+	execs   map[string]*process
+	stopOOM context.CancelFunc
 }
 
 type event struct {

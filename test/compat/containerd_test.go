@@ -172,33 +172,8 @@ func TestContainerd(t *testing.T) {
 		}
 		c.wrapper.requireCalled(t, "exec")
 
-		ps := c.ctr(t, ns, "task", "ps", id)
-		if len(strings.Split(strings.TrimSpace(ps), "\n")) < 2 {
-			t.Fatalf("ctr task ps lists no process:\n%s", ps)
-		}
-
-		c.ctr(t, ns, "task", "pause", id)
-		if st := taskStatus(t, c, ns, id); st != "PAUSED" {
-			t.Fatalf("after pause the task is %s, want PAUSED", st)
-		}
-		c.ctr(t, ns, "task", "resume", id)
-		if st := taskStatus(t, c, ns, id); st != "RUNNING" {
-			t.Fatalf("after resume the task is %s, want RUNNING", st)
-		}
+		checkTaskVerbs(t, c, ns, id)
 		c.wrapper.requireCalled(t, "pause", "resume")
-
-		// The shim reads these from the cgroups kago-runc made.
-		m := c.ctr(t, ns, "task", "metrics", "--format", "json", id)
-		var metrics struct {
-			Pids   struct{ Current uint64 }
-			CPU    struct{ Usage struct{ Total uint64 } }
-			Memory struct {
-				Usage struct{ Usage uint64 }
-			}
-		}
-		if err := json.Unmarshal([]byte(m), &metrics); err != nil || metrics.Pids.Current < 1 || metrics.CPU.Usage.Total == 0 || metrics.Memory.Usage.Usage == 0 {
-			t.Fatalf("ctr task metrics lacks pids, CPU and memory use (%v):\n%s", err, m)
-		}
 
 		c.ctr(t, ns, "task", "kill", "-s", "SIGTERM", id)
 		waitFor(t, 20*time.Second, "the task to stop after SIGTERM", func() (bool, string) {
@@ -221,4 +196,36 @@ func taskStatus(t *testing.T, c *containerd, ns, id string) string {
 		}
 	}
 	return "missing"
+}
+
+// checkTaskVerbs runs ps, pause, resume and metrics on a running task and
+// checks what containerd reports: the shim reads these from the container's
+// cgroups.
+func checkTaskVerbs(t *testing.T, c *containerd, ns, id string) {
+	t.Helper()
+	ps := c.ctr(t, ns, "task", "ps", id)
+	if len(strings.Split(strings.TrimSpace(ps), "\n")) < 2 {
+		t.Fatalf("ctr task ps lists no process:\n%s", ps)
+	}
+
+	c.ctr(t, ns, "task", "pause", id)
+	if st := taskStatus(t, c, ns, id); st != "PAUSED" {
+		t.Fatalf("after pause the task is %s, want PAUSED", st)
+	}
+	c.ctr(t, ns, "task", "resume", id)
+	if st := taskStatus(t, c, ns, id); st != "RUNNING" {
+		t.Fatalf("after resume the task is %s, want RUNNING", st)
+	}
+
+	m := c.ctr(t, ns, "task", "metrics", "--format", "json", id)
+	var metrics struct {
+		Pids   struct{ Current uint64 }
+		CPU    struct{ Usage struct{ Total uint64 } }
+		Memory struct {
+			Usage struct{ Usage uint64 }
+		}
+	}
+	if err := json.Unmarshal([]byte(m), &metrics); err != nil || metrics.Pids.Current < 1 || metrics.CPU.Usage.Total == 0 || metrics.Memory.Usage.Usage == 0 {
+		t.Fatalf("ctr task metrics lacks pids, CPU and memory use (%v):\n%s", err, m)
+	}
 }

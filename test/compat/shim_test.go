@@ -195,31 +195,7 @@ func TestShim(t *testing.T) {
 			t.Fatalf("ctr task exec --tty: no terminal:\n%s", out)
 		}
 
-		ps := c.ctr(t, ns, "task", "ps", id)
-		if len(strings.Split(strings.TrimSpace(ps), "\n")) < 2 {
-			t.Fatalf("ctr task ps lists no process:\n%s", ps)
-		}
-
-		c.ctr(t, ns, "task", "pause", id)
-		if st := taskStatus(t, c, ns, id); st != "PAUSED" {
-			t.Fatalf("after pause the task is %s, want PAUSED", st)
-		}
-		c.ctr(t, ns, "task", "resume", id)
-		if st := taskStatus(t, c, ns, id); st != "RUNNING" {
-			t.Fatalf("after resume the task is %s, want RUNNING", st)
-		}
-
-		m := c.ctr(t, ns, "task", "metrics", "--format", "json", id)
-		var metrics struct {
-			Pids   struct{ Current uint64 }
-			CPU    struct{ Usage struct{ Total uint64 } }
-			Memory struct {
-				Usage struct{ Usage uint64 }
-			}
-		}
-		if err := json.Unmarshal([]byte(m), &metrics); err != nil || metrics.Pids.Current < 1 || metrics.CPU.Usage.Total == 0 || metrics.Memory.Usage.Usage == 0 {
-			t.Fatalf("ctr task metrics lacks pids, CPU and memory use (%v):\n%s", err, m)
-		}
+		checkTaskVerbs(t, c, ns, id)
 
 		if _, err := c.tryCtr(ns, "task", "checkpoint", id); err == nil {
 			t.Fatalf("checkpoint succeeded; the kago shim must refuse it")
@@ -314,19 +290,7 @@ func TestShimCRI(t *testing.T) {
 	crictl := buildCrictl(t)
 	installShim(t)
 	c := startContainerdWith(t, true, kagoShimHandler)
-	c.ctr(t, "k8s.io", "images", "import", imageTar(t, c.dir, testImage, "sh"))
-	c.ctr(t, "k8s.io", "images", "import", imageTar(t, c.dir, pauseImage, "sleep", "2147483647"))
-
-	cfg := filepath.Join(c.dir, "crictl.yaml")
-	if err := os.WriteFile(cfg, []byte("timeout: 60\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ep := "unix://" + c.socket
-	base := []string{"--config", cfg, "--runtime-endpoint", ep, "--image-endpoint", ep}
-	cri := func(t *testing.T, args ...string) string {
-		t.Helper()
-		return strings.TrimSpace(runStdout(t, 2*time.Minute, nil, crictl, append(base, args...)...))
-	}
+	base, cri := crictlFor(t, c)
 	pod := writeJSON(t, c.dir, "pod.json", map[string]any{
 		"metadata":      map[string]any{"name": "kh11-pod", "namespace": "default", "uid": "kh11-pod-uid", "attempt": 0},
 		"log_directory": filepath.Join(c.dir, "pod-logs"),
