@@ -9,6 +9,7 @@
 #   5  network: published port vs loopback (network/bench/net.sh)
 #   6  engine: kago run vs podman run, wrk through -p, RSS (needs `kago run`)
 #   7  kago build vs podman build, cold and cached (bench/build.sh)
+#   8  containerd shim: kago shim vs runc shim, ctr run wall and shim RSS (bench/shim.sh)
 # Env: N_SEQ (default 100) sequential runs, N_PAR (default 50) parallel runs,
 #      KAGO (bin/kago), KAGO_RUNC (bin/kago-runc), BENCH_IMAGE (httpd:2.4).
 # Needs root, hyperfine, runc, crun, strace, wrk, curl (apt-get install -y ...).
@@ -232,3 +233,4 @@ fi
 want 5 && run_script "5. network: published port vs loopback" network/bench/net.sh
 want 6 && section6
 want 7 && run_script "7. kago build vs podman build (issue 12)" bench/build.sh
+want 8 && run_script "8. containerd shim: containerd-shim-kago-v2 vs the runc shim (issue 14)" bench/shim.sh
