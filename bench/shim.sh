@@ -111,7 +111,7 @@ shim_rss() {
 	pid=$(ctr --address "$WORK/containerd.sock" --namespace "$NS" task ls | awk -v id="$2" '$1 == id {print $2}')
 	shim=$(awk '/^PPid:/ {print $2}' "/proc/$pid/status")
 	# runc's init is reparented to its shim too (subreaper), so PPid is the shim.
-	awk '/^VmRSS:/ {print $2}' "/proc/$shim/status"
+	awk '/^(VmRSS|RssAnon|RssFile):/ {printf "%s ", $2} END {print ""}' "/proc/$shim/status"
 	$CTR task kill -s SIGKILL "$2" >/dev/null
 	sleep 0.5
 	$CTR task rm -f "$2" >/dev/null 2>&1 || true
@@ -122,12 +122,16 @@ runc_rss=$(shim_rss "$RUNC_RUNC" rss-runc)
 
 python3 - "$WORK/ctr.json" "$N" "$kago_rss" "$runc_rss" <<'EOF'
 import json, sys
-n, krss, rrss = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+n = sys.argv[2]
+krss, kanon, kfile = (int(x) / 1024 for x in sys.argv[3].split())
+rrss, ranon, rfile = (int(x) / 1024 for x in sys.argv[4].split())
 res = json.load(open(sys.argv[1]))["results"]
 k = res[0]["median"]
 print(f"    ctr run --rm IMAGE true               median ms   mean ms   kago-shim/x   (N={n} each)")
 for r in res:
     print(f"    {r['command']:37} {r['median']*1000:9.1f} {r['mean']*1000:9.1f} {k/r['median']:13.2f}")
 print()
-print(f"    shim resident memory, one running container: kago shim {krss/1024:.1f} MiB, runc shim {rrss/1024:.1f} MiB")
+print("    shim resident memory, one running container (MiB):  VmRSS   anon   file")
+print(f"    kago shim                                          {krss:6.1f} {kanon:6.1f} {kfile:6.1f}")
+print(f"    runc shim                                          {rrss:6.1f} {ranon:6.1f} {rfile:6.1f}")
 EOF
