@@ -13,7 +13,6 @@ import (
 
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/protobuf/proto"
-	cshim "github.com/containerd/containerd/v2/pkg/shim"
 	"github.com/containerd/fifo"
 	"github.com/containerd/ttrpc"
 	"golang.org/x/sys/unix"
@@ -132,10 +131,7 @@ func serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("shim socket from fd 3: %w", err)
 	}
-	publisher, err := cshim.NewPublisher(os.Getenv("TTRPC_ADDRESS"))
-	if err != nil {
-		return fmt.Errorf("connect to containerd's event service: %w", err)
-	}
+	publisher := newPublisher(os.Getenv("TTRPC_ADDRESS"))
 	defer publisher.Close()
 	svc := NewService(ctx, publisher)
 	server, err := ttrpc.NewServer()
@@ -156,8 +152,8 @@ func serve(ctx context.Context) error {
 	}
 	svc.Flush()
 	server.Close()
-	if address, err := cshim.ReadAddress("address"); err == nil {
-		_ = cshim.RemoveSocket(address)
+	if address, err := readAddress(); err == nil {
+		_ = removeSocket(address)
 	}
 	return nil
 }

@@ -13,7 +13,6 @@ import (
 	shimapi "github.com/containerd/containerd/api/runtime/task/v2"
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/pkg/protobuf"
-	cshim "github.com/containerd/containerd/v2/pkg/shim"
 	"golang.org/x/sys/unix"
 
 	"github.com/kago-run/kago/runtime"
@@ -62,33 +61,30 @@ func startShim(ctx context.Context, f flags) (_ string, retErr error) {
 	if err != nil {
 		return "", err
 	}
-	address, err := cshim.SocketAddress(ctx, f.address, group, f.debug)
+	address := socketAddress(f.address, f.namespace, group, f.debug)
+	socket, err := listen(address)
 	if err != nil {
-		return "", err
-	}
-	socket, err := cshim.NewSocket(address)
-	if err != nil {
-		if !cshim.SocketEaddrinuse(err) {
+		if !addrInUse(err) {
 			return "", fmt.Errorf("create shim socket %s: %w", address, err)
 		}
-		if cshim.CanConnect(address) {
+		if canConnect(address) {
 			// The pod's shim is already running: join it.
 			if err := writeAddress(address); err != nil {
 				return "", fmt.Errorf("write shim address: %w", err)
 			}
 			return address, nil
 		}
-		if err := cshim.RemoveSocket(address); err != nil {
+		if err := removeSocket(address); err != nil {
 			return "", fmt.Errorf("remove stale shim socket %s: %w", address, err)
 		}
-		if socket, err = cshim.NewSocket(address); err != nil {
+		if socket, err = listen(address); err != nil {
 			return "", fmt.Errorf("create shim socket %s: %w", address, err)
 		}
 	}
 	defer func() {
 		if retErr != nil {
 			socket.Close()
-			_ = cshim.RemoveSocket(address)
+			_ = removeSocket(address)
 		}
 	}()
 	if err := writeAddress(address); err != nil {
@@ -122,7 +118,7 @@ func startShim(ctx context.Context, f flags) (_ string, retErr error) {
 		return "", fmt.Errorf("start shim daemon: %w", err)
 	}
 	go cmd.Wait() //nolint:errcheck // the daemon outlives this process
-	if err := cshim.AdjustOOMScore(cmd.Process.Pid); err != nil {
+	if err := adjustOOMScore(cmd.Process.Pid); err != nil {
 		cmd.Process.Kill()
 		return "", fmt.Errorf("adjust OOM score of shim: %w", err)
 	}
