@@ -134,6 +134,9 @@ func serve(ctx context.Context) error {
 	publisher := newPublisher(os.Getenv("TTRPC_ADDRESS"))
 	defer publisher.Close()
 	svc := NewService(ctx, publisher)
+	reapCtx, stopReaping := context.WithCancel(ctx)
+	defer stopReaping()
+	go reapOrphans(reapCtx, svc.Tracks)
 	server, err := ttrpc.NewServer()
 	if err != nil {
 		return err

@@ -91,6 +91,24 @@ func NewService(ctx context.Context, publisher Publisher) *Service {
 	return s
 }
 
+// Tracks reports whether pid is a container init or exec'd process of this
+// shim, which the service waits for itself.
+func (s *Service) Tracks(pid int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range s.tasks {
+		if t.init.pid == pid {
+			return true
+		}
+		for _, e := range t.execs {
+			if epid, _, _ := e.snapshot(); epid == pid {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Done is closed once containerd asked the shim to shut down.
 func (s *Service) Done() <-chan struct{} { return s.done }
 

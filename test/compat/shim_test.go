@@ -220,6 +220,37 @@ func TestShim(t *testing.T) {
 		c.ctr(t, ns, "containers", "rm", id)
 	})
 
+	t.Run("orphans reaped", func(t *testing.T) {
+		// In the host's PID namespace an orphan is re-parented to the shim
+		// (the child subreaper), which must reap it when it exits.
+		const id = "kh11-orphan"
+		c.ctr(t, ns, "run", "-d", rt, "--with-ns", "pid:/proc/self/ns/pid", testImage, id, "sh", "-c", "(sleep 0.2 &); sleep 1000")
+		t.Cleanup(func() {
+			c.tryCtr(ns, "task", "rm", "-f", id)
+			c.tryCtr(ns, "containers", "rm", id)
+		})
+		shims := shimPids(c)
+		if len(shims) != 1 {
+			t.Fatalf("want one kago shim, have %v", shims)
+		}
+		zombies := func() []string {
+			var z []string
+			kids, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", shims[0], shims[0]))
+			for _, k := range strings.Fields(string(kids)) {
+				if st, _ := os.ReadFile("/proc/" + k + "/stat"); bytes.Contains(st, []byte(") Z ")) {
+					z = append(z, k)
+				}
+			}
+			return z
+		}
+		time.Sleep(500 * time.Millisecond)
+		waitFor(t, 10*time.Second, "the shim to reap the orphan", func() (bool, string) {
+			z := zombies()
+			return len(z) == 0, fmt.Sprint(z)
+		})
+		c.ctr(t, ns, "task", "kill", "-s", "SIGKILL", id)
+	})
+
 	t.Run("oom event", func(t *testing.T) {
 		const id = "kh11-oom"
 		events := exec.Command("ctr", "--address", c.socket, "events")
