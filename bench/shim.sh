@@ -31,19 +31,11 @@ done
 WORK=$(mktemp -d /tmp/kago-bench-shim.XXXXXX)
 NS=kagobench-shim$$
 PIDS=""
+# shellcheck source=bench/daemons.sh
+. bench/daemons.sh
 cleanup() {
 	set +e
-	for pid in $PIDS; do kill "$pid" 2>/dev/null; done
-	for pid in $PIDS; do
-		i=0
-		while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.2; i=$((i + 1)); done
-		kill -9 "$pid" 2>/dev/null
-	done
-	# Shims containerd started: found by our private path, ended by PID.
-	for p in /proc/[0-9]*; do
-		if { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -q "$WORK"; then kill -9 "${p#/proc/}" 2>/dev/null; fi
-	done
-	grep " $WORK/" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
+	stop_daemons
 	for h in /sys/fs/cgroup/* /sys/fs/cgroup; do
 		[ -d "$h/$NS" ] && find "$h/$NS" -depth -type d -exec rmdir {} + 2>/dev/null
 	done
@@ -53,16 +45,7 @@ trap cleanup EXIT INT TERM
 
 mkdir -p "$WORK/bin"
 ln -s "$SHIM" "$WORK/bin/containerd-shim-kago-v2"
-cat >"$WORK/containerd.toml" <<EOF
-version = 2
-root = "$WORK/containerd-root"
-state = "$WORK/containerd-state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$WORK/containerd.sock"
-[ttrpc]
-  address = "$WORK/containerd.sock.ttrpc"
-EOF
+containerd_config
 PATH="$WORK/bin:$PATH" containerd --config "$WORK/containerd.toml" >"$WORK/containerd.log" 2>&1 &
 PIDS="$PIDS $!"
 i=0
