@@ -1,7 +1,7 @@
 # kago's entry points. `make demo` is the first thing to try (needs root).
 GO ?= go
 
-.PHONY: all build deps demo demo-deps demo-clean bench test clean
+.PHONY: all build deps demo demo-deps demo-clean bench test clean test-vm vm-deps
 
 all: build
 
@@ -42,6 +42,18 @@ bench: build
 # The whole suite, as root on the real kernel (about 20 minutes on 2 cores).
 test: deps
 	$(GO) test -count=1 -timeout 30m ./...
+
+# Pure cgroup v2 and a systemd + AppArmor Debian guest under qemu (TCG), for
+# what this hybrid, systemd-less, LSM-less host cannot test (test/vm/README.md).
+VM_DEPS = qemu-system-x86 busybox-static debootstrap e2fsprogs
+vm-deps:
+	@missing=$$(for p in $(VM_DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+test-vm: vm-deps
+	test/vm/test-vm.sh
 
 clean:
 	rm -rf bin/

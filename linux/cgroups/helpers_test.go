@@ -150,7 +150,12 @@ func has(m Manager, controller string) bool {
 	case *v1Manager:
 		return mm.Path(controller) != ""
 	case *v2Manager:
+		// Before Create the cgroup does not exist: it will get what the
+		// tree's root has (Create enables controllers down the path).
 		s, err := readFile(mm.dir, "cgroup.controllers")
+		if os.IsNotExist(err) {
+			s, err = readFile(mm.mount, "cgroup.controllers")
+		}
 		return err == nil && contains(strings.Fields(s), controller)
 	}
 	return false

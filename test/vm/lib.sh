@@ -94,8 +94,10 @@ vm_base_initramfs() {
 
 vm_base_initramfs_build() {
 	[ -s "$VM_BASE_CPIO" ] && return 0
-	[ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q static ||
-		ldd /bin/busybox 2>&1 | grep -q 'not a dynamic' || vm_die "/bin/busybox is not static: apt-get install busybox-static"
+	case "$(ldd /bin/busybox 2>&1)" in
+	*"not a dynamic"*) ;;
+	*) vm_die "/bin/busybox is missing or not static: apt-get install busybox-static" ;;
+	esac
 	local t m f
 	t=$(mktemp -d)
 	mkdir -p "$t"/{bin,dev,proc,sys,newroot,lib/modules,kago-vm}
@@ -113,6 +115,20 @@ vm_base_initramfs_build() {
 	mkdir -p "$(dirname "$VM_BASE_CPIO")"
 	vm_cpio "$t" >"$VM_BASE_CPIO.tmp" && mv "$VM_BASE_CPIO.tmp" "$VM_BASE_CPIO"
 	rm -rf "$t"
+}
+
+# vm_copy_libs DIR ROOT: the shared libraries (and the dynamic loader) that
+# the ELF executables in DIR need, copied to the same paths under ROOT, so
+# cgo binaries (kago-init's nsenter) run in the busybox guest.
+vm_copy_libs() {
+	local f l
+	find "$1" -type f -perm -u+x | while read -r f; do
+		head -c 4 "$f" | grep -q ELF || continue
+		ldd "$f" 2>/dev/null | grep -o '/[^ ]*' || true
+	done | sort -u | while read -r l; do
+		mkdir -p "$2$(dirname "$l")"
+		cp -L "$l" "$2$l"
+	done
 }
 
 # vm_quote ARGS...: the arguments as one POSIX sh command line.
@@ -138,7 +154,10 @@ vm_run() {
 	trap 'exit 130' INT TERM
 	local work=$VM_WORK
 	mkdir -p "$work/run/kago-vm" "$work/run/share"
-	if [ -n "$share" ]; then cp -a "$share/." "$work/run/share/"; fi
+	if [ -n "$share" ]; then
+		cp -a "$share/." "$work/run/share/"
+		[ "$mode" = ramfs ] && vm_copy_libs "$share" "$work/run"
+	fi
 	vm_quote "$@" >"$work/run/kago-vm/cmd"
 	echo "$mode" >"$work/run/kago-vm/mode"
 	{ cat "$VM_BASE_CPIO"; vm_cpio "$work/run"; } >"$work/initrd"
