@@ -941,7 +941,6 @@ func FuzzUpdateInput(f *testing.F) {
 }
 
 func TestLimitsBlockIOThrottle(t *testing.T) {
-	requireV1(t)
 	h := newHarness(t)
 	data, err := os.ReadFile("/sys/block/vda/dev")
 	if err != nil {
@@ -959,6 +958,13 @@ func TestLimitsBlockIOThrottle(t *testing.T) {
 		}
 	})
 	h.detached(b)
+	if onV2(t) {
+		want := fmt.Sprintf("%d:%d rbps=max wbps=%d riops=max wiops=max", major, minor, 1<<20)
+		if got := readCgroup(t, "io", cg, "io.max"); got != want {
+			t.Errorf("io.max = %q, want %q", got, want)
+		}
+		return
+	}
 	want := fmt.Sprintf("%d:%d %d", major, minor, 1<<20)
 	if got := readCgroup(t, "blkio", cg, "blkio.throttle.write_bps_device"); got != want {
 		t.Errorf("blkio.throttle.write_bps_device = %q, want %q", got, want)

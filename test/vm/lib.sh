@@ -144,7 +144,8 @@ vm_quote() {
 # (debian or ramfs) with SHARE's contents at /share, runs COMMAND there,
 # streams its output to stdout and returns its exit code (124: timeout,
 # 125: the guest did not report one). Extra qemu arguments come from the
-# array VM_QEMU_EXTRA; KAGO_VM_VERBOSE=1 also prints the serial console.
+# array VM_QEMU_EXTRA; VM_SCRATCH_MB adds an empty disk of that size;
+# KAGO_VM_VERBOSE=1 also prints the serial console.
 vm_run() {
 	local mode=$1 share=$2 timeout=$3 append=$4; shift 4
 	local rc qrc=0 khz
@@ -169,6 +170,12 @@ vm_run() {
 	# after "Marking TSC unstable"): tell the guest the frequency instead.
 	khz=$(awk -F: '/^cpu MHz/ {printf "%d", $2 * 1000; exit}' /proc/cpuinfo)
 	[ -n "$khz" ] && append="tsc_early_khz=$khz tsc=reliable $append"
+	local extra=("${VM_QEMU_EXTRA[@]}")
+	if [ -n "${VM_SCRATCH_MB:-}" ]; then
+		# An empty disk (/dev/vda in the ramfs guest) for block I/O limits.
+		truncate -s "${VM_SCRATCH_MB}M" "$work/scratch.img"
+		extra+=(-drive "file=$work/scratch.img,format=raw,if=none,id=scratch" -device virtio-blk-device,drive=scratch)
+	fi
 	tail -n +1 -f "$work/out" &
 	VM_PIDS="$VM_PIDS $!"
 	# timeout(1) ends qemu after TIMEOUT seconds (status 124), and passes on
@@ -181,7 +188,7 @@ vm_run() {
 		-device virtio-rng-device -device virtio-serial-device \
 		-chardev file,id=out,path="$work/out" -device virtserialport,chardev=out,name=kago.out \
 		-chardev file,id=rc,path="$work/rc" -device virtserialport,chardev=rc,name=kago.rc \
-		"${VM_QEMU_EXTRA[@]}" </dev/null >"$work/console" 2>&1 &
+		"${extra[@]}" </dev/null >"$work/console" 2>&1 &
 	local qpid=$!
 	VM_PIDS="$VM_PIDS $qpid"
 	wait "$qpid" || qrc=$?

@@ -2,7 +2,8 @@
 # Boot Debian's cloud kernel with a busybox initramfs on pure cgroup v2
 # (cgroup_no_v1=all, every controller enabled in the root's
 # cgroup.subtree_control) and run COMMAND there as root, in /share, a copy
-# of DIR. Prints COMMAND's output and exits with its exit code.
+# of DIR. Prints COMMAND's output and exits with its exit code. An empty
+# 16 MiB disk is /dev/vda (for block I/O limits).
 #
 # Usage: test/vm/ramfs.sh [--share DIR] [--timeout SECONDS] -- COMMAND...
 # The guest has busybox only: DIR brings static binaries (Go test binaries
@@ -26,6 +27,7 @@ done
 vm_kernel
 vm_base_initramfs
 VM_QEMU_EXTRA=()
+VM_SCRATCH_MB=${VM_SCRATCH_MB:-16}
 rc=0
 vm_run ramfs "$share" "$timeout" "quiet loglevel=1 cgroup_no_v1=all" "$@" || rc=$?
 exit "$rc"
