@@ -250,4 +250,18 @@ func exitSignal(err error) syscall.Signal {
 	return 0
 }
 
+// wantClosed fails unless WaitOOM's channel closes, without another event,
+// within 5s of what happened (said by after).
+func wantClosed(t *testing.T, ch <-chan struct{}, after string) {
+	t.Helper()
+	select {
+	case _, open := <-ch:
+		if open {
+			t.Errorf("WaitOOM sent an event after %s, want the channel closed", after)
+		}
+	case <-time.After(5 * time.Second):
+		t.Errorf("WaitOOM channel not closed after %s", after)
+	}
+}
+
 func ptr[T any](v T) *T { return &v }

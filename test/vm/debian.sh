@@ -16,20 +16,9 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/debian-root.sh"
 
-usage="usage: debian.sh [--hybrid] [--share DIR] [--timeout S] -- COMMAND..."
-share= timeout=600 cg="systemd.unified_cgroup_hierarchy=1"
-while [ $# -gt 0 ]; do
-	case "$1" in
-	--hybrid) cg="systemd.unified_cgroup_hierarchy=0"; shift ;;
-	--share) share=$2; shift 2 ;;
-	--timeout) timeout=$2; shift 2 ;;
-	--) shift; break ;;
-	*) vm_die "unknown option $1 ($usage)" ;;
-	esac
-done
-[ $# -gt 0 ] || vm_die "no command ($usage)"
-[ -z "$share" ] || [ -d "$share" ] || vm_die "--share $share: not a directory"
-[ "$(id -u)" = 0 ] || vm_die "needs root"
+vm_args "usage: debian.sh [--hybrid] [--share DIR] [--timeout S] -- COMMAND..." "$@"
+cg="systemd.unified_cgroup_hierarchy=1"
+[ "$VM_HYBRID" = 1 ] && cg="systemd.unified_cgroup_hierarchy=0"
 
 vm_kernel
 vm_base_initramfs
@@ -38,5 +27,5 @@ vm_debian_root
 VM_QEMU_EXTRA=(-drive "file=$VM_ROOT,format=raw,if=none,id=root,snapshot=on"
 	-device virtio-blk-device,drive=root)
 rc=0
-vm_run debian "$share" "$timeout" "apparmor=1 security=apparmor $cg" "$@" || rc=$?
+vm_run debian "$VM_SHARE" "$VM_TIMEOUT" "apparmor=1 security=apparmor $cg" "${VM_CMD[@]}" || rc=$?
 exit "$rc"

@@ -64,6 +64,27 @@ vm_kernel_fetch() {
 	touch "$dir/.done"
 }
 
+# vm_args USAGE ARGS...: the options both guests take. Sets VM_SHARE,
+# VM_TIMEOUT (default 600), VM_HYBRID (1 for --hybrid, where USAGE offers
+# it) and VM_CMD (the command after --); dies with USAGE on bad input.
+vm_args() {
+	local usage=$1; shift
+	VM_SHARE= VM_TIMEOUT=600 VM_HYBRID=0
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--hybrid) [[ $usage == *--hybrid* ]] || vm_die "unknown option $1 ($usage)"; VM_HYBRID=1; shift ;;
+		--share) [ $# -ge 2 ] || vm_die "--share needs a directory ($usage)"; VM_SHARE=$2; shift 2 ;;
+		--timeout) [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || vm_die "--timeout needs seconds ($usage)"; VM_TIMEOUT=$2; shift 2 ;;
+		--) shift; break ;;
+		*) vm_die "unknown option $1 ($usage)" ;;
+		esac
+	done
+	[ $# -gt 0 ] || vm_die "no command ($usage)"
+	[ -z "$VM_SHARE" ] || [ -d "$VM_SHARE" ] || vm_die "--share $VM_SHARE: not a directory"
+	[ "$(id -u)" = 0 ] || vm_die "needs root"
+	VM_CMD=("$@")
+}
+
 # vm_mirror: the Debian mirror this host's apt uses for its own release
 # (never a hard-coded host); DEBIAN_MIRROR overrides.
 vm_mirror() {

@@ -11,23 +11,11 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-share= timeout=600
-while [ $# -gt 0 ]; do
-	case "$1" in
-	--share) share=$2; shift 2 ;;
-	--timeout) timeout=$2; shift 2 ;;
-	--) shift; break ;;
-	*) vm_die "unknown option $1 (usage: ramfs.sh [--share DIR] [--timeout S] -- COMMAND...)" ;;
-	esac
-done
-[ $# -gt 0 ] || vm_die "no command (usage: ramfs.sh [--share DIR] [--timeout S] -- COMMAND...)"
-[ -z "$share" ] || [ -d "$share" ] || vm_die "--share $share: not a directory"
-[ "$(id -u)" = 0 ] || vm_die "needs root"
-
+vm_args "usage: ramfs.sh [--share DIR] [--timeout S] -- COMMAND..." "$@"
 vm_kernel
 vm_base_initramfs
 VM_QEMU_EXTRA=()
 VM_SCRATCH_MB=${VM_SCRATCH_MB:-16}
 rc=0
-vm_run ramfs "$share" "$timeout" "quiet loglevel=1 cgroup_no_v1=all" "$@" || rc=$?
+vm_run ramfs "$VM_SHARE" "$VM_TIMEOUT" "quiet loglevel=1 cgroup_no_v1=all" "${VM_CMD[@]}" || rc=$?
 exit "$rc"
