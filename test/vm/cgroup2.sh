@@ -37,7 +37,10 @@ chmod +x "$script"
 
 echo "== boot the cgroup v2 guest (test/vm/ramfs.sh) and run"
 start=$(date +%s)
-"$dir/ramfs.sh" --share "$share" --timeout "${KAGO_VM_TIMEOUT:-900}" -- ./run-tests.sh | tee "$share/out"
+# The whole -test.v log is kept for the count; the screen gets it without
+# the RUN/PAUSE/CONT lines.
+"$dir/ramfs.sh" --share "$share" --timeout "${KAGO_VM_TIMEOUT:-900}" -- ./run-tests.sh |
+	tee "$share/out" | grep --line-buffered -v -E '^=== (RUN|PAUSE|CONT) '
 rc=${PIPESTATUS[0]}
 echo "   (guest: $(($(date +%s) - start))s)"
 

@@ -189,7 +189,9 @@ vm_run() {
 	# Under TCG the guest's TSC is the host's, and calibrating it against
 	# the emulated PIT fails at random on a loaded host (the boot then hangs
 	# after "Marking TSC unstable"): tell the guest the frequency instead.
-	khz=$(awk -F: '/^cpu MHz/ {printf "%d", $2 * 1000; exit}' /proc/cpuinfo)
+	# KAGO_VM_TSC_KHZ overrides where "cpu MHz" is not the TSC's rate
+	# (frequency scaling without constant_tsc).
+	khz=${KAGO_VM_TSC_KHZ:-$(awk -F: '/^cpu MHz/ {printf "%d", $2 * 1000; exit}' /proc/cpuinfo)}
 	[ -n "$khz" ] && append="tsc_early_khz=$khz tsc=reliable $append"
 	local extra=("${VM_QEMU_EXTRA[@]}")
 	if [ -n "${VM_SCRATCH_MB:-}" ]; then
