@@ -29,7 +29,7 @@ while read -r kind pkg pattern; do
 	(cd "$repo" && $GO test -c -o "$share/$bin" "./$pkg") || exit 1
 	# Each package from its own directory, as go test runs it.
 	mkdir -p "$share/src/$pkg"
-	printf 'echo "=== PACKAGE %s"\n(cd /share/src/%s && /share/%s -test.v -test.count=1 -test.timeout 10m -test.run %s) || rc=1\n' \
+	printf 'echo "=== PACKAGE %s"\n(cd /share/src/%s && /share/%s -test.v -test.count=1 -test.timeout 5m -test.run %s) || rc=1\n' \
 		"$pkg" "$pkg" "$bin" "'$pattern'" >>"$script"
 done < <(grep -v '^#' "$expected")
 echo 'exit $rc' >>"$script"
@@ -39,7 +39,7 @@ echo "== boot the cgroup v2 guest (test/vm/ramfs.sh) and run"
 start=$(date +%s)
 # The whole -test.v log is kept for the count; the screen gets it without
 # the RUN/PAUSE/CONT lines.
-"$dir/ramfs.sh" --share "$share" --timeout "${KAGO_VM_TIMEOUT:-900}" -- ./run-tests.sh |
+"$dir/ramfs.sh" --share "$share" --timeout "${KAGO_VM_TIMEOUT:-360}" -- ./run-tests.sh |
 	tee "$share/out" | grep --line-buffered -v -E '^=== (RUN|PAUSE|CONT) '
 rc=${PIPESTATUS[0]}
 echo "   (guest: $(($(date +%s) - start))s)"

@@ -164,9 +164,10 @@ vm_quote() {
 # vm_run MODE SHARE TIMEOUT APPEND COMMAND...: boots the guest in MODE
 # (debian or ramfs) with SHARE's contents at /share, runs COMMAND there,
 # streams its output to stdout and returns its exit code (124: timeout,
-# 125: the guest did not report one). Extra qemu arguments come from the
-# array VM_QEMU_EXTRA; VM_SCRATCH_MB adds an empty disk of that size;
-# KAGO_VM_VERBOSE=1 also prints the serial console.
+# 125: the guest did not boot or report one). A boot that does not reach
+# the command within KAGO_VM_BOOT_TIMEOUT (150 s) is tried once more. Extra
+# qemu arguments come from the array VM_QEMU_EXTRA; VM_SCRATCH_MB adds an
+# empty disk of that size; KAGO_VM_VERBOSE=1 prints the serial console.
 vm_run() {
 	local mode=$1 share=$2 timeout=$3 append=$4; shift 4
 	local rc qrc=0 khz
@@ -201,20 +202,43 @@ vm_run() {
 	fi
 	tail -n +1 -f "$work/out" &
 	VM_PIDS="$VM_PIDS $!"
-	# timeout(1) ends qemu after TIMEOUT seconds (status 124), and passes on
-	# the TERM that vm_cleanup sends it when this script is interrupted.
-	timeout -k 5 "$timeout" qemu-system-x86_64 \
-		-M microvm -accel tcg -m "${KAGO_VM_MEM:-2G}" -smp "${KAGO_VM_CPUS:-2}" \
-		-nographic -no-reboot \
-		-kernel "$VM_KERNEL" -initrd "$work/initrd" \
-		-append "console=ttyS0 panic=-1 reboot=t kago_vm.mode=$mode $append" \
-		-device virtio-rng-device -device virtio-serial-device \
-		-chardev file,id=out,path="$work/out" -device virtserialport,chardev=out,name=kago.out \
-		-chardev file,id=rc,path="$work/rc" -device virtserialport,chardev=rc,name=kago.rc \
-		"${extra[@]}" </dev/null >"$work/console" 2>&1 &
-	local qpid=$!
-	VM_PIDS="$VM_PIDS $qpid"
-	wait "$qpid" || qrc=$?
+	local attempt up
+	for attempt in 1 2; do
+		: >"$work/up"
+		qrc=0
+		# timeout(1) ends qemu after TIMEOUT seconds (status 124), and passes
+		# on the TERM that vm_cleanup sends it when this script is interrupted.
+		timeout -k 5 "$timeout" qemu-system-x86_64 \
+			-M microvm -accel tcg -m "${KAGO_VM_MEM:-2G}" -smp "${KAGO_VM_CPUS:-2}" \
+			-nographic -no-reboot \
+			-kernel "$VM_KERNEL" -initrd "$work/initrd" \
+			-append "console=ttyS0 panic=-1 reboot=t kago_vm.mode=$mode $append" \
+			-device virtio-rng-device -device virtio-serial-device \
+			-chardev file,id=out,path="$work/out" -device virtserialport,chardev=out,name=kago.out \
+			-chardev file,id=rc,path="$work/rc" -device virtserialport,chardev=rc,name=kago.rc \
+			-chardev file,id=up,path="$work/up" -device virtserialport,chardev=up,name=kago.up \
+			"${extra[@]}" </dev/null >"$work/console" 2>&1 &
+		local qpid=$!
+		VM_PIDS="$VM_PIDS $qpid"
+		# A boot that never reaches the command (a guest hung in early boot
+		# under TCG) is tried once more instead of costing the whole timeout.
+		up=0
+		for _ in $(seq $((${KAGO_VM_BOOT_TIMEOUT:-150} * 2))); do
+			if [ -s "$work/up" ]; then up=1; break; fi
+			kill -0 "$qpid" 2>/dev/null || break
+			sleep 0.5
+		done
+		[ -s "$work/up" ] && up=1
+		if [ "$up" = 0 ] && kill -0 "$qpid" 2>/dev/null; then
+			kill "$qpid" 2>/dev/null
+			wait "$qpid" 2>/dev/null
+			vm_log "boot $attempt did not reach the command in ${KAGO_VM_BOOT_TIMEOUT:-150}s; serial console ends:"
+			tail -n 15 "$work/console" >&2
+			continue
+		fi
+		wait "$qpid" || qrc=$?
+		break
+	done
 	sleep 0.2
 	vm_stop_pids
 	if [ "${KAGO_VM_VERBOSE:-0}" = 1 ]; then
@@ -224,6 +248,10 @@ vm_run() {
 		vm_log "timed out after ${timeout}s; serial console ends:"
 		tail -n 40 "$work/console" >&2
 		return 124
+	fi
+	if [ "$up" = 0 ] && [ -z "$(tr -dc 0-9 <"$work/rc")" ]; then
+		vm_log "the guest did not boot"
+		return 125
 	fi
 	rc=$(tr -dc 0-9 <"$work/rc")
 	if [ -z "$rc" ]; then

@@ -20,7 +20,7 @@ for layout in v2 hybrid; do
 	opt=; [ "$layout" = hybrid ] && opt=--hybrid
 	echo "== debian.sh $opt: smoke ($layout)"
 	start=$(date +%s)
-	"$dir/debian.sh" $opt --timeout 300 --share "$share" -- ./debian-smoke.sh "$layout" | tee "$share/out"
+	"$dir/debian.sh" $opt --timeout 180 --share "$share" -- ./debian-smoke.sh "$layout" | tee "$share/out"
 	rc=${PIPESTATUS[0]}
 	count "$share/out"
 	if [ "$rc" != 0 ] && ! grep -q '^FAIL ' "$share/out"; then
@@ -29,7 +29,7 @@ for layout in v2 hybrid; do
 	echo "   ($layout boot + checks: $(($(date +%s) - start))s)"
 done
 echo "== exit code of the command comes back"
-"$dir/debian.sh" --timeout 300 -- sh -c 'exit 7'
+"$dir/debian.sh" --timeout 180 -- sh -c 'exit 7'
 rc=$?
 if [ "$rc" = 7 ]; then echo "ok   exit code 7 came back"; passed=$((passed + 1)); else echo "FAIL exit code: got $rc, want 7"; failed=$((failed + 1)); fi
 echo "debian-smoke: $passed passed, $failed failed"
