@@ -29,19 +29,18 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	kagoRunc = filepath.Join(dir, "kago-runc")
-	if bin := os.Getenv("KAGO_RUNC_TEST_BIN"); bin != "" {
-		// Prebuilt kago-runc and kago-init in one directory, for a machine
-		// without Go: the VM tests (test/vm) pass them in this way.
-		kagoRunc = filepath.Join(bin, "kago-runc")
-	} else {
-		// kago-init beside kago-runc, as `make build` installs them: the
-		// containers here run the small init (test/e2e covers the fallback
-		// to the runtime's own binary).
-		for pkg, out := range map[string]string{".": kagoRunc, "../kago-init": filepath.Join(dir, "kago-init")} {
-			if msg, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
-				fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, msg)
-				os.Exit(1)
-			}
+	// kago-init beside kago-runc, as `make build` installs them: the
+	// containers here run the small init (test/e2e covers the fallback to the
+	// runtime's own binary).
+	for pkg, out := range map[string]string{".": kagoRunc, "../kago-init": filepath.Join(dir, "kago-init")} {
+		if prebuilt := os.Getenv("KAGO_RUNC_PREBUILT"); prebuilt != "" {
+			// A machine without Go (a test VM) brings them built.
+			kagoRunc = prebuilt
+			break
+		}
+		if msg, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, msg)
+			os.Exit(1)
 		}
 	}
 	code := m.Run()

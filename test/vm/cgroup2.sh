@@ -20,7 +20,7 @@ echo "== build (ramfs.sh brings the libraries cgo binaries need)"
 script=$share/run-tests.sh
 {
 	echo '#!/bin/sh'
-	echo 'export KAGO_RUNC_TEST_BIN=/share/bin TMPDIR=/tmp'
+	echo 'export KAGO_RUNC_PREBUILT=/share/bin/kago-runc TMPDIR=/tmp'
 	echo 'rc=0'
 } >"$script"
 while read -r kind pkg pattern; do

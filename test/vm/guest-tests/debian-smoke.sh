@@ -28,4 +28,6 @@ hybrid)
 esac
 [ -x ./marker.sh ] && [ "$(./marker.sh)" = from-the-host ] && ok "share: host files in $(pwd)" || fail "share: marker.sh missing in $(pwd)"
 runc --version >/dev/null 2>&1 && ok "runc installed (reference runtime)" || fail "runc missing"
+/bin/busybox --help 2>&1 | head -1 | grep -q BusyBox && ! ldd /bin/busybox >/dev/null 2>&1 &&
+	ok "static /bin/busybox (internal/testbundle)" || fail "no static /bin/busybox"
 [ "$fails" = 0 ]
