@@ -1,7 +1,7 @@
 # kago's entry points. `make demo` is the first thing to try (needs root).
 GO ?= go
 
-.PHONY: all build deps demo demo-deps demo-clean bench test test-validation clean runc-peer
+.PHONY: all build deps demo demo-deps demo-clean bench test test-validation clean runc-peer test-vm vm-deps
 
 all: build
 
@@ -49,6 +49,14 @@ test: deps
 # in test/validation/expected-failures.txt.
 test-validation: deps
 	GO=$(GO) test/validation/run.sh
+
+# Pure cgroup v2 and a systemd + AppArmor Debian guest under qemu (TCG), for
+# what this hybrid, systemd-less, LSM-less host cannot test (test/vm/README.md).
+VM_DEPS = qemu-system-x86 busybox-static debootstrap e2fsprogs
+vm-deps:
+	@$(MAKE) --no-print-directory deps DEPS="$(VM_DEPS)"
+test-vm: vm-deps
+	test/vm/test-vm.sh
 
 clean:
 	rm -rf bin/
