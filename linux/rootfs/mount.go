@@ -17,7 +17,7 @@ const lockedFlags = unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NO
 // mountAt mounts onto the object fd refers to, after checking it is inside
 // the rootfs. p is only used in messages.
 func (r *root) mountAt(source string, fd int, p, fstype string, flags uintptr, data string) error {
-	if err := r.checkInside(fd, p); err != nil {
+	if err := r.CheckInside(fd, p); err != nil {
 		return err
 	}
 	if err := unix.Mount(source, procFd(fd), fstype, flags, data); err != nil {
@@ -30,9 +30,9 @@ func (r *root) mountAt(source string, fd int, p, fstype string, flags uintptr, d
 // the mount still points at the covered directory; the new mount is only
 // reached by resolving the path again, and must be the root of a mount.
 func (r *root) openMounted(p string, extra uint64) (int, error) {
-	fd, err := r.open(p, unix.O_PATH, extra)
+	fd, err := r.OpenFd(p, unix.O_PATH, extra)
 	if err != nil {
-		return -1, explainResolve(p, err)
+		return -1, err
 	}
 	var st unix.Statx_t
 	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW, unix.STATX_MNT_ID, &st); err != nil {
@@ -110,9 +110,9 @@ func (r *root) bind(source, dest string, mo MountOptions, extra uint64) error {
 	}
 	var fd int
 	if fi.IsDir() {
-		fd, err = r.mkdirAll(dest, 0o755, extra)
+		fd, err = r.MkdirAll(dest, 0o755, extra)
 	} else {
-		fd, err = r.mkfile(dest, 0o644, extra)
+		fd, err = r.MkFile(dest, 0o644, extra)
 	}
 	if err != nil {
 		return err
@@ -143,7 +143,7 @@ func (r *root) mountFS(source, dest, fstype string, mo MountOptions, extra uint6
 		}
 		return r.applyAfter(dest, mo, extra)
 	}
-	fd, err := r.mkdirAll(dest, 0o755, extra)
+	fd, err := r.MkdirAll(dest, 0o755, extra)
 	if err != nil {
 		return err
 	}
