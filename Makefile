@@ -39,6 +39,19 @@ demo-clean:
 bench: build
 	bench/run.sh $(SECTIONS)
 
+# runc at the version whose cgroup v2 cpu.weight conversion kago follows
+# (linux/cgroups cpuSharesToWeight), static, from the Go module proxy: the
+# peer of linux/cgroups TestCPUWeightMatchesRunc, which runs where cgroup v2
+# has the cpu controller (the pure v2 VM; pass it as KAGO_PEER_RUNC).
+PEER_RUNC_VERSION = v1.5.3
+.PHONY: peer-runc
+peer-runc: bin/peers/runc-$(PEER_RUNC_VERSION)
+bin/peers/runc-$(PEER_RUNC_VERSION):
+	mkdir -p bin/peers
+	tmp=$$(mktemp -d) && GOFLAGS= CGO_ENABLED=1 GOBIN=$$tmp $(GO) install -tags "netgo osusergo" \
+		-ldflags "-s -w -extldflags -static" github.com/opencontainers/runc@$(PEER_RUNC_VERSION) && \
+		mv $$tmp/runc $@ && rmdir $$tmp
+
 # The whole suite, as root on the real kernel (about 20 minutes on 2 cores).
 test: deps
 	$(GO) test -count=1 -timeout 30m ./...
