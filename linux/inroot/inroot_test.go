@@ -99,6 +99,20 @@ func (f *fixture) where(t testing.TB, fd int, what string) string {
 	return strings.TrimPrefix(got, f.root)
 }
 
+// expectAt checks that the lookup op(p) succeeded and gave an fd of want
+// (relative to the root), and closes it.
+func (f *fixture) expectAt(t *testing.T, op, p string, fd int, err error, want string) {
+	t.Helper()
+	if err != nil {
+		t.Errorf("%s(%q): %v", op, p, err)
+		return
+	}
+	defer unix.Close(fd)
+	if got := f.where(t, fd, p); got != want {
+		t.Errorf("%s(%q) = root%s, want root%s", op, p, got, want)
+	}
+}
+
 func TestOpenStaysInRoot(t *testing.T) {
 	f := newFixture(t)
 	for p, want := range map[string]string{ // path -> where it resolves, from the root
@@ -110,14 +124,7 @@ func TestOpenStaysInRoot(t *testing.T) {
 		"dir/back/../..": "",
 	} {
 		fd, err := f.r.OpenFd(p, unix.O_PATH, 0)
-		if err != nil {
-			t.Errorf("OpenFd(%q): %v", p, err)
-			continue
-		}
-		if got := f.where(t, fd, p); got != want {
-			t.Errorf("OpenFd(%q) = root%s, want root%s", p, got, want)
-		}
-		unix.Close(fd)
+		f.expectAt(t, "OpenFd", p, fd, err, want)
 	}
 	for p, wantErr := range map[string]error{
 		"/abs/canary": unix.ENOENT, // absolute symlinks are taken from the root
@@ -161,14 +168,7 @@ func TestMkdirAllAndMkFileStayInRoot(t *testing.T) {
 		"/evil/evil/made/it": "/made/it",
 	} {
 		fd, err := f.r.MkdirAll(p, 0o755, 0)
-		if err != nil {
-			t.Errorf("MkdirAll(%q): %v", p, err)
-			continue
-		}
-		if got := f.where(t, fd, p); got != want {
-			t.Errorf("MkdirAll(%q) = root%s, want root%s", p, got, want)
-		}
-		unix.Close(fd)
+		f.expectAt(t, "MkdirAll", p, fd, err, want)
 	}
 	for p, wantErr := range map[string]string{
 		"/loop/x":     "symbolic links",
