@@ -68,11 +68,7 @@ func resolveDocker(t *testing.T, goarch string, capset []string) *specs.LinuxSec
 				continue
 			}
 		}
-		sc := s.LinuxSyscall
-		if s.Name != "" {
-			sc.Names = []string{s.Name}
-		}
-		out.Syscalls = append(out.Syscalls, sc)
+		out.Syscalls = append(out.Syscalls, s.LinuxSyscall)
 	}
 	return &out
 }
