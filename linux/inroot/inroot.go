@@ -105,17 +105,13 @@ func rel(p string) string {
 // added) and returns the fd. resolve adds RESOLVE_* flags, for example
 // RESOLVE_NO_SYMLINKS or RESOLVE_NO_XDEV.
 func (r *Root) OpenFd(p string, flags int, resolve uint64) (int, error) {
-	return openAt(r.fd, p, flags, resolve)
+	return OpenAt(r.fd, p, flags, resolve)
 }
 
 // OpenAt resolves p inside the root dirfd, for callers that keep their own
 // fd of the root (and of directories below it, which then act as the root
 // of the lookup: p cannot leave them either).
 func OpenAt(dirfd int, p string, flags int, resolve uint64) (int, error) {
-	return openAt(dirfd, p, flags, resolve)
-}
-
-func openAt(dirfd int, p string, flags int, resolve uint64) (int, error) {
 	how := unix.OpenHow{Flags: uint64(flags) | unix.O_CLOEXEC, Resolve: resolveInRoot | resolve}
 	fd, err := Openat2(dirfd, rel(p), &how)
 	if err != nil {
