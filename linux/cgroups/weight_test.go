@@ -101,7 +101,7 @@ func TestCPUWeightMatchesRunc(t *testing.T) {
 		t.Run(strconv.FormatUint(shares, 10), func(t *testing.T) {
 			peer := runcWeight(t, runc, shares)
 			m := createManager(t, host, &specs.LinuxResources{CPU: &specs.LinuxCPU{Shares: &shares}})
-			own, err := readFile(m.Path("cpu"), "cpu.weight")
+			own, err := readFile(m.Path(""), "cpu.weight") // a v2 manager has one directory
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -150,7 +150,17 @@ func runcWeight(t *testing.T, runc string, shares uint64) string {
 		os.Remove(filepath.Join("/sys/fs/cgroup", cgPath))
 		os.Remove(filepath.Join("/sys/fs/cgroup", testParent))
 	})
-	if out, err := exec.Command(runc, "--root", state, "create", "--bundle", b.Dir, id).CombinedOutput(); err != nil {
+	// The container's init keeps runc's stdout and stderr: they go to a
+	// file, since a pipe would not reach EOF while the container exists.
+	log, err := os.CreateTemp(t.TempDir(), "create-output")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	create := exec.Command(runc, "--root", state, "create", "--bundle", b.Dir, id)
+	create.Stdout, create.Stderr = log, log
+	if err := create.Run(); err != nil {
+		out, _ := os.ReadFile(log.Name())
 		t.Fatalf("runc create with cpu.shares %d: %v: %s", shares, err, out)
 	}
 	w, err := readFile(filepath.Join("/sys/fs/cgroup", cgPath), "cpu.weight")
