@@ -1,7 +1,7 @@
 # kago's entry points. `make demo` is the first thing to try (needs root).
 GO ?= go
 
-.PHONY: all build deps demo demo-deps demo-clean bench test clean
+.PHONY: all build deps demo demo-deps demo-clean bench test test-validation clean runc-peer
 
 all: build
 
@@ -56,5 +56,20 @@ bin/peers/runc-$(PEER_RUNC_VERSION):
 test: deps
 	$(GO) test -count=1 -timeout 30m ./...
 
+# The OCI runtime-tools validation suite against kago-runc and runc, as root
+# (test/validation/run.sh; about 4 minutes): kago-runc must pass every
+# assertion runc passes; its remaining failures are listed with their reasons
+# in test/validation/expected-failures.txt.
+test-validation: deps
+	GO=$(GO) test/validation/run.sh
+
 clean:
 	rm -rf bin/
+
+# A newer runc (built from its Go module, with seccomp) to run the runtime-spec
+# 1.2/1.3 tests of cmd/kago-runc against, where Debian's runc 1.1 lacks the
+# fields: KAGO_TEST_RUNC=$$PWD/bin/peer/runc go test -run 'Test(Scheduler|Personality|TimeOffsets|NetDevices|IDMapped|Spec13)' ./cmd/kago-runc
+RUNC_PEER_VERSION ?= v1.5.3
+runc-peer:
+	@dpkg -s libseccomp-dev >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libseccomp-dev >/dev/null
+	GOBIN=$(CURDIR)/bin/peer GOFLAGS=-mod=mod $(GO) install -tags seccomp github.com/opencontainers/runc@$(RUNC_PEER_VERSION)

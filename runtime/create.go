@@ -18,8 +18,11 @@ import (
 
 	"github.com/kago-run/kago/linux/cgroups"
 	"github.com/kago-run/kago/linux/console"
+	"github.com/kago-run/kago/linux/idmap"
+	"github.com/kago-run/kago/linux/netdev"
 	"github.com/kago-run/kago/linux/ns"
 	"github.com/kago-run/kago/linux/seccomp"
+	"github.com/kago-run/kago/linux/timens"
 	"github.com/kago-run/kago/runtime/containerinit"
 	"github.com/kago-run/kago/runtime/hooks"
 	"github.com/kago-run/kago/runtime/syncmsg"
@@ -99,6 +102,7 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 	if err != nil {
 		return nil, err
 	}
+	r.warnIgnored(id, spec.Linux.Resources)
 	if err := opts.IO.check(spec.Process.Terminal); err != nil {
 		return nil, err
 	}
@@ -186,6 +190,17 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 	} else {
 		req.newNS = newNS
 	}
+	if req.timeOffsets, err = timens.Offsets(spec.Linux.TimeOffsets); err != nil {
+		return nil, err
+	}
+	if req.timeOffsets != "" {
+		// Offsets are written between unshare and the first process in the
+		// namespace, so the constructor unshares it and forks; the pid
+		// namespace goes with it, so that the forked child is its pid 1.
+		moved := req.newNS & (unix.CLONE_NEWTIME | unix.CLONE_NEWPID)
+		req.newNS &^= moved
+		req.unshare |= moved
+	}
 	if req.exe, err = r.sealedExe(); err != nil {
 		return nil, err
 	}
@@ -204,6 +219,14 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 	if err := mgr.Join(sp.pid); err != nil {
 		return nil, fmt.Errorf("move init into its cgroup: %w", err)
 	}
+	if err := netdev.MoveAll(spec.Linux.NetDevices, fmt.Sprintf("/proc/%d/ns/net", sp.pid)); err != nil {
+		return nil, err
+	}
+	trees, err := r.mountTrees(spec, bundle, sp.pid)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(trees)
 	cfg := &containerinit.Config{
 		ID: id, Bundle: bundle, Rootfs: rootfs, Spec: spec, Process: spec.Process,
 		NoPivot: opts.NoPivot, NoNewKeyring: opts.NoNewKeyring, PreserveFDs: opts.PreserveFDs,
@@ -212,8 +235,16 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 		HostPid:     sp.pid,
 		Seccomp:     filter,
 	}
+	for i := range trees {
+		cfg.MountTrees = append(cfg.MountTrees, trees[i].index)
+	}
 	if err := sp.conn.Send(syncmsg.TypeConfig, cfg, nil); err != nil {
 		return nil, err
+	}
+	for _, t := range trees {
+		if err := sp.conn.Send(syncmsg.TypeMountTree, nil, t.file); err != nil {
+			return nil, err
+		}
 	}
 	rec.InitPid = sp.pid
 	if err := r.converse(ctx, sp, spec, opts.IO, cfg.State(specs.StateCreating)); err != nil {
@@ -235,6 +266,37 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 		}
 	}
 	return c, nil
+}
+
+// mountTree is a detached id-mapped mount for init to attach.
+type mountTree struct {
+	index int
+	file  *os.File
+}
+
+func closeAll(trees []mountTree) {
+	for _, t := range trees {
+		t.file.Close()
+	}
+}
+
+// mountTrees makes the id-mapped mounts of spec in the host's namespaces
+// (the kernel refuses to idmap from inside a user namespace); mounts that
+// take the container's mapping use the user namespace of its init, pid.
+func (r *Runtime) mountTrees(spec *specs.Spec, bundle string, pid int) ([]mountTree, error) {
+	mounts, err := idmap.Mounts(spec, bundle)
+	if err != nil || len(mounts) == 0 {
+		return nil, err
+	}
+	files, err := idmap.Prepare(mounts, fmt.Sprintf("/proc/%d/ns/user", pid))
+	if err != nil {
+		return nil, err
+	}
+	trees := make([]mountTree, len(mounts))
+	for i, m := range mounts {
+		trees[i] = mountTree{index: m.Index, file: files[i]}
+	}
+	return trees, nil
 }
 
 // converse serves the init process until it reports ready: it runs the

@@ -21,6 +21,10 @@ type ExecOptions struct {
 	PidFile     string
 	PreserveFDs int
 	IO          IO
+	// IgnorePaused allows an exec into a paused container (runc
+	// --ignore-paused): the process joins the frozen cgroup, so Exec
+	// returns only once the container is resumed.
+	IgnorePaused bool
 }
 
 // Process is a process the runtime started: a container's init (run) or an
@@ -35,7 +39,10 @@ type Process struct {
 // seccomp profile. The caller must have made itself a child subreaper
 // (PrepareToWait) if it wants to Wait for the process.
 func (c *Container) Exec(ctx context.Context, proc *specs.Process, opts ExecOptions) (*Process, error) {
-	if st := c.Status(); st != StatusRunning && st != StatusCreated {
+	switch st := c.Status(); {
+	case st == StatusPaused && !opts.IgnorePaused:
+		return nil, fmt.Errorf("cannot exec in container %s: it is paused (resume it, or use --ignore-paused to override): %w", c.ID(), ErrState)
+	case st != StatusRunning && st != StatusCreated && st != StatusPaused:
 		return nil, fmt.Errorf("cannot exec in container %s: it is %s: %w", c.ID(), st, ErrState)
 	}
 	if err := validateProcess(proc); err != nil {
@@ -69,13 +76,9 @@ func (c *Container) Exec(ctx context.Context, proc *specs.Process, opts ExecOpti
 	if err != nil {
 		return nil, fmt.Errorf("exec in container %s: %w", c.ID(), err)
 	}
-	cg, err := c.Cgroup()
-	if err == nil {
-		err = cg.Join(sp.pid)
-	}
-	if err != nil {
+	if err := c.joinCgroup(sp.pid, proc.ExecCPUAffinity); err != nil {
 		sp.kill()
-		return nil, fmt.Errorf("move exec process into the cgroup of %s: %w", c.ID(), err)
+		return nil, err
 	}
 	cfg := &containerinit.Config{
 		ID: c.ID(), Bundle: c.rec.Bundle, Rootfs: c.rec.Rootfs, Spec: c.rec.Spec, Process: proc,
@@ -105,6 +108,27 @@ func (c *Container) Exec(ctx context.Context, proc *specs.Process, opts ExecOpti
 		}
 	}
 	return &Process{Pid: sp.pid, sp: sp}, nil
+}
+
+// joinCgroup moves an exec'd process into the container's cgroup, with
+// process.execCPUAffinity's initial CPUs before and final CPUs after the move.
+func (c *Container) joinCgroup(pid int, affinity *specs.CPUAffinity) error {
+	if affinity != nil {
+		if err := setExecAffinity(pid, "process.execCPUAffinity.initial", affinity.Initial); err != nil {
+			return err
+		}
+	}
+	cg, err := c.Cgroup()
+	if err == nil {
+		err = cg.Join(pid)
+	}
+	if err != nil {
+		return fmt.Errorf("move exec process into the cgroup of %s: %w", c.ID(), err)
+	}
+	if affinity != nil {
+		return setExecAffinity(pid, "process.execCPUAffinity.final", affinity.Final)
+	}
+	return nil
 }
 
 // PrepareToWait makes the calling process a child subreaper, so that a

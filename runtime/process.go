@@ -14,6 +14,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/kago-run/kago/linux/idmap"
 	"github.com/kago-run/kago/linux/ns"
 	"github.com/kago-run/kago/linux/nsenter"
 	"github.com/kago-run/kago/runtime/containerinit"
@@ -138,6 +139,7 @@ type spawnRequest struct {
 	stdio       [3]*os.File
 	preserveFDs int
 	fifo        *os.File // create only
+	timeOffsets string   // timens_offsets text for a time namespace in unshare
 }
 
 // spawned is a started init or exec process, before it runs user code.
@@ -145,14 +147,6 @@ type spawned struct {
 	pid  int
 	cmd  *exec.Cmd // the direct child; it exited already if pid != cmd.Process.Pid
 	conn *syncmsg.Conn
-}
-
-func toSysMappings(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
-	out := make([]syscall.SysProcIDMap, len(m))
-	for i, x := range m {
-		out[i] = syscall.SysProcIDMap{ContainerID: int(x.ContainerID), HostID: int(x.HostID), Size: int(x.Size)}
-	}
-	return out
 }
 
 // spawn starts the process and returns once it is in its namespaces. Its
@@ -206,11 +200,14 @@ func spawn(req spawnRequest) (*spawned, error) {
 	if req.unshare != 0 {
 		env = append(env, nsenter.EnvUnshare+"="+strconv.FormatUint(uint64(req.unshare), 10))
 	}
+	if req.timeOffsets != "" {
+		env = append(env, nsenter.EnvTimens+"="+req.timeOffsets)
+	}
 	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: req.newNS}
 	if req.newNS&unix.CLONE_NEWUSER != 0 {
-		cmd.SysProcAttr.UidMappings = toSysMappings(req.uidMappings)
-		cmd.SysProcAttr.GidMappings = toSysMappings(req.gidMappings)
+		cmd.SysProcAttr.UidMappings = idmap.SysMappings(req.uidMappings)
+		cmd.SysProcAttr.GidMappings = idmap.SysMappings(req.gidMappings)
 		cmd.SysProcAttr.GidMappingsEnableSetgroups = os.Geteuid() == 0
 		// Until it calls setuid, the child keeps its host uid, which the
 		// mapping may not cover; execve would then strip its capabilities.

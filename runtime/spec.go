@@ -10,8 +10,10 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/kago-run/kago/linux/idmap"
 	"github.com/kago-run/kago/linux/ns"
 	"github.com/kago-run/kago/linux/rlimit"
+	"github.com/kago-run/kago/linux/timens"
 )
 
 // maxConfigSize bounds config.json; real ones are a few tens of KiB.
@@ -92,8 +94,11 @@ func Validate(spec *specs.Spec, bundle string) error {
 	if !userns && (len(spec.Linux.UIDMappings) != 0 || len(spec.Linux.GIDMappings) != 0) {
 		return errors.New("linux.uidMappings/gidMappings are set but there is no user namespace in linux.namespaces")
 	}
-	if len(spec.Linux.TimeOffsets) > 0 {
-		return errors.New("linux.timeOffsets is not supported by this runtime: remove it (a new time namespace without offsets works)")
+	if err := timens.Validate(spec.Linux.TimeOffsets, spec.Linux.Namespaces); err != nil {
+		return err
+	}
+	if err := validateLinuxSettings(spec); err != nil {
+		return err
 	}
 	if spec.Hostname != "" && !plan.Has(specs.UTSNamespace) {
 		return errors.New("hostname is set but the container has no UTS namespace of its own: add {\"type\": \"uts\"} to linux.namespaces")
@@ -102,6 +107,9 @@ func Validate(spec *specs.Spec, bundle string) error {
 		if m.Destination == "" {
 			return fmt.Errorf("mounts[%d] has no destination", i)
 		}
+	}
+	if _, err := idmap.Mounts(spec, bundle); err != nil {
+		return err
 	}
 	if spec.Linux.CgroupsPath != "" {
 		for _, part := range strings.Split(spec.Linux.CgroupsPath, "/") {
@@ -130,7 +138,10 @@ func Validate(spec *specs.Spec, bundle string) error {
 }
 
 func validateProcess(p *specs.Process) error {
-	if len(p.Args) == 0 && p.CommandLine == "" {
+	if len(p.Args) == 0 {
+		if p.CommandLine != "" {
+			return errors.New("process.commandLine is for Windows containers: set process.args to the program and its arguments")
+		}
 		return errors.New("process.args is empty: name the program to run")
 	}
 	if p.Cwd == "" || !filepath.IsAbs(p.Cwd) {
@@ -147,7 +158,7 @@ func validateProcess(p *specs.Process) error {
 	if p.OOMScoreAdj != nil && (*p.OOMScoreAdj < -1000 || *p.OOMScoreAdj > 1000) {
 		return fmt.Errorf("process.oomScoreAdj %d is outside -1000..1000", *p.OOMScoreAdj)
 	}
-	return nil
+	return validateProcessSettings(p)
 }
 
 // prestart returns the prestart hooks: deprecated, but still in the spec and

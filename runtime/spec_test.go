@@ -58,6 +58,7 @@ func TestLoadSpecAcceptsDefaultAndNamesProblems(t *testing.T) {
 		"rlimit soft>hard": {edit(func(s *specs.Spec) {
 			s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 9, Hard: 1}}
 		}), "soft limit"},
+		"windows command line": {edit(func(s *specs.Spec) { s.Process.Args, s.Process.CommandLine = nil, "sh -c true" }), "process.commandLine"},
 		"time offsets": {edit(func(s *specs.Spec) {
 			s.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"monotonic": {Secs: 1}}
 		}), "timeOffsets"},
@@ -80,6 +81,7 @@ func FuzzLoadSpec(f *testing.F) {
 	f.Add([]byte(`{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/"},"linux":{"namespaces":[{"type":"user"}]}}`))
 	f.Add([]byte(`{"ociVersion":"1.0.2","linux":{"namespaces":[{"type":"network","path":"/proc/self/ns/net"},{"type":"network"}]}}`))
 	f.Add([]byte(`null`))
+	f.Add([]byte(`{"ociVersion":"1.3.0","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/","scheduler":{"policy":"SCHED_FIFO","priority":5},"ioPriority":{"class":"IOPRIO_CLASS_BE","priority":4},"execCPUAffinity":{"initial":"0-1","final":"1"}},"mounts":[{"destination":"/x","source":"/tmp","options":["rbind","ridmap"],"uidMappings":[{"containerID":0,"hostID":1,"size":1}],"gidMappings":[{"containerID":0,"hostID":1,"size":1}]}],"linux":{"namespaces":[{"type":"time"},{"type":"network"}],"timeOffsets":{"monotonic":{"secs":5}},"personality":{"domain":"LINUX32","flags":["ADDR_NO_RANDOMIZE"]},"memoryPolicy":{"mode":"MPOL_BIND","nodes":"0-3"},"netDevices":{"eth0":{"name":"e%d"}}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		spec, err := LoadSpec(bundleWith(t, data))
 		if err == nil && (spec == nil || spec.Process == nil || spec.Linux == nil || spec.Root == nil) {

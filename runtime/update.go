@@ -15,6 +15,10 @@ func (c *Container) Update(res *specs.LinuxResources) error {
 	if res == nil {
 		return nil
 	}
+	if err := checkUnsupportedResources(res); err != nil {
+		return err
+	}
+	c.rt.warnIgnored(c.ID(), res)
 	unlock, err := c.lock()
 	if err != nil {
 		return err

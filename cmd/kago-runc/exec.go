@@ -48,7 +48,7 @@ func newExecCmd(g *globals) *cobra.Command {
 				return err
 			}
 			fg := &foreground{}
-			opts := runtime.ExecOptions{PidFile: f.pidFile, PreserveFDs: f.preserveFDs, IO: runtime.IO{ConsoleSocket: f.consoleSocket}}
+			opts := runtime.ExecOptions{PidFile: f.pidFile, PreserveFDs: f.preserveFDs, IgnorePaused: f.ignorePaused, IO: runtime.IO{ConsoleSocket: f.consoleSocket}}
 			if !f.detach {
 				if err := runtime.PrepareToWait(); err != nil {
 					return err
@@ -92,7 +92,7 @@ func newExecCmd(g *globals) *cobra.Command {
 	fl.StringVar(&f.processLabel, "process-label", "", "SELinux label (not supported)")
 	fl.StringVar(&f.apparmor, "apparmor", "", "AppArmor profile (not supported)")
 	fl.StringArrayVar(&f.cgroup, "cgroup", nil, "sub-cgroup to run in (not supported)")
-	fl.BoolVar(&f.ignorePaused, "ignore-paused", false, "allow exec in a paused container (not supported)")
+	fl.BoolVar(&f.ignorePaused, "ignore-paused", false, "allow exec in a paused container (it completes once the container is resumed)")
 	return cmd
 }
 

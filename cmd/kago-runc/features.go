@@ -8,6 +8,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kago-run/kago/linux/caps"
+	"github.com/kago-run/kago/linux/idmap"
+	"github.com/kago-run/kago/linux/mempolicy"
 	"github.com/kago-run/kago/linux/ns"
 	"github.com/kago-run/kago/linux/rootfs"
 	"github.com/kago-run/kago/linux/seccomp"
@@ -20,6 +22,9 @@ func newFeaturesCmd(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			yes, no := true, false
+			// The kernel decides: mount_setattr(2) and MOUNT_ATTR_IDMAP
+			// came in Linux 5.12.
+			idmapped := idmap.Supported()
 			var namespaces []string
 			for _, k := range ns.Kinds() {
 				namespaces = append(namespaces, string(k.Type))
@@ -32,19 +37,22 @@ func newFeaturesCmd(g *globals) *cobra.Command {
 				Linux: &features.Linux{
 					Namespaces:   namespaces,
 					Capabilities: caps.Known(),
-					Cgroup:       &features.Cgroup{V1: &yes, V2: &yes, Systemd: &no, SystemdUser: &no, Rdma: &no},
+					Cgroup:       &features.Cgroup{V1: &yes, V2: &yes, Systemd: &no, SystemdUser: &no, Rdma: &yes},
 					Seccomp: &features.Seccomp{
 						Enabled:        &yes,
-						Actions:        seccomp.SupportedActions(),
+						Actions:        seccomp.AvailableActions(),
 						Operators:      seccomp.SupportedOperators(),
 						Archs:          seccomp.SupportedArchs(),
 						KnownFlags:     seccomp.KnownFlags(),
-						SupportedFlags: seccomp.KnownFlags(),
+						SupportedFlags: seccomp.SupportedFlags(),
 					},
-					Apparmor:        &features.Apparmor{Enabled: &no},
-					Selinux:         &features.Selinux{Enabled: &no},
-					IntelRdt:        &features.IntelRdt{Enabled: &no},
-					MountExtensions: &features.MountExtensions{IDMap: &features.IDMap{Enabled: &no}},
+					Apparmor: &features.Apparmor{Enabled: &no},
+					Selinux:  &features.Selinux{Enabled: &no},
+					// kago manages no resctrl groups: linux.intelRdt is refused.
+					IntelRdt:        &features.IntelRdt{Enabled: &no, Schemata: &no, Monitoring: &no},
+					MemoryPolicy:    &features.MemoryPolicy{Modes: mempolicy.KnownModes(), Flags: mempolicy.KnownFlags()},
+					MountExtensions: &features.MountExtensions{IDMap: &features.IDMap{Enabled: &idmapped}},
+					NetDevices:      &features.NetDevices{Enabled: &yes},
 				},
 				Annotations: map[string]string{"org.kago.runtime.version": version},
 			}

@@ -87,7 +87,7 @@ func TestTerminalThroughConsoleSocket(t *testing.T) {
 		t.Fatal("no pty master received on the console socket")
 	}
 	defer master.Close()
-	console.SetSize(master, 33, 101)
+	// No resize from this side: "33 101" comes from process.consoleSize.
 	h.must("start", id)
 	master.Write([]byte("hello\n"))
 	out := readUntil(t, master, "END")

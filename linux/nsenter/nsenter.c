@@ -10,6 +10,8 @@
 //   _KAGO_NSENTER=TYPE:PATH,TYPE:PATH...   namespaces to join, in order (user first)
 //   _KAGO_NSENTER_UNSHARE=FLAGS            decimal clone flags to unshare after joining
 //   _KAGO_NSENTER_PIPE=FD                  where to report a forked child's pid or an error
+//   _KAGO_NSENTER_TIMENS=TEXT              written to /proc/self/timens_offsets after the
+//                                          unshare of a time namespace, before anything enters it
 //
 // Joining a pid or time namespace only affects children, so in that case the
 // constructor forks: the parent writes "pid N\n" to the pipe and exits, and the
@@ -54,10 +56,23 @@ static void fail(const char *what, const char *arg, int err) {
 	_exit(1);
 }
 
+/* The offsets of a new time namespace can be set only until a process enters
+ * it: here, between unshare(CLONE_NEWTIME) and the fork below. */
+static void write_timens_offsets(const char *text) {
+	size_t len = strlen(text);
+	int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		fail("open", "/proc/self/timens_offsets", errno);
+	if (write(fd, text, len) != (ssize_t)len)
+		fail("write linux.timeOffsets to", "/proc/self/timens_offsets", errno);
+	close(fd);
+}
+
 __attribute__((constructor)) static void kago_nsenter(void) {
 	char *spec = getenv("_KAGO_NSENTER");
 	char *unshare_env = getenv("_KAGO_NSENTER_UNSHARE");
 	char *pipe_env = getenv("_KAGO_NSENTER_PIPE");
+	char *timens_env = getenv("_KAGO_NSENTER_TIMENS");
 	int fds[MAX_NS];
 	char *types[MAX_NS];
 	int n = 0, fork_needed = 0, i;
@@ -99,9 +114,12 @@ __attribute__((constructor)) static void kago_nsenter(void) {
 			fail("unshare", unshare_env, errno);
 		if (unshare_flags & (CLONE_NEWPID | CLONE_NEWTIME))
 			fork_needed = 1;
+		if ((unshare_flags & CLONE_NEWTIME) && timens_env != NULL)
+			write_timens_offsets(timens_env);
 	}
 	unsetenv("_KAGO_NSENTER");
 	unsetenv("_KAGO_NSENTER_UNSHARE");
+	unsetenv("_KAGO_NSENTER_TIMENS");
 
 	if (fork_needed) {
 		pid_t child = fork();

@@ -21,4 +21,7 @@ const (
 	EnvJoin    = "_KAGO_NSENTER"
 	EnvUnshare = "_KAGO_NSENTER_UNSHARE"
 	EnvPipe    = "_KAGO_NSENTER_PIPE"
+	// EnvTimens carries linux.timeOffsets (linux/timens) for a time
+	// namespace in the unshare flags.
+	EnvTimens = "_KAGO_NSENTER_TIMENS"
 )

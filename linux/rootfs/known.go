@@ -17,6 +17,7 @@ func KnownOptions() []string {
 		out = append(out, name)
 	}
 	out = append(out, "tmpcopyup")
+	out = append(out, idmapOptions...)
 	sort.Strings(out)
 	return out
 }

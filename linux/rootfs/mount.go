@@ -108,12 +108,7 @@ func (r *root) bind(source, dest string, mo MountOptions, extra uint64) error {
 	if err != nil {
 		return fmt.Errorf("bind source %s: %w (create it on the host or fix mounts[].source)", source, err)
 	}
-	var fd int
-	if fi.IsDir() {
-		fd, err = r.MkdirAll(dest, 0o755, extra)
-	} else {
-		fd, err = r.MkFile(dest, 0o644, extra)
-	}
+	fd, err := r.mountPoint(dest, fi.IsDir(), extra)
 	if err != nil {
 		return err
 	}
@@ -122,12 +117,49 @@ func (r *root) bind(source, dest string, mo MountOptions, extra uint64) error {
 	if err != nil {
 		return err
 	}
+	return r.finishBind(dest, mo, extra)
+}
+
+// mountPoint returns an O_PATH fd of dest, made a directory or an empty
+// file to match what is mounted on it.
+func (r *root) mountPoint(dest string, dir bool, extra uint64) (int, error) {
+	if dir {
+		return r.MkdirAll(dest, 0o755, extra)
+	}
+	return r.MkFile(dest, 0o644, extra)
+}
+
+// finishBind applies the per-mount flags, recursive attributes and
+// propagation of a bind mount that now exists at dest.
+func (r *root) finishBind(dest string, mo MountOptions, extra uint64) error {
 	if mo.needsRemount() {
 		if err := r.remountBind(dest, mo.Flags, extra); err != nil {
 			return err
 		}
 	}
 	return r.applyAfter(dest, mo, extra)
+}
+
+// attachTree attaches a detached mount tree (open_tree(OPEN_TREE_CLONE), such
+// as an id-mapped copy from linux/idmap) at dest with move_mount(2), then
+// finishes it as any bind mount.
+func (r *root) attachTree(tree *os.File, dest string, mo MountOptions, extra uint64) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(tree.Fd()), &st); err != nil {
+		return fmt.Errorf("stat mount tree for %s: %w", dest, err)
+	}
+	fd, err := r.mountPoint(dest, st.Mode&unix.S_IFMT == unix.S_IFDIR, extra)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if err := r.CheckInside(fd, dest); err != nil {
+		return err
+	}
+	if err := unix.MoveMount(int(tree.Fd()), "", fd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+		return fmt.Errorf("move_mount %s onto %s: %w", tree.Name(), dest, err)
+	}
+	return r.finishBind(dest, mo, extra)
 }
 
 // mountFS mounts a new filesystem instance on directory dest.

@@ -25,6 +25,9 @@ type MountOptions struct {
 	// CopyUp ("tmpcopyup") fills a new tmpfs with what the image had at
 	// the mount point.
 	CopyUp bool
+	// IDMap ("idmap", "ridmap") asks for an id-mapped bind mount, which
+	// linux/idmap prepares and Prepare attaches (Options.Trees).
+	IDMap bool
 }
 
 type flagOption struct {
@@ -114,10 +117,12 @@ var recAttrOptions = map[string]recAttrOption{
 // unsupportedOptions are OCI/runc options with a meaning kago does not
 // implement yet; passing them to the kernel as data would fail obscurely.
 var unsupportedOptions = map[string]string{
-	"idmap":         "id-mapped mounts are not supported yet; remove the option or use a user namespace mapping",
-	"ridmap":        "id-mapped mounts are not supported yet; remove the option or use a user namespace mapping",
-	"x-mount.idmap": "id-mapped mounts are not supported yet; remove the option",
+	"x-mount.idmap": "mount(8)'s id mapping syntax is not supported: use the OCI mount's uidMappings/gidMappings with \"idmap\"",
 }
+
+// idmapOptions ask for an id-mapped mount (runtime-spec 1.2); "ridmap" maps
+// the submounts of an rbind too.
+var idmapOptions = []string{"idmap", "ridmap"}
 
 // ParseOptions maps OCI mount options to flags, propagation, recursive
 // attributes and data, following runc's table. Unknown options are passed to
@@ -159,8 +164,13 @@ func ParseOptions(options []string) (MountOptions, error) {
 			setRecAttr(mo.RecAttr, r)
 			continue
 		}
-		if why, ok := unsupportedOptions[o]; ok {
+		if key, _, _ := strings.Cut(o, "="); unsupportedOptions[key] != "" {
+			why := unsupportedOptions[key]
 			return MountOptions{}, fmt.Errorf("mount option %q: %s", o, why)
+		}
+		if o == "idmap" || o == "ridmap" {
+			mo.IDMap = true
+			continue
 		}
 		if o == "tmpcopyup" {
 			mo.CopyUp = true

@@ -67,7 +67,9 @@ func TestParseOptions(t *testing.T) {
 			want: MountOptions{RecAttr: &unix.MountAttr{Attr_clr: atime}}},
 		{name: "rrelatime", opts: []string{"rrelatime"},
 			want: MountOptions{RecAttr: &unix.MountAttr{Attr_clr: atime}}},
-		{name: "idmap refused", opts: []string{"idmap"}, wantErr: "id-mapped"},
+		{name: "idmap", opts: []string{"rbind", "idmap"}, want: MountOptions{Flags: unix.MS_BIND | unix.MS_REC, IDMap: true}},
+		{name: "ridmap", opts: []string{"ridmap"}, want: MountOptions{IDMap: true}},
+		{name: "x-mount.idmap refused", opts: []string{"x-mount.idmap=u:0:1000:1"}, wantErr: "uidMappings"},
 		{name: "tmpcopyup", opts: []string{"tmpcopyup", "size=1k"}, want: MountOptions{CopyUp: true, Data: "size=1k"}},
 	}
 	for _, tc := range tests {
@@ -135,7 +137,7 @@ func FuzzParseOptions(f *testing.F) {
 
 func TestKnownOptions(t *testing.T) {
 	known := KnownOptions()
-	if len(known) != len(flagOptions)+len(propagationOptions)+len(recAttrOptions)+1 {
+	if len(known) != len(flagOptions)+len(propagationOptions)+len(recAttrOptions)+1+len(idmapOptions) {
 		t.Fatalf("KnownOptions has %d entries", len(known))
 	}
 	for i, o := range known {
@@ -150,7 +152,7 @@ func TestKnownOptions(t *testing.T) {
 			t.Errorf("known option %q passed to the filesystem as data", o)
 		}
 	}
-	for _, o := range []string{"idmap", "ridmap"} {
+	for _, o := range []string{"x-mount.idmap"} {
 		for _, k := range known {
 			if k == o {
 				t.Errorf("unsupported option %q listed as known", o)

@@ -34,6 +34,9 @@ type Op struct {
 	// proc and sysfs mounts, and anything under /proc or /sys, must land
 	// on an ordinary directory, never through a symlink the image planted.
 	NoSymlinks bool
+	// IDMapped is an id-mapped bind mount (uidMappings/gidMappings or the
+	// idmap/ridmap options), attached from Options.Trees.
+	IDMapped bool
 }
 
 // procAllowed are the files under /proc that may be mounted over (lxcfs
@@ -100,6 +103,14 @@ func planMount(m specs.Mount) (Op, error) {
 		return Op{}, fmt.Errorf("mount has no type and no bind/rbind option: set type (e.g. tmpfs) or add \"rbind\"")
 	default:
 		op.Kind = KindFS
+	}
+	if op.Kind == KindBind && mo.Data != "" && mo.Flags&unix.MS_REMOUNT == 0 {
+		// As runc: the kernel ignores filesystem options on a bind.
+		return Op{}, fmt.Errorf("bind mounts cannot take filesystem options (%q): remove them, or mount a filesystem of its own type instead", mo.Data)
+	}
+	op.IDMapped = mo.IDMap || len(m.UIDMappings) > 0 || len(m.GIDMappings) > 0
+	if op.IDMapped && op.Kind != KindBind {
+		return Op{}, fmt.Errorf("id-mapped mounts are only supported for bind mounts: add \"rbind\" or remove the id mapping")
 	}
 	if mo.CopyUp && (op.Kind != KindFS || op.Type != "tmpfs") {
 		return Op{}, fmt.Errorf("option tmpcopyup only applies to tmpfs mounts: remove it or set type tmpfs")

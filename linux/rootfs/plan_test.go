@@ -65,6 +65,7 @@ func TestPlanRejects(t *testing.T) {
 		"bad option":          {specs.Mount{Destination: "/x", Type: "tmpfs", Source: "t", Options: []string{"idmap"}}, "id-mapped"},
 		"tmpcopyup on a bind": {specs.Mount{Destination: "/x", Type: "bind", Source: "/tmp", Options: []string{"tmpcopyup"}}, "tmpcopyup only applies"},
 		"nul in destination":  {specs.Mount{Destination: "/x\x00y", Type: "tmpfs", Source: "t"}, "NUL"},
+		"data on a bind":      {specs.Mount{Destination: "/x", Type: "bind", Source: "/tmp", Options: []string{"rbind", "size=1k"}}, "filesystem options"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Plan(&specs.Spec{Mounts: []specs.Mount{tc.m}})

@@ -2,7 +2,9 @@ package rootfs
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/kago-run/kago/linux/mountinfo"
 
@@ -18,6 +20,10 @@ type Options struct {
 	// UserNS is set when running in a new user namespace: device nodes are
 	// bind-mounted from the host instead of mknod'ed.
 	UserNS bool
+	// Trees are detached mount trees to attach instead of binding the
+	// source, by index in spec.Mounts: the id-mapped mounts linux/idmap
+	// made. Every id-mapped mount must have one.
+	Trees map[int]*os.File
 	// ConsolePath, when set, is a pty slave bind-mounted on /dev/console.
 	ConsolePath string
 	// CgroupPaths maps a cgroup hierarchy, named by its mount point relative
@@ -94,7 +100,7 @@ func Prepare(spec *specs.Spec, rootfs string, opts Options) error {
 		case "/dev/shm":
 			haveShm = true
 		}
-		if err := r.apply(op, opts); err != nil {
+		if err := r.apply(op, opts.Trees[i], opts); err != nil {
 			return fmt.Errorf("mount %s: %w", op.Destination, err)
 		}
 	}
@@ -131,10 +137,16 @@ func rootPropagation(spec *specs.Spec) (uintptr, error) {
 	return p, nil
 }
 
-func (r *root) apply(op Op, opts Options) error {
+func (r *root) apply(op Op, tree *os.File, opts Options) error {
 	var extra uint64
 	if op.NoSymlinks {
 		extra = unix.RESOLVE_NO_SYMLINKS
+	}
+	switch {
+	case tree != nil:
+		return r.attachTree(tree, op.Destination, op.Options, extra)
+	case op.IDMapped:
+		return fmt.Errorf("id-mapped mount of %s was not prepared by the runtime", op.Source)
 	}
 	switch op.Kind {
 	case KindBind:
@@ -168,8 +180,10 @@ func (r *root) apply(op Op, opts Options) error {
 }
 
 // makeParentPrivate makes the mount holding the rootfs directory private
-// if it is shared: pivot_root(2) refuses a new root whose parent mount is
-// shared, and a shared parent would propagate the bind mount to the host.
+// if it is shared or unbindable: pivot_root(2) refuses a new root whose
+// parent mount is shared, a shared parent would propagate the bind mount to
+// the host, and an unbindable one (rootfsPropagation "unbindable") refuses
+// the bind. Finalize gives the container's / its propagation afterwards.
 func makeParentPrivate(rootfs string) error {
 	var st unix.Statx_t
 	if err := unix.Statx(unix.AT_FDCWD, filepath.Dir(rootfs), 0, unix.STATX_MNT_ID, &st); err != nil {
@@ -180,7 +194,7 @@ func makeParentPrivate(rootfs string) error {
 		return err
 	}
 	for _, m := range mounts {
-		if uint64(m.ID) == st.Mnt_id && m.Shared() {
+		if uint64(m.ID) == st.Mnt_id && (m.Shared() || slices.Contains(m.Optional, "unbindable")) {
 			if err := unix.Mount("", m.Mountpoint, "", unix.MS_PRIVATE, ""); err != nil {
 				return fmt.Errorf("make %s private (parent mount of rootfs): %w", m.Mountpoint, err)
 			}

@@ -57,6 +57,9 @@ type Config struct {
 	NewCgroupNS bool `json:"newCgroupNs,omitempty"`
 	// UserNS is true when the container has its own user namespace.
 	UserNS bool `json:"userNs,omitempty"`
+	// MountTrees lists, by index in Spec.Mounts, the id-mapped mounts whose
+	// detached trees follow the config, one TypeMountTree message each.
+	MountTrees []int `json:"mountTrees,omitempty"`
 	// HostPid is the init's PID as the host sees it, for hook state.
 	HostPid int `json:"hostPid"`
 	// Seccomp is linux.seccomp compiled by the runtime (nil: no filter),

@@ -13,9 +13,12 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kago-run/kago/linux/console"
+	"github.com/kago-run/kago/linux/ioprio"
+	"github.com/kago-run/kago/linux/mempolicy"
 	"github.com/kago-run/kago/linux/ns"
-	"github.com/kago-run/kago/linux/rlimit"
+	"github.com/kago-run/kago/linux/personality"
 	"github.com/kago-run/kago/linux/rootfs"
+	"github.com/kago-run/kago/linux/sched"
 	"github.com/kago-run/kago/runtime/hooks"
 	"github.com/kago-run/kago/runtime/syncmsg"
 )
@@ -74,6 +77,11 @@ func initContainer(conn *syncmsg.Conn, cfg *Config) error {
 	if err != nil {
 		return err
 	}
+	// Relative paths in config.json (bind-mount sources) are relative to
+	// the bundle, as in runc, not to the caller's directory.
+	if err := os.Chdir(cfg.Bundle); err != nil {
+		return fmt.Errorf("enter bundle %s: %w", cfg.Bundle, err)
+	}
 	if cfg.NewCgroupNS {
 		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
 			return fmt.Errorf("unshare cgroup namespace: %w", err)
@@ -93,10 +101,17 @@ func initContainer(conn *syncmsg.Conn, cfg *Config) error {
 	}
 	newMountNS := plan.New&unix.CLONE_NEWNS != 0
 	ropts := rootfs.Options{NoPivot: cfg.NoPivot, UserNS: cfg.UserNS}
+	if ropts.Trees, err = recvMountTrees(conn, cfg.MountTrees); err != nil {
+		return err
+	}
 	if newMountNS {
-		if err := rootfs.Prepare(spec, cfg.Rootfs, ropts); err != nil {
-			return err
-		}
+		err = rootfs.Prepare(spec, cfg.Rootfs, ropts)
+	}
+	for _, t := range ropts.Trees {
+		t.Close()
+	}
+	if err != nil {
+		return err
 	}
 	if err := conn.Send(syncmsg.TypeHooks, nil, nil); err != nil {
 		return err
@@ -109,6 +124,13 @@ func initContainer(conn *syncmsg.Conn, cfg *Config) error {
 			return err
 		}
 	}
+	// The exec FIFO is reopened for writing through its magic link in
+	// /proc/self/fd, reached now: a container without a mount namespace is
+	// only chroot'ed, with no /proc of its own.
+	fds, err := os.Open("/proc/self/fd")
+	if err != nil {
+		return fmt.Errorf("open /proc/self/fd: %w", err)
+	}
 	if newMountNS {
 		if err := rootfs.Pivot(cfg.Rootfs, ropts); err != nil {
 			return err
@@ -117,7 +139,7 @@ func initContainer(conn *syncmsg.Conn, cfg *Config) error {
 		return fmt.Errorf("chroot %s: %w", cfg.Rootfs, err)
 	}
 	if proc.Terminal {
-		if err := setupTerminal(conn, true); err != nil {
+		if err := setupTerminal(conn, proc.ConsoleSize, true); err != nil {
 			return err
 		}
 	}
@@ -141,7 +163,7 @@ func initContainer(conn *syncmsg.Conn, cfg *Config) error {
 		return err
 	}
 	conn.Close()
-	if err := waitForStart(); err != nil {
+	if err := waitForStart(fds); err != nil {
 		// Nobody listens any more: the runtime has returned from create.
 		fmt.Fprintln(os.Stderr, "kago init:", err)
 		os.Exit(1)
@@ -158,9 +180,32 @@ func initContainer(conn *syncmsg.Conn, cfg *Config) error {
 	return nil
 }
 
+// recvMountTrees receives the detached mount trees the runtime sends after
+// the config, one per index.
+func recvMountTrees(conn *syncmsg.Conn, indexes []int) (map[int]*os.File, error) {
+	trees := make(map[int]*os.File, len(indexes))
+	for _, i := range indexes {
+		_, fd, err := conn.Expect(syncmsg.TypeMountTree)
+		if err == nil && fd == nil {
+			err = errors.New("no file descriptor")
+		}
+		if err != nil {
+			for _, t := range trees {
+				t.Close()
+			}
+			return nil, fmt.Errorf("receive id-mapped mount %d: %w", i, err)
+		}
+		trees[i] = fd
+	}
+	return trees, nil
+}
+
 // prepareReady readies the process's exec (loading a seccomp filter that
 // must come before it) and tells the runtime the process is ready.
 func prepareReady(conn *syncmsg.Conn, proc *specs.Process, cfg *Config) (*execPlan, error) {
+	if err := applyScheduling(proc, cfg.Spec.Linux); err != nil {
+		return nil, err
+	}
 	ex, err := prepareExec(proc, cfg.Seccomp)
 	if err != nil {
 		return nil, err
@@ -174,16 +219,35 @@ func prepareReady(conn *syncmsg.Conn, proc *specs.Process, cfg *Config) (*execPl
 	return ex, nil
 }
 
-// waitForStart blocks until `start` opens the exec FIFO for reading.
-func waitForStart() error {
-	fd := os.Getenv(EnvFifo)
-	os.Unsetenv(EnvFifo)
-	// The FIFO was passed as an O_PATH fd so it is reachable after
-	// pivot_root; reopening it for writing goes through /proc.
-	f, err := os.OpenFile("/proc/self/fd/"+fd, os.O_WRONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open exec fifo (does the container mount /proc?): %w", err)
+// applyScheduling sets, in runc's order, what the process keeps through
+// execve: its CPU scheduler, I/O priority, personality and NUMA memory
+// policy. All four act on this thread, the one that execve's.
+func applyScheduling(proc *specs.Process, l *specs.Linux) error {
+	if err := sched.Apply(proc.Scheduler); err != nil {
+		return err
 	}
+	if err := ioprio.Apply(proc.IOPriority); err != nil {
+		return err
+	}
+	if err := personality.Apply(l.Personality); err != nil {
+		return err
+	}
+	return mempolicy.Apply(l.MemoryPolicy)
+}
+
+// waitForStart blocks until `start` opens the exec FIFO for reading. fds is
+// /proc/self/fd, opened before the root changed; it is closed here.
+func waitForStart(fds *os.File) error {
+	defer fds.Close()
+	name := os.Getenv(EnvFifo)
+	os.Unsetenv(EnvFifo)
+	// The FIFO was passed as an O_PATH fd; reopening it for writing goes
+	// through its magic link.
+	fd, err := unix.Openat(int(fds.Fd()), name, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open exec fifo: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "exec.fifo")
 	defer f.Close()
 	if _, err := f.Write([]byte{0}); err != nil {
 		return fmt.Errorf("write exec fifo: %w", err)
@@ -200,7 +264,7 @@ func execProcess(conn *syncmsg.Conn, cfg *Config) error {
 		if _, err := unix.Setsid(); err != nil {
 			return fmt.Errorf("setsid: %w", err)
 		}
-		if err := setupTerminal(conn, false); err != nil {
+		if err := setupTerminal(conn, proc.ConsoleSize, false); err != nil {
 			return err
 		}
 	}
@@ -218,13 +282,20 @@ func execProcess(conn *syncmsg.Conn, cfg *Config) error {
 
 // setupTerminal makes a pty in the container's devpts, makes its slave the
 // process's stdio and controlling terminal, and hands the master to the
-// runtime, which passes it on to the --console-socket.
-func setupTerminal(conn *syncmsg.Conn, bindConsole bool) error {
+// runtime, which passes it on to the --console-socket. size is
+// process.consoleSize (nil: the kernel's default).
+func setupTerminal(conn *syncmsg.Conn, size *specs.Box, bindConsole bool) error {
 	pty, err := console.New()
 	if err != nil {
 		return err
 	}
 	defer pty.Master.Close()
+	if size != nil {
+		ws := &unix.Winsize{Row: uint16(size.Height), Col: uint16(size.Width)}
+		if err := unix.IoctlSetWinsize(int(pty.Master.Fd()), unix.TIOCSWINSZ, ws); err != nil {
+			return fmt.Errorf("process.consoleSize %dx%d: %w", size.Width, size.Height, err)
+		}
+	}
 	slave, err := pty.OpenSlave()
 	if err != nil {
 		return err
@@ -241,12 +312,10 @@ func setupTerminal(conn *syncmsg.Conn, bindConsole bool) error {
 	return conn.Send(syncmsg.TypeConsole, nil, pty.Master)
 }
 
-// setProcessAttrs applies what must be set while still privileged: rlimits
-// and the OOM score adjustment.
+// setProcessAttrs applies what must be set while still privileged: the OOM
+// score adjustment. (Rlimits come last, in exec: an address-space limit
+// below the Go runtime's reservation would starve this process.)
 func setProcessAttrs(proc *specs.Process) error {
-	if err := rlimit.Apply(proc.Rlimits); err != nil {
-		return err
-	}
 	if proc.OOMScoreAdj != nil {
 		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*proc.OOMScoreAdj)), 0); err != nil {
 			return fmt.Errorf("set oom_score_adj: %w", err)

@@ -18,6 +18,7 @@ import (
 // Message types.
 const (
 	TypeConfig    = "config"     // parent -> child: what to build (Body is the init config)
+	TypeMountTree = "mount-tree" // parent -> child, after config: fd is a detached (id-mapped) mount
 	TypeHooks     = "hooks"      // child -> parent: mounts are ready, run createRuntime/prestart hooks
 	TypeHooksDone = "hooks-done" // parent -> child
 	TypeConsole   = "console"    // child -> parent: fd is the pty master
