@@ -106,6 +106,9 @@ func Open(root string, log *slog.Logger) (*Engine, error) {
 	if e.containers, err = containers.Open(filepath.Join(abs, "containers")); err != nil {
 		return nil, err
 	}
+	// What killed commands left in the store goes as soon as a command
+	// meets it; records of killed creates go in reconcile.
+	e.containers.Sweep()
 	e.Images.InUse = e.imageInUse
 	return e, nil
 }

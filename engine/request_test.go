@@ -104,3 +104,20 @@ func TestParseSecurityOpts(t *testing.T) {
 		}
 	}
 }
+
+func TestLowercaseError(t *testing.T) {
+	for ref, want := range map[string]string{
+		"UPPER":          "repository name (library/UPPER) must be lowercase",
+		"UPPER/Case:tag": "repository name (UPPER/Case) must be lowercase",
+		"localhost:5000/Foo@sha256:" + strings.Repeat("a", 64): "repository name (localhost:5000/Foo) must be lowercase",
+	} {
+		if err := lowercaseError(ref); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", ref, err, want)
+		}
+	}
+	for _, ref := range []string{"busybox", "bad//name", "UP PER"} {
+		if err := lowercaseError(ref); err != nil {
+			t.Errorf("%s: %v", ref, err)
+		}
+	}
+}
