@@ -132,6 +132,10 @@ func (e *Engine) Create(ctx context.Context, r CreateRequest) (*containers.Recor
 		}
 		return nil, err
 	}
+	// As in docker, a container's rootfs is mounted only while it runs.
+	if err := e.Images.Snapshots().Unmount(ctx, id); err != nil {
+		e.Log.Warn("unmount rootfs", "id", id, "error", err)
+	}
 	return e.containers.Update(id, func(r *containers.Record) error {
 		r.Creating = false
 		return nil

@@ -59,12 +59,17 @@ func (e *env) rootMounted(id string) bool {
 	return false
 }
 
-// TestStopUnmountsRootfs: as in docker, a stopped container's rootfs is
-// unmounted, by stop and when it exits (and between the runs of its restart
-// policy's), and start mounts it again with the container's files kept.
+// TestStopUnmountsRootfs: as in docker, a container's rootfs is mounted
+// only while it runs: not after create, not after stop or an exit (the
+// restart policy's last one too), and start mounts it again with the
+// container's files kept.
 func TestStopUnmountsRootfs(t *testing.T) {
 	e := newEnv(t)
-	id := e.ok("run", "-d", "--network", "none", "--name", "s", "bb", "sh", "-c", "echo kept >> /f; exec sleep 100")
+	id := e.ok("create", "--network", "none", "--name", "s", "bb", "sh", "-c", "echo kept >> /f; exec sleep 100")
+	if e.rootMounted(id) {
+		t.Fatal("a created container's rootfs is mounted before it runs")
+	}
+	e.ok("start", "s")
 	if !e.rootMounted(id) {
 		t.Fatal("a running container's rootfs is not mounted")
 	}
