@@ -121,3 +121,32 @@ func TestLowercaseError(t *testing.T) {
 		}
 	}
 }
+
+// FuzzRequestParsers: the parsers compose and the CLI feed strings to never
+// panic, and what they accept passes Validate.
+func FuzzRequestParsers(f *testing.F) {
+	for _, s := range []string{"./a:/b:ro", "v:/d", "/t:size=1m", "on-failure:2", "1.5", "512m", "seccomp=unconfined", "UPPER/Case:tag", ":::", "\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r := CreateRequest{Image: "bb", User: s, Workdir: s, Name: s, MacAddress: s, Network: NetworkMode(s)}
+		r.Validate()
+		ok := CreateRequest{Image: "bb"}
+		if m, err := ParseVolume(s); err == nil {
+			ok.Mounts = append(ok.Mounts, m)
+		}
+		if m, err := ParseTmpfs(s); err == nil {
+			ok.Mounts = append(ok.Mounts, m)
+		}
+		if p, err := ParseRestartPolicy(s); err == nil {
+			ok.Restart = p
+		}
+		if n, err := ParseMemory(s); err == nil && n >= minMemory {
+			ok.Resources.Memory = n
+		}
+		if err := ok.Validate(); err != nil {
+			t.Fatalf("%q parsed into a request Validate refuses: %v", s, err)
+		}
+		lowercaseError(s)
+	})
+}
