@@ -344,8 +344,8 @@ func (s *Store) List() ([]*Record, error) {
 	}
 	var out []*Record
 	for _, e := range entries {
-		if !e.IsDir() {
-			continue
+		if !e.IsDir() || !idPattern.MatchString(e.Name()) {
+			continue // a temporary directory of Create or Delete
 		}
 		rec, err := s.Get(e.Name())
 		if err != nil {
