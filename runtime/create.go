@@ -18,6 +18,7 @@ import (
 
 	"github.com/kago-run/kago/linux/cgroups"
 	"github.com/kago-run/kago/linux/console"
+	"github.com/kago-run/kago/linux/explain"
 	"github.com/kago-run/kago/linux/idmap"
 	"github.com/kago-run/kago/linux/netdev"
 	"github.com/kago-run/kago/linux/ns"
@@ -76,6 +77,7 @@ type CreateOptions struct {
 	NoNewKeyring bool
 	PreserveFDs  int
 	IO           IO
+	Explain      explain.Recorder // receives each step of the create; nil: none
 }
 
 // Create builds the container and leaves it in the "created" state, its init
@@ -209,6 +211,7 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 		return nil, err
 	}
 	undo = append(undo, sp.kill)
+	explainSpawn(opts.Explain, req, sp.pid)
 	// The cgroup is made while init starts: making it waits on the kernel's
 	// cgroup lock, which WarmMigration holds for a grace period, and init
 	// does nothing before it has its config.
@@ -219,6 +222,7 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 	if err := mgr.Join(sp.pid); err != nil {
 		return nil, fmt.Errorf("move init into its cgroup: %w", err)
 	}
+	explainCgroup(opts.Explain, mgr, sp.pid)
 	if err := netdev.MoveAll(spec.Linux.NetDevices, fmt.Sprintf("/proc/%d/ns/net", sp.pid)); err != nil {
 		return nil, err
 	}
