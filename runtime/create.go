@@ -238,6 +238,7 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 		UserNS:      plan.Has(specs.UserNamespace),
 		HostPid:     sp.pid,
 		Seccomp:     filter,
+		Explain:     explain.Enabled(opts.Explain),
 	}
 	for i := range trees {
 		cfg.MountTrees = append(cfg.MountTrees, trees[i].index)
@@ -251,7 +252,7 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 		}
 	}
 	rec.InitPid = sp.pid
-	if err := r.converse(ctx, sp, spec, opts.IO, cfg.State(specs.StateCreating)); err != nil {
+	if err := r.converse(ctx, sp, spec, opts.IO, opts.Explain, cfg.State(specs.StateCreating)); err != nil {
 		return nil, err
 	}
 	sp.conn.Close()
@@ -305,7 +306,7 @@ func (r *Runtime) mountTrees(spec *specs.Spec, bundle string, pid int) ([]mountT
 
 // converse serves the init process until it reports ready: it runs the
 // runtime-namespace hooks and forwards the pty and seccomp listener.
-func (r *Runtime) converse(ctx context.Context, sp *spawned, spec *specs.Spec, io IO, state *specs.State) error {
+func (r *Runtime) converse(ctx context.Context, sp *spawned, spec *specs.Spec, io IO, rec explain.Recorder, state *specs.State) error {
 	for {
 		m, fd, err := sp.conn.Recv()
 		if err != nil {
@@ -341,6 +342,10 @@ func (r *Runtime) converse(ctx context.Context, sp *spawned, spec *specs.Spec, i
 			err := sendSeccompListener(spec, fd, state)
 			fd.Close()
 			if err != nil {
+				return err
+			}
+		case syncmsg.TypeExplain:
+			if err := forwardSteps(rec, m.Body); err != nil {
 				return err
 			}
 		case syncmsg.TypeReady:

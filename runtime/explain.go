@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -79,4 +80,20 @@ func nsNames(flags uintptr) []string {
 		}
 	}
 	return out
+}
+
+// forwardSteps passes init's steps, sent over the sync channel, to rec in
+// their order; the recorder numbers them after the runtime's own.
+func forwardSteps(rec explain.Recorder, body []byte) error {
+	if !explain.Enabled(rec) {
+		return nil // init records only when asked; an unasked report is dropped
+	}
+	var steps []explain.Step
+	if err := json.Unmarshal(body, &steps); err != nil {
+		return fmt.Errorf("decode init's explain steps: %w", err)
+	}
+	for _, s := range steps {
+		rec.Record(s)
+	}
+	return nil
 }

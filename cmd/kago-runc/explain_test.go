@@ -21,6 +21,8 @@ func TestExplainCreate(t *testing.T) {
 	limit := int64(64 << 20)
 	b := bundle(t, []string{"sleep", "300"}, func(s *specs.Spec) {
 		s.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit}}
+		s.Root.Readonly = true
+		s.Hostname = "kx13-explained"
 	})
 	id := h.id()
 	r := h.runc("create", "--explain=json", "--bundle", b.Dir, id)
@@ -59,6 +61,10 @@ func TestExplainCreate(t *testing.T) {
 			}
 		case "cgroup/mkdir":
 			cgroupDirs = append(cgroupDirs, s.Path)
+		case "uts/sethostname":
+			if s.Value != "kx13-explained" {
+				t.Errorf("sethostname %q", s.Value)
+			}
 		case "cgroup/write":
 			data, err := os.ReadFile(s.Path)
 			if err != nil || !strings.Contains("\n"+string(data), "\n"+s.Value+"\n") {
@@ -66,7 +72,8 @@ func TestExplainCreate(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range [][2]string{{"namespaces/clone", "process/pid"}, {"process/pid", "cgroup/mkdir"}, {"cgroup/mkdir", "cgroup/write"}} {
+	for _, want := range [][2]string{{"namespaces/clone", "process/pid"}, {"process/pid", "cgroup/mkdir"}, {"cgroup/mkdir", "cgroup/write"},
+		{"cgroup/write", "mount/mount"}, {"mount/mount", "root/pivot_root"}, {"root/pivot_root", "uts/sethostname"}} {
 		a, okA := order[want[0]]
 		z, okZ := order[want[1]]
 		if !okA || !okZ || a >= z {
@@ -78,6 +85,22 @@ func TestExplainCreate(t *testing.T) {
 	child, _ := os.Readlink(filepath.Join("/proc", strconv.Itoa(pid), "ns", "pid"))
 	if self == child {
 		t.Errorf("init shares the pid namespace %s the steps say was new", self)
+	}
+	mounts, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "mountinfo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(mounts), "\n") {
+		if f := strings.Fields(l); len(f) > 5 && f[4] == "/" && !strings.HasPrefix(f[5], "ro") {
+			t.Errorf("steps say the root was made read-only, mountinfo says %q", l)
+		}
+	}
+	roStep := false
+	for _, s := range steps {
+		roStep = roStep || s.Feature == "mount" && s.Path == "/" && strings.Contains(s.Value, "MS_RDONLY")
+	}
+	if !roStep {
+		t.Errorf("no read-only root step in\n%s", r.stderr)
 	}
 	found := false
 	for _, d := range cgroupDirs {

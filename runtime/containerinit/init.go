@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kago-run/kago/linux/console"
+	"github.com/kago-run/kago/linux/explain"
 	"github.com/kago-run/kago/linux/ioprio"
 	"github.com/kago-run/kago/linux/mempolicy"
 	"github.com/kago-run/kago/linux/ns"
@@ -73,6 +74,7 @@ func run(conn *syncmsg.Conn) error {
 // order runc uses, then waits for start.
 func initContainer(conn *syncmsg.Conn, cfg *Config) error {
 	spec, proc := cfg.Spec, cfg.Process
+	steps := initRecorder(cfg.Explain)
 	plan, err := ns.PlanFor(spec.Linux.Namespaces)
 	if err != nil {
 		return err
@@ -113,6 +115,7 @@ func initContainer(conn *syncmsg.Conn, cfg *Config) error {
 	if err != nil {
 		return err
 	}
+	explainRootfs(recorder(steps), spec, cfg.Rootfs)
 	if err := conn.Send(syncmsg.TypeHooks, nil, nil); err != nil {
 		return err
 	}
@@ -135,6 +138,7 @@ func initContainer(conn *syncmsg.Conn, cfg *Config) error {
 		if err := rootfs.Pivot(cfg.Rootfs, ropts); err != nil {
 			return err
 		}
+		explain.Record(recorder(steps), explain.Step{Feature: "root", Call: "pivot_root", Path: cfg.Rootfs, Why: "make the rootfs the root; the old root is unmounted", Man: "pivot_root(2)"})
 	} else if err := unix.Chroot(cfg.Rootfs); err != nil {
 		return fmt.Errorf("chroot %s: %w", cfg.Rootfs, err)
 	}
@@ -147,16 +151,21 @@ func initContainer(conn *syncmsg.Conn, cfg *Config) error {
 		if err := rootfs.Finalize(spec); err != nil {
 			return err
 		}
+		explainFinalize(recorder(steps), spec)
 	}
 	if spec.Hostname != "" {
 		if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
 			return fmt.Errorf("set hostname %q: %w", spec.Hostname, err)
 		}
+		explain.Record(recorder(steps), explain.Step{Feature: "uts", Call: "sethostname", Value: spec.Hostname, Why: "the name the container sees, in its own uts namespace", Man: "uts_namespaces(7)"})
 	}
 	if spec.Domainname != "" {
 		if err := unix.Setdomainname([]byte(spec.Domainname)); err != nil {
 			return fmt.Errorf("set domainname %q: %w", spec.Domainname, err)
 		}
+	}
+	if err := sendSteps(conn, steps); err != nil {
+		return err
 	}
 	ex, err := prepareReady(conn, proc, cfg)
 	if err != nil {
