@@ -29,6 +29,7 @@ func TestExplainCreate(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("create --explain=json: %s", r)
 	}
+	t.Logf("kago-runc create --explain=json:\n%s", r.stderr)
 	pid := h.state(id).InitProcessPid
 	var steps []explain.Step
 	for _, line := range strings.Split(strings.TrimSpace(r.stderr), "\n") {

@@ -1,6 +1,7 @@
 package containerinit
 
 import (
+	"os"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -58,11 +59,19 @@ func explainFinalize(rec explain.Recorder, spec *specs.Spec) {
 			Why: "root.readonly: the container cannot write its root filesystem", Man: "mount(2)"})
 	}
 	if l := spec.Linux; l != nil {
+		// Finalize skips paths this kernel does not have; so does the
+		// account (it runs after pivot_root: the paths are the container's).
 		for _, p := range l.MaskedPaths {
+			if _, err := os.Lstat(p); err != nil {
+				continue
+			}
 			rec.Record(explain.Step{Feature: "mount", Call: "mask", Path: p,
 				Why: "masked path: /dev/null or an empty tmpfs over it hides host information", Man: "mount(2)"})
 		}
 		for _, p := range l.ReadonlyPaths {
+			if _, err := os.Lstat(p); err != nil {
+				continue
+			}
 			rec.Record(explain.Step{Feature: "mount", Call: "remount-ro", Path: p, Value: "MS_RDONLY",
 				Why: "read-only path: kernel knobs the container may read but not change", Man: "mount(2)"})
 		}
