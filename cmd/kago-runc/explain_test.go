@@ -23,6 +23,9 @@ func TestExplainCreate(t *testing.T) {
 		s.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit}}
 		s.Root.Readonly = true
 		s.Hostname = "kx13-explained"
+		one := []string{"CAP_NET_BIND_SERVICE"}
+		s.Process.Capabilities = &specs.LinuxCapabilities{Bounding: one, Effective: one, Permitted: one}
+		s.Process.NoNewPrivileges = true
 	})
 	id := h.id()
 	r := h.runc("create", "--explain=json", "--bundle", b.Dir, id)
@@ -66,6 +69,14 @@ func TestExplainCreate(t *testing.T) {
 			if s.Value != "kx13-explained" {
 				t.Errorf("sethostname %q", s.Value)
 			}
+		case "exec/execve":
+			if !strings.Contains(s.Value, `"sleep" "300"`) {
+				t.Errorf("execve %q lacks the argv", s.Value)
+			}
+		case "capabilities/capset":
+			if !strings.HasPrefix(s.Value, "effective: CAP_NET_BIND_SERVICE;") {
+				t.Errorf("capset %q", s.Value)
+			}
 		case "cgroup/write":
 			data, err := os.ReadFile(s.Path)
 			if err != nil || !strings.Contains("\n"+string(data), "\n"+s.Value+"\n") {
@@ -74,12 +85,27 @@ func TestExplainCreate(t *testing.T) {
 		}
 	}
 	for _, want := range [][2]string{{"namespaces/clone", "process/pid"}, {"process/pid", "cgroup/mkdir"}, {"cgroup/mkdir", "cgroup/write"},
-		{"cgroup/write", "mount/mount"}, {"mount/mount", "root/pivot_root"}, {"root/pivot_root", "uts/sethostname"}} {
+		{"cgroup/write", "mount/mount"}, {"mount/mount", "root/pivot_root"}, {"root/pivot_root", "uts/sethostname"},
+		{"uts/sethostname", "capabilities/capset"}, {"capabilities/capset", "no_new_privs/prctl(PR_SET_NO_NEW_PRIVS)"},
+		{"no_new_privs/prctl(PR_SET_NO_NEW_PRIVS)", "exec/execve"}} {
 		a, okA := order[want[0]]
 		z, okZ := order[want[1]]
 		if !okA || !okZ || a >= z {
 			t.Errorf("want %s (step %d) before %s (step %d) in\n%s", want[0], a, want[1], z, r.stderr)
 		}
+	}
+	// After start, the process has what the steps said it would get.
+	h.must("start", id)
+	st := readStatus(t, pid)
+	if st["CapEff"] != "0000000000000400" || st["CapBnd"] != "0000000000000400" || st["NoNewPrivs"] != "1" {
+		t.Errorf("after start CapEff %s CapBnd %s NoNewPrivs %s; the steps said NET_BIND_SERVICE only and no_new_privs", st["CapEff"], st["CapBnd"], st["NoNewPrivs"])
+	}
+	wantSeccomp := "0"
+	if _, ok := order["seccomp/seccomp(SECCOMP_SET_MODE_FILTER)"]; ok {
+		wantSeccomp = "2"
+	}
+	if st["Seccomp"] != wantSeccomp {
+		t.Errorf("Seccomp %s in /proc, the steps imply %s", st["Seccomp"], wantSeccomp)
 	}
 	// The kernel agrees: new pid namespace, and the memory limit in a cgroup made.
 	self, _ := os.Readlink("/proc/self/ns/pid")
@@ -123,4 +149,19 @@ func TestExplainBadValue(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, "--explain") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
 		t.Errorf("create --explain=yaml: %s", r)
 	}
+}
+
+func readStatus(t *testing.T, pid int) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, l := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok {
+			out[k] = strings.TrimSpace(v)
+		}
+	}
+	return out
 }

@@ -164,10 +164,7 @@ func initContainer(conn *syncmsg.Conn, cfg *Config) error {
 			return fmt.Errorf("set domainname %q: %w", spec.Domainname, err)
 		}
 	}
-	if err := sendSteps(conn, steps); err != nil {
-		return err
-	}
-	ex, err := prepareReady(conn, proc, cfg)
+	ex, err := prepareReady(conn, proc, cfg, steps)
 	if err != nil {
 		return err
 	}
@@ -211,7 +208,7 @@ func recvMountTrees(conn *syncmsg.Conn, indexes []int) (map[int]*os.File, error)
 
 // prepareReady readies the process's exec (loading a seccomp filter that
 // must come before it) and tells the runtime the process is ready.
-func prepareReady(conn *syncmsg.Conn, proc *specs.Process, cfg *Config) (*execPlan, error) {
+func prepareReady(conn *syncmsg.Conn, proc *specs.Process, cfg *Config, steps *explain.Log) (*execPlan, error) {
 	if err := applyScheduling(proc, cfg.Spec.Linux); err != nil {
 		return nil, err
 	}
@@ -220,6 +217,10 @@ func prepareReady(conn *syncmsg.Conn, proc *specs.Process, cfg *Config) (*execPl
 		return nil, err
 	}
 	if err := ex.loadEarlySeccomp(conn); err != nil {
+		return nil, err
+	}
+	explainExec(recorder(steps), ex)
+	if err := sendSteps(conn, steps); err != nil {
 		return nil, err
 	}
 	if err := conn.Send(syncmsg.TypeReady, nil, nil); err != nil {
@@ -280,7 +281,7 @@ func execProcess(conn *syncmsg.Conn, cfg *Config) error {
 	if err := setProcessAttrs(proc); err != nil {
 		return err
 	}
-	ex, err := prepareReady(conn, proc, cfg)
+	ex, err := prepareReady(conn, proc, cfg, nil)
 	if err != nil {
 		return err
 	}
