@@ -88,6 +88,7 @@ func initContainer(conn *syncmsg.Conn, cfg *Config) error {
 		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
 			return fmt.Errorf("unshare cgroup namespace: %w", err)
 		}
+		explain.Record(recorder(steps), explain.Step{Feature: "namespaces", Call: "unshare", Value: "CLONE_NEWCGROUP", Why: "a cgroup namespace made once init is in its cgroup, so that cgroup is its root", Man: "cgroup_namespaces(7)"})
 	}
 	if _, err := unix.Setsid(); err != nil {
 		return fmt.Errorf("setsid: %w", err)
