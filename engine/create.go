@@ -115,6 +115,10 @@ func (e *Engine) Create(ctx context.Context, o CreateOptions) (rec *containers.R
 	if err != nil {
 		return nil, err
 	}
+	aaProfile, err := e.appArmorProfile(ctx, o.Spec.AppArmorProfile, o.Spec.Privileged)
+	if err != nil {
+		return nil, err
+	}
 
 	id := containers.NewID()
 	name := o.Name
@@ -130,7 +134,8 @@ func (e *Engine) Create(ctx context.Context, o CreateOptions) (rec *containers.R
 		Command: argv, Network: netName, Ports: ports, Hostname: hostname, MacAddress: macAddr,
 		Restart:    containers.RestartPolicy{Name: restartName, MaximumRetryCount: restartMax},
 		AutoRemove: o.AutoRemove, StopSignal: img.Config.Config.StopSignal, Tty: o.Spec.Tty, OpenStdin: o.Interactive,
-		State: containers.State{Status: containers.StatusCreated},
+		AppArmorProfile: aaProfile,
+		State:           containers.State{Status: containers.StatusCreated},
 	}
 	if err := e.Containers.Create(rec); err != nil {
 		return nil, err
@@ -151,6 +156,7 @@ func (e *Engine) Create(ctx context.Context, o CreateOptions) (rec *containers.R
 	so.Hostname = hostname
 	so.Rootfs = rootfs
 	so.HostNetwork = netName == "host"
+	so.AppArmorProfile = aaProfile
 	if o.User != "" || img.Config.Config.User != "" {
 		user := o.User
 		if user == "" {

@@ -249,6 +249,9 @@ func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, io 
 	if _, err := e.Images.Snapshots().Mount(ctx, id); err != nil {
 		return nil, fmt.Errorf("mount rootfs of %s: %w", rec.Name, err)
 	}
+	if err := e.ensureDefaultProfile(ctx, rec.AppArmorProfile); err != nil {
+		return nil, err
+	}
 	c, err = e.Runtime.Create(ctx, id, runtime.CreateOptions{Bundle: e.Containers.Dir(id), IO: io})
 	if err != nil {
 		return nil, err

@@ -38,6 +38,7 @@ func (c *Container) Exec(ctx context.Context, proc *specs.Process, opts ExecOpti
 	if st := c.Status(); st != StatusRunning && st != StatusCreated {
 		return nil, fmt.Errorf("cannot exec in container %s: it is %s: %w", c.ID(), st, ErrState)
 	}
+	proc = inheritLabels(proc, c.rec.Spec.Process)
 	if err := validateProcess(proc); err != nil {
 		return nil, err
 	}
@@ -105,6 +106,23 @@ func (c *Container) Exec(ctx context.Context, proc *specs.Process, opts ExecOpti
 		}
 	}
 	return &Process{Pid: sp.pid, sp: sp}, nil
+}
+
+// inheritLabels gives an exec'd process the container's AppArmor profile and
+// SELinux label where it names none, as runc does: a process joining the
+// container is confined like the container.
+func inheritLabels(proc, container *specs.Process) *specs.Process {
+	if container == nil {
+		return proc
+	}
+	p := *proc
+	if p.ApparmorProfile == "" {
+		p.ApparmorProfile = container.ApparmorProfile
+	}
+	if p.SelinuxLabel == "" {
+		p.SelinuxLabel = container.SelinuxLabel
+	}
+	return &p
 }
 
 // PrepareToWait makes the calling process a child subreaper, so that a

@@ -10,8 +10,10 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/kago-run/kago/linux/apparmor"
 	"github.com/kago-run/kago/linux/ns"
 	"github.com/kago-run/kago/linux/rlimit"
+	"github.com/kago-run/kago/linux/selinux"
 )
 
 // maxConfigSize bounds config.json; real ones are a few tens of KiB.
@@ -95,6 +97,10 @@ func Validate(spec *specs.Spec, bundle string) error {
 	if len(spec.Linux.TimeOffsets) > 0 {
 		return errors.New("linux.timeOffsets is not supported by this runtime: remove it (a new time namespace without offsets works)")
 	}
+	if spec.Linux.MountLabel != "" && !selinux.Enabled() {
+		// runc passes it on and its first tmpfs mount fails with EINVAL.
+		return fmt.Errorf("linux.mountLabel %q is set but SELinux is not enabled on this host: remove it", spec.Linux.MountLabel)
+	}
 	if spec.Hostname != "" && !plan.Has(specs.UTSNamespace) {
 		return errors.New("hostname is set but the container has no UTS namespace of its own: add {\"type\": \"uts\"} to linux.namespaces")
 	}
@@ -146,6 +152,19 @@ func validateProcess(p *specs.Process) error {
 	}
 	if p.OOMScoreAdj != nil && (*p.OOMScoreAdj < -1000 || *p.OOMScoreAdj > 1000) {
 		return fmt.Errorf("process.oomScoreAdj %d is outside -1000..1000", *p.OOMScoreAdj)
+	}
+	return validateLSM(p)
+}
+
+// validateLSM refuses a security label the host cannot apply, as runc does
+// (it fails the start; see linux/apparmor and linux/selinux): a runtime that
+// silently ran the process unconfined would be worse.
+func validateLSM(p *specs.Process) error {
+	if p.ApparmorProfile != "" && !apparmor.Enabled() {
+		return fmt.Errorf("process.apparmorProfile %q is set but AppArmor is not enabled on this host: remove it, or run on a host with AppArmor", p.ApparmorProfile)
+	}
+	if p.SelinuxLabel != "" && !selinux.Enabled() {
+		return fmt.Errorf("process.selinuxLabel %q is set but SELinux is not enabled on this host: remove it", p.SelinuxLabel)
 	}
 	return nil
 }

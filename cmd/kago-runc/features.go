@@ -41,8 +41,11 @@ func newFeaturesCmd(g *globals) *cobra.Command {
 						KnownFlags:     seccomp.KnownFlags(),
 						SupportedFlags: seccomp.KnownFlags(),
 					},
-					Apparmor:        &features.Apparmor{Enabled: &no},
-					Selinux:         &features.Selinux{Enabled: &no},
+					// Whether kago-runc applies them, not whether this host has
+					// them (runtime-spec features-linux.md); a profile or label
+					// the host cannot apply is refused at create.
+					Apparmor:        &features.Apparmor{Enabled: &yes},
+					Selinux:         &features.Selinux{Enabled: &yes},
 					IntelRdt:        &features.IntelRdt{Enabled: &no},
 					MountExtensions: &features.MountExtensions{IDMap: &features.IDMap{Enabled: &no}},
 				},

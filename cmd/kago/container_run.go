@@ -60,7 +60,7 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.o.AutoRemove, "rm", false, "remove the container when it exits")
 	fs.StringArrayVar(&f.o.Spec.CapAdd, "cap-add", nil, "add a capability")
 	fs.StringArrayVar(&f.o.Spec.CapDrop, "cap-drop", nil, "drop a capability")
-	fs.StringArrayVar(&f.secOpts, "security-opt", nil, "seccomp=FILE|unconfined")
+	fs.StringArrayVar(&f.secOpts, "security-opt", nil, "seccomp=FILE|unconfined, apparmor=PROFILE|unconfined")
 	fs.BoolVar(&f.o.Spec.Privileged, "privileged", false, "give the container all capabilities and devices, no seccomp")
 	fs.BoolVarP(&f.o.Spec.Tty, "tty", "t", false, "allocate a pseudo-terminal")
 	fs.BoolVarP(&f.interact, "interactive", "i", false, "keep stdin open")
@@ -113,17 +113,18 @@ func (f *runFlags) options(cmd *cobra.Command, args []string) (engine.CreateOpti
 	}
 	o.Spec.PidsLimit = f.pidsLimit
 	for _, so := range f.secOpts {
+		key, value, err := specgen.ParseSecurityOpt(so)
 		switch {
-		case so == "seccomp=unconfined" || so == "seccomp:unconfined":
+		case err != nil:
+			return o, err
+		case key == "apparmor":
+			o.Spec.AppArmorProfile = value
+		case value == "unconfined":
 			o.Spec.SeccompUnconfined = true
-		case len(so) > 8 && (so[:8] == "seccomp=" || so[:8] == "seccomp:"):
-			prof, err := loadSeccomp(so[8:])
-			if err != nil {
+		default:
+			if o.Spec.Seccomp, err = loadSeccomp(value); err != nil {
 				return o, err
 			}
-			o.Spec.Seccomp = prof
-		default:
-			return o, fmt.Errorf("unsupported --security-opt %q: use seccomp=FILE or seccomp=unconfined", so)
 		}
 	}
 	o.Interactive = f.interact

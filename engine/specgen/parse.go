@@ -255,3 +255,24 @@ func ParseTmpfs(s string) (specs.Mount, error) {
 	}
 	return specs.Mount{Destination: path.Clean(dst), Type: "tmpfs", Source: "tmpfs", Options: o}, nil
 }
+
+// ParseSecurityOpt splits one --security-opt into key and value, docker's
+// KEY=VALUE or the older KEY:VALUE, for the keys kago knows: seccomp (a
+// profile file, or unconfined) and apparmor (a loaded profile's name, or
+// unconfined).
+func ParseSecurityOpt(s string) (key, value string, err error) {
+	sep := "="
+	if !strings.Contains(s, "=") {
+		sep = ":"
+	}
+	k, v, ok := strings.Cut(s, sep)
+	switch {
+	case !ok || (k != "seccomp" && k != "apparmor"):
+		return "", "", fmt.Errorf("unsupported --security-opt %q: use seccomp=FILE|unconfined or apparmor=PROFILE|unconfined", s)
+	case v == "":
+		return "", "", fmt.Errorf("--security-opt %q names no %s profile: give one after the %s", s, k, sep)
+	case k == "apparmor" && strings.IndexFunc(v, func(r rune) bool { return r < ' ' || r == 0x7f }) >= 0:
+		return "", "", fmt.Errorf("--security-opt %q: an AppArmor profile name has no control characters", s)
+	}
+	return k, v, nil
+}

@@ -133,5 +133,8 @@ func FuzzParsers(f *testing.F) {
 		ResolveUser(s, []byte(s), []byte(s))
 		ParseTmpfs(s)
 		ParseEnvFile("f", []byte(s), func(string) (string, bool) { return "", false })
+		if k, v, err := ParseSecurityOpt(s); err == nil && (v == "" || k != "seccomp" && k != "apparmor") {
+			t.Fatalf("security-opt %q gave %q=%q", s, k, v)
+		}
 	})
 }

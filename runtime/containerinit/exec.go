@@ -86,7 +86,8 @@ func (ex *execPlan) loadEarlySeccomp(conn *syncmsg.Conn) error {
 
 // exec switches to the container user and its capabilities, sets
 // no_new_privs and seccomp, closes every inherited descriptor the process
-// must not see (CVE-2024-21626), and execve's. It only returns on failure.
+// must not see (CVE-2024-21626), asks for its AppArmor profile and SELinux
+// context, and execve's. It only returns on failure.
 func (ex *execPlan) exec(preserveFDs int) error {
 	proc := ex.proc
 	// Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the
@@ -127,6 +128,9 @@ func (ex *execPlan) exec(preserveFDs int) error {
 	}
 	if err := unix.CloseRange(uint(3+preserveFDs), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return fmt.Errorf("mark inherited fds close-on-exec: %w", err)
+	}
+	if err := applyLabels(proc); err != nil {
+		return err
 	}
 	if err := unix.Exec(ex.path, proc.Args, ex.env); err != nil {
 		return fmt.Errorf("exec %s: %w", proc.Args[0], err)
