@@ -16,6 +16,8 @@ build:
 # for the Apache image); installed only when missing.
 DEPS = busybox-static runc crun skopeo umoci docker-registry apache2-utils \
 	iproute2 nftables curl ca-certificates debootstrap strace gcc libc6-dev
+# apparmor_parser: engine/apparmorprofile compiles kago-default with it.
+DEPS += apparmor
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

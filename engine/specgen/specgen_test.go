@@ -138,3 +138,25 @@ func FuzzParsers(f *testing.F) {
 		}
 	})
 }
+
+func TestParseSecurityOpt(t *testing.T) {
+	for in, want := range map[string][2]string{
+		"apparmor=unconfined": {"apparmor", "unconfined"},
+		"apparmor:ka5":        {"apparmor", "ka5"},
+		"seccomp=/a:b.json":   {"seccomp", "/a:b.json"},
+		"seccomp:unconfined":  {"seccomp", "unconfined"},
+	} {
+		k, v, err := ParseSecurityOpt(in)
+		if err != nil || k != want[0] || v != want[1] {
+			t.Errorf("ParseSecurityOpt(%q) = %q, %q, %v; want %q", in, k, v, err, want)
+		}
+	}
+	for in, want := range map[string]string{
+		"label=disable": "unsupported", "apparmor": "unsupported", "apparmor=": "names no apparmor profile",
+		"apparmor=a\nb": "control characters", "no-new-privileges": "unsupported",
+	} {
+		if _, _, err := ParseSecurityOpt(in); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseSecurityOpt(%q) = %v, want an error containing %q", in, err, want)
+		}
+	}
+}

@@ -1,0 +1,29 @@
+package engine
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestChooseAppArmorProfileIsDockersRule(t *testing.T) {
+	for _, c := range []struct {
+		requested           string
+		privileged, enabled bool
+		want, err           string
+	}{
+		{"", false, true, "kago-default", ""},
+		{"", true, true, "unconfined", ""},
+		{"unconfined", false, true, "unconfined", ""},
+		{"ka5-own", true, true, "ka5-own", ""},
+		// Without AppArmor: no profile; naming one is refused, not dropped.
+		{"", false, false, "", ""},
+		{"", true, false, "", ""},
+		{"unconfined", false, false, "", ""},
+		{"ka5-own", false, false, "", "AppArmor is not enabled on this host"},
+	} {
+		got, err := chooseAppArmorProfile(c.requested, c.privileged, c.enabled)
+		if got != c.want || (err == nil) != (c.err == "") || err != nil && !strings.Contains(err.Error(), c.err) {
+			t.Errorf("chooseAppArmorProfile(%q, privileged %v, enabled %v) = %q, %v; want %q, %q", c.requested, c.privileged, c.enabled, got, err, c.want, c.err)
+		}
+	}
+}
