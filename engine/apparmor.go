@@ -35,7 +35,7 @@ func chooseAppArmorProfile(requested string, privileged, enabled bool) (string, 
 // appArmorProfile returns the profile for a new container (see
 // chooseAppArmorProfile) and makes sure the kernel has it: kago-default is
 // loaded (or reloaded when its text changed), another named profile must
-// already be loaded.
+// already be loaded (apparmor.Check).
 func (e *Engine) appArmorProfile(ctx context.Context, requested string, privileged bool) (string, error) {
 	name, err := chooseAppArmorProfile(requested, privileged, apparmor.Enabled())
 	switch {
@@ -44,12 +44,8 @@ func (e *Engine) appArmorProfile(ctx context.Context, requested string, privileg
 	case name == apparmorprofile.DefaultName:
 		return name, e.ensureDefaultProfile(ctx, name)
 	}
-	loaded, err := apparmor.Loaded(name)
-	if err != nil {
-		return "", err
-	}
-	if !loaded {
-		return "", fmt.Errorf("--security-opt apparmor=%s: no AppArmor profile %q is loaded: load it with apparmor_parser -r FILE first", name, name)
+	if err := apparmor.Check(name); err != nil {
+		return "", fmt.Errorf("--security-opt apparmor=%s: %w", name, err)
 	}
 	return name, nil
 }

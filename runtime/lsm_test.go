@@ -19,7 +19,7 @@ func TestValidateRefusesLabelsTheHostCannotApply(t *testing.T) {
 		enabled bool
 		want    string
 	}{
-		"apparmorProfile": {func(s *specs.Spec) { s.Process.ApparmorProfile = "ka5-p" }, apparmor.Enabled(), `process.apparmorProfile "ka5-p" is set but AppArmor is not enabled`},
+		"apparmorProfile": {func(s *specs.Spec) { s.Process.ApparmorProfile = "ka5-p" }, apparmor.Enabled(), `process.apparmorProfile: "ka5-p" is set but AppArmor is not enabled`},
 		"selinuxLabel":    {func(s *specs.Spec) { s.Process.SelinuxLabel = "system_u:system_r:container_t:s0" }, selinux.Enabled(), "process.selinuxLabel"},
 		"mountLabel":      {func(s *specs.Spec) { s.Linux.MountLabel = "system_u:object_r:container_file_t:s0" }, selinux.Enabled(), "linux.mountLabel"},
 	}

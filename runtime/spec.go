@@ -160,8 +160,8 @@ func validateProcess(p *specs.Process) error {
 // (it fails the start; see linux/apparmor and linux/selinux): a runtime that
 // silently ran the process unconfined would be worse.
 func validateLSM(p *specs.Process) error {
-	if p.ApparmorProfile != "" && !apparmor.Enabled() {
-		return fmt.Errorf("process.apparmorProfile %q is set but AppArmor is not enabled on this host: remove it, or run on a host with AppArmor", p.ApparmorProfile)
+	if err := apparmor.Check(p.ApparmorProfile); err != nil {
+		return fmt.Errorf("process.apparmorProfile: %w", err)
 	}
 	if p.SelinuxLabel != "" && !selinux.Enabled() {
 		return fmt.Errorf("process.selinuxLabel %q is set but SELinux is not enabled on this host: remove it", p.SelinuxLabel)

@@ -18,9 +18,9 @@
 //     nothing before it needs AppArmor's permission.
 //
 // Where AppArmor is not enabled and a profile is named, runc 1.1 fails the
-// container's start (its write to /proc/self/attr/exec returns EINVAL); kago
-// refuses the same configs, but at validation, before anything is made, and
-// says why (Enabled is what the runtime checks).
+// container's create (its write to /proc/self/attr/exec returns EINVAL), as
+// it does when the profile is not loaded (ENOENT). kago refuses the same
+// configs at validation, before anything is made, and says why (Check).
 package apparmor
 
 import (
@@ -56,6 +56,35 @@ func Enabled() bool {
 	return err == nil && len(b) > 0 && b[0] == 'Y'
 }
 
+// Check refuses a profile this host cannot apply, so that `create` fails
+// before anything is made rather than the container's start (ApplyOnExec
+// runs after it): AppArmor must be enabled, and a profile named plainly must
+// be loaded. "unconfined", and stacked or namespaced names ("a//&b",
+// ":ns:name"), which the profile list does not show as such, are left to
+// the kernel.
+func Check(profile string) error {
+	switch {
+	case profile == "":
+		return nil
+	case !Enabled():
+		return fmt.Errorf("%q is set but AppArmor is not enabled on this host: remove it, or run on a host with AppArmor", profile)
+	case profile == "unconfined" || strings.Contains(profile, "//") || strings.HasPrefix(profile, ":"):
+		return nil
+	}
+	ok, err := Loaded(profile)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return notLoaded(profile)
+	}
+	return nil
+}
+
+func notLoaded(profile string) error {
+	return fmt.Errorf("AppArmor profile %q is not loaded: load it with apparmor_parser -r FILE, or name one listed in %s", profile, profilesFile)
+}
+
 // ApplyOnExec asks the kernel to run the calling thread's next execve under
 // profile (libapparmor's aa_change_onexec). An empty profile is no request.
 // See the package comment for where to call it.
@@ -68,7 +97,7 @@ func ApplyOnExec(profile string) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, unix.ENOENT):
-		return fmt.Errorf("AppArmor profile %q is not loaded: load it with apparmor_parser -r, or name one listed in %s", profile, profilesFile)
+		return notLoaded(profile)
 	case errors.Is(err, unix.EINVAL):
 		return fmt.Errorf("apply AppArmor profile %q: %w (is AppArmor enabled on this host?)", profile, err)
 	}
