@@ -2,6 +2,7 @@
 GO ?= go
 
 .PHONY: all build deps demo demo-deps demo-clean bench test clean
+.PHONY: test-lsm-vm
 
 all: build
 
@@ -44,6 +45,11 @@ bench: build
 # The whole suite, as root on the real kernel (about 20 minutes on 2 cores).
 test: deps
 	$(GO) test -count=1 -timeout 30m ./...
+
+# AppArmor confinement (test/lsm) in a Debian VM with AppArmor enabled:
+# this machine's kernel has no LSM, so `make test` only sees the refusals.
+test-lsm-vm: deps
+	test/lsm/vm.sh
 
 clean:
 	rm -rf bin/
