@@ -15,7 +15,6 @@ package lsm
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -66,32 +65,13 @@ func (r result) String() string {
 	return fmt.Sprintf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 }
 
-// command runs bin with args and a one-minute limit; stdio are files, not
-// pipes, since a detached container keeps them open.
+// command runs bin with args and a one-minute limit.
 func command(t *testing.T, bin string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	dir := t.TempDir()
-	outf, err1 := os.Create(filepath.Join(dir, "stdout"))
-	errf, err2 := os.Create(filepath.Join(dir, "stderr"))
-	if err := errors.Join(err1, err2); err != nil {
-		t.Fatal(err)
-	}
-	defer outf.Close()
-	defer errf.Close()
-	cmd.Stdout, cmd.Stderr = outf, errf
-	err := cmd.Run()
-	out, _ := os.ReadFile(outf.Name())
-	errb, _ := os.ReadFile(errf.Name())
-	r := result{stdout: string(out), stderr: string(errb)}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		r.code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("%s %v: %v", bin, args, err)
-	}
+	var r result
+	r.stdout, r.stderr, r.code = testbundle.Output(t, exec.CommandContext(ctx, bin, args...))
 	return r
 }
 
