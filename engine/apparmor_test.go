@@ -27,3 +27,17 @@ func TestChooseAppArmorProfileIsDockersRule(t *testing.T) {
 		}
 	}
 }
+
+func TestParseSecurityOptsAppArmor(t *testing.T) {
+	for in, want := range map[string]string{"apparmor=unconfined": "unconfined", "apparmor:ka5-own": "ka5-own", "apparmor=name with spaces": "name with spaces"} {
+		o, err := ParseSecurityOpts([]string{in})
+		if err != nil || o.AppArmorProfile != want {
+			t.Errorf("--security-opt %q: %+v, %v; want AppArmorProfile %q", in, o, err, want)
+		}
+	}
+	for in, want := range map[string]string{"apparmor=": "unsupported", "apparmor": "unsupported", "apparmor=a\nb": "control characters"} {
+		if _, err := ParseSecurityOpts([]string{in}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("--security-opt %q: %v, want an error containing %q", in, err, want)
+		}
+	}
+}

@@ -21,7 +21,7 @@ func newInfoCmd(g *globalOptions) *cobra.Command {
 			info := struct {
 				KagoRootDir     string
 				SecurityOptions []string
-			}{g.Root, engine.SecurityOptions()}
+			}{g.Root, engine.HostSecurityOptions()}
 			out := cmd.OutOrStdout()
 			switch format {
 			case "json":

@@ -84,14 +84,6 @@ func TestParseBytesRestartUser(t *testing.T) {
 			t.Errorf("%q accepted", in)
 		}
 	}
-	if n, c, err := ParseRestart("on-failure:3"); n != "on-failure" || c != 3 || err != nil {
-		t.Errorf("on-failure:3: %s %d %v", n, c, err)
-	}
-	for _, in := range []string{"sometimes", "always:2", "on-failure:-1", "on-failure:x"} {
-		if _, _, err := ParseRestart(in); err == nil {
-			t.Errorf("--restart %q accepted", in)
-		}
-	}
 	passwd := []byte("root:x:0:0::/:/bin/sh\nwww:x:33:44::/:/bin/false\n")
 	group := []byte("root:x:0:\nstaff:x:50:\n")
 	for in, want := range map[string][2]uint32{"www": {33, 44}, "33": {33, 44}, "1000": {1000, 0}, "www:staff": {33, 50}, "0:7": {0, 7}} {
@@ -129,34 +121,9 @@ func FuzzParsers(f *testing.F) {
 		if n, err := ParseBytes(s); err == nil && n < 0 {
 			t.Fatalf("size %q gave %d", s, n)
 		}
-		ParseRestart(s)
+		CheckUser(s)
 		ResolveUser(s, []byte(s), []byte(s))
 		ParseTmpfs(s)
 		ParseEnvFile("f", []byte(s), func(string) (string, bool) { return "", false })
-		if k, v, err := ParseSecurityOpt(s); err == nil && (v == "" || k != "seccomp" && k != "apparmor") {
-			t.Fatalf("security-opt %q gave %q=%q", s, k, v)
-		}
 	})
-}
-
-func TestParseSecurityOpt(t *testing.T) {
-	for in, want := range map[string][2]string{
-		"apparmor=unconfined": {"apparmor", "unconfined"},
-		"apparmor:ka5":        {"apparmor", "ka5"},
-		"seccomp=/a:b.json":   {"seccomp", "/a:b.json"},
-		"seccomp:unconfined":  {"seccomp", "unconfined"},
-	} {
-		k, v, err := ParseSecurityOpt(in)
-		if err != nil || k != want[0] || v != want[1] {
-			t.Errorf("ParseSecurityOpt(%q) = %q, %q, %v; want %q", in, k, v, err, want)
-		}
-	}
-	for in, want := range map[string]string{
-		"label=disable": "unsupported", "apparmor": "unsupported", "apparmor=": "names no apparmor profile",
-		"apparmor=a\nb": "control characters", "no-new-privileges": "unsupported",
-	} {
-		if _, _, err := ParseSecurityOpt(in); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("ParseSecurityOpt(%q) = %v, want an error containing %q", in, err, want)
-		}
-	}
 }
