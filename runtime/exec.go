@@ -109,8 +109,10 @@ func (c *Container) Exec(ctx context.Context, proc *specs.Process, opts ExecOpti
 }
 
 // inheritLabels gives an exec'd process the container's AppArmor profile and
-// SELinux label where it names none, as runc does: a process joining the
-// container is confined like the container.
+// SELinux label where it names none: a process joining the container is
+// confined like the container. runc inherits the label but, by a quirk of
+// its spec conversion, not the profile: its exec from a process.json naming
+// none runs unconfined (containerd and docker always name one).
 func inheritLabels(proc, container *specs.Process) *specs.Process {
 	if container == nil {
 		return proc
