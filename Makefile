@@ -19,6 +19,8 @@ DEPS = busybox-static runc crun skopeo umoci docker-registry apache2-utils \
 	iproute2 nftables curl ca-certificates debootstrap strace gcc libc6-dev
 # apparmor_parser: engine/apparmorprofile compiles kago-default with it.
 DEPS += apparmor
+# test/vm (make test-lsm-vm): qemu for the VM, mkfs.ext4 for its root.
+DEPS += qemu-system-x86 e2fsprogs
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
