@@ -113,7 +113,10 @@ type Record struct {
 	StopSignal string                `json:"StopSignal,omitempty"`
 	Tty        bool                  `json:"Tty"`
 	OpenStdin  bool                  `json:"OpenStdin"` // -i
-	State      State                 `json:"State"`
+	// AppArmorProfile is the profile the container runs under ("" without
+	// AppArmor on the host).
+	AppArmorProfile string `json:"AppArmorProfile,omitempty"`
+	State           State  `json:"State"`
 	// Endpoint is the live network attachment (nil when not running).
 	Endpoint *network.Endpoint `json:"Endpoint,omitempty"`
 	// Creating is set until the engine has made everything the record
