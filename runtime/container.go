@@ -9,6 +9,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/kago-run/kago/linux/cgroups"
+	sdcgroup "github.com/kago-run/kago/linux/cgroups/systemd"
 )
 
 // Status values beyond the OCI ones: "paused" is runc's.
@@ -59,7 +60,16 @@ func (c *Container) Cgroup() (cgroups.Manager, error) {
 	if c.rec.NoCgroup {
 		return noCgroup{initPid: c.rec.InitPid}, nil
 	}
-	return cgroups.New(c.rec.CgroupsPath, c.rec.ID)
+	return newCgroup(c.rec.CgroupsPath, c.rec.ID, c.rec.SystemdCgroup)
+}
+
+// newCgroup picks the cgroup driver: systemd's scopes, or kago's own
+// cgroupfs manager (which itself picks v1, hybrid or v2).
+func newCgroup(cgroupsPath, id string, systemd bool) (cgroups.Manager, error) {
+	if systemd {
+		return sdcgroup.New(cgroupsPath, id)
+	}
+	return cgroups.New(cgroupsPath, id)
 }
 
 // Status derives the container's status from what is true now: whether init

@@ -32,7 +32,7 @@ func newFeaturesCmd(g *globals) *cobra.Command {
 				Linux: &features.Linux{
 					Namespaces:   namespaces,
 					Capabilities: caps.Known(),
-					Cgroup:       &features.Cgroup{V1: &yes, V2: &yes, Systemd: &no, SystemdUser: &no, Rdma: &no},
+					Cgroup:       &features.Cgroup{V1: &yes, V2: &yes, Systemd: &yes, SystemdUser: &no, Rdma: &no},
 					Seccomp: &features.Seccomp{
 						Enabled:        &yes,
 						Actions:        seccomp.SupportedActions(),

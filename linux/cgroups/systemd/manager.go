@@ -1,0 +1,191 @@
+package systemd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/kago-run/kago/linux/cgroups"
+)
+
+// Manager is one container's cgroup made by systemd as a transient scope.
+// It is a cgroups.Manager: the embedded cgroupfs manager, pointed at the
+// scope's directories, does whatever systemd has no verb for.
+type Manager struct {
+	cgroups.Manager // the scope's cgroup files
+	unit            Unit
+	id              string
+	mode            string
+	// pending holds Create's limits until Join names the first process:
+	// systemd makes a scope only around a process.
+	pending *specs.LinuxResources
+	started bool
+}
+
+var _ cgroups.Manager = (*Manager)(nil)
+
+// New returns the manager for a container whose linux.cgroupsPath is
+// "slice:prefix:name" (see ParsePath). It creates nothing.
+func New(cgroupsPath, containerID string) (*Manager, error) {
+	u, err := ParsePath(cgroupsPath, containerID)
+	if err != nil {
+		return nil, err
+	}
+	if !IsRunningSystemd() {
+		return nil, errors.New("--systemd-cgroup needs systemd as the host's init, and this host's PID 1 is not systemd (no /run/systemd/system): drop the flag to use cgroupfs")
+	}
+	mode, err := cgroups.Mode()
+	if err != nil {
+		return nil, err
+	}
+	fs, err := cgroups.New(u.CgroupPath(), containerID)
+	if err != nil {
+		return nil, err
+	}
+	return &Manager{Manager: fs, unit: u, id: containerID, mode: mode}, nil
+}
+
+// Unit is the scope's unit name, "kago-<id>.scope" for instance.
+func (m *Manager) Unit() string { return m.unit.Name }
+
+// Create validates res and keeps it for Join, which starts the scope with
+// the container's init as its first process and applies res then. On a
+// scope already started by this manager it applies res at once.
+func (m *Manager) Create(res *specs.LinuxResources) error {
+	if m.started {
+		return m.Update(res)
+	}
+	if err := cgroups.ValidateResources(res); err != nil {
+		return err
+	}
+	if res == nil {
+		res = &specs.LinuxResources{}
+	}
+	m.pending = res
+	return nil
+}
+
+// Join starts the scope around pid after Create; otherwise it moves pid
+// into the scope's cgroup.
+func (m *Manager) Join(pid int) error {
+	if m.pending == nil || m.started {
+		return m.Manager.Join(pid)
+	}
+	if pid <= 0 {
+		return fmt.Errorf("join cgroup: invalid pid %d", pid)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
+	defer cancel()
+	c, err := connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	rprops, files, err := resourceProperties(m.pending, m.mode, systemdVersion(c))
+	if err != nil {
+		return err
+	}
+	props := append(scopeProperties(m.unit, m.id, m.mode, pid), rprops...)
+	if err := startUnit(ctx, c, m.unit.Name, props); err != nil {
+		return err
+	}
+	m.started = true
+	// systemd made the cgroup in the trees it manages; the cgroupfs manager
+	// makes it in the v1 trees it does not (cpuset, freezer, net_cls, ...),
+	// writes what systemd cannot express, and moves pid into those trees.
+	if err := m.Manager.Create(files); err != nil {
+		return fmt.Errorf("systemd unit %s: %w", m.unit.Name, err)
+	}
+	return m.Manager.Join(pid)
+}
+
+// Update sets the unit's properties, then writes the cgroup files, as
+// Create does. On cgroup v1 a change of device rules is made with the
+// container frozen: systemd rewrites the devices list from scratch (deny
+// all, then each allow), and a process must not meet the gap.
+func (m *Manager) Update(res *specs.LinuxResources) (err error) {
+	if res == nil {
+		return nil
+	}
+	if err := cgroups.ValidateResources(res); err != nil {
+		return err
+	}
+	if err := m.checkMemoryUsage(res.Memory); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
+	defer cancel()
+	c, err := connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	props, files, err := resourceProperties(res, m.mode, systemdVersion(c))
+	if err != nil {
+		return err
+	}
+	if len(res.Devices) > 0 && m.mode != cgroups.ModeV2 {
+		if st, err := m.FreezerState(); err == nil && st == cgroups.Thawed {
+			if err := m.Freeze(); err != nil {
+				return fmt.Errorf("freeze before changing device rules: %w", err)
+			}
+			defer func() {
+				if terr := m.Thaw(); terr != nil && err == nil {
+					err = terr
+				}
+			}()
+		}
+	}
+	if len(props) > 0 {
+		if err := c.SetUnitPropertiesContext(ctx, m.unit.Name, true, props...); err != nil {
+			return fmt.Errorf("set properties of systemd unit %s: %w", m.unit.Name, err)
+		}
+	}
+	return m.Manager.Update(files)
+}
+
+// checkMemoryUsage is memory.checkBeforeUpdate, done before systemd sees
+// the new limit: systemd would apply a limit below the usage at once, and
+// the kernel would OOM-kill the container before the check in the cgroupfs
+// manager ran.
+func (m *Manager) checkMemoryUsage(mem *specs.LinuxMemory) error {
+	if mem == nil || mem.CheckBeforeUpdate == nil || !*mem.CheckBeforeUpdate || val(mem.Limit) <= 0 {
+		return nil
+	}
+	st, err := m.Stats()
+	if err != nil {
+		return err
+	}
+	if uint64(*mem.Limit) < st.Memory.Usage.Usage {
+		return fmt.Errorf("memory.limit %d is below the cgroup's current usage %d (checkBeforeUpdate is set): raise the limit", *mem.Limit, st.Memory.Usage.Usage)
+	}
+	return nil
+}
+
+// Destroy stops the scope (systemd kills what is still inside and removes
+// its cgroups), waits for that, clears a failed unit from systemd's list,
+// and then removes the cgroups systemd does not manage (v1 trees it does
+// not know). A scope that is already gone is fine: that is what a crashed
+// create or an exited container leaves.
+func (m *Manager) Destroy() error {
+	ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
+	defer cancel()
+	c, err := connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := stopUnit(ctx, c, m.unit.Name); err != nil {
+		return err
+	}
+	m.started = false
+	return m.Manager.Destroy()
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}
