@@ -48,6 +48,7 @@ func TestMain(m *testing.M) {
 type harness struct {
 	t    *testing.T
 	root string
+	bin  string // the runtime driven: kago-runc unless a test sets a peer (runc)
 }
 
 func newHarness(t *testing.T) *harness {
@@ -85,7 +86,11 @@ func (h *harness) runc(args ...string) result {
 
 func (h *harness) runcWith(stdin *os.File, extra []*os.File, args ...string) result {
 	h.t.Helper()
-	cmd := exec.Command(kagoRunc, append([]string{"--root", h.root}, args...)...)
+	bin := h.bin
+	if bin == "" {
+		bin = kagoRunc
+	}
+	cmd := exec.Command(bin, append([]string{"--root", h.root}, args...)...)
 	// Files, not pipes: a container started by create or run --detach keeps
 	// its stdio, and a pipe would make Run wait for the container to exit.
 	dir := h.t.TempDir()

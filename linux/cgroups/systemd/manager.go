@@ -185,6 +185,16 @@ func (m *Manager) Destroy() error {
 	return m.Manager.Destroy()
 }
 
+// Kill kills every process in the scope. A scope whose processes are all
+// gone has no cgroup any more (systemd removes an emptied scope at once),
+// and there is nothing to kill.
+func (m *Manager) Kill() error {
+	if err := m.Manager.Kill(); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
 func isDir(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.IsDir()
