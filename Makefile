@@ -1,7 +1,7 @@
 # kago's entry points. `make demo` is the first thing to try (needs root).
 GO ?= go
 
-.PHONY: all build deps demo demo-deps demo-clean bench test clean
+.PHONY: all build deps demo demo-deps demo-clean bench test clean test-vm-systemd
 
 all: build
 
@@ -42,6 +42,11 @@ bench: build
 # The whole suite, as root on the real kernel (about 20 minutes on 2 cores).
 test: deps
 	$(GO) test -count=1 -timeout 30m ./...
+
+# The systemd cgroup driver (kago-runc --systemd-cgroup, runc as reference)
+# in a Debian VM with systemd as PID 1: one boot on cgroup v2, one hybrid.
+test-vm-systemd: deps
+	flock /tmp/kago-heavy.lock test/vm/systemd-cgroup.sh
 
 clean:
 	rm -rf bin/
