@@ -74,6 +74,15 @@ func testSlice(t *testing.T) string {
 	return slice
 }
 
+// sdHarness is a harness driving bin, a fresh test slice and a container
+// ID whose scope goes in that slice.
+func sdHarness(t *testing.T, bin string) (h *harness, slice, id string) {
+	h = newHarness(t)
+	h.bin = bin
+	slice = testSlice(t)
+	return h, slice, h.id()
+}
+
 // assertUnitGone fails unless systemd has forgotten the unit and its cgroup
 // is gone from every tree.
 func assertUnitGone(t *testing.T, unit, cgroup string) {
@@ -108,10 +117,7 @@ func TestSystemdCgroupLifecycle(t *testing.T) {
 // cgroup files agree; ps, pause/resume, update, events and exec work; the
 // pids limit bites; and delete leaves neither unit nor cgroup.
 func testSystemdLifecycle(t *testing.T, bin string) {
-	h := newHarness(t)
-	h.bin = bin
-	slice := testSlice(t)
-	id := h.id()
+	h, slice, id := sdHarness(t, bin)
 	unit := "ks7-" + id + ".scope"
 	mode, err := cgroups.Mode()
 	if err != nil {
@@ -250,10 +256,7 @@ func containsInt(list []int, v int) bool {
 func TestSystemdCgroupOOM(t *testing.T) {
 	for name, bin := range systemdRuntimes(t) {
 		t.Run(name, func(t *testing.T) {
-			h := newHarness(t)
-			h.bin = bin
-			slice := testSlice(t)
-			id := h.id()
+			h, slice, id := sdHarness(t, bin)
 			b := bundle(t, sh("exec tail /dev/zero"), func(s *specs.Spec) {
 				s.Linux.CgroupsPath = slice + ":ks7:" + id
 				s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: ptr[int64](32 << 20)}
@@ -274,10 +277,7 @@ func TestSystemdCgroupOOM(t *testing.T) {
 func TestSystemdCgroupCrashedCreate(t *testing.T) {
 	for name, bin := range systemdRuntimes(t) {
 		t.Run(name, func(t *testing.T) {
-			h := newHarness(t)
-			h.bin = bin
-			slice := testSlice(t)
-			id := h.id()
+			h, slice, id := sdHarness(t, bin)
 			unit := "ks7-" + id + ".scope"
 			hookPid := filepath.Join(t.TempDir(), "hook.pid")
 			b := bundle(t, []string{"true"}, func(s *specs.Spec) {

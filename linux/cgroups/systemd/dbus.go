@@ -26,6 +26,20 @@ func connect(ctx context.Context) (*sd.Conn, error) {
 	return c, nil
 }
 
+// withSystemd runs f on a fresh connection to systemd, all of it bounded by
+// jobTimeout. kago-runc makes one or two calls per run, so a connection is
+// opened for them and closed, rather than kept.
+func withSystemd(f func(ctx context.Context, c *sd.Conn) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
+	defer cancel()
+	c, err := connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return f(ctx, c)
+}
+
 // IsRunningSystemd reports whether systemd is the host's init, the test of
 // sd_booted(3): /run/systemd/system is a directory.
 func IsRunningSystemd() bool {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 
+	sd "github.com/coreos/go-systemd/v22/dbus"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/kago-run/kago/linux/cgroups"
@@ -77,19 +78,16 @@ func (m *Manager) Join(pid int) error {
 	if pid <= 0 {
 		return fmt.Errorf("join cgroup: invalid pid %d", pid)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
-	defer cancel()
-	c, err := connect(ctx)
+	var files *specs.LinuxResources
+	err := withSystemd(func(ctx context.Context, c *sd.Conn) error {
+		rprops, f, err := resourceProperties(m.pending, m.mode, systemdVersion(c))
+		if err != nil {
+			return err
+		}
+		files = f
+		return startUnit(ctx, c, m.unit.Name, append(scopeProperties(m.unit, m.id, m.mode, pid), rprops...))
+	})
 	if err != nil {
-		return err
-	}
-	defer c.Close()
-	rprops, files, err := resourceProperties(m.pending, m.mode, systemdVersion(c))
-	if err != nil {
-		return err
-	}
-	props := append(scopeProperties(m.unit, m.id, m.mode, pid), rprops...)
-	if err := startUnit(ctx, c, m.unit.Name, props); err != nil {
 		return err
 	}
 	m.started = true
@@ -116,17 +114,6 @@ func (m *Manager) Update(res *specs.LinuxResources) (err error) {
 	if err := m.checkMemoryUsage(res.Memory); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
-	defer cancel()
-	c, err := connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	props, files, err := resourceProperties(res, m.mode, systemdVersion(c))
-	if err != nil {
-		return err
-	}
 	if len(res.Devices) > 0 && m.mode != cgroups.ModeV2 {
 		if st, err := m.FreezerState(); err == nil && st == cgroups.Thawed {
 			if err := m.Freeze(); err != nil {
@@ -139,10 +126,20 @@ func (m *Manager) Update(res *specs.LinuxResources) (err error) {
 			}()
 		}
 	}
-	if len(props) > 0 {
+	var files *specs.LinuxResources
+	err = withSystemd(func(ctx context.Context, c *sd.Conn) error {
+		props, f, err := resourceProperties(res, m.mode, systemdVersion(c))
+		files = f
+		if err != nil || len(props) == 0 {
+			return err
+		}
 		if err := c.SetUnitPropertiesContext(ctx, m.unit.Name, true, props...); err != nil {
 			return fmt.Errorf("set properties of systemd unit %s: %w", m.unit.Name, err)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	return m.Manager.Update(files)
 }
@@ -152,7 +149,7 @@ func (m *Manager) Update(res *specs.LinuxResources) (err error) {
 // the kernel would OOM-kill the container before the check in the cgroupfs
 // manager ran.
 func (m *Manager) checkMemoryUsage(mem *specs.LinuxMemory) error {
-	if mem == nil || mem.CheckBeforeUpdate == nil || !*mem.CheckBeforeUpdate || val(mem.Limit) <= 0 {
+	if mem == nil || mem.CheckBeforeUpdate == nil || !*mem.CheckBeforeUpdate || value(mem.Limit) <= 0 {
 		return nil
 	}
 	st, err := m.Stats()
@@ -171,14 +168,10 @@ func (m *Manager) checkMemoryUsage(mem *specs.LinuxMemory) error {
 // not know). A scope that is already gone is fine: that is what a crashed
 // create or an exited container leaves.
 func (m *Manager) Destroy() error {
-	ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
-	defer cancel()
-	c, err := connect(ctx)
+	err := withSystemd(func(ctx context.Context, c *sd.Conn) error {
+		return stopUnit(ctx, c, m.unit.Name)
+	})
 	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if err := stopUnit(ctx, c, m.unit.Name); err != nil {
 		return err
 	}
 	m.started = false

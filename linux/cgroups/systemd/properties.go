@@ -72,7 +72,7 @@ func resourceProperties(res *specs.LinuxResources, mode string, version int) ([]
 	props = append(props, deviceProperties(res.Devices, v2, version)...)
 
 	if m := res.Memory; m != nil {
-		limit := val(m.Limit)
+		limit := value(m.Limit)
 		if limit != 0 {
 			name := "MemoryMax"
 			if !v2 {
@@ -81,10 +81,10 @@ func resourceProperties(res *specs.LinuxResources, mode string, version int) ([]
 			props = append(props, prop(name, limitOrInfinity(limit)))
 		}
 		if v2 {
-			if r := val(m.Reservation); r != 0 {
+			if r := value(m.Reservation); r != 0 {
 				props = append(props, prop("MemoryLow", limitOrInfinity(r)))
 			}
-			if swap := val(m.Swap); swap == -1 || (swap > 0 && limit > 0) {
+			if swap := value(m.Swap); swap == -1 || (swap > 0 && limit > 0) {
 				v := infinity // OCI swap is memory+swap; MemorySwapMax is swap alone
 				if swap > 0 {
 					v = uint64(swap - limit)
@@ -95,15 +95,15 @@ func resourceProperties(res *specs.LinuxResources, mode string, version int) ([]
 	}
 
 	if c := res.CPU; c != nil {
-		if s := uval(c.Shares); s != 0 {
+		if s := value(c.Shares); s != 0 {
 			if v2 {
 				props = append(props, prop("CPUWeight", cgroups.CPUSharesToWeight(s)))
 			} else {
 				props = append(props, prop("CPUShares", s))
 			}
 		}
-		if quota := val(c.Quota); quota != 0 {
-			period := uval(c.Period)
+		if quota := value(c.Quota); quota != 0 {
+			period := value(c.Period)
 			if period != 0 && version >= versionCPUQuotaPeriod {
 				props = append(props, prop("CPUQuotaPeriodUSec", period))
 			}
@@ -114,7 +114,7 @@ func resourceProperties(res *specs.LinuxResources, mode string, version int) ([]
 				cpu.Quota = &rounded
 				files.CPU = &cpu
 			}
-		} else if p := uval(c.Period); p != 0 && version >= versionCPUQuotaPeriod {
+		} else if p := value(c.Period); p != 0 && version >= versionCPUQuotaPeriod {
 			props = append(props, prop("CPUQuotaPeriodUSec", p))
 		}
 		if version >= versionAllowedCPUs {
@@ -174,16 +174,11 @@ func limitOrInfinity(v int64) uint64 {
 	return uint64(v)
 }
 
-func val(p *int64) int64 {
+// value is *p, or the zero value for nil (an unset spec field).
+func value[T any](p *T) T {
+	var zero T
 	if p == nil {
-		return 0
-	}
-	return *p
-}
-
-func uval(p *uint64) uint64 {
-	if p == nil {
-		return 0
+		return zero
 	}
 	return *p
 }
