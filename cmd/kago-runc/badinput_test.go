@@ -136,7 +136,7 @@ func TestBadIDsAndVerbs(t *testing.T) {
 // Without --systemd-cgroup a slice:prefix:name cgroupsPath is what runc's
 // cgroupfs driver makes of it: one relative cgroup of that name under
 // kago-runc's own, removed by delete.
-func TestSystemdPathWithCgroupfs(t *testing.T) {
+func TestSlicePathWithCgroupfsDriver(t *testing.T) {
 	h := newHarness(t)
 	id := h.id()
 	name := "ks7.slice:ktest:" + id
