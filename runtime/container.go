@@ -60,14 +60,19 @@ func (c *Container) Cgroup() (cgroups.Manager, error) {
 	if c.rec.NoCgroup {
 		return noCgroup{initPid: c.rec.InitPid}, nil
 	}
-	return newCgroup(c.rec.CgroupsPath, c.rec.ID, c.rec.SystemdCgroup)
+	return newCgroup(c.rec.Spec, c.rec.CgroupsPath, c.rec.ID, c.rec.SystemdCgroup)
 }
 
-// newCgroup picks the cgroup driver: systemd's scopes, or kago's own
-// cgroupfs manager (which itself picks v1, hybrid or v2).
-func newCgroup(cgroupsPath, id string, systemd bool) (cgroups.Manager, error) {
+// newCgroup picks the cgroup driver: systemd's scopes (which take unit
+// properties from the spec's annotations too), or kago's own cgroupfs
+// manager (which itself picks v1, hybrid or v2).
+func newCgroup(spec *specs.Spec, cgroupsPath, id string, systemd bool) (cgroups.Manager, error) {
 	if systemd {
-		return sdcgroup.New(cgroupsPath, id)
+		var annotations map[string]string
+		if spec != nil {
+			annotations = spec.Annotations
+		}
+		return sdcgroup.New(cgroupsPath, id, annotations)
 	}
 	return cgroups.New(cgroupsPath, id)
 }

@@ -162,7 +162,7 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 	}
 	defer fifo.Close()
 
-	cg, err := newCgroup(spec.Linux.CgroupsPath, id, r.SystemdCgroup)
+	cg, err := newCgroup(spec, spec.Linux.CgroupsPath, id, r.SystemdCgroup)
 	if err != nil {
 		return nil, err
 	}

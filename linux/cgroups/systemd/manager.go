@@ -20,6 +20,7 @@ type Manager struct {
 	unit            Unit
 	id              string
 	mode            string
+	extra           []sd.Property // from AnnotationPrefix annotations
 	// pending holds Create's limits until Join names the first process:
 	// systemd makes a scope only around a process.
 	pending *specs.LinuxResources
@@ -29,9 +30,14 @@ type Manager struct {
 var _ cgroups.Manager = (*Manager)(nil)
 
 // New returns the manager for a container whose linux.cgroupsPath is
-// "slice:prefix:name" (see ParsePath). It creates nothing.
-func New(cgroupsPath, containerID string) (*Manager, error) {
+// "slice:prefix:name" (see ParsePath); annotations are the config's, whose
+// AnnotationPrefix entries become properties of the unit. It creates nothing.
+func New(cgroupsPath, containerID string, annotations map[string]string) (*Manager, error) {
 	u, err := ParsePath(cgroupsPath, containerID)
+	if err != nil {
+		return nil, err
+	}
+	extra, err := annotationProperties(annotations)
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +52,7 @@ func New(cgroupsPath, containerID string) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Manager{Manager: fs, unit: u, id: containerID, mode: mode}, nil
+	return &Manager{Manager: fs, unit: u, id: containerID, mode: mode, extra: extra}, nil
 }
 
 // Unit is the scope's unit name, "kago-<id>.scope" for instance.
@@ -85,7 +91,9 @@ func (m *Manager) Join(pid int) error {
 			return err
 		}
 		files = f
-		return startUnit(ctx, c, m.unit.Name, append(scopeProperties(m.unit, m.id, m.mode, pid), rprops...))
+		// The annotations may override kago's defaults; the limits come last.
+		props := append(scopeProperties(m.unit, m.id, m.mode, pid), m.extra...)
+		return startUnit(ctx, c, m.unit.Name, append(props, rprops...))
 	})
 	if err != nil {
 		return err
