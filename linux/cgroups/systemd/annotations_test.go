@@ -11,7 +11,7 @@ func TestAnnotationProperties(t *testing.T) {
 		"org.systemd.property.TimeoutStopSec": "uint32 2",       // seconds -> TimeoutStopUSec
 		"org.systemd.property.RuntimeMaxUSec": "uint64 5000000", // already microseconds
 		"org.systemd.property.CollectMode":    "'inactive-or-failed'",
-		"org.systemd.property.CPUQuotaSec":    "uint64 1",  // "USec" after a capital: not seconds
+		"org.systemd.property.ABCSec":         "uint64 1",  // "Sec" after a capital: not seconds
 		"io.kubernetes.cri.container-type":    "container", // not ours
 	})
 	if err != nil {
