@@ -129,6 +129,7 @@ func testSystemdLifecycle(t *testing.T, bin string) {
 		s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: ptr[int64](64 << 20)}
 		s.Linux.Resources.CPU = &specs.LinuxCPU{Quota: ptr[int64](50000), Period: ptr[uint64](100000), Shares: ptr[uint64](512), Cpus: "0"}
 		s.Linux.Resources.Pids = &specs.LinuxPids{Limit: ptr[int64](32)}
+		s.Annotations = map[string]string{sdcgroup.AnnotationPrefix + "TimeoutStopSec": "uint64 7"}
 	})
 	h.must("--systemd-cgroup", "run", "--detach", "--bundle", b.Dir, id)
 	pid := h.state(id).InitProcessPid
@@ -142,6 +143,7 @@ func testSystemdLifecycle(t *testing.T, bin string) {
 	for k, want := range map[string]string{
 		"ActiveState": "active", "Slice": slice, "Delegate": "yes", "ControlGroup": cg,
 		memProp: strconv.Itoa(64 << 20), "CPUQuotaPerSecUSec": "500ms", "TasksMax": "32", "DevicePolicy": "strict",
+		"TimeoutStopUSec": "7s", // from the annotation
 	} {
 		if p[k] != want {
 			t.Errorf("%s: %s=%q, want %q", unit, k, p[k], want)
