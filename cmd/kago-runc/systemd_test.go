@@ -185,6 +185,17 @@ func testSystemdLifecycle(t *testing.T, bin string) {
 		t.Errorf("init %d is not in %s:\n%s", pid, cg, procCg)
 	}
 
+	// A second container asking for the same scope is refused, and the
+	// first one is not disturbed.
+	id2 := h.id()
+	b2 := bundle(t, []string{"true"}, func(s *specs.Spec) { s.Linux.CgroupsPath = slice + ":ks7:" + id })
+	if r := h.runc("--systemd-cgroup", "run", "--detach", "--bundle", b2.Dir, id2); r.code == 0 || !strings.Contains(r.stderr, "exists") {
+		t.Errorf("a second container in scope %s: %s; want an error saying it exists", unit, r)
+	}
+	if st := h.state(id).Status; st != "running" || unitProps(t, unit)["ActiveState"] != "active" {
+		t.Errorf("after the refused second container: first is %s, scope %s", st, unitProps(t, unit)["ActiveState"])
+	}
+
 	// ps
 	var pids []int
 	if err := json.Unmarshal([]byte(h.must("ps", "--format", "json", id)), &pids); err != nil || !containsInt(pids, pid) {
