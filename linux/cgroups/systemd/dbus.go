@@ -51,6 +51,10 @@ func isDbusError(err error, name string) bool {
 	return errors.As(err, &derr) && derr.Name == name
 }
 
+// ErrUnitExists is Join's error when a live unit already has the
+// container's scope name.
+var ErrUnitExists = errors.New("the unit already exists")
+
 // startUnit starts a transient unit and waits for systemd's start job.
 //
 // A unit of that name may exist already. If it is a leftover (a failed
@@ -64,7 +68,7 @@ func startUnit(ctx context.Context, c *sd.Conn, name string, props []sd.Property
 		_ = c.ResetFailedUnitContext(ctx, name)
 		_, err = c.StartTransientUnitContext(ctx, name, "replace", props, done)
 		if isDbusError(err, "org.freedesktop.systemd1.UnitExists") {
-			return fmt.Errorf("start systemd unit %s: it already exists (another container uses this cgroupsPath, or kago-runc delete it first): %w", name, err)
+			return fmt.Errorf("start systemd unit %s: %w (another container uses this cgroupsPath; choose another, or delete that container first)", name, ErrUnitExists)
 		}
 	}
 	if err != nil {

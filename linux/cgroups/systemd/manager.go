@@ -25,6 +25,9 @@ type Manager struct {
 	// systemd makes a scope only around a process.
 	pending *specs.LinuxResources
 	started bool
+	// taken: Join found the scope name in use by a live unit, which Destroy
+	// must then leave alone (it is another container's).
+	taken bool
 }
 
 var _ cgroups.Manager = (*Manager)(nil)
@@ -95,6 +98,9 @@ func (m *Manager) Join(pid int) error {
 		props := append(scopeProperties(m.unit, m.id, m.mode, pid), m.extra...)
 		return startUnit(ctx, c, m.unit.Name, append(props, rprops...))
 	})
+	if errors.Is(err, ErrUnitExists) {
+		m.taken = true
+	}
 	if err != nil {
 		return err
 	}
@@ -174,8 +180,12 @@ func (m *Manager) checkMemoryUsage(mem *specs.LinuxMemory) error {
 // its cgroups), waits for that, clears a failed unit from systemd's list,
 // and then removes the cgroups systemd does not manage (v1 trees it does
 // not know). A scope that is already gone is fine: that is what a crashed
-// create or an exited container leaves.
+// create or an exited container leaves. After a Join that found the scope
+// taken by another container, Destroy does nothing.
 func (m *Manager) Destroy() error {
+	if m.taken {
+		return nil
+	}
 	err := withSystemd(func(ctx context.Context, c *sd.Conn) error {
 		return stopUnit(ctx, c, m.unit.Name)
 	})
