@@ -46,7 +46,7 @@ test: deps
 # The systemd cgroup driver (kago-runc --systemd-cgroup, runc as reference)
 # in a Debian VM with systemd as PID 1: one boot on cgroup v2, one hybrid.
 test-vm-systemd: deps
-	test/vm/systemd-cgroup.sh
+	test/systemd-cgroup-vm.sh
 
 clean:
 	rm -rf bin/

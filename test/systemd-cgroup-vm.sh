@@ -4,9 +4,9 @@
 # is PID 1: a Debian VM (test/vm/debian.sh), booted once on pure cgroup v2 and
 # once on systemd's hybrid layout. Exits non-zero if either boot fails.
 #
-# Usage: test/vm/systemd-cgroup.sh [-run REGEXP]
+# Usage: test/systemd-cgroup-vm.sh [-run REGEXP]
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 run='^TestSystemd'
 if [ "${1:-}" = -run ]; then run=$2; fi
 GO=${GO:-go}
