@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Boot a Debian root (debootstrap: systemd as PID 1, dbus, AppArmor enabled)
+# on Debian's cloud kernel and run COMMAND there as root, after boot, in
+# /share, a copy of DIR. Prints COMMAND's output and exits with its exit
+# code. Pure cgroup v2 by default; --hybrid boots systemd's hybrid layout
+# (systemd.unified_cgroup_hierarchy=0).
+#
+# Usage: test/vm/debian.sh [--hybrid] [--share DIR] [--timeout SECONDS] -- COMMAND...
+#
+# The root is built once per machine and cached in $KAGO_VM_CACHE
+# (/var/cache/kago-vm) as an ext4 image, keyed by debian-packages, this
+# debian-root.sh and the kernel version; the guest writes to a throw-away qemu
+# snapshot of it, so every boot starts from the same root. No network in the
+# guest.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/debian-root.sh"
+
+usage="usage: debian.sh [--hybrid] [--share DIR] [--timeout S] -- COMMAND..."
+share= timeout=600 cg="systemd.unified_cgroup_hierarchy=1"
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--hybrid) cg="systemd.unified_cgroup_hierarchy=0"; shift ;;
+	--share) share=$2; shift 2 ;;
+	--timeout) timeout=$2; shift 2 ;;
+	--) shift; break ;;
+	*) vm_die "unknown option $1 ($usage)" ;;
+	esac
+done
+[ $# -gt 0 ] || vm_die "no command ($usage)"
+[ -z "$share" ] || [ -d "$share" ] || vm_die "--share $share: not a directory"
+[ "$(id -u)" = 0 ] || vm_die "needs root"
+
+vm_kernel
+vm_base_initramfs
+vm_debian_root
+
+VM_QEMU_EXTRA=(-drive "file=$VM_ROOT,format=raw,if=none,id=root,snapshot=on"
+	-device virtio-blk-device,drive=root)
+rc=0
+vm_run debian "$share" "$timeout" "apparmor=1 security=apparmor $cg" "$@" || rc=$?
+exit "$rc"
