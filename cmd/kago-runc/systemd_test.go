@@ -186,14 +186,18 @@ func testSystemdLifecycle(t *testing.T, bin string) {
 	}
 
 	// A second container asking for the same scope is refused, and the
-	// first one is not disturbed.
-	id2 := h.id()
-	b2 := bundle(t, []string{"true"}, func(s *specs.Spec) { s.Linux.CgroupsPath = slice + ":ks7:" + id })
-	if r := h.runc("--systemd-cgroup", "run", "--detach", "--bundle", b2.Dir, id2); r.code == 0 || !strings.Contains(r.stderr, "exists") {
-		t.Errorf("a second container in scope %s: %s; want an error saying it exists", unit, r)
-	}
-	if st := h.state(id).Status; st != "running" || unitProps(t, unit)["ActiveState"] != "active" {
-		t.Errorf("after the refused second container: first is %s, scope %s", st, unitProps(t, unit)["ActiveState"])
+	// first one is not disturbed. (runc 1.2 refuses too; Debian's runc 1.1
+	// puts the second container in the first one's scope, so the reference
+	// skips this.)
+	if bin == kagoRunc {
+		id2 := h.id()
+		b2 := bundle(t, []string{"true"}, func(s *specs.Spec) { s.Linux.CgroupsPath = slice + ":ks7:" + id })
+		if r := h.runc("--systemd-cgroup", "run", "--detach", "--bundle", b2.Dir, id2); r.code == 0 || !strings.Contains(r.stderr, "exists") {
+			t.Errorf("a second container in scope %s: %s; want an error saying it exists", unit, r)
+		}
+		if st := h.state(id).Status; st != "running" || unitProps(t, unit)["ActiveState"] != "active" {
+			t.Errorf("after the refused second container: first is %s, scope %s", st, unitProps(t, unit)["ActiveState"])
+		}
 	}
 
 	// ps
