@@ -46,6 +46,8 @@ test: deps
 # The systemd cgroup driver (kago-runc --systemd-cgroup, runc as reference)
 # in a Debian VM with systemd as PID 1: one boot on cgroup v2, one hybrid.
 test-vm-systemd: deps
+	@for p in qemu-system-x86 e2fsprogs; do dpkg -s $$p >/dev/null 2>&1 || \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$p >/dev/null; done
 	test/systemd-cgroup-vm.sh
 
 clean:
