@@ -246,8 +246,9 @@ func testSystemdLifecycle(t *testing.T, bin string) {
 		t.Errorf("events --stats = %s", out)
 	}
 
-	// The pids limit (8 after update) bites an exec'd fork loop.
-	r := h.runc("exec", id, "sh", "-c", "i=0; while [ $i -lt 20 ]; do sleep 1000 & i=$((i+1)); done; echo forked")
+	// The pids limit (8 after update) bites an exec'd fork loop. (The
+	// sleeps must not hold exec's stdout: runc's exec waits for it.)
+	r := h.runc("exec", id, "sh", "-c", "i=0; while [ $i -lt 20 ]; do sleep 1000 >/dev/null 2>&1 & i=$((i+1)); done; echo forked")
 	if !strings.Contains(r.stdout+r.stderr, "fork") {
 		t.Errorf("fork loop past pids limit 8: %s", r)
 	}
