@@ -64,15 +64,18 @@ type Config struct {
 	LogMaxSize int64 `json:"LogMaxSize,omitempty"`
 }
 
-// Engine is one engine root opened.
+// Engine is one engine root opened. Its runtime, networks and container
+// records are its own: callers go through its methods, so every change to
+// a container passes the checks and locks here.
 type Engine struct {
-	Root       string
-	Config     Config
-	Images     *image.Store
-	Runtime    *runtime.Runtime
-	Net        *network.Manager
-	Containers *containers.Store
-	Log        *slog.Logger
+	Root   string
+	Config Config
+	Images *image.Store
+	Log    *slog.Logger
+
+	runtime    *runtime.Runtime
+	net        *network.Manager
+	containers *containers.Store
 }
 
 // Open opens (creating if needed) the engine state under root.
@@ -94,13 +97,13 @@ func Open(root string, log *slog.Logger) (*Engine, error) {
 	if e.Images, err = image.Open(abs); err != nil {
 		return nil, err
 	}
-	if e.Runtime, err = runtime.New(filepath.Join(abs, "runtime"), log); err != nil {
+	if e.runtime, err = runtime.New(filepath.Join(abs, "runtime"), log); err != nil {
 		return nil, err
 	}
-	if e.Net, err = network.New(filepath.Join(abs, "network"), e.Config.Network); err != nil {
+	if e.net, err = network.New(filepath.Join(abs, "network"), e.Config.Network); err != nil {
 		return nil, fmt.Errorf("%s: %w", e.configPath(), err)
 	}
-	if e.Containers, err = containers.Open(filepath.Join(abs, "containers")); err != nil {
+	if e.containers, err = containers.Open(filepath.Join(abs, "containers")); err != nil {
 		return nil, err
 	}
 	e.Images.InUse = e.imageInUse
@@ -125,7 +128,7 @@ func (e *Engine) loadConfig() error {
 
 // imageInUse tells the image store whether rmi must refuse.
 func (e *Engine) imageInUse(id digest.Digest) bool {
-	all, err := e.Containers.List()
+	all, err := e.containers.List()
 	if err != nil {
 		return true // when unsure, keep the image
 	}
@@ -138,7 +141,7 @@ func (e *Engine) imageInUse(id digest.Digest) bool {
 }
 
 func (e *Engine) logPath(id string) string {
-	return filepath.Join(e.Containers.Dir(id), id+"-json.log")
+	return filepath.Join(e.containers.Dir(id), id+"-json.log")
 }
 
 // LogPath is where the container's json-file log lives.
