@@ -35,6 +35,14 @@ func (e *Engine) ResolveImage(ctx context.Context, ref string, progress *os.File
 	if !errors.Is(err, image.ErrNotFound) {
 		return nil, err
 	}
+	if _, err := image.ParseReference(ref); err != nil {
+		// Not a name that could be pulled: say so rather than that a pull
+		// failed.
+		if lerr := lowercaseError(ref); lerr != nil {
+			return nil, lerr
+		}
+		return nil, fmt.Errorf("invalid reference format: %w", err)
+	}
 	po := image.PullOptions{}
 	if progress != nil {
 		po.Progress = progress
@@ -44,6 +52,27 @@ func (e *Engine) ResolveImage(ctx context.Context, ref string, progress *os.File
 		return nil, fmt.Errorf("image %s is not in the store and pulling it failed: %w", ref, perr)
 	}
 	return img, nil
+}
+
+// lowercaseError is docker's message for a reference that would be valid
+// in lower case ("invalid reference format: repository name (library/UPPER)
+// must be lowercase"), or nil.
+func lowercaseError(ref string) error {
+	lower := strings.ToLower(ref)
+	if lower == ref || len(lower) != len(ref) {
+		return nil
+	}
+	if _, err := image.ParseReference(lower); err != nil {
+		return nil
+	}
+	name, _, _ := strings.Cut(ref, "@")
+	if i := strings.LastIndex(name, ":"); i >= 0 && !strings.Contains(name[i+1:], "/") {
+		name = name[:i]
+	}
+	if !strings.Contains(name, "/") {
+		name = "library/" + name
+	}
+	return fmt.Errorf("invalid reference format: repository name (%s) must be lowercase", name)
 }
 
 // Create makes a container in the "created" state: record, rootfs
@@ -102,6 +131,10 @@ func (e *Engine) Create(ctx context.Context, r CreateRequest) (*containers.Recor
 			e.Log.Warn("clean up failed create", "id", id, "error", rerr)
 		}
 		return nil, err
+	}
+	// As in docker, a container's rootfs is mounted only while it runs.
+	if err := e.Images.Snapshots().Unmount(ctx, id); err != nil {
+		e.Log.Warn("unmount rootfs", "id", id, "error", err)
 	}
 	return e.containers.Update(id, func(r *containers.Record) error {
 		r.Creating = false

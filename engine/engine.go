@@ -1,6 +1,8 @@
 // Package engine is kago's docker-like container engine: it turns an image
-// and `kago run` flags into a container, runs it under a per-container
-// monitor process, and takes it through ps, logs, exec, stop, start and rm.
+// and a CreateRequest (typed: the CLI builds it from `kago run` flags with
+// the Parse functions of request.go, compose from a service) into a
+// container, runs it under a per-container monitor process, and takes it
+// through ps, logs, exec, stop, start and rm.
 //
 // Everything lives under one root directory (default /var/lib/kago), so two
 // engines with different roots never see each other's containers:
@@ -8,7 +10,8 @@
 //	<root>/config.json              engine config (network bridge, subnet, nft table)
 //	<root>/containers/<id>/         bundle (config.json), container.json record,
 //	                                <id>-json.log, hosts, hostname, resolv.conf,
-//	                                monitor.lock, monitor.log, attach.sock
+//	                                monitor.lock, monitor.log, attach.sock,
+//	                                create.lock (held while Create works)
 //	<root>/init/                    kago-init bundle for --init (initproc)
 //	<root>/runtime/<id>/            the OCI runtime's state
 //	<root>/network/                 network manager state
@@ -106,6 +109,9 @@ func Open(root string, log *slog.Logger) (*Engine, error) {
 	if e.containers, err = containers.Open(filepath.Join(abs, "containers")); err != nil {
 		return nil, err
 	}
+	// What killed commands left in the store goes as soon as a command
+	// meets it; records of killed creates go in reconcile.
+	e.containers.Sweep()
 	e.Images.InUse = e.imageInUse
 	return e, nil
 }

@@ -249,11 +249,11 @@ func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, io 
 	// Leftovers of a monitor that was killed, or of a reboot.
 	e.teardown(ctx, id)
 	if _, err := os.Stat(filepath.Join(e.containers.Dir(id), "config.json")); err != nil {
-		return nil, incomplete(rec, err)
+		return nil, incomplete(rec)
 	}
 	if _, err := e.Images.Snapshots().Mount(ctx, id); err != nil {
 		if isNotFound(err) {
-			return nil, incomplete(rec, err)
+			return nil, incomplete(rec)
 		}
 		return nil, fmt.Errorf("mount rootfs of %s: %w", rec.Name, err)
 	}
@@ -304,8 +304,8 @@ func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, io 
 
 // incomplete is the error for a container whose create did not finish (a
 // kago from before records marked it): it cannot start, only go.
-func incomplete(rec *containers.Record, err error) error {
-	return fmt.Errorf("container %s was not completely created (its create was interrupted: %v): remove it with `kago rm %s` and create it again", rec.Name, err, rec.Name)
+func incomplete(rec *containers.Record) error {
+	return fmt.Errorf("container %s was not completely created (its create was interrupted): remove it with `kago rm %s` and create it again", rec.Name, rec.Name)
 }
 
 // monitorAlive tells whether a monitor holds the container's lock.

@@ -208,9 +208,14 @@ func (e *Engine) stop(ctx context.Context, rec *containers.Record, sig unix.Sign
 			}
 		}
 	}
-	// The monitor records the exit (or, if it is gone, reconcile does).
+	// The monitor records the exit (or, if it is gone, reconcile does). A
+	// monitor that was starting the container as we came may start it
+	// after all: it is stopped too.
 	deadline := time.Now().Add(10 * time.Second)
 	for e.monitorAlive(rec.ID) && time.Now().Before(deadline) {
+		if c, err := e.runtime.Load(rec.ID); err == nil && c.Status() == runtime.StatusRunning {
+			c.Kill(unix.SIGKILL, true)
+		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	_, err := e.reconcileGone(rec.ID)

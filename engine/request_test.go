@@ -104,3 +104,49 @@ func TestParseSecurityOpts(t *testing.T) {
 		}
 	}
 }
+
+func TestLowercaseError(t *testing.T) {
+	for ref, want := range map[string]string{
+		"UPPER":          "repository name (library/UPPER) must be lowercase",
+		"UPPER/Case:tag": "repository name (UPPER/Case) must be lowercase",
+		"localhost:5000/Foo@sha256:" + strings.Repeat("a", 64): "repository name (localhost:5000/Foo) must be lowercase",
+	} {
+		if err := lowercaseError(ref); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", ref, err, want)
+		}
+	}
+	for _, ref := range []string{"busybox", "bad//name", "UP PER"} {
+		if err := lowercaseError(ref); err != nil {
+			t.Errorf("%s: %v", ref, err)
+		}
+	}
+}
+
+// FuzzRequestParsers: the parsers compose and the CLI feed strings to never
+// panic, and what they accept passes Validate.
+func FuzzRequestParsers(f *testing.F) {
+	for _, s := range []string{"./a:/b:ro", "v:/d", "/t:size=1m", "on-failure:2", "1.5", "512m", "seccomp=unconfined", "UPPER/Case:tag", ":::", "\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r := CreateRequest{Image: "bb", User: s, Workdir: s, Name: s, MacAddress: s, Network: NetworkMode(s)}
+		r.Validate()
+		ok := CreateRequest{Image: "bb"}
+		if m, err := ParseVolume(s); err == nil {
+			ok.Mounts = append(ok.Mounts, m)
+		}
+		if m, err := ParseTmpfs(s); err == nil {
+			ok.Mounts = append(ok.Mounts, m)
+		}
+		if p, err := ParseRestartPolicy(s); err == nil {
+			ok.Restart = p
+		}
+		if n, err := ParseMemory(s); err == nil && n >= minMemory {
+			ok.Resources.Memory = n
+		}
+		if err := ok.Validate(); err != nil {
+			t.Fatalf("%q parsed into a request Validate refuses: %v", s, err)
+		}
+		lowercaseError(s)
+	})
+}

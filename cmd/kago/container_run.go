@@ -138,7 +138,7 @@ func (f *runFlags) request(cmd *cobra.Command, args []string) (engine.CreateRequ
 		return r, fmt.Errorf("the current directory (relative bind sources resolve against it): %w", err)
 	}
 	r.PullProgress = os.Stderr
-	return r, r.Validate()
+	return r, nil
 }
 
 func newRunCmd(g *globalOptions) *cobra.Command {

@@ -4,8 +4,16 @@
 // CLI and the container's monitor process can both update it safely, and a
 // killed kago never leaves a half-written record.
 //
-// Names are unique per engine root; Reserve checks and claims a name under a
+// Names are unique per engine root; Create checks and claims a name under a
 // store-wide lock so two concurrent `kago run --name x` cannot both win.
+//
+// A container's directory appears whole (made under a temporary name with
+// its record, then renamed) and goes whole (renamed away, then removed), so
+// no command ever meets a directory without a record; what a killed process
+// left under a temporary name is swept (Sweep). A record is marked Creating
+// until the engine made everything it describes, with the creator holding
+// the directory's create.lock meanwhile: a Creating record nobody holds is
+// a killed create.
 package containers
 
 import (
@@ -338,8 +346,8 @@ func (s *Store) List() ([]*Record, error) {
 	}
 	var out []*Record
 	for _, e := range entries {
-		if !e.IsDir() {
-			continue
+		if !e.IsDir() || !idPattern.MatchString(e.Name()) {
+			continue // a temporary directory of Create or Delete
 		}
 		rec, err := s.Get(e.Name())
 		if err != nil {

@@ -240,8 +240,10 @@ func ParseTmpfs(s string) (specs.Mount, error) {
 		return specs.Mount{}, fmt.Errorf("invalid --tmpfs %q: use an absolute container path other than /, then optional :OPTIONS", s)
 	}
 	o := append([]string{}, TmpfsDefaults...)
-	if opts != "" {
-		o = append(o, strings.Split(opts, ",")...)
+	for _, opt := range strings.Split(opts, ",") {
+		if opt != "" {
+			o = append(o, opt)
+		}
 	}
 	return specs.Mount{Destination: path.Clean(dst), Type: "tmpfs", Source: "tmpfs", Options: o}, nil
 }
