@@ -13,6 +13,9 @@
 //	kago --root R container-exited ID N  record exit code N and an OOM kill,
 //	                                     tear down, remove with --rm; prints
 //	                                     "restart" or "done"
+//	kago --root R container-health ID    run the healthcheck's probe once and
+//	                                     record it; prints "next NS" (the
+//	                                     wait before the next) or "done"
 //
 // The container's init is started by the first helper and re-parented to
 // the monitor when that helper exits, so the monitor is the one to wait for
@@ -53,6 +56,7 @@ const Binary = "kago-monitor"
 const (
 	StartCommand  = "container-start"
 	ExitedCommand = "container-exited"
+	HealthCommand = "container-health"
 )
 
 // Descriptor numbers a helper gets (0 is /dev/null; 1 and 2 are the
@@ -70,6 +74,7 @@ const (
 	ResultCancelled = "cancelled"
 	ResultRestart   = "restart"
 	ResultDone      = "done"
+	ResultNext      = "next"
 )
 
 // wrapped is an error with its context, what fmt.Errorf("%s: %w") makes:
@@ -103,6 +108,9 @@ type Options struct {
 	Ready *os.File
 	// First, if not nil, is a client attached from the start.
 	First attach.Conn
+	// HealthDelay, when not zero, is the wait before the first healthcheck
+	// probe of each run; the probe helper says how long until the next.
+	HealthDelay time.Duration
 }
 
 // Run watches the container until it exits for good (restart policy
@@ -165,7 +173,12 @@ func run(ctx context.Context, o Options, started func(error)) (int, error) {
 		}
 		// Starting touched far more memory than waiting will.
 		kick := time.AfterFunc(time.Second, t.kick)
+		stopProbes := make(chan struct{})
+		if o.HealthDelay > 0 {
+			go m.probe(stopProbes, t.kick)
+		}
 		code := r.wait(pid)
+		close(stopProbes)
 		kick.Stop()
 		// Output written just before the exit is still in the pipes.
 		select {
@@ -236,6 +249,31 @@ func (m *monitor) start(restart bool) (int, <-chan struct{}, error) {
 	s.abort()
 	lw.Close()
 	return 0, nil, err
+}
+
+// probe runs the healthcheck helper at the intervals it asks for, until
+// stop is closed or it says there is nothing more to probe. The probe (an
+// exec into the container) is the helper's work: the monitor only waits,
+// and trims what starting the helper touched.
+func (m *monitor) probe(stop <-chan struct{}, trim func()) {
+	delay := m.o.HealthDelay
+	for {
+		t := time.NewTimer(delay)
+		select {
+		case <-stop:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		res, err := m.helper([]string{HealthCommand, m.o.ID}, nil)
+		trim()
+		word, rest, _ := strings.Cut(res, " ")
+		ns, perr := strconv.ParseInt(rest, 10, 64)
+		if err != nil || word != ResultNext || perr != nil || ns <= 0 {
+			return
+		}
+		delay = time.Duration(ns)
+	}
 }
 
 // exited runs the exit helper and says whether to restart.
