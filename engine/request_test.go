@@ -150,3 +150,20 @@ func FuzzRequestParsers(f *testing.F) {
 		lowercaseError(s)
 	})
 }
+
+func TestParseMount(t *testing.T) {
+	m, err := ParseMount("type=volume,src=data,dst=/d,readonly")
+	if err != nil || m.Type != MountVolume || m.Source != "data" || m.Target != "/d" || !m.ReadOnly {
+		t.Fatalf("volume: %+v %v", m, err)
+	}
+	m, err = ParseMount("type=tmpfs,target=/t,tmpfs-size=1m,tmpfs-mode=1777")
+	if err != nil || m.Type != MountTmpfs || strings.Join(m.TmpfsOptions, ",") != "size=1048576,mode=1777" {
+		t.Fatalf("tmpfs: %+v %v", m, err)
+	}
+	for _, bad := range []string{"type=bind,dst=/b", "src=x", "type=tmpfs,src=x,dst=/t", "type=volume,dst=/v,tmpfs-size=1m",
+		"type=nfs,dst=/n", "type=volume,src=../x,dst=/v", "dst=/v,bogus=1", "dst=/v,readonly=maybe", "type=tmpfs,dst=/t,tmpfs-mode=9"} {
+		if _, err := ParseMount(bad); err == nil {
+			t.Errorf("--mount %q accepted", bad)
+		}
+	}
+}
