@@ -125,7 +125,7 @@ func TestLowercaseError(t *testing.T) {
 // FuzzRequestParsers: the parsers compose and the CLI feed strings to never
 // panic, and what they accept passes Validate.
 func FuzzRequestParsers(f *testing.F) {
-	for _, s := range []string{"./a:/b:ro", "v:/d", "/t:size=1m", "on-failure:2", "1.5", "512m", "seccomp=unconfined", "UPPER/Case:tag", ":::", "\x00"} {
+	for _, s := range []string{"./a:/b:ro", "v:/d", "/t:size=1m", "on-failure:2", "1.5", "512m", "seccomp=unconfined", "type=tmpfs,dst=/t,tmpfs-size=1m", "type=volume,src=v,dst=/v,ro=false", "UPPER/Case:tag", ":::", "\x00"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -136,6 +136,9 @@ func FuzzRequestParsers(f *testing.F) {
 			ok.Mounts = append(ok.Mounts, m)
 		}
 		if m, err := ParseTmpfs(s); err == nil {
+			ok.Mounts = append(ok.Mounts, m)
+		}
+		if m, err := ParseMount(s); err == nil {
 			ok.Mounts = append(ok.Mounts, m)
 		}
 		if p, err := ParseRestartPolicy(s); err == nil {
