@@ -29,6 +29,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -253,26 +254,32 @@ func (m *monitor) start(restart bool) (int, <-chan struct{}, error) {
 
 // probe runs the healthcheck helper at the intervals it asks for, until
 // stop is closed or it says there is nothing more to probe. The probe (an
-// exec into the container) is the helper's work: the monitor only waits,
-// and trims what starting the helper touched.
+// exec into the container) is the helper's work: the monitor only waits.
+// Each probe leaves a little garbage (the helper's pipe, files and
+// environment) and runs the fork path's code: the monitor runs without
+// collections by heap growth (see RuntimeEnv), so after each probe it
+// collects and returns the heap, then trims the program pages, and stays
+// at its waiting size however long the container is probed.
 func (m *monitor) probe(stop <-chan struct{}, trim func()) {
 	delay := m.o.HealthDelay
+	args := []string{HealthCommand, m.o.ID}
+	t := time.NewTimer(delay)
+	defer t.Stop()
 	for {
-		t := time.NewTimer(delay)
 		select {
 		case <-stop:
-			t.Stop()
 			return
 		case <-t.C:
 		}
-		res, err := m.helper([]string{HealthCommand, m.o.ID}, nil)
+		res, err := m.helper(args, nil)
+		debug.FreeOSMemory()
 		trim()
 		word, rest, _ := strings.Cut(res, " ")
 		ns, perr := strconv.ParseInt(rest, 10, 64)
 		if err != nil || word != ResultNext || perr != nil || ns <= 0 {
 			return
 		}
-		delay = time.Duration(ns)
+		t.Reset(time.Duration(ns))
 	}
 }
 
@@ -310,8 +317,8 @@ func (m *monitor) helper(args []string, files []*os.File) (string, error) {
 		return "", wrap("run "+m.o.Kago+" "+args[0], err)
 	}
 	m.reaper.wait(pid)
-	out := make([]byte, 4096)
-	n, _ := rr.Read(out)
+	var out [256]byte // results are one short line
+	n, _ := rr.Read(out[:])
 	return strings.TrimSpace(string(out[:n])), nil
 }
 
