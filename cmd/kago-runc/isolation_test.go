@@ -3,9 +3,12 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -267,5 +270,132 @@ func TestTimeAndCgroupNamespaces(t *testing.T) {
 		if !strings.HasSuffix(l, ":/") {
 			t.Errorf("cgroup path visible inside the container: %s", l)
 		}
+	}
+}
+
+// A container without a mount namespace of its own (none listed: it
+// inherits the runtime's; or one joined by path) is chroot'ed with no /proc:
+// create must still leave its init waiting, with its pid in the state and
+// the expected namespaces, and start must run the process.
+func TestMountNamespaceNotNew(t *testing.T) {
+	cases := map[string]func(t *testing.T) (edit func(*specs.Spec), wantMnt string){
+		"inherited": func(t *testing.T) (func(*specs.Spec), string) {
+			host, err := os.Readlink("/proc/self/ns/mnt")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return func(s *specs.Spec) { s.Linux.Namespaces = nil; s.Hostname = "" }, host
+		},
+		"joined": func(t *testing.T) (func(*specs.Spec), string) {
+			holder := exec.Command("unshare", "--mount", "sleep", "100")
+			if err := holder.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
+			path := fmt.Sprintf("/proc/%d/ns/mnt", holder.Process.Pid)
+			var want string
+			for range 100 { // until unshare has made the namespace
+				host, _ := os.Readlink("/proc/self/ns/mnt")
+				if want, _ = os.Readlink(path); want != "" && want != host {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			return func(s *specs.Spec) {
+				for i, n := range s.Linux.Namespaces {
+					if n.Type == specs.MountNamespace {
+						s.Linux.Namespaces[i].Path = path
+					}
+				}
+			}, want
+		},
+	}
+	for name, setup := range cases {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t)
+			edit, wantMnt := setup(t)
+			b := bundle(t, sh("echo ran > /ran"), edit)
+			id := h.id()
+			h.must("create", "--bundle", b.Dir, id)
+			st := h.state(id)
+			if st.InitProcessPid == 0 || st.Status != "created" {
+				t.Fatalf("after create: status %s, pid %d", st.Status, st.InitProcessPid)
+			}
+			if got, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", st.InitProcessPid)); err != nil || got != wantMnt {
+				t.Errorf("container's mount namespace %s (%v), want %s", got, err, wantMnt)
+			}
+			h.must("start", id)
+			h.waitStatus(id, "stopped")
+			if data, err := os.ReadFile(filepath.Join(b.RootfsDir(), "ran")); err != nil || string(data) != "ran\n" {
+				t.Errorf("the process did not run: %q, %v", data, err)
+			}
+		})
+	}
+}
+
+// An address-space limit below what the Go runtime of kago's init has
+// reserved (about 1.5 GB) must reach the process, and not starve the init
+// on its way there (validation process_rlimits: the container never ran).
+func TestRlimitAddressSpace(t *testing.T) {
+	h := newHarness(t)
+	const gib = 1 << 30
+	rlimits := func(s *specs.Spec) {
+		s.Process.Rlimits = []specs.POSIXRlimit{
+			{Type: "RLIMIT_AS", Soft: gib, Hard: 2 * gib},
+			{Type: "RLIMIT_NOFILE", Soft: 3000, Hard: 4000},
+		}
+	}
+	want := "1048576 2097152 3000 4000"
+	script := `echo $(ulimit -v) $(ulimit -Hv) $(ulimit -n) $(ulimit -Hn)`
+	if out := strings.TrimSpace(h.mustRunIn(sh(script), rlimits)); out != want {
+		t.Errorf("run: limits %q, want %q", out, want)
+	}
+	id := h.detached(bundle(t, []string{"sleep", "100"}, rlimits))
+	if out := strings.TrimSpace(h.must("exec", id, "sh", "-c", script)); out != want {
+		t.Errorf("exec: limits %q, want %q", out, want)
+	}
+}
+
+// linux.rootfsPropagation: the container's / gets it, "unbindable" included
+// (the rootfs is bound onto itself under a / that refuses binds). "slave"
+// is left out: it shows only where the host's / is shared.
+func TestRootfsPropagation(t *testing.T) {
+	h := newHarness(t)
+	for prop, want := range map[string]string{"shared": "shared:", "private": "", "unbindable": "unbindable"} {
+		out := h.mustRunIn(sh("awk '$5 == \"/\"' /proc/self/mountinfo"), func(s *specs.Spec) { s.Linux.RootfsPropagation = prop })
+		fields := strings.Fields(out)
+		if len(fields) < 7 {
+			t.Fatalf("%s: mountinfo line of /: %q", prop, out)
+		}
+		optional := strings.Join(fields[6:slices.Index(fields, "-")], " ")
+		if (want == "" && optional != "") || !strings.Contains(optional, want) {
+			t.Errorf("rootfsPropagation %s: / has optional fields %q, want %q", prop, optional, want)
+		}
+	}
+}
+
+// A relative bind-mount source is relative to the bundle (as in runc), not
+// to the directory kago-runc is run from, even when that one has a path of
+// the same name.
+func TestRelativeBindSourceIsInBundle(t *testing.T) {
+	h := newHarness(t)
+	b := bundle(t, sh("cat /data/which"), func(s *specs.Spec) {
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/data", Type: "bind", Source: "data", Options: []string{"rbind", "ro"}})
+	})
+	cwd := t.TempDir()
+	for dir, content := range map[string]string{b.Dir: "bundle", cwd: "caller"} {
+		if err := os.Mkdir(filepath.Join(dir, "data"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "data", "which"), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := h.id()
+	cmd := exec.Command(kagoRunc, "--root", h.root, "run", "--bundle", b.Dir, id)
+	cmd.Dir = cwd
+	out, err := cmd.CombinedOutput()
+	if err != nil || string(out) != "bundle" {
+		t.Errorf("bind source \"data\" from cwd %s: %q (%v), want the bundle's", cwd, out, err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -216,6 +217,67 @@ func TestPauseResume(t *testing.T) {
 	}
 }
 
+// exec into a paused container is refused unless --ignore-paused, which
+// lets it through once the container is resumed (runc's behaviour).
+func TestExecIgnorePaused(t *testing.T) {
+	h := newHarness(t)
+	id := h.detached(bundle(t, []string{"sleep", "100"}, nil))
+	h.must("pause", id)
+	if r := h.runc("exec", id, "echo", "ok"); r.code == 0 || !strings.Contains(r.stderr, "--ignore-paused") {
+		t.Errorf("exec into a paused container: %s", r)
+	}
+	done := make(chan result, 1)
+	go func() { done <- h.runc("exec", "--ignore-paused", id, "echo", "ok") }()
+	select {
+	case r := <-done:
+		t.Fatalf("exec --ignore-paused completed while paused: %s", r)
+	case <-time.After(500 * time.Millisecond):
+	}
+	h.must("resume", id)
+	select {
+	case r := <-done:
+		if r.code != 0 || r.stdout != "ok\n" {
+			t.Errorf("exec --ignore-paused after resume: %s", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("exec --ignore-paused did not complete after resume")
+	}
+}
+
+// ps with options runs ps(1) with them and keeps the header and the lines of
+// the container's processes, as runc does; "--" is optional.
+func TestPsOptions(t *testing.T) {
+	h := newHarness(t)
+	id := h.detached(bundle(t, sh("sleep 101 & sleep 102"), nil))
+	var pids []int
+	for range 100 {
+		json.Unmarshal([]byte(h.must("ps", "--format", "json", id)), &pids)
+		if len(pids) == 2 { // sh execs the last sleep
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, args := range [][]string{{"ps", id, "--", "-o", "pid,args"}, {"ps", id, "-o", "pid,args"}} {
+		lines := strings.Split(strings.TrimSpace(h.must(args...)), "\n")
+		if strings.Fields(lines[0])[0] != "PID" || !strings.Contains(lines[0], "COMMAND") {
+			t.Errorf("%v: header %q, want ps -o pid,args's", args, lines[0])
+		}
+		var got []int
+		for _, l := range lines[1:] {
+			pid, _ := strconv.Atoi(strings.Fields(l)[0])
+			got = append(got, pid)
+		}
+		slices.Sort(got)
+		slices.Sort(pids)
+		if !slices.Equal(got, pids) || len(pids) != 2 || !strings.Contains(strings.Join(lines, "\n"), "sleep 102") {
+			t.Errorf("%v: processes %v, want the container's %v:\n%s", args, got, pids, strings.Join(lines, "\n"))
+		}
+	}
+	if r := h.runc("ps", id, "--", "-o", "comm"); r.code == 0 || !strings.Contains(r.stderr, "PID column") {
+		t.Errorf("ps without a PID column: %s", r)
+	}
+}
+
 func TestPreserveFDs(t *testing.T) {
 	h := newHarness(t)
 	f, err := os.CreateTemp(t.TempDir(), "preserved")
@@ -248,6 +310,29 @@ func TestVersionAndFeatures(t *testing.T) {
 	}
 	linux, _ := f["linux"].(map[string]any)
 	if f["ociVersionMax"] == nil || linux == nil || linux["namespaces"] == nil || linux["seccomp"] == nil {
-		t.Errorf("features incomplete: %v", f)
+		t.Fatalf("features incomplete: %v", f)
+	}
+	// linux.resources.rdma is applied (rdma.max on v2, the rdma controller on v1).
+	if cg, _ := linux["cgroup"].(map[string]any); cg["rdma"] != true {
+		t.Errorf("features: cgroup.rdma = %v, want true", cg["rdma"])
+	}
+	// Seccomp actions are the kernel's (its actions_avail, in OCI names).
+	avail, err := os.ReadFile("/proc/sys/kernel/seccomp/actions_avail")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, _ := linux["seccomp"].(map[string]any)
+	actions := fmt.Sprint(sc["actions"])
+	for _, kernel := range strings.Fields(string(avail)) {
+		name := map[string]string{"user_notif": "NOTIFY"}[kernel]
+		if name == "" {
+			name = strings.ToUpper(kernel)
+		}
+		if !strings.Contains(actions, "SCMP_ACT_"+name+" ") && !strings.HasSuffix(actions, "SCMP_ACT_"+name+"]") {
+			t.Errorf("features: seccomp.actions %s lacks the kernel's %s", actions, kernel)
+		}
+	}
+	if sc["supportedFlags"] == nil || sc["knownFlags"] == nil {
+		t.Errorf("features: seccomp flags missing: %v", sc)
 	}
 }

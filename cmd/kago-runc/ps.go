@@ -2,9 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -16,9 +21,11 @@ func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 12,
 func newPsCmd(g *globals) *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
-		Use:   "ps [--format table|json] CONTAINER_ID",
+		Use:   "ps [--format table|json] CONTAINER_ID [-- PS_OPTIONS...]",
 		Short: "list the processes running in a container",
-		Args:  cobra.MinimumNArgs(1),
+		Long: "list the processes running in a container. With PS_OPTIONS (after the ID), ps(1) runs with them\n" +
+			"and prints its header and the lines of the container's processes, as runc does.",
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.load(args[0])
 			if err != nil {
@@ -35,6 +42,13 @@ func newPsCmd(g *globals) *cobra.Command {
 				}
 				return printJSON(os.Stdout, pids)
 			case "table":
+				// "--" before the options is optional, as with runc.
+				if opts := args[1:]; len(opts) > 0 && opts[0] == "--" {
+					args = append(args[:1], opts[1:]...)
+				}
+				if len(args) > 1 {
+					return psFiltered(ctx(cmd), os.Stdout, args[1:], pids)
+				}
 				w := newTable(os.Stdout)
 				fmt.Fprintln(w, "PID\tCMD")
 				for _, pid := range pids {
@@ -45,8 +59,38 @@ func newPsCmd(g *globals) *cobra.Command {
 			return fmt.Errorf("invalid --format %q: use table or json", format)
 		},
 	}
+	// Options after the ID are ps's, "-ef" included.
+	cmd.Flags().SetInterspersed(false)
 	cmd.Flags().StringVarP(&format, "format", "f", "table", "output format: table or json")
 	return cmd
+}
+
+// psFiltered runs ps(1) with the caller's options and prints its header and
+// the lines whose PID column is one of pids.
+func psFiltered(ctx context.Context, w io.Writer, options []string, pids []int) error {
+	out, err := exec.CommandContext(ctx, "ps", options...).CombinedOutput()
+	if errors.Is(err, exec.ErrNotFound) {
+		return fmt.Errorf("ps options %v need ps(1) on the host: install procps", options)
+	}
+	if err != nil {
+		return fmt.Errorf("ps %s: %w: %s", strings.Join(options, " "), err, bytes.TrimSpace(out))
+	}
+	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	col := slices.Index(strings.Fields(lines[0]), "PID")
+	if col < 0 {
+		return fmt.Errorf("ps %s: no PID column in its output (add pid to -o)", strings.Join(options, " "))
+	}
+	fmt.Fprintln(w, lines[0])
+	for _, line := range lines[1:] {
+		f := strings.Fields(line)
+		if len(f) <= col {
+			continue
+		}
+		if pid, err := strconv.Atoi(f[col]); err == nil && slices.Contains(pids, pid) {
+			fmt.Fprintln(w, line)
+		}
+	}
+	return nil
 }
 
 func cmdline(pid int) string {

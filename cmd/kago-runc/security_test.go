@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 func fileHash(t *testing.T, path string) [32]byte {
@@ -125,5 +128,79 @@ func TestMountDestinationSymlinkStaysInRootfs(t *testing.T) {
 	}
 	if r.code == 0 && !strings.Contains(r.stdout, "secret") {
 		t.Errorf("bind mount did not land inside the container: %s", r)
+	}
+}
+
+// withoutCloseRange edits the default (Docker) profile so that close_range
+// is not allowed: refused with the profile's default errno when errno is
+// nil, or failing with *errno (ENOSYS: "this kernel has no close_range"), as
+// in profiles written before Linux 5.9.
+func withoutCloseRange(errno *uint) func(*specs.Spec) {
+	return func(s *specs.Spec) {
+		p := s.Linux.Seccomp
+		for i := range p.Syscalls {
+			p.Syscalls[i].Names = slices.DeleteFunc(slices.Clone(p.Syscalls[i].Names), func(n string) bool { return n == "close_range" })
+		}
+		if errno != nil {
+			p.Syscalls = append(p.Syscalls, specs.LinuxSyscall{Names: []string{"close_range"}, Action: specs.ActErrno, ErrnoRet: errno})
+		}
+	}
+}
+
+// leakedFDs lists the descriptors above want a shell saw in /proc/self/fd,
+// except the directory ls itself has open.
+func leakedFDs(out string, want int) []string {
+	var leaked []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || strings.HasPrefix(f[len(f)-1], "/proc/") {
+			continue
+		}
+		if n, err := strconv.Atoi(strings.TrimPrefix(f[0], "/proc/self/fd/")); err == nil && n > want {
+			leaked = append(leaked, line)
+		}
+	}
+	return leaked
+}
+
+// CVE-2024-21626 with a profile that does not allow close_range (any written
+// before Linux 5.9, many Kubernetes Localhost profiles): the container and an
+// exec'd process still run, --preserve-fds still passes exactly its
+// descriptors, and nothing else reaches the process.
+func TestNoFdLeakWithoutCloseRange(t *testing.T) {
+	h := newHarness(t)
+	enosys := uint(unix.ENOSYS)
+	listFDs := "for f in /proc/self/fd/*; do echo $f $(readlink $f); done"
+	for name, errno := range map[string]*uint{"errno-default": nil, "enosys": &enosys} {
+		t.Run(name, func(t *testing.T) {
+			h := &harness{t: t, root: h.root}
+			// Three descriptors from the caller: the first is preserved.
+			var extra []*os.File
+			for range 3 {
+				f, err := os.Open(os.DevNull)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				extra = append(extra, f)
+			}
+			// The last preserved descriptor is there, nothing above it.
+			check := func(r result, last int) {
+				t.Helper()
+				if r.code != 0 {
+					t.Fatalf("a profile lacking close_range: %s", r)
+				}
+				if !strings.Contains(r.stdout, fmt.Sprintf("/proc/self/fd/%d /dev/null", last)) {
+					t.Errorf("preserved fd %d did not reach the process:\n%s", last, r.stdout)
+				}
+				if l := leakedFDs(r.stdout, last); len(l) > 0 {
+					t.Errorf("descriptors leaked into the process: %v", l)
+				}
+			}
+			b := bundle(t, sh(listFDs), withoutCloseRange(errno))
+			check(h.runcWith(nil, extra, "run", "--preserve-fds", "1", "--bundle", b.Dir, h.id()), 3)
+			id := h.detached(bundle(t, []string{"sleep", "100"}, withoutCloseRange(errno)))
+			check(h.runcWith(nil, extra, "exec", "--preserve-fds", "2", id, "sh", "-c", listFDs), 4)
+		})
 	}
 }

@@ -35,6 +35,8 @@ func newRootCmd() *cobra.Command {
 		newSaveCmd, newLoadCmd, newImportCmd, newPushCmd, newLoginCmd, newLogoutCmd,
 		newNetworkCmd, newResolverCmd, // network verbs
 		newVolumeCmd, // volume verbs
+		newBuildCmd, newBuilderCmd,
+		newInfoCmd, // system verbs
 	} {
 		root.AddCommand(newCmd(g))
 	}

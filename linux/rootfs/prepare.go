@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/kago-run/kago/linux/mountinfo"
 
@@ -179,8 +180,10 @@ func (r *root) apply(op Op, tree *os.File, opts Options) error {
 }
 
 // makeParentPrivate makes the mount holding the rootfs directory private
-// if it is shared: pivot_root(2) refuses a new root whose parent mount is
-// shared, and a shared parent would propagate the bind mount to the host.
+// if it is shared or unbindable: pivot_root(2) refuses a new root whose
+// parent mount is shared, a shared parent would propagate the bind mount to
+// the host, and an unbindable one (rootfsPropagation "unbindable") refuses
+// the bind. Finalize gives the container's / its propagation afterwards.
 func makeParentPrivate(rootfs string) error {
 	var st unix.Statx_t
 	if err := unix.Statx(unix.AT_FDCWD, filepath.Dir(rootfs), 0, unix.STATX_MNT_ID, &st); err != nil {
@@ -191,7 +194,7 @@ func makeParentPrivate(rootfs string) error {
 		return err
 	}
 	for _, m := range mounts {
-		if uint64(m.ID) == st.Mnt_id && m.Shared() {
+		if uint64(m.ID) == st.Mnt_id && (m.Shared() || slices.Contains(m.Optional, "unbindable")) {
 			if err := unix.Mount("", m.Mountpoint, "", unix.MS_PRIVATE, ""); err != nil {
 				return fmt.Errorf("make %s private (parent mount of rootfs): %w", m.Mountpoint, err)
 			}

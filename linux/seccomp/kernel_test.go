@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -48,12 +49,14 @@ type childReq struct {
 	ThreadStatus  bool     // report how many threads are in seccomp filter mode
 	State         string   // sent with the notify fd
 	NoNewPrivsOff bool     // do not set no_new_privs
+	Report        bool     // report AvailableActions and SupportedFlags
 }
 
 type childResp struct {
 	Results        []result
 	FilteredThread int
 	Threads        int
+	Actions, Flags []string
 }
 
 func TestMain(m *testing.M) {
@@ -116,6 +119,9 @@ func child(reqJSON string) error {
 		a := p.Args
 		r, _, e := unix.Syscall6(p.Nr, uintptr(a[0]), uintptr(a[1]), uintptr(a[2]), uintptr(a[3]), uintptr(a[4]), uintptr(a[5]))
 		resp.Results = append(resp.Results, result{Ret: uint64(r), Errno: int(e)})
+	}
+	if req.Report {
+		resp.Actions, resp.Flags = AvailableActions(), SupportedFlags()
 	}
 	if req.ThreadStatus {
 		tids, err := os.ReadDir("/proc/self/task")
@@ -556,4 +562,54 @@ func TestLoadFailsClearlyWithoutPrivilege(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "noNewPrivileges") {
 		t.Fatalf("load without privilege: err=%v output %q, want a failure mentioning noNewPrivileges", err, out)
 	}
+}
+
+// TestProbes: what the kernel reports, on this kernel and on one that looks
+// older because a filter makes seccomp(2) answer as Linux 4.13 would (no
+// SECCOMP_GET_ACTION_AVAIL; no SPEC_ALLOW flag, from 4.17).
+func TestProbes(t *testing.T) {
+	avail, err := os.ReadFile("/proc/sys/kernel/seccomp/actions_avail")
+	if err != nil {
+		t.Skip(err)
+	}
+	kernelName := map[specs.LinuxSeccompAction]string{
+		specs.ActKill: "kill_thread", specs.ActKillThread: "kill_thread", specs.ActKillProcess: "kill_process",
+		specs.ActTrap: "trap", specs.ActErrno: "errno", specs.ActTrace: "trace", specs.ActAllow: "allow",
+		specs.ActLog: "log", specs.ActNotify: "user_notif",
+	}
+	var want []string
+	for _, r := range retValues {
+		if slices.Contains(strings.Fields(string(avail)), kernelName[r.act]) {
+			want = append(want, string(r.act))
+		}
+	}
+	if got := AvailableActions(); !slices.Equal(got, want) {
+		t.Errorf("AvailableActions() = %v, want %v (the kernel's %s)", got, want, strings.TrimSpace(string(avail)))
+	}
+	if got := SupportedFlags(); !slices.Equal(got, KnownFlags()) {
+		t.Errorf("SupportedFlags() = %v, want every known flag %v on Linux %s", got, KnownFlags(), kernelRelease(t))
+	}
+
+	older := allowAll(
+		deny([]string{"seccomp"}, unix.EINVAL, specs.LinuxSeccompArg{Index: 0, Value: unix.SECCOMP_GET_ACTION_AVAIL, Op: specs.OpEqualTo}),
+		deny([]string{"seccomp"}, unix.EINVAL,
+			specs.LinuxSeccompArg{Index: 0, Value: unix.SECCOMP_SET_MODE_FILTER, Op: specs.OpEqualTo},
+			specs.LinuxSeccompArg{Index: 1, Value: unix.SECCOMP_FILTER_FLAG_SPEC_ALLOW, Op: specs.OpEqualTo}),
+	)
+	resp := runProbes(t, childReq{Profile: older, Report: true})
+	wantActions := []string{"SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP", "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW"}
+	if !slices.Equal(resp.Actions, wantActions) {
+		t.Errorf("without SECCOMP_GET_ACTION_AVAIL: actions %v, want %v", resp.Actions, wantActions)
+	}
+	if slices.Contains(resp.Flags, string(specs.LinuxSeccompFlagSpecAllow)) || !slices.Contains(resp.Flags, string(specs.LinuxSeccompFlagLog)) {
+		t.Errorf("with SPEC_ALLOW refused: flags %v", resp.Flags)
+	}
+}
+
+func kernelRelease(t *testing.T) string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	return unix.ByteSliceToString(u.Release[:])
 }

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kago-run/kago/linux/caps"
+	"github.com/kago-run/kago/linux/rlimit"
 	"github.com/kago-run/kago/linux/seccomp"
 	"github.com/kago-run/kago/runtime/syncmsg"
 )
@@ -84,11 +85,24 @@ func (ex *execPlan) loadEarlySeccomp(conn *syncmsg.Conn) error {
 	return conn.Send(syncmsg.TypeSeccomp, nil, f)
 }
 
-// exec switches to the container user and its capabilities, sets
-// no_new_privs and seccomp, closes every inherited descriptor the process
-// must not see (CVE-2024-21626), and execve's. It only returns on failure.
+// exec marks every inherited descriptor the process must not see
+// close-on-exec (CVE-2024-21626), applies rlimits, switches to the container
+// user and its capabilities, sets no_new_privs and seccomp, asks for its
+// AppArmor profile and SELinux context, and execve's. It only returns on
+// failure.
 func (ex *execPlan) exec(preserveFDs int) error {
 	proc := ex.proc
+	// Before any filter of the profile is loaded, which need not allow
+	// close_range; what is opened from here to execve (the LSM attribute
+	// files) is opened close-on-exec and closed again.
+	if err := markInheritedCloexec(3 + preserveFDs); err != nil {
+		return err
+	}
+	// As late as possible (but privileged, to raise hard limits): the Go
+	// runtime reserves more address space than a small RLIMIT_AS allows.
+	if err := rlimit.Apply(proc.Rlimits); err != nil {
+		return err
+	}
 	// Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the
 	// user switch may drop: load it first (runc does the same).
 	if ex.filter != nil && !ex.loaded && !proc.NoNewPrivileges {
@@ -125,8 +139,8 @@ func (ex *execPlan) exec(preserveFDs int) error {
 			return fmt.Errorf("load seccomp filter: %w", err)
 		}
 	}
-	if err := unix.CloseRange(uint(3+preserveFDs), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return fmt.Errorf("mark inherited fds close-on-exec: %w", err)
+	if err := applyLabels(proc); err != nil {
+		return err
 	}
 	if err := unix.Exec(ex.path, proc.Args, ex.env); err != nil {
 		return fmt.Errorf("exec %s: %w", proc.Args[0], err)

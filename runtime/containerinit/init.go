@@ -17,9 +17,9 @@ import (
 	"github.com/kago-run/kago/linux/mempolicy"
 	"github.com/kago-run/kago/linux/ns"
 	"github.com/kago-run/kago/linux/personality"
-	"github.com/kago-run/kago/linux/rlimit"
 	"github.com/kago-run/kago/linux/rootfs"
 	"github.com/kago-run/kago/linux/sched"
+	"github.com/kago-run/kago/linux/selinux"
 	"github.com/kago-run/kago/runtime/hooks"
 	"github.com/kago-run/kago/runtime/syncmsg"
 )
@@ -78,6 +78,11 @@ func initContainer(conn *syncmsg.Conn, cfg *Config) error {
 	if err != nil {
 		return err
 	}
+	// Relative paths in config.json (bind-mount sources) are relative to
+	// the bundle, as in runc, not to the caller's directory.
+	if err := os.Chdir(cfg.Bundle); err != nil {
+		return fmt.Errorf("enter bundle %s: %w", cfg.Bundle, err)
+	}
 	if cfg.NewCgroupNS {
 		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
 			return fmt.Errorf("unshare cgroup namespace: %w", err)
@@ -87,7 +92,11 @@ func initContainer(conn *syncmsg.Conn, cfg *Config) error {
 		return fmt.Errorf("setsid: %w", err)
 	}
 	if !cfg.NoNewKeyring {
-		// A fresh session keyring keeps the container away from the host's keys.
+		// A fresh session keyring keeps the container away from the host's
+		// keys; it carries the process's SELinux label, as with runc.
+		if err := selinux.SetKeyLabel(proc.SelinuxLabel); err != nil {
+			return err
+		}
 		if _, err := unix.KeyctlJoinSessionKeyring("_ses." + cfg.ID); err != nil && !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EPERM) {
 			return fmt.Errorf("join session keyring: %w", err)
 		}
@@ -119,6 +128,13 @@ func initContainer(conn *syncmsg.Conn, cfg *Config) error {
 		if err := hooks.Run(context.Background(), "createContainer", spec.Hooks.CreateContainer, cfg.State(specs.StateCreating)); err != nil {
 			return err
 		}
+	}
+	// The exec FIFO is reopened for writing through its magic link in
+	// /proc/self/fd, reached now: a container without a mount namespace is
+	// only chroot'ed, with no /proc of its own.
+	fds, err := os.Open("/proc/self/fd")
+	if err != nil {
+		return fmt.Errorf("open /proc/self/fd: %w", err)
 	}
 	if newMountNS {
 		if err := rootfs.Pivot(cfg.Rootfs, ropts); err != nil {
@@ -152,7 +168,7 @@ func initContainer(conn *syncmsg.Conn, cfg *Config) error {
 		return err
 	}
 	conn.Close()
-	if err := waitForStart(); err != nil {
+	if err := waitForStart(fds); err != nil {
 		// Nobody listens any more: the runtime has returned from create.
 		fmt.Fprintln(os.Stderr, "kago init:", err)
 		os.Exit(1)
@@ -224,16 +240,19 @@ func applyScheduling(proc *specs.Process, l *specs.Linux) error {
 	return mempolicy.Apply(l.MemoryPolicy)
 }
 
-// waitForStart blocks until `start` opens the exec FIFO for reading.
-func waitForStart() error {
-	fd := os.Getenv(EnvFifo)
+// waitForStart blocks until `start` opens the exec FIFO for reading. fds is
+// /proc/self/fd, opened before the root changed; it is closed here.
+func waitForStart(fds *os.File) error {
+	defer fds.Close()
+	name := os.Getenv(EnvFifo)
 	os.Unsetenv(EnvFifo)
-	// The FIFO was passed as an O_PATH fd so it is reachable after
-	// pivot_root; reopening it for writing goes through /proc.
-	f, err := os.OpenFile("/proc/self/fd/"+fd, os.O_WRONLY|unix.O_CLOEXEC, 0)
+	// The FIFO was passed as an O_PATH fd; reopening it for writing goes
+	// through its magic link.
+	fd, err := unix.Openat(int(fds.Fd()), name, unix.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("open exec fifo (does the container mount /proc?): %w", err)
+		return fmt.Errorf("open exec fifo: %w", err)
 	}
+	f := os.NewFile(uintptr(fd), "exec.fifo")
 	defer f.Close()
 	if _, err := f.Write([]byte{0}); err != nil {
 		return fmt.Errorf("write exec fifo: %w", err)
@@ -298,12 +317,10 @@ func setupTerminal(conn *syncmsg.Conn, size *specs.Box, bindConsole bool) error 
 	return conn.Send(syncmsg.TypeConsole, nil, pty.Master)
 }
 
-// setProcessAttrs applies what must be set while still privileged: rlimits
-// and the OOM score adjustment.
+// setProcessAttrs applies what must be set while still privileged: the OOM
+// score adjustment. (Rlimits come last, in exec: an address-space limit
+// below the Go runtime's reservation would starve this process.)
 func setProcessAttrs(proc *specs.Process) error {
-	if err := rlimit.Apply(proc.Rlimits); err != nil {
-		return err
-	}
 	if proc.OOMScoreAdj != nil {
 		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*proc.OOMScoreAdj)), 0); err != nil {
 			return fmt.Errorf("set oom_score_adj: %w", err)
