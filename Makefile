@@ -1,7 +1,8 @@
 # kago's entry points. `make demo` is the first thing to try (needs root).
 GO ?= go
 
-.PHONY: all build deps demo demo-deps demo-clean bench test test-validation clean test-vm vm-deps
+.PHONY: all build deps demo demo-deps demo-clean bench test test-validation clean test-vm vm-deps test-vm-systemd
+.PHONY: test-lsm-vm
 
 all: build
 
@@ -16,6 +17,10 @@ build:
 # for the Apache image); installed only when missing.
 DEPS = busybox-static runc crun skopeo umoci docker-registry apache2-utils \
 	iproute2 nftables curl ca-certificates debootstrap strace gcc libc6-dev
+# apparmor_parser: engine/apparmorprofile compiles kago-default with it.
+DEPS += apparmor
+# test/vm (make test-lsm-vm): qemu for the VM, mkfs.ext4 for its root.
+DEPS += qemu-system-x86 e2fsprogs
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -73,6 +78,16 @@ vm-deps:
 	@$(MAKE) --no-print-directory deps DEPS="$(VM_DEPS)"
 test-vm: vm-deps
 	test/vm/test-vm.sh
+
+# AppArmor confinement (test/lsm) in a Debian VM with AppArmor enabled:
+# this machine's kernel has no LSM, so `make test` only sees the refusals.
+test-lsm-vm: vm-deps
+	test/lsm/vm.sh
+
+# The systemd cgroup driver (kago-runc --systemd-cgroup, runc as reference)
+# in a Debian VM with systemd as PID 1: one boot on cgroup v2, one hybrid.
+test-vm-systemd: vm-deps
+	test/systemd-cgroup-vm.sh
 
 clean:
 	rm -rf bin/

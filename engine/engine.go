@@ -52,6 +52,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 
 	"github.com/kago-run/kago/engine/containers"
+	"github.com/kago-run/kago/engine/volumes"
 	"github.com/kago-run/kago/image"
 	"github.com/kago-run/kago/network"
 	"github.com/kago-run/kago/runtime"
@@ -65,6 +66,10 @@ type Config struct {
 	Network network.Config `json:"Network"`
 	// LogMaxSize is the json-file rotation size in bytes (default 10 MiB).
 	LogMaxSize int64 `json:"LogMaxSize,omitempty"`
+	// CgroupManager is podman's cgroup_manager: "systemd" (containers'
+	// cgroups are systemd scopes) or "cgroupfs" (kago writes them itself).
+	// Empty means systemd where systemd is PID 1, cgroupfs otherwise.
+	CgroupManager string `json:"cgroup_manager,omitempty"`
 }
 
 // Engine is one engine root opened. The image store and the network
@@ -80,6 +85,7 @@ type Engine struct {
 
 	runtime    *runtime.Runtime
 	containers *containers.Store
+	volumes    *volumes.Store
 }
 
 // Open opens (creating if needed) the engine state under root.
@@ -104,6 +110,9 @@ func Open(root string, log *slog.Logger) (*Engine, error) {
 	if e.runtime, err = runtime.New(filepath.Join(abs, "runtime"), log); err != nil {
 		return nil, err
 	}
+	if e.runtime.SystemdCgroup, err = e.systemdCgroup(); err != nil {
+		return nil, err
+	}
 	if e.Net, err = network.New(filepath.Join(abs, "network"), e.Config.Network); err != nil {
 		return nil, fmt.Errorf("%s: %w", e.configPath(), err)
 	}
@@ -113,6 +122,9 @@ func Open(root string, log *slog.Logger) (*Engine, error) {
 	// What killed commands left in the store goes as soon as a command
 	// meets it; records of killed creates go in reconcile.
 	e.containers.Sweep()
+	if e.volumes, err = volumes.Open(filepath.Join(abs, "volumes")); err != nil {
+		return nil, err
+	}
 	e.Images.InUse = e.imageInUse
 	return e, nil
 }
@@ -154,6 +166,4 @@ func (e *Engine) logPath(id string) string {
 // LogPath is where the container's json-file log lives.
 func (e *Engine) LogPath(id string) string { return e.logPath(id) }
 
-func (e *Engine) volumeDir(name string) string {
-	return filepath.Join(e.Root, "volumes", name, "_data")
-}
+func (e *Engine) volumeDir(name string) string { return e.volumes.Path(name) }

@@ -14,9 +14,11 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/kago-run/kago/engine/containers"
+	"github.com/kago-run/kago/engine/health"
 	"github.com/kago-run/kago/engine/specgen"
 	"github.com/kago-run/kago/linux/seccomp"
 	"github.com/kago-run/kago/network"
+	"github.com/kago-run/kago/network/etcfiles"
 	"github.com/kago-run/kago/network/mac"
 )
 
@@ -49,10 +51,17 @@ type CreateRequest struct {
 	Ports      []network.PortMapping
 	PublishAll bool // publish every port the image exposes (-P)
 	Network    NetworkMode
-	MacAddress string // "" derives one from the IP
-	Restart    RestartPolicy
-	AutoRemove bool // --rm
-	Init       bool // kago-init as PID 1
+	// NetworkAliases are more names of the container on its user network
+	// (--network-alias; compose adds the service name): its peers resolve
+	// them through the network's resolver, as they do its name.
+	NetworkAliases []string
+	MacAddress     string // "" derives one from the IP
+	Restart        RestartPolicy
+	// Healthcheck overrides the image's HEALTHCHECK field by field; a Test
+	// of ["NONE"] disables it (--no-healthcheck); nil keeps the image's.
+	Healthcheck *Healthcheck
+	AutoRemove  bool // --rm
+	Init        bool // kago-init as PID 1
 	// Cwd resolves relative bind sources (-v ./site:/www; compose: the
 	// project directory); default the process's working directory.
 	Cwd string
@@ -134,6 +143,9 @@ func validateRestart(p RestartPolicy) error {
 	return nil
 }
 
+// Healthcheck is docker's HealthConfig: a probe command and its timing.
+type Healthcheck = health.Config
+
 // MountType is what a Mount mounts.
 type MountType string
 
@@ -172,6 +184,63 @@ func ParseVolume(s string) (Mount, error) {
 		m.Type, m.Source = MountVolume, ""
 	}
 	return m, nil
+}
+
+// ParseMount parses --mount type=bind|volume|tmpfs,source=SRC,target=DST
+// with docker's keys: src, dst and destination as other spellings,
+// readonly (or ro, =true|false), tmpfs-size and tmpfs-mode; type defaults
+// to volume, as docker's.
+func ParseMount(s string) (Mount, error) {
+	m := Mount{Type: MountVolume}
+	bad := func(why string) (Mount, error) {
+		return Mount{}, fmt.Errorf("invalid --mount %q: %s", s, why)
+	}
+	for _, field := range strings.Split(s, ",") {
+		key, val, hasVal := strings.Cut(field, "=")
+		switch strings.ToLower(key) {
+		case "type":
+			m.Type = MountType(val)
+		case "source", "src":
+			m.Source = val
+		case "target", "destination", "dst":
+			m.Target = val
+		case "readonly", "ro":
+			ro := true
+			if hasVal {
+				b, err := strconv.ParseBool(val)
+				if err != nil {
+					return bad(key + " takes true or false")
+				}
+				ro = b
+			}
+			m.ReadOnly = ro
+		case "tmpfs-size":
+			n, err := specgen.ParseBytes(val)
+			if err != nil || n <= 0 {
+				return bad("tmpfs-size wants a size like 64m")
+			}
+			m.TmpfsOptions = append(m.TmpfsOptions, "size="+strconv.FormatInt(n, 10))
+		case "tmpfs-mode":
+			mode, err := strconv.ParseUint(val, 8, 32)
+			if err != nil || mode > 0o7777 {
+				return bad("tmpfs-mode wants an octal mode like 1777")
+			}
+			m.TmpfsOptions = append(m.TmpfsOptions, "mode="+strconv.FormatUint(mode, 8))
+		default:
+			return bad(fmt.Sprintf("unknown key %q (use type, source, target, readonly, tmpfs-size, tmpfs-mode)", key))
+		}
+	}
+	switch {
+	case m.Target == "":
+		return bad("target is required")
+	case m.Type == MountTmpfs && m.Source != "":
+		return bad("a tmpfs has no source")
+	case m.Type == MountBind && m.Source == "":
+		return bad("a bind mount needs a source")
+	case m.Type != MountTmpfs && len(m.TmpfsOptions) > 0:
+		return bad("tmpfs-size and tmpfs-mode are for type=tmpfs")
+	}
+	return m, m.validate()
 }
 
 // ParseTmpfs parses --tmpfs CONTAINER_PATH[:OPTIONS].
@@ -231,11 +300,15 @@ type SecurityOptions struct {
 	Seccomp *specs.LinuxSeccomp
 	// SeccompUnconfined runs without any seccomp filter.
 	SeccompUnconfined bool
+	// AppArmorProfile is the profile named with apparmor=NAME ("" when not
+	// given: kago-default where AppArmor is enabled, see appArmorProfile).
+	AppArmorProfile string
 }
 
 // ParseSecurityOpts parses --security-opt values into o: seccomp=FILE
 // (read and compiled now, so a bad profile fails before anything is made)
-// or seccomp=unconfined; docker's older "seccomp:" spelling too.
+// or seccomp=unconfined, apparmor=PROFILE or apparmor=unconfined; docker's
+// older "seccomp:" and "apparmor:" spellings too.
 func ParseSecurityOpts(values []string) (SecurityOptions, error) {
 	var o SecurityOptions
 	for _, v := range values {
@@ -252,8 +325,13 @@ func ParseSecurityOpts(values []string) (SecurityOptions, error) {
 				return o, err
 			}
 			o.Seccomp, o.SeccompUnconfined = prof, false
+		case ok && key == "apparmor" && val != "":
+			if strings.IndexFunc(val, func(r rune) bool { return r < ' ' || r == 0x7f }) >= 0 {
+				return o, fmt.Errorf("--security-opt %q: an AppArmor profile name has no control characters", v)
+			}
+			o.AppArmorProfile = val
 		default:
-			return o, fmt.Errorf("unsupported --security-opt %q: use seccomp=FILE or seccomp=unconfined", v)
+			return o, fmt.Errorf("unsupported --security-opt %q: use seccomp=FILE|unconfined or apparmor=PROFILE|unconfined", v)
 		}
 	}
 	return o, nil
@@ -316,6 +394,11 @@ func (r *CreateRequest) Validate() error {
 	if err := validateRestart(r.Restart); err != nil {
 		return err
 	}
+	if r.Healthcheck != nil {
+		if err := r.Healthcheck.Validate(); err != nil {
+			return err
+		}
+	}
 	if r.AutoRemove && r.Restart.Name != "" && r.Restart.Name != RestartNo {
 		return errors.New("--rm and --restart cannot be combined: choose one")
 	}
@@ -324,6 +407,14 @@ func (r *CreateRequest) Validate() error {
 		return fmt.Errorf("ports cannot be published with --network %s: drop -p/-P or use a bridge network", r.Network)
 	case !r.network().OwnInterface() && r.MacAddress != "":
 		return fmt.Errorf("--mac-address needs a network interface: it cannot be used with --network %s", r.Network)
+	}
+	if len(r.NetworkAliases) > 0 && (!r.network().OwnInterface() || r.network() == NetworkBridge) {
+		return errors.New("network-scoped aliases are only supported on user-defined networks: drop --network-alias or use --network NAME")
+	}
+	for _, a := range r.NetworkAliases {
+		if err := etcfiles.ValidateHostname(a); err != nil {
+			return fmt.Errorf("--network-alias: %w", err)
+		}
 	}
 	if r.MacAddress != "" {
 		if _, err := mac.Parse(r.MacAddress); err != nil {

@@ -5,6 +5,10 @@ import (
 	goruntime "runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/kago-run/kago/engine/health"
+	"github.com/kago-run/kago/image"
 )
 
 func TestParseRestartPolicy(t *testing.T) {
@@ -98,7 +102,7 @@ func TestParseSecurityOpts(t *testing.T) {
 	if err != nil || !o.SeccompUnconfined {
 		t.Errorf("seccomp=unconfined: %+v, %v", o, err)
 	}
-	for _, in := range []string{"apparmor=x", "seccomp=", "label:disable", "seccomp=/no/such/profile.json"} {
+	for _, in := range []string{"apparmor=", "seccomp=", "label:disable", "seccomp=/no/such/profile.json"} {
 		if _, err := ParseSecurityOpts([]string{in}); err == nil {
 			t.Errorf("--security-opt %q accepted", in)
 		}
@@ -125,7 +129,7 @@ func TestLowercaseError(t *testing.T) {
 // FuzzRequestParsers: the parsers compose and the CLI feed strings to never
 // panic, and what they accept passes Validate.
 func FuzzRequestParsers(f *testing.F) {
-	for _, s := range []string{"./a:/b:ro", "v:/d", "/t:size=1m", "on-failure:2", "1.5", "512m", "seccomp=unconfined", "UPPER/Case:tag", ":::", "\x00"} {
+	for _, s := range []string{"./a:/b:ro", "v:/d", "/t:size=1m", "on-failure:2", "1.5", "512m", "seccomp=unconfined", "type=tmpfs,dst=/t,tmpfs-size=1m", "type=volume,src=v,dst=/v,ro=false", "UPPER/Case:tag", ":::", "\x00"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -136,6 +140,9 @@ func FuzzRequestParsers(f *testing.F) {
 			ok.Mounts = append(ok.Mounts, m)
 		}
 		if m, err := ParseTmpfs(s); err == nil {
+			ok.Mounts = append(ok.Mounts, m)
+		}
+		if m, err := ParseMount(s); err == nil {
 			ok.Mounts = append(ok.Mounts, m)
 		}
 		if p, err := ParseRestartPolicy(s); err == nil {
@@ -149,4 +156,44 @@ func FuzzRequestParsers(f *testing.F) {
 		}
 		lowercaseError(s)
 	})
+}
+
+func TestParseMount(t *testing.T) {
+	m, err := ParseMount("type=volume,src=data,dst=/d,readonly")
+	if err != nil || m.Type != MountVolume || m.Source != "data" || m.Target != "/d" || !m.ReadOnly {
+		t.Fatalf("volume: %+v %v", m, err)
+	}
+	m, err = ParseMount("type=tmpfs,target=/t,tmpfs-size=1m,tmpfs-mode=1777")
+	if err != nil || m.Type != MountTmpfs || strings.Join(m.TmpfsOptions, ",") != "size=1048576,mode=1777" {
+		t.Fatalf("tmpfs: %+v %v", m, err)
+	}
+	for _, bad := range []string{"type=bind,dst=/b", "src=x", "type=tmpfs,src=x,dst=/t", "type=volume,dst=/v,tmpfs-size=1m",
+		"type=nfs,dst=/n", "type=volume,src=../x,dst=/v", "dst=/v,bogus=1", "dst=/v,readonly=maybe", "type=tmpfs,dst=/t,tmpfs-mode=9"} {
+		if _, err := ParseMount(bad); err == nil {
+			t.Errorf("--mount %q accepted", bad)
+		}
+	}
+}
+
+// TestImageHealthcheck: an image's HEALTHCHECK (docker's config field) is
+// read and validated, and the request's flags override it field by field.
+func TestImageHealthcheck(t *testing.T) {
+	img := &image.Image{RawConfig: []byte(`{"config":{"Healthcheck":{"Test":["CMD-SHELL","curl -f localhost"],"Interval":1000000000,"Retries":4}}}`)}
+	hc, err := imageHealthcheck(img)
+	if err != nil || hc == nil || hc.Test[1] != "curl -f localhost" || hc.Interval != time.Second || hc.Retries != 4 {
+		t.Fatalf("image healthcheck: %+v %v", hc, err)
+	}
+	if got := health.Merge(&Healthcheck{Retries: 1}, hc); got.Retries != 1 || got.Interval != time.Second {
+		t.Fatalf("merged: %+v", got)
+	}
+	if got := health.Merge(&Healthcheck{Test: []string{"NONE"}}, hc); got != nil {
+		t.Fatalf("--no-healthcheck kept %+v", got)
+	}
+	img.RawConfig = []byte(`{"config":{"Healthcheck":{"Test":["RUN","x"]}}}`)
+	if _, err := imageHealthcheck(img); err == nil {
+		t.Fatal("an image healthcheck with a bad test was accepted")
+	}
+	if hc, err := imageHealthcheck(&image.Image{RawConfig: []byte(`{"config":{}}`)}); hc != nil || err != nil {
+		t.Fatalf("no healthcheck: %+v %v", hc, err)
+	}
 }

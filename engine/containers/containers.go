@@ -31,6 +31,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/kago-run/kago/engine/health"
+	"github.com/kago-run/kago/internal/lockfile"
 	"github.com/kago-run/kago/network"
 )
 
@@ -92,6 +94,8 @@ type State struct {
 	// ManuallyStopped is set by stop/kill so the monitor does not apply the
 	// restart policy (docker's rule for always/unless-stopped).
 	ManuallyStopped bool `json:"ManuallyStopped,omitempty"`
+	// Health is the healthcheck's state while the container runs with one.
+	Health *health.State `json:"Health,omitempty"`
 }
 
 // Record is everything the engine knows about one container.
@@ -103,17 +107,25 @@ type Record struct {
 	Created time.Time `json:"Created"`
 	Command []string  `json:"Command"` // process args, for ps
 	// Network is the network name: bridge, host, none or a user network.
-	Network    string                `json:"Network"`
-	Ports      []network.PortMapping `json:"Ports,omitempty"` // as requested
-	Hostname   string                `json:"Hostname"`
-	MacAddress string                `json:"MacAddress,omitempty"` // --mac-address
-	Mounts     []Mount               `json:"Mounts,omitempty"`
-	Restart    RestartPolicy         `json:"RestartPolicy"`
-	AutoRemove bool                  `json:"AutoRemove"`
-	StopSignal string                `json:"StopSignal,omitempty"`
-	Tty        bool                  `json:"Tty"`
-	OpenStdin  bool                  `json:"OpenStdin"` // -i
-	State      State                 `json:"State"`
+	Network string `json:"Network"`
+	// NetworkAliases are the container's extra names on a user network.
+	NetworkAliases []string              `json:"NetworkAliases,omitempty"`
+	Ports          []network.PortMapping `json:"Ports,omitempty"` // as requested
+	Hostname       string                `json:"Hostname"`
+	MacAddress     string                `json:"MacAddress,omitempty"` // --mac-address
+	Mounts         []Mount               `json:"Mounts,omitempty"`
+	Restart        RestartPolicy         `json:"RestartPolicy"`
+	AutoRemove     bool                  `json:"AutoRemove"`
+	StopSignal     string                `json:"StopSignal,omitempty"`
+	// Healthcheck is the container's healthcheck (the request's over the
+	// image's); nil for none.
+	Healthcheck *health.Config `json:"Healthcheck,omitempty"`
+	Tty         bool           `json:"Tty"`
+	OpenStdin   bool           `json:"OpenStdin"` // -i
+	// AppArmorProfile is the profile the container runs under ("" without
+	// AppArmor on the host).
+	AppArmorProfile string `json:"AppArmorProfile,omitempty"`
+	State           State  `json:"State"`
 	// Endpoint is the live network attachment (nil when not running).
 	Endpoint *network.Endpoint `json:"Endpoint,omitempty"`
 	// Creating is set until the engine has made everything the record
@@ -389,23 +401,7 @@ func (s *Store) Lookup(ref string) (*Record, error) {
 
 // flock takes an exclusive lock on path (created if missing; its directory
 // must exist) and returns its release.
-func flock(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open lock %s: %w", path, err)
-	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return func() { f.Close() }, nil
-}
+func flock(path string) (func(), error) { return lockfile.Exclusive(path) }
 
 // tryFlock takes an exclusive lock on path if nobody holds it; a missing
 // file counts as free and is created.
