@@ -34,6 +34,14 @@ func installShim(t *testing.T) string {
 		}
 	}
 	t.Setenv("PATH", dir+":"+os.Getenv("PATH"))
+	// The shim's state directories, once the test emptied them (os.Remove
+	// leaves a directory that still holds another user's state).
+	t.Cleanup(func() {
+		for _, ns := range []string{shimNamespace, "k8s.io"} {
+			os.Remove(filepath.Join("/run/containerd/kago", ns))
+		}
+		os.Remove("/run/containerd/kago")
+	})
 	return bin
 }
 
