@@ -148,6 +148,11 @@ func cleanup(ctx context.Context, f flags) (*shimapi.DeleteResponse, error) {
 	if err := mount.UnmountAll(filepath.Join(bundle, "rootfs"), unix.MNT_DETACH); err != nil {
 		fmt.Fprintf(os.Stderr, "unmount rootfs of %s: %v\n", f.id, err)
 	}
+	// A killed shim leaves its socket; a live one (another container of the
+	// pod still served) keeps it.
+	if address, err := readAddress(); err == nil && !canConnect(address) {
+		_ = removeSocket(address)
+	}
 	return &shimapi.DeleteResponse{
 		Pid:        uint32(pid),
 		ExitStatus: 128 + uint32(unix.SIGKILL),

@@ -291,6 +291,10 @@ func TestShim(t *testing.T) {
 		if len(shims) != 1 {
 			t.Fatalf("want one kago shim, have %v", shims)
 		}
+		address, err := os.ReadFile(filepath.Join(c.dir, "state", "io.containerd.runtime.v2.task", ns, id, "address"))
+		if err != nil {
+			t.Fatalf("shim address of %s: %v", id, err)
+		}
 		if err := syscall.Kill(shims[0], syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
@@ -304,7 +308,10 @@ func TestShim(t *testing.T) {
 		})
 		c.tryCtr(ns, "task", "rm", "-f", id)
 		c.ctr(t, ns, "containers", "rm", id)
-		// Nothing leaks: no state, no rootfs mount, no cgroup.
+		// Nothing leaks: no socket, no state, no rootfs mount, no cgroup.
+		if _, err := os.Stat(strings.TrimPrefix(string(address), "unix://")); !os.IsNotExist(err) {
+			t.Fatalf("the killed shim's socket %s is left: %v", address, err)
+		}
 		if _, err := os.Stat(filepath.Join("/run/containerd/kago", ns, id)); !os.IsNotExist(err) {
 			t.Fatalf("kago state of %s left behind: %v", id, err)
 		}
