@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// traceEvent is the part of `kago-runc trace --format json` the tests read.
+type traceEvent struct {
+	Container string   `json:"container"`
+	Pid       int      `json:"pid"`
+	HostPid   int      `json:"hostPid"`
+	Comm      string   `json:"comm"`
+	Event     string   `json:"event"`
+	Filename  string   `json:"filename"`
+	Argv      []string `json:"argv"`
+	Path      string   `json:"path"`
+	Flags     *int     `json:"flags"`
+	Addr      string   `json:"addr"`
+	Ret       *int64   `json:"ret"`
+	Error     string   `json:"error"`
+}
+
+// startTrace runs `kago-runc trace --format json ID` and returns once its
+// programs are attached; wait collects its events after it ends.
+func (h *harness) startTrace(id string, extra ...string) (wait func() []traceEvent) {
+	h.t.Helper()
+	args := append([]string{"--root", h.root, "trace", "--format", "json"}, extra...)
+	cmd := exec.Command(kagoRunc, append(args, id)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	errLines := bufio.NewScanner(stderr)
+	if !errLines.Scan() || !strings.HasPrefix(errLines.Text(), "tracing container") {
+		h.t.Fatalf("kago-runc trace did not start: %q", errLines.Text())
+	}
+	evc := make(chan []traceEvent, 1)
+	go func() {
+		var evs []traceEvent
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			var e traceEvent
+			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+				h.t.Errorf("trace line %q: %v", sc.Text(), err)
+				continue
+			}
+			evs = append(evs, e)
+		}
+		evc <- evs
+	}()
+	return func() []traceEvent {
+		h.t.Helper()
+		var evs []traceEvent
+		select {
+		case evs = <-evc:
+		case <-time.After(20 * time.Second):
+			h.t.Fatal("kago-runc trace did not end after its container exited")
+		}
+		var rest strings.Builder
+		for errLines.Scan() {
+			rest.WriteString(errLines.Text() + "\n")
+		}
+		if err := cmd.Wait(); err != nil {
+			h.t.Fatalf("kago-runc trace: %v\n%s", err, rest.String())
+		}
+		return evs
+	}
+}
+
+// noTracePrograms fails if any of kago trace's BPF programs (named kagot_*)
+// is still loaded. The kernel frees a program a little after its last
+// reference goes (after an RCU grace period), so it waits a while.
+func noTracePrograms(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := exec.Command("bpftool", "prog", "show").CombinedOutput()
+		if err != nil {
+			t.Fatalf("bpftool prog show: %v\n%s", err, out)
+		}
+		if !strings.Contains(string(out), "kagot_") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kago trace programs left loaded after trace exited:\n%s", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestTraceSeesOnlyTheContainer traces a container from before its first
+// exec while a host process does the same things at the same moment: the
+// container's exec (with argv), open and refused connect are seen with the
+// right fields, the host's are not, and trace ends cleanly when the
+// container exits, leaving no program loaded.
+func TestTraceSeesOnlyTheContainer(t *testing.T) {
+	h := newHarness(t)
+	const port = "16201" // nothing listens here: connect gets ECONNREFUSED
+	script := "while [ ! -e /kt12-go ]; do usleep 20000; done; " +
+		"busybox echo kt12-argv one two >/dev/null; cat /kt12-open-me; " +
+		"nc 127.0.0.1 " + port + " </dev/null; true"
+	b := bundle(t, sh(script), func(s *specs.Spec) {
+		// The host's network: the host's connect goes to the same closed port.
+		s.Linux.Namespaces = slices.DeleteFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool {
+			return n.Type == specs.NetworkNamespace
+		})
+	})
+	if err := os.WriteFile(filepath.Join(b.RootfsDir(), "kt12-open-me"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	id := h.id()
+	h.must("create", "--bundle", b.Dir, id)
+	wait := h.startTrace(id)
+	h.must("start", id)
+
+	// The host does the same while the container does it.
+	host := exec.Command("sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do busybox echo kt12-argv-host >/dev/null; "+
+		"cat /kt12-open-me; nc 127.0.0.1 "+port+" </dev/null; usleep 50000; done 2>/dev/null; true")
+	if err := host.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if err := os.WriteFile(filepath.Join(b.RootfsDir(), "kt12-go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	host.Wait()
+	evs := wait()
+	h.must("delete", "--force", id)
+	noTracePrograms(t)
+
+	var execs, opens, connects int
+	for _, e := range evs {
+		if e.Container != id || e.HostPid == 0 || e.Pid == 0 || e.Comm == "" {
+			t.Errorf("event without its container, pids or comm: %+v", e)
+		}
+		if slices.Contains(e.Argv, "kt12-argv-host") {
+			t.Errorf("a host exec was traced: %+v", e)
+		}
+		switch {
+		case e.Event == "exec" && slices.Contains(e.Argv, "kt12-argv"):
+			execs++
+			if want := []string{"busybox", "echo", "kt12-argv", "one", "two"}; !slices.Equal(e.Argv, want) || e.Ret == nil || *e.Ret != 0 {
+				t.Errorf("exec event %+v: want argv %q and ret 0", e, want)
+			}
+		case e.Event == "open" && e.Path == "/kt12-open-me":
+			opens++
+			if e.Ret == nil || *e.Ret < 0 || e.Flags == nil {
+				t.Errorf("open event %+v: want a file descriptor and flags", e)
+			}
+		case e.Event == "connect" && e.Addr == "127.0.0.1:"+port:
+			connects++
+			if e.Ret == nil || e.Error != "ECONNREFUSED" {
+				t.Errorf("connect event %+v: want ECONNREFUSED", e)
+			}
+		}
+	}
+	// Exactly one each: the host did each ten times.
+	if execs != 1 || opens != 1 || connects != 1 {
+		t.Errorf("saw %d execs, %d opens, %d connects of the container, want 1 each; events:\n%+v", execs, opens, connects, evs)
+	}
+	// Traced from before the first exec: the container's own sh.
+	if len(evs) == 0 || evs[0].Event != "exec" || evs[0].Pid != 1 || !slices.Equal(evs[0].Argv, sh(script)) {
+		t.Errorf("first event %+v, want the exec of the container's sh as pid 1", evs[:min(1, len(evs))])
+	}
+}
