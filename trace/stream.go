@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+
+	"github.com/spf13/pflag"
 )
 
 // StreamOptions are the choices `kago trace` and `kago-runc trace` share.
@@ -13,6 +15,12 @@ type StreamOptions struct {
 	// Ready is told once the programs are attached: from then on nothing
 	// the container does is missed.
 	Ready func()
+}
+
+// AddFlags adds --events and --format to a trace command.
+func (o *StreamOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.Events, "events", "", "comma-separated kinds of event (default all)")
+	fs.StringVar(&o.Format, "format", "human", "human or json")
 }
 
 // FlagsHelp describes --events and --format for the commands' help.

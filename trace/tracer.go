@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	goruntime "runtime"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -33,6 +34,10 @@ type Tracer struct {
 // Open loads and attaches the programs for the given kinds (all when empty),
 // filtered to t's container. Close releases everything it made.
 func Open(t Target, kinds []Kind) (_ *Tracer, err error) {
+	if goruntime.GOARCH != "amd64" {
+		// bpf/trace.bpf.c reads x86-64 system call numbers and registers.
+		return nil, fmt.Errorf("kago trace runs on amd64 only, not %s", goruntime.GOARCH)
+	}
 	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
 		return nil, fmt.Errorf("this kernel has no BTF (/sys/kernel/btf/vmlinux: %w): kago trace needs a kernel built with CONFIG_DEBUG_INFO_BTF", err)
 	}

@@ -33,7 +33,6 @@ func newTraceCmd(g *globals) *cobra.Command {
 			return trace.Stream(ctx, trace.Target{Name: c.ID(), Pid: c.Pid()}, opts, os.Stdout)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Events, "events", "", "comma-separated kinds of event (default all)")
-	cmd.Flags().StringVar(&opts.Format, "format", "human", "human or json")
+	opts.AddFlags(cmd.Flags())
 	return cmd
 }

@@ -35,6 +35,7 @@ func newRootCmd() *cobra.Command {
 		newSaveCmd, newLoadCmd, newImportCmd, newPushCmd, newLoginCmd, newLogoutCmd,
 		newNetworkCmd, // network verbs
 		newBuildCmd, newBuilderCmd,
+		newTraceCmd,
 	} {
 		root.AddCommand(newCmd(g))
 	}
