@@ -4,6 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/spf13/pflag"
 )
@@ -12,9 +16,19 @@ import (
 type StreamOptions struct {
 	Events string // --events: comma-separated kinds; "" is all
 	Format string // --format: "json" or "human" ("" is human)
-	// Ready is told once the programs are attached: from then on nothing
-	// the container does is missed.
-	Ready func()
+}
+
+// Follow is the whole of `kago trace` and `kago-runc trace` once the
+// container is found: it streams events to out until Ctrl-C, SIGTERM or the
+// container's exit, and says on errOut when the programs are attached (from
+// then on nothing the container does is missed).
+func Follow(ctx context.Context, t Target, opts StreamOptions, out, errOut io.Writer) error {
+	if t.Pid <= 0 {
+		return fmt.Errorf("container %s is not running: start it first", t.Name)
+	}
+	ctx, cancel := signal.NotifyContext(ctx, os.Interrupt, unix.SIGTERM)
+	defer cancel()
+	return Stream(ctx, t, opts, out, func() { fmt.Fprintf(errOut, "tracing container %s\n", t.Name) })
 }
 
 // AddFlags adds --events and --format to a trace command.
@@ -33,7 +47,8 @@ victimHostPid for oom; error names a negative ret.`
 
 // Stream traces t and writes each event to w until ctx ends or the
 // container exits, then releases every program and map.
-func Stream(ctx context.Context, t Target, opts StreamOptions, w io.Writer) error {
+// ready, if not nil, is called once the programs are attached.
+func Stream(ctx context.Context, t Target, opts StreamOptions, w io.Writer, ready func()) error {
 	write := WriteHuman
 	switch opts.Format {
 	case "json":
@@ -59,8 +74,8 @@ func Stream(ctx context.Context, t Target, opts StreamOptions, w io.Writer) erro
 			return err
 		}
 	}
-	if opts.Ready != nil {
-		opts.Ready()
+	if ready != nil {
+		ready()
 	}
 	if err := tr.Run(ctx, func(e Event) error { return write(w, e) }); err != nil {
 		return err

@@ -1,12 +1,7 @@
 package main
 
 import (
-	"fmt"
-	"os"
-	"os/signal"
-
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 
 	"github.com/kago-run/kago/engine"
 	"github.com/kago-run/kago/engine/containers"
@@ -26,13 +21,11 @@ func newTraceCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if rec.State.Status != containers.StatusRunning || rec.State.Pid <= 0 {
-				return fmt.Errorf("container %s is not running: start it first", rec.Name)
+			t := trace.Target{Name: rec.Name}
+			if rec.State.Status == containers.StatusRunning {
+				t.Pid = rec.State.Pid
 			}
-			ctx, cancel := signal.NotifyContext(cmd.Context(), os.Interrupt, unix.SIGTERM)
-			defer cancel()
-			opts.Ready = func() { fmt.Fprintf(cmd.ErrOrStderr(), "tracing container %s\n", rec.Name) }
-			return trace.Stream(ctx, trace.Target{Name: rec.Name, Pid: rec.State.Pid}, opts, cmd.OutOrStdout())
+			return trace.Follow(cmd.Context(), t, opts, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		}),
 	}
 	opts.AddFlags(cmd.Flags())
