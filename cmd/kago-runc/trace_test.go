@@ -16,20 +16,21 @@ import (
 
 // traceEvent is the part of `kago-runc trace --format json` the tests read.
 type traceEvent struct {
-	Container string   `json:"container"`
-	Pid       int      `json:"pid"`
-	HostPid   int      `json:"hostPid"`
-	Comm      string   `json:"comm"`
-	Event     string   `json:"event"`
-	Filename  string   `json:"filename"`
-	Argv      []string `json:"argv"`
-	Path      string   `json:"path"`
-	Flags     *int     `json:"flags"`
-	Addr      string   `json:"addr"`
-	Signal    string   `json:"signal"`
-	Target    int      `json:"target"`
-	Ret       *int64   `json:"ret"`
-	Error     string   `json:"error"`
+	Container     string   `json:"container"`
+	Pid           int      `json:"pid"`
+	HostPid       int      `json:"hostPid"`
+	Comm          string   `json:"comm"`
+	Event         string   `json:"event"`
+	Filename      string   `json:"filename"`
+	Argv          []string `json:"argv"`
+	Path          string   `json:"path"`
+	Flags         *int     `json:"flags"`
+	Addr          string   `json:"addr"`
+	Signal        string   `json:"signal"`
+	Target        int      `json:"target"`
+	VictimHostPid int      `json:"victimHostPid"`
+	Ret           *int64   `json:"ret"`
+	Error         string   `json:"error"`
 }
 
 // startTrace runs `kago-runc trace --format json ID` and returns once its
@@ -243,4 +244,24 @@ func TestTraceBadInput(t *testing.T) {
 	h.must("create", "--bundle", bundle(t, sh("true"), nil).Dir, id2)
 	oneLine(t, "unknown event", h.runc("trace", "--events", "exec,bogus", id2), "bogus", "--events")
 	oneLine(t, "unknown format", h.runc("trace", "--format", "xml", id2), "xml", "--format")
+}
+
+// TestTraceOOM sees the OOM kill of a process in a container whose memory
+// limit it exceeds.
+func TestTraceOOM(t *testing.T) {
+	h := newHarness(t)
+	limit := int64(32 << 20)
+	b := bundle(t, sh("dd if=/dev/zero of=/dev/null bs=128M count=1; true"), func(s *specs.Spec) {
+		s.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit, Swap: &limit}}
+	})
+	id := h.id()
+	h.must("create", "--bundle", b.Dir, id)
+	wait := h.startTrace(id, "--events", "oom")
+	h.must("start", id)
+	evs := wait()
+	// busybox sh runs dd without an exec; the OOM killer picks it in its
+	// own allocation.
+	if len(evs) != 1 || evs[0].Event != "oom" || evs[0].Comm != "dd" || evs[0].VictimHostPid != evs[0].HostPid || evs[0].Pid <= 1 {
+		t.Errorf("want one OOM kill of dd; events:\n%+v", evs)
+	}
 }
