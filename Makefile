@@ -68,3 +68,12 @@ RUNC_PEER_VERSION ?= v1.5.3
 runc-peer:
 	@dpkg -s libseccomp-dev >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libseccomp-dev >/dev/null
 	GOBIN=$(CURDIR)/bin/peer GOFLAGS=-mod=mod $(GO) install -tags seccomp github.com/opencontainers/runc@$(RUNC_PEER_VERSION)
+
+# kago trace (trace/): its tests check with bpftool that no BPF program is
+# left loaded; `make generate` rebuilds its committed BPF object from C with
+# Debian's clang 14 (a normal build needs no C compiler).
+DEPS += bpftool
+.PHONY: generate
+generate:
+	@$(MAKE) --no-print-directory deps DEPS="clang-14 llvm libbpf-dev bpftool"
+	cd trace && $(GO) generate ./
