@@ -26,12 +26,21 @@ const (
 	KindBind    Kind = "bind"
 	KindSignal  Kind = "signal"
 	KindOOM     Kind = "oom"
+	// KindSyscalls is the per-syscall count and latency summary, emitted
+	// every interval rather than per call; not in the default kinds.
+	KindSyscalls Kind = "syscalls"
 )
 
-var kindByNumber = []Kind{1: KindExec, KindOpen, KindConnect, KindAccept, KindBind, KindSignal, KindOOM}
+var kindByNumber = []Kind{1: KindExec, KindOpen, KindConnect, KindAccept, KindBind, KindSignal, KindOOM, KindSyscalls}
 
 // Kinds are every event kind, in the order --events lists them.
 var Kinds = kindByNumber[1:]
+
+// DefaultKinds are the kinds traced without --events: all but the summary.
+var DefaultKinds = kindByNumber[1:evSyscalls]
+
+// evSyscalls is KindSyscalls' EV_* number.
+const evSyscalls = 8
 
 // ParseKinds reads a comma-separated --events value.
 func ParseKinds(s string) ([]Kind, error) {
@@ -97,9 +106,19 @@ type Event struct {
 	Signal string `json:"signal,omitempty"`
 	// oom: the process the OOM killer chose, by host pid.
 	VictimHostPid int `json:"victimHostPid,omitempty"`
+	// syscalls: the calls since the previous summary, most frequent first.
+	Syscalls []SyscallStat `json:"syscalls,omitempty"`
 	// Ret is the system call's return value; Error names a negative one.
 	Ret   *int64 `json:"ret,omitempty"`
 	Error string `json:"error,omitempty"`
+}
+
+// SyscallStat is one system call's line of a syscalls summary.
+type SyscallStat struct {
+	Name    string `json:"name"`
+	Count   uint64 `json:"count"`
+	Errors  uint64 `json:"errors"`
+	TotalNs uint64 `json:"totalNs"`
 }
 
 // rawEvent mirrors struct event in bpf/trace.bpf.c.
@@ -232,6 +251,8 @@ func WriteHuman(w io.Writer, e Event) error {
 		details = fmt.Sprintf("%s to pid %d", e.Signal, *e.Target)
 	case KindOOM:
 		details = fmt.Sprintf("killed host pid %d", e.VictimHostPid)
+	case KindSyscalls:
+		return writeSyscalls(w, e)
 	}
 	if e.Error != "" {
 		details += "  " + e.Error
@@ -260,4 +281,22 @@ func openFlags(f int) string {
 		}
 	}
 	return strings.Join(parts, "|")
+}
+
+// writeSyscalls writes a summary as a table under a line of its own.
+func writeSyscalls(w io.Writer, e Event) error {
+	var total uint64
+	for _, s := range e.Syscalls {
+		total += s.Count
+	}
+	fmt.Fprintf(w, "%-12s %-8s %d calls\n", e.Time.Format("15:04:05.000"), e.Kind, total)
+	fmt.Fprintf(w, "    %-24s %10s %8s %12s %12s\n", "SYSCALL", "COUNT", "ERRORS", "AVG(us)", "TOTAL(ms)")
+	for _, s := range e.Syscalls {
+		_, err := fmt.Fprintf(w, "    %-24s %10d %8d %12.1f %12.3f\n", s.Name, s.Count, s.Errors,
+			float64(s.TotalNs)/float64(max(s.Count, 1))/1e3, float64(s.TotalNs)/1e6)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

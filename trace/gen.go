@@ -7,3 +7,7 @@ package trace
 // loads on.
 //go:generate sh -c "bpftool btf dump file /sys/kernel/btf/vmlinux format c > bpf/vmlinux.h"
 //go:generate go run github.com/cilium/ebpf/cmd/bpf2go -cc clang-14 -strip llvm-strip -target bpfel -type event -no-global-types kagotrace bpf/trace.bpf.c -- -O2 -g -Wall -I/usr/include
+
+// The x86-64 system call names for the syscalls summary, from Debian's
+// linux-libc-dev.
+//go:generate sh bpf/syscallnames.sh /usr/include/x86_64-linux-gnu/asm/unistd_64.h syscallnames.go

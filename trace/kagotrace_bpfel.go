@@ -39,6 +39,8 @@ type kagotraceEvent struct {
 const (
 	kagotraceMapEvents         = "events"
 	kagotraceMapInflight       = "inflight"
+	kagotraceMapScStart        = "sc_start"
+	kagotraceMapScStats        = "sc_stats"
 	kagotraceMapScratch        = "scratch"
 	kagotraceMapTargetCgroup   = "target_cgroup"
 	kagotraceProgKagotOom      = "kagot_oom"
@@ -102,6 +104,8 @@ type kagotraceProgramSpecs struct {
 type kagotraceMapSpecs struct {
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	Inflight     *ebpf.MapSpec `ebpf:"inflight"`
+	ScStart      *ebpf.MapSpec `ebpf:"sc_start"`
+	ScStats      *ebpf.MapSpec `ebpf:"sc_stats"`
 	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
 	TargetCgroup *ebpf.MapSpec `ebpf:"target_cgroup"`
 }
@@ -137,6 +141,8 @@ func (o *kagotraceObjects) Close() error {
 type kagotraceMaps struct {
 	Events       *ebpf.Map `ebpf:"events"`
 	Inflight     *ebpf.Map `ebpf:"inflight"`
+	ScStart      *ebpf.Map `ebpf:"sc_start"`
+	ScStats      *ebpf.Map `ebpf:"sc_stats"`
 	Scratch      *ebpf.Map `ebpf:"scratch"`
 	TargetCgroup *ebpf.Map `ebpf:"target_cgroup"`
 }
@@ -145,6 +151,8 @@ func (m *kagotraceMaps) Close() error {
 	return _KagotraceClose(
 		m.Events,
 		m.Inflight,
+		m.ScStart,
+		m.ScStats,
 		m.Scratch,
 		m.TargetCgroup,
 	)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -16,6 +17,8 @@ import (
 type StreamOptions struct {
 	Events string // --events: comma-separated kinds; "" is all
 	Format string // --format: "json" or "human" ("" is human)
+	// Interval is how often the syscalls summary is printed (--interval).
+	Interval time.Duration
 }
 
 // Follow is the whole of `kago trace` and `kago-runc trace` once the
@@ -35,15 +38,19 @@ func Follow(ctx context.Context, t Target, opts StreamOptions, out, errOut io.Wr
 func (o *StreamOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Events, "events", "", "comma-separated kinds of event (default all)")
 	fs.StringVar(&o.Format, "format", "human", "human or json")
+	fs.DurationVar(&o.Interval, "interval", 5*time.Second, "how often to print the syscalls summary")
 }
 
 // FlagsHelp describes --events and --format for the commands' help.
-const FlagsHelp = `--events picks the kinds of event (default: all): exec, open, connect,
-accept, bind, signal, oom. --format json prints one JSON object per line:
+const FlagsHelp = `--events picks the kinds of event (default: all but syscalls): exec, open,
+connect, accept, bind, signal, oom, syscalls. --format json prints one JSON object per line:
 {"time","container","pid","hostPid","comm","event", ...} with filename and
 argv for exec; path, flags and ret for open; family, addr ("IP:port") and
 ret for connect, accept and bind; target and signal for signal;
-victimHostPid for oom; error names a negative ret.`
+victimHostPid for oom; error names a negative ret. syscalls (not in the
+default) prints a per-syscall count, error count and latency summary every
+--interval and when tracing ends ({"event":"syscalls","syscalls":[{"name",
+"count","errors","totalNs"}]}).`
 
 // Stream traces t and writes each event to w until ctx ends or the
 // container exits, then releases every program and map.
@@ -69,6 +76,9 @@ func Stream(ctx context.Context, t Target, opts StreamOptions, w io.Writer, read
 		return err
 	}
 	defer tr.Close()
+	if opts.Interval > 0 {
+		tr.Interval = opts.Interval
+	}
 	if opts.Format != "json" {
 		if _, err := fmt.Fprintln(w, HumanHeader); err != nil {
 			return err

@@ -1,11 +1,13 @@
 package trace
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	goruntime "runtime"
+	"slices"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -29,7 +31,15 @@ type Tracer struct {
 	rd     *ringbuf.Reader
 	pidfd  int
 	boot   time.Time
+	// Interval is how often Run emits a syscalls summary, when that kind
+	// is traced.
+	Interval  time.Duration
+	summaries bool
+	prev      map[uint32]scStat
 }
+
+// scStat mirrors struct sc_stat in bpf/trace.bpf.c.
+type scStat struct{ Count, Errors, Ns uint64 }
 
 // Open loads and attaches the programs for the given kinds (all when empty),
 // filtered to t's container. Close releases everything it made.
@@ -42,7 +52,7 @@ func Open(t Target, kinds []Kind) (_ *Tracer, err error) {
 		return nil, fmt.Errorf("this kernel has no BTF (/sys/kernel/btf/vmlinux: %w): kago trace needs a kernel built with CONFIG_DEBUG_INFO_BTF", err)
 	}
 	if len(kinds) == 0 {
-		kinds = Kinds
+		kinds = DefaultKinds
 	}
 	f, err := filterFor(t.Pid)
 	if err != nil {
@@ -77,7 +87,7 @@ func Open(t Target, kinds []Kind) (_ *Tracer, err error) {
 		delete(spec.Programs, "kagot_sys_enter")
 		delete(spec.Programs, "kagot_sys_exit")
 	}
-	tr := &Tracer{target: t, pidfd: -1}
+	tr := &Tracer{target: t, pidfd: -1, Interval: 5 * time.Second, summaries: want[KindSyscalls], prev: map[uint32]scStat{}}
 	defer func() {
 		if err != nil {
 			tr.Close()
@@ -147,8 +157,11 @@ func (tr *Tracer) ProgramIDs() []ebpf.ProgramID {
 
 // Run calls emit for each event until ctx ends or the container's init
 // exits; then it returns nil. An error from emit stops it.
+// With the syscalls kind it also emits a summary every Interval and a last
+// one at the end.
 func (tr *Tracer) Run(ctx context.Context, emit func(Event) error) error {
 	exited := false
+	nextSummary := time.Now().Add(tr.Interval)
 	for {
 		if !exited {
 			exited = tr.initExited()
@@ -160,6 +173,12 @@ func (tr *Tracer) Run(ctx context.Context, emit func(Event) error) error {
 			tr.rd.SetDeadline(time.Now().Add(100 * time.Millisecond))
 		}
 		rec, err := tr.rd.Read()
+		if tr.summaries && (time.Now().After(nextSummary) || errors.Is(err, os.ErrDeadlineExceeded) && (exited || ctx.Err() != nil)) {
+			nextSummary = time.Now().Add(tr.Interval)
+			if err := tr.emitSummary(emit); err != nil {
+				return err
+			}
+		}
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			if exited || ctx.Err() != nil {
@@ -180,6 +199,37 @@ func (tr *Tracer) Run(ctx context.Context, emit func(Event) error) error {
 			return nil
 		}
 	}
+}
+
+// emitSummary emits the system calls counted since the last summary.
+func (tr *Tracer) emitSummary(emit func(Event) error) error {
+	e := Event{Time: time.Now(), Container: tr.target.Name, Kind: KindSyscalls, Syscalls: []SyscallStat{}}
+	m := tr.coll.Maps["sc_stats"]
+	var perCPU []scStat
+	for nr := uint32(0); nr < m.MaxEntries(); nr++ {
+		if err := m.Lookup(nr, &perCPU); err != nil {
+			return fmt.Errorf("read the syscall counts of container %s: %w", tr.target.Name, err)
+		}
+		var sum scStat
+		for _, c := range perCPU {
+			sum.Count += c.Count
+			sum.Errors += c.Errors
+			sum.Ns += c.Ns
+		}
+		prev := tr.prev[nr]
+		tr.prev[nr] = sum
+		if sum.Count == prev.Count {
+			continue
+		}
+		name, ok := syscallNames[int(nr)]
+		if !ok {
+			name = fmt.Sprintf("syscall_%d", nr)
+		}
+		e.Syscalls = append(e.Syscalls, SyscallStat{Name: name, Count: sum.Count - prev.Count,
+			Errors: sum.Errors - prev.Errors, TotalNs: sum.Ns - prev.Ns})
+	}
+	slices.SortStableFunc(e.Syscalls, func(a, b SyscallStat) int { return cmp.Compare(b.Count, a.Count) })
+	return emit(e)
 }
 
 // initExited reports whether the container's init has exited (its pidfd

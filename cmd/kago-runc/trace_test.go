@@ -29,8 +29,12 @@ type traceEvent struct {
 	Signal        string   `json:"signal"`
 	Target        int      `json:"target"`
 	VictimHostPid int      `json:"victimHostPid"`
-	Ret           *int64   `json:"ret"`
-	Error         string   `json:"error"`
+	Syscalls      []struct {
+		Name          string
+		Count, Errors uint64
+	} `json:"syscalls"`
+	Ret   *int64 `json:"ret"`
+	Error string `json:"error"`
 }
 
 // startTrace runs `kago-runc trace --format json ID` and returns once its
@@ -263,5 +267,35 @@ func TestTraceOOM(t *testing.T) {
 	// own allocation.
 	if len(evs) != 1 || evs[0].Event != "oom" || evs[0].Comm != "dd" || evs[0].VictimHostPid != evs[0].HostPid || evs[0].Pid <= 1 {
 		t.Errorf("want one OOM kill of dd; events:\n%+v", evs)
+	}
+}
+
+// TestTraceSyscallsSummary counts a container's system calls: a loop of 50
+// opens of a missing file shows up as at least 50 failed openat calls.
+func TestTraceSyscallsSummary(t *testing.T) {
+	h := newHarness(t)
+	b := bundle(t, sh("usleep 300000; i=0; while [ $i -lt 50 ]; do cat /kt12-missing 2>/dev/null; i=$((i+1)); done; usleep 300000; true"), nil)
+	id := h.id()
+	h.must("create", "--bundle", b.Dir, id)
+	wait := h.startTrace(id, "--events", "syscalls", "--interval", "200ms")
+	h.must("start", id)
+	evs := wait()
+	var summaries int
+	var opens, failed uint64
+	for _, e := range evs {
+		if e.Event != "syscalls" {
+			t.Errorf("event of a kind not asked for: %+v", e)
+			continue
+		}
+		summaries++
+		for _, s := range e.Syscalls {
+			if s.Name == "openat" || s.Name == "open" {
+				opens += s.Count
+				failed += s.Errors
+			}
+		}
+	}
+	if summaries < 2 || opens < 50 || failed < 50 {
+		t.Errorf("%d summaries, %d opens, %d failed, want >= 2 summaries and >= 50 failed opens; events:\n%+v", summaries, opens, failed, evs)
 	}
 }

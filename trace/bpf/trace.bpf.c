@@ -29,6 +29,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define EV_BIND 5
 #define EV_SIGNAL 6
 #define EV_OOM 7
+#define EV_SYSCALLS 8 // the per-syscall count and latency summary
+#define MAX_SYSCALL 512
 
 #define PATH_LEN 256
 #define ARGS_LEN 1024
@@ -72,11 +74,33 @@ struct {
 
 // inflight holds the half-made event of each thread between enter and exit.
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH); // a thread killed mid-call never exits it
 	__uint(max_entries, 10240);
 	__type(key, __u64);
 	__type(value, struct event);
 } inflight SEC(".maps");
+
+// syscalls: when each thread entered its current system call, and per
+// system call number the calls, failed calls and nanoseconds spent.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH); // exit and exit_group never return
+	__uint(max_entries, 10240);
+	__type(key, __u64);
+	__type(value, __u64);
+} sc_start SEC(".maps");
+
+struct sc_stat {
+	__u64 count;
+	__u64 errors;
+	__u64 ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MAX_SYSCALL);
+	__type(key, __u32);
+	__type(value, struct sc_stat);
+} sc_stats SEC(".maps");
 
 // scratch is a zeroed event to start from: an event is too big for the stack.
 struct {
@@ -230,6 +254,10 @@ static __always_inline int enter_kill(struct pt_regs *regs)
 SEC("tp_btf/sys_enter")
 int BPF_PROG(kagot_sys_enter, struct pt_regs *regs, long id)
 {
+	if ((events_mask & (1u << EV_SYSCALLS)) && in_target()) {
+		__u64 tid = bpf_get_current_pid_tgid(), now = bpf_ktime_get_ns();
+		bpf_map_update_elem(&sc_start, &tid, &now, BPF_ANY);
+	}
 	switch (id) {
 	case NR_EXECVE:
 		return enter_execve(regs);
@@ -253,7 +281,23 @@ int BPF_PROG(kagot_sys_enter, struct pt_regs *regs, long id)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(kagot_sys_exit, struct pt_regs *regs, long ret)
 {
-	switch (BPF_CORE_READ(regs, orig_ax)) {
+	long nr = BPF_CORE_READ(regs, orig_ax);
+	if (events_mask & (1u << EV_SYSCALLS)) {
+		__u64 tid = bpf_get_current_pid_tgid();
+		__u64 *start = bpf_map_lookup_elem(&sc_start, &tid);
+		if (start) {
+			__u32 key = nr;
+			struct sc_stat *st = key < MAX_SYSCALL ? bpf_map_lookup_elem(&sc_stats, &key) : NULL;
+			if (st) {
+				st->count++;
+				st->ns += bpf_ktime_get_ns() - *start;
+				if (ret < 0)
+					st->errors++;
+			}
+			bpf_map_delete_elem(&sc_start, &tid);
+		}
+	}
+	switch (nr) {
 	case NR_EXECVE: case NR_OPEN: case NR_OPENAT: case NR_CONNECT:
 	case NR_BIND: case NR_ACCEPT: case NR_ACCEPT4: case NR_KILL:
 		break;
