@@ -232,3 +232,4 @@ fi
 want 5 && run_script "5. network: published port vs loopback" network/bench/net.sh
 want 6 && section6
 want 7 && run_script "7. kago build vs podman build (issue 12)" bench/build.sh
+want 13 && run_script "13. kago trace: overhead on the traced container (issue 13)" bench/trace.sh

@@ -128,6 +128,10 @@ type rawEvent = kagotraceEvent
 // the boot clock's zero.
 func decode(rec []byte, boot time.Time, container string) (Event, error) {
 	var r rawEvent
+	// Events other than exec come without their args buffer.
+	if full := binary.Size(r); len(rec) < full && len(rec) >= full-len(r.Args)-4 {
+		rec = append(rec, make([]byte, full-len(rec))...)
+	}
 	if err := binary.Read(bytes.NewReader(rec), binary.NativeEndian, &r); err != nil {
 		return Event{}, fmt.Errorf("decode a trace event of %d bytes: %w", len(rec), err)
 	}

@@ -313,9 +313,13 @@ int BPF_PROG(kagot_sys_exit, struct pt_regs *regs, long ret)
 	if (e->type == EV_ACCEPT && ret >= 0 && e->uaddr)
 		bpf_probe_read_user(e->addr, ADDR_LEN, (const void *)e->uaddr);
 	// A successful exec changed the comm; report the new one.
-	if (e->type == EV_EXEC)
+	// Only exec fills args: the others leave it out of the ring.
+	if (e->type == EV_EXEC) {
 		bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_output(&events, e, sizeof(*e), 0);
+		bpf_ringbuf_output(&events, e, sizeof(*e), BPF_RB_NO_WAKEUP);
+	} else {
+		bpf_ringbuf_output(&events, e, __builtin_offsetof(struct event, args), BPF_RB_NO_WAKEUP);
+	}
 	bpf_map_delete_elem(&inflight, &id);
 	return 0;
 }
@@ -331,6 +335,6 @@ int BPF_PROG(kagot_oom, struct task_struct *victim, uid_t uid)
 		return 0;
 	e->flags = BPF_CORE_READ(victim, tgid);
 	e->time_ns = bpf_ktime_get_boot_ns();
-	bpf_ringbuf_output(&events, e, sizeof(*e), 0);
+	bpf_ringbuf_output(&events, e, sizeof(*e), BPF_RB_NO_WAKEUP);
 	return 0;
 }
