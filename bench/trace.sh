@@ -14,6 +14,7 @@ OPENS=${OPENS:-20000}
 DUR=${DUR:-5}
 PORT=${PORT:-16210}
 ROUNDS=${ROUNDS:-3}
+EVENTS=${EVENTS:-} # --events for the tracer; empty: the default kinds
 BIN=${BIN:-bin}
 RUNC=$BIN/kago-runc
 [ -x "$RUNC" ] || { echo "  $RUNC missing: make build"; exit 0; }
@@ -44,7 +45,7 @@ PY
 
 # trace_on ID: attach kago-runc trace and wait until it is attached.
 trace_on() {
-	"$RUNC" --root "$ROOT" trace --format json "$1" >/dev/null 2>"$W/trace.err" &
+	"$RUNC" --root "$ROOT" trace --format json ${EVENTS:+--events "$EVENTS"} "$1" >/dev/null 2>"$W/trace.err" &
 	TP=$!
 	while ! grep -q "^tracing" "$W/trace.err" 2>/dev/null; do
 		kill -0 "$TP" 2>/dev/null || { echo "  kago-runc trace failed: $(cat "$W/trace.err")"; exit 1; }
