@@ -251,11 +251,17 @@ func WriteHuman(w io.Writer, e Event) error {
 	case KindExec:
 		details = e.Filename + "  " + strings.Join(e.Argv, " ")
 	case KindOpen:
-		details = e.Path + "  " + openFlags(*e.Flags)
+		details = e.Path
+		if e.Flags != nil {
+			details += "  " + openFlags(*e.Flags)
+		}
 	case KindConnect, KindAccept, KindBind:
 		details = strings.TrimSpace(e.Family + " " + e.Addr)
 	case KindSignal:
-		details = fmt.Sprintf("%s to pid %d", e.Signal, *e.Target)
+		details = e.Signal
+		if e.Target != nil {
+			details += fmt.Sprintf(" to pid %d", *e.Target)
+		}
 	case KindOOM:
 		details = fmt.Sprintf("killed host pid %d", e.VictimHostPid)
 	case KindSyscalls:

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -103,4 +104,17 @@ func TestHumanAligned(t *testing.T) {
 	if !strings.Contains(line, "/x  O_RDONLY|O_CLOEXEC  ENOENT") {
 		t.Errorf("open line %q", line)
 	}
+}
+
+// FuzzDecode: any record, however short or odd, decodes or errors.
+func FuzzDecode(f *testing.F) {
+	f.Add(make([]byte, 10))
+	f.Add(make([]byte, int(unsafe.Sizeof(rawEvent{}))))
+	f.Fuzz(func(t *testing.T, rec []byte) {
+		if e, err := decode(rec, time.Unix(0, 0), "c"); err == nil {
+			var b bytes.Buffer
+			WriteHuman(&b, e)
+			WriteJSON(&b, e)
+		}
+	})
 }
