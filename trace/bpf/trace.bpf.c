@@ -75,7 +75,7 @@ struct {
 // inflight holds the half-made event of each thread between enter and exit.
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH); // a thread killed mid-call never exits it
-	__uint(max_entries, 10240);
+	__uint(max_entries, 2048); // threads inside a traced call at once
 	__type(key, __u64);
 	__type(value, struct event);
 } inflight SEC(".maps");
@@ -84,7 +84,7 @@ struct {
 // system call number the calls, failed calls and nanoseconds spent.
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH); // exit and exit_group never return
-	__uint(max_entries, 10240);
+	__uint(max_entries, 2048); // threads inside a traced call at once
 	__type(key, __u64);
 	__type(value, __u64);
 } sc_start SEC(".maps");
