@@ -41,18 +41,19 @@ func Inspect(r *containers.Record) map[string]any {
 	}
 	return map[string]any{
 		"Id": r.ID, "Name": "/" + r.Name, "Created": ts(r.Created), "Image": r.ImageID,
-		"Path": first(r.Command), "Args": rest(r.Command),
+		"Path": first(r.Command), "Args": rest(r.Command), "AppArmorProfile": r.AppArmorProfile,
 		"State": map[string]any{
 			"Status": st.Status, "Running": st.Status == containers.StatusRunning,
 			"Restarting": st.Status == containers.StatusRestarting, "Pid": st.Pid, "ExitCode": st.ExitCode,
 			"OOMKilled": st.OOMKilled, "Error": st.Error, "StartedAt": ts(st.StartedAt), "FinishedAt": ts(st.FinishedAt),
 			"MonitorPid": st.MonitorPid, // kago: the per-container monitor process
+			"Health":     st.Health,
 		},
 		"RestartCount": st.RestartCount,
 		"HostConfig": map[string]any{
 			"NetworkMode": r.Network, "RestartPolicy": r.Restart, "AutoRemove": r.AutoRemove,
 		},
-		"Config":          map[string]any{"Hostname": r.Hostname, "Image": r.Image, "Cmd": r.Command, "Tty": r.Tty, "StopSignal": r.StopSignal},
+		"Config":          map[string]any{"Hostname": r.Hostname, "Image": r.Image, "Cmd": r.Command, "Tty": r.Tty, "StopSignal": r.StopSignal, "Healthcheck": r.Healthcheck},
 		"NetworkSettings": ns,
 		"Mounts":          mounts,
 	}

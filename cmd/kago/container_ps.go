@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -14,13 +13,8 @@ import (
 
 	"github.com/kago-run/kago/engine"
 	"github.com/kago-run/kago/engine/containers"
+	"github.com/kago-run/kago/engine/health"
 )
-
-func jsonUnmarshalStrict(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	return dec.Decode(v)
-}
 
 func newPsCmd(g *globalOptions) *cobra.Command {
 	var all, quiet bool
@@ -149,7 +143,14 @@ func statusText(r *containers.Record) string {
 	s := r.State
 	switch s.Status {
 	case containers.StatusRunning:
-		return "Up " + humanDuration(time.Since(s.StartedAt))
+		up := "Up " + humanDuration(time.Since(s.StartedAt))
+		if h := s.Health; h != nil {
+			if h.Status == health.Starting {
+				return up + " (health: starting)"
+			}
+			return up + " (" + h.Status + ")"
+		}
+		return up
 	case containers.StatusExited:
 		return fmt.Sprintf("Exited (%d) %s ago", s.ExitCode, humanDuration(time.Since(s.FinishedAt)))
 	case containers.StatusRestarting:

@@ -30,11 +30,14 @@ func newRootCmd() *cobra.Command {
 	// Each verb lives in its own file as newXxxCmd(g); add new verbs to this list.
 	for _, newCmd := range []func(*globalOptions) *cobra.Command{
 		newRunCmd, newCreateCmd, newStartCmd, newRestartCmd, newStopCmd, newKillCmd, newRmCmd, // container verbs
-		newPsCmd, newInspectCmd, newPortCmd, newLogsCmd, newExecCmd, newWaitCmd, newTopCmd, newStatsCmd, newAttachCmd, newCpCmd, newStartRunCmd, newExitedCmd,
+		newPsCmd, newInspectCmd, newPortCmd, newLogsCmd, newExecCmd, newWaitCmd, newTopCmd, newStatsCmd, newAttachCmd, newCpCmd, newStartRunCmd, newExitedCmd, newHealthCmd,
 		newPullCmd, newImagesCmd, newRmiCmd, newTagCmd, newImageCmd, // image verbs
 		newSaveCmd, newLoadCmd, newImportCmd, newPushCmd, newLoginCmd, newLogoutCmd,
-		newNetworkCmd, // network verbs
+		newNetworkCmd, newResolverCmd, // network verbs
+		newVolumeCmd, // volume verbs
+		newExplainCmd,
 		newBuildCmd, newBuilderCmd,
+		newInfoCmd, // system verbs
 		newTraceCmd,
 	} {
 		root.AddCommand(newCmd(g))

@@ -7,6 +7,9 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/kago-run/kago/linux/inroot"
+	"github.com/kago-run/kago/linux/selinux"
 )
 
 // Finalize runs inside the new root after Pivot. In order: the configured
@@ -41,7 +44,7 @@ func Finalize(spec *specs.Spec) error {
 			}
 		}
 		for _, p := range l.MaskedPaths {
-			if err := r.maskPath(p); err != nil {
+			if err := r.maskPath(p, l.MountLabel); err != nil {
 				return err
 			}
 		}
@@ -77,19 +80,19 @@ func (r *root) readonlyPath(p string) error {
 // spec lists as things to protect if present: a missing path gives fd -1
 // and no error.
 func (r *root) openExisting(p, what string) (int, error) {
-	fd, err := r.open(p, unix.O_PATH, 0)
+	fd, err := r.OpenFd(p, unix.O_PATH, 0)
 	if errors.Is(err, unix.ENOENT) {
 		return -1, nil
 	}
 	if err != nil {
-		return -1, fmt.Errorf("%s %s: %w", what, p, explainResolve(p, err))
+		return -1, fmt.Errorf("%s: %w", what, err)
 	}
 	return fd, nil
 }
 
-// maskPath hides p: /dev/null over a file, an empty read-only tmpfs over a
-// directory. A missing path is not an error.
-func (r *root) maskPath(p string) error {
+// maskPath hides p: /dev/null over a file, an empty read-only tmpfs (with
+// the SELinux mountLabel, as runc) over a directory. A missing path is not an error.
+func (r *root) maskPath(p, mountLabel string) error {
 	fd, err := r.openExisting(p, "masked path")
 	if fd < 0 || err != nil {
 		return err
@@ -100,7 +103,7 @@ func (r *root) maskPath(p string) error {
 		return fmt.Errorf("masked path %s: %w", p, err)
 	}
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		err = r.mountAt("tmpfs", fd, p, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0k,nr_inodes=1")
+		err = r.mountAt("tmpfs", fd, p, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, selinux.FormatMountLabel("size=0k,nr_inodes=1", mountLabel))
 	} else {
 		err = r.mountAt("/dev/null", fd, p, "", unix.MS_BIND, "")
 	}
@@ -164,7 +167,7 @@ func WriteSysctls(sysctl map[string]string) error {
 		if err != nil {
 			return err
 		}
-		fd, err := openat2(dir, strings.TrimPrefix(p, "/proc/sys/"), &unix.OpenHow{
+		fd, err := inroot.Openat2(dir, strings.TrimPrefix(p, "/proc/sys/"), &unix.OpenHow{
 			Flags:   unix.O_WRONLY | unix.O_CLOEXEC | unix.O_TRUNC,
 			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_XDEV | unix.RESOLVE_NO_MAGICLINKS,
 		})
