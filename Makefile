@@ -91,3 +91,12 @@ test-vm-systemd: vm-deps
 
 clean:
 	rm -rf bin/
+
+# kago trace (trace/): its tests check with bpftool that no BPF program is
+# left loaded; `make generate` rebuilds its committed BPF object from C with
+# Debian's clang 14 (a normal build needs no C compiler).
+DEPS += bpftool
+.PHONY: generate
+generate:
+	@$(MAKE) --no-print-directory deps DEPS="clang-14 llvm libbpf-dev bpftool"
+	cd trace && $(GO) generate ./

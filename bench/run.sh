@@ -234,3 +234,4 @@ want 5 && run_script "5. network: published port vs loopback" network/bench/net.
 want 6 && section6
 want 7 && run_script "7. kago build vs podman build (issue 12)" bench/build.sh
 want 8 && run_script "8. containerd shim: containerd-shim-kago-v2 vs the runc shim (issue 14)" bench/shim.sh
+want 13 && run_script "13. kago trace: overhead on the traced container (issue 13)" bench/trace.sh

@@ -56,7 +56,7 @@ func newRootCmd(g *globals) *cobra.Command {
 	for _, newCmd := range []func(*globals) *cobra.Command{
 		newSpecCmd, newCreateCmd, newStartCmd, newRunCmd, newStateCmd, newKillCmd,
 		newDeleteCmd, newListCmd, newExecCmd, newPsCmd, newPauseCmd, newResumeCmd,
-		newFeaturesCmd, newUpdateCmd, newEventsCmd, newUnsupportedCmd("checkpoint"), newUnsupportedCmd("restore"),
+		newFeaturesCmd, newUpdateCmd, newEventsCmd, newTraceCmd, newUnsupportedCmd("checkpoint"), newUnsupportedCmd("restore"),
 	} {
 		root.AddCommand(newCmd(g))
 	}

@@ -38,6 +38,7 @@ func newRootCmd() *cobra.Command {
 		newExplainCmd,
 		newBuildCmd, newBuilderCmd,
 		newInfoCmd, // system verbs
+		newTraceCmd,
 	} {
 		root.AddCommand(newCmd(g))
 	}
