@@ -6,11 +6,17 @@
 # Usage: demo/build-httpd-image.sh [OUT.tar]
 #   OUT.tar defaults to $KAGO_DEMO_CACHE/httpd-<hash>.tar and its path is printed
 #   on stdout (progress goes to stderr).
+#        demo/build-httpd-image.sh --print-mirror
+#   prints the Debian mirror it would use, and exits.
 # Env:
 #   KAGO_DEMO_CACHE  cache directory (default /var/cache/kago-demo)
-#   DEBIAN_MIRROR    mirror (default: the first URIs: of /etc/apt/sources.list.d/debian.sources,
-#                    else http://deb.debian.org/debian), so debootstrap goes
-#                    where apt on this host goes
+#   DEBIAN_MIRROR    Debian mirror URL. Default: the host's own, from its apt
+#                    configuration (the first deb source of a Debian release
+#                    suite in $KAGO_APT_ETC/sources.list, sources.list.d/*.list
+#                    or the deb822 sources.list.d/*.sources), so debootstrap
+#                    goes where apt on this host goes. No mirror is built in:
+#                    without one the script stops and asks for DEBIAN_MIRROR.
+#   KAGO_APT_ETC     the apt configuration directory (default /etc/apt)
 #   http_proxy       honoured by debootstrap and by apt inside the chroot
 #
 # Needs root and debootstrap (apt-get install -y debootstrap).
@@ -23,6 +29,62 @@ out=${1:-$cache/httpd-$hash.tar}
 
 log() { echo "build-httpd-image: $*" >&2; }
 
+apt_etc=${KAGO_APT_ETC:-/etc/apt}
+# A suite a Debian mirror has (not -updates, -security or -backports, and
+# not a third-party repository's "nodistro" or "stable-extra").
+release_suites='^(oldoldstable|oldstable|stable|testing|unstable|sid|buster|bullseye|bookworm|trixie|forky|duke)$'
+
+# mirror_from_lists prints the URI of the first "deb [options] URI SUITE ..."
+# line of the one-line-style files whose suite is a Debian release.
+mirror_from_lists() {
+	for f in "$apt_etc/sources.list" "$apt_etc"/sources.list.d/*.list; do
+		[ -r "$f" ] || continue
+		awk -v re="$release_suites" '
+			$1 == "deb" {
+				i = 2
+				if ($i ~ /^\[/) { while (i < NF && $i !~ /\]$/) i++; i++ }
+				if ($(i + 1) ~ re) { print $i; exit }
+			}' "$f"
+	done | head -n 1
+}
+
+# mirror_from_sources does the same for deb822 stanzas (Types:, URIs:,
+# Suites:, Enabled:) of sources.list.d/*.sources.
+mirror_from_sources() {
+	for f in "$apt_etc"/sources.list.d/*.sources; do
+		[ -r "$f" ] || continue
+		awk -v re="$release_suites" '
+			function flush(   n, k, s, u) {
+				if (!found && types ~ /(^| )deb( |$)/ && enabled != "no" && uris != "") {
+					n = split(suites, s, " ")
+					for (k = 1; k <= n; k++)
+						if (s[k] ~ re) { split(uris, u, " "); print u[1]; found = 1; return }
+				}
+				types = ""; uris = ""; suites = ""; enabled = ""
+			}
+			/^[ \t]*#/ { next }
+			/^[ \t]*$/ { flush(); next }
+			{ key = tolower($1); $1 = "" }
+			key == "types:" { types = $0 }
+			key == "uris:" { uris = $0 }
+			key == "suites:" { suites = $0 }
+			key == "enabled:" { enabled = tolower($2) }
+			END { flush() }' "$f"
+	done | head -n 1
+}
+
+mirror=${DEBIAN_MIRROR:-}
+[ -n "$mirror" ] || mirror=$(mirror_from_lists)
+[ -n "$mirror" ] || mirror=$(mirror_from_sources)
+if [ -z "$mirror" ]; then
+	log "no Debian mirror in this host's apt configuration ($apt_etc/sources.list, sources.list.d/*.list, *.sources): set DEBIAN_MIRROR to the URL of a Debian mirror"
+	exit 1
+fi
+if [ "${1:-}" = --print-mirror ]; then
+	echo "$mirror"
+	exit 0
+fi
+
 if [ -s "$out" ]; then
 	log "cached: $out"
 	echo "$out"
@@ -31,11 +93,6 @@ fi
 [ "$(id -u)" = 0 ] || { log "needs root (debootstrap, chroot)"; exit 1; }
 command -v debootstrap >/dev/null || { log "debootstrap missing: apt-get install -y debootstrap"; exit 1; }
 
-mirror=${DEBIAN_MIRROR:-}
-if [ -z "$mirror" ] && [ -r /etc/apt/sources.list.d/debian.sources ]; then
-	mirror=$(awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
-fi
-mirror=${mirror:-http://deb.debian.org/debian}
 # An apt proxy configured on the host (Acquire::http::Proxy) is what debootstrap must use too.
 if [ -z "${http_proxy:-}" ]; then
 	p=$(apt-config dump 2>/dev/null | sed -n 's/^Acquire::http::Proxy "\(.*\)";$/\1/p' | head -1)
@@ -62,8 +119,11 @@ cat >"$root/etc/apt/sources.list" <<EOF
 deb $mirror $suite main
 deb $mirror $suite-updates main
 EOF
-f=/etc/apt/apt.conf.d/99artifact-registry
-if [ -r "$f" ]; then cp "$f" "$root/etc/apt/apt.conf.d/"; fi
+# The host's Acquire:: settings (proxy, Check-Valid-Until for snapshot
+# mirrors) apply inside too.
+for f in "$apt_etc"/apt.conf.d/*; do
+	if [ -f "$f" ] && grep -q '^[[:space:]]*Acquire::' "$f"; then cp "$f" "$root/etc/apt/apt.conf.d/"; fi
+done
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 mount -t proc proc "$root/proc"
 # Daemons must not start inside the chroot during install.

@@ -19,7 +19,7 @@ func (e *Engine) AttachConn(ref string) (net.Conn, error) {
 	}
 	// Unix socket paths are limited to 108 bytes and engine roots can be
 	// long, so the path goes through /proc/self/fd of the directory.
-	dir := e.Containers.Dir(rec.ID)
+	dir := e.containers.Dir(rec.ID)
 	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", dir, err)

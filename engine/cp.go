@@ -30,7 +30,7 @@ func (e *Engine) containerRoot(ctx context.Context, ref string) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	if c, err := e.Runtime.Load(rec.ID); err == nil && e.Running(rec.ID) {
+	if c, err := e.runtime.Load(rec.ID); err == nil && e.Running(rec.ID) {
 		return fmt.Sprintf("/proc/%d/root", c.Pid()), nil
 	}
 	return e.Images.Snapshots().Mount(ctx, rec.ID)

@@ -1,19 +1,21 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kago-run/kago/network/mac"
 
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/kago-run/kago/engine/containers"
@@ -22,31 +24,6 @@ import (
 	"github.com/kago-run/kago/image"
 	"github.com/kago-run/kago/network"
 )
-
-// CreateOptions are the `kago run`/`kago create` flags the engine needs
-// beyond the image. Values are as the user typed them; Create validates
-// all of them before it changes anything.
-type CreateOptions struct {
-	Image       string
-	Name        string
-	Spec        specgen.Options // Args, Entrypoint, Env, Workdir, Tty, limits, caps...
-	User        string          // -u, resolved against the image's /etc/passwd
-	Volumes     []string        // -v
-	Tmpfs       []string        // --tmpfs
-	Publish     []string        // -p
-	PublishAll  bool            // -P
-	Network     string          // bridge (default), host, none or a user network
-	Restart     string          // --restart
-	AutoRemove  bool            // --rm
-	Interactive bool            // -i: keep stdin open for attached clients
-	Init        bool            // --init: kago-init as PID 1
-	MacAddress  string          // --mac-address; "": derived from the IP or the configured OUI
-	// Cwd resolves relative bind sources (-v ./site:/www); default the
-	// process's working directory.
-	Cwd string
-	// PullProgress receives pull progress when the image must be pulled.
-	PullProgress *os.File
-}
 
 // ResolveImage finds the image, pulling it when the store lacks it, as
 // docker run does.
@@ -57,6 +34,14 @@ func (e *Engine) ResolveImage(ctx context.Context, ref string, progress *os.File
 	}
 	if !errors.Is(err, image.ErrNotFound) {
 		return nil, err
+	}
+	if _, err := image.ParseReference(ref); err != nil {
+		// Not a name that could be pulled: say so rather than that a pull
+		// failed.
+		if lerr := lowercaseError(ref); lerr != nil {
+			return nil, lerr
+		}
+		return nil, fmt.Errorf("invalid reference format: %w", err)
 	}
 	po := image.PullOptions{}
 	if progress != nil {
@@ -69,228 +54,287 @@ func (e *Engine) ResolveImage(ctx context.Context, ref string, progress *os.File
 	return img, nil
 }
 
-// Create makes a container in the "created" state: record, rootfs
-// snapshot, volumes and bundle. On failure nothing is left behind.
-func (e *Engine) Create(ctx context.Context, o CreateOptions) (rec *containers.Record, err error) {
-	img, err := e.ResolveImage(ctx, o.Image, o.PullProgress)
-	if err != nil {
-		return nil, err
+// lowercaseError is docker's message for a reference that would be valid
+// in lower case ("invalid reference format: repository name (library/UPPER)
+// must be lowercase"), or nil.
+func lowercaseError(ref string) error {
+	lower := strings.ToLower(ref)
+	if lower == ref || len(lower) != len(ref) {
+		return nil
 	}
-	restartName, restartMax, err := specgen.ParseRestart(o.Restart)
-	if err != nil {
-		return nil, err
+	if _, err := image.ParseReference(lower); err != nil {
+		return nil
 	}
-	if o.AutoRemove && restartName != "no" {
-		return nil, errors.New("--rm and --restart cannot be combined: choose one")
+	name, _, _ := strings.Cut(ref, "@")
+	if i := strings.LastIndex(name, ":"); i >= 0 && !strings.Contains(name[i+1:], "/") {
+		name = name[:i]
 	}
-	ports, err := e.parsePorts(o, img.Config.Config)
-	if err != nil {
-		return nil, err
+	if !strings.Contains(name, "/") {
+		name = "library/" + name
 	}
-	netName, err := e.checkNetwork(ctx, o.Network, len(ports) > 0)
-	if err != nil {
-		return nil, err
-	}
-	macAddr, err := checkMAC(o.MacAddress, netName)
-	if err != nil {
-		return nil, err
-	}
-	var vols []specgen.Volume
-	for _, v := range o.Volumes {
-		pv, err := specgen.ParseVolume(v)
-		if err != nil {
-			return nil, err
-		}
-		vols = append(vols, pv)
-	}
-	var tmpfs []specs.Mount
-	for _, t := range o.Tmpfs {
-		m, err := specgen.ParseTmpfs(t)
-		if err != nil {
-			return nil, err
-		}
-		tmpfs = append(tmpfs, m)
-	}
-	argv, err := specgen.Command(img.Config.Config, o.Spec)
-	if err != nil {
-		return nil, err
-	}
+	return fmt.Errorf("invalid reference format: repository name (%s) must be lowercase", name)
+}
 
+// Create makes a container in the "created" state: record, rootfs
+// snapshot, volumes and bundle. Everything in the request is checked first,
+// against the image and the engine's networks too, so a bad request makes
+// nothing; a failure after that removes what was made, and a create killed
+// half-way is removed by the next command that meets it (reconcile).
+func (e *Engine) Create(ctx context.Context, r CreateRequest) (*containers.Record, error) {
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	img, err := e.ResolveImage(ctx, r.Image, r.PullProgress)
+	if err != nil {
+		return nil, err
+	}
+	p, err := e.plan(ctx, &r, img)
+	if err != nil {
+		return nil, err
+	}
 	id := containers.NewID()
-	name := o.Name
+	name := r.Name
 	if name == "" {
 		name = generateName(id)
 	}
-	hostname := o.Spec.Hostname
+	hostname := r.Hostname
 	if hostname == "" {
 		hostname = id[:12]
 	}
-	rec = &containers.Record{
-		ID: id, Name: name, Image: o.Image, ImageID: img.ID.String(), Created: time.Now().UTC(),
-		Command: argv, Network: netName, Ports: ports, Hostname: hostname, MacAddress: macAddr,
-		Restart:    containers.RestartPolicy{Name: restartName, MaximumRetryCount: restartMax},
-		AutoRemove: o.AutoRemove, StopSignal: img.Config.Config.StopSignal, Tty: o.Spec.Tty, OpenStdin: o.Interactive,
+	recMounts, err := e.recordMounts(r.Mounts, r.Cwd)
+	if err != nil {
+		return nil, err
+	}
+	rec := &containers.Record{
+		ID: id, Name: name, Image: r.Image, ImageID: img.ID.String(), Created: time.Now().UTC(),
+		Command: p.argv, Network: string(p.network), Ports: p.ports, Hostname: hostname, MacAddress: p.mac,
+		Mounts: recMounts, Restart: r.Restart, AutoRemove: r.AutoRemove, StopSignal: img.Config.Config.StopSignal,
+		Tty: r.Tty, OpenStdin: r.OpenStdin, Creating: true,
 		State: containers.State{Status: containers.StatusCreated},
 	}
-	if err := e.Containers.Create(rec); err != nil {
-		return nil, err
+	if rec.Restart.Name == "" {
+		rec.Restart.Name = RestartNo
 	}
-	defer func() {
-		if err != nil {
-			if rerr := e.removeFiles(context.WithoutCancel(ctx), rec, true); rerr != nil {
-				e.Log.Warn("clean up failed create", "id", id, "error", rerr)
-			}
-		}
-	}()
-	dir := e.Containers.Dir(id)
-	rootfs, err := e.Images.Snapshots().Prepare(ctx, id, img.ChainIDs)
-	if err != nil {
-		return nil, fmt.Errorf("prepare rootfs of %s: %w", name, err)
+	done, err := e.containers.Create(rec)
+	if errors.Is(err, containers.ErrNameInUse) {
+		// The name may belong to a create that was killed: reconciling
+		// every record removes such leftovers; then try once more.
+		e.List()
+		done, err = e.containers.Create(rec)
 	}
-	so := o.Spec
-	so.Hostname = hostname
-	so.Rootfs = rootfs
-	so.HostNetwork = netName == "host"
-	if o.User != "" || img.Config.Config.User != "" {
-		user := o.User
-		if user == "" {
-			user = img.Config.Config.User
-		}
-		passwd, err := readInRoot(rootfs, "/etc/passwd")
-		if err != nil {
-			return nil, err
-		}
-		group, err := readInRoot(rootfs, "/etc/group")
-		if err != nil {
-			return nil, err
-		}
-		if so.User, err = specgen.ResolveUser(user, passwd, group); err != nil {
-			return nil, err
-		}
-		so.UserSet = true
-	}
-	cwd := so.Workdir
-	if cwd == "" {
-		cwd = img.Config.Config.WorkingDir
-	}
-	if cwd != "" {
-		if err := mkdirInRoot(rootfs, cwd); err != nil {
-			return nil, err
-		}
-	}
-	mounts, recMounts, err := e.volumeMounts(vols, o.Cwd)
 	if err != nil {
 		return nil, err
 	}
-	etc, err := e.etcFiles(dir, netName, hostname)
-	if err != nil {
-		return nil, err
-	}
-	so.Mounts = append(append(mounts, tmpfs...), etc...)
-	if o.Init {
-		if so.Init, err = initproc.Prepare(filepath.Join(e.Root, "init")); err != nil {
-			return nil, err
+	defer done()
+	if err := e.fill(ctx, rec, &r, p, img); err != nil {
+		if rerr := e.removeFiles(context.WithoutCancel(ctx), rec, true); rerr != nil {
+			e.Log.Warn("clean up failed create", "id", id, "error", rerr)
 		}
-	}
-	for _, t := range tmpfs {
-		recMounts = append(recMounts, containers.Mount{Type: "tmpfs", Destination: t.Destination, RW: true})
-	}
-	spec, err := specgen.Generate(img.Config.Config, so)
-	if err != nil {
 		return nil, err
 	}
-	if err := writeJSON(filepath.Join(dir, "config.json"), spec); err != nil {
-		return nil, err
+	// As in docker, a container's rootfs is mounted only while it runs.
+	if err := e.Images.Snapshots().Unmount(ctx, id); err != nil {
+		e.Log.Warn("unmount rootfs", "id", id, "error", err)
 	}
-	return e.Containers.Update(id, func(r *containers.Record) error {
-		r.Mounts = recMounts
+	return e.containers.Update(id, func(r *containers.Record) error {
+		r.Creating = false
 		return nil
 	})
 }
 
-// parsePorts parses -p and, with -P, publishes every EXPOSEd port on a
-// host port the kernel picks.
-func (e *Engine) parsePorts(o CreateOptions, cfg ocispec.ImageConfig) ([]network.PortMapping, error) {
-	var out []network.PortMapping
-	for _, p := range o.Publish {
-		ms, err := network.ParsePort(p)
-		if err != nil {
-			return nil, fmt.Errorf("invalid -p %q: %w", p, err)
-		}
-		out = append(out, ms...)
+// plan is what Create worked out from the request and the image before it
+// makes anything.
+type plan struct {
+	argv    []string
+	user    *specs.User // nil: the runtime's default (root)
+	workdir string
+	ports   []network.PortMapping
+	network NetworkMode
+	mac     string
+}
+
+// plan checks the request against the image and the engine's networks:
+// the command, the user in the image's passwd and group files, the ports
+// the image exposes (-P) and the network.
+func (e *Engine) plan(ctx context.Context, r *CreateRequest, img *image.Image) (*plan, error) {
+	cfg := img.Config.Config
+	p := &plan{network: r.network(), workdir: r.Workdir}
+	var err error
+	if p.argv, err = specgen.Command(cfg, e.specOptions(r)); err != nil {
+		return nil, err
 	}
-	if o.PublishAll {
+	if p.workdir == "" {
+		p.workdir = cfg.WorkingDir
+	}
+	if p.workdir != "" && !strings.HasPrefix(p.workdir, "/") {
+		return nil, fmt.Errorf("the image's working directory '%s' is invalid, it needs to be an absolute path", p.workdir)
+	}
+	if user := cmp.Or(r.User, cfg.User); user != "" {
+		if p.user, err = e.imageUser(ctx, img, user); err != nil {
+			return nil, err
+		}
+	}
+	p.ports = slices.Clone(r.Ports)
+	if r.PublishAll {
 		for ep := range cfg.ExposedPorts {
 			port, proto, _ := strings.Cut(ep, "/")
 			n, err := strconv.ParseUint(port, 10, 16)
 			if err != nil || n == 0 {
 				return nil, fmt.Errorf("the image exposes port %q, which is not a port number", ep)
 			}
-			if proto == "" {
-				proto = "tcp"
-			}
-			out = append(out, network.PortMapping{ContainerPort: uint16(n), Protocol: proto})
+			p.ports = append(p.ports, network.PortMapping{ContainerPort: uint16(n), Protocol: cmp.Or(proto, "tcp")})
 		}
+	}
+	if p.network.OwnInterface() && p.network != NetworkBridge {
+		if _, err := e.net.Inspect(ctx, string(p.network)); err != nil {
+			if errors.Is(err, network.ErrNotFound) {
+				return nil, fmt.Errorf("network %s not found: create it with `kago network create %s`", p.network, p.network)
+			}
+			return nil, err
+		}
+	}
+	if r.MacAddress != "" {
+		hw, err := mac.Parse(r.MacAddress)
+		if err != nil {
+			return nil, fmt.Errorf("--mac-address: %w", err)
+		}
+		p.mac = hw.String()
+	}
+	return p, nil
+}
+
+// imageUser resolves USER[:GROUP] against the image's /etc/passwd and
+// /etc/group, read from a view of its layers: no container exists yet.
+func (e *Engine) imageUser(ctx context.Context, img *image.Image, user string) (*specs.User, error) {
+	view, err := e.Images.Snapshots().View(ctx, img.ChainIDs)
+	if err != nil {
+		return nil, fmt.Errorf("read the users of image %s: %w", img.ID, err)
+	}
+	defer view.Close()
+	root := fmt.Sprintf("/proc/self/fd/%d", view.Fd())
+	passwd, err := readInRoot(root, "/etc/passwd")
+	if err != nil {
+		return nil, err
+	}
+	group, err := readInRoot(root, "/etc/group")
+	if err != nil {
+		return nil, err
+	}
+	u, err := specgen.ResolveUser(user, passwd, group)
+	if err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+// specOptions are the spec generator's options from the request.
+func (e *Engine) specOptions(r *CreateRequest) specgen.Options {
+	return specgen.Options{
+		Args: r.Cmd, Entrypoint: r.Entrypoint, Env: r.Env, Workdir: r.Workdir, Hostname: r.Hostname,
+		Tty: r.Tty, ReadOnly: r.ReadOnly, Privileged: r.Privileged, CapAdd: r.CapAdd, CapDrop: r.CapDrop,
+		Seccomp: r.Security.Seccomp, SeccompUnconfined: r.Security.SeccompUnconfined,
+		Memory: r.Resources.Memory, CPUs: float64(r.Resources.NanoCPUs) / 1e9, PidsLimit: r.Resources.PidsLimit,
+		HostNetwork: r.network() == NetworkHost,
+	}
+}
+
+// fill makes what the record describes: the rootfs snapshot, the working
+// directory in it, volume and bind sources, the /etc files and the bundle.
+func (e *Engine) fill(ctx context.Context, rec *containers.Record, r *CreateRequest, p *plan, img *image.Image) error {
+	dir := e.containers.Dir(rec.ID)
+	rootfs, err := e.Images.Snapshots().Prepare(ctx, rec.ID, img.ChainIDs)
+	if err != nil {
+		return fmt.Errorf("prepare rootfs of %s: %w", rec.Name, err)
+	}
+	so := e.specOptions(r)
+	so.Hostname = rec.Hostname
+	so.Rootfs = rootfs
+	if p.user != nil {
+		so.User, so.UserSet = *p.user, true
+	}
+	if p.workdir != "" {
+		if err := mkdirInRoot(rootfs, p.workdir); err != nil {
+			return err
+		}
+	}
+	mounts, err := e.specMounts(rec.Mounts, r.Mounts)
+	if err != nil {
+		return err
+	}
+	etc, err := e.etcFiles(dir, rec.Network, rec.Hostname)
+	if err != nil {
+		return err
+	}
+	so.Mounts = append(mounts, etc...)
+	if r.Init {
+		if so.Init, err = initproc.Prepare(filepath.Join(e.Root, "init")); err != nil {
+			return err
+		}
+	}
+	spec, err := specgen.Generate(img.Config.Config, so)
+	if err != nil {
+		return err
+	}
+	return writeJSON(filepath.Join(dir, "config.json"), spec)
+}
+
+// recordMounts are the request's mounts as the record (and inspect) keeps
+// them: bind sources made absolute, anonymous volumes named. They go into
+// the first record, so a create that fails or is killed later knows which
+// anonymous volumes to remove.
+func (e *Engine) recordMounts(ms []Mount, cwd string) ([]containers.Mount, error) {
+	if cwd == "" {
+		var err error
+		if cwd, err = os.Getwd(); err != nil {
+			return nil, fmt.Errorf("resolve relative bind sources: %w", err)
+		}
+	}
+	var out []containers.Mount
+	for _, m := range ms {
+		rm := containers.Mount{Type: string(m.Type), Destination: path.Clean(m.Target), RW: !m.ReadOnly}
+		switch m.Type {
+		case MountBind:
+			src := m.Source
+			if !filepath.IsAbs(src) {
+				src = filepath.Join(cwd, src)
+			}
+			rm.Source = filepath.Clean(src)
+		case MountVolume:
+			rm.Name = m.Source
+			if rm.Name == "" {
+				rm.Name, rm.Anonymous = containers.NewID(), true
+			}
+			rm.Source = e.volumeDir(rm.Name)
+		case MountTmpfs:
+			rm.Source = ""
+		}
+		out = append(out, rm)
 	}
 	return out, nil
 }
 
-func (e *Engine) checkNetwork(ctx context.Context, name string, publishes bool) (string, error) {
-	switch name {
-	case "", network.DefaultNetwork:
-		return network.DefaultNetwork, nil
-	case "host", "none":
-		if publishes {
-			return "", fmt.Errorf("ports cannot be published with --network %s: drop -p/-P or use a bridge network", name)
-		}
-		return name, nil
-	}
-	if _, err := e.Net.Inspect(ctx, name); err != nil {
-		if errors.Is(err, network.ErrNotFound) {
-			return "", fmt.Errorf("network %s not found: create it with `kago network create %s`", name, name)
-		}
-		return "", err
-	}
-	return name, nil
-}
-
-// volumeMounts makes the host side of every -v (a missing bind source is
-// created, as docker does) and returns the spec mounts and inspect entries.
-func (e *Engine) volumeMounts(vols []specgen.Volume, cwd string) ([]specs.Mount, []containers.Mount, error) {
-	if cwd == "" {
-		cwd, _ = os.Getwd()
-	}
+// specMounts makes the host side of binds and volumes (a missing bind
+// source is created, as docker does) and returns the spec's mounts.
+func (e *Engine) specMounts(recs []containers.Mount, ms []Mount) ([]specs.Mount, error) {
 	var mounts []specs.Mount
-	var recs []containers.Mount
-	for _, v := range vols {
-		m := containers.Mount{Type: "bind", Destination: v.Destination, RW: !v.ReadOnly}
-		switch v.Kind {
-		case specgen.KindBind:
-			src := v.Source
-			if !filepath.IsAbs(src) {
-				src = filepath.Join(cwd, src)
-			}
-			m.Source = filepath.Clean(src)
-		case specgen.KindVolume, specgen.KindAnonymous:
-			m.Type, m.Name = "volume", v.Source
-			if v.Kind == specgen.KindAnonymous {
-				m.Name, m.Anonymous = containers.NewID(), true
-			}
-			m.Source = e.volumeDir(m.Name)
+	for i, m := range recs {
+		if MountType(m.Type) == MountTmpfs {
+			opts := append(slices.Clone(specgen.TmpfsDefaults), ms[i].TmpfsOptions...)
+			mounts = append(mounts, specs.Mount{Destination: m.Destination, Type: "tmpfs", Source: "tmpfs", Options: opts})
+			continue
 		}
 		if _, err := os.Stat(m.Source); os.IsNotExist(err) {
 			if err := os.MkdirAll(m.Source, 0o755); err != nil {
-				return nil, nil, fmt.Errorf("create volume source %s: %w", m.Source, err)
+				return nil, fmt.Errorf("create volume source %s: %w", m.Source, err)
 			}
 		}
 		opts := []string{"rbind", "rprivate"}
-		if v.ReadOnly {
+		if !m.RW {
 			opts = append(opts, "ro")
 		}
-		mounts = append(mounts, specs.Mount{Destination: v.Destination, Type: "bind", Source: m.Source, Options: opts})
-		recs = append(recs, m)
+		mounts = append(mounts, specs.Mount{Destination: m.Destination, Type: "bind", Source: m.Source, Options: opts})
 	}
-	return mounts, recs, nil
+	return mounts, nil
 }
 
 // etcFiles creates the hosts, hostname and resolv.conf files the network
@@ -345,21 +389,4 @@ func generateName(id string) string {
 	a, _ := strconv.ParseUint(id[:2], 16, 8)
 	b, _ := strconv.ParseUint(id[2:4], 16, 8)
 	return nameLeft[a%uint64(len(nameLeft))] + "-" + nameRight[b%uint64(len(nameRight))] + "-" + id[4:8]
-}
-
-// checkMAC validates --mac-address before anything is made: a malformed,
-// multicast, broadcast or all-zero address is refused, and so is an address
-// for a container without a network interface of its own.
-func checkMAC(s, netName string) (string, error) {
-	if s == "" {
-		return "", nil
-	}
-	if netName == "host" || netName == "none" {
-		return "", fmt.Errorf("--mac-address needs a network interface: it cannot be used with --network %s", netName)
-	}
-	hw, err := mac.Parse(s)
-	if err != nil {
-		return "", fmt.Errorf("--mac-address: %w", err)
-	}
-	return hw.String(), nil
 }

@@ -1,6 +1,8 @@
 // Package engine is kago's docker-like container engine: it turns an image
-// and `kago run` flags into a container, runs it under a per-container
-// monitor process, and takes it through ps, logs, exec, stop, start and rm.
+// and a CreateRequest (typed: the CLI builds it from `kago run` flags with
+// the Parse functions of request.go, compose from a service) into a
+// container, runs it under a per-container monitor process, and takes it
+// through ps, logs, exec, stop, start and rm.
 //
 // Everything lives under one root directory (default /var/lib/kago), so two
 // engines with different roots never see each other's containers:
@@ -8,7 +10,8 @@
 //	<root>/config.json              engine config (network bridge, subnet, nft table)
 //	<root>/containers/<id>/         bundle (config.json), container.json record,
 //	                                <id>-json.log, hosts, hostname, resolv.conf,
-//	                                monitor.lock, monitor.log, attach.sock
+//	                                monitor.lock, monitor.log, attach.sock,
+//	                                create.lock (held while Create works)
 //	<root>/init/                    kago-init bundle for --init (initproc)
 //	<root>/runtime/<id>/            the OCI runtime's state
 //	<root>/network/                 network manager state
@@ -64,15 +67,18 @@ type Config struct {
 	LogMaxSize int64 `json:"LogMaxSize,omitempty"`
 }
 
-// Engine is one engine root opened.
+// Engine is one engine root opened. Its runtime, networks and container
+// records are its own: callers go through its methods, so every change to
+// a container passes the checks and locks here.
 type Engine struct {
-	Root       string
-	Config     Config
-	Images     *image.Store
-	Runtime    *runtime.Runtime
-	Net        *network.Manager
-	Containers *containers.Store
-	Log        *slog.Logger
+	Root   string
+	Config Config
+	Images *image.Store
+	Log    *slog.Logger
+
+	runtime    *runtime.Runtime
+	net        *network.Manager
+	containers *containers.Store
 }
 
 // Open opens (creating if needed) the engine state under root.
@@ -94,15 +100,18 @@ func Open(root string, log *slog.Logger) (*Engine, error) {
 	if e.Images, err = image.Open(abs); err != nil {
 		return nil, err
 	}
-	if e.Runtime, err = runtime.New(filepath.Join(abs, "runtime"), log); err != nil {
+	if e.runtime, err = runtime.New(filepath.Join(abs, "runtime"), log); err != nil {
 		return nil, err
 	}
-	if e.Net, err = network.New(filepath.Join(abs, "network"), e.Config.Network); err != nil {
+	if e.net, err = network.New(filepath.Join(abs, "network"), e.Config.Network); err != nil {
 		return nil, fmt.Errorf("%s: %w", e.configPath(), err)
 	}
-	if e.Containers, err = containers.Open(filepath.Join(abs, "containers")); err != nil {
+	if e.containers, err = containers.Open(filepath.Join(abs, "containers")); err != nil {
 		return nil, err
 	}
+	// What killed commands left in the store goes as soon as a command
+	// meets it; records of killed creates go in reconcile.
+	e.containers.Sweep()
 	e.Images.InUse = e.imageInUse
 	return e, nil
 }
@@ -125,7 +134,7 @@ func (e *Engine) loadConfig() error {
 
 // imageInUse tells the image store whether rmi must refuse.
 func (e *Engine) imageInUse(id digest.Digest) bool {
-	all, err := e.Containers.List()
+	all, err := e.containers.List()
 	if err != nil {
 		return true // when unsure, keep the image
 	}
@@ -138,7 +147,7 @@ func (e *Engine) imageInUse(id digest.Digest) bool {
 }
 
 func (e *Engine) logPath(id string) string {
-	return filepath.Join(e.Containers.Dir(id), id+"-json.log")
+	return filepath.Join(e.containers.Dir(id), id+"-json.log")
 }
 
 // LogPath is where the container's json-file log lives.

@@ -7,7 +7,7 @@ import (
 )
 
 func TestShouldRestart(t *testing.T) {
-	rec := func(policy string, max, count int, manual bool) *containers.Record {
+	rec := func(policy RestartPolicyName, max, count int, manual bool) *containers.Record {
 		return &containers.Record{Restart: containers.RestartPolicy{Name: policy, MaximumRetryCount: max},
 			State: containers.State{RestartCount: count, ManuallyStopped: manual}}
 	}

@@ -32,7 +32,7 @@ func (e *Engine) Exec(ctx context.Context, ref string, o ExecOptions) (*runtime.
 	if len(o.Args) == 0 {
 		return nil, fmt.Errorf("exec needs a command to run in %s", rec.Name)
 	}
-	c, err := e.Runtime.Load(rec.ID)
+	c, err := e.runtime.Load(rec.ID)
 	if err != nil || c.Status() != runtime.StatusRunning {
 		return nil, fmt.Errorf("container %s is not running (it is %s): start it first with `kago start %s`", rec.Name, rec.State.Status, rec.Name)
 	}

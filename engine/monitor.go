@@ -47,7 +47,7 @@ func (e *Engine) startMonitor(ctx context.Context, ref string, attach bool) (*co
 		}
 		return nil, nil, fmt.Errorf("container %s is already running", rec.Name)
 	}
-	if _, err := e.Containers.Update(rec.ID, func(r *containers.Record) error {
+	if _, err := e.containers.Update(rec.ID, func(r *containers.Record) error {
 		r.State.ManuallyStopped = false
 		return nil
 	}); err != nil {
@@ -63,13 +63,13 @@ func (e *Engine) startMonitor(ctx context.Context, ref string, attach bool) (*co
 	}
 	defer readyR.Close()
 	defer readyW.Close()
-	logf, err := os.OpenFile(filepath.Join(e.Containers.Dir(rec.ID), "monitor.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	logf, err := os.OpenFile(filepath.Join(e.containers.Dir(rec.ID), "monitor.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open monitor log: %w", err)
 	}
 	defer logf.Close()
 	cmd := exec.Command(mon, "--protocol", monitor.Protocol, "--kago", self, "--root", e.Root,
-		"--id", rec.ID, "--dir", e.Containers.Dir(rec.ID), "--log", e.logPath(rec.ID),
+		"--id", rec.ID, "--dir", e.containers.Dir(rec.ID), "--log", e.logPath(rec.ID),
 		"--log-max-size", strconv.FormatInt(e.Config.LogMaxSize, 10),
 		"--tty="+strconv.FormatBool(rec.Tty), "--stdin="+strconv.FormatBool(rec.OpenStdin), "--ready-fd", "3")
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -104,11 +104,11 @@ func (e *Engine) startMonitor(ctx context.Context, ref string, attach bool) (*co
 	if line != monitor.ResultOK {
 		closeConn(conn)
 		if line == "" {
-			line = "the monitor exited before starting the container; see " + filepath.Join(e.Containers.Dir(rec.ID), "monitor.log")
+			line = "the monitor exited before starting the container; see " + filepath.Join(e.containers.Dir(rec.ID), "monitor.log")
 		}
 		return nil, nil, fmt.Errorf("start container %s: %s", rec.Name, strings.TrimPrefix(line, monitor.ResultError+": "))
 	}
-	rec, err = e.Containers.Get(rec.ID)
+	rec, err = e.containers.Get(rec.ID)
 	if err != nil {
 		closeConn(conn)
 		return nil, nil, err
@@ -146,12 +146,12 @@ func monitorBinary() (self, mon string, err error) {
 // ErrRestartCancelled; a restart that fails leaves the container exited
 // with the reason.
 func (e *Engine) StartRun(ctx context.Context, id string, io runtime.IO, restart bool) (int, error) {
-	rec, err := e.Containers.Get(id)
+	rec, err := e.containers.Get(id)
 	if err != nil {
 		return 0, err
 	}
 	if restart && (rec.State.ManuallyStopped || rec.State.Status == containers.StatusRemoving) {
-		_, err := e.Containers.Update(id, func(r *containers.Record) error {
+		_, err := e.containers.Update(id, func(r *containers.Record) error {
 			if r.State.Status == containers.StatusRestarting {
 				r.State.Status = containers.StatusExited
 			}
@@ -166,7 +166,7 @@ func (e *Engine) StartRun(ctx context.Context, id string, io runtime.IO, restart
 	if err != nil {
 		if restart {
 			// Its port taken meanwhile, say.
-			e.Containers.Update(id, func(r *containers.Record) error {
+			e.containers.Update(id, func(r *containers.Record) error {
 				r.State.Status, r.State.Error = containers.StatusExited, "restart failed: "+err.Error()
 				r.State.FinishedAt = time.Now().UTC()
 				return nil
@@ -186,20 +186,19 @@ var ErrRestartCancelled = errors.New("restart cancelled by stop or rm")
 // OOM kill, tears the run down (network, runtime state), removes a --rm
 // container, and says whether the restart policy restarts it.
 func (e *Engine) FinishRun(ctx context.Context, id string, code int) (bool, error) {
-	rec, err := e.Containers.Get(id)
-	if err != nil {
+	if _, err := e.containers.Get(id); err != nil {
 		return false, err
 	}
 	oom := false
-	if c, err := e.Runtime.Load(id); err == nil {
+	if c, err := e.runtime.Load(id); err == nil {
 		if cg, err := c.Cgroup(); err == nil {
 			if n, err := cg.OOMKillCount(); err == nil && n > 0 {
 				oom = true
 			}
 		}
 	}
-	e.teardown(ctx, rec)
-	rec, err = e.Containers.Update(id, func(r *containers.Record) error {
+	e.teardown(ctx, id)
+	rec, err := e.containers.Update(id, func(r *containers.Record) error {
 		if r.State.Status != containers.StatusRemoving {
 			r.State.Status = containers.StatusExited
 		}
@@ -218,7 +217,7 @@ func (e *Engine) FinishRun(ctx context.Context, id string, code int) (bool, erro
 		}
 		return false, nil
 	}
-	_, err = e.Containers.Update(id, func(r *containers.Record) error {
+	_, err = e.containers.Update(id, func(r *containers.Record) error {
 		r.State.Status = containers.StatusRestarting
 		r.State.RestartCount++
 		return nil
@@ -232,9 +231,9 @@ func shouldRestart(rec *containers.Record, code int) bool {
 		return false
 	}
 	switch rec.Restart.Name {
-	case "always", "unless-stopped":
+	case RestartAlways, RestartUnlessStopped:
 		return true
-	case "on-failure":
+	case RestartOnFailure:
 		return code != 0 && (rec.Restart.MaximumRetryCount == 0 || rec.State.RestartCount < rec.Restart.MaximumRetryCount)
 	}
 	return false
@@ -244,24 +243,33 @@ func shouldRestart(rec *containers.Record, code int) bool {
 // undoes all of it on failure.
 func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, io runtime.IO) (c *runtime.Container, err error) {
 	id := rec.ID
-	// Leftovers of a monitor that was killed, or of a reboot.
-	e.teardown(ctx, rec)
-	if _, err := e.Images.Snapshots().Mount(ctx, id); err != nil {
-		return nil, fmt.Errorf("mount rootfs of %s: %w", rec.Name, err)
+	if rec.Creating {
+		return nil, fmt.Errorf("container %s is still being created", rec.Name)
 	}
-	c, err = e.Runtime.Create(ctx, id, runtime.CreateOptions{Bundle: e.Containers.Dir(id), IO: io})
-	if err != nil {
-		return nil, err
+	// Leftovers of a monitor that was killed, or of a reboot.
+	e.teardown(ctx, id)
+	if _, err := os.Stat(filepath.Join(e.containers.Dir(id), "config.json")); err != nil {
+		return nil, incomplete(rec)
+	}
+	if _, err := e.Images.Snapshots().Mount(ctx, id); err != nil {
+		if isNotFound(err) {
+			return nil, incomplete(rec)
+		}
+		return nil, fmt.Errorf("mount rootfs of %s: %w", rec.Name, err)
 	}
 	defer func() {
 		if err != nil {
-			e.teardown(context.WithoutCancel(ctx), rec)
+			e.teardown(context.WithoutCancel(ctx), id)
 		}
 	}()
+	c, err = e.runtime.Create(ctx, id, runtime.CreateOptions{Bundle: e.containers.Dir(id), IO: io})
+	if err != nil {
+		return nil, err
+	}
 	var ep *network.Endpoint
 	if rec.Network != "host" && rec.Network != "none" {
-		dir := e.Containers.Dir(id)
-		ep, err = e.Net.Attach(ctx, network.AttachRequest{
+		dir := e.containers.Dir(id)
+		ep, err = e.net.Attach(ctx, network.AttachRequest{
 			ContainerID: id, Network: rec.Network, NetnsPath: fmt.Sprintf("/proc/%d/ns/net", c.Pid()),
 			Hostname: rec.Hostname, Aliases: hostAliases(rec.Name), Ports: rec.Ports, MAC: rec.MacAddress,
 			HostsPath: filepath.Join(dir, "hosts"), HostnamePath: filepath.Join(dir, "hostname"),
@@ -274,7 +282,7 @@ func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, io 
 	if err = c.Start(ctx); err != nil {
 		return nil, err
 	}
-	if _, err = e.Containers.Update(id, func(r *containers.Record) error {
+	if _, err = e.containers.Update(id, func(r *containers.Record) error {
 		r.State.Status = containers.StatusRunning
 		r.State.Pid = c.Pid()
 		r.State.MonitorPid = os.Getppid() // this runs as the monitor's helper
@@ -288,9 +296,15 @@ func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, io 
 	return c, nil
 }
 
+// incomplete is the error for a container whose create did not finish (a
+// kago from before records marked it): it cannot start, only go.
+func incomplete(rec *containers.Record) error {
+	return fmt.Errorf("container %s was not completely created (its create was interrupted): remove it with `kago rm %s` and create it again", rec.Name, rec.Name)
+}
+
 // monitorAlive tells whether a monitor holds the container's lock.
 func (e *Engine) monitorAlive(id string) bool {
-	f, err := os.OpenFile(filepath.Join(e.Containers.Dir(id), "monitor.lock"), os.O_RDONLY|unix.O_CLOEXEC, 0)
+	f, err := os.OpenFile(filepath.Join(e.containers.Dir(id), "monitor.lock"), os.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return false
 	}

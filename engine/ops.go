@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,18 +18,37 @@ import (
 )
 
 // Lookup finds a container by name, ID or ID prefix and reconciles its
-// record with reality first (a killed monitor, a reboot).
+// record with reality first (a killed monitor, a reboot, a killed create).
+// A container still being created is waited for.
 func (e *Engine) Lookup(ref string) (*containers.Record, error) {
-	rec, err := e.Containers.Lookup(ref)
+	rec, err := e.containers.Lookup(ref)
 	if err != nil {
 		return nil, err
+	}
+	if rec.Creating {
+		e.waitCreated(rec.ID)
+		if rec, err = e.containers.Get(rec.ID); err != nil {
+			return nil, err
+		}
 	}
 	return e.reconcile(rec)
 }
 
+// waitCreated waits (a minute at most) while another process creates the
+// container.
+func (e *Engine) waitCreated(id string) {
+	for deadline := time.Now().Add(time.Minute); e.containers.CreatorAlive(id) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Get returns the record of the container with this full ID as it is
+// stored, without reconciling it (the monitor's helpers use it).
+func (e *Engine) Get(id string) (*containers.Record, error) { return e.containers.Get(id) }
+
 // List returns every container, reconciled, newest first.
 func (e *Engine) List() ([]*containers.Record, error) {
-	all, err := e.Containers.List()
+	all, err := e.containers.List()
 	if err != nil {
 		return nil, err
 	}
@@ -41,11 +61,33 @@ func (e *Engine) List() ([]*containers.Record, error) {
 	return out, nil
 }
 
+// finishCreating settles a record whose create has not finished: while
+// its creator lives it is shown as it is (created); a create that was
+// killed is removed with whatever it made, as if it never happened: nobody
+// was told its ID.
+func (e *Engine) finishCreating(rec *containers.Record) (*containers.Record, error) {
+	if e.containers.CreatorAlive(rec.ID) {
+		return rec, nil
+	}
+	cur, err := e.containers.Get(rec.ID)
+	if err != nil || !cur.Creating {
+		return cur, err // finished (or removed) meanwhile
+	}
+	e.Log.Info("removing a container whose create was interrupted", "id", cur.ID, "name", cur.Name)
+	if err := e.removeFiles(context.Background(), cur, true); err != nil {
+		return nil, fmt.Errorf("remove container %s, whose create was interrupted: %w", cur.Name, err)
+	}
+	return nil, fmt.Errorf("%s: its create was interrupted, and what it made is removed: %w", cur.Name, containers.ErrNotFound)
+}
+
 // reconcile fixes a record whose monitor is gone. If the container still
 // runs (only its monitor was killed) it stays "running" and stop/rm handle
 // it without a monitor; if it is gone (or the host rebooted) it becomes
 // "exited" with its network and runtime state cleaned up.
 func (e *Engine) reconcile(rec *containers.Record) (*containers.Record, error) {
+	if rec.Creating {
+		return e.finishCreating(rec)
+	}
 	st := rec.State.Status
 	if st != containers.StatusRunning && st != containers.StatusRestarting {
 		return rec, nil
@@ -53,11 +95,11 @@ func (e *Engine) reconcile(rec *containers.Record) (*containers.Record, error) {
 	if e.monitorAlive(rec.ID) {
 		return rec, nil
 	}
-	if c, err := e.Runtime.Load(rec.ID); err == nil && c.Status() == runtime.StatusRunning {
+	if c, err := e.runtime.Load(rec.ID); err == nil && c.Status() == runtime.StatusRunning {
 		return rec, nil
 	}
-	e.teardown(context.Background(), rec)
-	return e.Containers.Update(rec.ID, func(r *containers.Record) error {
+	e.teardown(context.Background(), rec.ID)
+	return e.containers.Update(rec.ID, func(r *containers.Record) error {
 		if r.State.Status != containers.StatusRunning && r.State.Status != containers.StatusRestarting {
 			return nil
 		}
@@ -73,41 +115,47 @@ func (e *Engine) reconcile(rec *containers.Record) (*containers.Record, error) {
 
 // Running reports whether the container's process is alive now.
 func (e *Engine) Running(id string) bool {
-	c, err := e.Runtime.Load(id)
+	c, err := e.runtime.Load(id)
 	return err == nil && (c.Status() == runtime.StatusRunning || c.Status() == runtime.StatusPaused)
 }
 
 // teardown removes what a run of the container left in the kernel: the
-// network attachment (veth, DNAT rules, address) and the runtime container
-// (processes, cgroup, state). It is idempotent.
-func (e *Engine) teardown(ctx context.Context, rec *containers.Record) {
-	if err := e.Net.Detach(ctx, rec.ID); err != nil {
-		e.Log.Warn("detach network", "id", rec.ID, "error", err)
+// network attachment (veth, DNAT rules, address), the runtime container
+// (processes, cgroup, state) and the rootfs mount, as docker unmounts a
+// stopped container's root (start mounts it again). It is idempotent, and
+// needs nothing but the ID, so it serves half-made containers too.
+func (e *Engine) teardown(ctx context.Context, id string) {
+	if err := e.net.Detach(ctx, id); err != nil {
+		e.Log.Warn("detach network", "id", id, "error", err)
 	}
-	if c, err := e.Runtime.Load(rec.ID); err == nil {
+	if c, err := e.runtime.Load(id); err == nil {
 		if err := c.Delete(ctx, true); err != nil {
-			e.Log.Warn("delete runtime container", "id", rec.ID, "error", err)
+			e.Log.Warn("delete runtime container", "id", id, "error", err)
 		}
+	}
+	if err := e.Images.Snapshots().Unmount(ctx, id); err != nil && !isNotFound(err) {
+		e.Log.Warn("unmount rootfs", "id", id, "error", err)
 	}
 }
 
 // removeFiles deletes a stopped container for good: kernel state, rootfs
-// snapshot, anonymous volumes (with volumes) and its directory.
+// snapshot, anonymous volumes (with volumes) and its directory. Every part
+// may be missing (a create that failed or was killed half-way).
 func (e *Engine) removeFiles(ctx context.Context, rec *containers.Record, volumes bool) error {
-	e.teardown(ctx, rec)
+	e.teardown(ctx, rec.ID)
 	if err := e.Images.Snapshots().Release(ctx, rec.ID); err != nil && !isNotFound(err) {
 		return fmt.Errorf("release rootfs of %s: %w", rec.Name, err)
 	}
 	if volumes {
 		for _, m := range rec.Mounts {
-			if m.Type == "volume" && m.Anonymous {
+			if m.Type == string(MountVolume) && m.Anonymous {
 				if err := os.RemoveAll(filepath.Dir(e.volumeDir(m.Name))); err != nil {
 					return fmt.Errorf("remove volume %s: %w", m.Name, err)
 				}
 			}
 		}
 	}
-	return e.Containers.Delete(rec.ID)
+	return e.containers.Delete(rec.ID)
 }
 
 func isNotFound(err error) bool {
@@ -136,7 +184,7 @@ func (e *Engine) markStopped(ref, status string) (*containers.Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	return e.Containers.Update(rec.ID, func(r *containers.Record) error {
+	return e.containers.Update(rec.ID, func(r *containers.Record) error {
 		r.State.ManuallyStopped = true
 		if status != "" {
 			r.State.Status = status
@@ -146,7 +194,7 @@ func (e *Engine) markStopped(ref, status string) (*containers.Record, error) {
 }
 
 func (e *Engine) stop(ctx context.Context, rec *containers.Record, sig unix.Signal, timeout time.Duration) error {
-	if c, err := e.Runtime.Load(rec.ID); err == nil && c.Status() != runtime.StatusStopped {
+	if c, err := e.runtime.Load(rec.ID); err == nil && c.Status() != runtime.StatusStopped {
 		if err := c.Kill(sig, false); err != nil && !errors.Is(err, runtime.ErrState) {
 			return err
 		}
@@ -160,9 +208,14 @@ func (e *Engine) stop(ctx context.Context, rec *containers.Record, sig unix.Sign
 			}
 		}
 	}
-	// The monitor records the exit (or, if it is gone, reconcile does).
+	// The monitor records the exit (or, if it is gone, reconcile does). A
+	// monitor that was starting the container as we came may start it
+	// after all: it is stopped too.
 	deadline := time.Now().Add(10 * time.Second)
 	for e.monitorAlive(rec.ID) && time.Now().Before(deadline) {
+		if c, err := e.runtime.Load(rec.ID); err == nil && c.Status() == runtime.StatusRunning {
+			c.Kill(unix.SIGKILL, true)
+		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	_, err := e.reconcileGone(rec.ID)
@@ -172,7 +225,7 @@ func (e *Engine) stop(ctx context.Context, rec *containers.Record, sig unix.Sign
 // reconcileGone records the exit of a container that has no monitor and no
 // running process.
 func (e *Engine) reconcileGone(id string) (*containers.Record, error) {
-	rec, err := e.Containers.Get(id)
+	rec, err := e.containers.Get(id)
 	if err != nil {
 		return nil, err
 	}
@@ -209,9 +262,19 @@ func (e *Engine) Kill(ctx context.Context, ref string, sig unix.Signal) error {
 	if _, err := e.markStopped(rec.ID, ""); err != nil {
 		return err
 	}
-	c, err := e.Runtime.Load(rec.ID)
+	c, err := e.runtime.Load(rec.ID)
 	if err != nil {
 		return err
+	}
+	return c.Kill(sig, false)
+}
+
+// Signal passes sig to the container's init for a client attached to it
+// (docker's sig-proxy); unlike Kill it leaves the restart policy in force.
+func (e *Engine) Signal(id string, sig unix.Signal) error {
+	c, err := e.runtime.Load(id)
+	if err != nil {
+		return fmt.Errorf("container %s is not running", id)
 	}
 	return c.Kill(sig, false)
 }
@@ -270,14 +333,7 @@ func (e *Engine) WaitStopped(ctx context.Context, ref string) (int, error) {
 // running, oldest first, or with policies only those whose restart policy is
 // one of them. An "unless-stopped" container stopped by hand is left alone,
 // as docker leaves it when its daemon starts.
-func (e *Engine) Startable(policies []string) ([]string, error) {
-	for _, p := range policies {
-		switch p {
-		case "no", "on-failure", "always", "unless-stopped":
-		default:
-			return nil, fmt.Errorf("unknown restart policy %q: use no, on-failure, always or unless-stopped", p)
-		}
-	}
+func (e *Engine) Startable(policies []RestartPolicyName) ([]string, error) {
 	list, err := e.List()
 	if err != nil {
 		return nil, err
@@ -288,11 +344,8 @@ func (e *Engine) Startable(policies []string) ([]string, error) {
 		if r.State.Status == containers.StatusRunning || r.State.Status == containers.StatusRestarting {
 			continue
 		}
-		policy := r.Restart.Name
-		if policy == "" {
-			policy = "no"
-		}
-		if len(policies) > 0 && (!slices.Contains(policies, policy) || policy == "unless-stopped" && r.State.ManuallyStopped) {
+		policy := cmp.Or(r.Restart.Name, RestartNo)
+		if len(policies) > 0 && (!slices.Contains(policies, policy) || policy == RestartUnlessStopped && r.State.ManuallyStopped) {
 			continue
 		}
 		refs = append(refs, r.Name)

@@ -26,7 +26,7 @@ func (e *Engine) runningCgroup(ref string) (rec *containers.Record, cg cgroups.M
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := e.Runtime.Load(rec.ID)
+	c, err := e.runtime.Load(rec.ID)
 	if err != nil || c.Status() != runtime.StatusRunning && c.Status() != runtime.StatusPaused {
 		return rec, nil, fmt.Errorf("container %s is not running", rec.Name)
 	}

@@ -70,7 +70,7 @@ func newStartRunCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return answer(result, "", err)
 			}
-			rec, err := e.Containers.Get(args[0])
+			rec, err := e.Get(args[0])
 			if err != nil {
 				return answer(result, "", err)
 			}

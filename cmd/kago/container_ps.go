@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -15,12 +14,6 @@ import (
 	"github.com/kago-run/kago/engine"
 	"github.com/kago-run/kago/engine/containers"
 )
-
-func jsonUnmarshalStrict(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	return dec.Decode(v)
-}
 
 func newPsCmd(g *globalOptions) *cobra.Command {
 	var all, quiet bool

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
@@ -20,131 +19,125 @@ import (
 	"github.com/kago-run/kago/engine/containers"
 	"github.com/kago-run/kago/engine/specgen"
 	"github.com/kago-run/kago/linux/console"
-	"github.com/kago-run/kago/linux/seccomp"
 )
 
 // runFlags are the flags `run` and `create` share, as the user typed them.
 type runFlags struct {
-	o          engine.CreateOptions
+	r          engine.CreateRequest
 	entrypoint string
 	env        []string
 	envFiles   []string
+	publish    []string
+	volumes    []string
+	tmpfs      []string
+	network    string
+	restart    string
 	memory     string
 	cpus       string
 	pidsLimit  int64
 	secOpts    []string
-	interact   bool
 	detach     bool
 }
 
 func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.SetInterspersed(false) // flags after the image belong to the command
-	fs.StringVar(&f.o.Name, "name", "", "assign a name to the container")
+	fs.StringVar(&f.r.Name, "name", "", "assign a name to the container")
 	fs.StringArrayVarP(&f.env, "env", "e", nil, "set an environment variable (KEY=VALUE, or KEY to copy the host's)")
 	fs.StringArrayVar(&f.envFiles, "env-file", nil, "read environment variables from a file")
-	fs.StringVarP(&f.o.Spec.Workdir, "workdir", "w", "", "working directory inside the container")
-	fs.StringVarP(&f.o.User, "user", "u", "", "user NAME|UID[:GROUP|GID]")
+	fs.StringVarP(&f.r.Workdir, "workdir", "w", "", "working directory inside the container")
+	fs.StringVarP(&f.r.User, "user", "u", "", "user NAME|UID[:GROUP|GID]")
 	fs.StringVar(&f.entrypoint, "entrypoint", "", "override the image's ENTRYPOINT")
-	fs.StringArrayVarP(&f.o.Publish, "publish", "p", nil, "publish a port: [IP:]HOST:CONTAINER[/tcp|udp]")
-	fs.BoolVarP(&f.o.PublishAll, "publish-all", "P", false, "publish every EXPOSEd port on a free host port")
-	fs.StringArrayVarP(&f.o.Volumes, "volume", "v", nil, "bind mount or volume: HOST_PATH|NAME:CONTAINER_PATH[:ro]")
-	fs.StringArrayVar(&f.o.Tmpfs, "tmpfs", nil, "mount a tmpfs: PATH[:OPTIONS]")
-	fs.BoolVar(&f.o.Spec.ReadOnly, "read-only", false, "mount the root filesystem read-only")
-	fs.StringVar(&f.o.Spec.Hostname, "hostname", "", "container host name (default: the short ID)")
-	fs.StringVar(&f.o.Network, "network", "bridge", "network: bridge, host, none or a user network")
-	fs.StringVar(&f.o.MacAddress, "mac-address", "", "container MAC address (default: locally administered, derived from the IP)")
+	fs.StringArrayVarP(&f.publish, "publish", "p", nil, "publish a port: [IP:]HOST:CONTAINER[/tcp|udp]")
+	fs.BoolVarP(&f.r.PublishAll, "publish-all", "P", false, "publish every EXPOSEd port on a free host port")
+	fs.StringArrayVarP(&f.volumes, "volume", "v", nil, "bind mount or volume: HOST_PATH|NAME:CONTAINER_PATH[:ro]")
+	fs.StringArrayVar(&f.tmpfs, "tmpfs", nil, "mount a tmpfs: PATH[:OPTIONS]")
+	fs.BoolVar(&f.r.ReadOnly, "read-only", false, "mount the root filesystem read-only")
+	fs.StringVar(&f.r.Hostname, "hostname", "", "container host name (default: the short ID)")
+	fs.StringVar(&f.network, "network", "bridge", "network: bridge, host, none or a user network")
+	fs.StringVar(&f.r.MacAddress, "mac-address", "", "container MAC address (default: locally administered, derived from the IP)")
 	fs.StringVarP(&f.memory, "memory", "m", "", "memory limit (e.g. 256m)")
 	fs.StringVar(&f.cpus, "cpus", "", "CPU limit (e.g. 1.5)")
 	fs.Int64Var(&f.pidsLimit, "pids-limit", 0, "maximum number of processes")
-	fs.StringVar(&f.o.Restart, "restart", "no", "restart policy: no, on-failure[:N], always, unless-stopped")
-	fs.BoolVar(&f.o.AutoRemove, "rm", false, "remove the container when it exits")
-	fs.StringArrayVar(&f.o.Spec.CapAdd, "cap-add", nil, "add a capability")
-	fs.StringArrayVar(&f.o.Spec.CapDrop, "cap-drop", nil, "drop a capability")
+	fs.StringVar(&f.restart, "restart", "no", "restart policy: no, on-failure[:N], always, unless-stopped")
+	fs.BoolVar(&f.r.AutoRemove, "rm", false, "remove the container when it exits")
+	fs.StringArrayVar(&f.r.CapAdd, "cap-add", nil, "add a capability")
+	fs.StringArrayVar(&f.r.CapDrop, "cap-drop", nil, "drop a capability")
 	fs.StringArrayVar(&f.secOpts, "security-opt", nil, "seccomp=FILE|unconfined")
-	fs.BoolVar(&f.o.Spec.Privileged, "privileged", false, "give the container all capabilities and devices, no seccomp")
-	fs.BoolVarP(&f.o.Spec.Tty, "tty", "t", false, "allocate a pseudo-terminal")
-	fs.BoolVarP(&f.interact, "interactive", "i", false, "keep stdin open")
-	fs.BoolVar(&f.o.Init, "init", false, "run a minimal init as PID 1 that forwards signals and reaps zombies")
+	fs.BoolVar(&f.r.Privileged, "privileged", false, "give the container all capabilities and devices, no seccomp")
+	fs.BoolVarP(&f.r.Tty, "tty", "t", false, "allocate a pseudo-terminal")
+	fs.BoolVarP(&f.r.OpenStdin, "interactive", "i", false, "keep stdin open")
+	fs.BoolVar(&f.r.Init, "init", false, "run a minimal init as PID 1 that forwards signals and reaps zombies")
 }
 
-// options validates the flags into engine options.
-func (f *runFlags) options(cmd *cobra.Command, args []string) (engine.CreateOptions, error) {
-	o := f.o
-	o.Image, o.Spec.Args = args[0], args[1:]
+// request turns the flags into the engine's typed create request, with
+// the engine's parsers; the engine validates the whole of it.
+func (f *runFlags) request(cmd *cobra.Command, args []string) (engine.CreateRequest, error) {
+	r := f.r
+	r.Image, r.Cmd = args[0], args[1:]
 	if cmd.Flags().Changed("entrypoint") {
-		o.Spec.Entrypoint = &f.entrypoint
+		r.Entrypoint = &f.entrypoint
 	}
 	for _, name := range f.envFiles {
 		data, err := os.ReadFile(name)
 		if err != nil {
-			return o, fmt.Errorf("--env-file: %w", err)
+			return r, fmt.Errorf("--env-file: %w", err)
 		}
 		kvs, err := specgen.ParseEnvFile(name, data, os.LookupEnv)
 		if err != nil {
-			return o, err
+			return r, err
 		}
-		o.Spec.Env = append(o.Spec.Env, kvs...)
+		r.Env = append(r.Env, kvs...)
 	}
 	for _, e := range f.env {
 		kv, err := specgen.ParseEnv(e, os.LookupEnv)
 		if err != nil {
-			return o, err
+			return r, err
 		}
 		if kv != "" {
-			o.Spec.Env = append(o.Spec.Env, kv)
+			r.Env = append(r.Env, kv)
 		}
 	}
 	var err error
-	if f.memory != "" {
-		if o.Spec.Memory, err = specgen.ParseBytes(f.memory); err != nil {
-			return o, fmt.Errorf("--memory: %w", err)
+	if r.Ports, err = engine.ParsePorts(f.publish); err != nil {
+		return r, err
+	}
+	for _, v := range f.volumes {
+		m, err := engine.ParseVolume(v)
+		if err != nil {
+			return r, err
 		}
-		if o.Spec.Memory < 6<<20 {
-			return o, fmt.Errorf("--memory %s is below the 6MiB minimum a container needs", f.memory)
+		r.Mounts = append(r.Mounts, m)
+	}
+	for _, t := range f.tmpfs {
+		m, err := engine.ParseTmpfs(t)
+		if err != nil {
+			return r, err
+		}
+		r.Mounts = append(r.Mounts, m)
+	}
+	r.Network = engine.NetworkMode(f.network)
+	if r.Restart, err = engine.ParseRestartPolicy(f.restart); err != nil {
+		return r, err
+	}
+	if f.memory != "" {
+		if r.Resources.Memory, err = engine.ParseMemory(f.memory); err != nil {
+			return r, err
 		}
 	}
 	if f.cpus != "" {
-		if o.Spec.CPUs, err = specgen.ParseCPUs(f.cpus); err != nil {
-			return o, err
+		if r.Resources.NanoCPUs, err = engine.ParseCPUs(f.cpus); err != nil {
+			return r, err
 		}
 	}
-	if f.pidsLimit < 0 {
-		return o, fmt.Errorf("--pids-limit %d must not be negative", f.pidsLimit)
+	r.Resources.PidsLimit = f.pidsLimit
+	if r.Security, err = engine.ParseSecurityOpts(f.secOpts); err != nil {
+		return r, err
 	}
-	o.Spec.PidsLimit = f.pidsLimit
-	for _, so := range f.secOpts {
-		switch {
-		case so == "seccomp=unconfined" || so == "seccomp:unconfined":
-			o.Spec.SeccompUnconfined = true
-		case len(so) > 8 && (so[:8] == "seccomp=" || so[:8] == "seccomp:"):
-			prof, err := loadSeccomp(so[8:])
-			if err != nil {
-				return o, err
-			}
-			o.Spec.Seccomp = prof
-		default:
-			return o, fmt.Errorf("unsupported --security-opt %q: use seccomp=FILE or seccomp=unconfined", so)
-		}
+	if r.Cwd, err = os.Getwd(); err != nil {
+		return r, fmt.Errorf("the current directory (relative bind sources resolve against it): %w", err)
 	}
-	o.Interactive = f.interact
-	o.Cwd, _ = os.Getwd()
-	o.PullProgress = os.Stderr
-	return o, nil
-}
-
-func loadSeccomp(path string) (*specs.LinuxSeccomp, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("seccomp profile: %w", err)
-	}
-	var p specs.LinuxSeccomp
-	if err := jsonUnmarshalStrict(data, &p); err != nil {
-		return nil, fmt.Errorf("seccomp profile %s is not an OCI seccomp JSON object: %w", path, err)
-	}
-	if _, _, err := seccomp.Compile(&p); err != nil {
-		return nil, fmt.Errorf("seccomp profile %s: %w", path, err)
-	}
-	return &p, nil
+	r.PullProgress = os.Stderr
+	return r, nil
 }
 
 func newRunCmd(g *globalOptions) *cobra.Command {
@@ -154,12 +147,12 @@ func newRunCmd(g *globalOptions) *cobra.Command {
 		Short: "Create and start a container",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: withEngine(g, func(cmd *cobra.Command, args []string, e *engine.Engine) error {
-			o, err := f.options(cmd, args)
+			r, err := f.request(cmd, args)
 			if err != nil {
 				return err
 			}
 			ctx := cmd.Context()
-			rec, err := e.Create(ctx, o)
+			rec, err := e.Create(ctx, r)
 			if err != nil {
 				return err
 			}
@@ -173,7 +166,7 @@ func newRunCmd(g *globalOptions) *cobra.Command {
 			}
 			// A foreground run with --restart may exit and come back; the
 			// client returns at its first exit, as docker run does.
-			code, err := runForeground(ctx, e, rec.ID, f.interact, o.Spec.Tty)
+			code, err := runForeground(ctx, e, rec.ID, r.OpenStdin, r.Tty)
 			if err != nil {
 				return err
 			}
@@ -224,9 +217,7 @@ func attachTerminal(e *engine.Engine, rec *containers.Record, conn net.Conn, int
 		defer signal.Stop(sigs)
 		go func() {
 			for s := range sigs {
-				if c, err := e.Runtime.Load(rec.ID); err == nil {
-					c.Kill(s.(unix.Signal), false)
-				}
+				e.Signal(rec.ID, s.(unix.Signal))
 			}
 		}()
 	}
@@ -274,11 +265,11 @@ func newCreateCmd(g *globalOptions) *cobra.Command {
 		Short: "Create a container without starting it",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: withEngine(g, func(cmd *cobra.Command, args []string, e *engine.Engine) error {
-			o, err := f.options(cmd, args)
+			r, err := f.request(cmd, args)
 			if err != nil {
 				return err
 			}
-			rec, err := e.Create(cmd.Context(), o)
+			rec, err := e.Create(cmd.Context(), r)
 			if err != nil {
 				return err
 			}
@@ -316,13 +307,17 @@ that were not stopped by hand.`,
 					return err
 				})
 			}
-			var policies []string
+			var policies []engine.RestartPolicyName
 			for _, f := range filters {
 				p, ok := strings.CutPrefix(f, "restart-policy=")
 				if !ok {
 					return fmt.Errorf("unknown filter %q: start --all takes --filter restart-policy=no|on-failure|always|unless-stopped", f)
 				}
-				policies = append(policies, p)
+				name, err := engine.ParseRestartPolicyName(p)
+				if err != nil {
+					return err
+				}
+				policies = append(policies, name)
 			}
 			refs, err := e.Startable(policies)
 			if err != nil || len(refs) == 0 {

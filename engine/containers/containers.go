@@ -4,8 +4,16 @@
 // CLI and the container's monitor process can both update it safely, and a
 // killed kago never leaves a half-written record.
 //
-// Names are unique per engine root; Reserve checks and claims a name under a
+// Names are unique per engine root; Create checks and claims a name under a
 // store-wide lock so two concurrent `kago run --name x` cannot both win.
+//
+// A container's directory appears whole (made under a temporary name with
+// its record, then renamed) and goes whole (renamed away, then removed), so
+// no command ever meets a directory without a record; what a killed process
+// left under a temporary name is swept (Sweep). A record is marked Creating
+// until the engine made everything it describes, with the creator holding
+// the directory's create.lock meanwhile: a Creating record nobody holds is
+// a killed create.
 package containers
 
 import (
@@ -51,10 +59,21 @@ type Mount struct {
 	Anonymous   bool   `json:"Anonymous,omitempty"`
 }
 
+// RestartPolicyName is one of docker's restart policies.
+type RestartPolicyName string
+
+// The restart policies, as docker names them.
+const (
+	RestartNo            RestartPolicyName = "no"
+	RestartOnFailure     RestartPolicyName = "on-failure"
+	RestartAlways        RestartPolicyName = "always"
+	RestartUnlessStopped RestartPolicyName = "unless-stopped"
+)
+
 // RestartPolicy is --restart.
 type RestartPolicy struct {
-	Name              string `json:"Name"` // no, on-failure, always, unless-stopped
-	MaximumRetryCount int    `json:"MaximumRetryCount"`
+	Name              RestartPolicyName `json:"Name"`
+	MaximumRetryCount int               `json:"MaximumRetryCount"`
 }
 
 // State is what happened to the container last.
@@ -97,6 +116,10 @@ type Record struct {
 	State      State                 `json:"State"`
 	// Endpoint is the live network attachment (nil when not running).
 	Endpoint *network.Endpoint `json:"Endpoint,omitempty"`
+	// Creating is set until the engine has made everything the record
+	// describes (rootfs, bundle). A record still creating whose creator is
+	// gone (Store.CreatorAlive) is a killed create, to be removed.
+	Creating bool `json:"Creating,omitempty"`
 }
 
 // ShortID is the 12-character ID docker prints.
@@ -107,7 +130,15 @@ type Store struct {
 	dir string
 }
 
-const recordFile = "container.json"
+const (
+	recordFile  = "container.json"
+	createLock  = "create.lock"
+	tmpPrefix   = ".tmp-create-"
+	trashPrefix = ".tmp-remove-"
+)
+
+// idPattern is a container ID: the name of its directory.
+var idPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // Open returns the store keeping records under dir (<root>/containers).
 func Open(dir string) (*Store, error) {
@@ -138,34 +169,62 @@ func ValidateName(name string) error {
 }
 
 // Create makes the directory and first record of a new container. It fails
-// with ErrNameInUse when another container has the name.
-func (s *Store) Create(rec *Record) error {
+// with ErrNameInUse when another container has the name. The directory
+// appears whole (made under a temporary name, then renamed), and with its
+// creation lock held until the returned done is called: while it is held,
+// CreatorAlive says the creator is still at work.
+func (s *Store) Create(rec *Record) (done func(), err error) {
 	if err := ValidateName(rec.Name); err != nil {
-		return err
+		return nil, err
+	}
+	if !idPattern.MatchString(rec.ID) {
+		return nil, fmt.Errorf("invalid container ID %q", rec.ID)
 	}
 	unlock, err := flock(filepath.Join(s.dir, ".lock"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer unlock()
 	all, err := s.List()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, r := range all {
 		if r.Name == rec.Name {
-			return fmt.Errorf("the name %q is used by container %s: remove it (kago rm %s) or choose another --name: %w", rec.Name, r.ShortID(), rec.Name, ErrNameInUse)
+			return nil, fmt.Errorf("the name %q is used by container %s: remove it (kago rm %s) or choose another --name: %w", rec.Name, r.ShortID(), rec.Name, ErrNameInUse)
 		}
 	}
-	dir := s.Dir(rec.ID)
-	if err := os.Mkdir(dir, 0o711); err != nil {
-		return fmt.Errorf("create container directory: %w", err)
+	if _, err := os.Lstat(s.Dir(rec.ID)); err == nil {
+		return nil, fmt.Errorf("container %s exists already", rec.ID)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, recordFile), rec); err != nil {
-		os.RemoveAll(dir)
-		return err
+	tmp, err := os.MkdirTemp(s.dir, tmpPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("create container directory: %w", err)
 	}
-	return nil
+	release, err := flock(filepath.Join(tmp, createLock))
+	if err == nil {
+		err = os.Chmod(tmp, 0o711)
+	}
+	if err == nil {
+		err = writeFileAtomic(filepath.Join(tmp, recordFile), rec)
+	}
+	if err == nil {
+		err = os.Rename(tmp, s.Dir(rec.ID))
+	}
+	if err != nil {
+		if release != nil {
+			release()
+		}
+		os.RemoveAll(tmp)
+		return nil, fmt.Errorf("create container %s: %w", rec.Name, err)
+	}
+	return release, nil
+}
+
+// CreatorAlive tells whether the process that created the container still
+// holds its creation lock (it is still making the container).
+func (s *Store) CreatorAlive(id string) bool {
+	return lockHeld(filepath.Join(s.Dir(id), createLock))
 }
 
 // Get reads one record by full ID.
@@ -206,15 +265,75 @@ func (s *Store) Update(id string, fn func(*Record) error) (*Record, error) {
 	return rec, writeFileAtomic(filepath.Join(dir, recordFile), rec)
 }
 
-// Delete removes the container's directory and record.
+// Delete removes the container's directory and record. The directory is
+// first renamed away under the record's lock, so an Update racing the
+// delete finds no record rather than making the directory again.
 func (s *Store) Delete(id string) error {
-	if id == "" || strings.ContainsAny(id, "/.") {
+	if !idPattern.MatchString(id) {
 		return fmt.Errorf("invalid container ID %q", id)
 	}
-	if err := os.RemoveAll(s.Dir(id)); err != nil {
+	dir := s.Dir(id)
+	unlock, err := flock(filepath.Join(dir, ".lock"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	trash, err := os.MkdirTemp(s.dir, trashPrefix)
+	if err == nil {
+		err = os.Rename(dir, filepath.Join(trash, id))
+	}
+	unlock()
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		if trash != "" {
+			os.Remove(trash)
+		}
+		return fmt.Errorf("remove container %s: %w", id, err)
+	}
+	if err := os.RemoveAll(trash); err != nil {
 		return fmt.Errorf("remove container %s: %w", id, err)
 	}
 	return nil
+}
+
+// Sweep removes what killed processes left in the store: temporary and
+// half-deleted directories, and container directories without a record
+// (left by kago versions that made them in place). It skips its work when
+// another process is creating a container right now.
+func (s *Store) Sweep() {
+	unlock, ok := tryFlock(filepath.Join(s.dir, ".lock"))
+	if !ok {
+		return
+	}
+	defer unlock()
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !e.IsDir() {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(name, tmpPrefix):
+			// Creation happens under the store lock we hold: this one's
+			// creator is dead.
+			os.RemoveAll(filepath.Join(s.dir, name))
+		case strings.HasPrefix(name, trashPrefix):
+			os.RemoveAll(filepath.Join(s.dir, name))
+		case idPattern.MatchString(name):
+			dir := s.Dir(name)
+			if _, err := os.Lstat(filepath.Join(dir, recordFile)); !errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			if u, ok := tryFlock(filepath.Join(dir, ".lock")); ok {
+				os.RemoveAll(dir)
+				u()
+			}
+		}
+	}
 }
 
 // List returns every record, newest first. Unreadable records are skipped.
@@ -225,8 +344,8 @@ func (s *Store) List() ([]*Record, error) {
 	}
 	var out []*Record
 	for _, e := range entries {
-		if !e.IsDir() {
-			continue
+		if !e.IsDir() || !idPattern.MatchString(e.Name()) {
+			continue // a temporary directory of Create or Delete
 		}
 		rec, err := s.Get(e.Name())
 		if err != nil {
@@ -268,8 +387,8 @@ func (s *Store) Lookup(ref string) (*Record, error) {
 	return match, nil
 }
 
-// flock takes an exclusive lock on path (created if missing) and returns
-// its release.
+// flock takes an exclusive lock on path (created if missing; its directory
+// must exist) and returns its release.
 func flock(path string) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
 	if err != nil {
@@ -286,6 +405,30 @@ func flock(path string) (func(), error) {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	return func() { f.Close() }, nil
+}
+
+// tryFlock takes an exclusive lock on path if nobody holds it; a missing
+// file counts as free and is created.
+func tryFlock(path string) (func(), bool) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, false
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, false
+	}
+	return func() { f.Close() }, true
+}
+
+// lockHeld tells whether a process holds the lock at path (an existing file).
+func lockHeld(path string) bool {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB) != nil
 }
 
 func writeFileAtomic(path string, v any) error {

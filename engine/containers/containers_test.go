@@ -2,8 +2,10 @@ package containers
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -18,11 +20,13 @@ func TestCreateLookupUpdateDelete(t *testing.T) {
 	a := &Record{ID: "abc123" + strings.Repeat("0", 58), Name: "web", Created: time.Now()}
 	b := &Record{ID: "abd456" + strings.Repeat("0", 58), Name: "db", Created: time.Now().Add(time.Second)}
 	for _, r := range []*Record{a, b} {
-		if err := s.Create(r); err != nil {
+		done, err := s.Create(r)
+		if err != nil {
 			t.Fatal(err)
 		}
+		done()
 	}
-	if err := s.Create(&Record{ID: NewID(), Name: "web"}); !errors.Is(err, ErrNameInUse) {
+	if _, err := s.Create(&Record{ID: NewID(), Name: "web"}); !errors.Is(err, ErrNameInUse) {
 		t.Fatalf("duplicate name: %v", err)
 	}
 	for ref, want := range map[string]string{"web": a.ID, "abc": a.ID, b.ID: b.ID, "db": b.ID} {
@@ -93,5 +97,90 @@ func TestValidateName(t *testing.T) {
 		if err := ValidateName(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// TestCreatorAlive: a record's creation lock is held until done, so other
+// commands can tell a create at work from a killed one.
+func TestCreatorAlive(t *testing.T) {
+	s, _ := Open(t.TempDir())
+	rec := &Record{ID: NewID(), Name: "c", Creating: true}
+	done, err := s.Create(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.CreatorAlive(rec.ID) {
+		t.Error("CreatorAlive false while the creator holds the lock")
+	}
+	done()
+	if s.CreatorAlive(rec.ID) {
+		t.Error("CreatorAlive true after done")
+	}
+	if ents, _ := os.ReadDir(s.dir); len(ents) != 2 { // .lock and the container
+		t.Errorf("Create left temporary entries: %v", ents)
+	}
+}
+
+// TestDeleteRacingUpdate: updates racing a delete never make the directory
+// again (the old Delete left containers/<id>/.lock behind).
+func TestDeleteRacingUpdate(t *testing.T) {
+	s, _ := Open(t.TempDir())
+	for i := 0; i < 50; i++ {
+		rec := &Record{ID: NewID(), Name: fmt.Sprintf("c%d", i)}
+		done, err := s.Create(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done()
+		var wg sync.WaitGroup
+		for j := 0; j < 4; j++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.Update(rec.ID, func(r *Record) error { r.State.Pid++; return nil })
+			}()
+		}
+		if err := s.Delete(rec.ID); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		if _, err := os.Lstat(s.Dir(rec.ID)); !os.IsNotExist(err) {
+			ents, _ := os.ReadDir(s.Dir(rec.ID))
+			t.Fatalf("round %d: the deleted container's directory is back: %v", i, ents)
+		}
+	}
+}
+
+// TestSweep: what killed creates and deletes left is removed; records, and
+// directories whose lock someone holds, stay.
+func TestSweep(t *testing.T) {
+	s, _ := Open(t.TempDir())
+	keep := &Record{ID: NewID(), Name: "keep"}
+	done, err := s.Create(keep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done()
+	lockOnly, tmpOnly, busy := NewID(), NewID(), NewID()
+	for _, d := range []string{lockOnly, tmpOnly, busy, tmpPrefix + "1", trashPrefix + "2/" + NewID()} {
+		os.MkdirAll(filepath.Join(s.dir, d), 0o700)
+	}
+	os.WriteFile(filepath.Join(s.Dir(lockOnly), ".lock"), nil, 0o600)
+	os.WriteFile(filepath.Join(s.Dir(tmpOnly), ".tmp-container.json123"), []byte("{"), 0o600)
+	unlock, err := flock(filepath.Join(s.Dir(busy), ".lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Sweep()
+	unlock()
+	var left []string
+	ents, _ := os.ReadDir(s.dir)
+	for _, e := range ents {
+		left = append(left, e.Name())
+	}
+	want := []string{".lock", busy, keep.ID}
+	sort.Strings(want)
+	if strings.Join(left, " ") != strings.Join(want, " ") {
+		t.Errorf("after Sweep: %v, want %v", left, want)
 	}
 }

@@ -30,6 +30,9 @@ type Volume struct {
 
 var volumeName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
 
+// IsVolumeName tells whether s can name a volume.
+func IsVolumeName(s string) bool { return volumeName.MatchString(s) }
+
 // ParseVolume parses -v SRC:DST[:ro|rw] or -v DST (an anonymous volume).
 // SRC starting with / or . is a host path; otherwise it names a volume.
 func ParseVolume(s string) (Volume, error) {
@@ -161,39 +164,14 @@ func ParseEnv(s string, lookup func(string) (string, bool)) (string, error) {
 	return "", nil
 }
 
-// ParseRestart parses --restart no|on-failure[:N]|always|unless-stopped.
-func ParseRestart(s string) (name string, max int, err error) {
-	n, count, hasCount := strings.Cut(s, ":")
-	switch n {
-	case "", "no", "always", "unless-stopped":
-		if hasCount {
-			return "", 0, fmt.Errorf("invalid --restart %q: only on-failure takes a retry count", s)
-		}
-		if n == "" {
-			n = "no"
-		}
-		return n, 0, nil
-	case "on-failure":
-		if hasCount {
-			c, err := strconv.Atoi(count)
-			if err != nil || c < 0 {
-				return "", 0, fmt.Errorf("invalid --restart %q: the retry count must be a non-negative integer", s)
-			}
-			return n, c, nil
-		}
-		return n, 0, nil
-	}
-	return "", 0, fmt.Errorf("invalid --restart %q: use no, on-failure[:N], always or unless-stopped", s)
-}
-
 // ResolveUser turns -u USER[:GROUP] (names or numbers) into ids using the
 // image's /etc/passwd and /etc/group contents (either may be nil). A
 // numeric user not in passwd runs with gid 0, as in docker.
 func ResolveUser(s string, passwd, group []byte) (specs.User, error) {
-	userPart, groupPart, hasGroup := strings.Cut(s, ":")
-	if userPart == "" || strings.ContainsRune(s, 0) {
-		return specs.User{}, fmt.Errorf("invalid user %q: use NAME|UID[:GROUP|GID]", s)
+	if err := CheckUser(s); err != nil {
+		return specs.User{}, err
 	}
+	userPart, groupPart, hasGroup := strings.Cut(s, ":")
 	var u specs.User
 	if uid, err := strconv.ParseUint(userPart, 10, 32); err == nil {
 		u.UID = uint32(uid)
@@ -204,7 +182,7 @@ func ResolveUser(s string, passwd, group []byte) (specs.User, error) {
 	} else {
 		f := findEntry(passwd, 0, userPart)
 		if len(f) < 4 {
-			return specs.User{}, fmt.Errorf("unable to find user %s: no matching entry in the image's /etc/passwd", userPart)
+			return specs.User{}, fmt.Errorf("unable to find user %s: no matching entries in passwd file", userPart)
 		}
 		uid, err1 := strconv.ParseUint(f[2], 10, 32)
 		gid, err2 := strconv.ParseUint(f[3], 10, 32)
@@ -219,7 +197,7 @@ func ResolveUser(s string, passwd, group []byte) (specs.User, error) {
 		} else {
 			f := findEntry(group, 0, groupPart)
 			if len(f) < 3 {
-				return specs.User{}, fmt.Errorf("unable to find group %s: no matching entry in the image's /etc/group", groupPart)
+				return specs.User{}, fmt.Errorf("unable to find group %s: no matching entries in group file", groupPart)
 			}
 			gid, err := strconv.ParseUint(f[2], 10, 32)
 			if err != nil {
@@ -229,6 +207,15 @@ func ResolveUser(s string, passwd, group []byte) (specs.User, error) {
 		}
 	}
 	return u, nil
+}
+
+// CheckUser checks the form of -u USER[:GROUP] without an image.
+func CheckUser(s string) error {
+	userPart, groupPart, hasGroup := strings.Cut(s, ":")
+	if userPart == "" || hasGroup && groupPart == "" || strings.ContainsAny(s, "\x00\n") || strings.Count(s, ":") > 1 {
+		return fmt.Errorf("invalid user %q: use NAME|UID[:GROUP|GID]", s)
+	}
+	return nil
 }
 
 // findEntry returns the fields of the first colon-separated line whose
@@ -243,15 +230,20 @@ func findEntry(data []byte, col int, key string) []string {
 	return nil
 }
 
+// TmpfsDefaults are the options of every --tmpfs mount, before the user's.
+var TmpfsDefaults = []string{"nosuid", "nodev", "noexec"}
+
 // ParseTmpfs parses --tmpfs DST[:OPTIONS] into a mount.
 func ParseTmpfs(s string) (specs.Mount, error) {
 	dst, opts, _ := strings.Cut(s, ":")
 	if !strings.HasPrefix(dst, "/") || path.Clean(dst) == "/" || strings.ContainsRune(s, 0) {
 		return specs.Mount{}, fmt.Errorf("invalid --tmpfs %q: use an absolute container path other than /, then optional :OPTIONS", s)
 	}
-	o := []string{"nosuid", "nodev", "noexec"}
-	if opts != "" {
-		o = append(o, strings.Split(opts, ",")...)
+	o := append([]string{}, TmpfsDefaults...)
+	for _, opt := range strings.Split(opts, ",") {
+		if opt != "" {
+			o = append(o, opt)
+		}
 	}
 	return specs.Mount{Destination: path.Clean(dst), Type: "tmpfs", Source: "tmpfs", Options: o}, nil
 }

@@ -128,13 +128,13 @@ func Generate(img ocispec.ImageConfig, o Options) (*specs.Spec, error) {
 		p.Cwd = o.Workdir
 	}
 	if !strings.HasPrefix(p.Cwd, "/") {
-		return nil, fmt.Errorf("working directory %q must be an absolute path", p.Cwd)
+		return nil, fmt.Errorf("the working directory '%s' is invalid, it needs to be an absolute path", p.Cwd)
 	}
 	if o.UserSet {
 		p.User = o.User
 	}
 	spec.Hostname = o.Hostname
-	capSet, err := capabilities(o)
+	capSet, err := Capabilities(o.Privileged, o.CapAdd, o.CapDrop)
 	if err != nil {
 		return nil, err
 	}
@@ -182,12 +182,12 @@ func Generate(img ocispec.ImageConfig, o Options) (*specs.Spec, error) {
 	return spec, nil
 }
 
-// capabilities applies --privileged, --cap-add and --cap-drop (ALL allowed)
-// to docker's default set.
-func capabilities(o Options) ([]string, error) {
+// Capabilities applies --privileged, --cap-add and --cap-drop (ALL allowed)
+// to docker's default set; an unknown name is an error.
+func Capabilities(privileged bool, add, drop []string) ([]string, error) {
 	set := map[string]bool{}
 	base := caps.DefaultDocker()
-	if o.Privileged {
+	if privileged {
 		base = boundingCaps()
 	}
 	for _, c := range base {
@@ -206,7 +206,7 @@ func capabilities(o Options) ([]string, error) {
 		}
 		return c, nil
 	}
-	for _, c := range o.CapDrop {
+	for _, c := range drop {
 		c, err := norm(c)
 		if err != nil {
 			return nil, err
@@ -217,7 +217,7 @@ func capabilities(o Options) ([]string, error) {
 		}
 		delete(set, c)
 	}
-	for _, c := range o.CapAdd {
+	for _, c := range add {
 		c, err := norm(c)
 		if err != nil {
 			return nil, err

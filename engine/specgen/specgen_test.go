@@ -84,14 +84,6 @@ func TestParseBytesRestartUser(t *testing.T) {
 			t.Errorf("%q accepted", in)
 		}
 	}
-	if n, c, err := ParseRestart("on-failure:3"); n != "on-failure" || c != 3 || err != nil {
-		t.Errorf("on-failure:3: %s %d %v", n, c, err)
-	}
-	for _, in := range []string{"sometimes", "always:2", "on-failure:-1", "on-failure:x"} {
-		if _, _, err := ParseRestart(in); err == nil {
-			t.Errorf("--restart %q accepted", in)
-		}
-	}
 	passwd := []byte("root:x:0:0::/:/bin/sh\nwww:x:33:44::/:/bin/false\n")
 	group := []byte("root:x:0:\nstaff:x:50:\n")
 	for in, want := range map[string][2]uint32{"www": {33, 44}, "33": {33, 44}, "1000": {1000, 0}, "www:staff": {33, 50}, "0:7": {0, 7}} {
@@ -129,7 +121,7 @@ func FuzzParsers(f *testing.F) {
 		if n, err := ParseBytes(s); err == nil && n < 0 {
 			t.Fatalf("size %q gave %d", s, n)
 		}
-		ParseRestart(s)
+		CheckUser(s)
 		ResolveUser(s, []byte(s), []byte(s))
 		ParseTmpfs(s)
 		ParseEnvFile("f", []byte(s), func(string) (string, bool) { return "", false })

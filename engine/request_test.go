@@ -1,0 +1,152 @@
+package engine
+
+import (
+	"fmt"
+	goruntime "runtime"
+	"strings"
+	"testing"
+)
+
+func TestParseRestartPolicy(t *testing.T) {
+	for in, want := range map[string]RestartPolicy{
+		"": {Name: RestartNo}, "no": {Name: RestartNo}, "always": {Name: RestartAlways},
+		"unless-stopped": {Name: RestartUnlessStopped}, "on-failure": {Name: RestartOnFailure},
+		"on-failure:3": {Name: RestartOnFailure, MaximumRetryCount: 3},
+	} {
+		if got, err := ParseRestartPolicy(in); err != nil || got != want {
+			t.Errorf("--restart %q: %+v, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"sometimes", "always:2", "on-failure:-1", "on-failure:x", "no:0", ":1"} {
+		if _, err := ParseRestartPolicy(in); err == nil {
+			t.Errorf("--restart %q accepted", in)
+		}
+	}
+}
+
+func TestParseMounts(t *testing.T) {
+	for in, want := range map[string]Mount{
+		"./site:/www:ro": {Type: MountBind, Source: "./site", Target: "/www", ReadOnly: true},
+		"data:/data":     {Type: MountVolume, Source: "data", Target: "/data"},
+		"/anon":          {Type: MountVolume, Target: "/anon"},
+	} {
+		got, err := ParseVolume(in)
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("-v %q: %+v, %v", in, got, err)
+		}
+	}
+	got, err := ParseTmpfs("/scratch:size=1m,mode=1777")
+	if err != nil || got.Type != MountTmpfs || got.Target != "/scratch" || strings.Join(got.TmpfsOptions, ",") != "size=1m,mode=1777" {
+		t.Errorf("--tmpfs: %+v, %v", got, err)
+	}
+}
+
+// TestValidate: each mistake a request can hold without an image is found
+// by Validate, with docker's message where docker has one.
+func TestValidate(t *testing.T) {
+	n := goruntime.NumCPU()
+	ok := CreateRequest{Image: "bb"}
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("a request with only an image: %v", err)
+	}
+	for _, tc := range []struct {
+		change func(*CreateRequest)
+		want   string
+	}{
+		{func(r *CreateRequest) { r.Image = "" }, "image is required"},
+		{func(r *CreateRequest) { r.Name = "a/b" }, "invalid container name"},
+		{func(r *CreateRequest) { r.Workdir = "relative/dir" }, "the working directory 'relative/dir' is invalid, it needs to be an absolute path"},
+		{func(r *CreateRequest) { r.User = "0:" }, "invalid user"},
+		{func(r *CreateRequest) { r.CapAdd = []string{"BOGUS"} }, `unknown capability "CAP_BOGUS"`},
+		{func(r *CreateRequest) { r.CapDrop = []string{"cap_nope"} }, `unknown capability "CAP_NOPE"`},
+		{func(r *CreateRequest) { r.Env = []string{"=x"} }, "invalid environment variable"},
+		{func(r *CreateRequest) { r.Resources.Memory = 1 << 20 }, "6MiB minimum"},
+		{func(r *CreateRequest) { r.Resources.NanoCPUs = int64(n+1) * 1e9 }, fmt.Sprintf("range of CPUs is from 0.01 to %d.00, as there are only %d CPUs available", n, n)},
+		{func(r *CreateRequest) { r.Resources.NanoCPUs = 1e6 }, "range of CPUs"},
+		{func(r *CreateRequest) { r.Resources.PidsLimit = -1 }, "negative"},
+		{func(r *CreateRequest) { r.Mounts = []Mount{{Type: MountBind, Source: "/x", Target: "rel"}} }, "invalid mount target"},
+		{func(r *CreateRequest) { r.Mounts = []Mount{{Type: MountVolume, Source: "../up", Target: "/x"}} }, "invalid volume name"},
+		{func(r *CreateRequest) { r.Mounts = []Mount{{Type: "nfs", Target: "/x"}} }, "unknown mount type"},
+		{func(r *CreateRequest) { r.Restart = RestartPolicy{Name: "sometimes"} }, "unknown restart policy"},
+		{func(r *CreateRequest) { r.Restart = RestartPolicy{Name: RestartAlways, MaximumRetryCount: 2} }, "retry count"},
+		{func(r *CreateRequest) { r.AutoRemove, r.Restart = true, RestartPolicy{Name: RestartAlways} }, "--rm and --restart"},
+		{func(r *CreateRequest) { r.Network, r.PublishAll = NetworkHost, true }, "ports cannot be published with --network host"},
+		{func(r *CreateRequest) { r.Network, r.MacAddress = NetworkNone, "02:00:00:00:00:01" }, "--network none"},
+		{func(r *CreateRequest) { r.MacAddress = "01:00:5e:00:00:01" }, "--mac-address"},
+	} {
+		r := ok
+		tc.change(&r)
+		if err := r.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want an error with %q", r, err, tc.want)
+		}
+	}
+}
+
+func TestParseCPUs(t *testing.T) {
+	if n, err := ParseCPUs("1.5"); err != nil || n != 1_500_000_000 {
+		t.Errorf("--cpus 1.5: %d, %v", n, err)
+	}
+	for _, in := range []string{"", "0", "-1", "x", "NaN"} {
+		if _, err := ParseCPUs(in); err == nil {
+			t.Errorf("--cpus %q accepted", in)
+		}
+	}
+}
+
+func TestParseSecurityOpts(t *testing.T) {
+	o, err := ParseSecurityOpts([]string{"seccomp=unconfined"})
+	if err != nil || !o.SeccompUnconfined {
+		t.Errorf("seccomp=unconfined: %+v, %v", o, err)
+	}
+	for _, in := range []string{"apparmor=x", "seccomp=", "label:disable", "seccomp=/no/such/profile.json"} {
+		if _, err := ParseSecurityOpts([]string{in}); err == nil {
+			t.Errorf("--security-opt %q accepted", in)
+		}
+	}
+}
+
+func TestLowercaseError(t *testing.T) {
+	for ref, want := range map[string]string{
+		"UPPER":          "repository name (library/UPPER) must be lowercase",
+		"UPPER/Case:tag": "repository name (UPPER/Case) must be lowercase",
+		"localhost:5000/Foo@sha256:" + strings.Repeat("a", 64): "repository name (localhost:5000/Foo) must be lowercase",
+	} {
+		if err := lowercaseError(ref); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", ref, err, want)
+		}
+	}
+	for _, ref := range []string{"busybox", "bad//name", "UP PER"} {
+		if err := lowercaseError(ref); err != nil {
+			t.Errorf("%s: %v", ref, err)
+		}
+	}
+}
+
+// FuzzRequestParsers: the parsers compose and the CLI feed strings to never
+// panic, and what they accept passes Validate.
+func FuzzRequestParsers(f *testing.F) {
+	for _, s := range []string{"./a:/b:ro", "v:/d", "/t:size=1m", "on-failure:2", "1.5", "512m", "seccomp=unconfined", "UPPER/Case:tag", ":::", "\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r := CreateRequest{Image: "bb", User: s, Workdir: s, Name: s, MacAddress: s, Network: NetworkMode(s)}
+		r.Validate()
+		ok := CreateRequest{Image: "bb"}
+		if m, err := ParseVolume(s); err == nil {
+			ok.Mounts = append(ok.Mounts, m)
+		}
+		if m, err := ParseTmpfs(s); err == nil {
+			ok.Mounts = append(ok.Mounts, m)
+		}
+		if p, err := ParseRestartPolicy(s); err == nil {
+			ok.Restart = p
+		}
+		if n, err := ParseMemory(s); err == nil && n >= minMemory {
+			ok.Resources.Memory = n
+		}
+		if err := ok.Validate(); err != nil {
+			t.Fatalf("%q parsed into a request Validate refuses: %v", s, err)
+		}
+		lowercaseError(s)
+	})
+}
