@@ -107,7 +107,7 @@ func (e *Engine) Create(ctx context.Context, r CreateRequest) (*containers.Recor
 	}
 	rec := &containers.Record{
 		ID: id, Name: name, Image: r.Image, ImageID: img.ID.String(), Created: time.Now().UTC(),
-		Command: p.argv, Network: string(p.network), Ports: p.ports, Hostname: hostname, MacAddress: p.mac,
+		Command: p.argv, Network: string(p.network), NetworkAliases: r.NetworkAliases, Ports: p.ports, Hostname: hostname, MacAddress: p.mac,
 		Mounts: recMounts, Restart: r.Restart, AutoRemove: r.AutoRemove, StopSignal: img.Config.Config.StopSignal,
 		Tty: r.Tty, OpenStdin: r.OpenStdin, Creating: true,
 		State: containers.State{Status: containers.StatusCreated},

@@ -271,12 +271,18 @@ func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, io 
 		dir := e.containers.Dir(id)
 		ep, err = e.net.Attach(ctx, network.AttachRequest{
 			ContainerID: id, Network: rec.Network, NetnsPath: fmt.Sprintf("/proc/%d/ns/net", c.Pid()),
-			Hostname: rec.Hostname, Aliases: hostAliases(rec.Name), Ports: rec.Ports, MAC: rec.MacAddress,
+			Hostname: rec.Hostname, Aliases: append(hostAliases(rec.Name), rec.NetworkAliases...), Ports: rec.Ports, MAC: rec.MacAddress,
+			Resolver:  true,
 			HostsPath: filepath.Join(dir, "hosts"), HostnamePath: filepath.Join(dir, "hostname"),
 			ResolvConfPath: filepath.Join(dir, "resolv.conf"),
 		})
 		if err != nil {
 			return nil, err
+		}
+		if rec.Network != string(NetworkBridge) {
+			if err = e.ensureResolver(ctx, rec.Network); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if err = c.Start(ctx); err != nil {

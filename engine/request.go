@@ -17,6 +17,7 @@ import (
 	"github.com/kago-run/kago/engine/specgen"
 	"github.com/kago-run/kago/linux/seccomp"
 	"github.com/kago-run/kago/network"
+	"github.com/kago-run/kago/network/etcfiles"
 	"github.com/kago-run/kago/network/mac"
 )
 
@@ -49,10 +50,14 @@ type CreateRequest struct {
 	Ports      []network.PortMapping
 	PublishAll bool // publish every port the image exposes (-P)
 	Network    NetworkMode
-	MacAddress string // "" derives one from the IP
-	Restart    RestartPolicy
-	AutoRemove bool // --rm
-	Init       bool // kago-init as PID 1
+	// NetworkAliases are more names of the container on its user network
+	// (--network-alias; compose adds the service name): its peers resolve
+	// them through the network's resolver, as they do its name.
+	NetworkAliases []string
+	MacAddress     string // "" derives one from the IP
+	Restart        RestartPolicy
+	AutoRemove     bool // --rm
+	Init           bool // kago-init as PID 1
 	// Cwd resolves relative bind sources (-v ./site:/www; compose: the
 	// project directory); default the process's working directory.
 	Cwd string
@@ -324,6 +329,14 @@ func (r *CreateRequest) Validate() error {
 		return fmt.Errorf("ports cannot be published with --network %s: drop -p/-P or use a bridge network", r.Network)
 	case !r.network().OwnInterface() && r.MacAddress != "":
 		return fmt.Errorf("--mac-address needs a network interface: it cannot be used with --network %s", r.Network)
+	}
+	if len(r.NetworkAliases) > 0 && (!r.network().OwnInterface() || r.network() == NetworkBridge) {
+		return errors.New("network-scoped aliases are only supported on user-defined networks: drop --network-alias or use --network NAME")
+	}
+	for _, a := range r.NetworkAliases {
+		if err := etcfiles.ValidateHostname(a); err != nil {
+			return fmt.Errorf("--network-alias: %w", err)
+		}
 	}
 	if r.MacAddress != "" {
 		if _, err := mac.Parse(r.MacAddress); err != nil {

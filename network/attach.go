@@ -29,6 +29,10 @@ type AttachRequest struct {
 	MAC     string     // explicit --mac-address; "": derived from the IP
 	IP      netip.Addr // static --ip; zero: next free
 	Ports   []PortMapping
+	// Resolver points the container's resolv.conf at its user network's
+	// resolver (see ServeResolver), which the caller keeps running; on the
+	// default network it changes nothing (docker's rule).
+	Resolver bool
 	// Files to (re)write; empty paths are skipped. They are written in place,
 	// not replaced, so a bind mount of them into the container sees updates.
 	HostsPath, HostnamePath, ResolvConfPath string
@@ -335,7 +339,11 @@ func (m *Manager) writeFiles(req AttachRequest, ep Endpoint, s *state) error {
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("read host resolver config %s: %w", m.cfg.ResolvConf, err)
 		}
-		if err := writeInPlace(req.ResolvConfPath, etcfiles.ResolvConf(host)); err != nil {
+		conf := etcfiles.ResolvConf(host)
+		if req.Resolver && ep.Network != DefaultNetwork {
+			conf = etcfiles.ResolvConfVia(host, ep.Gateway)
+		}
+		if err := writeInPlace(req.ResolvConfPath, conf); err != nil {
 			return err
 		}
 	}

@@ -54,6 +54,7 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.r.ReadOnly, "read-only", false, "mount the root filesystem read-only")
 	fs.StringVar(&f.r.Hostname, "hostname", "", "container host name (default: the short ID)")
 	fs.StringVar(&f.network, "network", "bridge", "network: bridge, host, none or a user network")
+	fs.StringArrayVar(&f.r.NetworkAliases, "network-alias", nil, "another name of the container on its user network")
 	fs.StringVar(&f.r.MacAddress, "mac-address", "", "container MAC address (default: locally administered, derived from the IP)")
 	fs.StringVarP(&f.memory, "memory", "m", "", "memory limit (e.g. 256m)")
 	fs.StringVar(&f.cpus, "cpus", "", "CPU limit (e.g. 1.5)")

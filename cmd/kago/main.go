@@ -33,7 +33,7 @@ func newRootCmd() *cobra.Command {
 		newPsCmd, newInspectCmd, newPortCmd, newLogsCmd, newExecCmd, newWaitCmd, newTopCmd, newStatsCmd, newAttachCmd, newCpCmd, newStartRunCmd, newExitedCmd,
 		newPullCmd, newImagesCmd, newRmiCmd, newTagCmd, newImageCmd, // image verbs
 		newSaveCmd, newLoadCmd, newImportCmd, newPushCmd, newLoginCmd, newLogoutCmd,
-		newNetworkCmd, // network verbs
+		newNetworkCmd, newResolverCmd, // network verbs
 	} {
 		root.AddCommand(newCmd(g))
 	}

@@ -103,17 +103,19 @@ type Record struct {
 	Created time.Time `json:"Created"`
 	Command []string  `json:"Command"` // process args, for ps
 	// Network is the network name: bridge, host, none or a user network.
-	Network    string                `json:"Network"`
-	Ports      []network.PortMapping `json:"Ports,omitempty"` // as requested
-	Hostname   string                `json:"Hostname"`
-	MacAddress string                `json:"MacAddress,omitempty"` // --mac-address
-	Mounts     []Mount               `json:"Mounts,omitempty"`
-	Restart    RestartPolicy         `json:"RestartPolicy"`
-	AutoRemove bool                  `json:"AutoRemove"`
-	StopSignal string                `json:"StopSignal,omitempty"`
-	Tty        bool                  `json:"Tty"`
-	OpenStdin  bool                  `json:"OpenStdin"` // -i
-	State      State                 `json:"State"`
+	Network string `json:"Network"`
+	// NetworkAliases are the container's extra names on a user network.
+	NetworkAliases []string              `json:"NetworkAliases,omitempty"`
+	Ports          []network.PortMapping `json:"Ports,omitempty"` // as requested
+	Hostname       string                `json:"Hostname"`
+	MacAddress     string                `json:"MacAddress,omitempty"` // --mac-address
+	Mounts         []Mount               `json:"Mounts,omitempty"`
+	Restart        RestartPolicy         `json:"RestartPolicy"`
+	AutoRemove     bool                  `json:"AutoRemove"`
+	StopSignal     string                `json:"StopSignal,omitempty"`
+	Tty            bool                  `json:"Tty"`
+	OpenStdin      bool                  `json:"OpenStdin"` // -i
+	State          State                 `json:"State"`
 	// Endpoint is the live network attachment (nil when not running).
 	Endpoint *network.Endpoint `json:"Endpoint,omitempty"`
 	// Creating is set until the engine has made everything the record

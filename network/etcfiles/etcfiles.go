@@ -67,6 +67,18 @@ func Hosts(self Entry, peers []Entry) []byte {
 // loopback. When no nameserver is left the search and options lines are still
 // kept, and the container resolves only through /etc/hosts.
 func ResolvConf(host []byte) []byte {
+	return resolvConf(host, netip.Addr{})
+}
+
+// ResolvConfVia is the resolv.conf of a container whose resolver is server
+// (its user network's, which forwards to the host's): the host's search and
+// options lines, and server as the only nameserver.
+func ResolvConfVia(host []byte, server netip.Addr) []byte {
+	return resolvConf(host, server)
+}
+
+// resolvConf keeps the host's lines; its nameservers go when server is set.
+func resolvConf(host []byte, server netip.Addr) []byte {
 	var b bytes.Buffer
 	b.WriteString(header)
 	sc := bufio.NewScanner(bytes.NewReader(host))
@@ -78,7 +90,7 @@ func ResolvConf(host []byte) []byte {
 		}
 		fields := strings.Fields(line)
 		if fields[0] == "nameserver" {
-			if len(fields) < 2 {
+			if len(fields) < 2 || server.IsValid() {
 				continue
 			}
 			// A zone suffix (fe80::1%eth0) names a host interface: useless inside.
@@ -89,6 +101,9 @@ func ResolvConf(host []byte) []byte {
 		}
 		b.WriteString(strings.Join(fields, " "))
 		b.WriteByte('\n')
+	}
+	if server.IsValid() {
+		fmt.Fprintf(&b, "nameserver %s\n", server)
 	}
 	return b.Bytes()
 }

@@ -21,6 +21,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/kago-run/kago/network/mac"
 )
 
 // MaxNameLen is the longest interface name the kernel accepts (IFNAMSIZ-1).
@@ -70,7 +72,12 @@ func EnsureBridge(name string, gateway netip.Prefix) error {
 	}
 	l, err := netlink.LinkByName(name)
 	if errors.As(err, &netlink.LinkNotFoundError{}) {
-		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}
+		// A bridge without an address of its own takes the lowest of its
+		// ports' and changes it when that port leaves: its containers'
+		// neighbour entries for the gateway then go stale for seconds, and
+		// with them their DNS. Its own address (the one a container with the
+		// gateway's IP would get) never changes.
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, HardwareAddr: mac.FromIP(gateway.Addr())}}
 		if err := netlink.LinkAdd(br); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("create bridge %s: %w", name, err)
 		}
