@@ -113,6 +113,7 @@ type Record struct {
 	Restart        RestartPolicy         `json:"RestartPolicy"`
 	AutoRemove     bool                  `json:"AutoRemove"`
 	StopSignal     string                `json:"StopSignal,omitempty"`
+	Labels         map[string]string     `json:"Labels,omitempty"`
 	Tty            bool                  `json:"Tty"`
 	OpenStdin      bool                  `json:"OpenStdin"` // -i
 	State          State                 `json:"State"`
