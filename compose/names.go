@@ -2,6 +2,7 @@ package compose
 
 import (
 	"fmt"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
@@ -109,4 +110,12 @@ func checkVolume(key string, v types.VolumeConfig) error {
 		return fmt.Errorf("volume %q: driver_opts are not supported by kago", key)
 	}
 	return nil
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return p, fmt.Errorf("want CIDR notation such as 10.90.7.0/24: %w", err)
+	}
+	return p, nil
 }

@@ -34,6 +34,7 @@ func newRootCmd() *cobra.Command {
 		newPullCmd, newImagesCmd, newRmiCmd, newTagCmd, newImageCmd, // image verbs
 		newSaveCmd, newLoadCmd, newImportCmd, newPushCmd, newLoginCmd, newLogoutCmd,
 		newNetworkCmd, newResolverCmd, // network verbs
+		newComposeCmd, // compose verbs
 	} {
 		root.AddCommand(newCmd(g))
 	}
