@@ -200,4 +200,3 @@ func TestComposeRefusesUnsupported(t *testing.T) {
 		t.Errorf("a refused project made containers: %v", ids)
 	}
 }
-
