@@ -20,6 +20,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/kago-run/kago/engine/containers"
+	"github.com/kago-run/kago/engine/health"
 	"github.com/kago-run/kago/engine/initproc"
 	"github.com/kago-run/kago/engine/specgen"
 	"github.com/kago-run/kago/image"
@@ -102,6 +103,7 @@ func (e *Engine) Create(ctx context.Context, r CreateRequest) (*containers.Recor
 	if hostname == "" {
 		hostname = id[:12]
 	}
+	r.Mounts = append(r.Mounts, imageVolumes(img.Config.Config.Volumes, r.Mounts)...)
 	recMounts, err := e.recordMounts(r.Mounts, r.Cwd)
 	if err != nil {
 		return nil, err
@@ -113,6 +115,10 @@ func (e *Engine) Create(ctx context.Context, r CreateRequest) (*containers.Recor
 		Tty: r.Tty, OpenStdin: r.OpenStdin, Creating: true,
 		State: containers.State{Status: containers.StatusCreated},
 	}
+	if rec.Healthcheck, err = imageHealthcheck(img); err != nil {
+		return nil, err
+	}
+	rec.Healthcheck = health.Merge(r.Healthcheck, rec.Healthcheck)
 	if rec.Restart.Name == "" {
 		rec.Restart.Name = RestartNo
 	}
@@ -262,6 +268,13 @@ func (e *Engine) fill(ctx context.Context, rec *containers.Record, r *CreateRequ
 			return err
 		}
 	}
+	for _, m := range rec.Mounts {
+		if MountType(m.Type) == MountVolume {
+			if err := e.prepareVolume(ctx, m, rootfs); err != nil {
+				return err
+			}
+		}
+	}
 	mounts, err := e.specMounts(rec.Mounts, r.Mounts)
 	if err != nil {
 		return err
@@ -281,6 +294,42 @@ func (e *Engine) fill(ctx context.Context, rec *containers.Record, r *CreateRequ
 		return err
 	}
 	return writeJSON(filepath.Join(dir, "config.json"), spec)
+}
+
+// imageHealthcheck is the image's HEALTHCHECK (docker's config field, not
+// in the OCI config), validated: the image is untrusted.
+func imageHealthcheck(img *image.Image) (*health.Config, error) {
+	var raw struct {
+		Config struct {
+			Healthcheck *health.Config `json:"Healthcheck"`
+		} `json:"config"`
+	}
+	if len(img.RawConfig) == 0 {
+		return nil, nil
+	}
+	if err := json.Unmarshal(img.RawConfig, &raw); err != nil {
+		return nil, fmt.Errorf("image %s: config: %w", img.ID, err)
+	}
+	if hc := raw.Config.Healthcheck; hc != nil {
+		if err := hc.Validate(); err != nil {
+			return nil, fmt.Errorf("image %s: HEALTHCHECK: %w", img.ID, err)
+		}
+	}
+	return raw.Config.Healthcheck, nil
+}
+
+// imageVolumes are anonymous volumes for the image's VOLUME entries that
+// no mount of the request covers, as docker makes them.
+func imageVolumes(vols map[string]struct{}, ms []Mount) []Mount {
+	var out []Mount
+	for _, target := range slices.Sorted(maps.Keys(vols)) {
+		target = path.Clean(target)
+		if !path.IsAbs(target) || target == "/" || slices.ContainsFunc(ms, func(m Mount) bool { return path.Clean(m.Target) == target }) {
+			continue
+		}
+		out = append(out, Mount{Type: MountVolume, Target: target})
+	}
+	return out
 }
 
 // recordMounts are the request's mounts as the record (and inspect) keeps

@@ -52,6 +52,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 
 	"github.com/kago-run/kago/engine/containers"
+	"github.com/kago-run/kago/engine/volumes"
 	"github.com/kago-run/kago/image"
 	"github.com/kago-run/kago/network"
 	"github.com/kago-run/kago/runtime"
@@ -79,6 +80,7 @@ type Engine struct {
 	runtime    *runtime.Runtime
 	net        *network.Manager
 	containers *containers.Store
+	volumes    *volumes.Store
 }
 
 // Open opens (creating if needed) the engine state under root.
@@ -112,6 +114,9 @@ func Open(root string, log *slog.Logger) (*Engine, error) {
 	// What killed commands left in the store goes as soon as a command
 	// meets it; records of killed creates go in reconcile.
 	e.containers.Sweep()
+	if e.volumes, err = volumes.Open(filepath.Join(abs, "volumes")); err != nil {
+		return nil, err
+	}
 	e.Images.InUse = e.imageInUse
 	return e, nil
 }
@@ -153,6 +158,4 @@ func (e *Engine) logPath(id string) string {
 // LogPath is where the container's json-file log lives.
 func (e *Engine) LogPath(id string) string { return e.logPath(id) }
 
-func (e *Engine) volumeDir(name string) string {
-	return filepath.Join(e.Root, "volumes", name, "_data")
-}
+func (e *Engine) volumeDir(name string) string { return e.volumes.Path(name) }

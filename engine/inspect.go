@@ -47,12 +47,13 @@ func Inspect(r *containers.Record) map[string]any {
 			"Restarting": st.Status == containers.StatusRestarting, "Pid": st.Pid, "ExitCode": st.ExitCode,
 			"OOMKilled": st.OOMKilled, "Error": st.Error, "StartedAt": ts(st.StartedAt), "FinishedAt": ts(st.FinishedAt),
 			"MonitorPid": st.MonitorPid, // kago: the per-container monitor process
+			"Health":     st.Health,
 		},
 		"RestartCount": st.RestartCount,
 		"HostConfig": map[string]any{
 			"NetworkMode": r.Network, "RestartPolicy": r.Restart, "AutoRemove": r.AutoRemove,
 		},
-		"Config":          map[string]any{"Hostname": r.Hostname, "Image": r.Image, "Cmd": r.Command, "Tty": r.Tty, "StopSignal": r.StopSignal, "Labels": r.Labels},
+		"Config":          map[string]any{"Hostname": r.Hostname, "Image": r.Image, "Cmd": r.Command, "Tty": r.Tty, "StopSignal": r.StopSignal, "Healthcheck": r.Healthcheck, "Labels": r.Labels},
 		"NetworkSettings": ns,
 		"Mounts":          mounts,
 	}

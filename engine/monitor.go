@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kago-run/kago/engine/containers"
+	"github.com/kago-run/kago/engine/health"
 	"github.com/kago-run/kago/engine/monitor"
 	"github.com/kago-run/kago/network"
 	"github.com/kago-run/kago/runtime"
@@ -72,6 +73,11 @@ func (e *Engine) startMonitor(ctx context.Context, ref string, attach bool) (*co
 		"--id", rec.ID, "--dir", e.containers.Dir(rec.ID), "--log", e.logPath(rec.ID),
 		"--log-max-size", strconv.FormatInt(e.Config.LogMaxSize, 10),
 		"--tty="+strconv.FormatBool(rec.Tty), "--stdin="+strconv.FormatBool(rec.OpenStdin), "--ready-fd", "3")
+	if rec.Healthcheck != nil {
+		// The first probe comes after one interval, as docker's.
+		first := healthDelay(&containers.Record{Healthcheck: rec.Healthcheck, State: containers.State{StartedAt: time.Now()}})
+		cmd.Args = append(cmd.Args, "--health-delay", strconv.FormatInt(int64(first), 10))
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{readyW}
 	cmd.Env = append(os.Environ(), monitor.RuntimeEnv...)
@@ -294,6 +300,10 @@ func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, io 
 		r.State.MonitorPid = os.Getppid() // this runs as the monitor's helper
 		r.State.StartedAt = time.Now().UTC()
 		r.State.ExitCode, r.State.OOMKilled, r.State.Error = 0, false, ""
+		r.State.Health = nil
+		if r.Healthcheck != nil {
+			r.State.Health = health.NewState()
+		}
 		r.Endpoint = ep
 		return nil
 	}); err != nil {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -149,8 +148,11 @@ func (e *Engine) removeFiles(ctx context.Context, rec *containers.Record, volume
 	if volumes {
 		for _, m := range rec.Mounts {
 			if m.Type == string(MountVolume) && m.Anonymous {
-				if err := os.RemoveAll(filepath.Dir(e.volumeDir(m.Name))); err != nil {
-					return fmt.Errorf("remove volume %s: %w", m.Name, err)
+				err := e.volumes.Remove(m.Name, func(name string) []string {
+					return slices.DeleteFunc(e.volumeUsers()[name], func(id string) bool { return id == rec.ID })
+				})
+				if err != nil && !errors.Is(err, ErrNoSuchVolume) {
+					return err
 				}
 			}
 		}

@@ -14,6 +14,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/kago-run/kago/engine/containers"
+	"github.com/kago-run/kago/engine/health"
 	"github.com/kago-run/kago/engine/specgen"
 	"github.com/kago-run/kago/linux/seccomp"
 	"github.com/kago-run/kago/network"
@@ -57,8 +58,11 @@ type CreateRequest struct {
 	NetworkAliases []string
 	MacAddress     string // "" derives one from the IP
 	Restart        RestartPolicy
-	AutoRemove     bool // --rm
-	Init           bool // kago-init as PID 1
+	// Healthcheck overrides the image's HEALTHCHECK field by field; a Test
+	// of ["NONE"] disables it (--no-healthcheck); nil keeps the image's.
+	Healthcheck *Healthcheck
+	AutoRemove  bool // --rm
+	Init        bool // kago-init as PID 1
 	// Labels are the container's metadata (--label; compose's
 	// com.docker.compose.* labels find a project's containers again).
 	Labels map[string]string
@@ -146,6 +150,9 @@ func validateRestart(p RestartPolicy) error {
 	return nil
 }
 
+// Healthcheck is docker's HealthConfig: a probe command and its timing.
+type Healthcheck = health.Config
+
 // MountType is what a Mount mounts.
 type MountType string
 
@@ -184,6 +191,63 @@ func ParseVolume(s string) (Mount, error) {
 		m.Type, m.Source = MountVolume, ""
 	}
 	return m, nil
+}
+
+// ParseMount parses --mount type=bind|volume|tmpfs,source=SRC,target=DST
+// with docker's keys: src, dst and destination as other spellings,
+// readonly (or ro, =true|false), tmpfs-size and tmpfs-mode; type defaults
+// to volume, as docker's.
+func ParseMount(s string) (Mount, error) {
+	m := Mount{Type: MountVolume}
+	bad := func(why string) (Mount, error) {
+		return Mount{}, fmt.Errorf("invalid --mount %q: %s", s, why)
+	}
+	for _, field := range strings.Split(s, ",") {
+		key, val, hasVal := strings.Cut(field, "=")
+		switch strings.ToLower(key) {
+		case "type":
+			m.Type = MountType(val)
+		case "source", "src":
+			m.Source = val
+		case "target", "destination", "dst":
+			m.Target = val
+		case "readonly", "ro":
+			ro := true
+			if hasVal {
+				b, err := strconv.ParseBool(val)
+				if err != nil {
+					return bad(key + " takes true or false")
+				}
+				ro = b
+			}
+			m.ReadOnly = ro
+		case "tmpfs-size":
+			n, err := specgen.ParseBytes(val)
+			if err != nil || n <= 0 {
+				return bad("tmpfs-size wants a size like 64m")
+			}
+			m.TmpfsOptions = append(m.TmpfsOptions, "size="+strconv.FormatInt(n, 10))
+		case "tmpfs-mode":
+			mode, err := strconv.ParseUint(val, 8, 32)
+			if err != nil || mode > 0o7777 {
+				return bad("tmpfs-mode wants an octal mode like 1777")
+			}
+			m.TmpfsOptions = append(m.TmpfsOptions, "mode="+strconv.FormatUint(mode, 8))
+		default:
+			return bad(fmt.Sprintf("unknown key %q (use type, source, target, readonly, tmpfs-size, tmpfs-mode)", key))
+		}
+	}
+	switch {
+	case m.Target == "":
+		return bad("target is required")
+	case m.Type == MountTmpfs && m.Source != "":
+		return bad("a tmpfs has no source")
+	case m.Type == MountBind && m.Source == "":
+		return bad("a bind mount needs a source")
+	case m.Type != MountTmpfs && len(m.TmpfsOptions) > 0:
+		return bad("tmpfs-size and tmpfs-mode are for type=tmpfs")
+	}
+	return m, m.validate()
 }
 
 // ParseTmpfs parses --tmpfs CONTAINER_PATH[:OPTIONS].
@@ -336,6 +400,11 @@ func (r *CreateRequest) Validate() error {
 	for k := range r.Labels {
 		if k == "" || strings.ContainsRune(k, 0) {
 			return fmt.Errorf("invalid label %q: a label needs a non-empty key", k)
+		}
+	}
+	if r.Healthcheck != nil {
+		if err := r.Healthcheck.Validate(); err != nil {
+			return err
 		}
 	}
 	if r.AutoRemove && r.Restart.Name != "" && r.Restart.Name != RestartNo {

@@ -125,7 +125,7 @@ func TestLowercaseError(t *testing.T) {
 // FuzzRequestParsers: the parsers compose and the CLI feed strings to never
 // panic, and what they accept passes Validate.
 func FuzzRequestParsers(f *testing.F) {
-	for _, s := range []string{"./a:/b:ro", "v:/d", "/t:size=1m", "on-failure:2", "1.5", "512m", "seccomp=unconfined", "UPPER/Case:tag", ":::", "\x00"} {
+	for _, s := range []string{"./a:/b:ro", "v:/d", "/t:size=1m", "on-failure:2", "1.5", "512m", "seccomp=unconfined", "type=tmpfs,dst=/t,tmpfs-size=1m", "type=volume,src=v,dst=/v,ro=false", "UPPER/Case:tag", ":::", "\x00"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -136,6 +136,9 @@ func FuzzRequestParsers(f *testing.F) {
 			ok.Mounts = append(ok.Mounts, m)
 		}
 		if m, err := ParseTmpfs(s); err == nil {
+			ok.Mounts = append(ok.Mounts, m)
+		}
+		if m, err := ParseMount(s); err == nil {
 			ok.Mounts = append(ok.Mounts, m)
 		}
 		if p, err := ParseRestartPolicy(s); err == nil {
@@ -149,4 +152,21 @@ func FuzzRequestParsers(f *testing.F) {
 		}
 		lowercaseError(s)
 	})
+}
+
+func TestParseMount(t *testing.T) {
+	m, err := ParseMount("type=volume,src=data,dst=/d,readonly")
+	if err != nil || m.Type != MountVolume || m.Source != "data" || m.Target != "/d" || !m.ReadOnly {
+		t.Fatalf("volume: %+v %v", m, err)
+	}
+	m, err = ParseMount("type=tmpfs,target=/t,tmpfs-size=1m,tmpfs-mode=1777")
+	if err != nil || m.Type != MountTmpfs || strings.Join(m.TmpfsOptions, ",") != "size=1048576,mode=1777" {
+		t.Fatalf("tmpfs: %+v %v", m, err)
+	}
+	for _, bad := range []string{"type=bind,dst=/b", "src=x", "type=tmpfs,src=x,dst=/t", "type=volume,dst=/v,tmpfs-size=1m",
+		"type=nfs,dst=/n", "type=volume,src=../x,dst=/v", "dst=/v,bogus=1", "dst=/v,readonly=maybe", "type=tmpfs,dst=/t,tmpfs-mode=9"} {
+		if _, err := ParseMount(bad); err == nil {
+			t.Errorf("--mount %q accepted", bad)
+		}
+	}
 }

@@ -176,7 +176,15 @@ func ApplyChange(c *ocispec.ImageConfig, change string) error {
 		if c.Volumes == nil {
 			c.Volumes = map[string]struct{}{}
 		}
-		for _, v := range commandArgs(arg) {
+		// A JSON list or paths separated by blanks; not a command: the
+		// shell form would make "/bin/sh" and "-c" volumes.
+		paths := strings.Fields(arg)
+		if strings.HasPrefix(arg, "[") {
+			if err := json.Unmarshal([]byte(arg), &paths); err != nil {
+				return fmt.Errorf("change %q: %w", change, err)
+			}
+		}
+		for _, v := range paths {
 			c.Volumes[v] = struct{}{}
 		}
 	case "WORKDIR":

@@ -102,3 +102,26 @@ func FuzzApplyChange(f *testing.F) {
 		_ = ApplyChange(&ocispec.ImageConfig{}, s)
 	})
 }
+
+// TestApplyChangeVolume: VOLUME takes paths (blank-separated or a JSON
+// list), not a command run by the shell.
+func TestApplyChangeVolume(t *testing.T) {
+	for change, want := range map[string][]string{
+		"VOLUME /cache":             {"/cache"},
+		"VOLUME /a /b":              {"/a", "/b"},
+		`VOLUME ["/data", "/logs"]`: {"/data", "/logs"},
+	} {
+		var c ocispec.ImageConfig
+		if err := ApplyChange(&c, change); err != nil {
+			t.Fatal(err)
+		}
+		if len(c.Volumes) != len(want) {
+			t.Errorf("%s: volumes %v, want %v", change, c.Volumes, want)
+		}
+		for _, p := range want {
+			if _, ok := c.Volumes[p]; !ok {
+				t.Errorf("%s: volumes %v, want %v", change, c.Volumes, want)
+			}
+		}
+	}
+}

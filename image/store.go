@@ -71,6 +71,9 @@ type Image struct {
 	// Config is the OCI image config: Entrypoint, Cmd, Env, WorkingDir, User,
 	// ExposedPorts and StopSignal live in Config.Config.
 	Config ocispec.Image `json:"config"`
+	// RawConfig is the config as stored, for fields docker has beyond the
+	// OCI ones (the engine reads config.Healthcheck from it).
+	RawConfig []byte `json:"-"`
 }
 
 // OpenWith opens (creating if needed) the image store under root, unpacking
@@ -135,7 +138,7 @@ func (s *Store) load(r *Record) (*Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", shortID(r.ID), err)
 	}
-	return &Image{Record: *r, Config: *cfg}, nil
+	return &Image{Record: *r, Config: *cfg, RawConfig: data}, nil
 }
 
 // Resolve finds an image by reference ("httpd", "httpd:2.4",

@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -80,6 +81,10 @@ func parseArgs(args []string) (o monitor.Options, protocol string, err error) {
 			o.Tty, err = strconv.ParseBool(value)
 		case "stdin":
 			o.OpenStdin, err = strconv.ParseBool(value)
+		case "health-delay":
+			var ns int64
+			ns, err = strconv.ParseInt(value, 10, 64)
+			o.HealthDelay = time.Duration(ns)
 		case "ready-fd":
 			o.Ready, err = inherit(value, "ready", false)
 		case "attach-fd":

@@ -119,6 +119,27 @@ func newExitedCmd(g *globalOptions) *cobra.Command {
 	}
 }
 
+func newHealthCmd(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:    monitor.HealthCommand + " ID",
+		Hidden: true,
+		Args:   cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			result := helperResult()
+			e, err := openHelperEngine(g)
+			if err != nil {
+				return answer(result, "", err)
+			}
+			next, ok, err := e.Probe(cmd.Context(), args[0])
+			word := monitor.ResultDone
+			if ok {
+				word = fmt.Sprintf("%s %d", monitor.ResultNext, next.Nanoseconds())
+			}
+			return answer(result, word, err)
+		},
+	}
+}
+
 // openHelperEngine opens the engine for a helper, whose warnings go to
 // its stderr: the container's monitor.log.
 func openHelperEngine(g *globalOptions) (*engine.Engine, error) {

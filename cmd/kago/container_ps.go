@@ -13,6 +13,7 @@ import (
 
 	"github.com/kago-run/kago/engine"
 	"github.com/kago-run/kago/engine/containers"
+	"github.com/kago-run/kago/engine/health"
 )
 
 func newPsCmd(g *globalOptions) *cobra.Command {
@@ -142,7 +143,14 @@ func statusText(r *containers.Record) string {
 	s := r.State
 	switch s.Status {
 	case containers.StatusRunning:
-		return "Up " + humanDuration(time.Since(s.StartedAt))
+		up := "Up " + humanDuration(time.Since(s.StartedAt))
+		if h := s.Health; h != nil {
+			if h.Status == health.Starting {
+				return up + " (health: starting)"
+			}
+			return up + " (" + h.Status + ")"
+		}
+		return up
 	case containers.StatusExited:
 		return fmt.Sprintf("Exited (%d) %s ago", s.ExitCode, humanDuration(time.Since(s.FinishedAt)))
 	case containers.StatusRestarting:

@@ -30,6 +30,8 @@ type runFlags struct {
 	publish    []string
 	volumes    []string
 	tmpfs      []string
+	mounts     []string
+	health     healthFlags
 	network    string
 	restart    string
 	memory     string
@@ -51,6 +53,7 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVarP(&f.r.PublishAll, "publish-all", "P", false, "publish every EXPOSEd port on a free host port")
 	fs.StringArrayVarP(&f.volumes, "volume", "v", nil, "bind mount or volume: HOST_PATH|NAME:CONTAINER_PATH[:ro]")
 	fs.StringArrayVar(&f.tmpfs, "tmpfs", nil, "mount a tmpfs: PATH[:OPTIONS]")
+	fs.StringArrayVar(&f.mounts, "mount", nil, "attach a mount: type=bind|volume|tmpfs,source=SRC,target=DST[,readonly]")
 	fs.BoolVar(&f.r.ReadOnly, "read-only", false, "mount the root filesystem read-only")
 	fs.StringVar(&f.r.Hostname, "hostname", "", "container host name (default: the short ID)")
 	fs.StringVar(&f.network, "network", "bridge", "network: bridge, host, none or a user network")
@@ -67,6 +70,7 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.r.Privileged, "privileged", false, "give the container all capabilities and devices, no seccomp")
 	fs.BoolVarP(&f.r.Tty, "tty", "t", false, "allocate a pseudo-terminal")
 	fs.BoolVarP(&f.r.OpenStdin, "interactive", "i", false, "keep stdin open")
+	f.health.register(fs)
 	fs.BoolVar(&f.r.Init, "init", false, "run a minimal init as PID 1 that forwards signals and reaps zombies")
 }
 
@@ -109,12 +113,22 @@ func (f *runFlags) request(cmd *cobra.Command, args []string) (engine.CreateRequ
 		}
 		r.Mounts = append(r.Mounts, m)
 	}
+	for _, v := range f.mounts {
+		m, err := engine.ParseMount(v)
+		if err != nil {
+			return r, err
+		}
+		r.Mounts = append(r.Mounts, m)
+	}
 	for _, t := range f.tmpfs {
 		m, err := engine.ParseTmpfs(t)
 		if err != nil {
 			return r, err
 		}
 		r.Mounts = append(r.Mounts, m)
+	}
+	if r.Healthcheck, err = f.health.config(); err != nil {
+		return r, err
 	}
 	r.Network = engine.NetworkMode(f.network)
 	if r.Restart, err = engine.ParseRestartPolicy(f.restart); err != nil {
@@ -378,4 +392,40 @@ func eachContainer(cmd *cobra.Command, refs []string, fn func(ref string) error)
 		return fmt.Errorf("%d of %d containers failed", failed, len(refs))
 	}
 	return nil
+}
+
+// healthFlags are docker's --health-* flags.
+type healthFlags struct {
+	cmd                                           string
+	interval, timeout, startPeriod, startInterval time.Duration
+	retries                                       int
+	none                                          bool
+}
+
+func (h *healthFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&h.cmd, "health-cmd", "", "command to run to check health (run by /bin/sh -c)")
+	fs.DurationVar(&h.interval, "health-interval", 0, "time between running the check (default 30s)")
+	fs.DurationVar(&h.timeout, "health-timeout", 0, "maximum time to allow one check to run (default 30s)")
+	fs.DurationVar(&h.startPeriod, "health-start-period", 0, "start period for the container to initialize before failures count")
+	fs.DurationVar(&h.startInterval, "health-start-interval", 0, "time between running the check during the start period")
+	fs.IntVar(&h.retries, "health-retries", 0, "consecutive failures needed to report unhealthy (default 3)")
+	fs.BoolVar(&h.none, "no-healthcheck", false, "disable any container-specified HEALTHCHECK")
+}
+
+// config is the request's healthcheck: nil when no flag was given.
+func (h *healthFlags) config() (*engine.Healthcheck, error) {
+	hc := &engine.Healthcheck{Interval: h.interval, Timeout: h.timeout, StartPeriod: h.startPeriod,
+		StartInterval: h.startInterval, Retries: h.retries}
+	timing := hc.Interval != 0 || hc.Timeout != 0 || hc.StartPeriod != 0 || hc.StartInterval != 0 || hc.Retries != 0
+	switch {
+	case h.none && (h.cmd != "" || timing):
+		return nil, errors.New("--no-healthcheck conflicts with --health-* options")
+	case h.none:
+		return &engine.Healthcheck{Test: []string{"NONE"}}, nil
+	case h.cmd != "":
+		hc.Test = []string{"CMD-SHELL", h.cmd}
+	case !timing:
+		return nil, nil
+	}
+	return hc, nil
 }

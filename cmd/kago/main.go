@@ -30,10 +30,11 @@ func newRootCmd() *cobra.Command {
 	// Each verb lives in its own file as newXxxCmd(g); add new verbs to this list.
 	for _, newCmd := range []func(*globalOptions) *cobra.Command{
 		newRunCmd, newCreateCmd, newStartCmd, newRestartCmd, newStopCmd, newKillCmd, newRmCmd, // container verbs
-		newPsCmd, newInspectCmd, newPortCmd, newLogsCmd, newExecCmd, newWaitCmd, newTopCmd, newStatsCmd, newAttachCmd, newCpCmd, newStartRunCmd, newExitedCmd,
+		newPsCmd, newInspectCmd, newPortCmd, newLogsCmd, newExecCmd, newWaitCmd, newTopCmd, newStatsCmd, newAttachCmd, newCpCmd, newStartRunCmd, newExitedCmd, newHealthCmd,
 		newPullCmd, newImagesCmd, newRmiCmd, newTagCmd, newImageCmd, // image verbs
 		newSaveCmd, newLoadCmd, newImportCmd, newPushCmd, newLoginCmd, newLogoutCmd,
 		newNetworkCmd, newResolverCmd, // network verbs
+		newVolumeCmd,  // volume verbs
 		newComposeCmd, // compose verbs
 	} {
 		root.AddCommand(newCmd(g))

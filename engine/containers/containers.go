@@ -31,6 +31,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/kago-run/kago/engine/health"
 	"github.com/kago-run/kago/network"
 )
 
@@ -92,6 +93,8 @@ type State struct {
 	// ManuallyStopped is set by stop/kill so the monitor does not apply the
 	// restart policy (docker's rule for always/unless-stopped).
 	ManuallyStopped bool `json:"ManuallyStopped,omitempty"`
+	// Health is the healthcheck's state while the container runs with one.
+	Health *health.State `json:"Health,omitempty"`
 }
 
 // Record is everything the engine knows about one container.
@@ -114,9 +117,12 @@ type Record struct {
 	AutoRemove     bool                  `json:"AutoRemove"`
 	StopSignal     string                `json:"StopSignal,omitempty"`
 	Labels         map[string]string     `json:"Labels,omitempty"`
-	Tty            bool                  `json:"Tty"`
-	OpenStdin      bool                  `json:"OpenStdin"` // -i
-	State          State                 `json:"State"`
+	// Healthcheck is the container's healthcheck (the request's over the
+	// image's); nil for none.
+	Healthcheck *health.Config `json:"Healthcheck,omitempty"`
+	Tty         bool           `json:"Tty"`
+	OpenStdin   bool           `json:"OpenStdin"` // -i
+	State       State          `json:"State"`
 	// Endpoint is the live network attachment (nil when not running).
 	Endpoint *network.Endpoint `json:"Endpoint,omitempty"`
 	// Creating is set until the engine has made everything the record

@@ -13,6 +13,9 @@
 //	kago --root R container-exited ID N  record exit code N and an OOM kill,
 //	                                     tear down, remove with --rm; prints
 //	                                     "restart" or "done"
+//	kago --root R container-health ID    run the healthcheck's probe once and
+//	                                     record it; prints "next NS" (the
+//	                                     wait before the next) or "done"
 //
 // The container's init is started by the first helper and re-parented to
 // the monitor when that helper exits, so the monitor is the one to wait for
@@ -26,6 +29,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,6 +57,7 @@ const Binary = "kago-monitor"
 const (
 	StartCommand  = "container-start"
 	ExitedCommand = "container-exited"
+	HealthCommand = "container-health"
 )
 
 // Descriptor numbers a helper gets (0 is /dev/null; 1 and 2 are the
@@ -70,6 +75,7 @@ const (
 	ResultCancelled = "cancelled"
 	ResultRestart   = "restart"
 	ResultDone      = "done"
+	ResultNext      = "next"
 )
 
 // wrapped is an error with its context, what fmt.Errorf("%s: %w") makes:
@@ -103,6 +109,9 @@ type Options struct {
 	Ready *os.File
 	// First, if not nil, is a client attached from the start.
 	First attach.Conn
+	// HealthDelay, when not zero, is the wait before the first healthcheck
+	// probe of each run; the probe helper says how long until the next.
+	HealthDelay time.Duration
 }
 
 // Run watches the container until it exits for good (restart policy
@@ -165,7 +174,12 @@ func run(ctx context.Context, o Options, started func(error)) (int, error) {
 		}
 		// Starting touched far more memory than waiting will.
 		kick := time.AfterFunc(time.Second, t.kick)
+		stopProbes := make(chan struct{})
+		if o.HealthDelay > 0 {
+			go m.probe(stopProbes, t.kick)
+		}
 		code := r.wait(pid)
+		close(stopProbes)
 		kick.Stop()
 		// Output written just before the exit is still in the pipes.
 		select {
@@ -238,6 +252,37 @@ func (m *monitor) start(restart bool) (int, <-chan struct{}, error) {
 	return 0, nil, err
 }
 
+// probe runs the healthcheck helper at the intervals it asks for, until
+// stop is closed or it says there is nothing more to probe. The probe (an
+// exec into the container) is the helper's work: the monitor only waits.
+// Each probe leaves a little garbage (the helper's pipe, files and
+// environment) and runs the fork path's code: the monitor runs without
+// collections by heap growth (see RuntimeEnv), so after each probe it
+// collects and returns the heap, then trims the program pages, and stays
+// at its waiting size however long the container is probed.
+func (m *monitor) probe(stop <-chan struct{}, trim func()) {
+	delay := m.o.HealthDelay
+	args := []string{HealthCommand, m.o.ID}
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		res, err := m.helper(args, nil)
+		debug.FreeOSMemory()
+		trim()
+		word, rest, _ := strings.Cut(res, " ")
+		ns, perr := strconv.ParseInt(rest, 10, 64)
+		if err != nil || word != ResultNext || perr != nil || ns <= 0 {
+			return
+		}
+		t.Reset(time.Duration(ns))
+	}
+}
+
 // exited runs the exit helper and says whether to restart.
 func (m *monitor) exited(code int) (bool, error) {
 	res, err := m.helper([]string{ExitedCommand, m.o.ID, strconv.Itoa(code)}, nil)
@@ -272,8 +317,8 @@ func (m *monitor) helper(args []string, files []*os.File) (string, error) {
 		return "", wrap("run "+m.o.Kago+" "+args[0], err)
 	}
 	m.reaper.wait(pid)
-	out := make([]byte, 4096)
-	n, _ := rr.Read(out)
+	var out [256]byte // results are one short line
+	n, _ := rr.Read(out[:])
 	return strings.TrimSpace(string(out[:n])), nil
 }
 
