@@ -107,6 +107,9 @@ func (p *Project) Up(ctx context.Context, o UpOptions) error {
 	if err := p.ensureNetworks(ctx, order); err != nil {
 		return err
 	}
+	if err := p.ensureVolumes(order); err != nil {
+		return err
+	}
 	existing, err := p.Containers(nil, false)
 	if err != nil {
 		return err
@@ -441,7 +444,7 @@ func (p *Project) Down(ctx context.Context, o DownOptions) error {
 			if bool(v.External) {
 				continue
 			}
-			if err := p.removeVolume(ctx, v.Name); err != nil {
+			if err := p.removeVolume(v.Name); err != nil {
 				errs = append(errs, err)
 			}
 		}

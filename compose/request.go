@@ -32,7 +32,7 @@ var (
 	bindKeys          = keySet("create_host_path")
 	volumeOptionKeys  = keySet()
 	tmpfsKeys         = keySet("size", "mode")
-	healthcheckKeys   = keySet("test", "timeout", "interval", "retries", "start_period", "disable")
+	healthcheckKeys   = keySet("test", "timeout", "interval", "retries", "start_period", "start_interval", "disable")
 	portKeys          = keySet("mode", "host_ip", "target", "published", "protocol")
 	supportedPullPols = keySet("", types.PullPolicyMissing, types.PullPolicyIfNotPresent, types.PullPolicyAlways, types.PullPolicyNever, types.PullPolicyBuild)
 )
@@ -295,12 +295,8 @@ func Request(p *types.Project, s types.ServiceConfig, number int) (engine.Create
 			}
 		}
 	}
-	if s.HealthCheck != nil && !s.HealthCheck.Disable {
-		hc, err := healthcheck(s.HealthCheck)
-		if err != nil {
-			return fail("healthcheck", err)
-		}
-		if err := setHealthcheck(&r, hc); err != nil {
+	if s.HealthCheck != nil {
+		if r.Healthcheck, err = healthcheck(s.HealthCheck); err != nil {
 			return fail("healthcheck", err)
 		}
 	}
@@ -373,34 +369,25 @@ func mount(p *types.Project, v types.ServiceVolumeConfig) (engine.Mount, error) 
 	return m, nil
 }
 
-// Healthcheck is a service's healthcheck with compose's defaults applied.
-type Healthcheck struct {
-	Test        []string // CMD ... or CMD-SHELL ...
-	Interval    time.Duration
-	Timeout     time.Duration
-	StartPeriod time.Duration
-	Retries     int
-}
-
-func healthcheck(h *types.HealthCheckConfig) (Healthcheck, error) {
-	hc := Healthcheck{Test: h.Test, Interval: 30 * time.Second, Timeout: 30 * time.Second, Retries: 3}
-	if len(hc.Test) == 0 || hc.Test[0] != "CMD" && hc.Test[0] != "CMD-SHELL" && hc.Test[0] != "NONE" {
-		return hc, fmt.Errorf("test must start with CMD, CMD-SHELL or NONE")
+// healthcheck is the service's healthcheck as the engine takes it: the
+// fields the service sets, the rest inherited from the image (as docker
+// compose passes them); disable: true is docker's NONE.
+func healthcheck(h *types.HealthCheckConfig) (*engine.Healthcheck, error) {
+	if h.Disable {
+		return &engine.Healthcheck{Test: []string{"NONE"}}, nil
 	}
+	hc := &engine.Healthcheck{Test: h.Test}
 	for _, d := range []struct {
 		in  *types.Duration
 		out *time.Duration
-	}{{h.Interval, &hc.Interval}, {h.Timeout, &hc.Timeout}, {h.StartPeriod, &hc.StartPeriod}} {
+	}{{h.Interval, &hc.Interval}, {h.Timeout, &hc.Timeout}, {h.StartPeriod, &hc.StartPeriod}, {h.StartInterval, &hc.StartInterval}} {
 		if d.in != nil {
-			if *d.in < 0 {
-				return hc, fmt.Errorf("durations must not be negative")
-			}
 			*d.out = time.Duration(*d.in)
 		}
 	}
 	if h.Retries != nil {
 		if *h.Retries > 1<<20 {
-			return hc, fmt.Errorf("retries %d is too many", *h.Retries)
+			return nil, fmt.Errorf("retries %d is too many", *h.Retries)
 		}
 		hc.Retries = int(*h.Retries)
 	}

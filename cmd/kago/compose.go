@@ -60,7 +60,7 @@ func newComposeCmd(g *globalOptions) *cobra.Command {
 		Short: "Run multi-container applications from compose files",
 		Args:  cobra.NoArgs,
 	}
-	fs := cmd.PersistentFlags()
+	fs := cmd.Flags() // parsed before the verb's own (the root traverses)
 	fs.StringArrayVarP(&f.lo.Files, "file", "f", nil, "compose file (several are merged in order; default compose.yaml)")
 	fs.StringVarP(&f.lo.Name, "project-name", "p", "", "project name (default: name: or the directory's name)")
 	fs.StringArrayVar(&f.lo.Profiles, "profile", nil, "enable a profile")
