@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kago-run/kago/engine"
 )
@@ -182,5 +183,61 @@ func TestProjectNames(t *testing.T) {
 		if _, err := Load(context.Background(), o); err == nil {
 			t.Errorf("-p %q accepted", bad)
 		}
+	}
+}
+
+// TestLoadMergesFilesProfilesExtends: -f files merge in order, extends and
+// profiles are compose-go's, healthcheck fields reach the request, and a
+// service left out by its profile is not in the project.
+func TestLoadMergesFilesProfilesExtends(t *testing.T) {
+	dir := writeProject(t, map[string]string{
+		"base.yaml": `
+services:
+  common:
+    image: busybox
+    environment: {FROM_BASE: "1"}
+  web:
+    extends: common
+    command: ["httpd"]
+    healthcheck:
+      test: ["CMD-SHELL", "wget -q http://127.0.0.1/"]
+      interval: 2s
+      retries: 4
+  debug:
+    image: busybox
+    profiles: [debug]
+`,
+		"override.yaml": "services:\n  web:\n    environment: {FROM_OVERRIDE: \"2\"}\n",
+	})
+	p, err := Load(context.Background(), LoadOptions{ProjectDir: dir, Env: []string{},
+		Files: []string{filepath.Join(dir, "base.yaml"), filepath.Join(dir, "override.yaml")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := p.Services["debug"]; ok {
+		t.Error("service of a disabled profile loaded")
+	}
+	r, err := Request(p, p.Services["web"], 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(r.Env, []string{"FROM_BASE=1", "FROM_OVERRIDE=2"}) {
+		t.Errorf("env %v: want extends and the override merged", r.Env)
+	}
+	if h := r.Healthcheck; h == nil || !slices.Equal(h.Test, []string{"CMD-SHELL", "wget -q http://127.0.0.1/"}) || h.Interval != 2*time.Second || h.Retries != 4 || h.Timeout != 0 {
+		t.Errorf("healthcheck %+v: want the set fields, the rest inherited (zero)", h)
+	}
+	if r.Labels[LabelConfigFiles] != filepath.Join(dir, "base.yaml")+","+filepath.Join(dir, "override.yaml") {
+		t.Errorf("config_files label %q", r.Labels[LabelConfigFiles])
+	}
+	// The hash changes with the service's configuration, not with replicas.
+	web := p.Services["web"]
+	h1, _ := ConfigHash(web)
+	web.SetScale(3)
+	h2, _ := ConfigHash(web)
+	web.Environment["NEW"] = nil
+	h3, _ := ConfigHash(web)
+	if h1 != h2 || h1 == h3 {
+		t.Errorf("config hash: scale changed it (%v) or environment did not (%v)", h1 != h2, h1 == h3)
 	}
 }

@@ -17,7 +17,8 @@ const kk10WebPort = "16010"
 
 // kk10Compose is the test project: web serves ./site (a relative bind)
 // on a published port; app writes ${GREETING} (from .env) into a named
-// volume and serves it, after web is healthy.
+// volume and serves it, after web is healthy and seed (a one-shot job
+// writing into the same volume) completed successfully.
 const kk10Compose = `
 name: kk10demo
 services:
@@ -30,6 +31,10 @@ services:
       test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1/index.html"]
       interval: 1s
       retries: 30
+  seed:
+    image: bb
+    command: ["sh", "-c", "echo seeded > /data/seed"]
+    volumes: ["data:/data"]
   app:
     image: bb
     command: ["sh", "-c", "echo $$GREETING > /data/greeting; exec httpd -f -p 8080 -h /data"]
@@ -38,6 +43,7 @@ services:
     volumes: ["data:/data"]
     depends_on:
       web: {condition: service_healthy}
+      seed: {condition: service_completed_successfully}
 volumes:
   data: {}
 `
@@ -105,7 +111,7 @@ func TestCompose(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("compose up -d: exit %d: %s", code, progress)
 	}
-	for _, want := range []string{"Network kk10demo_default  Created", "Container kk10demo-web-1  Started", "Container kk10demo-web-1  Healthy", "Container kk10demo-app-1  Started"} {
+	for _, want := range []string{"Network kk10demo_default  Created", "Container kk10demo-web-1  Started", "Container kk10demo-web-1  Healthy", "Container kk10demo-seed-1  Exited", "Container kk10demo-app-1  Started"} {
 		if !strings.Contains(progress, want) {
 			t.Errorf("up progress lacks %q:\n%s", want, progress)
 		}
@@ -114,7 +120,7 @@ func TestCompose(t *testing.T) {
 		t.Errorf("app was created before web was healthy:\n%s", progress)
 	}
 	first := e.composeIDs(dir)
-	if len(first) != 2 || first["kk10demo-web-1"] == "" || first["kk10demo-app-1"] == "" {
+	if len(first) != 3 || first["kk10demo-web-1"] == "" || first["kk10demo-app-1"] == "" {
 		t.Fatalf("containers after up: %v", first)
 	}
 	if body, err := httpGet("http://127.0.0.1:" + kk10WebPort + "/index.html"); err != nil || body != "served from a relative bind\n" {
@@ -132,6 +138,9 @@ func TestCompose(t *testing.T) {
 	}
 	if got := e.ok(c("exec", "-T", "web", "wget", "-q", "-O", "-", "http://kk10demo-app-1:8080/greeting")...); got != "hello-from-env" {
 		t.Errorf("greeting from .env through the named volume: %q", got)
+	}
+	if got := e.ok(c("exec", "-T", "web", "wget", "-q", "-O", "-", "http://app:8080/seed")...); got != "seeded" {
+		t.Errorf("what seed wrote into the shared volume before app started: %q", got)
 	}
 
 	// up again: nothing changes.
