@@ -19,6 +19,7 @@ import (
 	"github.com/kago-run/kago/compose"
 	"github.com/kago-run/kago/engine"
 	"github.com/kago-run/kago/engine/containers"
+	"github.com/kago-run/kago/engine/specgen"
 )
 
 // composeFlags are the project options every `kago compose` verb shares.
@@ -250,11 +251,6 @@ func composeLogsCmd(f *composeFlags) *cobra.Command {
 	return cmd
 }
 
-// serviceContainer finds the container of SERVICE (replica --index).
-func serviceContainer(p *compose.Project, service string, index int) (*containers.Record, error) {
-	return p.Container(service, index)
-}
-
 func composeExecCmd(f *composeFlags) *cobra.Command {
 	var noTTY bool
 	var index int
@@ -265,7 +261,7 @@ func composeExecCmd(f *composeFlags) *cobra.Command {
 		Short: "Run a command in a service's running container",
 		Args:  cobra.MinimumNArgs(2),
 		RunE: f.run(func(cmd *cobra.Command, args []string, p *compose.Project) error {
-			r, err := serviceContainer(p, args[0], index)
+			r, err := p.Container(args[0], index)
 			if err != nil {
 				return err
 			}
@@ -336,7 +332,7 @@ func composeRunCmd(f *composeFlags) *cobra.Command {
 			}
 			if len(args) > 1 {
 				r.Cmd = args[1:]
-				if s.Entrypoint != nil && len(s.Entrypoint) > 1 {
+				if len(s.Entrypoint) > 1 {
 					r.Cmd = append(append([]string{}, s.Entrypoint[1:]...), args[1:]...)
 				}
 			}
@@ -344,7 +340,13 @@ func composeRunCmd(f *composeFlags) *cobra.Command {
 				r.Entrypoint, r.Cmd = &entrypoint, args[1:]
 			}
 			for _, e := range env {
-				r.Env = append(r.Env, e)
+				kv, err := specgen.ParseEnv(e, os.LookupEnv)
+				if err != nil {
+					return err
+				}
+				if kv != "" {
+					r.Env = append(r.Env, kv)
+				}
 			}
 			r.OpenStdin = !detach
 			r.Tty = !detach && !noTTY && isTerminal(os.Stdin)
@@ -495,7 +497,7 @@ func composePortCmd(f *composeFlags) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("invalid port %q: use a number", args[1])
 			}
-			r, err := serviceContainer(p, args[0], index)
+			r, err := p.Container(args[0], index)
 			if err != nil {
 				return err
 			}
@@ -542,7 +544,7 @@ func composeBuild(p *compose.Project, services []string) error {
 			return fmt.Errorf("no such service: %s", name)
 		}
 		if s.Build != nil {
-			return fmt.Errorf("service %q: build is not supported: this kago has no image builder yet; build the image elsewhere and set image:", name)
+			return fmt.Errorf("service %q: build is not supported: this kago has no image builder yet; build the image elsewhere and name it in image", name)
 		}
 	}
 	return nil

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,17 +79,6 @@ func (e *env) composeIDs(dir string) map[string]string {
 	return out
 }
 
-func httpGet(url string) (string, error) {
-	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return string(b), err
-}
-
 // TestCompose: up starts a two-service project on its own network (web
 // healthy before app starts), serves a relative bind mount on a published
 // port, resolves services by name before and after a restart, interpolates
@@ -123,7 +110,7 @@ func TestCompose(t *testing.T) {
 	if len(first) != 3 || first["kk10demo-web-1"] == "" || first["kk10demo-app-1"] == "" {
 		t.Fatalf("containers after up: %v", first)
 	}
-	if body, err := httpGet("http://127.0.0.1:" + kk10WebPort + "/index.html"); err != nil || body != "served from a relative bind\n" {
+	if body, err := get("http://127.0.0.1:" + kk10WebPort + "/index.html"); err != nil || body != "served from a relative bind\n" {
 		t.Errorf("published port: %q %v", body, err)
 	}
 	fromApp := func() string {
