@@ -16,7 +16,7 @@ build:
 # for the Apache image); installed only when missing.
 DEPS = busybox-static runc crun skopeo umoci docker-registry apache2-utils \
 	iproute2 nftables curl ca-certificates debootstrap strace gcc libc6-dev
-DEPS += podman-compose bc # bench section 7 (bench/compose.sh): the compose peer
+DEPS += podman-compose bc # bench section 8 (bench/compose.sh): the compose peer
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

@@ -11,7 +11,6 @@ import (
 
 	"github.com/kago-run/kago/archive"
 	digest "github.com/opencontainers/go-digest"
-	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -78,20 +77,6 @@ func (s *Store) Import(ctx context.Context, r io.Reader, ref string, o ImportOpt
 	if err != nil {
 		return nil, err
 	}
-	cfgDigest, err := s.content.Put(cfgRaw)
-	if err != nil {
-		return nil, err
-	}
-	m := ocispec.Manifest{
-		Versioned: specs.Versioned{SchemaVersion: 2},
-		MediaType: ocispec.MediaTypeImageManifest,
-		Config:    ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: cfgDigest, Size: int64(len(cfgRaw))},
-		Layers:    []ocispec.Descriptor{{MediaType: mt, Digest: blob, Size: size}},
-	}
-	raw, err := json.Marshal(m)
-	if err != nil {
-		return nil, err
-	}
 	src := func(_ context.Context, _ ocispec.Descriptor, offset int64) (io.ReadCloser, int64, error) {
 		f, err := os.Open(tmp.Name())
 		if err != nil {
@@ -99,8 +84,7 @@ func (s *Store) Import(ctx context.Context, r io.Reader, ref string, o ImportOpt
 		}
 		return seekTo(f, offset)
 	}
-	pm := pulledManifest{manifestDigest: digest.FromBytes(raw), manifestRaw: raw, mediaType: ocispec.MediaTypeImageManifest}
-	rec, err := s.ingestImage(ctx, newProgress(nil), pm, src, 1)
+	rec, err := s.ingestLocal(ctx, cfgRaw, []ocispec.Descriptor{{MediaType: mt, Digest: blob, Size: size}}, src)
 	if err != nil {
 		return nil, fmt.Errorf("import: %w", err)
 	}

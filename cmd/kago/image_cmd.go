@@ -321,6 +321,6 @@ func newImageCmd(g *globalOptions) *cobra.Command {
 	rm := newRmiCmd(g)
 	rm.Use, rm.Aliases = "rm [OPTIONS] IMAGE [IMAGE...]", nil
 	cmd.AddCommand(ls, rm, newImageInspectCmd(g), newImagePruneCmd(g), newPullCmd(g), newTagCmd(g),
-		newSaveCmd(g), newLoadCmd(g), newImportCmd(g), newPushCmd(g))
+		newSaveCmd(g), newLoadCmd(g), newImportCmd(g), newPushCmd(g), newBuildCmd(g))
 	return cmd
 }

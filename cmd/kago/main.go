@@ -37,7 +37,8 @@ func newRootCmd() *cobra.Command {
 		newPullCmd, newImagesCmd, newRmiCmd, newTagCmd, newImageCmd, // image verbs
 		newSaveCmd, newLoadCmd, newImportCmd, newPushCmd, newLoginCmd, newLogoutCmd,
 		newNetworkCmd, newResolverCmd, // network verbs
-		newVolumeCmd,  // volume verbs
+		newVolumeCmd, // volume verbs
+		newBuildCmd, newBuilderCmd,
 		newComposeCmd, // compose verbs
 	} {
 		root.AddCommand(newCmd(g))
