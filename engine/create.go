@@ -197,7 +197,7 @@ func (e *Engine) plan(ctx context.Context, r *CreateRequest, img *image.Image) (
 		}
 	}
 	if p.network.OwnInterface() && p.network != NetworkBridge {
-		if _, err := e.net.Inspect(ctx, string(p.network)); err != nil {
+		if _, err := e.Net.Inspect(ctx, string(p.network)); err != nil {
 			if errors.Is(err, network.ErrNotFound) {
 				return nil, fmt.Errorf("network %s not found: create it with `kago network create %s`", p.network, p.network)
 			}

@@ -68,17 +68,18 @@ type Config struct {
 	LogMaxSize int64 `json:"LogMaxSize,omitempty"`
 }
 
-// Engine is one engine root opened. Its runtime, networks and container
-// records are its own: callers go through its methods, so every change to
-// a container passes the checks and locks here.
+// Engine is one engine root opened. The image store and the network
+// manager are layers below it that others (build, network verbs) use too;
+// its runtime and container records are its own: callers go through its
+// methods, so every change to a container passes the checks and locks here.
 type Engine struct {
 	Root   string
 	Config Config
 	Images *image.Store
+	Net    *network.Manager
 	Log    *slog.Logger
 
 	runtime    *runtime.Runtime
-	net        *network.Manager
 	containers *containers.Store
 	volumes    *volumes.Store
 }
@@ -105,7 +106,7 @@ func Open(root string, log *slog.Logger) (*Engine, error) {
 	if e.runtime, err = runtime.New(filepath.Join(abs, "runtime"), log); err != nil {
 		return nil, err
 	}
-	if e.net, err = network.New(filepath.Join(abs, "network"), e.Config.Network); err != nil {
+	if e.Net, err = network.New(filepath.Join(abs, "network"), e.Config.Network); err != nil {
 		return nil, fmt.Errorf("%s: %w", e.configPath(), err)
 	}
 	if e.containers, err = containers.Open(filepath.Join(abs, "containers")); err != nil {

@@ -275,7 +275,7 @@ func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, io 
 	var ep *network.Endpoint
 	if rec.Network != "host" && rec.Network != "none" {
 		dir := e.containers.Dir(id)
-		ep, err = e.net.Attach(ctx, network.AttachRequest{
+		ep, err = e.Net.Attach(ctx, network.AttachRequest{
 			ContainerID: id, Network: rec.Network, NetnsPath: fmt.Sprintf("/proc/%d/ns/net", c.Pid()),
 			Hostname: rec.Hostname, Aliases: append(hostAliases(rec.Name), rec.NetworkAliases...), Ports: rec.Ports, MAC: rec.MacAddress,
 			Resolver:  true,

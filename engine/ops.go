@@ -124,7 +124,7 @@ func (e *Engine) Running(id string) bool {
 // stopped container's root (start mounts it again). It is idempotent, and
 // needs nothing but the ID, so it serves half-made containers too.
 func (e *Engine) teardown(ctx context.Context, id string) {
-	if err := e.net.Detach(ctx, id); err != nil {
+	if err := e.Net.Detach(ctx, id); err != nil {
 		e.Log.Warn("detach network", "id", id, "error", err)
 	}
 	if c, err := e.runtime.Load(id); err == nil {
