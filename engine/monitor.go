@@ -286,9 +286,7 @@ func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, io 
 			return nil, err
 		}
 		if rec.Network != string(NetworkBridge) {
-			if err = e.ensureResolver(ctx, rec.Network); err != nil {
-				return nil, err
-			}
+			e.ensureResolver(ctx, rec.Network, filepath.Join(dir, "resolv.conf"))
 		}
 	}
 	if err = c.Start(ctx); err != nil {

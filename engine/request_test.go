@@ -5,6 +5,10 @@ import (
 	goruntime "runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/kago-run/kago/engine/health"
+	"github.com/kago-run/kago/image"
 )
 
 func TestParseRestartPolicy(t *testing.T) {
@@ -168,5 +172,28 @@ func TestParseMount(t *testing.T) {
 		if _, err := ParseMount(bad); err == nil {
 			t.Errorf("--mount %q accepted", bad)
 		}
+	}
+}
+
+// TestImageHealthcheck: an image's HEALTHCHECK (docker's config field) is
+// read and validated, and the request's flags override it field by field.
+func TestImageHealthcheck(t *testing.T) {
+	img := &image.Image{RawConfig: []byte(`{"config":{"Healthcheck":{"Test":["CMD-SHELL","curl -f localhost"],"Interval":1000000000,"Retries":4}}}`)}
+	hc, err := imageHealthcheck(img)
+	if err != nil || hc == nil || hc.Test[1] != "curl -f localhost" || hc.Interval != time.Second || hc.Retries != 4 {
+		t.Fatalf("image healthcheck: %+v %v", hc, err)
+	}
+	if got := health.Merge(&Healthcheck{Retries: 1}, hc); got.Retries != 1 || got.Interval != time.Second {
+		t.Fatalf("merged: %+v", got)
+	}
+	if got := health.Merge(&Healthcheck{Test: []string{"NONE"}}, hc); got != nil {
+		t.Fatalf("--no-healthcheck kept %+v", got)
+	}
+	img.RawConfig = []byte(`{"config":{"Healthcheck":{"Test":["RUN","x"]}}}`)
+	if _, err := imageHealthcheck(img); err == nil {
+		t.Fatal("an image healthcheck with a bad test was accepted")
+	}
+	if hc, err := imageHealthcheck(&image.Image{RawConfig: []byte(`{"config":{}}`)}); hc != nil || err != nil {
+		t.Fatalf("no healthcheck: %+v %v", hc, err)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/kago-run/kago/network/etcfiles"
 )
 
 // ResolverCommand is the hidden kago verb that runs a user network's
@@ -25,7 +27,24 @@ const resolverStartTimeout = 10 * time.Second
 // containers has already let go of the network (see network/resolver.go).
 // The resolver outlives this process: it exits by itself after the
 // network's last container left.
-func (e *Engine) ensureResolver(ctx context.Context, name string) error {
+//
+// A resolver that cannot start (a DNS server of the host holds port 53 on
+// every address, say) costs the container its names, not its start: its
+// resolv.conf gets the host's nameservers, as on the default bridge, and
+// the reason goes to the log.
+func (e *Engine) ensureResolver(ctx context.Context, name, resolvConf string) {
+	err := e.startResolver(ctx, name)
+	if err == nil {
+		return
+	}
+	e.Log.Warn("containers on this network resolve through the host's nameservers only", "network", name, "error", err)
+	host, _ := os.ReadFile(e.net.Config().ResolvConf)
+	if werr := os.WriteFile(resolvConf, etcfiles.ResolvConf(host), 0o644); werr != nil {
+		e.Log.Warn("write resolv.conf", "path", resolvConf, "error", werr)
+	}
+}
+
+func (e *Engine) startResolver(ctx context.Context, name string) error {
 	if e.net.ResolverRunning(name) {
 		return nil
 	}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -177,4 +178,30 @@ func TestNetworkAliasNeedsUserNetwork(t *testing.T) {
 	if len(e.ids()) != 0 {
 		t.Fatal("a refused run left a container")
 	}
+}
+
+// TestDNSResolverPortTaken: when the network's resolver cannot listen (a
+// host DNS server holds the gateway's port 53), the container still starts
+// and resolves through the host's nameservers, as on the default bridge.
+func TestDNSResolverPortTaken(t *testing.T) {
+	e := newEnv(t)
+	resolv := filepath.Join(t.TempDir(), "resolv.conf")
+	os.WriteFile(resolv, []byte("nameserver 10.219.250.250\n"), 0o644)
+	e.useOwnSubnets(resolv)
+	e.ok("network", "create", "kd9busy")
+	var nets []struct{ Gateway string }
+	if err := json.Unmarshal([]byte(e.ok("network", "inspect", "kd9busy")), &nets); err != nil || len(nets) != 1 {
+		t.Fatalf("network inspect: %v", err)
+	}
+	pc, err := net.ListenPacket("udp4", net.JoinHostPort(nets[0].Gateway, "53"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	e.ok("run", "-d", "--name", "c", "--network", "kd9busy", "bb", "sleep", "300")
+	if rc := e.ok("exec", "c", "cat", "/etc/resolv.conf"); !strings.Contains(rc, "nameserver 10.219.250.250") || strings.Contains(rc, nets[0].Gateway) {
+		t.Fatalf("resolv.conf with the resolver's port taken:\n%s", rc)
+	}
+	e.ok("rm", "-f", "c")
+	e.ok("network", "rm", "kd9busy")
 }
