@@ -172,7 +172,7 @@ func (p *Project) usedNetworks(services []string) []string {
 func (p *Project) ensureNetworks(ctx context.Context, services []string) error {
 	for _, key := range p.usedNetworks(services) {
 		n := p.Networks[key]
-		_, err := p.Engine.InspectNetwork(ctx, n.Name)
+		_, err := p.Engine.Net.Inspect(ctx, n.Name)
 		if err == nil {
 			continue
 		}
@@ -189,7 +189,7 @@ func (p *Project) ensureNetworks(ctx context.Context, services []string) error {
 			}
 		}
 		p.say("Network", n.Name, "Creating")
-		if _, err := p.Engine.CreateNetwork(ctx, n.Name, opts); err != nil {
+		if _, err := p.Engine.Net.CreateNetwork(ctx, n.Name, opts); err != nil {
 			return fmt.Errorf("network %q: %w", key, err)
 		}
 		p.say("Network", n.Name, "Created")
@@ -428,11 +428,11 @@ func (p *Project) Down(ctx context.Context, o DownOptions) error {
 		if bool(n.External) {
 			continue
 		}
-		if _, err := p.Engine.InspectNetwork(ctx, n.Name); errors.Is(err, network.ErrNotFound) {
+		if _, err := p.Engine.Net.Inspect(ctx, n.Name); errors.Is(err, network.ErrNotFound) {
 			continue
 		}
 		p.say("Network", n.Name, "Removing")
-		if err := p.Engine.RemoveNetwork(ctx, n.Name); err != nil && !errors.Is(err, network.ErrNotFound) {
+		if err := p.Engine.Net.RemoveNetwork(ctx, n.Name); err != nil && !errors.Is(err, network.ErrNotFound) {
 			errs = append(errs, fmt.Errorf("network %s: %w", n.Name, err))
 			continue
 		}

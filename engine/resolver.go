@@ -38,21 +38,21 @@ func (e *Engine) ensureResolver(ctx context.Context, name, resolvConf string) {
 		return
 	}
 	e.Log.Warn("containers on this network resolve through the host's nameservers only", "network", name, "error", err)
-	host, _ := os.ReadFile(e.net.Config().ResolvConf)
+	host, _ := os.ReadFile(e.Net.Config().ResolvConf)
 	if werr := os.WriteFile(resolvConf, etcfiles.ResolvConf(host), 0o644); werr != nil {
 		e.Log.Warn("write resolv.conf", "path", resolvConf, "error", werr)
 	}
 }
 
 func (e *Engine) startResolver(ctx context.Context, name string) error {
-	if e.net.ResolverRunning(name) {
+	if e.Net.ResolverRunning(name) {
 		return nil
 	}
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find the kago binary for the resolver of %s: %w", name, err)
 	}
-	logPath := strings.TrimSuffix(e.net.ResolverPIDPath(name), ".pid") + ".log"
+	logPath := strings.TrimSuffix(e.Net.ResolverPIDPath(name), ".pid") + ".log"
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o700); err != nil {
 		return fmt.Errorf("resolver of %s: %w", name, err)
 	}
@@ -103,5 +103,5 @@ func (e *Engine) startResolver(ctx context.Context, name string) error {
 // the network's names until its last container left; ready is told when
 // it serves.
 func (e *Engine) ServeResolver(ctx context.Context, name string, ready func(error)) error {
-	return e.net.ServeResolver(ctx, name, ready)
+	return e.Net.ServeResolver(ctx, name, ready)
 }
