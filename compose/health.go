@@ -50,11 +50,11 @@ func (p *Project) ensureVolumes(services []string) error {
 		if bool(v.External) {
 			return fmt.Errorf("external volume %q not found: create it with kago volume create %s", v.Name, v.Name)
 		}
-		p.say("Volume", v.Name, "Creating")
+		p.Say("Volume", v.Name, "Creating")
 		if _, err := p.Engine.CreateVolume(v.Name, p.volumeLabels(key)); err != nil {
 			return fmt.Errorf("volume %q: %w", key, err)
 		}
-		p.say("Volume", v.Name, "Created")
+		p.Say("Volume", v.Name, "Created")
 	}
 	return nil
 }
@@ -75,10 +75,10 @@ func (p *Project) removeVolume(name string) error {
 		}
 		return nil
 	}
-	p.say("Volume", name, "Removing")
+	p.Say("Volume", name, "Removing")
 	if err := p.Engine.RemoveVolume(name, false); err != nil && !errors.Is(err, engine.ErrNoSuchVolume) {
 		return fmt.Errorf("volume %s: %w", name, err)
 	}
-	p.say("Volume", name, "Removed")
+	p.Say("Volume", name, "Removed")
 	return nil
 }

@@ -31,7 +31,8 @@ type Project struct {
 	PullProgress *os.File
 }
 
-func (p *Project) say(kind, name, what string) {
+// Say prints one progress line: " Container demo-web-1  Started".
+func (p *Project) Say(kind, name, what string) {
 	if p.Progress != nil {
 		fmt.Fprintf(p.Progress, " %s %s  %s\n", kind, name, what)
 	}
@@ -188,11 +189,11 @@ func (p *Project) ensureNetworks(ctx context.Context, services []string) error {
 				return fmt.Errorf("network %q: ipam subnet: %w", key, err)
 			}
 		}
-		p.say("Network", n.Name, "Creating")
+		p.Say("Network", n.Name, "Creating")
 		if _, err := p.Engine.Net.CreateNetwork(ctx, n.Name, opts); err != nil {
 			return fmt.Errorf("network %q: %w", key, err)
 		}
-		p.say("Network", n.Name, "Created")
+		p.Say("Network", n.Name, "Created")
 	}
 	return nil
 }
@@ -233,7 +234,7 @@ func (p *Project) converge(ctx context.Context, s types.ServiceConfig, existing 
 	for n := 1; n <= want; n++ {
 		r := have[n]
 		if r != nil && (o.ForceRecreate || r.Labels[LabelConfigHash] != hash || r.ImageID != img.ID.String()) {
-			p.say("Container", r.Name, "Recreate")
+			p.Say("Container", r.Name, "Recreate")
 			if err := p.remove(ctx, r, stopTimeout(s), false); err != nil {
 				return err
 			}
@@ -245,13 +246,13 @@ func (p *Project) converge(ctx context.Context, s types.ServiceConfig, existing 
 				return err
 			}
 			req.PullProgress = p.PullProgress
-			p.say("Container", req.Name, "Creating")
+			p.Say("Container", req.Name, "Creating")
 			if r, err = p.Engine.Create(ctx, req); err != nil {
 				return err
 			}
-			p.say("Container", r.Name, "Created")
+			p.Say("Container", r.Name, "Created")
 		} else if r.State.Status == containers.StatusRunning && !o.NoStart {
-			p.say("Container", r.Name, "Running")
+			p.Say("Container", r.Name, "Running")
 			continue
 		}
 		if o.NoStart {
@@ -265,11 +266,11 @@ func (p *Project) converge(ctx context.Context, s types.ServiceConfig, existing 
 }
 
 func (p *Project) start(ctx context.Context, r *containers.Record) error {
-	p.say("Container", r.Name, "Starting")
+	p.Say("Container", r.Name, "Starting")
 	if _, err := p.Engine.Start(ctx, r.ID); err != nil {
 		return err
 	}
-	p.say("Container", r.Name, "Started")
+	p.Say("Container", r.Name, "Started")
 	return nil
 }
 
@@ -290,7 +291,7 @@ func (p *Project) image(ctx context.Context, s types.ServiceConfig) (*image.Imag
 }
 
 func (p *Project) pull(ctx context.Context, s types.ServiceConfig) (*image.Image, error) {
-	p.say("Image", s.Image, "Pulling")
+	p.Say("Image", s.Image, "Pulling")
 	po := image.PullOptions{}
 	if p.PullProgress != nil {
 		po.Progress = p.PullProgress
@@ -299,7 +300,7 @@ func (p *Project) pull(ctx context.Context, s types.ServiceConfig) (*image.Image
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", s.Image, err)
 	}
-	p.say("Image", s.Image, "Pulled")
+	p.Say("Image", s.Image, "Pulled")
 	return img, nil
 }
 
@@ -342,13 +343,13 @@ func (p *Project) waitDependencies(ctx context.Context, s types.ServiceConfig) e
 		for _, r := range recs {
 			switch cond {
 			case types.ServiceConditionHealthy:
-				p.say("Container", r.Name, "Waiting")
+				p.Say("Container", r.Name, "Waiting")
 				if err := p.waitHealthy(ctx, r); err != nil {
 					return fmt.Errorf("dependency %s failed to start: %w", r.Name, err)
 				}
-				p.say("Container", r.Name, "Healthy")
+				p.Say("Container", r.Name, "Healthy")
 			case types.ServiceConditionCompletedSuccessfully:
-				p.say("Container", r.Name, "Waiting")
+				p.Say("Container", r.Name, "Waiting")
 				code, err := p.Engine.WaitStopped(ctx, r.ID)
 				if err != nil {
 					return err
@@ -356,7 +357,7 @@ func (p *Project) waitDependencies(ctx context.Context, s types.ServiceConfig) e
 				if code != 0 {
 					return fmt.Errorf("service %q didn't complete successfully: exit %d", dep, code)
 				}
-				p.say("Container", r.Name, "Exited")
+				p.Say("Container", r.Name, "Exited")
 			default:
 				return fmt.Errorf("depends_on %s: condition %s is not supported: use service_started, service_healthy or service_completed_successfully", dep, cond)
 			}
@@ -368,17 +369,17 @@ func (p *Project) waitDependencies(ctx context.Context, s types.ServiceConfig) e
 // remove stops and removes one container.
 func (p *Project) remove(ctx context.Context, r *containers.Record, timeout time.Duration, volumes bool) error {
 	if r.State.Status == containers.StatusRunning || r.State.Status == containers.StatusRestarting {
-		p.say("Container", r.Name, "Stopping")
+		p.Say("Container", r.Name, "Stopping")
 		if err := p.Engine.Stop(ctx, r.ID, timeout); err != nil && !errors.Is(err, containers.ErrNotFound) {
 			return fmt.Errorf("stop %s: %w", r.Name, err)
 		}
-		p.say("Container", r.Name, "Stopped")
+		p.Say("Container", r.Name, "Stopped")
 	}
-	p.say("Container", r.Name, "Removing")
+	p.Say("Container", r.Name, "Removing")
 	if err := p.Engine.Remove(ctx, r.ID, true, volumes); err != nil && !errors.Is(err, containers.ErrNotFound) {
 		return fmt.Errorf("remove %s: %w", r.Name, err)
 	}
-	p.say("Container", r.Name, "Removed")
+	p.Say("Container", r.Name, "Removed")
 	return nil
 }
 
@@ -431,12 +432,12 @@ func (p *Project) Down(ctx context.Context, o DownOptions) error {
 		if _, err := p.Engine.Net.Inspect(ctx, n.Name); errors.Is(err, network.ErrNotFound) {
 			continue
 		}
-		p.say("Network", n.Name, "Removing")
+		p.Say("Network", n.Name, "Removing")
 		if err := p.Engine.Net.RemoveNetwork(ctx, n.Name); err != nil && !errors.Is(err, network.ErrNotFound) {
 			errs = append(errs, fmt.Errorf("network %s: %w", n.Name, err))
 			continue
 		}
-		p.say("Network", n.Name, "Removed")
+		p.Say("Network", n.Name, "Removed")
 	}
 	if o.Volumes {
 		for _, key := range slices.Sorted(maps.Keys(p.Volumes)) {
@@ -459,12 +460,12 @@ func (p *Project) Down(ctx context.Context, o DownOptions) error {
 			if _, err := p.Engine.Images.Resolve(ref); err != nil {
 				continue
 			}
-			p.say("Image", ref, "Removing")
+			p.Say("Image", ref, "Removing")
 			if _, err := p.Engine.Images.Remove(ctx, ref, image.RemoveOptions{}); err != nil {
 				errs = append(errs, fmt.Errorf("image %s: %w", ref, err))
 				continue
 			}
-			p.say("Image", ref, "Removed")
+			p.Say("Image", ref, "Removed")
 		}
 	}
 	return errors.Join(errs...)
@@ -523,11 +524,11 @@ func (p *Project) Stop(ctx context.Context, services []string, timeout time.Dura
 			if r.State.Status != containers.StatusRunning && r.State.Status != containers.StatusRestarting {
 				continue
 			}
-			p.say("Container", r.Name, "Stopping")
+			p.Say("Container", r.Name, "Stopping")
 			if err := p.Engine.Stop(ctx, r.ID, t); err != nil {
 				return fmt.Errorf("service %q: stop %s: %w", name, r.Name, err)
 			}
-			p.say("Container", r.Name, "Stopped")
+			p.Say("Container", r.Name, "Stopped")
 		}
 	}
 	return nil

@@ -26,6 +26,7 @@ var serviceKeys = keySet("image", "command", "entrypoint", "environment", "env_f
 // The keys kago implements inside a service's nested mappings.
 var (
 	deployKeys        = keySet("replicas")
+	buildKeys         = keySet("context", "dockerfile", "args", "target", "labels", "network", "no_cache", "pull")
 	serviceNetKeys    = keySet("aliases")
 	dependsOnKeys     = keySet("condition", "required", "restart")
 	volumeMountKeys   = keySet("type", "source", "target", "read_only", "bind", "volume", "tmpfs")
@@ -107,6 +108,9 @@ func unsupportedKey(s types.ServiceConfig) (string, error) {
 	}
 	sub := func(v any) map[string]any { m, _ := v.(map[string]any); return m }
 	if k := unsupported(sub(m["deploy"]), deployKeys, "deploy."); k != "" {
+		return k, nil
+	}
+	if k := unsupported(sub(m["build"]), buildKeys, "build."); k != "" {
 		return k, nil
 	}
 	if k := unsupported(sub(m["healthcheck"]), healthcheckKeys, "healthcheck."); k != "" {

@@ -6,8 +6,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -99,10 +102,8 @@ func composeUpCmd(f *composeFlags) *cobra.Command {
 				return err
 			}
 			o.Services = args
-			if build {
-				if err := composeBuild(p, args); err != nil {
-					return err
-				}
+			if err := composeBuild(cmd, p, args, build); err != nil {
+				return err
 			}
 			ctx, cancel := signal.NotifyContext(cmd.Context(), os.Interrupt, unix.SIGTERM)
 			defer cancel()
@@ -147,6 +148,9 @@ func composeCreateCmd(f *composeFlags) *cobra.Command {
 		Short: "Create the project's containers without starting them",
 		RunE: f.run(func(cmd *cobra.Command, args []string, p *compose.Project) error {
 			o.Services, o.NoStart = args, true
+			if err := composeBuild(cmd, p, args, false); err != nil {
+				return err
+			}
 			return p.Up(cmd.Context(), o)
 		}),
 	}
@@ -526,26 +530,54 @@ func composeBuildCmd(f *composeFlags) *cobra.Command {
 		Use:   "build [SERVICE...]",
 		Short: "Build the services' images",
 		RunE: f.run(func(cmd *cobra.Command, args []string, p *compose.Project) error {
-			return composeBuild(p, args)
+			return composeBuild(cmd, p, args, true)
 		}),
 	}
 }
 
-// composeBuild builds the images of the services with a build section.
-// kago build is not part of this kago yet, so such a service fails
-// clearly; a project without build sections has nothing to do.
-func composeBuild(p *compose.Project, services []string) error {
+// composeBuild builds, with kago build, the images of the services that
+// have a build section: all of them with always, otherwise only those
+// whose image is not in the store yet (what up does by itself).
+func composeBuild(cmd *cobra.Command, p *compose.Project, services []string, always bool) error {
 	if len(services) == 0 {
 		services = p.ServiceNames()
+	} else if order, err := compose.DependencyOrder(p.Project, services); err == nil {
+		services = order // up builds what it starts
 	}
 	for _, name := range services {
 		s, ok := p.Services[name]
 		if !ok {
 			return fmt.Errorf("no such service: %s", name)
 		}
-		if s.Build != nil {
-			return fmt.Errorf("service %q: build is not supported: this kago has no image builder yet; build the image elsewhere and name it in image", name)
+		if s.Build == nil {
+			continue
 		}
+		ref := compose.ImageName(p.Project, s)
+		if _, err := p.Engine.Images.Resolve(ref); err == nil && !always {
+			continue
+		}
+		b := s.Build
+		f := &buildFlags{tags: []string{ref}, file: b.Dockerfile, target: b.Target, noCache: b.NoCache, pull: b.Pull,
+			progress: "auto", network: b.Network}
+		if f.file != "" && !filepath.IsAbs(f.file) {
+			f.file = filepath.Join(b.Context, f.file)
+		}
+		if f.network == "" || f.network == "default" {
+			f.network = "bridge"
+		}
+		for _, k := range slices.Sorted(maps.Keys(b.Args)) {
+			if v := b.Args[k]; v != nil {
+				f.buildArgs = append(f.buildArgs, k+"="+*v)
+			}
+		}
+		for _, k := range slices.Sorted(maps.Keys(b.Labels)) {
+			f.labels = append(f.labels, k+"="+b.Labels[k])
+		}
+		p.Say("Service", name, "Building")
+		if err := runBuild(cmd, p.Engine, f, b.Context); err != nil {
+			return fmt.Errorf("service %q: build: %w", name, err)
+		}
+		p.Say("Service", name, "Built")
 	}
 	return nil
 }

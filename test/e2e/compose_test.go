@@ -196,3 +196,24 @@ func TestComposeRefusesUnsupported(t *testing.T) {
 		t.Errorf("a refused project made containers: %v", ids)
 	}
 }
+
+// TestComposeBuild: a service with build: is built with kago build (its
+// args passed) when up finds no image, runs in the foreground with its
+// output prefixed by the container's name, and down --rmi local removes
+// the built image.
+func TestComposeBuild(t *testing.T) {
+	e := newEnv(t)
+	dir := e.composeProject(map[string]string{
+		"compose.yaml":   "services:\n  hello:\n    build:\n      context: ./app\n      args: {MSG: built-by-compose}\n",
+		"app/Dockerfile": "FROM bb\nARG MSG\nRUN echo \"$MSG\" > /hello\nCMD [\"cat\", \"/hello\"]\n",
+	})
+	c := func(args ...string) []string { return append([]string{"compose", "--project-directory", dir}, args...) }
+	t.Cleanup(func() { e.run(c("down", "--rmi", "local")...) })
+	if out := e.ok(c("up")...); !strings.Contains(out, "proj-hello-1 | built-by-compose") {
+		t.Errorf("foreground up output %q, want the built image's output prefixed with the container name", out)
+	}
+	e.ok(c("down", "--rmi", "local")...)
+	if imgs := e.ok("images"); strings.Contains(imgs, "proj-hello") {
+		t.Errorf("built image left after down --rmi local:\n%s", imgs)
+	}
+}
