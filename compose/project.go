@@ -105,10 +105,7 @@ func (p *Project) Up(ctx context.Context, o UpOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := p.ensureNetworks(ctx, order); err != nil {
-		return err
-	}
-	if err := p.ensureVolumes(order); err != nil {
+	if err := p.EnsureResources(ctx, order); err != nil {
 		return err
 	}
 	existing, err := p.Containers(nil, false)
@@ -130,6 +127,14 @@ func (p *Project) Up(ctx context.Context, o UpOptions) error {
 		}
 	}
 	return nil
+}
+
+// EnsureResources makes the networks and volumes the services use.
+func (p *Project) EnsureResources(ctx context.Context, services []string) error {
+	if err := p.ensureNetworks(ctx, services); err != nil {
+		return err
+	}
+	return p.ensureVolumes(services)
 }
 
 // orphans removes (or warns about) the project's containers of services

@@ -318,6 +318,9 @@ func composeRunCmd(f *composeFlags) *cobra.Command {
 					return err
 				}
 			}
+			if err := p.EnsureResources(ctx, []string{s.Name}); err != nil {
+				return err
+			}
 			r, err := compose.Request(p.Project, s, 1)
 			if err != nil {
 				return err
