@@ -108,6 +108,10 @@ func composeUpCmd(f *composeFlags) *cobra.Command {
 			ctx, cancel := signal.NotifyContext(cmd.Context(), os.Interrupt, unix.SIGTERM)
 			defer cancel()
 			if err := p.Up(ctx, o); err != nil {
+				if ctx.Err() != nil && !detach {
+					// Ctrl-C while starting: stop what started, as after.
+					stopProject(ctx, cmd, p, args)
+				}
 				return err
 			}
 			if detach {
@@ -135,6 +139,11 @@ func attachProject(ctx context.Context, cmd *cobra.Command, p *compose.Project, 
 	if ctx.Err() == nil {
 		return nil // every container exited
 	}
+	return stopProject(ctx, cmd, p, services)
+}
+
+// stopProject stops the services after Ctrl-C; a second Ctrl-C kills.
+func stopProject(ctx context.Context, cmd *cobra.Command, p *compose.Project, services []string) error {
 	fmt.Fprintln(cmd.ErrOrStderr(), "Gracefully stopping... (press Ctrl+C again to force)")
 	stopCtx, cancel := signal.NotifyContext(context.WithoutCancel(ctx), os.Interrupt)
 	defer cancel()
