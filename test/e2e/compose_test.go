@@ -16,12 +16,14 @@ const kk10WebPort = "16010"
 // kk10Compose is the test project: web serves ./site (a relative bind)
 // on a published port; app writes ${GREETING} (from .env) into a named
 // volume and serves it, after web is healthy and seed (a one-shot job
-// writing into the same volume) completed successfully.
+// writing into the same volume) completed successfully. Both run under
+// init: true, so SIGTERM stops httpd at once.
 const kk10Compose = `
 name: kk10demo
 services:
   web:
     image: bb
+    init: true
     command: ["httpd", "-f", "-p", "80", "-h", "/www"]
     ports: ["127.0.0.1:${WEB_PORT}:80"]
     volumes: ["./site:/www:ro"]
@@ -35,6 +37,8 @@ services:
     volumes: ["data:/data"]
   app:
     image: bb
+    init: true
+    stop_grace_period: 3s
     command: ["sh", "-c", "echo $$GREETING > /data/greeting; exec httpd -f -p 8080 -h /data"]
     environment:
       GREETING: ${GREETING:-unset}
