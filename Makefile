@@ -1,7 +1,7 @@
 # kago's entry points. `make demo` is the first thing to try (needs root).
 GO ?= go
 
-.PHONY: all build deps demo demo-deps demo-clean bench test test-validation clean runc-peer
+.PHONY: all build deps demo demo-deps demo-clean bench test test-validation clean test-vm vm-deps
 
 all: build
 
@@ -40,6 +40,22 @@ demo-clean:
 bench: build
 	bench/run.sh $(SECTIONS)
 
+# A newer runc, static, from its Go module (with seccomp): the peer of the
+# tests Debian's runc 1.1 cannot serve. linux/cgroups TestCPUWeightMatchesRunc
+# (cpu.weight as runc >= 1.3.2 converts it; runs where cgroup v2 has the cpu
+# controller, KAGO_PEER_RUNC) and the runtime-spec 1.2/1.3 tests of
+# cmd/kago-runc (KAGO_TEST_RUNC=$$PWD/bin/peers/runc-v1.5.3 go test -run
+# 'Test(Scheduler|Personality|TimeOffsets|NetDevices|IDMapped|Spec13)' ./cmd/kago-runc).
+PEER_RUNC_VERSION = v1.5.3
+.PHONY: peer-runc
+peer-runc: bin/peers/runc-$(PEER_RUNC_VERSION)
+bin/peers/runc-$(PEER_RUNC_VERSION):
+	@$(MAKE) --no-print-directory deps DEPS="libseccomp-dev pkg-config"
+	mkdir -p bin/peers
+	tmp=$$(mktemp -d) && GOFLAGS=-mod=mod CGO_ENABLED=1 GOBIN=$$tmp $(GO) install -tags "seccomp netgo osusergo" \
+		-ldflags "-s -w -extldflags -static" github.com/opencontainers/runc@$(PEER_RUNC_VERSION) && \
+		mv $$tmp/runc $@ && rmdir $$tmp
+
 # The whole suite, as root on the real kernel (about 20 minutes on 2 cores).
 test: deps
 	$(GO) test -count=1 -timeout 30m ./...
@@ -51,13 +67,13 @@ test: deps
 test-validation: deps
 	GO=$(GO) test/validation/run.sh
 
+# Pure cgroup v2 and a systemd + AppArmor Debian guest under qemu (TCG), for
+# what this hybrid, systemd-less, LSM-less host cannot test (test/vm/README.md).
+VM_DEPS = qemu-system-x86 busybox-static debootstrap e2fsprogs
+vm-deps:
+	@$(MAKE) --no-print-directory deps DEPS="$(VM_DEPS)"
+test-vm: vm-deps
+	test/vm/test-vm.sh
+
 clean:
 	rm -rf bin/
-
-# A newer runc (built from its Go module, with seccomp) to run the runtime-spec
-# 1.2/1.3 tests of cmd/kago-runc against, where Debian's runc 1.1 lacks the
-# fields: KAGO_TEST_RUNC=$$PWD/bin/peer/runc go test -run 'Test(Scheduler|Personality|TimeOffsets|NetDevices|IDMapped|Spec13)' ./cmd/kago-runc
-RUNC_PEER_VERSION ?= v1.5.3
-runc-peer:
-	@dpkg -s libseccomp-dev >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libseccomp-dev >/dev/null
-	GOBIN=$(CURDIR)/bin/peer GOFLAGS=-mod=mod $(GO) install -tags seccomp github.com/opencontainers/runc@$(RUNC_PEER_VERSION)

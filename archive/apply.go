@@ -232,7 +232,7 @@ func (a *applier) link(pfd int, base string, hdr *tar.Header) error {
 		return fmt.Errorf("hard link target %q is the root directory", hdr.Linkname)
 	}
 	tdir, tbase := splitName(target)
-	tfd, err := openat2(a.root.fd, tdir)
+	tfd, err := openDir(a.root.fd, tdir)
 	if err != nil {
 		return fmt.Errorf("hard link target %q: %w (it must be an earlier entry of the layer)", hdr.Linkname, err)
 	}
@@ -385,8 +385,8 @@ func (a *applier) finishDirs() error {
 	for i := len(a.dirs) - 1; i >= 0; i-- {
 		d := a.dirs[i]
 		pdir, base := splitName(d.name)
-		pfd, err := openat2(a.root.fd, pdir)
-		if err == unix.ENOENT {
+		pfd, err := openDir(a.root.fd, pdir)
+		if errors.Is(err, unix.ENOENT) {
 			continue // removed by a later entry
 		}
 		if err != nil {

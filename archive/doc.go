@@ -15,8 +15,9 @@
 //
 // Safety: a layer is untrusted input. Every path is made relative to the
 // target directory, a ".." that would climb out of it is an error naming the
-// entry, and parents are opened with openat2(RESOLVE_IN_ROOT) so a symlink
-// planted by an earlier entry resolves inside the directory, never outside.
+// entry, and parents are opened with openat2(RESOLVE_IN_ROOT) through
+// package linux/inroot, so a symlink planted by an earlier entry resolves
+// inside the directory, never outside.
 // The last component of an entry is never followed: it is created with
 // O_EXCL/O_NOFOLLOW or *at calls that do not follow symlinks.
 package archive

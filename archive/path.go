@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kago-run/kago/linux/inroot"
 )
 
 // maxNameLen bounds entry and link names: PATH_MAX on Linux. Longer names
@@ -101,23 +103,11 @@ func (r *root) flush() {
 	r.stale = r.stale[:0]
 }
 
-// resolveHow confines resolution to the root: ".." stops at it, absolute
-// symlinks are taken relative to it, and /proc magic links are refused.
-var resolveHow = unix.OpenHow{
-	Flags:   unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC,
-	Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
-}
-
-func openat2(dirfd int, path string) (int, error) {
-	how := resolveHow
-	for {
-		fd, err := unix.Openat2(dirfd, path, &how)
-		// EAGAIN: a rename raced the lookup; the kernel asks us to retry.
-		if err == unix.EAGAIN || err == unix.EINTR {
-			continue
-		}
-		return fd, err
-	}
+// openDir opens the directory path below dirfd, confined to dirfd by
+// package inroot: ".." stops at it, absolute symlinks are taken relative to
+// it, and /proc magic links are refused.
+func openDir(dirfd int, path string) (int, error) {
+	return inroot.OpenAt(dirfd, path, unix.O_RDONLY|unix.O_DIRECTORY, 0)
 }
 
 // dir returns an fd of the directory rel (clean, relative), creating missing
@@ -129,8 +119,8 @@ func (r *root) dir(rel string) (int, error) {
 	if fd, ok := r.cache[rel]; ok {
 		return fd, nil
 	}
-	fd, err := openat2(r.fd, rel)
-	if err == unix.ENOENT || err == unix.ENOTDIR {
+	fd, err := openDir(r.fd, rel)
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 		pdir, base := splitName(rel)
 		pfd, perr := r.dir(pdir)
 		if perr != nil {
@@ -139,7 +129,7 @@ func (r *root) dir(rel string) (int, error) {
 		if err := r.mkdir(pfd, base, 0o755, false); err != nil {
 			return -1, fmt.Errorf("create parent directory %s: %w", rel, err)
 		}
-		fd, err = openat2(pfd, base)
+		fd, err = openDir(pfd, base)
 	}
 	if err != nil {
 		return -1, fmt.Errorf("open parent directory %s: %w", rel, err)

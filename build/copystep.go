@@ -24,6 +24,7 @@ import (
 	"github.com/kago-run/kago/engine"
 	"github.com/kago-run/kago/engine/specgen"
 	"github.com/kago-run/kago/image"
+	"github.com/kago-run/kago/linux/inroot"
 )
 
 // copyRequest is a COPY or ADD, expanded.
@@ -177,7 +178,7 @@ func planCopy(rootfs string, ms []match, extract []bool, dest string, destDir bo
 }
 
 func isDirInRoot(rootfs, p string) bool {
-	f, err := engine.OpenInRoot(rootfs, p, unix.O_PATH)
+	f, err := inroot.OpenFile(rootfs, p, unix.O_PATH)
 	if err != nil {
 		return false
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kago-run/kago/engine"
 	"github.com/kago-run/kago/engine/specgen"
+	"github.com/kago-run/kago/linux/inroot"
 	"github.com/kago-run/kago/network"
 	"github.com/kago-run/kago/runtime"
 )
@@ -204,7 +205,7 @@ func randomID() string {
 // component; every other lookup stays inside rootfs.
 func statInRoot(rootfs, path string) (*unix.Stat_t, error) {
 	dir, base := filepath.Split(filepath.Clean("/" + path))
-	d, err := engine.OpenInRoot(rootfs, dir, unix.O_PATH|unix.O_DIRECTORY)
+	d, err := inroot.OpenFile(rootfs, dir, unix.O_PATH|unix.O_DIRECTORY)
 	if err != nil {
 		return nil, err
 	}

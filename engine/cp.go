@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kago-run/kago/archive"
+	"github.com/kago-run/kago/linux/inroot"
 )
 
 // The container side of `kago cp` is untrusted: every path in it is
@@ -47,7 +48,12 @@ func (e *Engine) CopyFrom(ctx context.Context, ref, src, dst string) error {
 	if st, err := os.Stat(dst); err == nil && st.IsDir() && !contents {
 		dst = filepath.Join(dst, path.Base(src))
 	}
-	return copyOut(root, src, dst)
+	r, err := inroot.Open(root)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return copyOut(r, src, dst)
 }
 
 // copySource resolves the container side of a copy out: the root its paths
@@ -60,7 +66,7 @@ func (e *Engine) copySource(ctx context.Context, ref, src string) (root, clean s
 	contents = isContentsPath(src)
 	clean = path.Clean("/" + src)
 	if contents {
-		d, err := openInRoot(root, clean, unix.O_PATH|unix.O_DIRECTORY)
+		d, err := inroot.OpenFile(root, clean, unix.O_PATH|unix.O_DIRECTORY)
 		if err != nil {
 			return "", "", false, fmt.Errorf("copy the contents of %s:%s: %w (a path ending in /. must be a directory)", ref, clean, err)
 		}
@@ -75,16 +81,11 @@ func isContentsPath(p string) bool {
 	return p == "." || strings.HasSuffix(p, "/.")
 }
 
-func copyOut(root, src, dst string) error {
-	f, err := openInRoot(root, src, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK)
+func copyOut(root *inroot.Root, src, dst string) error {
+	f, err := root.OpenFile(src, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK)
 	if errors.Is(err, unix.ELOOP) {
 		// src itself is a symlink: copy the link, as docker does.
-		l, lerr := openInRoot(root, src, unix.O_PATH|unix.O_NOFOLLOW)
-		if lerr != nil {
-			return fmt.Errorf("copy %s: %w", src, lerr)
-		}
-		defer l.Close()
-		target, err := readlinkFd(l)
+		target, err := root.Readlink(src)
 		if err != nil {
 			return fmt.Errorf("copy %s: %w", src, err)
 		}
@@ -127,23 +128,19 @@ func copyOut(root, src, dst string) error {
 	return nil // devices, fifos and sockets are not copied
 }
 
-func readlinkFd(f *os.File) (string, error) {
-	buf := make([]byte, 4096)
-	n, err := unix.Readlinkat(int(f.Fd()), "", buf)
-	if err != nil {
-		return "", err
-	}
-	return string(buf[:n]), nil
-}
-
 // CopyTo copies the host's src into the container at dst, as docker cp:
 // into dst if it is a directory there, else as dst. A src ending in "/."
 // is a directory whose contents go into dst.
 func (e *Engine) CopyTo(ctx context.Context, ref, src, dst string) error {
-	root, err := e.containerRoot(ctx, ref)
+	dir, err := e.containerRoot(ctx, ref)
 	if err != nil {
 		return err
 	}
+	root, err := inroot.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
 	dst = path.Clean("/" + dst)
 	contents := isContentsPath(src)
 	if contents {
@@ -151,8 +148,8 @@ func (e *Engine) CopyTo(ctx context.Context, ref, src, dst string) error {
 			return fmt.Errorf("copy the contents of %s: a path ending in /. must be a directory", src)
 		}
 	}
-	if d, err := openInRoot(root, dst, unix.O_PATH|unix.O_DIRECTORY); err == nil {
-		d.Close()
+	if d, err := root.OpenFd(dst, unix.O_PATH|unix.O_DIRECTORY, 0); err == nil {
+		unix.Close(d)
 		if !contents {
 			dst = path.Join(dst, filepath.Base(src))
 		}
@@ -173,19 +170,19 @@ func (e *Engine) CopyTo(ctx context.Context, ref, src, dst string) error {
 	return copyIn(root, src, dst)
 }
 
-func copyIn(root, src, dst string) error {
+func copyIn(root *inroot.Root, src, dst string) error {
 	st, err := os.Lstat(src)
 	if err != nil {
 		return err
 	}
-	dir, name := path.Split(dst)
-	if name == "" {
+	if path.Clean(dst) == "/" {
 		return fmt.Errorf("cannot copy onto / of the container")
 	}
-	parent, err := openInRoot(root, dir, unix.O_PATH|unix.O_DIRECTORY)
+	pfd, name, err := root.Parent(dst, 0)
 	if err != nil {
 		return fmt.Errorf("copy to %s in the container: %w", dst, err)
 	}
+	parent := os.NewFile(uintptr(pfd), path.Dir(dst))
 	defer parent.Close()
 	switch {
 	case st.Mode()&os.ModeSymlink != 0:
@@ -260,7 +257,7 @@ func (e *Engine) CopyFromTar(ctx context.Context, ref, src string, w io.Writer) 
 // entries under name.
 func writeTarOf(ctx context.Context, root, src, name string, w io.Writer) error {
 	// Fail before any byte is written, with the path in the message.
-	f, err := openInRoot(root, src, unix.O_PATH|unix.O_NOFOLLOW)
+	f, err := inroot.OpenFile(root, src, unix.O_PATH|unix.O_NOFOLLOW)
 	if err != nil {
 		return err
 	}
@@ -315,7 +312,7 @@ func (e *Engine) CopyToTar(ctx context.Context, ref, dst string, r io.Reader) er
 		return err
 	}
 	dst = path.Clean("/" + dst)
-	d, err := openInRoot(root, dst, unix.O_PATH|unix.O_DIRECTORY)
+	d, err := inroot.OpenFile(root, dst, unix.O_PATH|unix.O_DIRECTORY)
 	switch {
 	case errors.Is(err, unix.ENOTDIR):
 		return fmt.Errorf("destination %s:%s is not a directory: an archive from stdin is extracted into a directory", ref, dst)
@@ -334,12 +331,12 @@ func (e *Engine) CopyToTar(ctx context.Context, ref, dst string, r io.Reader) er
 // extractTar extracts r into the directory dst (clean, absolute) of the
 // tree at root, each entry checked by entryChecker first.
 func extractTar(ctx context.Context, root, dst string, r io.Reader) error {
-	rootDir, err := os.Open(root)
+	rootDir, err := inroot.Open(root)
 	if err != nil {
 		return err
 	}
 	defer rootDir.Close()
-	c := &entryChecker{root: int(rootDir.Fd()), prefix: strings.TrimPrefix(dst, "/")}
+	c := &entryChecker{root: rootDir, prefix: strings.TrimPrefix(dst, "/")}
 	s := &tarStream{src: tar.NewReader(r), fix: c.check}
 	_, err = archive.Apply(ctx, root, s, archive.ApplyOptions{NoOwnership: true})
 	if s.err != nil {
@@ -355,8 +352,8 @@ func extractTar(ctx context.Context, root, dst string, r io.Reader) error {
 // whiteouts, which Apply would interpret), and no directory is replaced by
 // a non-directory or the reverse (Apply would delete the old tree).
 type entryChecker struct {
-	root   int    // the container's root
-	prefix string // the destination relative to root, "" for /
+	root   *inroot.Root // the container's root
+	prefix string       // the destination relative to root, "" for /
 }
 
 func (c *entryChecker) check(hdr *tar.Header) (bool, error) {
@@ -414,18 +411,16 @@ func (c *entryChecker) dest() string {
 // checkReplace refuses to replace an existing directory by a non-directory
 // or the reverse. Entries are checked only when Apply asks for them (see
 // tarStream), so the earlier ones are on disk and count too, as in docker.
+// It fails closed: only a name that does not exist yet (or whose parent
+// does not, which Apply makes) passes unchecked; any other error stops the
+// copy.
 func (c *entryChecker) checkReplace(name string, dir bool) error {
-	pfd, err := unix.Openat2(c.root, path.Dir(name), &unix.OpenHow{
-		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
-	})
-	if err != nil {
-		return nil // a missing parent is made by Apply
-	}
-	defer unix.Close(pfd)
-	var st unix.Stat_t
-	if err := unix.Fstatat(pfd, path.Base(name), &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	st, err := c.root.Lstat(name)
+	if errors.Is(err, unix.ENOENT) {
 		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("check what it would replace: %w", err)
 	}
 	switch isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR; {
 	case isDir && !dir:

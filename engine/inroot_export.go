@@ -1,7 +1,5 @@
 package engine
 
-import "os"
-
 // ReadInRoot reads a small file of a root filesystem with every lookup
 // clamped to it (openat2 RESOLVE_IN_ROOT); a missing file is nil, nil. The
 // image builder reads /etc/passwd of a build step's rootfs with it.
@@ -10,9 +8,3 @@ func ReadInRoot(rootfs, path string) ([]byte, error) { return readInRoot(rootfs,
 // MkdirInRoot creates path and its parents inside a root filesystem, every
 // lookup clamped to it, as docker does for a missing working directory.
 func MkdirInRoot(rootfs, path string) error { return mkdirInRoot(rootfs, path) }
-
-// OpenInRoot opens path inside a root filesystem with openat2
-// RESOLVE_IN_ROOT, so no symlink of the image leads out of it.
-func OpenInRoot(rootfs, path string, flags uint64) (*os.File, error) {
-	return openInRoot(rootfs, path, flags)
-}

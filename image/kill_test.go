@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -50,6 +51,14 @@ func TestKilledPull(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("child pull never reached the layer download")
 	}
+	// Kill only once the child has written the first bytes of the layer to
+	// its temp file: the property under test is what happens to that file.
+	ingest := filepath.Join(root, "content", "ingest")
+	for deadline := time.Now().Add(30 * time.Second); ingestBytes(ingest) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("child pull received the first bytes of the layer but wrote nothing to content/ingest in 30s")
+		}
+	}
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -63,8 +72,11 @@ func TestKilledPull(t *testing.T) {
 	if err != nil || len(imgs) != 0 {
 		t.Fatalf("after kill: %d images, %v; want none", len(imgs), err)
 	}
-	if ents, _ := os.ReadDir(s.content.ingest); len(ents) == 0 {
-		t.Log("the kill left no temp file (download had not written yet)")
+	if s.content.ingest != ingest {
+		t.Fatalf("the store's ingest directory is %s, the test watched %s", s.content.ingest, ingest)
+	}
+	if ingestBytes(ingest) == 0 {
+		t.Fatal("the killed pull left no partial layer in content/ingest: the kill did not land mid-download")
 	}
 	if _, err := s.GC(context.Background()); err != nil {
 		t.Fatal(err)
@@ -80,4 +92,16 @@ func TestKilledPull(t *testing.T) {
 	if !s.Snapshots().Exists(got.ChainIDs[1]) {
 		t.Error("layer not unpacked after the second pull")
 	}
+}
+
+// ingestBytes is how many bytes the temp files in dir hold together.
+func ingestBytes(dir string) int64 {
+	ents, _ := os.ReadDir(dir)
+	var n int64
+	for _, e := range ents {
+		if info, err := e.Info(); err == nil && info.Mode().IsRegular() {
+			n += info.Size()
+		}
+	}
+	return n
 }

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"testing"
 
 	"github.com/kago-run/kago/internal/testbundle"
@@ -42,36 +43,43 @@ func benchSetup(t testing.TB) (published, loopback string) {
 
 var reqPerSec = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
 
-// TestWrkPublishedVsLoopback measures HTTP requests/s through a published
-// port (nftables DNAT in the output chain, veth, bridge) against the same
-// server on host loopback. It is a measurement, not a check: run it with
-// KAGO_NET_BENCH=1 (network/bench/net.sh does) and read the log.
-func TestWrkPublishedVsLoopback(t *testing.T) {
-	if os.Getenv("KAGO_NET_BENCH") == "" {
-		t.Skip("set KAGO_NET_BENCH=1 to run the wrk comparison (network/bench/net.sh)")
-	}
+// BenchmarkWrk measures HTTP requests/s with wrk through a published port
+// (nftables DNAT in the output chain, veth, bridge) and against the same
+// server on host loopback, reported as the req/s metric of the sub-benchmarks
+// published and loopback. One wrk run of KAGO_NET_BENCH_DURATION (default
+// 5s) is one iteration: run it with -benchtime 1x, as network/bench/net.sh
+// (section 5 of `make bench`) does.
+func BenchmarkWrk(b *testing.B) {
+	testbundle.RequireRoot(b)
 	if _, err := exec.LookPath("wrk"); err != nil {
-		t.Skip("needs wrk (apt-get install -y wrk)")
+		b.Fatal("BenchmarkWrk needs wrk: apt-get install -y wrk (network/bench/net.sh installs it)")
 	}
-	published, loopback := benchSetup(t)
+	published, loopback := benchSetup(b)
 	dur := os.Getenv("KAGO_NET_BENCH_DURATION")
 	if dur == "" {
 		dur = "5s"
 	}
-	rates := map[string]string{}
 	for _, c := range []struct{ name, url string }{{"loopback", loopback}, {"published", published}} {
-		out, err := exec.Command("wrk", "-t2", "-c16", "-d"+dur, c.url).CombinedOutput()
-		if err != nil {
-			t.Fatalf("wrk %s: %v\n%s", c.url, err, out)
-		}
-		mm := reqPerSec.FindSubmatch(out)
-		if mm == nil {
-			t.Fatalf("no Requests/sec in wrk output:\n%s", out)
-		}
-		rates[c.name] = string(mm[1])
-		t.Logf("%s %s:\n%s", c.name, c.url, out)
+		b.Run(c.name, func(b *testing.B) {
+			var sum float64
+			for i := 0; i < b.N; i++ {
+				out, err := exec.Command("wrk", "-t2", "-c16", "-d"+dur, c.url).CombinedOutput()
+				if err != nil {
+					b.Fatalf("wrk %s: %v\n%s", c.url, err, out)
+				}
+				mm := reqPerSec.FindSubmatch(out)
+				if mm == nil {
+					b.Fatalf("no Requests/sec in wrk output:\n%s", out)
+				}
+				rate, err := strconv.ParseFloat(string(mm[1]), 64)
+				if err != nil || rate <= 0 {
+					b.Fatalf("wrk reported %q requests/s for %s", mm[1], c.url)
+				}
+				sum += rate
+			}
+			b.ReportMetric(sum/float64(b.N), "req/s")
+		})
 	}
-	t.Logf("req/s: host loopback %s, published port %s", rates["loopback"], rates["published"])
 }
 
 // BenchmarkHTTPPublished and BenchmarkHTTPLoopback are the same comparison

@@ -100,6 +100,36 @@ func readCgroup(t *testing.T, controller, p, file string) string {
 	return strings.TrimSpace(string(data))
 }
 
+// onV2 reports whether this host runs pure cgroup v2 (test/vm runs these
+// tests in such a VM).
+func onV2(t *testing.T) bool {
+	t.Helper()
+	mode, err := cgroups.Mode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mode == "v2"
+}
+
+// pick names the file holding a setting: v1's or, on a v2 host, v2's.
+func pick(t *testing.T, v1, v2 string) string {
+	t.Helper()
+	if onV2(t) {
+		return v2
+	}
+	return v1
+}
+
+// cpuQuota reads the CFS quota of cgroupsPath p (cpu.cfs_quota_us on v1,
+// the first field of cpu.max on v2).
+func cpuQuota(t *testing.T, p string) string {
+	t.Helper()
+	if onV2(t) {
+		return strings.Fields(readCgroup(t, "cpu", p, "cpu.max"))[0]
+	}
+	return readCgroup(t, "cpu", p, "cpu.cfs_quota_us")
+}
+
 // requireV1 skips tests whose assertions read v1 controller files.
 func requireV1(t *testing.T) {
 	t.Helper()
@@ -121,7 +151,6 @@ func assertNoCgroup(t *testing.T, p string) {
 func ptr[T any](v T) *T { return &v }
 
 func TestLimitsOOMKillExit137AndEvent(t *testing.T) {
-	requireV1(t)
 	h := newHarness(t)
 	cg := testCgroupPath(t, "nested", "oom")
 	const limit = 32 << 20
@@ -137,8 +166,8 @@ func TestLimitsOOMKillExit137AndEvent(t *testing.T) {
 	run.Stderr = &runErr
 	runDone := background(t, run)
 	waitExists(t, h, id)
-	if got := readCgroup(t, "memory", cg, "memory.limit_in_bytes"); got != strconv.Itoa(limit) {
-		t.Errorf("memory.limit_in_bytes = %s, want %d", got, limit)
+	if f := pick(t, "memory.limit_in_bytes", "memory.max"); readCgroup(t, "memory", cg, f) != strconv.Itoa(limit) {
+		t.Errorf("%s = %s, want %d", f, readCgroup(t, "memory", cg, f), limit)
 	}
 	events := exec.Command(kagoRunc, "--root", h.root, "events", "--interval", "200ms", id)
 	var evOut bytes.Buffer
@@ -196,8 +225,8 @@ func TestLimitsOOMKillExit137AndEvent(t *testing.T) {
 	})
 	id2 := h.detached(b2)
 	h.waitStatus(id2, "stopped")
-	if got := readCgroup(t, "memory", cg2, "memory.oom_control"); !strings.Contains(got, "oom_kill 1") {
-		t.Errorf("memory.oom_control of the stopped container: %q, want oom_kill 1", got)
+	if f := pick(t, "memory.oom_control", "memory.events"); !strings.Contains(readCgroup(t, "memory", cg2, f), "oom_kill 1") {
+		t.Errorf("%s of the stopped container: %q, want oom_kill 1", f, readCgroup(t, "memory", cg2, f))
 	}
 	h.must("delete", id2)
 	assertNoCgroup(t, cg2)
@@ -269,7 +298,6 @@ func TestLimitsEventsStats(t *testing.T) {
 }
 
 func TestLimitsPidsStopForkLoop(t *testing.T) {
-	requireV1(t)
 	h := newHarness(t)
 	cg := testCgroupPath(t)
 	// Each successful fork prints its count; the shell dies at the first
@@ -285,7 +313,6 @@ func TestLimitsPidsStopForkLoop(t *testing.T) {
 }
 
 func TestLimitsCPUQuotaAndUpdate(t *testing.T) {
-	requireV1(t)
 	h := newHarness(t)
 	cg := testCgroupPath(t)
 	b := bundle(t, sh("while :; do :; done"), func(s *specs.Spec) {
@@ -300,8 +327,8 @@ func TestLimitsCPUQuotaAndUpdate(t *testing.T) {
 		t.Errorf("busy loop under a 0.2 CPU quota used %.2f CPU", first)
 	}
 	h.must("update", "--cpu-quota", "60000", id)
-	if got := readCgroup(t, "cpu", cg, "cpu.cfs_quota_us"); got != "60000" {
-		t.Errorf("cpu.cfs_quota_us after update = %s, want 60000", got)
+	if got := cpuQuota(t, cg); got != "60000" {
+		t.Errorf("cpu quota after update = %s, want 60000", got)
 	}
 	second := cpuShare(t, cg, 3*time.Second)
 	if second > 0.7 || second < first*1.3 {
@@ -313,6 +340,18 @@ func TestLimitsCPUQuotaAndUpdate(t *testing.T) {
 func cpuShare(t *testing.T, cg string, d time.Duration) float64 {
 	t.Helper()
 	read := func() float64 {
+		if onV2(t) {
+			for _, l := range strings.Split(readCgroup(t, "cpu", cg, "cpu.stat"), "\n") {
+				if f := strings.Fields(l); len(f) == 2 && f[0] == "usage_usec" {
+					v, err := strconv.ParseFloat(f[1], 64)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return v * 1000
+				}
+			}
+			t.Fatal("no usage_usec in cpu.stat")
+		}
 		v, err := strconv.ParseFloat(readCgroup(t, "cpuacct", cg, "cpuacct.usage"), 64)
 		if err != nil {
 			t.Fatal(err)
@@ -326,7 +365,6 @@ func cpuShare(t *testing.T, cg string, d time.Duration) float64 {
 }
 
 func TestLimitsUpdateLive(t *testing.T) {
-	requireV1(t)
 	h := newHarness(t)
 	cg := testCgroupPath(t)
 	b := bundle(t, []string{"sleep", "100"}, func(s *specs.Spec) { s.Linux.CgroupsPath = cg })
@@ -334,7 +372,7 @@ func TestLimitsUpdateLive(t *testing.T) {
 	h.must("update", "--memory", "64m", "--memory-swap", "128M", "--memory-reservation", "32m",
 		"--kernel-memory", "16m", "--cpu-shares", "512", "--cpu-period", "50000", "--cpu-quota", "25000",
 		"--cpuset-cpus", "0", "--pids-limit", "9", id)
-	for _, c := range []struct{ controller, file, want string }{
+	want := []struct{ controller, file, want string }{
 		{"memory", "memory.limit_in_bytes", "67108864"},
 		{"memory", "memory.memsw.limit_in_bytes", "134217728"},
 		{"memory", "memory.soft_limit_in_bytes", "33554432"},
@@ -343,13 +381,31 @@ func TestLimitsUpdateLive(t *testing.T) {
 		{"cpu", "cpu.cfs_quota_us", "25000"},
 		{"cpuset", "cpuset.cpus", "0"},
 		{"pids", "pids.max", "9"},
-	} {
+	}
+	memFile, pidsFile := "/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/pids/pids.max"
+	if onV2(t) {
+		want = []struct{ controller, file, want string }{
+			{"memory", "memory.max", "67108864"},
+			{"memory", "memory.swap.max", "67108864"}, // v2's swap alone: 128M total - 64M memory
+			{"memory", "memory.low", "33554432"},
+			{"cpu", "cpu.max", "25000 50000"},
+			{"cpuset", "cpuset.cpus", "0"},
+			{"pids", "pids.max", "9"},
+		}
+		memFile, pidsFile = "/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/pids.max"
+		// Shares become a weight (the formula is TestCPUSharesToWeight's);
+		// 512 shares are not the default weight.
+		if w := readCgroup(t, "cpu", cg, "cpu.weight"); w == "100" || w == "" {
+			t.Errorf("cpu.weight after update --cpu-shares 512 = %q, want a non-default weight", w)
+		}
+	}
+	for _, c := range want {
 		if got := readCgroup(t, c.controller, cg, c.file); got != c.want {
 			t.Errorf("%s after update = %s, want %s", c.file, got, c.want)
 		}
 	}
 	// The container sees its own cgroup as the root of its cgroup namespace.
-	inside := h.must("exec", id, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/pids/pids.max")
+	inside := h.must("exec", id, "cat", memFile, pidsFile)
 	if strings.Fields(inside)[0] != "67108864" || strings.Fields(inside)[1] != "9" {
 		t.Errorf("inside the container the limits read %q", inside)
 	}
@@ -361,11 +417,11 @@ func TestLimitsUpdateLive(t *testing.T) {
 	if got := readCgroup(t, "pids", cg, "pids.max"); got != "7" {
 		t.Errorf("pids.max after update -r - = %s, want 7", got)
 	}
-	if got := readCgroup(t, "memory", cg, "memory.limit_in_bytes"); got != "100663296" {
-		t.Errorf("memory.limit_in_bytes after update -r - = %s", got)
+	if f := pick(t, "memory.limit_in_bytes", "memory.max"); readCgroup(t, "memory", cg, f) != "100663296" {
+		t.Errorf("%s after update -r - = %s", f, readCgroup(t, "memory", cg, f))
 	}
-	if got := readCgroup(t, "cpu", cg, "cpu.cfs_quota_us"); got != "25000" {
-		t.Errorf("cpu.cfs_quota_us changed by an update that did not name it: %s", got)
+	if got := cpuQuota(t, cg); got != "25000" {
+		t.Errorf("cpu quota changed by an update that did not name it: %s", got)
 	}
 	// Bad input is refused with an error naming the flag, and changes nothing.
 	for _, args := range [][]string{
@@ -446,9 +502,6 @@ func TestLimitsBadInputLeavesNothing(t *testing.T) {
 			})
 		}, "index"},
 		{"unifiedonv1", func(s *specs.Spec, cg string) {
-			if mode, _ := cgroups.Mode(); mode == "v2" {
-				t.Skip("unified is valid on a cgroup v2 host")
-			}
 			s.Linux.Resources.Unified = map[string]string{"memory.high": "1000000"}
 		}, "unified"},
 		{"capability", func(s *specs.Spec, cg string) {
@@ -456,6 +509,9 @@ func TestLimitsBadInputLeavesNothing(t *testing.T) {
 		}, "CAP_BOGUS"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "unifiedonv1" && onV2(t) {
+				t.Skip("unified is valid on a cgroup v2 host")
+			}
 			cg := testCgroupPath(t)
 			b := bundle(t, []string{"true"}, func(s *specs.Spec) {
 				s.Linux.CgroupsPath = cg
@@ -821,7 +877,8 @@ func listenSeccomp(t *testing.T, sock string) <-chan listenerResult {
 
 func goruntimeArch() string { return goruntime.GOARCH }
 
-// selfCgroup is the test process's own cgroup in a v1 controller tree.
+// selfCgroup is the test process's own cgroup in a v1 controller tree (in
+// the cgroup2 tree for controller "").
 func selfCgroup(t *testing.T, controller string) string {
 	t.Helper()
 	data, err := os.ReadFile("/proc/self/cgroup")
@@ -839,12 +896,11 @@ func selfCgroup(t *testing.T, controller string) string {
 }
 
 func TestLimitsCgroupsPathRelativeAndDefault(t *testing.T) {
-	requireV1(t)
 	h := newHarness(t)
 	// A relative path goes under the caller's own cgroup, as runc does.
 	abs := testCgroupPath(t)
 	rel := strings.TrimPrefix(abs, "/")
-	if self := selfCgroup(t, "pids"); self != "/" {
+	if self := selfCgroup(t, pick(t, "pids", "")); self != "/" {
 		t.Cleanup(func() {
 			for _, root := range cgroupRoots(t) {
 				os.Remove(filepath.Join(root, self, rel))
@@ -896,7 +952,6 @@ func FuzzUpdateInput(f *testing.F) {
 }
 
 func TestLimitsBlockIOThrottle(t *testing.T) {
-	requireV1(t)
 	h := newHarness(t)
 	data, err := os.ReadFile("/sys/block/vda/dev")
 	if err != nil {
@@ -914,6 +969,13 @@ func TestLimitsBlockIOThrottle(t *testing.T) {
 		}
 	})
 	h.detached(b)
+	if onV2(t) {
+		want := fmt.Sprintf("%d:%d rbps=max wbps=%d riops=max wiops=max", major, minor, 1<<20)
+		if got := readCgroup(t, "io", cg, "io.max"); got != want {
+			t.Errorf("io.max = %q, want %q", got, want)
+		}
+		return
+	}
 	want := fmt.Sprintf("%d:%d %d", major, minor, 1<<20)
 	if got := readCgroup(t, "blkio", cg, "blkio.throttle.write_bps_device"); got != want {
 		t.Errorf("blkio.throttle.write_bps_device = %q, want %q", got, want)
@@ -921,7 +983,6 @@ func TestLimitsBlockIOThrottle(t *testing.T) {
 }
 
 func TestLimitsProcessStartsInItsCgroup(t *testing.T) {
-	requireV1(t)
 	h := newHarness(t)
 	cg := testCgroupPath(t, "a", "b")
 	// Without a cgroup namespace the process sees its cgroup's full path.
@@ -935,7 +996,11 @@ func TestLimitsProcessStartsInItsCgroup(t *testing.T) {
 		}
 		s.Linux.Namespaces = nss
 	})
-	for _, c := range []string{"memory", "pids", "cpu", "cpuacct", "devices", "freezer", ""} {
+	controllers := []string{"memory", "pids", "cpu", "cpuacct", "devices", "freezer", ""}
+	if onV2(t) {
+		controllers = []string{""} // one line, 0::PATH
+	}
+	for _, c := range controllers {
 		if !strings.Contains(out, ":"+c+":"+cg+"\n") {
 			t.Errorf("first process is not in %s cgroup %s:\n%s", c, cg, out)
 		}

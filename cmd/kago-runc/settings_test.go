@@ -29,7 +29,7 @@ import (
 // peerRuntimes returns the runtimes to run a feature's test with: kago-runc
 // ("") and, when runc is at least version since (the release that added
 // feature), runc's path. runc is $KAGO_TEST_RUNC (say a newer runc built
-// by `make runc-peer`), else the one on PATH. Each subtest makes its
+// by `make peer-runc`), else the one on PATH. Each subtest makes its
 // harness with peerHarness.
 func peerRuntimes(t *testing.T, feature, since string) []string {
 	t.Helper()

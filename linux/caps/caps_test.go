@@ -251,14 +251,6 @@ func TestKnown(t *testing.T) {
 	if len(k) != last+1 || k[0] != "CAP_CHOWN" || k[21] != "CAP_SYS_ADMIN" {
 		t.Fatalf("Known() = %v (len %d), want %d names starting CAP_CHOWN", k, len(k), last+1)
 	}
-	for _, n := range DefaultDocker() {
-		if _, err := Parse(n); err != nil {
-			t.Errorf("DefaultDocker has %s: %v", n, err)
-		}
-	}
-	if len(DefaultDocker()) != 14 {
-		t.Errorf("DefaultDocker has %d caps, want Docker's 14", len(DefaultDocker()))
-	}
 }
 
 // TestLastCapWithoutProc: the prctl probe, used where /proc is not

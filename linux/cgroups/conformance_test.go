@@ -323,14 +323,7 @@ func testMemoryOOM(t *testing.T, tg target) {
 			t.Errorf("%s remains after Destroy", p)
 		}
 	}
-	select {
-	case _, open := <-ooms:
-		if open {
-			t.Errorf("WaitOOM sent an event on cgroup removal")
-		}
-	case <-time.After(5 * time.Second):
-		t.Errorf("WaitOOM channel not closed after the cgroup was removed")
-	}
+	wantClosed(t, ooms, "the cgroup was removed")
 }
 
 func testUpdateMemory(t *testing.T, tg target) {

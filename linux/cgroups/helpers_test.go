@@ -150,7 +150,12 @@ func has(m Manager, controller string) bool {
 	case *v1Manager:
 		return mm.Path(controller) != ""
 	case *v2Manager:
+		// Before Create the cgroup does not exist: it will get what the
+		// tree's root has (Create enables controllers down the path).
 		s, err := readFile(mm.dir, "cgroup.controllers")
+		if os.IsNotExist(err) {
+			s, err = readFile(mm.mount, "cgroup.controllers")
+		}
 		return err == nil && contains(strings.Fields(s), controller)
 	}
 	return false
@@ -243,6 +248,20 @@ func exitSignal(err error) syscall.Signal {
 		}
 	}
 	return 0
+}
+
+// wantClosed fails unless WaitOOM's channel closes, without another event,
+// within 5s of what happened (said by after).
+func wantClosed(t *testing.T, ch <-chan struct{}, after string) {
+	t.Helper()
+	select {
+	case _, open := <-ch:
+		if open {
+			t.Errorf("WaitOOM sent an event after %s, want the channel closed", after)
+		}
+	case <-time.After(5 * time.Second):
+		t.Errorf("WaitOOM channel not closed after %s", after)
+	}
 }
 
 func ptr[T any](v T) *T { return &v }

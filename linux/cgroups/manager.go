@@ -32,7 +32,8 @@ type Manager interface {
 	// OOMKillCount is how many processes the OOM killer killed in the cgroup.
 	OOMKillCount() (uint64, error)
 	// WaitOOM returns a channel that receives a value after each OOM kill in
-	// the cgroup and is closed when ctx ends or the cgroup is removed.
+	// the cgroup and is closed when ctx ends or the cgroup is removed (v2:
+	// when the cgroup, once populated, has no process left).
 	WaitOOM(ctx context.Context) (<-chan struct{}, error)
 	// Kill sends SIGKILL to every process in the cgroup and below, without
 	// the race of listing pids while they fork: cgroup.kill where the kernel

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -46,8 +47,11 @@ func (m *v1Manager) WaitOOM(ctx context.Context) (<-chan struct{}, error) {
 }
 
 // WaitOOM on v2 watches memory.events with inotify (the kernel raises
-// IN_MODIFY when a counter changes) and reports each rise of oom_kill.
-// cgroup.events is watched too, so removal of the cgroup ends the channel.
+// IN_MODIFY when a counter changes) and reports each rise of oom_kill. It
+// ends, as runc's and containerd's watchers do, when cgroup.events says the
+// cgroup, once populated, has no process left: no OOM kill can follow, and
+// the rmdir that comes after raises no inotify event on cgroupfs (the "cgroup
+// removed" that ends v1's watch never arrives here).
 func (m *v2Manager) WaitOOM(ctx context.Context) (<-chan struct{}, error) {
 	last, err := m.OOMKillCount()
 	if err != nil {
@@ -64,6 +68,7 @@ func (m *v2Manager) WaitOOM(ctx context.Context) (<-chan struct{}, error) {
 			return nil, fmt.Errorf("oom events: watch %s/%s: %w", m.dir, f, err)
 		}
 	}
+	wasPopulated := m.populated()
 	return watch(ctx, events, func() (bool, bool) {
 		buf := make([]byte, 4096)
 		if _, err := events.Read(buf); err != nil {
@@ -75,8 +80,26 @@ func (m *v2Manager) WaitOOM(ctx context.Context) (<-chan struct{}, error) {
 		}
 		fired := n > last
 		last = n
-		return fired, false
+		now := m.populated()
+		done := wasPopulated && !now
+		wasPopulated = wasPopulated || now
+		return fired, done
 	}), nil
+}
+
+// populated reports whether cgroup.events says the cgroup (or one below it)
+// has a process.
+func (m *v2Manager) populated() bool {
+	s, err := readFile(m.dir, "cgroup.events")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(s, "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "populated" {
+			return f[1] == "1"
+		}
+	}
+	return false
 }
 
 // watch runs next in a goroutine until it reports done or ctx ends, sending
@@ -91,15 +114,20 @@ func watch(ctx context.Context, f *os.File, next func() (fired, done bool)) <-ch
 		defer f.Close()
 		for {
 			fired, done := next()
-			if done || ctx.Err() != nil {
+			if ctx.Err() != nil {
 				return
 			}
+			// An OOM kill and the end of the watch can come in one wakeup
+			// (the kill emptied the cgroup): report the kill first.
 			if fired {
 				select {
 				case ch <- struct{}{}:
 				case <-ctx.Done():
 					return
 				}
+			}
+			if done {
+				return
 			}
 		}
 	}()

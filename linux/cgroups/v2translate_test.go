@@ -189,13 +189,37 @@ func TestV2WaitOOMWatch(t *testing.T) {
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
+	wantClosed(t, ch, "the cgroup went away")
+
+	// An OOM kill that empties the cgroup: the kill is reported, then the
+	// watch ends (on cgroupfs the rmdir that follows raises no event).
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	events("0")
+	populated := func(v string) {
+		if err := os.WriteFile(filepath.Join(dir, "cgroup.events"), []byte("populated "+v+"\nfrozen 0\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	populated("1")
+	ch, err = m.WaitOOM(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events("1")
+	populated("0")
 	select {
 	case _, open := <-ch:
-		if open {
-			t.Error("event on removal")
+		if !open {
+			t.Fatal("watch ended without reporting the OOM kill that emptied the cgroup")
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("channel not closed after the cgroup went away")
+		t.Fatal("no event after oom_kill rose")
+	}
+	wantClosed(t, ch, "the cgroup emptied (one OOM kill, one event)")
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
 	}
 
 	// Cancelling the context ends a watch too.

@@ -180,9 +180,14 @@ func checkDeviceRule(d specs.LinuxDeviceCgroup) error {
 }
 
 // cpuSharesToWeight converts cgroup v1 cpu.shares [2..262144] to cgroup v2
-// cpu.weight [1..10000] with the curve runc 1.3 and crun use: it maps the v1
-// default 1024 to the v2 default 100 and keeps both ends, which the older
-// linear formula did not (1024 became 39).
+// cpu.weight [1..10000]. The peer kago follows is runc >= 1.3.2
+// (opencontainers/cgroups ConvertCPUSharesToCgroupV2Value; crun >= 1.23 has
+// the same curve): it maps the v1 default 1024 to the v2 default 100 and
+// keeps both ends. runc 1.1 (Debian 12's) and crun < 1.23 used the linear
+// 1 + (shares-2)*9999/262142, which makes 1024 shares weight 39, so a
+// container with default shares got less CPU than its sibling cgroups.
+// TestCPUWeightMatchesRunc compares with what runc (`make peer-runc`)
+// writes on a cgroup v2 host.
 func cpuSharesToWeight(shares uint64) uint64 {
 	switch {
 	case shares == 0:

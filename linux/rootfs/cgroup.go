@@ -110,7 +110,7 @@ func (r *root) comountLinks(dest, hierarchy string, extra uint64) error {
 	if len(names) < 2 {
 		return nil
 	}
-	dfd, err := r.mkdirAll(dest, 0o755, extra)
+	dfd, err := r.MkdirAll(dest, 0o755, extra)
 	if err != nil {
 		return err
 	}

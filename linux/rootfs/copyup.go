@@ -18,7 +18,7 @@ const maxCopyDepth = 128
 // image's files. The directory fd opened before the mount still reads the
 // covered directory, so no temporary mount point is needed.
 func (r *root) mountTmpfsCopyUp(source, dest string, mo MountOptions, extra uint64) error {
-	pfd, err := r.mkdirAll(dest, 0o755, extra)
+	pfd, err := r.MkdirAll(dest, 0o755, extra)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/kago-run/kago/linux/inroot"
 )
 
 func u32(v uint32) *uint32 { return &v }
@@ -50,14 +52,14 @@ func (r *root) createDevice(d specs.LinuxDevice, userNS bool) error {
 		return fmt.Errorf("device %s: %w", p, err)
 	}
 	if userNS {
-		fd, err := r.mkfile(p, 0o000, 0)
+		fd, err := r.MkFile(p, 0o000, 0)
 		if err != nil {
 			return fmt.Errorf("device %s: %w", p, err)
 		}
 		defer unix.Close(fd)
 		return r.mountAt(d.Path, fd, p, "", unix.MS_BIND, "")
 	}
-	dfd, err := r.mkdirAll(path.Dir(p), 0o755, 0)
+	dfd, err := r.MkdirAll(path.Dir(p), 0o755, 0)
 	if err != nil {
 		return fmt.Errorf("device %s: %w", p, err)
 	}
@@ -74,7 +76,7 @@ func (r *root) createDevice(d specs.LinuxDevice, userNS bool) error {
 	if err != nil {
 		return fmt.Errorf("mknod %s (%s %d:%d): %w", p, d.Type, d.Major, d.Minor, err)
 	}
-	fd, err := openat2(dfd, name, &unix.OpenHow{Flags: unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC, Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS})
+	fd, err := inroot.Openat2(dfd, name, &unix.OpenHow{Flags: unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC, Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS})
 	if err != nil {
 		return fmt.Errorf("open new device %s: %w", p, err)
 	}
@@ -117,7 +119,7 @@ func (r *root) setupDev(spec *specs.Spec, opts Options, haveShm bool) error {
 			return err
 		}
 	}
-	dfd, err := r.mkdirAll("/dev", 0o755, 0)
+	dfd, err := r.MkdirAll("/dev", 0o755, 0)
 	if err != nil {
 		return err
 	}
@@ -153,7 +155,7 @@ func (r *root) setupDev(spec *specs.Spec, opts Options, haveShm bool) error {
 
 // bindConsole bind-mounts a pty slave on /dev/console inside the rootfs.
 func (r *root) bindConsole(slave string) error {
-	fd, err := r.mkfile("/dev/console", 0o666, 0)
+	fd, err := r.MkFile("/dev/console", 0o666, 0)
 	if err != nil {
 		return fmt.Errorf("console: %w", err)
 	}

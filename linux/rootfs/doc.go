@@ -25,9 +25,9 @@
 // one) can place a symlink where a mount destination will be. Joining strings
 // and calling mount(2) would follow that symlink on the host (CVE-2021-30465,
 // where a racing container swapped a directory for a symlink between runc's
-// check and its mount). Every destination is therefore opened with
-// openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS) relative to an fd of the
-// rootfs, so ".." and absolute symlinks are clamped to the rootfs by the
+// check and its mount). Every destination is therefore opened through
+// package linux/inroot, with openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS)
+// relative to an fd of the rootfs, so ".." and absolute symlinks are clamped to the rootfs by the
 // kernel, missing components are created one at a time with mkdirat on the
 // parent's fd, and the mount is made onto /proc/self/fd/N of the opened
 // target. The fd pins the exact inode and mount that were resolved, so

@@ -7,6 +7,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/kago-run/kago/linux/inroot"
 )
 
 // Finalize runs inside the new root after Pivot. In order: the configured
@@ -77,12 +79,12 @@ func (r *root) readonlyPath(p string) error {
 // spec lists as things to protect if present: a missing path gives fd -1
 // and no error.
 func (r *root) openExisting(p, what string) (int, error) {
-	fd, err := r.open(p, unix.O_PATH, 0)
+	fd, err := r.OpenFd(p, unix.O_PATH, 0)
 	if errors.Is(err, unix.ENOENT) {
 		return -1, nil
 	}
 	if err != nil {
-		return -1, fmt.Errorf("%s %s: %w", what, p, explainResolve(p, err))
+		return -1, fmt.Errorf("%s: %w", what, err)
 	}
 	return fd, nil
 }
@@ -164,7 +166,7 @@ func WriteSysctls(sysctl map[string]string) error {
 		if err != nil {
 			return err
 		}
-		fd, err := openat2(dir, strings.TrimPrefix(p, "/proc/sys/"), &unix.OpenHow{
+		fd, err := inroot.Openat2(dir, strings.TrimPrefix(p, "/proc/sys/"), &unix.OpenHow{
 			Flags:   unix.O_WRONLY | unix.O_CLOEXEC | unix.O_TRUNC,
 			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_XDEV | unix.RESOLVE_NO_MAGICLINKS,
 		})

@@ -17,7 +17,7 @@ const lockedFlags = unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NO
 // mountAt mounts onto the object fd refers to, after checking it is inside
 // the rootfs. p is only used in messages.
 func (r *root) mountAt(source string, fd int, p, fstype string, flags uintptr, data string) error {
-	if err := r.checkInside(fd, p); err != nil {
+	if err := r.CheckInside(fd, p); err != nil {
 		return err
 	}
 	if err := unix.Mount(source, procFd(fd), fstype, flags, data); err != nil {
@@ -30,9 +30,9 @@ func (r *root) mountAt(source string, fd int, p, fstype string, flags uintptr, d
 // the mount still points at the covered directory; the new mount is only
 // reached by resolving the path again, and must be the root of a mount.
 func (r *root) openMounted(p string, extra uint64) (int, error) {
-	fd, err := r.open(p, unix.O_PATH, extra)
+	fd, err := r.OpenFd(p, unix.O_PATH, extra)
 	if err != nil {
-		return -1, explainResolve(p, err)
+		return -1, err
 	}
 	var st unix.Statx_t
 	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW, unix.STATX_MNT_ID, &st); err != nil {
@@ -124,9 +124,9 @@ func (r *root) bind(source, dest string, mo MountOptions, extra uint64) error {
 // file to match what is mounted on it.
 func (r *root) mountPoint(dest string, dir bool, extra uint64) (int, error) {
 	if dir {
-		return r.mkdirAll(dest, 0o755, extra)
+		return r.MkdirAll(dest, 0o755, extra)
 	}
-	return r.mkfile(dest, 0o644, extra)
+	return r.MkFile(dest, 0o644, extra)
 }
 
 // finishBind applies the per-mount flags, recursive attributes and
@@ -153,7 +153,7 @@ func (r *root) attachTree(tree *os.File, dest string, mo MountOptions, extra uin
 		return err
 	}
 	defer unix.Close(fd)
-	if err := r.checkInside(fd, dest); err != nil {
+	if err := r.CheckInside(fd, dest); err != nil {
 		return err
 	}
 	if err := unix.MoveMount(int(tree.Fd()), "", fd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
@@ -175,7 +175,7 @@ func (r *root) mountFS(source, dest, fstype string, mo MountOptions, extra uint6
 		}
 		return r.applyAfter(dest, mo, extra)
 	}
-	fd, err := r.mkdirAll(dest, 0o755, extra)
+	fd, err := r.MkdirAll(dest, 0o755, extra)
 	if err != nil {
 		return err
 	}

@@ -328,8 +328,11 @@ func TestDefaultProfileIsSmall(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(f.prog) > 600 {
-			t.Errorf("%s: Docker's profile compiles to %d instructions, want a few hundred", goarch, len(f.prog))
+		// Docker's socket rule is one comparison per allowed address
+		// family (about 30), which alone costs some 300 instructions over
+		// the three x86 ABIs; the kernel takes up to 4096.
+		if len(f.prog) > 900 {
+			t.Errorf("%s: Docker's profile compiles to %d instructions, want well under 1000", goarch, len(f.prog))
 		}
 		for _, w := range warnings {
 			if !strings.Contains(w, "is unknown on") {
