@@ -95,46 +95,43 @@ func newStartRunCmd(g *globalOptions) *cobra.Command {
 }
 
 func newExitedCmd(g *globalOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:    monitor.ExitedCommand + " ID EXIT_CODE",
-		Hidden: true,
-		Args:   cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			result := helperResult()
-			code, err := strconv.Atoi(args[1])
-			if err != nil {
-				return answer(result, "", fmt.Errorf("exit code %q is not a number", args[1]))
-			}
-			e, err := openHelperEngine(g)
-			if err != nil {
-				return answer(result, "", err)
-			}
-			again, err := e.FinishRun(cmd.Context(), args[0], code)
-			word := monitor.ResultDone
-			if again {
-				word = monitor.ResultRestart
-			}
-			return answer(result, word, err)
-		},
-	}
+	return helperVerb(g, monitor.ExitedCommand+" ID EXIT_CODE", 2, func(cmd *cobra.Command, args []string, e *engine.Engine) (string, error) {
+		code, err := strconv.Atoi(args[1])
+		if err != nil {
+			return "", fmt.Errorf("exit code %q is not a number", args[1])
+		}
+		again, err := e.FinishRun(cmd.Context(), args[0], code)
+		if again {
+			return monitor.ResultRestart, err
+		}
+		return monitor.ResultDone, err
+	})
 }
 
 func newHealthCmd(g *globalOptions) *cobra.Command {
+	return helperVerb(g, monitor.HealthCommand+" ID", 1, func(cmd *cobra.Command, args []string, e *engine.Engine) (string, error) {
+		next, ok, err := e.Probe(cmd.Context(), args[0])
+		if ok {
+			return fmt.Sprintf("%s %d", monitor.ResultNext, next.Nanoseconds()), err
+		}
+		return monitor.ResultDone, err
+	})
+}
+
+// helperVerb is a hidden helper verb taking n arguments: body's word, or
+// its error, is the answer on the result pipe.
+func helperVerb(g *globalOptions, use string, n int, body func(*cobra.Command, []string, *engine.Engine) (string, error)) *cobra.Command {
 	return &cobra.Command{
-		Use:    monitor.HealthCommand + " ID",
+		Use:    use,
 		Hidden: true,
-		Args:   cobra.ExactArgs(1),
+		Args:   cobra.ExactArgs(n),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			result := helperResult()
 			e, err := openHelperEngine(g)
 			if err != nil {
 				return answer(result, "", err)
 			}
-			next, ok, err := e.Probe(cmd.Context(), args[0])
-			word := monitor.ResultDone
-			if ok {
-				word = fmt.Sprintf("%s %d", monitor.ResultNext, next.Nanoseconds())
-			}
+			word, err := body(cmd, args, e)
 			return answer(result, word, err)
 		},
 	}

@@ -32,6 +32,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kago-run/kago/engine/health"
+	"github.com/kago-run/kago/internal/lockfile"
 	"github.com/kago-run/kago/network"
 )
 
@@ -398,23 +399,7 @@ func (s *Store) Lookup(ref string) (*Record, error) {
 
 // flock takes an exclusive lock on path (created if missing; its directory
 // must exist) and returns its release.
-func flock(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open lock %s: %w", path, err)
-	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return func() { f.Close() }, nil
-}
+func flock(path string) (func(), error) { return lockfile.Exclusive(path) }
 
 // tryFlock takes an exclusive lock on path if nobody holds it; a missing
 // file counts as free and is created.

@@ -20,7 +20,7 @@ import (
 	"sort"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/kago-run/kago/internal/lockfile"
 )
 
 // ErrNotFound is returned for a volume the store lacks.
@@ -207,19 +207,5 @@ func (s *Store) Remove(name string, inUse func(name string) []string) error {
 
 // lock serialises creating and removing volumes.
 func (s *Store) lock() (func(), error) {
-	f, err := os.OpenFile(filepath.Join(s.dir, ".lock"), os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("lock volume store: %w", err)
-	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock volume store: %w", err)
-	}
-	return func() { f.Close() }, nil
+	return lockfile.Exclusive(filepath.Join(s.dir, ".lock"))
 }
