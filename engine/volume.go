@@ -15,6 +15,7 @@ import (
 	"github.com/kago-run/kago/archive"
 	"github.com/kago-run/kago/engine/containers"
 	"github.com/kago-run/kago/engine/volumes"
+	"github.com/kago-run/kago/linux/inroot"
 )
 
 // Volume is one volume of the engine, as `volume inspect` shows it.
@@ -228,7 +229,7 @@ func (e *Engine) prepareVolume(ctx context.Context, m containers.Mount, rootfs s
 	if entries, err := os.ReadDir(v.Mountpoint); err != nil || len(entries) > 0 {
 		return err
 	}
-	src, err := openInRoot(rootfs, m.Destination, unix.O_PATH|unix.O_DIRECTORY)
+	src, err := inroot.OpenFile(rootfs, m.Destination, unix.O_PATH|unix.O_DIRECTORY)
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 			return nil // nothing to copy (a file there fails at mount)
