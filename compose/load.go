@@ -32,6 +32,9 @@ type LoadOptions struct {
 	ProjectDir string   // --project-directory; "" for the first file's directory
 	// Env is the environment interpolation sees (nil: the process's).
 	Env []string
+	// NoCheck skips what kago requires beyond compose-go (compose config
+	// prints a project kago cannot run, as docker compose config does).
+	NoCheck bool
 }
 
 // Load reads, merges, interpolates and normalizes the project with
@@ -54,6 +57,9 @@ func Load(ctx context.Context, o LoadOptions) (*types.Project, error) {
 	p, err := po.LoadProject(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("compose: %w", cleanError(err))
+	}
+	if o.NoCheck {
+		return p, nil
 	}
 	if err := Check(p); err != nil {
 		return nil, err

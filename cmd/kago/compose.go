@@ -443,7 +443,9 @@ func composeConfigCmd(f *composeFlags) *cobra.Command {
 		Short: "Print the project as compose-go normalizes it",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := compose.Load(cmd.Context(), f.lo)
+			lo := f.lo
+			lo.NoCheck = true
+			p, err := compose.Load(cmd.Context(), lo)
 			if err != nil {
 				return err
 			}
