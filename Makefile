@@ -2,6 +2,7 @@
 GO ?= go
 
 .PHONY: all build deps demo demo-deps demo-clean bench test test-validation clean test-vm vm-deps
+.PHONY: test-lsm-vm
 
 all: build
 
@@ -16,6 +17,10 @@ build:
 # for the Apache image); installed only when missing.
 DEPS = busybox-static runc crun skopeo umoci docker-registry apache2-utils \
 	iproute2 nftables curl ca-certificates debootstrap strace gcc libc6-dev
+# apparmor_parser: engine/apparmorprofile compiles kago-default with it.
+DEPS += apparmor
+# test/vm (make test-lsm-vm): qemu for the VM, mkfs.ext4 for its root.
+DEPS += qemu-system-x86 e2fsprogs
 DEPS += podman-compose bc # bench section 8 (bench/compose.sh): the compose peer
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -74,6 +79,11 @@ vm-deps:
 	@$(MAKE) --no-print-directory deps DEPS="$(VM_DEPS)"
 test-vm: vm-deps
 	test/vm/test-vm.sh
+
+# AppArmor confinement (test/lsm) in a Debian VM with AppArmor enabled:
+# this machine's kernel has no LSM, so `make test` only sees the refusals.
+test-lsm-vm: vm-deps
+	test/lsm/vm.sh
 
 clean:
 	rm -rf bin/

@@ -112,7 +112,7 @@ func (e *Engine) Create(ctx context.Context, r CreateRequest) (*containers.Recor
 		ID: id, Name: name, Image: r.Image, ImageID: img.ID.String(), Created: time.Now().UTC(),
 		Command: p.argv, Network: string(p.network), NetworkAliases: r.NetworkAliases, Ports: p.ports, Hostname: hostname, MacAddress: p.mac,
 		Mounts: recMounts, Restart: r.Restart, AutoRemove: r.AutoRemove, StopSignal: img.Config.Config.StopSignal,
-		Tty: r.Tty, OpenStdin: r.OpenStdin, Creating: true,
+		Tty: r.Tty, OpenStdin: r.OpenStdin, Creating: true, AppArmorProfile: p.appArmorProfile,
 		State: containers.State{Status: containers.StatusCreated},
 	}
 	if rec.Healthcheck, err = imageHealthcheck(img); err != nil {
@@ -162,6 +162,9 @@ type plan struct {
 	ports   []network.PortMapping
 	network NetworkMode
 	mac     string
+	// appArmorProfile is the profile the container runs under ("" on a
+	// host without AppArmor), already loaded.
+	appArmorProfile string
 }
 
 // plan checks the request against the image and the engine's networks:
@@ -203,6 +206,9 @@ func (e *Engine) plan(ctx context.Context, r *CreateRequest, img *image.Image) (
 			}
 			return nil, err
 		}
+	}
+	if p.appArmorProfile, err = e.appArmorProfile(ctx, r.Security.AppArmorProfile, r.Privileged); err != nil {
+		return nil, err
 	}
 	if r.MacAddress != "" {
 		hw, err := mac.Parse(r.MacAddress)
@@ -260,6 +266,7 @@ func (e *Engine) fill(ctx context.Context, rec *containers.Record, r *CreateRequ
 	so := e.specOptions(r)
 	so.Hostname = rec.Hostname
 	so.Rootfs = rootfs
+	so.AppArmorProfile = p.appArmorProfile
 	if p.user != nil {
 		so.User, so.UserSet = *p.user, true
 	}

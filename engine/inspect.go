@@ -41,7 +41,7 @@ func Inspect(r *containers.Record) map[string]any {
 	}
 	return map[string]any{
 		"Id": r.ID, "Name": "/" + r.Name, "Created": ts(r.Created), "Image": r.ImageID,
-		"Path": first(r.Command), "Args": rest(r.Command),
+		"Path": first(r.Command), "Args": rest(r.Command), "AppArmorProfile": r.AppArmorProfile,
 		"State": map[string]any{
 			"Status": st.Status, "Running": st.Status == containers.StatusRunning,
 			"Restarting": st.Status == containers.StatusRestarting, "Pid": st.Pid, "ExitCode": st.ExitCode,

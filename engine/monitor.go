@@ -268,6 +268,9 @@ func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, io 
 			e.teardown(context.WithoutCancel(ctx), id)
 		}
 	}()
+	if err = e.ensureDefaultProfile(ctx, rec.AppArmorProfile); err != nil {
+		return nil, err
+	}
 	c, err = e.runtime.Create(ctx, id, runtime.CreateOptions{Bundle: e.containers.Dir(id), IO: io})
 	if err != nil {
 		return nil, err

@@ -307,11 +307,15 @@ type SecurityOptions struct {
 	Seccomp *specs.LinuxSeccomp
 	// SeccompUnconfined runs without any seccomp filter.
 	SeccompUnconfined bool
+	// AppArmorProfile is the profile named with apparmor=NAME ("" when not
+	// given: kago-default where AppArmor is enabled, see appArmorProfile).
+	AppArmorProfile string
 }
 
 // ParseSecurityOpts parses --security-opt values into o: seccomp=FILE
 // (read and compiled now, so a bad profile fails before anything is made)
-// or seccomp=unconfined; docker's older "seccomp:" spelling too.
+// or seccomp=unconfined, apparmor=PROFILE or apparmor=unconfined; docker's
+// older "seccomp:" and "apparmor:" spellings too.
 func ParseSecurityOpts(values []string) (SecurityOptions, error) {
 	var o SecurityOptions
 	for _, v := range values {
@@ -328,8 +332,13 @@ func ParseSecurityOpts(values []string) (SecurityOptions, error) {
 				return o, err
 			}
 			o.Seccomp, o.SeccompUnconfined = prof, false
+		case ok && key == "apparmor" && val != "":
+			if strings.IndexFunc(val, func(r rune) bool { return r < ' ' || r == 0x7f }) >= 0 {
+				return o, fmt.Errorf("--security-opt %q: an AppArmor profile name has no control characters", v)
+			}
+			o.AppArmorProfile = val
 		default:
-			return o, fmt.Errorf("unsupported --security-opt %q: use seccomp=FILE or seccomp=unconfined", v)
+			return o, fmt.Errorf("unsupported --security-opt %q: use seccomp=FILE|unconfined or apparmor=PROFILE|unconfined", v)
 		}
 	}
 	return o, nil

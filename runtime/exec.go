@@ -45,6 +45,7 @@ func (c *Container) Exec(ctx context.Context, proc *specs.Process, opts ExecOpti
 	case st != StatusRunning && st != StatusCreated && st != StatusPaused:
 		return nil, fmt.Errorf("cannot exec in container %s: it is %s: %w", c.ID(), st, ErrState)
 	}
+	proc = inheritLabels(proc, c.rec.Spec.Process)
 	if err := validateProcess(proc); err != nil {
 		return nil, err
 	}
@@ -129,6 +130,25 @@ func (c *Container) joinCgroup(pid int, affinity *specs.CPUAffinity) error {
 		return setExecAffinity(pid, "process.execCPUAffinity.final", affinity.Final)
 	}
 	return nil
+}
+
+// inheritLabels gives an exec'd process the container's AppArmor profile and
+// SELinux label where it names none: a process joining the container is
+// confined like the container. runc inherits the label but, by a quirk of
+// its spec conversion, not the profile: its exec from a process.json naming
+// none runs unconfined (containerd and docker always name one).
+func inheritLabels(proc, container *specs.Process) *specs.Process {
+	if container == nil {
+		return proc
+	}
+	p := *proc
+	if p.ApparmorProfile == "" {
+		p.ApparmorProfile = container.ApparmorProfile
+	}
+	if p.SelinuxLabel == "" {
+		p.SelinuxLabel = container.SelinuxLabel
+	}
+	return &p
 }
 
 // PrepareToWait makes the calling process a child subreaper, so that a

@@ -10,9 +10,11 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/kago-run/kago/linux/apparmor"
 	"github.com/kago-run/kago/linux/idmap"
 	"github.com/kago-run/kago/linux/ns"
 	"github.com/kago-run/kago/linux/rlimit"
+	"github.com/kago-run/kago/linux/selinux"
 	"github.com/kago-run/kago/linux/timens"
 )
 
@@ -100,6 +102,10 @@ func Validate(spec *specs.Spec, bundle string) error {
 	if err := validateLinuxSettings(spec); err != nil {
 		return err
 	}
+	if spec.Linux.MountLabel != "" && !selinux.Enabled() {
+		// runc passes it on and its first tmpfs mount fails with EINVAL.
+		return fmt.Errorf("linux.mountLabel %q is set but SELinux is not enabled on this host: remove it", spec.Linux.MountLabel)
+	}
 	if spec.Hostname != "" && !plan.Has(specs.UTSNamespace) {
 		return errors.New("hostname is set but the container has no UTS namespace of its own: add {\"type\": \"uts\"} to linux.namespaces")
 	}
@@ -158,7 +164,23 @@ func validateProcess(p *specs.Process) error {
 	if p.OOMScoreAdj != nil && (*p.OOMScoreAdj < -1000 || *p.OOMScoreAdj > 1000) {
 		return fmt.Errorf("process.oomScoreAdj %d is outside -1000..1000", *p.OOMScoreAdj)
 	}
-	return validateProcessSettings(p)
+	if err := validateProcessSettings(p); err != nil {
+		return err
+	}
+	return validateLSM(p)
+}
+
+// validateLSM refuses a security label the host cannot apply, as runc does
+// (it fails the start; see linux/apparmor and linux/selinux): a runtime that
+// silently ran the process unconfined would be worse.
+func validateLSM(p *specs.Process) error {
+	if err := apparmor.Check(p.ApparmorProfile); err != nil {
+		return fmt.Errorf("process.apparmorProfile: %w", err)
+	}
+	if p.SelinuxLabel != "" && !selinux.Enabled() {
+		return fmt.Errorf("process.selinuxLabel %q is set but SELinux is not enabled on this host: remove it", p.SelinuxLabel)
+	}
+	return nil
 }
 
 // prestart returns the prestart hooks: deprecated, but still in the spec and

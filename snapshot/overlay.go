@@ -39,7 +39,17 @@ func mountOverlay(lowers []string, upper, work, target string) error {
 		return err
 	}
 	if err := unix.FsconfigCreate(fsfd); err != nil {
-		return fmt.Errorf("create overlay: %w%s", err, fsLog(fsfd))
+		msg := fsLog(fsfd)
+		// Before Linux 6.5 overlayfs has no parser of its own for the new
+		// mount API: the generic one takes any key ("lowerdir+" too) and
+		// the options are only read, and refused, here.
+		if errors.Is(err, unix.EINVAL) {
+			if lerr := mountOverlayLegacy(lowers, upper, work, target); lerr != nil {
+				return fmt.Errorf("create overlay: %w%s; without lowerdir+: %w", err, msg, lerr)
+			}
+			return nil
+		}
+		return fmt.Errorf("create overlay: %w%s", err, msg)
 	}
 	mfd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, 0)
 	if err != nil {

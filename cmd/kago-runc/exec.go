@@ -89,8 +89,8 @@ func newExecCmd(g *globals) *cobra.Command {
 	fl.BoolVar(&f.noNewPrivs, "no-new-privs", false, "set no_new_privs on the process")
 	fl.StringArrayVarP(&f.caps, "cap", "c", nil, "add a capability to the process's sets")
 	fl.IntVar(&f.preserveFDs, "preserve-fds", 0, "pass N additional file descriptors (from fd 3)")
-	fl.StringVar(&f.processLabel, "process-label", "", "SELinux label (not supported)")
-	fl.StringVar(&f.apparmor, "apparmor", "", "AppArmor profile (not supported)")
+	fl.StringVar(&f.processLabel, "process-label", "", "SELinux label of the process (default: the container's)")
+	fl.StringVar(&f.apparmor, "apparmor", "", "AppArmor profile of the process (default: the container's)")
 	fl.StringArrayVar(&f.cgroup, "cgroup", nil, "sub-cgroup to run in (not supported)")
 	fl.BoolVar(&f.ignorePaused, "ignore-paused", false, "allow exec in a paused container (it completes once the container is resumed)")
 	return cmd
@@ -99,8 +99,8 @@ func newExecCmd(g *globals) *cobra.Command {
 // process builds the exec'd process the way runc does: from --process, or
 // from the container's own process with the flags applied on top.
 func (f *execFlags) process(cmd *cobra.Command, spec *specs.Spec, args []string) (*specs.Process, error) {
-	if f.processLabel != "" || f.apparmor != "" || len(f.cgroup) > 0 {
-		return nil, fmt.Errorf("--process-label, --apparmor and --cgroup are not supported by kago-runc")
+	if len(f.cgroup) > 0 {
+		return nil, fmt.Errorf("--cgroup is not supported by kago-runc")
 	}
 	if f.preserveFDs < 0 {
 		return nil, fmt.Errorf("--preserve-fds must not be negative")
@@ -114,6 +114,9 @@ func (f *execFlags) process(cmd *cobra.Command, spec *specs.Spec, args []string)
 		if err := json.Unmarshal(data, &p); err != nil {
 			return nil, fmt.Errorf("--process %s is not a valid OCI process: %w", f.processPath, err)
 		}
+		// runc ignores these two with --process; kago never drops a
+		// security setting it was given.
+		f.applyLabels(&p)
 		return &p, nil
 	}
 	if len(args) == 0 {
@@ -121,6 +124,7 @@ func (f *execFlags) process(cmd *cobra.Command, spec *specs.Spec, args []string)
 	}
 	p := *spec.Process
 	p.Args = args
+	f.applyLabels(&p)
 	p.Terminal = f.tty
 	p.Env = append(append([]string(nil), p.Env...), f.env...)
 	if f.cwd != "" {
@@ -166,4 +170,15 @@ func (f *execFlags) process(cmd *cobra.Command, spec *specs.Spec, args []string)
 		p.Capabilities = &c
 	}
 	return &p, nil
+}
+
+// applyLabels applies --apparmor and --process-label; without them the
+// process keeps its own, or the container's (runtime.Exec).
+func (f *execFlags) applyLabels(p *specs.Process) {
+	if f.apparmor != "" {
+		p.ApparmorProfile = f.apparmor
+	}
+	if f.processLabel != "" {
+		p.SelinuxLabel = f.processLabel
+	}
 }

@@ -46,8 +46,11 @@ func newFeaturesCmd(g *globals) *cobra.Command {
 						KnownFlags:     seccomp.KnownFlags(),
 						SupportedFlags: seccomp.SupportedFlags(),
 					},
-					Apparmor: &features.Apparmor{Enabled: &no},
-					Selinux:  &features.Selinux{Enabled: &no},
+					// Whether kago-runc applies them, not whether this host has
+					// them (runtime-spec features-linux.md); a profile or label
+					// the host cannot apply is refused at create.
+					Apparmor: &features.Apparmor{Enabled: &yes},
+					Selinux:  &features.Selinux{Enabled: &yes},
 					// kago manages no resctrl groups: linux.intelRdt is refused.
 					IntelRdt:        &features.IntelRdt{Enabled: &no, Schemata: &no, Monitoring: &no},
 					MemoryPolicy:    &features.MemoryPolicy{Modes: mempolicy.KnownModes(), Flags: mempolicy.KnownFlags()},

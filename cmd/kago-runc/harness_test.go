@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -96,17 +95,6 @@ func (h *harness) runcWith(stdin *os.File, extra []*os.File, args ...string) res
 		bin = kagoRunc
 	}
 	cmd := exec.Command(bin, append([]string{"--root", h.root}, args...)...)
-	// Files, not pipes: a container started by create or run --detach keeps
-	// its stdio, and a pipe would make Run wait for the container to exit.
-	dir := h.t.TempDir()
-	outf, err1 := os.Create(filepath.Join(dir, "stdout"))
-	errf, err2 := os.Create(filepath.Join(dir, "stderr"))
-	if err := errors.Join(err1, err2); err != nil {
-		h.t.Fatal(err)
-	}
-	defer outf.Close()
-	defer errf.Close()
-	cmd.Stdout, cmd.Stderr = outf, errf
 	if stdin == nil {
 		null, err := os.Open(os.DevNull)
 		if err != nil {
@@ -117,16 +105,8 @@ func (h *harness) runcWith(stdin *os.File, extra []*os.File, args ...string) res
 	}
 	cmd.Stdin = stdin
 	cmd.ExtraFiles = extra
-	err := cmd.Run()
-	out, _ := os.ReadFile(outf.Name())
-	errb, _ := os.ReadFile(errf.Name())
-	r := result{stdout: string(out), stderr: string(errb)}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		r.code = ee.ExitCode()
-	} else if err != nil {
-		h.t.Fatalf("kago-runc %v: %v", args, err)
-	}
+	var r result
+	r.stdout, r.stderr, r.code = testbundle.Output(h.t, cmd)
 	return r
 }
 

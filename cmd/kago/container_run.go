@@ -66,7 +66,7 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.r.AutoRemove, "rm", false, "remove the container when it exits")
 	fs.StringArrayVar(&f.r.CapAdd, "cap-add", nil, "add a capability")
 	fs.StringArrayVar(&f.r.CapDrop, "cap-drop", nil, "drop a capability")
-	fs.StringArrayVar(&f.secOpts, "security-opt", nil, "seccomp=FILE|unconfined")
+	fs.StringArrayVar(&f.secOpts, "security-opt", nil, "seccomp=FILE|unconfined, apparmor=PROFILE|unconfined")
 	fs.BoolVar(&f.r.Privileged, "privileged", false, "give the container all capabilities and devices, no seccomp")
 	fs.BoolVarP(&f.r.Tty, "tty", "t", false, "allocate a pseudo-terminal")
 	fs.BoolVarP(&f.r.OpenStdin, "interactive", "i", false, "keep stdin open")

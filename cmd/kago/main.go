@@ -39,6 +39,7 @@ func newRootCmd() *cobra.Command {
 		newNetworkCmd, newResolverCmd, // network verbs
 		newVolumeCmd, // volume verbs
 		newBuildCmd, newBuilderCmd,
+		newInfoCmd,    // system verbs
 		newComposeCmd, // compose verbs
 	} {
 		root.AddCommand(newCmd(g))

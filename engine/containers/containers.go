@@ -123,7 +123,10 @@ type Record struct {
 	Healthcheck *health.Config `json:"Healthcheck,omitempty"`
 	Tty         bool           `json:"Tty"`
 	OpenStdin   bool           `json:"OpenStdin"` // -i
-	State       State          `json:"State"`
+	// AppArmorProfile is the profile the container runs under ("" without
+	// AppArmor on the host).
+	AppArmorProfile string `json:"AppArmorProfile,omitempty"`
+	State           State  `json:"State"`
 	// Endpoint is the live network attachment (nil when not running).
 	Endpoint *network.Endpoint `json:"Endpoint,omitempty"`
 	// Creating is set until the engine has made everything the record

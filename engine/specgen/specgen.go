@@ -51,9 +51,12 @@ type Options struct {
 	// Seccomp is nil for docker's default profile; Unconfined drops it.
 	Seccomp           *specs.LinuxSeccomp
 	SeccompUnconfined bool
-	Memory            int64   // bytes; 0 unlimited
-	CPUs              float64 // 0 unlimited
-	PidsLimit         int64   // 0 unlimited
+	// AppArmorProfile is --security-opt apparmor=NAME as given; the engine
+	// replaces it with the profile it chose ("" on a host without AppArmor).
+	AppArmorProfile string
+	Memory          int64   // bytes; 0 unlimited
+	CPUs            float64 // 0 unlimited
+	PidsLimit       int64   // 0 unlimited
 	// HostNetwork keeps the host's network namespace (--network host).
 	HostNetwork bool
 	Mounts      []specs.Mount // binds, volumes, tmpfs and the /etc files
@@ -133,6 +136,7 @@ func Generate(img ocispec.ImageConfig, o Options) (*specs.Spec, error) {
 	if o.UserSet {
 		p.User = o.User
 	}
+	p.ApparmorProfile = o.AppArmorProfile
 	spec.Hostname = o.Hostname
 	capSet, err := Capabilities(o.Privileged, o.CapAdd, o.CapDrop)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kago-run/kago/linux/inroot"
+	"github.com/kago-run/kago/linux/selinux"
 )
 
 // Finalize runs inside the new root after Pivot. In order: the configured
@@ -43,7 +44,7 @@ func Finalize(spec *specs.Spec) error {
 			}
 		}
 		for _, p := range l.MaskedPaths {
-			if err := r.maskPath(p); err != nil {
+			if err := r.maskPath(p, l.MountLabel); err != nil {
 				return err
 			}
 		}
@@ -89,9 +90,9 @@ func (r *root) openExisting(p, what string) (int, error) {
 	return fd, nil
 }
 
-// maskPath hides p: /dev/null over a file, an empty read-only tmpfs over a
-// directory. A missing path is not an error.
-func (r *root) maskPath(p string) error {
+// maskPath hides p: /dev/null over a file, an empty read-only tmpfs (with
+// the SELinux mountLabel, as runc) over a directory. A missing path is not an error.
+func (r *root) maskPath(p, mountLabel string) error {
 	fd, err := r.openExisting(p, "masked path")
 	if fd < 0 || err != nil {
 		return err
@@ -102,7 +103,7 @@ func (r *root) maskPath(p string) error {
 		return fmt.Errorf("masked path %s: %w", p, err)
 	}
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		err = r.mountAt("tmpfs", fd, p, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0k,nr_inodes=1")
+		err = r.mountAt("tmpfs", fd, p, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, selinux.FormatMountLabel("size=0k,nr_inodes=1", mountLabel))
 	} else {
 		err = r.mountAt("/dev/null", fd, p, "", unix.MS_BIND, "")
 	}

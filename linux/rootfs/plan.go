@@ -8,6 +8,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/kago-run/kago/linux/selinux"
 )
 
 // Kind says how Prepare makes a mount.
@@ -70,9 +72,21 @@ func Plan(spec *specs.Spec) ([]Op, error) {
 		if err != nil {
 			return nil, fmt.Errorf("mounts[%d] (destination %q): %w", i, m.Destination, err)
 		}
+		if op.Kind == KindFS && selinux.Labels(op.Type) {
+			op.Options.Data = selinux.FormatMountLabel(op.Options.Data, mountLabel(spec))
+		}
 		ops = append(ops, op)
 	}
 	return ops, nil
+}
+
+// mountLabel is linux.mountLabel, the SELinux context of the filesystems
+// mounted for the container ("" when unset).
+func mountLabel(spec *specs.Spec) string {
+	if spec.Linux == nil {
+		return ""
+	}
+	return spec.Linux.MountLabel
 }
 
 func planMount(m specs.Mount) (Op, error) {

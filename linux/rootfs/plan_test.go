@@ -101,3 +101,29 @@ func FuzzPlan(f *testing.F) {
 		}
 	})
 }
+
+// linux.mountLabel goes into the data of every filesystem mounted for the
+// container, as runc's context= option, except proc, sysfs and mqueue; a
+// bind mount takes no data.
+func TestPlanAddsTheSELinuxMountLabel(t *testing.T) {
+	const label = "system_u:object_r:container_file_t:s0:c1,c2"
+	spec := &specs.Spec{Linux: &specs.Linux{MountLabel: label}, Mounts: []specs.Mount{
+		{Destination: "/proc", Type: "proc", Source: "proc"},
+		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"mode=755"}},
+		{Destination: "/dev/pts", Type: "devpts", Source: "devpts"},
+		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue"},
+		{Destination: "/sys", Type: "sysfs", Source: "sysfs"},
+		{Destination: "/data", Type: "bind", Source: "/srv", Options: []string{"rbind"}},
+	}}
+	ops, err := Plan(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := `context="` + label + `"`
+	want := map[string]string{"/proc": "", "/dev": "mode=755," + ctx, "/dev/pts": ctx, "/dev/mqueue": "", "/sys": "", "/data": ""}
+	for _, op := range ops {
+		if op.Options.Data != want[op.Destination] {
+			t.Errorf("%s: data %q, want %q", op.Destination, op.Options.Data, want[op.Destination])
+		}
+	}
+}

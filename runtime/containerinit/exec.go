@@ -87,12 +87,14 @@ func (ex *execPlan) loadEarlySeccomp(conn *syncmsg.Conn) error {
 
 // exec marks every inherited descriptor the process must not see
 // close-on-exec (CVE-2024-21626), applies rlimits, switches to the container
-// user and its capabilities, sets no_new_privs and seccomp, and execve's. It
-// only returns on failure.
+// user and its capabilities, sets no_new_privs and seccomp, asks for its
+// AppArmor profile and SELinux context, and execve's. It only returns on
+// failure.
 func (ex *execPlan) exec(preserveFDs int) error {
 	proc := ex.proc
 	// Before any filter of the profile is loaded, which need not allow
-	// close_range; nothing from here to execve opens a descriptor.
+	// close_range; what is opened from here to execve (the LSM attribute
+	// files) is opened close-on-exec and closed again.
 	if err := markInheritedCloexec(3 + preserveFDs); err != nil {
 		return err
 	}
@@ -136,6 +138,9 @@ func (ex *execPlan) exec(preserveFDs int) error {
 		if _, err := ex.filter.Load(); err != nil {
 			return fmt.Errorf("load seccomp filter: %w", err)
 		}
+	}
+	if err := applyLabels(proc); err != nil {
+		return err
 	}
 	if err := unix.Exec(ex.path, proc.Args, ex.env); err != nil {
 		return fmt.Errorf("exec %s: %w", proc.Args[0], err)

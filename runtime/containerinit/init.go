@@ -19,6 +19,7 @@ import (
 	"github.com/kago-run/kago/linux/personality"
 	"github.com/kago-run/kago/linux/rootfs"
 	"github.com/kago-run/kago/linux/sched"
+	"github.com/kago-run/kago/linux/selinux"
 	"github.com/kago-run/kago/runtime/hooks"
 	"github.com/kago-run/kago/runtime/syncmsg"
 )
@@ -91,7 +92,11 @@ func initContainer(conn *syncmsg.Conn, cfg *Config) error {
 		return fmt.Errorf("setsid: %w", err)
 	}
 	if !cfg.NoNewKeyring {
-		// A fresh session keyring keeps the container away from the host's keys.
+		// A fresh session keyring keeps the container away from the host's
+		// keys; it carries the process's SELinux label, as with runc.
+		if err := selinux.SetKeyLabel(proc.SelinuxLabel); err != nil {
+			return err
+		}
 		if _, err := unix.KeyctlJoinSessionKeyring("_ses." + cfg.ID); err != nil && !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EPERM) {
 			return fmt.Errorf("join session keyring: %w", err)
 		}

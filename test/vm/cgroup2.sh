@@ -17,10 +17,14 @@ expected=$dir/cgroup2-expected
 mkdir -p "$share/bin"
 echo "== build (ramfs.sh brings the libraries cgo binaries need)"
 (cd "$repo" && $GO build -o "$share/bin/" ./cmd/kago-runc ./cmd/kago-init) || exit 1
+# The peer of linux/cgroups TestCPUWeightMatchesRunc: a runc whose cpu.weight
+# conversion kago follows (static, so the busybox guest can run it).
+make -C "$repo" --no-print-directory peer-runc GO="$GO" >/dev/null || exit 1
+cp "$repo"/bin/peers/runc-v* "$share/bin/runc-peer" || exit 1
 script=$share/run-tests.sh
 {
 	echo '#!/bin/sh'
-	echo 'export KAGO_RUNC_PREBUILT=/share/bin/kago-runc TMPDIR=/tmp'
+	echo 'export KAGO_RUNC_PREBUILT=/share/bin/kago-runc KAGO_PEER_RUNC=/share/bin/runc-peer TMPDIR=/tmp'
 	echo 'rc=0'
 } >"$script"
 while read -r kind pkg pattern; do
