@@ -207,7 +207,10 @@ func TestAutoRemove(t *testing.T) {
 	if ps := e.ok("ps", "-aq"); ps != "" {
 		t.Fatalf("ps -a after --rm: %q", ps)
 	}
-	if vols, _ := os.ReadDir(filepath.Join(e.root, "volumes")); len(vols) != 0 {
+	if vols := e.ok("volume", "ls", "-q"); vols != "" {
+		t.Fatalf("--rm left its anonymous volume: %v", vols)
+	}
+	if vols, _ := filepath.Glob(filepath.Join(e.root, "volumes", "[0-9a-f]*")); len(vols) != 0 {
 		t.Fatalf("--rm left its anonymous volume: %v", vols)
 	}
 	e.assertClean([]string{id})
