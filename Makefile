@@ -1,7 +1,7 @@
 # kago's entry points. `make demo` is the first thing to try (needs root).
 GO ?= go
 
-.PHONY: all build deps demo demo-deps demo-clean bench test test-validation clean test-vm vm-deps
+.PHONY: all build deps demo demo-deps demo-clean bench test test-validation clean test-vm vm-deps test-vm-systemd
 .PHONY: test-lsm-vm
 
 all: build
@@ -84,6 +84,11 @@ test-vm: vm-deps
 # this machine's kernel has no LSM, so `make test` only sees the refusals.
 test-lsm-vm: vm-deps
 	test/lsm/vm.sh
+
+# The systemd cgroup driver (kago-runc --systemd-cgroup, runc as reference)
+# in a Debian VM with systemd as PID 1: one boot on cgroup v2, one hybrid.
+test-vm-systemd: vm-deps
+	test/systemd-cgroup-vm.sh
 
 clean:
 	rm -rf bin/

@@ -66,6 +66,10 @@ type Config struct {
 	Network network.Config `json:"Network"`
 	// LogMaxSize is the json-file rotation size in bytes (default 10 MiB).
 	LogMaxSize int64 `json:"LogMaxSize,omitempty"`
+	// CgroupManager is podman's cgroup_manager: "systemd" (containers'
+	// cgroups are systemd scopes) or "cgroupfs" (kago writes them itself).
+	// Empty means systemd where systemd is PID 1, cgroupfs otherwise.
+	CgroupManager string `json:"cgroup_manager,omitempty"`
 }
 
 // Engine is one engine root opened. The image store and the network
@@ -104,6 +108,9 @@ func Open(root string, log *slog.Logger) (*Engine, error) {
 		return nil, err
 	}
 	if e.runtime, err = runtime.New(filepath.Join(abs, "runtime"), log); err != nil {
+		return nil, err
+	}
+	if e.runtime.SystemdCgroup, err = e.systemdCgroup(); err != nil {
 		return nil, err
 	}
 	if e.Net, err = network.New(filepath.Join(abs, "network"), e.Config.Network); err != nil {

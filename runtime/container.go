@@ -9,6 +9,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/kago-run/kago/linux/cgroups"
+	sdcgroup "github.com/kago-run/kago/linux/cgroups/systemd"
 )
 
 // Status values beyond the OCI ones: "paused" is runc's.
@@ -59,7 +60,21 @@ func (c *Container) Cgroup() (cgroups.Manager, error) {
 	if c.rec.NoCgroup {
 		return noCgroup{initPid: c.rec.InitPid}, nil
 	}
-	return cgroups.New(c.rec.CgroupsPath, c.rec.ID)
+	return newCgroup(c.rec.Spec, c.rec.CgroupsPath, c.rec.ID, c.rec.SystemdCgroup)
+}
+
+// newCgroup picks the cgroup driver: systemd's scopes (which take unit
+// properties from the spec's annotations too), or kago's own cgroupfs
+// manager (which itself picks v1, hybrid or v2).
+func newCgroup(spec *specs.Spec, cgroupsPath, id string, systemd bool) (cgroups.Manager, error) {
+	if systemd {
+		var annotations map[string]string
+		if spec != nil {
+			annotations = spec.Annotations
+		}
+		return sdcgroup.New(cgroupsPath, id, annotations)
+	}
+	return cgroups.New(cgroupsPath, id)
 }
 
 // Status derives the container's status from what is true now: whether init

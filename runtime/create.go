@@ -142,6 +142,7 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 	rec := &record{
 		ID: id, Bundle: bundle, Rootfs: rootfs, Created: time.Now().UTC(),
 		CgroupsPath: spec.Linux.CgroupsPath, Spec: spec, Owner: ownerName(),
+		SystemdCgroup: r.SystemdCgroup,
 	}
 	if err := writeRecord(dir, rec); err != nil {
 		return nil, err
@@ -165,7 +166,7 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 	}
 	defer fifo.Close()
 
-	cg, err := cgroups.New(spec.Linux.CgroupsPath, id)
+	cg, err := newCgroup(spec, spec.Linux.CgroupsPath, id, r.SystemdCgroup)
 	if err != nil {
 		return nil, err
 	}

@@ -36,6 +36,8 @@ type record struct {
 	// NoCgroup is set when an unprivileged create could not make a cgroup
 	// and went on without one (see nocgroup.go).
 	NoCgroup bool `json:"noCgroup,omitempty"`
+	// SystemdCgroup: the cgroup is a systemd scope (Runtime.SystemdCgroup).
+	SystemdCgroup bool `json:"systemdCgroup,omitempty"`
 }
 
 func readRecord(dir string) (*record, error) {

@@ -47,6 +47,11 @@ type Runtime struct {
 	// any caller (root in a container whose cgroupfs is read-only, say);
 	// "false" never.
 	Rootless string
+	// SystemdCgroup is runc's --systemd-cgroup: systemd creates each new
+	// container's cgroup as a transient scope (package cgroups/systemd) and
+	// linux.cgroupsPath reads "slice:prefix:name". A container keeps the
+	// driver it was created with.
+	SystemdCgroup bool
 
 	exeMu sync.Mutex
 	exe   *os.File // see sealedExe

@@ -2,12 +2,16 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	sdcgroup "github.com/kago-run/kago/linux/cgroups/systemd"
 )
 
 // oneLine checks an error is a single line naming what is wrong.
@@ -114,12 +118,62 @@ func TestBadIDsAndVerbs(t *testing.T) {
 	}
 	oneLine(t, "unknown verb flag", h.runc("create", "--no-such-flag", "x"), "no-such-flag")
 	oneLine(t, "missing id", h.runc("start"), "container ID")
-	// --systemd-cgroup is accepted; a systemd-style cgroupsPath is refused clearly.
 	h.must("--systemd-cgroup", "list")
 	sb := bundle(t, []string{"true"}, func(s *specs.Spec) { s.Linux.CgroupsPath = "system.slice:kago:x" })
-	sid := h.id()
-	oneLine(t, "systemd cgroup path", h.runc("--systemd-cgroup", "create", "--bundle", sb.Dir, sid), "systemd")
-	assertNothingLeft(t, h, sid)
+	if !sdcgroup.IsRunningSystemd() {
+		// Where PID 1 is not systemd, --systemd-cgroup says so in one line.
+		sid := h.id()
+		oneLine(t, "systemd cgroup without systemd", h.runc("--systemd-cgroup", "create", "--bundle", sb.Dir, sid), "systemd", "PID 1")
+		assertNothingLeft(t, h, sid)
+	}
+	// A cgroupsPath that is no slice:prefix:name, given to the systemd driver.
+	bb := bundle(t, []string{"true"}, func(s *specs.Spec) { s.Linux.CgroupsPath = "/kago/x" })
+	bid := h.id()
+	oneLine(t, "cgroupfs path with --systemd-cgroup", h.runc("--systemd-cgroup", "create", "--bundle", bb.Dir, bid), "/kago/x", "slice:prefix:name")
+	assertNothingLeft(t, h, bid)
+}
+
+// Without --systemd-cgroup a slice:prefix:name cgroupsPath is what runc's
+// cgroupfs driver makes of it: one relative cgroup of that name under
+// kago-runc's own, removed by delete.
+func TestSlicePathWithCgroupfsDriver(t *testing.T) {
+	h := newHarness(t)
+	id := h.id()
+	name := "ks7.slice:ktest:" + id
+	b := bundle(t, []string{"sleep", "100"}, func(s *specs.Spec) { s.Linux.CgroupsPath = name })
+	h.must("run", "--detach", "--bundle", b.Dir, id)
+	pid := h.state(id).InitProcessPid
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dir string
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "0::") {
+			dir = strings.TrimPrefix(line, "0::")
+		}
+	}
+	var self string
+	for _, line := range strings.Split(string(own), "\n") {
+		if strings.HasPrefix(line, "0::") {
+			self = strings.TrimPrefix(line, "0::")
+		}
+	}
+	if dir != path.Join(self, name) {
+		t.Fatalf("container's cgroup is %q, want %q", dir, path.Join(self, name))
+	}
+	unified := "/sys/fs/cgroup/unified"
+	if _, err := os.Stat(unified + "/cgroup.procs"); err != nil {
+		unified = "/sys/fs/cgroup"
+	}
+	h.must("delete", "--force", id)
+	if _, err := os.Stat(unified + dir); !os.IsNotExist(err) {
+		t.Errorf("cgroup %s left after delete: %v", unified+dir, err)
+	}
 }
 
 func TestJSONErrorLog(t *testing.T) {

@@ -37,7 +37,7 @@ func newFeaturesCmd(g *globals) *cobra.Command {
 				Linux: &features.Linux{
 					Namespaces:   namespaces,
 					Capabilities: caps.Known(),
-					Cgroup:       &features.Cgroup{V1: &yes, V2: &yes, Systemd: &no, SystemdUser: &no, Rdma: &yes},
+					Cgroup:       &features.Cgroup{V1: &yes, V2: &yes, Systemd: &yes, SystemdUser: &no, Rdma: &yes},
 					Seccomp: &features.Seccomp{
 						Enabled:        &yes,
 						Actions:        seccomp.AvailableActions(),

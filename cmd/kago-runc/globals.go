@@ -36,7 +36,7 @@ func (g *globals) addFlags(cmd *cobra.Command) {
 	f.StringVar(&g.logPath, "log", "", "set the log file to write runtime logs to (default is stderr)")
 	f.StringVar(&g.logFormat, "log-format", "text", "set the log format ('text' (default), or 'json')")
 	f.BoolVar(&g.debug, "debug", false, "enable debug logging")
-	f.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "accepted for compatibility; kago-runc manages cgroupfs paths only")
+	f.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "have systemd create new containers' cgroups as transient scope units over D-Bus (linux.cgroupsPath is slice:prefix:name)")
 	f.StringVar(&g.criu, "criu", "criu", "path to the criu binary used for checkpoint and restore (unused: no CRIU support)")
 	f.StringVar(&g.rootless, "rootless", "auto", "ignore cgroup permission errors ('true', 'false', or 'auto')")
 }
@@ -77,12 +77,6 @@ func (g *globals) setup() error {
 		g.log = slog.New(slog.NewJSONHandler(w, opts))
 	} else {
 		g.log = slog.New(slog.NewTextHandler(w, opts))
-	}
-	if g.systemdCgroup {
-		// Accepted so that clients passing it by habit still work with
-		// cgroupfs paths; a systemd "slice:prefix:name" cgroupsPath is
-		// refused by linux/cgroups with a message saying so.
-		g.log.Debug("--systemd-cgroup given: kago-runc manages cgroupfs paths only")
 	}
 	return nil
 }

@@ -70,6 +70,7 @@ func (g *globals) runtime() (*runtime.Runtime, error) {
 		return nil, err
 	}
 	r.Rootless = g.rootless
+	r.SystemdCgroup = g.systemdCgroup
 	return r, nil
 }
 

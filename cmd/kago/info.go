@@ -1,41 +1,62 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
+	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kago-run/kago/engine"
+	"github.com/kago-run/kago/linux/cgroups"
 )
 
-// newInfoCmd is a minimal `docker info`: for now only what the security
-// options are (SecurityOptions); more of docker's fields belong here.
+// infoItem is one "Key: value" line of `kago info`.
+type infoItem struct{ Key, Value string }
+
+// newInfoCmd is `kago info`: how this engine runs containers, in docker
+// info's "Key: value" lines.
 func newInfoCmd(g *globalOptions) *cobra.Command {
-	var format string
-	cmd := &cobra.Command{
+	return &cobra.Command{
 		Use:   "info",
-		Short: "Display system-wide information",
+		Short: "Show how the engine runs containers (cgroups, runtime, storage)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			info := struct {
-				KagoRootDir     string
-				SecurityOptions []string
-			}{g.Root, engine.HostSecurityOptions()}
-			out := cmd.OutOrStdout()
-			switch format {
-			case "json":
-				return json.NewEncoder(out).Encode(info)
-			case "":
-				fmt.Fprintf(out, "Kago Root Dir: %s\nSecurity Options:\n", info.KagoRootDir)
-				for _, o := range info.SecurityOptions {
-					fmt.Fprintf(out, " %s\n", o)
-				}
-				return nil
+			e, err := openEngine(g)
+			if err != nil {
+				return err
 			}
-			return fmt.Errorf("--format %q: use json, or leave it out for text", format)
+			items, err := engineInfo(e)
+			if err != nil {
+				return err
+			}
+			return printInfo(cmd.OutOrStdout(), items)
 		},
 	}
-	cmd.Flags().StringVarP(&format, "format", "f", "", "json prints the information as one JSON object")
-	return cmd
+}
+
+// engineInfo gathers the lines of `kago info`; add a line by appending an
+// item here.
+func engineInfo(e *engine.Engine) ([]infoItem, error) {
+	mode, err := cgroups.Mode()
+	if err != nil {
+		return nil, err
+	}
+	version := map[string]string{cgroups.ModeV2: "2", cgroups.ModeV1: "1", cgroups.ModeHybrid: "1 (hybrid: v1 controllers, cgroup2 at /sys/fs/cgroup/unified)"}[mode]
+	return []infoItem{
+		{"Cgroup Driver", e.CgroupManagerName()},
+		{"Cgroup Version", version},
+		{"Runtime", "kago (built in; state in " + e.RuntimeRoot() + ")"},
+		{"Storage Root", e.Root},
+		{"Security Options", strings.Join(engine.HostSecurityOptions(), " ")},
+	}, nil
+}
+
+func printInfo(w io.Writer, items []infoItem) error {
+	for _, it := range items {
+		if _, err := fmt.Fprintf(w, "%s: %s\n", it.Key, it.Value); err != nil {
+			return err
+		}
+	}
+	return nil
 }

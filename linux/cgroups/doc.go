@@ -28,4 +28,9 @@
 // with runc's formula, and Stats marshals to the JSON of `runc events --stats`.
 // Device rules on v2 become a BPF_PROG_TYPE_CGROUP_DEVICE program (devices.go),
 // because cgroup2 has no devices controller.
+//
+// This package is the cgroupfs driver. The systemd driver (package
+// cgroups/systemd, kago-runc --systemd-cgroup) has systemd make the cgroup as
+// a scope unit and then uses a Manager of this package on the scope's
+// directories; the runtime picks the driver per container.
 package cgroups

@@ -57,10 +57,13 @@ const (
 // DefaultParent is where a container goes when its spec has no cgroupsPath.
 const DefaultParent = "/kago"
 
-// New returns the manager for an OCI linux.cgroupsPath. An absolute path is
-// taken from the root of each tree; a relative one is placed under the
-// caller's own cgroup in each tree, as runc does; an empty one means
-// /kago/<containerID>. New reads the host layout but creates nothing.
+// New returns the cgroupfs manager for an OCI linux.cgroupsPath. An absolute
+// path is taken from the root of each tree; a relative one is placed under
+// the caller's own cgroup in each tree, as runc does; an empty one means
+// /kago/<containerID>. A systemd "slice:prefix:name" path given without the
+// systemd driver is, as in runc's cgroupfs driver, just a relative path: one
+// cgroup of that name (colons and all). New reads the host layout but
+// creates nothing. The systemd driver (package cgroups/systemd) builds on it.
 func New(cgroupsPath, containerID string) (Manager, error) {
 	rel, err := cleanCgroupsPath(cgroupsPath, containerID)
 	if err != nil {
@@ -92,9 +95,6 @@ func cleanCgroupsPath(cgroupsPath, containerID string) (string, error) {
 		if part == ".." {
 			return "", fmt.Errorf("cgroupsPath %q contains \"..\": use a path that stays inside the cgroup tree, like /kago/<id>", cgroupsPath)
 		}
-	}
-	if strings.Count(cgroupsPath, ":") == 2 && !strings.Contains(cgroupsPath, "/") {
-		return "", fmt.Errorf("cgroupsPath %q looks like a systemd slice:prefix:name path; kago manages cgroupfs paths only: use a path like /kago/<id>", cgroupsPath)
 	}
 	cleaned := path.Clean(cgroupsPath)
 	if cleaned == "/" || cleaned == "." {
