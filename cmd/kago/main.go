@@ -41,7 +41,6 @@ func newRootCmd() *cobra.Command {
 		newBuildCmd, newBuilderCmd,
 		newInfoCmd,    // system verbs
 		newComposeCmd, // compose verbs
-		newInfoCmd,    // system verbs
 	} {
 		root.AddCommand(newCmd(g))
 	}
