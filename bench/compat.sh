@@ -33,6 +33,8 @@ WORK=$(mktemp -d /tmp/kago-bench-compat.XXXXXX)
 NS=kagobench$$
 DCG=kagobench-docker$$
 PIDS=""
+# shellcheck source=bench/daemons.sh
+. bench/daemons.sh
 cleanup() {
 	set +e
 	if [ -S "$WORK/docker.sock" ]; then
@@ -40,17 +42,7 @@ cleanup() {
 		# shellcheck disable=SC2086 # one argument per container ID
 		[ -n "$ids" ] && "$DOCKER" -H "unix://$WORK/docker.sock" rm -f $ids >/dev/null 2>&1
 	fi
-	for pid in $PIDS; do kill "$pid" 2>/dev/null; done
-	for pid in $PIDS; do
-		i=0
-		while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.2; i=$((i + 1)); done
-		kill -9 "$pid" 2>/dev/null
-	done
-	# Shims the daemons started: found by our private path, ended by PID.
-	for p in /proc/[0-9]*; do
-		if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q "$WORK"; then kill -9 "${p#/proc/}" 2>/dev/null; fi
-	done
-	grep " $WORK/" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
+	stop_daemons
 	for h in /sys/fs/cgroup/*; do
 		for cg in "$h/$NS" "$h/$DCG"; do
 			[ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null
@@ -82,16 +74,7 @@ wait_sock() {
 }
 
 # containerd, no CRI.
-cat >"$WORK/containerd.toml" <<EOF
-version = 2
-root = "$WORK/containerd-root"
-state = "$WORK/containerd-state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$WORK/containerd.sock"
-[ttrpc]
-  address = "$WORK/containerd.sock.ttrpc"
-EOF
+containerd_config
 containerd --config "$WORK/containerd.toml" >"$WORK/containerd.log" 2>&1 &
 PIDS="$PIDS $!"
 wait_sock "$WORK/containerd.sock" containerd

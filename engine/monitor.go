@@ -104,11 +104,19 @@ func (e *Engine) startMonitor(ctx context.Context, ref string, attach bool) (*co
 	}
 	readyW.Close()
 	// The monitor outlives us; whoever inherits it reaps it.
-	go cmd.Wait()
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
 	msg, _ := io.ReadAll(readyR)
 	line := strings.TrimSpace(string(msg))
 	if line != monitor.ResultOK {
 		closeConn(conn)
+		// A monitor that failed to start the container exits at once; wait
+		// for it (bounded), so the container is not still "running" (its
+		// monitor alive) to the next command.
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+		}
 		if line == "" {
 			line = "the monitor exited before starting the container; see " + filepath.Join(e.containers.Dir(rec.ID), "monitor.log")
 		}

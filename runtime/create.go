@@ -18,6 +18,7 @@ import (
 
 	"github.com/kago-run/kago/linux/cgroups"
 	"github.com/kago-run/kago/linux/console"
+	"github.com/kago-run/kago/linux/explain"
 	"github.com/kago-run/kago/linux/idmap"
 	"github.com/kago-run/kago/linux/netdev"
 	"github.com/kago-run/kago/linux/ns"
@@ -76,6 +77,7 @@ type CreateOptions struct {
 	NoNewKeyring bool
 	PreserveFDs  int
 	IO           IO
+	Explain      explain.Recorder // receives each step of the create; nil: none
 }
 
 // Create builds the container and leaves it in the "created" state, its init
@@ -210,6 +212,7 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 		return nil, err
 	}
 	undo = append(undo, sp.kill)
+	explainSpawn(opts.Explain, req, sp.pid)
 	// The cgroup is made while init starts: making it waits on the kernel's
 	// cgroup lock, which WarmMigration holds for a grace period, and init
 	// does nothing before it has its config.
@@ -220,6 +223,7 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 	if err := mgr.Join(sp.pid); err != nil {
 		return nil, fmt.Errorf("move init into its cgroup: %w", err)
 	}
+	explainCgroup(opts.Explain, mgr, sp.pid)
 	if err := netdev.MoveAll(spec.Linux.NetDevices, fmt.Sprintf("/proc/%d/ns/net", sp.pid)); err != nil {
 		return nil, err
 	}
@@ -235,6 +239,7 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 		UserNS:      plan.Has(specs.UserNamespace),
 		HostPid:     sp.pid,
 		Seccomp:     filter,
+		Explain:     explain.Enabled(opts.Explain),
 	}
 	for i := range trees {
 		cfg.MountTrees = append(cfg.MountTrees, trees[i].index)
@@ -248,7 +253,7 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 		}
 	}
 	rec.InitPid = sp.pid
-	if err := r.converse(ctx, sp, spec, opts.IO, cfg.State(specs.StateCreating)); err != nil {
+	if err := r.converse(ctx, sp, spec, opts.IO, opts.Explain, cfg.State(specs.StateCreating)); err != nil {
 		return nil, err
 	}
 	sp.conn.Close()
@@ -302,7 +307,7 @@ func (r *Runtime) mountTrees(spec *specs.Spec, bundle string, pid int) ([]mountT
 
 // converse serves the init process until it reports ready: it runs the
 // runtime-namespace hooks and forwards the pty and seccomp listener.
-func (r *Runtime) converse(ctx context.Context, sp *spawned, spec *specs.Spec, io IO, state *specs.State) error {
+func (r *Runtime) converse(ctx context.Context, sp *spawned, spec *specs.Spec, io IO, rec explain.Recorder, state *specs.State) error {
 	for {
 		m, fd, err := sp.conn.Recv()
 		if err != nil {
@@ -338,6 +343,10 @@ func (r *Runtime) converse(ctx context.Context, sp *spawned, spec *specs.Spec, i
 			err := sendSeccompListener(spec, fd, state)
 			fd.Close()
 			if err != nil {
+				return err
+			}
+		case syncmsg.TypeExplain:
+			if err := forwardSteps(rec, m.Body); err != nil {
 				return err
 			}
 		case syncmsg.TypeReady:

@@ -90,7 +90,7 @@ func (c *Container) Exec(ctx context.Context, proc *specs.Process, opts ExecOpti
 		sp.kill()
 		return nil, err
 	}
-	if err := c.rt.converse(ctx, sp, c.rec.Spec, opts.IO, c.hookState(specs.StateRunning)); err != nil {
+	if err := c.rt.converse(ctx, sp, c.rec.Spec, opts.IO, nil, c.hookState(specs.StateRunning)); err != nil {
 		sp.kill()
 		return nil, err
 	}

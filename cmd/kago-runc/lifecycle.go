@@ -30,6 +30,7 @@ type createFlags struct {
 	noPivot       bool
 	noNewKeyring  bool
 	preserveFDs   int
+	explain       string
 }
 
 func (f *createFlags) add(cmd *cobra.Command) {
@@ -40,6 +41,7 @@ func (f *createFlags) add(cmd *cobra.Command) {
 	fl.BoolVar(&f.noPivot, "no-pivot", false, "do not use pivot_root (for a rootfs on a ramdisk)")
 	fl.BoolVar(&f.noNewKeyring, "no-new-keyring", false, "do not create a new session keyring")
 	fl.IntVar(&f.preserveFDs, "preserve-fds", 0, "pass N additional file descriptors (from fd 3) to the container")
+	addExplainFlag(fl, &f.explain)
 }
 
 func (f *createFlags) options() (runtime.CreateOptions, error) {
@@ -61,6 +63,9 @@ func (f *createFlags) options() (runtime.CreateOptions, error) {
 func (f *createFlags) prepare(g *globals) (*runtime.Runtime, runtime.CreateOptions, error) {
 	opts, err := f.options()
 	if err != nil {
+		return nil, opts, err
+	}
+	if opts.Explain, err = explainRecorder(f.explain); err != nil {
 		return nil, opts, err
 	}
 	rt, err := g.runtime()

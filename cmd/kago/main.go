@@ -38,6 +38,7 @@ func newRootCmd() *cobra.Command {
 		newSaveCmd, newLoadCmd, newImportCmd, newPushCmd, newLoginCmd, newLogoutCmd,
 		newNetworkCmd, newResolverCmd, // network verbs
 		newVolumeCmd, // volume verbs
+		newExplainCmd,
 		newBuildCmd, newBuilderCmd,
 		newInfoCmd,    // system verbs
 		newComposeCmd, // compose verbs

@@ -46,6 +46,7 @@ type Config struct {
 	Rootfs  string         `json:"rootfs"`
 	Spec    *specs.Spec    `json:"spec"`
 	Process *specs.Process `json:"process"`
+	Explain bool           `json:"explain,omitempty"` // send init's steps back before ready
 	// Exec is true for a process joining a running container.
 	Exec         bool `json:"exec,omitempty"`
 	NoPivot      bool `json:"noPivot,omitempty"`

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kago-run/kago/linux/console"
+	"github.com/kago-run/kago/linux/explain"
 	"github.com/kago-run/kago/linux/ioprio"
 	"github.com/kago-run/kago/linux/mempolicy"
 	"github.com/kago-run/kago/linux/ns"
@@ -74,6 +75,7 @@ func run(conn *syncmsg.Conn) error {
 // order runc uses, then waits for start.
 func initContainer(conn *syncmsg.Conn, cfg *Config) error {
 	spec, proc := cfg.Spec, cfg.Process
+	steps := initRecorder(cfg.Explain)
 	plan, err := ns.PlanFor(spec.Linux.Namespaces)
 	if err != nil {
 		return err
@@ -87,6 +89,7 @@ func initContainer(conn *syncmsg.Conn, cfg *Config) error {
 		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
 			return fmt.Errorf("unshare cgroup namespace: %w", err)
 		}
+		explain.Record(recorder(steps), explain.Step{Feature: "namespaces", Call: "unshare", Value: "CLONE_NEWCGROUP", Why: "a cgroup namespace made once init is in its cgroup, so that cgroup is its root", Man: "cgroup_namespaces(7)"})
 	}
 	if _, err := unix.Setsid(); err != nil {
 		return fmt.Errorf("setsid: %w", err)
@@ -118,6 +121,7 @@ func initContainer(conn *syncmsg.Conn, cfg *Config) error {
 	if err != nil {
 		return err
 	}
+	explainRootfs(recorder(steps), spec, cfg.Rootfs)
 	if err := conn.Send(syncmsg.TypeHooks, nil, nil); err != nil {
 		return err
 	}
@@ -140,6 +144,7 @@ func initContainer(conn *syncmsg.Conn, cfg *Config) error {
 		if err := rootfs.Pivot(cfg.Rootfs, ropts); err != nil {
 			return err
 		}
+		explain.Record(recorder(steps), explain.Step{Feature: "root", Call: "pivot_root", Path: cfg.Rootfs, Why: "make the rootfs the root; the old root is unmounted", Man: "pivot_root(2)"})
 	} else if err := unix.Chroot(cfg.Rootfs); err != nil {
 		return fmt.Errorf("chroot %s: %w", cfg.Rootfs, err)
 	}
@@ -152,18 +157,20 @@ func initContainer(conn *syncmsg.Conn, cfg *Config) error {
 		if err := rootfs.Finalize(spec); err != nil {
 			return err
 		}
+		explainFinalize(recorder(steps), spec)
 	}
 	if spec.Hostname != "" {
 		if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
 			return fmt.Errorf("set hostname %q: %w", spec.Hostname, err)
 		}
+		explain.Record(recorder(steps), explain.Step{Feature: "uts", Call: "sethostname", Value: spec.Hostname, Why: "the name the container sees, in its own uts namespace", Man: "uts_namespaces(7)"})
 	}
 	if spec.Domainname != "" {
 		if err := unix.Setdomainname([]byte(spec.Domainname)); err != nil {
 			return fmt.Errorf("set domainname %q: %w", spec.Domainname, err)
 		}
 	}
-	ex, err := prepareReady(conn, proc, cfg)
+	ex, err := prepareReady(conn, proc, cfg, steps)
 	if err != nil {
 		return err
 	}
@@ -207,7 +214,7 @@ func recvMountTrees(conn *syncmsg.Conn, indexes []int) (map[int]*os.File, error)
 
 // prepareReady readies the process's exec (loading a seccomp filter that
 // must come before it) and tells the runtime the process is ready.
-func prepareReady(conn *syncmsg.Conn, proc *specs.Process, cfg *Config) (*execPlan, error) {
+func prepareReady(conn *syncmsg.Conn, proc *specs.Process, cfg *Config, steps *explain.Log) (*execPlan, error) {
 	if err := applyScheduling(proc, cfg.Spec.Linux); err != nil {
 		return nil, err
 	}
@@ -216,6 +223,10 @@ func prepareReady(conn *syncmsg.Conn, proc *specs.Process, cfg *Config) (*execPl
 		return nil, err
 	}
 	if err := ex.loadEarlySeccomp(conn); err != nil {
+		return nil, err
+	}
+	explainExec(recorder(steps), ex)
+	if err := sendSteps(conn, steps); err != nil {
 		return nil, err
 	}
 	if err := conn.Send(syncmsg.TypeReady, nil, nil); err != nil {
@@ -276,7 +287,7 @@ func execProcess(conn *syncmsg.Conn, cfg *Config) error {
 	if err := setProcessAttrs(proc); err != nil {
 		return err
 	}
-	ex, err := prepareReady(conn, proc, cfg)
+	ex, err := prepareReady(conn, proc, cfg, nil)
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ const (
 	TypeSeccomp   = "seccomp"    // child -> parent: fd is the seccomp listener
 	TypeReady     = "ready"      // child -> parent: waiting for start (init) or about to exec (exec)
 	TypeError     = "error"      // child -> parent: Error says what failed
+	TypeExplain   = "explain"    // child -> parent, before ready: Body is init's explain steps
 )
 
 // maxMessage bounds one message; a config with a large seccomp profile is a

@@ -32,6 +32,23 @@ type containerd struct {
 // handler "kago" (what a Kubernetes RuntimeClass names) run by kago-runc.
 func startContainerd(t *testing.T, cri bool) *containerd {
 	t.Helper()
+	return startContainerdWith(t, cri, (*containerd).kagoRuncHandler)
+}
+
+// kagoRuncHandler is the CRI runtime "kago": runc's shim running kago-runc.
+func (c *containerd) kagoRuncHandler() string {
+	return fmt.Sprintf(`      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kago.options]
+        BinaryName = %q
+        Root = %q
+        SystemdCgroup = false
+`, c.wrapper.Path, c.runcRoot())
+}
+
+// startContainerdWith is startContainerd with the body of the CRI runtime
+// "kago" written by handler.
+func startContainerdWith(t *testing.T, cri bool, handler func(*containerd) string) *containerd {
+	t.Helper()
 	requireTools(t, "containerd", "containerd", "ctr", "containerd-shim-runc-v2")
 	dir, err := os.MkdirTemp("", "kago-ctrd-")
 	if err != nil {
@@ -69,12 +86,7 @@ state = %[2]q
   [plugins."io.containerd.grpc.v1.cri".containerd]
     default_runtime_name = "kago"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kago]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kago.options]
-        BinaryName = %[2]q
-        Root = %[5]q
-        SystemdCgroup = false
-`, pauseImage, c.wrapper.Path, filepath.Join(dir, "cni-bin"), filepath.Join(dir, "cni-conf"), c.runcRoot())
+%[2]s`, pauseImage, handler(c), filepath.Join(dir, "cni-bin"), filepath.Join(dir, "cni-conf"))
 	}
 	cfgPath := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
@@ -160,33 +172,8 @@ func TestContainerd(t *testing.T) {
 		}
 		c.wrapper.requireCalled(t, "exec")
 
-		ps := c.ctr(t, ns, "task", "ps", id)
-		if len(strings.Split(strings.TrimSpace(ps), "\n")) < 2 {
-			t.Fatalf("ctr task ps lists no process:\n%s", ps)
-		}
-
-		c.ctr(t, ns, "task", "pause", id)
-		if st := taskStatus(t, c, ns, id); st != "PAUSED" {
-			t.Fatalf("after pause the task is %s, want PAUSED", st)
-		}
-		c.ctr(t, ns, "task", "resume", id)
-		if st := taskStatus(t, c, ns, id); st != "RUNNING" {
-			t.Fatalf("after resume the task is %s, want RUNNING", st)
-		}
+		checkTaskVerbs(t, c, ns, id)
 		c.wrapper.requireCalled(t, "pause", "resume")
-
-		// The shim reads these from the cgroups kago-runc made.
-		m := c.ctr(t, ns, "task", "metrics", "--format", "json", id)
-		var metrics struct {
-			Pids   struct{ Current uint64 }
-			CPU    struct{ Usage struct{ Total uint64 } }
-			Memory struct {
-				Usage struct{ Usage uint64 }
-			}
-		}
-		if err := json.Unmarshal([]byte(m), &metrics); err != nil || metrics.Pids.Current < 1 || metrics.CPU.Usage.Total == 0 || metrics.Memory.Usage.Usage == 0 {
-			t.Fatalf("ctr task metrics lacks pids, CPU and memory use (%v):\n%s", err, m)
-		}
 
 		c.ctr(t, ns, "task", "kill", "-s", "SIGTERM", id)
 		waitFor(t, 20*time.Second, "the task to stop after SIGTERM", func() (bool, string) {
@@ -209,4 +196,36 @@ func taskStatus(t *testing.T, c *containerd, ns, id string) string {
 		}
 	}
 	return "missing"
+}
+
+// checkTaskVerbs runs ps, pause, resume and metrics on a running task and
+// checks what containerd reports: the shim reads these from the container's
+// cgroups.
+func checkTaskVerbs(t *testing.T, c *containerd, ns, id string) {
+	t.Helper()
+	ps := c.ctr(t, ns, "task", "ps", id)
+	if len(strings.Split(strings.TrimSpace(ps), "\n")) < 2 {
+		t.Fatalf("ctr task ps lists no process:\n%s", ps)
+	}
+
+	c.ctr(t, ns, "task", "pause", id)
+	if st := taskStatus(t, c, ns, id); st != "PAUSED" {
+		t.Fatalf("after pause the task is %s, want PAUSED", st)
+	}
+	c.ctr(t, ns, "task", "resume", id)
+	if st := taskStatus(t, c, ns, id); st != "RUNNING" {
+		t.Fatalf("after resume the task is %s, want RUNNING", st)
+	}
+
+	m := c.ctr(t, ns, "task", "metrics", "--format", "json", id)
+	var metrics struct {
+		Pids   struct{ Current uint64 }
+		CPU    struct{ Usage struct{ Total uint64 } }
+		Memory struct {
+			Usage struct{ Usage uint64 }
+		}
+	}
+	if err := json.Unmarshal([]byte(m), &metrics); err != nil || metrics.Pids.Current < 1 || metrics.CPU.Usage.Total == 0 || metrics.Memory.Usage.Usage == 0 {
+		t.Fatalf("ctr task metrics lacks pids, CPU and memory use (%v):\n%s", err, m)
+	}
 }

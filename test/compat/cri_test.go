@@ -40,19 +40,9 @@ func TestCRI(t *testing.T) {
 	requireTools(t, "containerd", "containerd")
 	crictl := buildCrictl(t)
 	c := startContainerd(t, true)
-	c.ctr(t, "k8s.io", "images", "import", imageTar(t, c.dir, testImage, "sh"))
-	c.ctr(t, "k8s.io", "images", "import", imageTar(t, c.dir, pauseImage, "sleep", "2147483647"))
-
-	cfg := filepath.Join(c.dir, "crictl.yaml")
-	if err := os.WriteFile(cfg, []byte("timeout: 60\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	ep := "unix://" + c.socket
-	cri := func(t *testing.T, args ...string) string {
-		t.Helper()
-		out := runStdout(t, 2*time.Minute, nil, crictl, append([]string{"--config", cfg, "--runtime-endpoint", ep, "--image-endpoint", ep}, args...)...)
-		return strings.TrimSpace(out)
-	}
+	base, cri := crictlFor(t, c)
+	cfg := base[1]
 
 	logDir := filepath.Join(c.dir, "pod-logs")
 	pod := writeJSON(t, c.dir, "pod.json", map[string]any{
@@ -129,6 +119,26 @@ func TestCRI(t *testing.T) {
 		t.Fatalf("pods left after rmp: %s", out)
 	}
 	c.wrapper.requireCalled(t, "create", "start", "exec", "kill", "delete")
+}
+
+// crictlFor imports the test and pause images into containerd c's k8s.io
+// namespace and returns crictl's arguments to reach c and a runner that
+// fails the test on error and returns crictl's trimmed stdout.
+func crictlFor(t *testing.T, c *containerd) (base []string, cri func(t *testing.T, args ...string) string) {
+	t.Helper()
+	crictl := buildCrictl(t)
+	c.ctr(t, "k8s.io", "images", "import", imageTar(t, c.dir, testImage, "sh"))
+	c.ctr(t, "k8s.io", "images", "import", imageTar(t, c.dir, pauseImage, "sleep", "2147483647"))
+	cfg := filepath.Join(c.dir, "crictl.yaml")
+	if err := os.WriteFile(cfg, []byte("timeout: 60\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ep := "unix://" + c.socket
+	base = []string{"--config", cfg, "--runtime-endpoint", ep, "--image-endpoint", ep}
+	return base, func(t *testing.T, args ...string) string {
+		t.Helper()
+		return strings.TrimSpace(runStdout(t, 2*time.Minute, nil, crictl, append(base, args...)...))
+	}
 }
 
 func writeJSON(t *testing.T, dir, name string, v any) string {

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/kago-run/kago/linux/explain"
+)
+
+// TestExplainCreate creates a container with a memory limit through
+// `kago-runc create --explain=json` and checks that the steps come in the
+// order they are done and agree with what the kernel shows afterwards.
+func TestExplainCreate(t *testing.T) {
+	h := newHarness(t)
+	limit := int64(64 << 20)
+	b := bundle(t, []string{"sleep", "300"}, func(s *specs.Spec) {
+		s.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit}}
+		s.Root.Readonly = true
+		s.Hostname = "kx13-explained"
+		one := []string{"CAP_NET_BIND_SERVICE"}
+		s.Process.Capabilities = &specs.LinuxCapabilities{Bounding: one, Effective: one, Permitted: one}
+		s.Process.NoNewPrivileges = true
+	})
+	id := h.id()
+	r := h.runc("create", "--explain=json", "--bundle", b.Dir, id)
+	if r.code != 0 {
+		t.Fatalf("create --explain=json: %s", r)
+	}
+	t.Logf("kago-runc create --explain=json:\n%s", r.stderr)
+	pid := h.state(id).InitProcessPid
+	var steps []explain.Step
+	for _, line := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
+		var s explain.Step
+		if err := json.Unmarshal([]byte(line), &s); err != nil {
+			t.Fatalf("stderr line %q is not a step: %v", line, err)
+		}
+		if s.Step != len(steps)+1 || s.Why == "" || s.Man == "" {
+			t.Errorf("step %+v: want number %d, a why and a manual page", s, len(steps)+1)
+		}
+		steps = append(steps, s)
+	}
+	order := map[string]int{}
+	var cgroupDirs []string
+	for _, s := range steps {
+		key := s.Feature + "/" + s.Call
+		if _, ok := order[key]; !ok {
+			order[key] = s.Step
+		}
+		switch key {
+		case "namespaces/clone":
+			for _, f := range []string{"CLONE_NEWPID", "CLONE_NEWNS", "CLONE_NEWNET", "CLONE_NEWUTS", "CLONE_NEWIPC"} {
+				if !strings.Contains(s.Value, f) {
+					t.Errorf("clone flags %q lack %s", s.Value, f)
+				}
+			}
+		case "process/pid":
+			if s.Value != strconv.Itoa(pid) {
+				t.Errorf("explain says host pid %s, state says %d", s.Value, pid)
+			}
+		case "cgroup/mkdir":
+			cgroupDirs = append(cgroupDirs, s.Path)
+		case "uts/sethostname":
+			if s.Value != "kx13-explained" {
+				t.Errorf("sethostname %q", s.Value)
+			}
+		case "exec/execve":
+			if !strings.Contains(s.Value, `"sleep" "300"`) {
+				t.Errorf("execve %q lacks the argv", s.Value)
+			}
+		case "capabilities/capset":
+			if !strings.HasPrefix(s.Value, "effective: CAP_NET_BIND_SERVICE;") {
+				t.Errorf("capset %q", s.Value)
+			}
+		case "cgroup/write":
+			data, err := os.ReadFile(s.Path)
+			if err != nil || !strings.Contains("\n"+string(data), "\n"+s.Value+"\n") {
+				t.Errorf("%s holds %q (%v), want pid %s", s.Path, data, err, s.Value)
+			}
+		}
+	}
+	for _, want := range [][2]string{{"namespaces/clone", "process/pid"}, {"process/pid", "cgroup/mkdir"}, {"cgroup/mkdir", "cgroup/write"},
+		{"cgroup/write", "mount/mount"}, {"mount/mount", "root/pivot_root"}, {"root/pivot_root", "uts/sethostname"},
+		{"uts/sethostname", "capabilities/capset"}, {"capabilities/capset", "no_new_privs/prctl(PR_SET_NO_NEW_PRIVS)"},
+		{"no_new_privs/prctl(PR_SET_NO_NEW_PRIVS)", "exec/execve"}} {
+		a, okA := order[want[0]]
+		z, okZ := order[want[1]]
+		if !okA || !okZ || a >= z {
+			t.Errorf("want %s (step %d) before %s (step %d) in\n%s", want[0], a, want[1], z, r.stderr)
+		}
+	}
+	// After start, the process has what the steps said it would get.
+	h.must("start", id)
+	st := readStatus(t, pid)
+	if st["CapEff"] != "0000000000000400" || st["CapBnd"] != "0000000000000400" || st["NoNewPrivs"] != "1" {
+		t.Errorf("after start CapEff %s CapBnd %s NoNewPrivs %s; the steps said NET_BIND_SERVICE only and no_new_privs", st["CapEff"], st["CapBnd"], st["NoNewPrivs"])
+	}
+	wantSeccomp := "0"
+	if _, ok := order["seccomp/seccomp(SECCOMP_SET_MODE_FILTER)"]; ok {
+		wantSeccomp = "2"
+	}
+	if st["Seccomp"] != wantSeccomp {
+		t.Errorf("Seccomp %s in /proc, the steps imply %s", st["Seccomp"], wantSeccomp)
+	}
+	// The kernel agrees: new pid namespace, and the memory limit in a cgroup made.
+	self, _ := os.Readlink("/proc/self/ns/pid")
+	child, _ := os.Readlink(filepath.Join("/proc", strconv.Itoa(pid), "ns", "pid"))
+	if self == child {
+		t.Errorf("init shares the pid namespace %s the steps say was new", self)
+	}
+	mounts, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "mountinfo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(mounts), "\n") {
+		if f := strings.Fields(l); len(f) > 5 && f[4] == "/" && !strings.HasPrefix(f[5], "ro") {
+			t.Errorf("steps say the root was made read-only, mountinfo says %q", l)
+		}
+	}
+	roStep := false
+	for _, s := range steps {
+		roStep = roStep || s.Feature == "mount" && s.Path == "/" && strings.Contains(s.Value, "MS_RDONLY")
+	}
+	if !roStep {
+		t.Errorf("no read-only root step in\n%s", r.stderr)
+	}
+	found := false
+	for _, d := range cgroupDirs {
+		for _, f := range []string{"memory.max", "memory.limit_in_bytes"} {
+			if data, err := os.ReadFile(filepath.Join(d, f)); err == nil && strings.TrimSpace(string(data)) == strconv.FormatInt(limit, 10) {
+				found = true
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no cgroup made in %v holds the memory limit %d", cgroupDirs, limit)
+	}
+}
+
+// TestExplainBadValue: an unknown --explain value is a clear one-line error.
+func TestExplainBadValue(t *testing.T) {
+	h := newHarness(t)
+	r := h.runc("create", "--explain=yaml", "--bundle", t.TempDir(), h.id())
+	if r.code == 0 || !strings.Contains(r.stderr, "--explain") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Errorf("create --explain=yaml: %s", r)
+	}
+}
+
+func readStatus(t *testing.T, pid int) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, l := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok {
+			out[k] = strings.TrimSpace(v)
+		}
+	}
+	return out
+}
