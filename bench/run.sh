@@ -10,6 +10,7 @@
 #   6  engine: kago run vs podman run, wrk through -p, RSS (needs `kago run`)
 #   7  kago build vs podman build, cold and cached (bench/build.sh)
 #   8  containerd shim: kago shim vs runc shim, ctr run wall and shim RSS (bench/shim.sh)
+#   9  compose: kago compose vs podman-compose (bench/compose.sh)
 # Env: N_SEQ (default 100) sequential runs, N_PAR (default 50) parallel runs,
 #      KAGO (bin/kago), KAGO_RUNC (bin/kago-runc), BENCH_IMAGE (httpd:2.4).
 # Needs root, hyperfine, runc, crun, strace, wrk, curl (apt-get install -y ...).
@@ -234,4 +235,5 @@ want 5 && run_script "5. network: published port vs loopback" network/bench/net.
 want 6 && section6
 want 7 && run_script "7. kago build vs podman build (issue 12)" bench/build.sh
 want 8 && run_script "8. containerd shim: containerd-shim-kago-v2 vs the runc shim (issue 14)" bench/shim.sh
+want 9 && run_script "9. compose: kago compose vs podman-compose, up -d and down of 3 services (issue 11)" bench/compose.sh
 want 13 && run_script "13. kago trace: overhead on the traced container (issue 13)" bench/trace.sh

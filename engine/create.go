@@ -122,6 +122,10 @@ func (e *Engine) Create(ctx context.Context, r CreateRequest) (*containers.Recor
 	if rec.Restart.Name == "" {
 		rec.Restart.Name = RestartNo
 	}
+	if r.StopSignal != "" {
+		rec.StopSignal = r.StopSignal
+	}
+	rec.Labels = maps.Clone(r.Labels)
 	done, err := e.containers.Create(rec)
 	if errors.Is(err, containers.ErrNameInUse) {
 		// The name may belong to a create that was killed: reconciling

@@ -53,7 +53,7 @@ func Inspect(r *containers.Record) map[string]any {
 		"HostConfig": map[string]any{
 			"NetworkMode": r.Network, "RestartPolicy": r.Restart, "AutoRemove": r.AutoRemove,
 		},
-		"Config":          map[string]any{"Hostname": r.Hostname, "Image": r.Image, "Cmd": r.Command, "Tty": r.Tty, "StopSignal": r.StopSignal, "Healthcheck": r.Healthcheck},
+		"Config":          map[string]any{"Hostname": r.Hostname, "Image": r.Image, "Cmd": r.Command, "Tty": r.Tty, "StopSignal": r.StopSignal, "Healthcheck": r.Healthcheck, "Labels": r.Labels},
 		"NetworkSettings": ns,
 		"Mounts":          mounts,
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/kago-run/kago/network"
 	"github.com/kago-run/kago/network/etcfiles"
 	"github.com/kago-run/kago/network/mac"
+	"github.com/kago-run/kago/runtime"
 )
 
 // CreateRequest is one container to create, typed: what `kago run` and
@@ -62,6 +63,12 @@ type CreateRequest struct {
 	Healthcheck *Healthcheck
 	AutoRemove  bool // --rm
 	Init        bool // kago-init as PID 1
+	// Labels are the container's metadata (--label; compose's
+	// com.docker.compose.* labels find a project's containers again).
+	Labels map[string]string
+	// StopSignal replaces the image's STOPSIGNAL (--stop-signal,
+	// compose's stop_signal); "" keeps the image's.
+	StopSignal string
 	// Cwd resolves relative bind sources (-v ./site:/www; compose: the
 	// project directory); default the process's working directory.
 	Cwd string
@@ -393,6 +400,16 @@ func (r *CreateRequest) Validate() error {
 	}
 	if err := validateRestart(r.Restart); err != nil {
 		return err
+	}
+	if r.StopSignal != "" {
+		if _, err := runtime.ParseSignal(r.StopSignal); err != nil {
+			return fmt.Errorf("stop signal %q: %w", r.StopSignal, err)
+		}
+	}
+	for k := range r.Labels {
+		if k == "" || strings.ContainsRune(k, 0) {
+			return fmt.Errorf("invalid label %q: a label needs a non-empty key", k)
+		}
 	}
 	if r.Healthcheck != nil {
 		if err := r.Healthcheck.Validate(); err != nil {

@@ -24,6 +24,9 @@ func newRootCmd() *cobra.Command {
 		Short:         "kago runs containers built from Linux system calls",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Each command of the path parses its own flags, as docker's CLI:
+		// `kago compose -f FILE logs -f` (file, then follow).
+		TraverseChildren: true,
 	}
 	root.PersistentFlags().StringVar(&g.Root, "root", "/var/lib/kago", "directory for all engine state")
 	root.PersistentFlags().BoolVar(&g.Debug, "debug", false, "print debug messages")
@@ -39,6 +42,7 @@ func newRootCmd() *cobra.Command {
 		newBuildCmd, newBuilderCmd,
 		newInfoCmd, // system verbs
 		newTraceCmd,
+		newComposeCmd, // compose verbs
 	} {
 		root.AddCommand(newCmd(g))
 	}

@@ -117,6 +117,7 @@ type Record struct {
 	Restart        RestartPolicy         `json:"RestartPolicy"`
 	AutoRemove     bool                  `json:"AutoRemove"`
 	StopSignal     string                `json:"StopSignal,omitempty"`
+	Labels         map[string]string     `json:"Labels,omitempty"`
 	// Healthcheck is the container's healthcheck (the request's over the
 	// image's); nil for none.
 	Healthcheck *health.Config `json:"Healthcheck,omitempty"`
