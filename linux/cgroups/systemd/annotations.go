@@ -29,7 +29,7 @@ func annotationProperties(annotations map[string]string) ([]sd.Property, error) 
 		if !isPropertyName(name) {
 			return nil, fmt.Errorf("annotation %q: %q is not a systemd property name (3 or more ASCII letters, like TimeoutStopUSec)", k, name)
 		}
-		val, err := dbus.ParseVariant(v, dbus.Signature{})
+		val, err := parseVariant(v)
 		if err != nil {
 			return nil, fmt.Errorf("annotation %q: value %q is not GVariant text (like \"uint64 5000000\" or \"'inactive-or-failed'\"): %w", k, v, err)
 		}
@@ -44,6 +44,32 @@ func annotationProperties(annotations map[string]string) ([]sd.Property, error) 
 	}
 	sort.Slice(props, func(i, j int) bool { return props[i].Name < props[j].Name })
 	return props, nil
+}
+
+// maxVariantText bounds an annotation's value; real ones are a few words.
+const maxVariantText = 4096
+
+// parseVariant is dbus.ParseVariant made safe for untrusted text. godbus
+// v5.1.0's parser loops forever on some non-ASCII input (a Unicode digit
+// followed by a newline) and panics on some malformed input ("@b []" asks
+// reflect.MakeSlice for a non-slice type), so only short printable ASCII
+// reaches it (GVariant text for systemd's properties needs no more, strings
+// included), and a panic is an error like any other.
+func parseVariant(s string) (v dbus.Variant, err error) {
+	if len(s) > maxVariantText {
+		return v, fmt.Errorf("longer than %d bytes", maxVariantText)
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return v, fmt.Errorf("byte %d is not printable ASCII", i)
+		}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("malformed value (%v)", r)
+		}
+	}()
+	return dbus.ParseVariant(s, dbus.Signature{})
 }
 
 func isPropertyName(s string) bool {
