@@ -5,9 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	goruntime "runtime"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -27,7 +28,7 @@ type Target struct {
 type Tracer struct {
 	target Target
 	coll   *ebpf.Collection
-	links  []link.Link
+	links  []io.Closer // links and perf events
 	rd     *ringbuf.Reader
 	pidfd  int
 	boot   time.Time
@@ -41,13 +42,26 @@ type Tracer struct {
 // scStat mirrors struct sc_stat in bpf/trace.bpf.c.
 type scStat struct{ Count, Errors, Ns uint64 }
 
+// attachment is one program on one syscall tracepoint.
+type attachment struct{ prog, tracepoint string }
+
+// attachments are the syscall tracepoints each kind needs, so a kind that
+// is not asked for costs nothing. A tracepoint the kernel does not have
+// (open on arm64, which has only openat) is skipped.
+var attachments = map[Kind][]attachment{
+	KindExec: {{"kagot_enter_execve", "sys_enter_execve"}, {"kagot_exit_execve", "sys_exit_execve"}},
+	KindOpen: {{"kagot_enter_open", "sys_enter_open"}, {"kagot_exit", "sys_exit_open"},
+		{"kagot_enter_openat", "sys_enter_openat"}, {"kagot_exit", "sys_exit_openat"}},
+	KindConnect: {{"kagot_enter_connect", "sys_enter_connect"}, {"kagot_exit", "sys_exit_connect"}},
+	KindBind:    {{"kagot_enter_bind", "sys_enter_bind"}, {"kagot_exit", "sys_exit_bind"}},
+	KindAccept: {{"kagot_enter_accept", "sys_enter_accept"}, {"kagot_exit", "sys_exit_accept"},
+		{"kagot_enter_accept", "sys_enter_accept4"}, {"kagot_exit", "sys_exit_accept4"}},
+	KindSignal: {{"kagot_enter_kill", "sys_enter_kill"}, {"kagot_exit", "sys_exit_kill"}},
+}
+
 // Open loads and attaches the programs for the given kinds (all when empty),
 // filtered to t's container. Close releases everything it made.
 func Open(t Target, kinds []Kind) (_ *Tracer, err error) {
-	if goruntime.GOARCH != "amd64" {
-		// bpf/trace.bpf.c reads x86-64 system call numbers and registers.
-		return nil, fmt.Errorf("kago trace runs on amd64 only, not %s", goruntime.GOARCH)
-	}
 	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
 		return nil, fmt.Errorf("this kernel has no BTF (/sys/kernel/btf/vmlinux: %w): kago trace needs a kernel built with CONFIG_DEBUG_INFO_BTF", err)
 	}
@@ -64,28 +78,45 @@ func Open(t Target, kinds []Kind) (_ *Tracer, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("read kago's BPF object: %w", err)
 	}
-	var mask uint32
-	want := map[Kind]bool{}
-	for _, k := range kinds {
-		mask |= 1 << kindNumber(k)
-		want[k] = true
-	}
 	mode := uint32(1)
 	if f.cgroupDir == "" {
 		mode = 2
 	}
-	for name, v := range map[string]uint32{"filter_mode": mode, "target_pidns": f.pidns, "events_mask": mask} {
+	for name, v := range map[string]uint32{"filter_mode": mode, "target_pidns": f.pidns} {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return nil, fmt.Errorf("set %s in kago's BPF object: %w", name, err)
 		}
 	}
 	// Load only the programs of the wanted kinds.
-	if !want[KindOOM] {
-		delete(spec.Programs, "kagot_oom")
+	want := map[Kind]bool{}
+	for _, k := range kinds {
+		want[k] = true
 	}
-	if len(want) == 1 && want[KindOOM] {
-		delete(spec.Programs, "kagot_sys_enter")
-		delete(spec.Programs, "kagot_sys_exit")
+	var tps []attachment
+	keep := map[string]bool{}
+	for _, k := range kinds {
+		for _, a := range attachments[k] {
+			tps = append(tps, a)
+			keep[a.prog] = true
+		}
+	}
+	keep["kagot_oom"] = want[KindOOM]
+	keep["kagot_sys_enter"] = want[KindSyscalls]
+	keep["kagot_sys_exit"] = want[KindSyscalls]
+	for name := range spec.Programs {
+		if !keep[name] {
+			delete(spec.Programs, name)
+		}
+	}
+	var ids map[string]uint64
+	if len(tps) > 0 {
+		names := make([]string, len(tps))
+		for i, a := range tps {
+			names[i] = a.tracepoint
+		}
+		if ids, err = tracepointIDs(names); err != nil {
+			return nil, err
+		}
 	}
 	tr := &Tracer{target: t, pidfd: -1, Interval: 5 * time.Second, summaries: want[KindSyscalls], prev: map[uint32]scStat{}}
 	defer func() {
@@ -123,10 +154,34 @@ func Open(t Target, kinds []Kind) (_ *Tracer, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("read kago's trace ring buffer: %w", err)
 	}
-	for name, p := range tr.coll.Programs {
-		l, err := link.AttachTracing(link.TracingOptions{Program: p})
+	// Exits before enters: an enter whose exit is not attached yet would
+	// leave its record in flight.
+	for _, phase := range []string{"sys_exit_", "sys_enter_"} {
+		for _, a := range tps {
+			id, ok := ids[a.tracepoint]
+			if !ok || !strings.HasPrefix(a.tracepoint, phase) {
+				continue
+			}
+			l, err := attachTracepoint(id, tr.coll.Programs[a.prog].FD())
+			if err != nil {
+				return nil, fmt.Errorf("attach %s to syscalls:%s: %w", a.prog, a.tracepoint, err)
+			}
+			tr.links = append(tr.links, l)
+		}
+	}
+	for _, name := range []string{"kagot_sys_exit", "kagot_sys_enter"} {
+		if p := tr.coll.Programs[name]; p != nil {
+			l, err := link.AttachTracing(link.TracingOptions{Program: p})
+			if err != nil {
+				return nil, fmt.Errorf("attach %s to %s: %w", name, spec.Programs[name].AttachTo, err)
+			}
+			tr.links = append(tr.links, l)
+		}
+	}
+	if p := tr.coll.Programs["kagot_oom"]; p != nil {
+		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: "mark_victim", Program: p})
 		if err != nil {
-			return nil, fmt.Errorf("attach %s to %s: %w", name, spec.Programs[name].AttachTo, err)
+			return nil, fmt.Errorf("attach kagot_oom to mark_victim: %w", err)
 		}
 		tr.links = append(tr.links, l)
 	}
