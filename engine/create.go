@@ -112,7 +112,7 @@ func (e *Engine) Create(ctx context.Context, r CreateRequest) (*containers.Recor
 		ID: id, Name: name, Image: r.Image, ImageID: img.ID.String(), Created: time.Now().UTC(),
 		Command: p.argv, Network: string(p.network), NetworkAliases: r.NetworkAliases, Ports: p.ports, Hostname: hostname, MacAddress: p.mac,
 		Mounts: recMounts, Restart: r.Restart, AutoRemove: r.AutoRemove, StopSignal: img.Config.Config.StopSignal,
-		Tty: r.Tty, OpenStdin: r.OpenStdin, Creating: true, AppArmorProfile: p.appArmorProfile,
+		Tty: r.Tty, OpenStdin: r.OpenStdin, Creating: true, AppArmorProfile: p.appArmorProfile, Trace: r.Trace,
 		State: containers.State{Status: containers.StatusCreated},
 	}
 	if rec.Healthcheck, err = imageHealthcheck(img); err != nil {

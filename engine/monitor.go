@@ -211,6 +211,8 @@ func (e *Engine) FinishRun(ctx context.Context, id string, code int) (bool, erro
 			}
 		}
 	}
+	// The trace file is complete when the exit is known.
+	e.waitTracer(id)
 	e.teardown(ctx, id)
 	rec, err := e.containers.Update(id, func(r *containers.Record) error {
 		if r.State.Status != containers.StatusRemoving {
@@ -298,6 +300,11 @@ func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, io 
 		}
 		if rec.Network != string(NetworkBridge) {
 			e.ensureResolver(ctx, rec.Network, filepath.Join(dir, "resolv.conf"))
+		}
+	}
+	if rec.Trace != nil {
+		if err = e.startTracer(ctx, rec, c.Pid()); err != nil {
+			return nil, err
 		}
 	}
 	if err = c.Start(ctx); err != nil {

@@ -72,6 +72,9 @@ type CreateRequest struct {
 	// Cwd resolves relative bind sources (-v ./site:/www; compose: the
 	// project directory); default the process's working directory.
 	Cwd string
+	// Trace records the container's events from its first instruction
+	// (kago run --trace FILE); nil for none.
+	Trace *containers.Trace
 	// PullProgress receives pull progress when the image must be pulled.
 	PullProgress *os.File
 }
@@ -415,6 +418,9 @@ func (r *CreateRequest) Validate() error {
 		if err := r.Healthcheck.Validate(); err != nil {
 			return err
 		}
+	}
+	if r.Trace != nil && !path.IsAbs(r.Trace.File) {
+		return fmt.Errorf("--trace file %q is not an absolute path", r.Trace.File)
 	}
 	if r.AutoRemove && r.Restart.Name != "" && r.Restart.Name != RestartNo {
 		return errors.New("--rm and --restart cannot be combined: choose one")

@@ -21,7 +21,21 @@ import (
 // Target is the container to trace.
 type Target struct {
 	Name string // shown in every event
-	Pid  int    // host pid of the container's init
+	Pid  int    // host pid of the container's init; 0 when it is not running
+	// Created is a container created but not started: a trace attached
+	// now sees it from its first instruction.
+	Created bool
+	// Recording is the trace the container's own tracer records (kago
+	// run --trace); nil when it has none.
+	Recording *Recording
+}
+
+// Recording is a trace file a container's tracer writes, as JSON lines.
+type Recording struct {
+	File   string
+	Events string // the kinds recorded, as --events spells them
+	// Active tells whether a tracer still writes to File.
+	Active func() bool
 }
 
 // Tracer holds the loaded programs, maps and links for one container.
@@ -34,7 +48,10 @@ type Tracer struct {
 	boot   time.Time
 	// Interval is how often Run emits a syscalls summary, when that kind
 	// is traced.
-	Interval  time.Duration
+	Interval time.Duration
+	// Idle, if not nil, is called whenever Run has emitted every event
+	// the kernel sent so far (to flush buffered output).
+	Idle      func() error
 	summaries bool
 	prev      map[uint32]scStat
 }
@@ -236,6 +253,11 @@ func (tr *Tracer) Run(ctx context.Context, emit func(Event) error) error {
 		}
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded):
+			if tr.Idle != nil {
+				if err := tr.Idle(); err != nil {
+					return err
+				}
+			}
 			if exited || ctx.Err() != nil {
 				return nil
 			}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/kago-run/kago/engine/containers"
 	"github.com/kago-run/kago/engine/specgen"
 	"github.com/kago-run/kago/linux/console"
+	"github.com/kago-run/kago/trace"
 )
 
 // runFlags are the flags `run` and `create` share, as the user typed them.
@@ -39,6 +41,8 @@ type runFlags struct {
 	pidsLimit  int64
 	secOpts    []string
 	detach     bool
+	traceFile  string
+	traceKinds string
 }
 
 func (f *runFlags) register(fs *pflag.FlagSet) {
@@ -72,6 +76,8 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVarP(&f.r.OpenStdin, "interactive", "i", false, "keep stdin open")
 	f.health.register(fs)
 	fs.BoolVar(&f.r.Init, "init", false, "run a minimal init as PID 1 that forwards signals and reaps zombies")
+	fs.StringVar(&f.traceFile, "trace", "", "record what the container's processes do (kago trace) from its first instruction, as JSON lines in this file")
+	fs.StringVar(&f.traceKinds, "trace-events", "", "with --trace, the kinds of event to record (default all but syscalls; see kago trace --help)")
 }
 
 // request turns the flags into the engine's typed create request, with
@@ -151,8 +157,37 @@ func (f *runFlags) request(cmd *cobra.Command, args []string) (engine.CreateRequ
 	if r.Cwd, err = os.Getwd(); err != nil {
 		return r, fmt.Errorf("the current directory (relative bind sources resolve against it): %w", err)
 	}
+	if r.Trace, err = f.trace(); err != nil {
+		return r, err
+	}
 	r.PullProgress = os.Stderr
 	return r, nil
+}
+
+// trace checks --trace and --trace-events and starts the trace file empty,
+// so a file that cannot be written is said before the container is made.
+func (f *runFlags) trace() (*containers.Trace, error) {
+	if f.traceFile == "" {
+		if f.traceKinds != "" {
+			return nil, errors.New("--trace-events needs --trace FILE")
+		}
+		return nil, nil
+	}
+	if f.traceKinds != "" {
+		if _, err := trace.ParseKinds(f.traceKinds); err != nil {
+			return nil, fmt.Errorf("--trace-events: %w", err)
+		}
+	}
+	abs, err := filepath.Abs(f.traceFile)
+	if err != nil {
+		return nil, fmt.Errorf("--trace %s: %w", f.traceFile, err)
+	}
+	fh, err := os.OpenFile(abs, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("--trace: %w", err)
+	}
+	fh.Close()
+	return &containers.Trace{File: abs, Events: f.traceKinds}, nil
 }
 
 func newRunCmd(g *globalOptions) *cobra.Command {

@@ -41,7 +41,7 @@ func newRootCmd() *cobra.Command {
 		newExplainCmd,
 		newBuildCmd, newBuilderCmd,
 		newInfoCmd, // system verbs
-		newTraceCmd,
+		newTraceCmd, newContainerTraceCmd,
 		newComposeCmd, // compose verbs
 	} {
 		root.AddCommand(newCmd(g))

@@ -126,13 +126,24 @@ type Record struct {
 	// AppArmorProfile is the profile the container runs under ("" without
 	// AppArmor on the host).
 	AppArmorProfile string `json:"AppArmorProfile,omitempty"`
-	State           State  `json:"State"`
+	// Trace, when set, records what the container's processes do from
+	// its first instruction, in every run (kago run --trace).
+	Trace *Trace `json:"Trace,omitempty"`
+	State State  `json:"State"`
 	// Endpoint is the live network attachment (nil when not running).
 	Endpoint *network.Endpoint `json:"Endpoint,omitempty"`
 	// Creating is set until the engine has made everything the record
 	// describes (rootfs, bundle). A record still creating whose creator is
 	// gone (Store.CreatorAlive) is a killed create, to be removed.
 	Creating bool `json:"Creating,omitempty"`
+}
+
+// Trace is a container's recorded trace: each run's tracer appends the
+// events of the kinds Events names (comma-separated, "" for the default
+// kinds) to File as JSON lines.
+type Trace struct {
+	File   string `json:"File"` // absolute
+	Events string `json:"Events,omitempty"`
 }
 
 // ShortID is the 12-character ID docker prints.
