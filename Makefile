@@ -94,10 +94,16 @@ clean:
 	rm -rf bin/
 
 # kago trace (trace/): its tests check with bpftool that no BPF program is
-# left loaded; `make generate` rebuilds its committed BPF object from C with
-# Debian's clang 14 (a normal build needs no C compiler).
+# left loaded; `make generate` rebuilds its committed BPF objects (amd64 and
+# arm64) from C with Debian's clang 14 (a normal build needs no C compiler).
 DEPS += bpftool
-.PHONY: generate
+.PHONY: generate check-arm64
 generate:
 	@$(MAKE) --no-print-directory deps DEPS="clang-14 llvm libbpf-dev bpftool"
 	cd trace && $(GO) generate ./
+# kago builds and vets for arm64 too; linux/nsenter is C (cgo), so the
+# cross build needs Debian's aarch64 gcc.
+check-arm64:
+	@$(MAKE) --no-print-directory deps DEPS="gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
+	CGO_ENABLED=1 CC=aarch64-linux-gnu-gcc GOARCH=arm64 $(GO) build ./...
+	CGO_ENABLED=1 CC=aarch64-linux-gnu-gcc GOARCH=arm64 $(GO) vet ./...
