@@ -20,6 +20,7 @@ import (
 	"github.com/kago-run/kago/engine/containers"
 	"github.com/kago-run/kago/engine/health"
 	"github.com/kago-run/kago/engine/monitor"
+	"github.com/kago-run/kago/internal/lockfile"
 	"github.com/kago-run/kago/network"
 	"github.com/kago-run/kago/runtime"
 )
@@ -336,16 +337,7 @@ func incomplete(rec *containers.Record) error {
 
 // monitorAlive tells whether a monitor holds the container's lock.
 func (e *Engine) monitorAlive(id string) bool {
-	f, err := os.OpenFile(filepath.Join(e.containers.Dir(id), "monitor.lock"), os.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err != nil {
-		return errors.Is(err, unix.EWOULDBLOCK)
-	}
-	unix.Flock(int(f.Fd()), unix.LOCK_UN)
-	return false
+	return lockfile.Held(filepath.Join(e.containers.Dir(id), "monitor.lock"))
 }
 
 var hostLabel = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$`)

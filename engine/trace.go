@@ -2,15 +2,12 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/kago-run/kago/engine/containers"
+	"github.com/kago-run/kago/internal/lockfile"
 )
 
 // TraceJob is what a container's tracer needs: the engine itself loads no
@@ -50,15 +47,7 @@ func (e *Engine) startTracer(ctx context.Context, rec *containers.Record, pid in
 // TracerRunning tells whether a tracer of the container still writes its
 // trace file.
 func (e *Engine) TracerRunning(id string) bool {
-	f, err := os.Open(e.TraceLock(id))
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		return errors.Is(err, unix.EWOULDBLOCK)
-	}
-	return false
+	return lockfile.Held(e.TraceLock(id))
 }
 
 // waitTracer waits (bounded) for the tracer of the run that just ended to

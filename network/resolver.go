@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/kago-run/kago/internal/lockfile"
 	"github.com/kago-run/kago/network/dns"
 	"github.com/kago-run/kago/network/etcfiles"
 	"github.com/kago-run/kago/network/internal/statefile"
@@ -46,15 +47,7 @@ func (m *Manager) ResolverPIDPath(name string) string {
 
 // ResolverRunning tells whether a resolver serves the network.
 func (m *Manager) ResolverRunning(name string) bool {
-	f, err := os.OpenFile(m.ResolverPIDPath(name), os.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err != nil {
-		return errors.Is(err, unix.EWOULDBLOCK)
-	}
-	return false
+	return lockfile.Held(m.ResolverPIDPath(name))
 }
 
 // ServeResolver is the body of a network's resolver process: it serves the

@@ -75,15 +75,6 @@ func joinKinds(ks []Kind) string {
 	return strings.Join(s, ",")
 }
 
-func kindNumber(k Kind) int {
-	for i, kk := range kindByNumber {
-		if kk == k && i > 0 {
-			return i
-		}
-	}
-	return 0
-}
-
 // Event is one thing a process of the container did. Fields that do not
 // apply to an event's kind are left out of its JSON.
 type Event struct {

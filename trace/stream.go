@@ -22,15 +22,20 @@ type StreamOptions struct {
 	Interval time.Duration
 }
 
-// writer is the function that prints an event in opts' format.
-func (o StreamOptions) writer() (func(io.Writer, Event) error, error) {
+// parse checks the options: the function that prints an event in their
+// format, and the kinds asked for.
+func (o StreamOptions) parse() (func(io.Writer, Event) error, []Kind, error) {
+	kinds, err := o.kinds()
+	if err != nil {
+		return nil, nil, err
+	}
 	switch o.Format {
 	case "json":
-		return WriteJSON, nil
+		return WriteJSON, kinds, nil
 	case "", "human", "table":
-		return WriteHuman, nil
+		return WriteHuman, kinds, nil
 	}
-	return nil, fmt.Errorf("unknown --format %q: use human or json", o.Format)
+	return nil, nil, fmt.Errorf("unknown --format %q: use human or json", o.Format)
 }
 
 func (o StreamOptions) kinds() ([]Kind, error) {
@@ -44,11 +49,7 @@ func (o StreamOptions) kinds() ([]Kind, error) {
 // container exits, then releases every program and map.
 // ready, if not nil, is called once the programs are attached.
 func Stream(ctx context.Context, t Target, opts StreamOptions, w io.Writer, ready func()) error {
-	write, err := opts.writer()
-	if err != nil {
-		return err
-	}
-	kinds, err := opts.kinds()
+	write, kinds, err := opts.parse()
 	if err != nil {
 		return err
 	}
@@ -86,16 +87,18 @@ func Stream(ctx context.Context, t Target, opts StreamOptions, w io.Writer, read
 
 // Record is the body of a container's own tracer (kago run --trace): it
 // traces t into file as JSON lines (appending: each run of the container
-// adds its events) until the container's init exits. It holds an flock on
-// lock from before ready is called until the last event is written.
+// adds its events) until the container's init exits. It holds an exclusive
+// flock on lock from before ready is called until the last event is
+// written (one tracer per container at a time: a run's tracer has ended
+// before the next run starts, see engine.FinishRun).
 func Record(ctx context.Context, t Target, events, file, lock string, ready func()) error {
 	l, err := os.OpenFile(lock, os.O_CREATE|os.O_RDONLY|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return fmt.Errorf("open the trace lock: %w", err)
 	}
 	defer l.Close()
-	if err := unix.Flock(int(l.Fd()), unix.LOCK_SH); err != nil {
-		return fmt.Errorf("lock %s: %w", lock, err)
+	if err := unix.Flock(int(l.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return fmt.Errorf("lock %s (does a tracer of the previous run still write?): %w", lock, err)
 	}
 	f, err := os.OpenFile(file, os.O_CREATE|os.O_WRONLY|os.O_APPEND|unix.O_CLOEXEC, 0o644)
 	if err != nil {
@@ -114,11 +117,7 @@ func Record(ctx context.Context, t Target, events, file, lock string, ready func
 // until ctx ends or the tracer stops. Asking for kinds the tracer does not
 // record is an error: they were not kept.
 func Replay(ctx context.Context, rec Recording, opts StreamOptions, w io.Writer) error {
-	write, err := opts.writer()
-	if err != nil {
-		return err
-	}
-	kinds, err := opts.kinds()
+	write, kinds, err := opts.parse()
 	if err != nil {
 		return err
 	}
