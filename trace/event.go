@@ -3,7 +3,6 @@ package trace
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
@@ -220,7 +219,7 @@ func sockaddr(b []byte) (family, addr string) {
 
 // WriteJSON writes e as one line of JSON.
 func WriteJSON(w io.Writer, e Event) error {
-	b, err := json.Marshal(e)
+	b, err := appendJSON(make([]byte, 0, 256), e)
 	if err != nil {
 		return err
 	}

@@ -234,6 +234,7 @@ func (tr *Tracer) ProgramIDs() []ebpf.ProgramID {
 func (tr *Tracer) Run(ctx context.Context, emit func(Event) error) error {
 	exited := false
 	nextSummary := time.Now().Add(tr.Interval)
+	var rec ringbuf.Record // reused: no allocation per event
 	for {
 		if !exited {
 			exited = tr.initExited()
@@ -244,7 +245,7 @@ func (tr *Tracer) Run(ctx context.Context, emit func(Event) error) error {
 		} else {
 			tr.rd.SetDeadline(time.Now().Add(100 * time.Millisecond))
 		}
-		rec, err := tr.rd.Read()
+		err := tr.rd.ReadInto(&rec)
 		if tr.summaries && (time.Now().After(nextSummary) || errors.Is(err, os.ErrDeadlineExceeded) && (exited || ctx.Err() != nil)) {
 			nextSummary = time.Now().Add(tr.Interval)
 			if err := tr.emitSummary(emit); err != nil {
