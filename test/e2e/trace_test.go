@@ -197,6 +197,32 @@ func TestRunTrace(t *testing.T) {
 		t.Errorf("--since-start printed other events than the record:\n%s\nrecord:\n%s", sinceOut.String(), recorded)
 	}
 	e.ok("rm", name)
+
+	// create --trace, start: each run the restart policy makes is
+	// recorded, appended to the same file.
+	file = filepath.Join(dir, "s3tr-restart.json")
+	name = "s3tr-restart"
+	e.ok("create", "--name", name, "--network", "none", "--restart", "on-failure:1", "--trace", file, "--trace-events", "exec",
+		"bb", "sh", "-c", "cat /etc/hostname >/dev/null; exit 1")
+	e.ok("start", name)
+	e.eventually("the restart to end", 30*time.Second, func() bool {
+		in := e.inspect(name)
+		return in["State"].(map[string]any)["Status"] == "exited" && in["RestartCount"] == float64(1)
+	})
+	data, _ = os.ReadFile(file)
+	var runs int
+	for _, ev := range readTrace(t, string(data)) {
+		if ev.Event != "exec" {
+			t.Errorf("event of a kind not recorded: %+v", ev)
+		}
+		if ev.Pid == 1 && len(ev.Argv) > 0 && ev.Argv[0] == "sh" {
+			runs++
+		}
+	}
+	if runs != 2 {
+		t.Errorf("recorded %d starts of the container's sh, want 2 (the run and its restart):\n%s", runs, data)
+	}
+	e.ok("rm", name)
 	tracetest.NoPrograms(t)
 }
 
