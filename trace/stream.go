@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -105,7 +106,16 @@ func Record(ctx context.Context, t Target, events, file, lock string, ready func
 		return fmt.Errorf("open the trace file: %w", err)
 	}
 	defer f.Close()
-	if err := Stream(ctx, t, StreamOptions{Events: events, Format: "json"}, f, ready); err != nil {
+	attached := func() {
+		// It lives as long as the container: what loading took (the
+		// kernel's BTF, decoded for CO-RE, is most of it) goes back
+		// before the container starts.
+		debug.FreeOSMemory()
+		if ready != nil {
+			ready()
+		}
+	}
+	if err := Stream(ctx, t, StreamOptions{Events: events, Format: "json"}, f, attached); err != nil {
 		return err
 	}
 	return f.Close()
