@@ -63,6 +63,8 @@ type Options struct {
 	Labels     map[string]string // added to the image's labels
 	Platform   string            // only the host's platform can run RUN
 	Network    string            // for RUN: "bridge" (the default), "none" or "host"
+	// Secrets are what RUN --mount=type=secret,id=ID shows, by ID.
+	Secrets map[string]Secret
 	// Progress receives one line per step, RUN output and timings; nil
 	// discards them.
 	Progress io.Writer
