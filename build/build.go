@@ -351,8 +351,17 @@ func (bd *build) needs(i int, need map[int]bool) error {
 		}
 	}
 	for _, c := range st.Commands {
-		if cp, ok := c.(*instructions.CopyCommand); ok && cp.From != "" {
-			if j, ok := bd.stageIndex(cp.From, i); ok {
+		var froms []string
+		switch c := c.(type) {
+		case *instructions.CopyCommand:
+			froms = append(froms, c.From)
+		case *instructions.RunCommand:
+			for _, m := range instructions.GetMounts(c) {
+				froms = append(froms, m.From)
+			}
+		}
+		for _, from := range froms {
+			if j, ok := bd.stageIndex(from, i); ok && from != "" {
 				if err := bd.needs(j, need); err != nil {
 					return err
 				}

@@ -185,7 +185,13 @@ func (bd *build) copy(ctx context.Context, st *state, i int, label string, r cop
 		return applyCopy(ctx, s.rootfs, mkdirs, items, o)
 	}
 	if link {
-		return bd.layerStepOn(ctx, st, label, key, r.text, nil, fn)
+		below := st.key
+		if err := bd.layerStepOn(ctx, st, label, key, r.text, nil, fn); err != nil {
+			return err
+		}
+		// The steps after this one depend on the layers below it too.
+		st.key = stepKey(below, "LINK", key.String())
+		return nil
 	}
 	return bd.layerStep(ctx, st, label, key, r.text, fn)
 }
@@ -458,10 +464,10 @@ func (b *Builder) download(ctx context.Context, rawURL, checksum string) (m matc
 	if err != nil {
 		return match{}, nil, err
 	}
-	done = func() { os.RemoveAll(dir) }
+	remove := func() { os.RemoveAll(dir) }
 	defer func() {
 		if err != nil {
-			done()
+			remove()
 		}
 	}()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
@@ -503,5 +509,5 @@ func (b *Builder) download(ctx context.Context, rawURL, checksum string) (m matc
 	}
 	src := &source{root: dir, context: true, download: true, label: "the download of " + rawURL}
 	m, err = src.lookup(name)
-	return m, done, err
+	return m, remove, err
 }

@@ -86,10 +86,10 @@ func (b *Builder) clone(ctx context.Context, g *gitSource, checksum string) (roo
 	if err != nil {
 		return "", "", nil, err
 	}
-	done = func() { os.RemoveAll(dir) }
+	remove := func() { os.RemoveAll(dir) }
 	defer func() {
 		if err != nil {
-			done()
+			remove()
 		}
 	}()
 	repo := filepath.Join(dir, "repo")
@@ -154,5 +154,5 @@ func (b *Builder) clone(ctx context.Context, g *gitSource, checksum string) (roo
 			return "", "", nil, err
 		}
 	}
-	return repo, commit, done, nil
+	return repo, commit, remove, nil
 }

@@ -64,7 +64,11 @@ func supported(c instructions.Command) error {
 		}
 		// The mounts as written, their variables unexpanded: a type=ssh
 		// mount is refused before anything is built.
-		if err := c.Expand(func(w string) (string, error) { return w, nil }); err == nil {
+		err := c.Expand(func(w string) (string, error) { return w, nil })
+		if err != nil && !strings.Contains(fmt.Sprint(c), "$") {
+			return fmt.Errorf("RUN --mount: %s", firstLine(err))
+		}
+		if err == nil {
 			for _, m := range instructions.GetMounts(c) {
 				if m.Type == instructions.MountTypeSSH {
 					return fmt.Errorf("RUN --mount=type=ssh is %w: kago build forwards no SSH agent; fetch with ADD of a git URL, or pass a key as a --secret", errUnsupported)
