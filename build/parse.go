@@ -91,10 +91,6 @@ func supported(c instructions.Command) error {
 	return nil
 }
 
-func isGit(s string) bool {
-	return strings.HasPrefix(s, "git@") || strings.HasSuffix(strings.SplitN(s, "#", 2)[0], ".git") && isURL(s)
-}
-
 func isURL(s string) bool {
 	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
 }
