@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/patternmatcher"
@@ -454,4 +455,67 @@ func FuzzRunMount(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCacheMountSharing: a cache mount's directory persists per id;
+// shared users get it at once, a private user finds another instance
+// while it is held, a locked user waits for it; Prune removes only the
+// instances no build holds.
+func TestCacheMountSharing(t *testing.T) {
+	b := &Builder{Root: t.TempDir()}
+	ctx := context.Background()
+	mount := func(id string, sharing instructions.ShareMode) *instructions.Mount {
+		return &instructions.Mount{Type: instructions.MountTypeCache, Target: "/c", CacheID: id, CacheSharing: sharing}
+	}
+	d1, un1, err := b.cacheMount(ctx, mount("a", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(d1, "kept"), []byte("x"), 0o644)
+	d2, un2, err := b.cacheMount(ctx, mount("a", instructions.MountSharingShared))
+	if err != nil || d2 != d1 {
+		t.Fatalf("a shared user got %q (%v), want %q", d2, err, d1)
+	}
+	if other, un, err := b.cacheMount(ctx, mount("b", "")); err != nil || other == d1 {
+		t.Fatalf("another id got %q (%v)", other, err)
+	} else {
+		un()
+	}
+	dp, unp, err := b.cacheMount(ctx, mount("a", instructions.MountSharingPrivate))
+	if err != nil || dp == d1 {
+		t.Fatalf("a private user while the cache is held got %q (%v)", dp, err)
+	}
+	unp()
+	tctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if _, _, err := b.cacheMount(tctx, mount("a", instructions.MountSharingLocked)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a locked user did not wait while the cache was held: %v", err)
+	}
+	if n, err := b.Prune(); err != nil || n != 2 {
+		t.Fatalf("Prune with one cache held removed %d (%v), want the 2 free ones", n, err)
+	}
+	un1()
+	un2()
+	dl, unl, err := b.cacheMount(ctx, mount("a", instructions.MountSharingLocked))
+	if err != nil || dl != d1 {
+		t.Fatalf("locked after release: %q %v", dl, err)
+	}
+	if _, err := os.Stat(filepath.Join(dl, "kept")); err != nil {
+		t.Errorf("the cache lost its file: %v", err)
+	}
+	unl()
+	if n, err := b.Prune(); err != nil || n != 1 {
+		t.Fatalf("Prune removed %d (%v), want 1", n, err)
+	}
+	if ents, _ := os.ReadDir(b.mountsDir()); len(ents) != 0 {
+		t.Errorf("after Prune %d cache mounts remain", len(ents))
+	}
+}
+
+func TestNumericOwner(t *testing.T) {
+	for s, want := range map[string]bool{"0": true, "1000:1000": true, "1:": true, "app": false, "1:grp": false, ":1": false, "": false} {
+		if got := numericOwner(s); got != want {
+			t.Errorf("numericOwner(%q) = %v", s, got)
+		}
+	}
 }
