@@ -177,6 +177,13 @@ func (b *Builder) check(o *Options) error {
 	default:
 		return fmt.Errorf("--network %s: kago build runs RUN steps on the default bridge, or with none or host", o.Network)
 	}
+	for id, sec := range o.Secrets {
+		if sec.Src != "" {
+			if st, err := os.Stat(sec.Src); err != nil || !st.Mode().IsRegular() {
+				return fmt.Errorf("--secret id=%s: src %s is not a readable file", id, sec.Src)
+			}
+		}
+	}
 	if o.Platform != "" {
 		want, err := image.ParsePlatform(o.Platform)
 		if err != nil {

@@ -181,6 +181,9 @@ RUN --network=none sh -c '! ip link show eth0' && echo none > /out8
 	if out := e.ok("run", "--rm", "--network", "none", "mounts:1", "cat", "/out4"); out != "1" {
 		t.Errorf("cache mount after prune counts %q", out)
 	}
+	if errs := e.fails("build", "--secret", "id=x,src=/nonexistent/s3bd", dir); !strings.Contains(errs, "--secret id=x: src /nonexistent/s3bd is not a readable file") {
+		t.Errorf("a missing secret file: %s", errs)
+	}
 	// A required secret not given, and an ssh mount, fail naming the line.
 	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM bb\nRUN --mount=type=secret,id=nope,required true\n"), 0o644)
 	if errs := e.fails("build", dir); !strings.Contains(errs, "Dockerfile:2: ") || !strings.Contains(errs, "--secret id=nope,src=FILE") {
