@@ -119,7 +119,7 @@ func (e *env) allBlobs() []byte {
 // read-write with the writes dropped) and a stage; a cache mount keeps its
 // files across builds until builder prune; tmpfs; a secret as a file (mode
 // 0400) and as an environment variable, in no layer, blob or cache key;
-// RUN --network=none. No mount point is left in the image.
+// RUN --network=none and host. No mount point is left in the image.
 func TestBuildRunMounts(t *testing.T) {
 	e := newEnv(t)
 	dir := buildContext(t, map[string]string{
@@ -134,6 +134,7 @@ RUN --mount=type=tmpfs,target=/tmpfs,size=1m grep -q ' /tmpfs tmpfs ' /proc/moun
 RUN --mount=type=secret,id=tok grep -q value /run/secrets/tok && stat -c '%a %u' /run/secrets/tok > /out6
 RUN --mount=type=secret,id=tok,env=TOK test ${#TOK} = 12 && echo env-ok > /out7
 RUN --network=none sh -c '! ip link show eth0' && echo none > /out8
+RUN --network=host readlink /proc/self/ns/net > /out9
 `,
 		"data/in.txt": "from-context\n",
 		"secret.txt":  "s3cret-value",
@@ -148,8 +149,9 @@ RUN --network=none sh -c '! ip link show eth0' && echo none > /out8
 		return errs
 	}
 	build()
-	script := "cat /out1 /out2 /out3 /out4 /out5 /out6 /out7 /out8; ls -d /src /mnt /var/cache/k /tmpfs /run/secrets /dev/pipes 2>/dev/null; true"
-	want := "from-context\ntool\nchanged\n1\ntmpfs\n400 0\nenv-ok\nnone"
+	hostNet, _ := os.Readlink("/proc/self/ns/net")
+	script := "cat /out1 /out2 /out3 /out4 /out5 /out6 /out7 /out8 /out9; ls -d /src /mnt /var/cache/k /tmpfs /run/secrets /dev/pipes 2>/dev/null; true"
+	want := "from-context\ntool\nchanged\n1\ntmpfs\n400 0\nenv-ok\nnone\n" + hostNet
 	if out := e.ok("run", "--rm", "--network", "none", "mounts:1", "sh", "-c", script); out != want {
 		t.Errorf("the image shows\n%s\nwant\n%s", out, want)
 	}
@@ -161,8 +163,8 @@ RUN --network=none sh -c '! ip link show eth0' && echo none > /out8
 	}
 	// A changed secret keeps the cache; a changed bind source does not.
 	os.WriteFile(secret, []byte("s3cret-value"), 0o600)
-	if progress := build(); countCached(progress) != 9 {
-		t.Errorf("rebuild: %d steps cached, want 9:\n%s", countCached(progress), progress)
+	if progress := build(); countCached(progress) != 10 {
+		t.Errorf("rebuild: %d steps cached, want 10:\n%s", countCached(progress), progress)
 	}
 	os.WriteFile(filepath.Join(dir, "data", "in.txt"), []byte("new\n"), 0o644)
 	if progress := build(); stepCached(progress, "source=data,target=/src cat") {
@@ -317,10 +319,11 @@ ADD --checksum=sha256:%s %s/f.txt /dl/
 ADD %s#v1:sub /v1/
 ADD --checksum=%s %s#v1 /whole/
 ADD %s /main/
-`, hex.EncodeToString(sum[:]), files.URL, url, commit, url, url)})
+ADD %s#%s:sub /bycommit/
+`, hex.EncodeToString(sum[:]), files.URL, url, commit, url, url, url, commit)})
 	e.ok("build", "--network", "none", "-t", "git:1", dir)
-	out := e.ok("run", "--rm", "--network", "none", "git:1", "sh", "-c", "cat /dl/f.txt /v1/f.txt /whole/top.txt /main/sub/f.txt; ls -a /whole | grep -c .git; true")
-	if out != "downloaded\nv1\ntop\nv2\n0" {
+	out := e.ok("run", "--rm", "--network", "none", "git:1", "sh", "-c", "cat /dl/f.txt /v1/f.txt /whole/top.txt /main/sub/f.txt /bycommit/f.txt; ls -a /whole | grep -c .git; true")
+	if out != "downloaded\nv1\ntop\nv2\nv1\n0" {
 		t.Errorf("the image shows %q", out)
 	}
 	for _, c := range []struct{ line, want string }{
