@@ -231,6 +231,11 @@ func TestBuildCopyLink(t *testing.T) {
 	if len(l1) < 2 || len(l2) < 2 || fmt.Sprint(l1[len(l1)-2]) != fmt.Sprint(l2[len(l2)-2]) {
 		t.Errorf("the --link layer differs between the two bases:\n%v\n%v", l1, l2)
 	}
+	// A linked layer does not see the image's users: names are refused.
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM bb\nCOPY --link --chown=nobody app.txt /x\n"), 0o644)
+	if errs := e.fails("build", dir); !strings.Contains(errs, "Dockerfile:2: ") || !strings.Contains(errs, "--link with --chown=nobody: give numeric ids") {
+		t.Errorf("COPY --link --chown=NAME: %s", errs)
+	}
 	e.assertNoBuildLeftovers()
 }
 
