@@ -350,3 +350,58 @@ func TestSystemdCgroupCrashedCreate(t *testing.T) {
 		})
 	}
 }
+
+// TestSystemdCgroupUpdateCPUPeriod: an update of only the CFS period (or
+// only the quota) keeps the other half, as runc's update does, and the
+// unit's CPUQuotaPerSecUSec/CPUQuotaPeriodUSec and the cgroup's cpu.max (v2)
+// or cfs files (v1) agree on the result.
+func TestSystemdCgroupUpdateCPUPeriod(t *testing.T) {
+	for name, bin := range systemdRuntimes(t) {
+		t.Run(name, func(t *testing.T) {
+			h, slice, id := sdHarness(t, bin)
+			unit := "ks7-" + id + ".scope"
+			cg := "/ks7.slice/" + slice + "/" + unit
+			v2 := onV2(t)
+			b := bundle(t, []string{"sleep", "1000"}, func(s *specs.Spec) {
+				s.Linux.CgroupsPath = slice + ":ks7:" + id
+				s.Linux.Resources.CPU = &specs.LinuxCPU{Quota: ptr[int64](50000), Period: ptr[uint64](100000)}
+			})
+			h.must("--systemd-cgroup", "run", "--detach", "--bundle", b.Dir, id)
+			t.Cleanup(func() { h.runc("delete", "--force", id) })
+			for _, step := range []struct {
+				flag, value        string
+				quota, period      string
+				perSec, periodProp string
+			}{
+				{"--cpu-period", "50000", "50000", "50000", "1s", "50ms"},
+				{"--cpu-quota", "25000", "25000", "50000", "500ms", "50ms"},
+			} {
+				h.must("update", step.flag, step.value, id)
+				// systemd applies unit properties to the cgroup on its own
+				// schedule: give it a moment before judging the files.
+				want := step.quota + " " + step.period
+				var got string
+				for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+					if v2 {
+						got = readCgroup(t, "cpu", cg, "cpu.max")
+					} else {
+						got = readCgroup(t, "cpu", cg, "cpu.cfs_quota_us") + " " + readCgroup(t, "cpu", cg, "cpu.cfs_period_us")
+					}
+					if got == want || time.Now().After(deadline) {
+						break
+					}
+				}
+				if got != want {
+					t.Errorf("after update %s %s: quota and period in %s are %q, want %q", step.flag, step.value, cg, got, want)
+				}
+				p := unitProps(t, unit)
+				if p["CPUQuotaPerSecUSec"] != step.perSec || p["CPUQuotaPeriodUSec"] != step.periodProp {
+					t.Errorf("after update %s %s: %s has CPUQuotaPerSecUSec=%s CPUQuotaPeriodUSec=%s, want %s and %s",
+						step.flag, step.value, unit, p["CPUQuotaPerSecUSec"], p["CPUQuotaPeriodUSec"], step.perSec, step.periodProp)
+				}
+			}
+			h.must("delete", "--force", id)
+			assertUnitGone(t, unit, cg)
+		})
+	}
+}
