@@ -21,6 +21,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/kago-run/kago/internal/sdunit"
 	"github.com/kago-run/kago/linux/cgroups"
 	sdcgroup "github.com/kago-run/kago/linux/cgroups/systemd"
 )
@@ -39,24 +40,12 @@ func systemdRuntimes(t *testing.T) map[string]string {
 	return rts
 }
 
-// unitProps is `systemctl show UNIT`: property -> value, repeated
-// properties (DeviceAllow) joined by newlines.
+// unitProps is `systemctl show UNIT` (package sdunit).
 func unitProps(t *testing.T, unit string) map[string]string {
 	t.Helper()
-	out, err := exec.Command("systemctl", "show", unit).Output()
+	props, err := sdunit.Show(unit)
 	if err != nil {
-		t.Fatalf("systemctl show %s: %v", unit, err)
-	}
-	props := map[string]string{}
-	for _, line := range strings.Split(string(out), "\n") {
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			continue
-		}
-		if old, dup := props[k]; dup && old != "" {
-			v = old + "\n" + v
-		}
-		props[k] = v
+		t.Fatal(err)
 	}
 	return props
 }
