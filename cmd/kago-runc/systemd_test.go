@@ -40,16 +40,6 @@ func systemdRuntimes(t *testing.T) map[string]string {
 	return rts
 }
 
-// unitProps is `systemctl show UNIT` (package sdunit).
-func unitProps(t *testing.T, unit string) map[string]string {
-	t.Helper()
-	props, err := sdunit.Show(unit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return props
-}
-
 // testSlice returns a fresh slice "ks7-<random>.slice" (so systemd must
 // make it and its parent ks7.slice) and stops both when the test ends.
 func testSlice(t *testing.T) string {
@@ -78,7 +68,7 @@ func assertUnitGone(t *testing.T, unit, cgroup string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		p := unitProps(t, unit)
+		p := sdunit.MustShow(t, unit)
 		if p["LoadState"] == "not-found" {
 			break
 		}
@@ -123,7 +113,7 @@ func testSystemdLifecycle(t *testing.T, bin string) {
 	h.must("--systemd-cgroup", "run", "--detach", "--bundle", b.Dir, id)
 	pid := h.state(id).InitProcessPid
 
-	p := unitProps(t, unit)
+	p := sdunit.MustShow(t, unit)
 	cg := "/ks7.slice/" + slice + "/" + unit
 	memProp := "MemoryLimit"
 	if v2 {
@@ -184,8 +174,8 @@ func testSystemdLifecycle(t *testing.T, bin string) {
 		if r := h.runc("--systemd-cgroup", "run", "--detach", "--bundle", b2.Dir, id2); r.code == 0 || !strings.Contains(r.stderr, "exists") {
 			t.Errorf("a second container in scope %s: %s; want an error saying it exists", unit, r)
 		}
-		if st := h.state(id).Status; st != "running" || unitProps(t, unit)["ActiveState"] != "active" {
-			t.Errorf("after the refused second container: first is %s, scope %s", st, unitProps(t, unit)["ActiveState"])
+		if st := h.state(id).Status; st != "running" || sdunit.MustShow(t, unit)["ActiveState"] != "active" {
+			t.Errorf("after the refused second container: first is %s, scope %s", st, sdunit.MustShow(t, unit)["ActiveState"])
 		}
 	}
 
@@ -218,7 +208,7 @@ func testSystemdLifecycle(t *testing.T, bin string) {
 
 	// update: the unit and the files both change.
 	h.must("update", "--memory", strconv.Itoa(128<<20), "--pids-limit", "8", id)
-	p = unitProps(t, unit)
+	p = sdunit.MustShow(t, unit)
 	if p[memProp] != strconv.Itoa(128<<20) || p["TasksMax"] != "8" {
 		t.Errorf("after update: %s=%s TasksMax=%s, want %d and 8", memProp, p[memProp], p["TasksMax"], 128<<20)
 	}
@@ -317,7 +307,7 @@ func TestSystemdCgroupCrashedCreate(t *testing.T) {
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
-			if st := unitProps(t, unit)["ActiveState"]; st != "active" {
+			if st := sdunit.MustShow(t, unit)["ActiveState"]; st != "active" {
 				t.Errorf("during create the scope is %q, want active", st)
 			}
 			create.Process.Kill()
@@ -325,7 +315,7 @@ func TestSystemdCgroupCrashedCreate(t *testing.T) {
 			r := h.runc("--systemd-cgroup", "delete", "--force", id)
 			if name == "runc" {
 				// The reference: recorded, not asserted.
-				t.Logf("runc delete --force after a killed create: %s; unit: %v", r, unitProps(t, unit)["LoadState"])
+				t.Logf("runc delete --force after a killed create: %s; unit: %v", r, sdunit.MustShow(t, unit)["LoadState"])
 				exec.Command("systemctl", "stop", unit).Run()
 				return
 			}
@@ -383,7 +373,7 @@ func TestSystemdCgroupUpdateCPUPeriod(t *testing.T) {
 				if got != want {
 					t.Errorf("after update %s %s: quota and period in %s are %q, want %q", step.flag, step.value, cg, got, want)
 				}
-				p := unitProps(t, unit)
+				p := sdunit.MustShow(t, unit)
 				if p["CPUQuotaPerSecUSec"] != step.perSec || p["CPUQuotaPeriodUSec"] != step.periodProp {
 					t.Errorf("after update %s %s: %s has CPUQuotaPerSecUSec=%s CPUQuotaPeriodUSec=%s, want %s and %s",
 						step.flag, step.value, unit, p["CPUQuotaPerSecUSec"], p["CPUQuotaPeriodUSec"], step.perSec, step.periodProp)

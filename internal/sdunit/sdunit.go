@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+	"testing"
 )
 
 // Show is `systemctl show UNIT` as property -> value; a repeated property
@@ -30,4 +31,14 @@ func Show(unit string) (map[string]string, error) {
 		props[k] = v
 	}
 	return props, nil
+}
+
+// MustShow is Show that ends the test on error.
+func MustShow(t testing.TB, unit string) map[string]string {
+	t.Helper()
+	props, err := Show(unit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return props
 }

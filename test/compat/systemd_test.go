@@ -102,7 +102,7 @@ func TestCRISystemdCgroup(t *testing.T) {
 			sandboxUnit, unit := "cri-containerd-"+podID+".scope", "cri-containerd-"+cid+".scope"
 			cgroupFiles := map[string]string{} // unit -> its memory limit file
 			for _, u := range []string{sandboxUnit, unit} {
-				p := showUnit(t, u)
+				p := sdunit.MustShow(t, u)
 				if p["ActiveState"] != "active" || p["Slice"] != slice || !strings.HasSuffix(p["ControlGroup"], "/"+slice+"/"+u) {
 					t.Fatalf("unit %s: ActiveState=%q Slice=%q ControlGroup=%q; want an active scope in %s", u, p["ActiveState"], p["Slice"], p["ControlGroup"], slice)
 				}
@@ -111,7 +111,7 @@ func TestCRISystemdCgroup(t *testing.T) {
 					cgroupFiles[u] = filepath.Join("/sys/fs/cgroup", p["ControlGroup"], "memory.max")
 				}
 			}
-			p := showUnit(t, unit)
+			p := sdunit.MustShow(t, unit)
 			prop := "MemoryLimit"
 			if mode == cgroups.ModeV2 {
 				prop = "MemoryMax"
@@ -133,7 +133,7 @@ func TestCRISystemdCgroup(t *testing.T) {
 			cri(t, "rmp", podID)
 			for u, f := range cgroupFiles {
 				waitFor(t, 10*time.Second, "unit "+u+" to go", func() (bool, string) {
-					p := showUnit(t, u)
+					p := sdunit.MustShow(t, u)
 					return p["LoadState"] == "not-found", fmt.Sprintf("LoadState=%s ActiveState=%s", p["LoadState"], p["ActiveState"])
 				})
 				if _, err := os.Stat(filepath.Dir(f)); !os.IsNotExist(err) {
@@ -143,13 +143,4 @@ func TestCRISystemdCgroup(t *testing.T) {
 			t.Logf("%s: runp, create, start, logs, exec, stop, rm, stopp, rmp: %v", handler, time.Since(start).Round(time.Second))
 		})
 	}
-}
-
-func showUnit(t *testing.T, unit string) map[string]string {
-	t.Helper()
-	p, err := sdunit.Show(unit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
