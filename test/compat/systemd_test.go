@@ -18,10 +18,18 @@ import (
 )
 
 // criSystemdHandlers are the CRI runtimes of TestCRISystemdCgroup, each
-// with containerd's `SystemdCgroup = true`: runc's shim running kago-runc,
-// runc's shim running runc (the reference), and kago's own shim.
-func criSystemdHandlers(c *containerd) string {
+// with containerd's SystemdCgroup = true: runc's shim running kago-runc
+// ("kago"), runc's shim running runc (the reference), and kago's shim
+// twice: as io.containerd.kago.v2, whose options table containerd 1.6 hands
+// to the shim only as a file (ConfigPath; 1.7 and later also as the
+// table's text), and in runc's shim's place (runtime_path), where it gets
+// runc's own options type.
+func criSystemdHandlers(c *containerd, shim string) string {
 	const rt = `plugins."io.containerd.grpc.v1.cri".containerd.runtimes`
+	shimOptions := filepath.Join(c.dir, "kago-shim-options.toml")
+	if err := os.WriteFile(shimOptions, []byte("SystemdCgroup = true\n"), 0o644); err != nil {
+		panic(err) // c.dir is the test's own fresh directory
+	}
 	return fmt.Sprintf(`      runtime_type = "io.containerd.runc.v2"
       [%[1]s.kago.options]
         BinaryName = %[2]q
@@ -35,8 +43,13 @@ func criSystemdHandlers(c *containerd) string {
     [%[1]s.kago-shim]
       runtime_type = "io.containerd.kago.v2"
       [%[1]s.kago-shim.options]
+        ConfigPath = %[5]q
+    [%[1]s.kago-shim-runc-options]
+      runtime_type = "io.containerd.runc.v2"
+      runtime_path = %[6]q
+      [%[1]s.kago-shim-runc-options.options]
         SystemdCgroup = true
-`, rt, c.wrapper.Path, c.runcRoot(), filepath.Join(c.dir, "runc-ref"))
+`, rt, c.wrapper.Path, c.runcRoot(), filepath.Join(c.dir, "runc-ref"), shimOptions, shim)
 }
 
 // TestCRISystemdCgroup is a Kubernetes node on the systemd cgroup driver:
@@ -55,8 +68,8 @@ func TestCRISystemdCgroup(t *testing.T) {
 	}
 	requireTools(t, "containerd", "containerd", "runc")
 	crictl := buildCrictl(t)
-	installShim(t)
-	c := startContainerdWith(t, true, criSystemdHandlers)
+	shim := installShim(t)
+	c := startContainerdWith(t, true, func(c *containerd) string { return criSystemdHandlers(c, shim) })
 	// The pod slices' parents, made by systemd as the scopes asked for them.
 	t.Cleanup(func() { exec.Command("systemctl", "stop", "kubepods.slice").Run() })
 	base, cri := crictlFor(t, c)
@@ -64,7 +77,7 @@ func TestCRISystemdCgroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, handler := range []string{"kago", "runc", "kago-shim"} {
+	for _, handler := range []string{"kago", "runc", "kago-shim", "kago-shim-runc-options"} {
 		t.Run(handler, func(t *testing.T) {
 			start := time.Now()
 			uid := "s3sd_" + strings.ReplaceAll(handler, "-", "_")
