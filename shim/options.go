@@ -25,9 +25,8 @@ type taskOptions struct {
 
 // parseTaskOptions reads CreateTaskRequest.Options. containerd passes them
 // in one of two shapes: runc's options type (containerd.runc.v1.Options,
-// for runtime_type io.containerd.runc.v2 with runtime_path naming this
-// shim, or a client that builds it), or, for a runtime_type that is not
-// runc's (io.containerd.kago.v2 under the CRI plugin),
+// from a client that builds it), or, for a runtime_type that is not runc's
+// (io.containerd.kago.v2 under the CRI plugin),
 // runtimeoptions.v1.Options: its ConfigPath names a TOML file of options
 // (containerd 1.6 passes nothing else), or, from 1.7 on, its ConfigBody is
 // the runtime's options table as TOML. Keys this shim does not know are

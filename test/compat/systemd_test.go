@@ -19,16 +19,18 @@ import (
 
 // criSystemdHandlers are the CRI runtimes of TestCRISystemdCgroup, each
 // with containerd's SystemdCgroup = true: runc's shim running kago-runc
-// ("kago"), runc's shim running runc (the reference), and kago's shim
-// twice: as io.containerd.kago.v2, whose options table containerd 1.6 hands
-// to the shim only as a file (ConfigPath; 1.7 and later also as the
-// table's text), and in runc's shim's place (runtime_path), where it gets
-// runc's own options type.
-func criSystemdHandlers(c *containerd, shim string) string {
+// ("kago"), runc's shim running runc (the reference), and kago's shim as
+// io.containerd.kago.v2 ("kago-shim"), whose options containerd 1.6 hands
+// to the shim only as a file (ConfigPath; 1.7 and later also pass the
+// table's text). (Naming kago's shim as runtime_path of a runc.v2 runtime
+// would give it runc's options type, but 1.6's CRI plugin ignores
+// runtime_path and starts runc's shim.)
+func criSystemdHandlers(t *testing.T, c *containerd) string {
+	t.Helper()
 	const rt = `plugins."io.containerd.grpc.v1.cri".containerd.runtimes`
 	shimOptions := filepath.Join(c.dir, "kago-shim-options.toml")
 	if err := os.WriteFile(shimOptions, []byte("SystemdCgroup = true\n"), 0o644); err != nil {
-		panic(err) // c.dir is the test's own fresh directory
+		t.Fatal(err)
 	}
 	return fmt.Sprintf(`      runtime_type = "io.containerd.runc.v2"
       [%[1]s.kago.options]
@@ -44,12 +46,7 @@ func criSystemdHandlers(c *containerd, shim string) string {
       runtime_type = "io.containerd.kago.v2"
       [%[1]s.kago-shim.options]
         ConfigPath = %[5]q
-    [%[1]s.kago-shim-runc-options]
-      runtime_type = "io.containerd.runc.v2"
-      runtime_path = %[6]q
-      [%[1]s.kago-shim-runc-options.options]
-        SystemdCgroup = true
-`, rt, c.wrapper.Path, c.runcRoot(), filepath.Join(c.dir, "runc-ref"), shimOptions, shim)
+`, rt, c.wrapper.Path, c.runcRoot(), filepath.Join(c.dir, "runc-ref"), shimOptions)
 }
 
 // TestCRISystemdCgroup is a Kubernetes node on the systemd cgroup driver:
@@ -68,8 +65,8 @@ func TestCRISystemdCgroup(t *testing.T) {
 	}
 	requireTools(t, "containerd", "containerd", "runc")
 	crictl := buildCrictl(t)
-	shim := installShim(t)
-	c := startContainerdWith(t, true, func(c *containerd) string { return criSystemdHandlers(c, shim) })
+	installShim(t)
+	c := startContainerdWith(t, true, func(c *containerd) string { return criSystemdHandlers(t, c) })
 	// The pod slices' parents, made by systemd as the scopes asked for them.
 	t.Cleanup(func() { exec.Command("systemctl", "stop", "kubepods.slice").Run() })
 	base, cri := crictlFor(t, c)
@@ -77,7 +74,7 @@ func TestCRISystemdCgroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, handler := range []string{"kago", "runc", "kago-shim", "kago-shim-runc-options"} {
+	for _, handler := range []string{"kago", "runc", "kago-shim"} {
 		t.Run(handler, func(t *testing.T) {
 			start := time.Now()
 			uid := "s3sd_" + strings.ReplaceAll(handler, "-", "_")
@@ -132,6 +129,14 @@ func TestCRISystemdCgroup(t *testing.T) {
 			file, _ := os.ReadFile(cgroupFiles[unit])
 			if want := strconv.Itoa(64 << 20); p[prop] != want || strings.TrimSpace(string(file)) != want {
 				t.Errorf("container %s: %s=%q and %s holds %q, want both %s", unit, prop, p[prop], cgroupFiles[unit], file, want)
+			}
+			if handler == "kago-shim" {
+				if shims := shimPids(c); len(shims) != 1 {
+					t.Errorf("the pod is served by %d kago shims %v, want 1", len(shims), shims)
+				}
+				if p := foreignRuntimes(c); len(p) > 0 {
+					t.Errorf("other runtimes serve the pod: %v", p)
+				}
 			}
 			if handler == "kago" {
 				c.wrapper.requireCalled(t, "create", "start", "exec")
