@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -16,7 +15,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // runWithEnv runs kago with the env's root and extra environment
@@ -24,23 +22,12 @@ import (
 // the exit code.
 func (e *env) runWithEnv(vars []string, replace bool, args ...string) (string, string, int) {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, kagoBin, append([]string{"--root", e.root}, args...)...)
-	cmd.Env = vars
-	if !replace {
-		cmd.Env = append(os.Environ(), vars...)
-	}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		e.t.Fatalf("kago %v: %v", args, err)
-	}
-	return out.String(), errb.String(), code
+	return e.runCmd(func(c *exec.Cmd) {
+		c.Env = vars
+		if !replace {
+			c.Env = append(os.Environ(), vars...)
+		}
+	}, args...)
 }
 
 // stepCached reports whether the build progress shows the step whose
