@@ -98,7 +98,7 @@ clean:
 # left loaded; `make generate` rebuilds its committed BPF objects (amd64 and
 # arm64) from C with Debian's clang 14 (a normal build needs no C compiler).
 DEPS += bpftool
-DEPS += bpftrace # bench section 13 (bench/trace.sh): the peer collecting the same events
+DEPS += bpftrace wrk # bench section 13 (bench/trace.sh): the peer collecting the same events; the load on the http workload
 .PHONY: generate check-arm64
 generate:
 	@$(MAKE) --no-print-directory deps DEPS="clang-14 llvm libbpf-dev bpftool"
