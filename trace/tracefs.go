@@ -20,8 +20,9 @@ var tracefsDirs = []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}
 // tracepointIDs returns the perf event ids of the syscalls tracepoints
 // named (sys_enter_openat, ...); one the kernel does not have (open on
 // arm64) is left out. The ids are only in tracefs: when the host has not
-// mounted it, it is mounted for the moment of the reading in a mount
-// namespace of one thread of ours, so the host's mounts do not change.
+// mounted it, it is mounted for the moment of the reading, on a temporary
+// directory, in a mount namespace of one thread of ours, so the host's
+// mounts do not change.
 func tracepointIDs(names []string) (map[string]uint64, error) {
 	for _, dir := range tracefsDirs {
 		var st unix.Statfs_t
@@ -29,37 +30,66 @@ func tracepointIDs(names []string) (map[string]uint64, error) {
 			return readTracepointIDs(dir, names)
 		}
 	}
+	return privateTracepointIDs(names)
+}
+
+// privateTracepointIDs reads the ids from a tracefs mounted on a thread of
+// its own, in a mount namespace of its own, with private propagation.
+func privateTracepointIDs(names []string) (map[string]uint64, error) {
 	type result struct {
 		ids map[string]uint64
 		err error
 	}
-	done := make(chan result, 1)
+	// work runs on a thread whose mount namespace is its own from the
+	// unshare on, so the thread must never run other goroutines: it
+	// stays locked, and ends with the goroutine.
+	work := func(res chan<- result) {
+		ids, err := readPrivate(names)
+		res <- result{ids, err}
+	}
+	res := make(chan result, 1)
 	go func() {
-		// The thread's mount namespace is its own from the unshare on, so
-		// the thread must never run other goroutines: it stays locked and
-		// ends with this goroutine.
 		goruntime.LockOSThread()
-		ids, err := func() (map[string]uint64, error) {
-			if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-				return nil, fmt.Errorf("unshare the mount namespace: %w", err)
-			}
-			if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-				return nil, fmt.Errorf("make mounts private: %w", err)
-			}
-			if err := unix.Mount("tracefs", tracefsDirs[0], "tracefs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-				return nil, fmt.Errorf("mount tracefs on %s: %w", tracefsDirs[0], err)
-			}
-			return readTracepointIDs(tracefsDirs[0], names)
+		if unix.Gettid() != unix.Getpid() {
+			work(res)
+			return
+		}
+		// The main thread, which the runtime never ends and whose
+		// namespace /proc/self shows: held while another thread works.
+		inner := make(chan result, 1)
+		go func() {
+			goruntime.LockOSThread()
+			work(inner)
 		}()
-		done <- result{ids, err}
+		res <- <-inner
+		goruntime.UnlockOSThread()
 	}()
-	r := <-done
+	r := <-res
 	if r.err != nil {
 		return nil, fmt.Errorf("find the syscall tracepoints (tracefs is not mounted): %w", r.err)
 	}
 	return r.ids, nil
 }
 
+// readPrivate is privateTracepointIDs on its thread.
+func readPrivate(names []string) (map[string]uint64, error) {
+	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+		return nil, fmt.Errorf("unshare the mount namespace: %w", err)
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return nil, fmt.Errorf("make mounts private: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "kago-tracefs-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(dir)
+	if err := unix.Mount("tracefs", dir, "tracefs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return nil, fmt.Errorf("mount tracefs on %s: %w", dir, err)
+	}
+	defer unix.Unmount(dir, unix.MNT_DETACH)
+	return readTracepointIDs(dir, names)
+}
 func readTracepointIDs(dir string, names []string) (map[string]uint64, error) {
 	ids := map[string]uint64{}
 	for _, name := range names {
