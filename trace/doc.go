@@ -3,12 +3,13 @@
 // pid the container sees, the host pid and the command.
 //
 // Programs in bpf/trace.bpf.c (CO-RE against the kernel's BTF) attach, for
-// each kind of event asked for, to that kind's own syscall tracepoints
-// (syscalls:sys_enter_openat and sys_exit_openat for open, ...), so the
-// system calls nobody asked about run no program of ours; only the syscalls
-// summary uses the generic sys_enter and sys_exit. The enter program keeps
-// the call's arguments, the exit program writes the event with the return
-// code into a ring buffer. The container filter runs in the kernel, first in
+// each kind of event asked for, to that kind's system calls only: fexit
+// programs on the system call functions where the kernel allows BPF
+// trampolines (they leave every other task's system calls on the fast
+// path), else the syscall tracepoints (syscalls:sys_enter_openat and
+// sys_exit_openat for open, ...); the system calls nobody asked about run no
+// program of ours. Only the syscalls summary uses the generic sys_enter and
+// sys_exit. Each event, with the return code, goes into a ring buffer. The container filter runs in the kernel, first in
 // every program: the task must be in the container's cgroup2 cgroup or
 // below it (on a hybrid host kago's cgroup manager mirrors each container
 // into /sys/fs/cgroup/unified, so this works there too); a container without

@@ -44,6 +44,15 @@ const (
 	kagotraceMapScStats            = "sc_stats"
 	kagotraceMapScratch            = "scratch"
 	kagotraceMapTargetCgroup       = "target_cgroup"
+	kagotraceProgKagofAccept       = "kagof_accept"
+	kagotraceProgKagofAccept4      = "kagof_accept4"
+	kagotraceProgKagofBind         = "kagof_bind"
+	kagotraceProgKagofConnect      = "kagof_connect"
+	kagotraceProgKagofEnterExecve  = "kagof_enter_execve"
+	kagotraceProgKagofExitExecve   = "kagof_exit_execve"
+	kagotraceProgKagofKill         = "kagof_kill"
+	kagotraceProgKagofOpen         = "kagof_open"
+	kagotraceProgKagofOpenat       = "kagof_openat"
 	kagotraceProgKagotEnterAccept  = "kagot_enter_accept"
 	kagotraceProgKagotEnterBind    = "kagot_enter_bind"
 	kagotraceProgKagotEnterConnect = "kagot_enter_connect"
@@ -102,6 +111,15 @@ type kagotraceSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type kagotraceProgramSpecs struct {
+	KagofAccept       *ebpf.ProgramSpec `ebpf:"kagof_accept"`
+	KagofAccept4      *ebpf.ProgramSpec `ebpf:"kagof_accept4"`
+	KagofBind         *ebpf.ProgramSpec `ebpf:"kagof_bind"`
+	KagofConnect      *ebpf.ProgramSpec `ebpf:"kagof_connect"`
+	KagofEnterExecve  *ebpf.ProgramSpec `ebpf:"kagof_enter_execve"`
+	KagofExitExecve   *ebpf.ProgramSpec `ebpf:"kagof_exit_execve"`
+	KagofKill         *ebpf.ProgramSpec `ebpf:"kagof_kill"`
+	KagofOpen         *ebpf.ProgramSpec `ebpf:"kagof_open"`
+	KagofOpenat       *ebpf.ProgramSpec `ebpf:"kagof_openat"`
 	KagotEnterAccept  *ebpf.ProgramSpec `ebpf:"kagot_enter_accept"`
 	KagotEnterBind    *ebpf.ProgramSpec `ebpf:"kagot_enter_bind"`
 	KagotEnterConnect *ebpf.ProgramSpec `ebpf:"kagot_enter_connect"`
@@ -190,6 +208,15 @@ type kagotraceVariables struct {
 //
 // It can be passed to loadKagotraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type kagotracePrograms struct {
+	KagofAccept       *ebpf.Program `ebpf:"kagof_accept"`
+	KagofAccept4      *ebpf.Program `ebpf:"kagof_accept4"`
+	KagofBind         *ebpf.Program `ebpf:"kagof_bind"`
+	KagofConnect      *ebpf.Program `ebpf:"kagof_connect"`
+	KagofEnterExecve  *ebpf.Program `ebpf:"kagof_enter_execve"`
+	KagofExitExecve   *ebpf.Program `ebpf:"kagof_exit_execve"`
+	KagofKill         *ebpf.Program `ebpf:"kagof_kill"`
+	KagofOpen         *ebpf.Program `ebpf:"kagof_open"`
+	KagofOpenat       *ebpf.Program `ebpf:"kagof_openat"`
 	KagotEnterAccept  *ebpf.Program `ebpf:"kagot_enter_accept"`
 	KagotEnterBind    *ebpf.Program `ebpf:"kagot_enter_bind"`
 	KagotEnterConnect *ebpf.Program `ebpf:"kagot_enter_connect"`
@@ -206,6 +233,15 @@ type kagotracePrograms struct {
 
 func (p *kagotracePrograms) Close() error {
 	return _KagotraceClose(
+		p.KagofAccept,
+		p.KagofAccept4,
+		p.KagofBind,
+		p.KagofConnect,
+		p.KagofEnterExecve,
+		p.KagofExitExecve,
+		p.KagofKill,
+		p.KagofOpen,
+		p.KagofOpenat,
 		p.KagotEnterAccept,
 		p.KagotEnterBind,
 		p.KagotEnterConnect,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -54,6 +55,7 @@ type Tracer struct {
 	Idle      func() error
 	summaries bool
 	prev      map[uint32]scStat
+	hooks     string
 }
 
 // scStat mirrors struct sc_stat in bpf/trace.bpf.c.
@@ -76,8 +78,20 @@ var attachments = map[Kind][]attachment{
 	KindSignal: {{"kagot_enter_kill", "sys_enter_kill"}, {"kagot_exit", "sys_exit_kill"}},
 }
 
+// fexits are the fentry/fexit programs of each kind (on the system call
+// functions), preferred where the kernel allows BPF trampolines: unlike
+// syscall tracepoints they leave every other task's system calls on the
+// fast path. kagof_open exists on amd64 only.
+var fexits = map[Kind][]string{
+	KindExec: {"kagof_enter_execve", "kagof_exit_execve"}, KindOpen: {"kagof_open", "kagof_openat"},
+	KindConnect: {"kagof_connect"}, KindBind: {"kagof_bind"}, KindAccept: {"kagof_accept", "kagof_accept4"},
+	KindSignal: {"kagof_kill"},
+}
+
 // Open loads and attaches the programs for the given kinds (all when empty),
-// filtered to t's container. Close releases everything it made.
+// filtered to t's container: on the system call functions (fexit) where the
+// kernel allows it, else on the syscall tracepoints. Close releases
+// everything it made.
 func Open(t Target, kinds []Kind) (_ *Tracer, err error) {
 	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
 		return nil, fmt.Errorf("this kernel has no BTF (/sys/kernel/btf/vmlinux: %w): kago trace needs a kernel built with CONFIG_DEBUG_INFO_BTF", err)
@@ -104,22 +118,51 @@ func Open(t Target, kinds []Kind) (_ *Tracer, err error) {
 			return nil, fmt.Errorf("set %s in kago's BPF object: %w", name, err)
 		}
 	}
-	// Load only the programs of the wanted kinds.
-	want := map[Kind]bool{}
-	for _, k := range kinds {
-		want[k] = true
+	tr := &Tracer{target: t, pidfd: -1, Interval: 5 * time.Second, summaries: slices.Contains(kinds, KindSyscalls), prev: map[uint32]scStat{}}
+	defer func() {
+		if err != nil {
+			tr.Close()
+		}
+	}()
+	tr.pidfd, err = unix.PidfdOpen(t.Pid, 0)
+	if err != nil {
+		return nil, fmt.Errorf("watch container %s (pid %d): %w", t.Name, t.Pid, err)
 	}
-	var tps []attachment
+	if ferr := tr.attach(spec.Copy(), kinds, f, true); ferr != nil {
+		tr.detach()
+		if err = tr.attach(spec, kinds, f, false); err != nil {
+			return nil, err
+		}
+	}
+	tr.boot = bootTime()
+	return tr, nil
+}
+
+// Hooks says what the programs are attached to: "fexit" (the system call
+// functions) or "tracepoint" (the syscall tracepoints).
+func (tr *Tracer) Hooks() string { return tr.hooks }
+
+// attach loads the programs of kinds from spec, sets the filter and
+// attaches them: with fexit on the system call functions, else on the
+// syscall tracepoints.
+func (tr *Tracer) attach(spec *ebpf.CollectionSpec, kinds []Kind, f filter, fexit bool) (err error) {
 	keep := map[string]bool{}
+	var tps []attachment
 	for _, k := range kinds {
+		if fexit {
+			for _, p := range fexits[k] {
+				keep[p] = true
+			}
+			continue
+		}
 		for _, a := range attachments[k] {
 			tps = append(tps, a)
 			keep[a.prog] = true
 		}
 	}
-	keep["kagot_oom"] = want[KindOOM]
-	keep["kagot_sys_enter"] = want[KindSyscalls]
-	keep["kagot_sys_exit"] = want[KindSyscalls]
+	keep["kagot_oom"] = slices.Contains(kinds, KindOOM)
+	keep["kagot_sys_enter"] = slices.Contains(kinds, KindSyscalls)
+	keep["kagot_sys_exit"] = keep["kagot_sys_enter"]
 	for name := range spec.Programs {
 		if !keep[name] {
 			delete(spec.Programs, name)
@@ -132,44 +175,34 @@ func Open(t Target, kinds []Kind) (_ *Tracer, err error) {
 			names[i] = a.tracepoint
 		}
 		if ids, err = tracepointIDs(names); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	tr := &Tracer{target: t, pidfd: -1, Interval: 5 * time.Second, summaries: want[KindSyscalls], prev: map[uint32]scStat{}}
-	defer func() {
-		if err != nil {
-			tr.Close()
-		}
-	}()
 	tr.coll, err = ebpf.NewCollection(spec)
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("the kernel refused kago's BPF programs: %+v", ve)
+			return fmt.Errorf("the kernel refused kago's BPF programs: %+v", ve)
 		}
 		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOSYS) {
-			return nil, fmt.Errorf("load kago's BPF programs: %w (kago trace needs root and a kernel with BPF enabled)", err)
+			return fmt.Errorf("load kago's BPF programs: %w (kago trace needs root and a kernel with BPF enabled)", err)
 		}
-		return nil, fmt.Errorf("load kago's BPF programs: %w", err)
+		return fmt.Errorf("load kago's BPF programs: %w", err)
 	}
 	if f.cgroupDir != "" {
 		cg, err := os.Open(f.cgroupDir)
 		if err != nil {
-			return nil, fmt.Errorf("open the cgroup of container %s: %w", t.Name, err)
+			return fmt.Errorf("open the cgroup of container %s: %w", tr.target.Name, err)
 		}
 		err = tr.coll.Maps["target_cgroup"].Put(uint32(0), uint32(cg.Fd()))
 		cg.Close()
 		if err != nil {
-			return nil, fmt.Errorf("set the cgroup filter to %s: %w", f.cgroupDir, err)
+			return fmt.Errorf("set the cgroup filter to %s: %w", f.cgroupDir, err)
 		}
-	}
-	tr.pidfd, err = unix.PidfdOpen(t.Pid, 0)
-	if err != nil {
-		return nil, fmt.Errorf("watch container %s (pid %d): %w", t.Name, t.Pid, err)
 	}
 	tr.rd, err = ringbuf.NewReader(tr.coll.Maps["events"])
 	if err != nil {
-		return nil, fmt.Errorf("read kago's trace ring buffer: %w", err)
+		return fmt.Errorf("read kago's trace ring buffer: %w", err)
 	}
 	// Exits before enters: an enter whose exit is not attached yet would
 	// leave its record in flight.
@@ -181,29 +214,37 @@ func Open(t Target, kinds []Kind) (_ *Tracer, err error) {
 			}
 			l, err := attachTracepoint(id, tr.coll.Programs[a.prog].FD())
 			if err != nil {
-				return nil, fmt.Errorf("attach %s to syscalls:%s: %w", a.prog, a.tracepoint, err)
+				return fmt.Errorf("attach %s to syscalls:%s: %w", a.prog, a.tracepoint, err)
 			}
 			tr.links = append(tr.links, l)
 		}
 	}
-	for _, name := range []string{"kagot_sys_exit", "kagot_sys_enter"} {
-		if p := tr.coll.Programs[name]; p != nil {
-			l, err := link.AttachTracing(link.TracingOptions{Program: p})
-			if err != nil {
-				return nil, fmt.Errorf("attach %s to %s: %w", name, spec.Programs[name].AttachTo, err)
-			}
-			tr.links = append(tr.links, l)
+	// The same order for the trampolines (kagof_exit_execve sorts first)
+	// and the syscalls summary.
+	sorted := slices.Sorted(maps.Keys(tr.coll.Programs))
+	names := slices.DeleteFunc(slices.Clone(sorted), func(n string) bool { return !strings.Contains(n, "exit") })
+	names = append(names, slices.DeleteFunc(sorted, func(n string) bool { return strings.Contains(n, "exit") })...)
+	for _, name := range names {
+		p := tr.coll.Programs[name]
+		var l link.Link
+		switch {
+		case name == "kagot_oom":
+			l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: "mark_victim", Program: p})
+		case p.Type() == ebpf.Tracing:
+			l, err = link.AttachTracing(link.TracingOptions{Program: p})
+		default:
+			continue // a tracepoint program, attached above
 		}
-	}
-	if p := tr.coll.Programs["kagot_oom"]; p != nil {
-		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: "mark_victim", Program: p})
 		if err != nil {
-			return nil, fmt.Errorf("attach kagot_oom to mark_victim: %w", err)
+			return fmt.Errorf("attach %s to %s: %w", name, spec.Programs[name].AttachTo, err)
 		}
 		tr.links = append(tr.links, l)
 	}
-	tr.boot = bootTime()
-	return tr, nil
+	tr.hooks = "tracepoint"
+	if fexit {
+		tr.hooks = "fexit"
+	}
+	return nil
 }
 
 // bootTime is the wall time at which CLOCK_BOOTTIME was zero.
@@ -321,6 +362,16 @@ func (tr *Tracer) initExited() bool {
 // Close detaches and unloads everything. The kernel frees programs and
 // maps when their last file descriptor closes, so nothing outlives it.
 func (tr *Tracer) Close() error {
+	errs := []error{tr.detach()}
+	if tr.pidfd >= 0 {
+		errs = append(errs, unix.Close(tr.pidfd))
+		tr.pidfd = -1
+	}
+	return errors.Join(errs...)
+}
+
+// detach closes the links, the ring reader and the collection.
+func (tr *Tracer) detach() error {
 	var errs []error
 	for _, l := range tr.links {
 		errs = append(errs, l.Close())
@@ -333,10 +384,6 @@ func (tr *Tracer) Close() error {
 	if tr.coll != nil {
 		tr.coll.Close()
 		tr.coll = nil
-	}
-	if tr.pidfd >= 0 {
-		errs = append(errs, unix.Close(tr.pidfd))
-		tr.pidfd = -1
 	}
 	return errors.Join(errs...)
 }

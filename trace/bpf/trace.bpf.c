@@ -2,9 +2,12 @@
 // kago trace: programs that report what the processes of exactly one
 // container do.
 //
-// Each event kind attaches only to the system calls it reports, through
-// their own tracepoints (syscalls/sys_enter_openat, sys_exit_openat, ...):
-// a process that makes other calls never runs a kago program. The enter
+// Each event kind attaches only to the system calls it reports: where the
+// kernel allows BPF trampolines, fexit (and fentry for exec) programs on the
+// system call functions (__x64_sys_openat, ...: kagof_*); else their own
+// tracepoints (syscalls/sys_enter_openat, sys_exit_openat, ...: kagot_*),
+// which put every task of the host on the slow syscall path. Either way a
+// process that makes other calls never runs a kago program. The enter
 // program checks the container filter first, then keeps the call's
 // arguments in a small per-thread in-flight record; the exit program turns
 // that record and the return code into an event written straight into the
@@ -14,9 +17,10 @@
 // they were in.
 //
 // The syscall tracepoints' context (struct trace_event_raw_sys_enter: the
-// number, then six 8-byte arguments) is the same on every architecture, so
-// the programs read no pt_regs and the same source builds for amd64 and
-// arm64 (bpf2go -target amd64,arm64). The syscalls summary alone needs
+// number, then six 8-byte arguments) is the same on every architecture; the
+// fexit programs read the arguments from the architecture's pt_regs
+// (libbpf's PT_REGS_PARMn_CORE_SYSCALL, CO-RE); the source builds for amd64
+// and arm64 (bpf2go -target amd64,arm64). The syscalls summary alone needs
 // every system call: it uses the generic sys_enter and sys_exit raw
 // tracepoints (BTF), and only when asked for. The raw mark_victim
 // tracepoint reports OOM kills.
@@ -233,8 +237,9 @@ int kagot_enter_kill(struct trace_event_raw_sys_enter *ctx)
 	return enter(EV_SIGNAL, ctx->args[0], ctx->args[1], 0);
 }
 
-SEC("tracepoint/syscalls/sys_enter_execve")
-int kagot_enter_execve(struct trace_event_raw_sys_enter *ctx)
+// exec_enter copies an exec's filename and argv: after a successful exec
+// the memory they were in is gone.
+static __always_inline int exec_enter(const char *filename, const char *const *argv)
 {
 	if (!in_target())
 		return 0;
@@ -246,8 +251,7 @@ int kagot_enter_execve(struct trace_event_raw_sys_enter *ctx)
 	// read up to their NUL and args_size.
 	__builtin_memset(e, 0, __builtin_offsetof(struct event, path));
 	identify(e, EV_EXEC, ns_tgid());
-	bpf_probe_read_user_str(e->path, sizeof(e->path), (const char *)ctx->args[0]);
-	const char *const *argv = (const char *const *)ctx->args[1];
+	bpf_probe_read_user_str(e->path, sizeof(e->path), filename);
 	__u32 off = 0;
 	for (int i = 0; i < MAX_ARGS; i++) {
 		const char *arg = NULL;
@@ -267,14 +271,13 @@ int kagot_enter_execve(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_execve")
-int kagot_exit_execve(struct trace_event_raw_sys_exit *ctx)
+static __always_inline int exec_exit(long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct event *e = bpf_map_lookup_elem(&execs, &id);
 	if (!e)
 		return 0;
-	e->ret = ctx->ret;
+	e->ret = ret;
 	e->time_ns = bpf_ktime_get_boot_ns();
 	// A successful exec changed the comm; report the new one.
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
@@ -283,24 +286,16 @@ int kagot_exit_execve(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
-// kagot_exit ends every traced call but exec: it writes the event into the
-// ring directly, with what the caller's memory holds now.
-SEC("tracepoint/syscalls/sys_exit_openat")
-int kagot_exit(struct trace_event_raw_sys_exit *ctx)
+// finish writes the event of a call but exec into the ring, with what the
+// caller's memory holds now.
+static __always_inline int finish(const struct call *c, long ret)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct call *c = bpf_map_lookup_elem(&inflight, &id);
-	if (!c)
-		return 0;
 	struct event *e = bpf_ringbuf_reserve(&events, SMALL_EVENT, 0);
-	if (!e) {
-		bpf_map_delete_elem(&inflight, &id);
+	if (!e)
 		return 0;
-	}
 	__builtin_memset(e, 0, __builtin_offsetof(struct event, path));
 	e->path[0] = 0;
 	identify(e, c->type, c->ns_pid);
-	long ret = ctx->ret;
 	e->ret = ret;
 	e->time_ns = bpf_ktime_get_boot_ns();
 	switch (c->type) {
@@ -325,9 +320,119 @@ int kagot_exit(struct trace_event_raw_sys_exit *ctx)
 		break;
 	}
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_execve")
+int kagot_enter_execve(struct trace_event_raw_sys_enter *ctx)
+{
+	return exec_enter((const char *)ctx->args[0], (const char *const *)ctx->args[1]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_execve")
+int kagot_exit_execve(struct trace_event_raw_sys_exit *ctx)
+{
+	return exec_exit(ctx->ret);
+}
+
+// kagot_exit ends every traced call but exec.
+SEC("tracepoint/syscalls/sys_exit_openat")
+int kagot_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call *c = bpf_map_lookup_elem(&inflight, &id);
+	if (!c)
+		return 0;
+	finish(c, ctx->ret);
 	bpf_map_delete_elem(&inflight, &id);
 	return 0;
 }
+
+// Where the kernel allows BPF trampolines, fexit programs on the system
+// call functions themselves see the arguments and the return code at once
+// (no in-flight record) and, unlike any syscall tracepoint, leave the other
+// tasks' system calls on the fast path. Their names and pt_regs are the
+// architecture's.
+#if defined(__TARGET_ARCH_x86)
+#define SYSFN(name) "__x64_sys_" #name
+#elif defined(__TARGET_ARCH_arm64)
+#define SYSFN(name) "__arm64_sys_" #name
+// vmlinux.h is made on amd64; arm64's user_pt_regs is relocated by name.
+struct user_pt_regs {
+	__u64 regs[31];
+	__u64 sp;
+	__u64 pc;
+	__u64 pstate;
+} __attribute__((preserve_access_index));
+#endif
+#define ARG(regs, n) PT_REGS_PARM##n##_CORE_SYSCALL(regs)
+
+// fexit_call is a call of the container's seen at its return.
+static __always_inline int fexit_call(__u32 type, __u64 a0, __u64 a1, long ret)
+{
+	if (!in_target())
+		return 0;
+	struct call c = {.type = type, .ns_pid = ns_tgid(), .a0 = a0, .a1 = a1};
+	return finish(&c, ret);
+}
+
+#ifdef SYSFN
+SEC("fentry/" SYSFN(execve))
+int BPF_PROG(kagof_enter_execve, struct pt_regs *regs)
+{
+	return exec_enter((const char *)ARG(regs, 1), (const char *const *)ARG(regs, 2));
+}
+
+SEC("fexit/" SYSFN(execve))
+int BPF_PROG(kagof_exit_execve, struct pt_regs *regs, long ret)
+{
+	return exec_exit(ret);
+}
+
+#ifdef __TARGET_ARCH_x86
+SEC("fexit/" SYSFN(open))
+int BPF_PROG(kagof_open, struct pt_regs *regs, long ret)
+{
+	return fexit_call(EV_OPEN, ARG(regs, 1), ARG(regs, 2), ret);
+}
+#endif
+
+SEC("fexit/" SYSFN(openat))
+int BPF_PROG(kagof_openat, struct pt_regs *regs, long ret)
+{
+	return fexit_call(EV_OPEN, ARG(regs, 2), ARG(regs, 3), ret);
+}
+
+SEC("fexit/" SYSFN(connect))
+int BPF_PROG(kagof_connect, struct pt_regs *regs, long ret)
+{
+	return fexit_call(EV_CONNECT, ARG(regs, 2), ARG(regs, 3), ret);
+}
+
+SEC("fexit/" SYSFN(bind))
+int BPF_PROG(kagof_bind, struct pt_regs *regs, long ret)
+{
+	return fexit_call(EV_BIND, ARG(regs, 2), ARG(regs, 3), ret);
+}
+
+SEC("fexit/" SYSFN(accept))
+int BPF_PROG(kagof_accept, struct pt_regs *regs, long ret)
+{
+	return fexit_call(EV_ACCEPT, ARG(regs, 2), ADDR_LEN, ret);
+}
+
+SEC("fexit/" SYSFN(accept4))
+int BPF_PROG(kagof_accept4, struct pt_regs *regs, long ret)
+{
+	return fexit_call(EV_ACCEPT, ARG(regs, 2), ADDR_LEN, ret);
+}
+
+SEC("fexit/" SYSFN(kill))
+int BPF_PROG(kagof_kill, struct pt_regs *regs, long ret)
+{
+	return fexit_call(EV_SIGNAL, ARG(regs, 1), ARG(regs, 2), ret);
+}
+#endif
 
 SEC("tp_btf/sys_enter")
 int BPF_PROG(kagot_sys_enter, struct pt_regs *regs, long nr)
