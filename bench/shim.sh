@@ -3,19 +3,26 @@
 # containerd's runc v2 shim, in the same run and on one private containerd:
 #   - `ctr run --rm IMAGE true` wall time: kago shim; runc shim + runc;
 #     runc shim + kago-runc;
-#   - resident memory (VmRSS) of the shim process with one running container.
+#   - resident memory (VmRSS and PSS) of the shim process with one running
+#     container, once it has been idle for 3 s;
+#   - a CRI pod with one container (crictl runp + create + start, host
+#     network): kago shim; runc shim + runc; runc shim + kago-runc, in
+#     turns, medians.
 #
 # Usage: bench/shim.sh            (bench/run.sh 8 calls it)
-# Env:   N_SHIM (default 20) runs per runtime; SHIM (bin/containerd-shim-kago-v2)
-#        and KAGO_RUNC (bin/kago-runc), built if missing.
+# Env:   N_SHIM (default 20) runs per runtime; N_POD (default 15) pods per
+#        runtime; SHIM (bin/containerd-shim-kago-v2) and KAGO_RUNC
+#        (bin/kago-runc), built if missing; crictl from PATH, else
+#        `go install`ed into the temp dir.
 # Needs root, hyperfine, containerd, runc.
 #
 # containerd runs on private sockets and roots under one temp dir, with the
-# kago shim first on its PATH; everything is stopped (by PID) and removed at
-# the end, even on failure.
+# kago shim first on its PATH (a second one with CRI for the pods);
+# everything is stopped (by PID) and removed at the end, even on failure.
 set -eu
 cd "$(dirname "$0")/.."
 N=${N_SHIM:-20}
+N_POD=${N_POD:-15}
 SHIM=${SHIM:-bin/containerd-shim-kago-v2}
 KAGO_RUNC=${KAGO_RUNC:-bin/kago-runc}
 [ -x "$SHIM" ] || go build -o "$SHIM" ./cmd/containerd-shim-kago-v2
@@ -30,6 +37,7 @@ done
 
 WORK=$(mktemp -d /tmp/kago-bench-shim.XXXXXX)
 NS=kagobench-shim$$
+CRI_PARENT=kagobench-shim-cri$$
 PIDS=""
 # shellcheck source=bench/daemons.sh
 . bench/daemons.sh
@@ -37,9 +45,12 @@ cleanup() {
 	set +e
 	stop_daemons
 	for h in /sys/fs/cgroup/* /sys/fs/cgroup; do
-		[ -d "$h/$NS" ] && find "$h/$NS" -depth -type d -exec rmdir {} + 2>/dev/null
+		for cg in "$NS" "$CRI_PARENT"; do
+			[ -d "$h/$cg" ] && find "$h/$cg" -depth -type d -exec rmdir {} + 2>/dev/null
+		done
 	done
 	rm -rf "$WORK" "/run/containerd/kago/$NS"
+	rmdir /run/containerd/kago/k8s.io 2>/dev/null # only if empty: other containerds may use it
 }
 trap cleanup EXIT INT TERM
 
@@ -55,22 +66,31 @@ until [ -S "$WORK/containerd.sock" ]; do
 	sleep 0.2
 done
 
-# The image: a busybox rootfs as a one-layer docker archive (no registry).
+# The images: a busybox rootfs as a one-layer docker archive (no registry);
+# the pods' pause image is the same layer running sleep.
 IMG=localhost/kago-bench/busybox:latest
+PAUSE=localhost/kago-bench/pause:latest
 go run ./internal/testbundle/mkrootfs "$WORK/rootfs" >/dev/null
 mkdir "$WORK/img"
 tar -C "$WORK/rootfs" -cf "$WORK/img/layer.tar" .
-python3 - "$WORK/img" "$IMG" <<'EOF'
+# image_tar REF CMD... writes $WORK/NAME.tar (NAME from REF) of an image
+# running CMD.
+image_tar() {
+	python3 - "$WORK/img" "$@" <<'EOF'
 import hashlib, json, sys
-d, ref = sys.argv[1], sys.argv[2]
+d, ref, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
 diff = "sha256:" + hashlib.sha256(open(d + "/layer.tar", "rb").read()).hexdigest()
-json.dump({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},
+json.dump({"architecture": "amd64", "os": "linux", "config": {"Cmd": cmd},
            "rootfs": {"type": "layers", "diff_ids": [diff]}}, open(d + "/config.json", "w"))
 json.dump([{"Config": "config.json", "RepoTags": [ref], "Layers": ["layer.tar"]}], open(d + "/manifest.json", "w"))
 EOF
-tar -C "$WORK/img" -cf "$WORK/image.tar" manifest.json config.json layer.tar
+	name=${1%:*}
+	tar -C "$WORK/img" -cf "$WORK/${name##*/}.tar" manifest.json config.json layer.tar
+}
+image_tar "$IMG" sh
+image_tar "$PAUSE" sleep 2147483647
 CTR="ctr --address $WORK/containerd.sock --namespace $NS"
-$CTR images import "$WORK/image.tar" >/dev/null
+$CTR images import "$WORK/busybox.tar" >/dev/null
 
 KAGO_SHIM="--runtime io.containerd.kago.v2"
 RUNC_RUNC="--runc-binary $(command -v runc) --runc-root $WORK/runc-root"
@@ -86,15 +106,17 @@ hyperfine --style none -N --warmup 2 --runs "$N" --export-json "$WORK/ctr.json" 
 	-n "runc shim + runc" "$CTR run --rm $RUNC_RUNC $IMG b-runc true" \
 	-n "runc shim + kago-runc" "$CTR run --rm $RUNC_KAGO $IMG b-kr true" >/dev/null
 
-# shim_rss OPTS ID prints the VmRSS (KiB) of the shim serving one running container.
+# shim_rss OPTS ID prints the RSS, PSS, anonymous and file PSS (KiB) of the
+# shim serving one running container, idle for 3 s (the kago shim trims
+# itself 1 s after its last request).
 shim_rss() {
 	# shellcheck disable=SC2086 # options split on purpose
 	$CTR run -d $1 "$IMG" "$2" sleep 1000 >/dev/null
-	sleep 1
 	pid=$(ctr --address "$WORK/containerd.sock" --namespace "$NS" task ls | awk -v id="$2" '$1 == id {print $2}')
-	shim=$(awk '/^PPid:/ {print $2}' "/proc/$pid/status")
 	# runc's init is reparented to its shim too (subreaper), so PPid is the shim.
-	awk '/^(VmRSS|RssAnon|RssFile):/ {printf "%s ", $2} END {print ""}' "/proc/$shim/status"
+	shim=$(awk '/^PPid:/ {print $2}' "/proc/$pid/status")
+	sleep 3
+	awk '/^(Rss|Pss|Pss_Anon|Pss_File):/ {v[$1] = $2} END {print v["Rss:"], v["Pss:"], v["Pss_Anon:"], v["Pss_File:"]}' "/proc/$shim/smaps_rollup"
 	$CTR task kill -s SIGKILL "$2" >/dev/null
 	sleep 0.5
 	$CTR task rm -f "$2" >/dev/null 2>&1 || true
@@ -103,18 +125,120 @@ shim_rss() {
 kago_rss=$(shim_rss "$KAGO_SHIM" rss-kago)
 runc_rss=$(shim_rss "$RUNC_RUNC" rss-runc)
 
-python3 - "$WORK/ctr.json" "$N" "$kago_rss" "$runc_rss" <<'EOF'
-import json, sys
+# pod_bench times crictl runp + create + start of a host-network pod with
+# one container through a second containerd (with CRI) whose runtimes are
+# the kago shim, and the runc shim with runc and with kago-runc: one pod of
+# each in turn, N_POD turns after a warm-up turn; each pod is removed
+# before the next. Lines "NAME SECONDS" go to $WORK/pods.txt.
+pod_bench() {
+	: >"$WORK/pods.txt"
+	CRICTL=$(command -v crictl || true)
+	if [ -z "$CRICTL" ]; then
+		GOBIN="$WORK/bin" go install sigs.k8s.io/cri-tools/cmd/crictl@v1.34.0 >/dev/null 2>&1 || {
+			note "CRI pods skipped: no crictl (go install sigs.k8s.io/cri-tools/cmd/crictl needs the Go module proxy)"
+			return
+		}
+		CRICTL="$WORK/bin/crictl"
+	fi
+	C="$WORK/cri"
+	mkdir -p "$C/cni-bin" "$C/cni-conf"
+	cat >"$C/containerd.toml" <<EOT
+version = 2
+root = "$C/root"
+state = "$C/state"
+disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
+[grpc]
+  address = "$C/containerd.sock"
+[ttrpc]
+  address = "$C/containerd.sock.ttrpc"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$PAUSE"
+  restrict_oom_score_adj = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "$C/cni-bin"
+    conf_dir = "$C/cni-conf"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kago]
+    runtime_type = "io.containerd.kago.v2"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+      BinaryName = "$(command -v runc)"
+      Root = "$C/runc-root"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kagorunc]
+    runtime_type = "io.containerd.runc.v2"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kagorunc.options]
+      BinaryName = "$KAGO_RUNC"
+      Root = "$C/kago-runc-root"
+EOT
+	PATH="$WORK/bin:$PATH" containerd --config "$C/containerd.toml" >"$C/containerd.log" 2>&1 &
+	PIDS="$PIDS $!"
+	i=0
+	until [ -S "$C/containerd.sock" ]; do
+		i=$((i + 1))
+		[ $i -gt 300 ] && { note "CRI pods skipped: containerd with CRI did not start"; return; }
+		sleep 0.2
+	done
+	for t in busybox pause; do
+		ctr --address "$C/containerd.sock" --namespace k8s.io images import "$WORK/$t.tar" >/dev/null
+	done
+	printf 'timeout: 60\n' >"$C/crictl.yaml"
+	CRI="$CRICTL --config $C/crictl.yaml --runtime-endpoint unix://$C/containerd.sock --image-endpoint unix://$C/containerd.sock"
+	cat >"$C/pod.json" <<EOT
+{"metadata": {"name": "bench", "namespace": "default", "uid": "kagobench-pod", "attempt": 0},
+ "log_directory": "$C/pod-logs",
+ "linux": {"cgroup_parent": "/$CRI_PARENT/pod-bench", "security_context": {"namespace_options": {"network": 2}}}}
+EOT
+	cat >"$C/box.json" <<EOT
+{"metadata": {"name": "box"}, "image": {"image": "$IMG"}, "command": ["sleep", "1000"], "log_path": "box.log"}
+EOT
+	turn=0
+	while [ $turn -le "$N_POD" ]; do
+		for rt in kago runc kagorunc; do
+			start=$(date +%s%N)
+			# shellcheck disable=SC2086 # $CRI split on purpose
+			pod=$($CRI runp --runtime "$rt" "$C/pod.json") &&
+				cid=$($CRI create "$pod" "$C/box.json" "$C/pod.json") &&
+				$CRI start "$cid" >/dev/null || { note "CRI pod with runtime $rt failed; containerd log:"; tail -5 "$C/containerd.log"; return; }
+			end=$(date +%s%N)
+			case $rt in
+			kago) name="kago shim (in-process kago runtime)" ;;
+			runc) name="runc shim + runc" ;;
+			*) name="runc shim + kago-runc" ;;
+			esac
+			[ $turn -gt 0 ] && echo "$name $(((end - start) / 1000000))" >>"$WORK/pods.txt"
+			# shellcheck disable=SC2086
+			$CRI stopp "$pod" >/dev/null && $CRI rmp "$pod" >/dev/null
+		done
+		turn=$((turn + 1))
+	done
+}
+pod_bench
+
+python3 - "$WORK/ctr.json" "$N" "$kago_rss" "$runc_rss" "$WORK/pods.txt" "$N_POD" <<'EOF'
+import json, statistics, sys
 n = sys.argv[2]
-krss, kanon, kfile = (int(x) / 1024 for x in sys.argv[3].split())
-rrss, ranon, rfile = (int(x) / 1024 for x in sys.argv[4].split())
 res = json.load(open(sys.argv[1]))["results"]
 k = res[0]["median"]
 print(f"    ctr run --rm IMAGE true               median ms   mean ms   kago-shim/x   (N={n} each)")
 for r in res:
     print(f"    {r['command']:37} {r['median']*1000:9.1f} {r['mean']*1000:9.1f} {k/r['median']:13.2f}")
 print()
-print("    shim resident memory, one running container (MiB):  VmRSS   anon   file")
-print(f"    kago shim                                          {krss:6.1f} {kanon:6.1f} {kfile:6.1f}")
-print(f"    runc shim                                          {rrss:6.1f} {ranon:6.1f} {rfile:6.1f}")
+print("    shim memory, one running container, idle 3 s (MiB):  RSS    PSS   anon   file")
+for name, v in (("kago shim", sys.argv[3]), ("runc shim", sys.argv[4])):
+    rss, pss, anon, file = (int(x) / 1024 for x in v.split())
+    print(f"    {name:49} {rss:6.1f} {pss:6.1f} {anon:6.1f} {file:6.1f}")
+print()
+times = {}
+for line in open(sys.argv[5]):
+    name, ms = line.rsplit(" ", 1)
+    times.setdefault(name, []).append(float(ms))
+if times:
+    names = list(times)
+    k = statistics.median(times[names[0]])
+    print(f"    CRI pod: crictl runp + create + start   median ms   mean ms   kago-shim/x   (N={sys.argv[6]} each, in turns)")
+    for name in names:
+        t = times[name]
+        print(f"    {name:37} {statistics.median(t):9.1f} {statistics.mean(t):9.1f} {k/statistics.median(t):13.2f}")
 EOF

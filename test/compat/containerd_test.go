@@ -233,7 +233,8 @@ func checkTaskVerbs(t *testing.T, c *containerd, ns, id string) {
 		t.Fatalf("after resume the task is %s, want RUNNING", st)
 	}
 
-	m := c.ctr(t, ns, "task", "metrics", "--format", "json", id)
+	// stdout only: ctr 2.2 warns on stderr that cgroup v1 is deprecated.
+	m := runStdout(t, 2*time.Minute, nil, c.ctrBin, "--address", c.socket, "--namespace", ns, "task", "metrics", "--format", "json", id)
 	var metrics struct {
 		Pids   struct{ Current uint64 }
 		CPU    struct{ Usage struct{ Total uint64 } }
