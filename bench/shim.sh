@@ -80,7 +80,8 @@ image_tar() {
 import hashlib, json, sys
 d, ref, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
 diff = "sha256:" + hashlib.sha256(open(d + "/layer.tar", "rb").read()).hexdigest()
-json.dump({"architecture": "amd64", "os": "linux", "config": {"Cmd": cmd},
+json.dump({"architecture": "amd64", "os": "linux", "config": {"Cmd": cmd,
+           "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
            "rootfs": {"type": "layers", "diff_ids": [diff]}}, open(d + "/config.json", "w"))
 json.dump([{"Config": "config.json", "RepoTags": [ref], "Layers": ["layer.tar"]}], open(d + "/manifest.json", "w"))
 EOF
