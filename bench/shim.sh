@@ -107,24 +107,33 @@ hyperfine --style none -N --warmup 2 --runs "$N" --export-json "$WORK/ctr.json" 
 	-n "runc shim + runc" "$CTR run --rm $RUNC_RUNC $IMG b-runc true" \
 	-n "runc shim + kago-runc" "$CTR run --rm $RUNC_KAGO $IMG b-kr true" >/dev/null
 
-# shim_rss OPTS ID prints the RSS, PSS, anonymous and file PSS (KiB) of the
-# shim serving one running container, idle for 3 s (the kago shim trims
-# itself 1 s after its last request).
-shim_rss() {
-	# shellcheck disable=SC2086 # options split on purpose
-	$CTR run -d $1 "$IMG" "$2" sleep 1000 >/dev/null
-	pid=$(ctr --address "$WORK/containerd.sock" --namespace "$NS" task ls | awk -v id="$2" '$1 == id {print $2}')
-	# runc's init is reparented to its shim too (subreaper), so PPid is the shim.
-	shim=$(awk '/^PPid:/ {print $2}' "/proc/$pid/status")
+# shim_mem OPTS ID COUNT runs COUNT containers (one shim each) and prints
+# the mean RSS, PSS, anonymous and file PSS (KiB) of their shims, idle for
+# 3 s (the kago shim trims itself 1 s after its last request). PSS shares
+# the pages several shims map (their program) among them.
+shim_mem() {
+	shims=""
+	for n in $(seq "$3"); do
+		# shellcheck disable=SC2086 # options split on purpose
+		$CTR run -d $1 "$IMG" "$2-$n" sleep 1000 >/dev/null
+		pid=$($CTR task ls | awk -v id="$2-$n" '$1 == id {print $2}')
+		# runc's init is reparented to its shim too (subreaper), so PPid is the shim.
+		shims="$shims $(awk '/^PPid:/ {print $2}' "/proc/$pid/status")"
+	done
 	sleep 3
-	awk '/^(Rss|Pss|Pss_Anon|Pss_File):/ {v[$1] = $2} END {print v["Rss:"], v["Pss:"], v["Pss_Anon:"], v["Pss_File:"]}' "/proc/$shim/smaps_rollup"
-	$CTR task kill -s SIGKILL "$2" >/dev/null
+	for shim in $shims; do cat "/proc/$shim/smaps_rollup"; done |
+		awk '/^(Rss|Pss|Pss_Anon|Pss_File):/ {v[$1] += $2} END {n = '"$3"'; print v["Rss:"] / n, v["Pss:"] / n, v["Pss_Anon:"] / n, v["Pss_File:"] / n}'
+	for n in $(seq "$3"); do $CTR task kill -s SIGKILL "$2-$n" >/dev/null; done
 	sleep 0.5
-	$CTR task rm -f "$2" >/dev/null 2>&1 || true
-	$CTR containers rm "$2" >/dev/null
+	for n in $(seq "$3"); do
+		$CTR task rm -f "$2-$n" >/dev/null 2>&1 || true
+		$CTR containers rm "$2-$n" >/dev/null
+	done
 }
-kago_rss=$(shim_rss "$KAGO_SHIM" rss-kago)
-runc_rss=$(shim_rss "$RUNC_RUNC" rss-runc)
+kago_mem=$(shim_mem "$KAGO_SHIM" mem-kago 1)
+runc_mem=$(shim_mem "$RUNC_RUNC" mem-runc 1)
+kago_mem5=$(shim_mem "$KAGO_SHIM" mem5-kago 5)
+runc_mem5=$(shim_mem "$RUNC_RUNC" mem5-runc 5)
 
 # pod_bench times crictl runp + create + start of a host-network pod with
 # one container through a second containerd (with CRI) whose runtimes are
@@ -217,7 +226,7 @@ EOT
 }
 pod_bench
 
-python3 - "$WORK/ctr.json" "$N" "$kago_rss" "$runc_rss" "$WORK/pods.txt" "$N_POD" <<'EOF'
+python3 - "$WORK/ctr.json" "$N" "$WORK/pods.txt" "$N_POD" "$kago_mem" "$runc_mem" "$kago_mem5" "$runc_mem5" <<'EOF'
 import json, statistics, sys
 n = sys.argv[2]
 res = json.load(open(sys.argv[1]))["results"]
@@ -226,19 +235,20 @@ print(f"    ctr run --rm IMAGE true               median ms   mean ms   kago-shi
 for r in res:
     print(f"    {r['command']:37} {r['median']*1000:9.1f} {r['mean']*1000:9.1f} {k/r['median']:13.2f}")
 print()
-print("    shim memory, one running container, idle 3 s (MiB):  RSS    PSS   anon   file")
-for name, v in (("kago shim", sys.argv[3]), ("runc shim", sys.argv[4])):
-    rss, pss, anon, file = (int(x) / 1024 for x in v.split())
+print("    shim memory, idle 3 s, per shim (MiB)               RSS    PSS   anon   file")
+for name, v in (("kago shim, one container", sys.argv[5]), ("runc shim, one container", sys.argv[6]),
+                ("kago shim, 5 containers (5 shims)", sys.argv[7]), ("runc shim, 5 containers (5 shims)", sys.argv[8])):
+    rss, pss, anon, file = (float(x) / 1024 for x in v.split())
     print(f"    {name:49} {rss:6.1f} {pss:6.1f} {anon:6.1f} {file:6.1f}")
 print()
 times = {}
-for line in open(sys.argv[5]):
+for line in open(sys.argv[3]):
     name, ms = line.rsplit(" ", 1)
     times.setdefault(name, []).append(float(ms))
 if times:
     names = list(times)
     k = statistics.median(times[names[0]])
-    print(f"    CRI pod: crictl runp + create + start   median ms   mean ms   kago-shim/x   (N={sys.argv[6]} each, in turns)")
+    print(f"    CRI pod: crictl runp + create + start   median ms   mean ms   kago-shim/x   (N={sys.argv[4]} each, in turns)")
     for name in names:
         t = times[name]
         print(f"    {name:37} {statistics.median(t):9.1f} {statistics.mean(t):9.1f} {k/statistics.median(t):13.2f}")
