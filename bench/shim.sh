@@ -56,15 +56,21 @@ trap cleanup EXIT INT TERM
 
 mkdir -p "$WORK/bin"
 ln -s "$SHIM" "$WORK/bin/containerd-shim-kago-v2"
+# start_containerd DIR starts containerd with DIR/containerd.toml (its
+# socket DIR/containerd.sock) and the kago shim first on PATH; false if it
+# does not come up.
+start_containerd() {
+	PATH="$WORK/bin:$PATH" containerd --config "$1/containerd.toml" >"$1/containerd.log" 2>&1 &
+	PIDS="$PIDS $!"
+	i=0
+	until [ -S "$1/containerd.sock" ]; do
+		i=$((i + 1))
+		[ $i -gt 300 ] && { tail -20 "$1/containerd.log"; return 1; }
+		sleep 0.2
+	done
+}
 containerd_config
-PATH="$WORK/bin:$PATH" containerd --config "$WORK/containerd.toml" >"$WORK/containerd.log" 2>&1 &
-PIDS="$PIDS $!"
-i=0
-until [ -S "$WORK/containerd.sock" ]; do
-	i=$((i + 1))
-	[ $i -gt 300 ] && { note "containerd did not start; log:"; tail -20 "$WORK/containerd.log"; exit 1; }
-	sleep 0.2
-done
+start_containerd "$WORK" || { note "containerd did not start"; exit 1; }
 
 # The images: a busybox rootfs as a one-layer docker archive (no registry);
 # the pods' pause image is the same layer running sleep.
@@ -182,14 +188,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
       BinaryName = "$KAGO_RUNC"
       Root = "$C/kago-runc-root"
 EOT
-	PATH="$WORK/bin:$PATH" containerd --config "$C/containerd.toml" >"$C/containerd.log" 2>&1 &
-	PIDS="$PIDS $!"
-	i=0
-	until [ -S "$C/containerd.sock" ]; do
-		i=$((i + 1))
-		[ $i -gt 300 ] && { note "CRI pods skipped: containerd with CRI did not start"; return; }
-		sleep 0.2
-	done
+	start_containerd "$C" || { note "CRI pods skipped: containerd with CRI did not start"; return; }
 	for t in busybox pause; do
 		ctr --address "$C/containerd.sock" --namespace k8s.io images import "$WORK/$t.tar" >/dev/null
 	done

@@ -100,6 +100,19 @@ func foreignRuntimes(c *containerd) []string {
 	return out
 }
 
+// runDetached runs `ctr run -d ARGS` (container id) and removes the
+// container when the test ends.
+func runDetached(t *testing.T, c *containerd, ns, id string, args ...string) {
+	t.Helper()
+	c.ctr(t, ns, append([]string{"run", "-d"}, args...)...)
+	t.Cleanup(func() {
+		c.tryCtr(ns, "task", "kill", "-s", "SIGKILL", id)
+		time.Sleep(200 * time.Millisecond)
+		c.tryCtr(ns, "task", "rm", "-f", id)
+		c.tryCtr(ns, "containers", "rm", id)
+	})
+}
+
 // residentKiB reads a process's RSS and PSS from smaps_rollup.
 func residentKiB(pid int) (rss, pss int) {
 	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
@@ -216,13 +229,7 @@ func testShim(t *testing.T, c *containerd) {
 
 	t.Run("task verbs", func(t *testing.T) {
 		const id = "kh11-task"
-		c.ctr(t, ns, "run", "-d", rt, testImage, id, "sh", "-c", "trap 'exit 42' TERM; while :; do sleep 0.2; done")
-		t.Cleanup(func() {
-			c.tryCtr(ns, "task", "kill", "-s", "SIGKILL", id)
-			time.Sleep(200 * time.Millisecond)
-			c.tryCtr(ns, "task", "rm", "-f", id)
-			c.tryCtr(ns, "containers", "rm", id)
-		})
+		runDetached(t, c, ns, id, rt, testImage, id, "sh", "-c", "trap 'exit 42' TERM; while :; do sleep 0.2; done")
 		// kago's shim is the init's parent (its subreaper); no runc anywhere.
 		shims := shimPids(c)
 		if len(shims) != 1 {
@@ -274,13 +281,7 @@ func testShim(t *testing.T, c *containerd) {
 		// back what serving them made resident (program pages, garbage) and
 		// the sealed copy of the init binary.
 		const id = "kh11-mem"
-		c.ctr(t, ns, "run", "-d", rt, testImage, id, "sleep", "1000")
-		t.Cleanup(func() {
-			c.tryCtr(ns, "task", "kill", "-s", "SIGKILL", id)
-			time.Sleep(200 * time.Millisecond)
-			c.tryCtr(ns, "task", "rm", "-f", id)
-			c.tryCtr(ns, "containers", "rm", id)
-		})
+		runDetached(t, c, ns, id, rt, testImage, id, "sleep", "1000")
 		shims := shimPids(c)
 		if len(shims) != 1 {
 			t.Fatalf("want one kago shim, have %v", shims)
