@@ -14,9 +14,8 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Trimmer keeps a process's resident set small for its whole life. It
@@ -61,10 +60,13 @@ func (t *Trimmer) Run(ctx context.Context) {
 	tick := time.NewTicker(retrimInterval)
 	defer tick.Stop()
 	armed := false // a sentinel waits for the next collection
+	// Read once: after a trim only this loop and the runtime should run,
+	// not the context package's code (see PageOut).
+	done := ctx.Done()
 	for {
 		var afterGC bool
 		select {
-		case <-ctx.Done():
+		case <-done:
 			return
 		case afterGC = <-t.kicks:
 		case <-tick.C:
@@ -111,8 +113,8 @@ func PageOut() {
 	}
 	// Read every range first, then drop them in one go: code that runs
 	// between or after the drops brings pages straight back (a fault maps
-	// the 64 KiB around it).
-	var ranges [][2]uintptr
+	// the 64 KiB around it, or more, see below).
+	var ranges, text [][2]uintptr
 	sc := bufio.NewScanner(bytes.NewReader(maps))
 	for sc.Scan() {
 		// start-end perms offset dev inode path
@@ -132,10 +134,22 @@ func PageOut() {
 		if err1 != nil || err2 != nil || end <= start {
 			continue
 		}
-		ranges = append(ranges, [2]uintptr{uintptr(start), uintptr(end - start)})
+		r := [2]uintptr{uintptr(start), uintptr(end - start)}
+		if strings.Contains(fields[1], "x") {
+			text = append(text, r)
+		} else {
+			ranges = append(ranges, r)
+		}
 	}
+	// Program text last: since Linux 6.18 a fault maps the whole large
+	// folio of the page cache around it (up to a MiB or more of a binary
+	// read ahead at exec), so code that runs between the drops would bring
+	// back much more than itself.
+	ranges = append(ranges, text...)
 	for _, r := range ranges {
-		// A raw syscall: the range is not Go memory, so no unsafe slice.
-		unix.RawSyscall(unix.SYS_MADVISE, r[0], r[1], unix.MADV_DONTNEED)
+		// A raw syscall: the range is not Go memory, so no unsafe slice;
+		// package syscall's, the fewest frames (and folios) to return
+		// through after the last drop.
+		syscall.RawSyscall(syscall.SYS_MADVISE, r[0], r[1], syscall.MADV_DONTNEED)
 	}
 }

@@ -286,7 +286,7 @@ func testShim(t *testing.T, c *containerd) {
 		if len(shims) != 1 {
 			t.Fatalf("want one kago shim, have %v", shims)
 		}
-		const maxRSS = 10 << 10 // KiB; 14.6 MiB before the shim trimmed itself
+		const maxRSS = 8 << 10 // KiB; 14.6 MiB before the shim trimmed itself
 		waitFor(t, 15*time.Second, "the idle shim to shrink and drop its copy of the init binary", func() (bool, string) {
 			rss, pss := residentKiB(shims[0])
 			memfds := memfdsOf(shims[0])
