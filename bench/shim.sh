@@ -2,7 +2,7 @@
 # bench/shim.sh: kago's containerd shim (containerd-shim-kago-v2) against
 # containerd's runc v2 shim, in the same run and on one private containerd:
 #   - `ctr run --rm IMAGE true` wall time: kago shim; runc shim + runc;
-#     runc shim + kago-runc;
+#     runc shim + kago-runc, in turns, medians;
 #   - resident memory (VmRSS and PSS) of the shim process with one running
 #     container, once it has been idle for 3 s;
 #   - a CRI pod with one container (crictl runp + create + start, host
@@ -14,7 +14,7 @@
 #        runtime; SHIM (bin/containerd-shim-kago-v2) and KAGO_RUNC
 #        (bin/kago-runc), built if missing; crictl from PATH, else
 #        `go install`ed into the temp dir.
-# Needs root, hyperfine, containerd, runc.
+# Needs root, containerd, runc.
 #
 # containerd runs on private sockets and roots under one temp dir, with the
 # kago shim first on its PATH (a second one with CRI for the pods);
@@ -31,8 +31,8 @@ SHIM=$(realpath "$SHIM")
 KAGO_RUNC=$(realpath "$KAGO_RUNC")
 
 note() { printf '  note: %s\n' "$*"; }
-for tool in hyperfine containerd ctr runc containerd-shim-runc-v2; do
-	command -v "$tool" >/dev/null 2>&1 || { note "skipped: $tool not installed (apt-get install -y hyperfine containerd runc)"; exit 0; }
+for tool in containerd ctr runc containerd-shim-runc-v2; do
+	command -v "$tool" >/dev/null 2>&1 || { note "skipped: $tool not installed (apt-get install -y containerd runc)"; exit 0; }
 done
 
 WORK=$(mktemp -d /tmp/kago-bench-shim.XXXXXX)
@@ -108,10 +108,42 @@ for v in KAGO_SHIM RUNC_RUNC RUNC_KAGO; do
 	$CTR run --rm $opts "$IMG" "check-$v" true || { note "ctr run with $v failed"; exit 1; }
 done
 
-hyperfine --style none -N --warmup 2 --runs "$N" --export-json "$WORK/ctr.json" \
-	-n "kago shim (in-process kago runtime)" "$CTR run --rm $KAGO_SHIM $IMG b-kago true" \
-	-n "runc shim + runc" "$CTR run --rm $RUNC_RUNC $IMG b-runc true" \
-	-n "runc shim + kago-runc" "$CTR run --rm $RUNC_KAGO $IMG b-kr true" >/dev/null
+# label RUNTIME names a row: kago (the kago shim), runc or kagorunc (the
+# runc shim with runc or with kago-runc).
+label() {
+	case $1 in
+	kago) echo "kago shim (in-process kago runtime)" ;;
+	runc) echo "runc shim + runc" ;;
+	*) echo "runc shim + kago-runc" ;;
+	esac
+}
+
+# timed FILE TURN RUNTIME CMD... runs CMD and, past the warm-up turn 0,
+# appends "LABEL MILLISECONDS" to FILE; it fails as CMD does. The runtimes
+# take turns so that load from elsewhere falls on all of them alike.
+timed() {
+	out=$1 turn=$2 rt=$3
+	shift 3
+	start=$(date +%s%N)
+	"$@" || return
+	end=$(date +%s%N)
+	[ "$turn" -eq 0 ] || echo "$(label "$rt") $(( (end - start) / 1000 ))e-3" >>"$out"
+}
+
+: >"$WORK/ctr.txt"
+turn=0
+while [ $turn -le "$N" ]; do
+	for rt in kago runc kagorunc; do
+		case $rt in
+		kago) opts=$KAGO_SHIM ;;
+		runc) opts=$RUNC_RUNC ;;
+		*) opts=$RUNC_KAGO ;;
+		esac
+		# shellcheck disable=SC2086 # options split on purpose
+		timed "$WORK/ctr.txt" $turn $rt $CTR run --rm $opts "$IMG" "b-$rt" true >/dev/null
+	done
+	turn=$((turn + 1))
+done
 
 # shim_mem OPTS ID COUNT runs COUNT containers (one shim each) and prints
 # the mean RSS, PSS, anonymous and file PSS (KiB) of their shims, idle for
@@ -145,7 +177,7 @@ runc_mem5=$(shim_mem "$RUNC_RUNC" mem5-runc 5)
 # one container through a second containerd (with CRI) whose runtimes are
 # the kago shim, and the runc shim with runc and with kago-runc: one pod of
 # each in turn, N_POD turns after a warm-up turn; each pod is removed
-# before the next. Lines "NAME SECONDS" go to $WORK/pods.txt.
+# before the next. Times go to $WORK/pods.txt (see timed).
 pod_bench() {
 	: >"$WORK/pods.txt"
 	CRICTL=$(command -v crictl || true)
@@ -202,21 +234,21 @@ EOT
 	cat >"$C/box.json" <<EOT
 {"metadata": {"name": "box"}, "image": {"image": "$IMG"}, "command": ["sleep", "1000"], "log_path": "box.log"}
 EOT
+	# runp_start RUNTIME: a pod with one container, started; its id in $pod.
+	runp_start() {
+		# shellcheck disable=SC2086 # $CRI split on purpose
+		pod=$($CRI runp --runtime "$1" "$C/pod.json") &&
+			cid=$($CRI create "$pod" "$C/box.json" "$C/pod.json") &&
+			$CRI start "$cid" >/dev/null
+	}
 	turn=0
 	while [ $turn -le "$N_POD" ]; do
 		for rt in kago runc kagorunc; do
-			start=$(date +%s%N)
-			# shellcheck disable=SC2086 # $CRI split on purpose
-			pod=$($CRI runp --runtime "$rt" "$C/pod.json") &&
-				cid=$($CRI create "$pod" "$C/box.json" "$C/pod.json") &&
-				$CRI start "$cid" >/dev/null || { note "CRI pod with runtime $rt failed; containerd log:"; tail -5 "$C/containerd.log"; return; }
-			end=$(date +%s%N)
-			case $rt in
-			kago) name="kago shim (in-process kago runtime)" ;;
-			runc) name="runc shim + runc" ;;
-			*) name="runc shim + kago-runc" ;;
-			esac
-			[ $turn -gt 0 ] && echo "$name $(((end - start) / 1000000))" >>"$WORK/pods.txt"
+			timed "$WORK/pods.txt" $turn $rt runp_start $rt || {
+				note "CRI pod with runtime $rt failed; containerd log:"
+				tail -5 "$C/containerd.log"
+				return
+			}
 			# shellcheck disable=SC2086
 			$CRI stopp "$pod" >/dev/null && $CRI rmp "$pod" >/dev/null
 		done
@@ -225,30 +257,31 @@ EOT
 }
 pod_bench
 
-python3 - "$WORK/ctr.json" "$N" "$WORK/pods.txt" "$N_POD" "$kago_mem" "$runc_mem" "$kago_mem5" "$runc_mem5" <<'EOF'
-import json, statistics, sys
-n = sys.argv[2]
-res = json.load(open(sys.argv[1]))["results"]
-k = res[0]["median"]
-print(f"    ctr run --rm IMAGE true               median ms   mean ms   kago-shim/x   (N={n} each)")
-for r in res:
-    print(f"    {r['command']:37} {r['median']*1000:9.1f} {r['mean']*1000:9.1f} {k/r['median']:13.2f}")
-print()
+python3 - "$N" "$N_POD" "$WORK/ctr.txt" "$WORK/pods.txt" "$kago_mem" "$runc_mem" "$kago_mem5" "$runc_mem5" <<'EOF'
+import statistics, sys
+n, npod, ctr, pods = sys.argv[1:5]
+
+def table(title, path, n):
+    times = {}
+    for line in open(path):
+        name, ms = line.rsplit(" ", 1)
+        times.setdefault(name, []).append(float(ms))
+    if not times:
+        return
+    names = list(times)
+    k = statistics.median(times[names[0]])
+    print(f"    {title:37} median ms   mean ms   kago-shim/x   (N={n} each, in turns)")
+    for name in names:
+        t = times[name]
+        print(f"    {name:37} {statistics.median(t):9.1f} {statistics.mean(t):9.1f} {k/statistics.median(t):13.2f}")
+    print()
+
+table("ctr run --rm IMAGE true", ctr, n)
 print("    shim memory, idle 3 s, per shim (MiB)               RSS    PSS   anon   file")
 for name, v in (("kago shim, one container", sys.argv[5]), ("runc shim, one container", sys.argv[6]),
                 ("kago shim, 5 containers (5 shims)", sys.argv[7]), ("runc shim, 5 containers (5 shims)", sys.argv[8])):
     rss, pss, anon, file = (float(x) / 1024 for x in v.split())
     print(f"    {name:49} {rss:6.1f} {pss:6.1f} {anon:6.1f} {file:6.1f}")
 print()
-times = {}
-for line in open(sys.argv[3]):
-    name, ms = line.rsplit(" ", 1)
-    times.setdefault(name, []).append(float(ms))
-if times:
-    names = list(times)
-    k = statistics.median(times[names[0]])
-    print(f"    CRI pod: crictl runp + create + start   median ms   mean ms   kago-shim/x   (N={sys.argv[4]} each, in turns)")
-    for name in names:
-        t = times[name]
-        print(f"    {name:37} {statistics.median(t):9.1f} {statistics.mean(t):9.1f} {k/statistics.median(t):13.2f}")
+table("CRI pod: runp + create + start", pods, npod)
 EOF
