@@ -132,6 +132,23 @@ func residentKiB(pid int) (rss, pss int) {
 	return rss, pss
 }
 
+// wakeups sums the voluntary context switches of a process's threads: how
+// often they slept and were woken.
+func wakeups(pid int) int {
+	n := 0
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	for _, task := range tasks {
+		data, _ := os.ReadFile(task)
+		for _, l := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(l, "voluntary_ctxt_switches:"); ok {
+				c, _ := strconv.Atoi(strings.TrimSpace(v))
+				n += c
+			}
+		}
+	}
+	return n
+}
+
 // memfdsOf lists the memfds a process holds open.
 func memfdsOf(pid int) []string {
 	var out []string
@@ -294,6 +311,13 @@ func testShim(t *testing.T, c *containerd) {
 		})
 		rss, pss := residentKiB(shims[0])
 		t.Logf("kago shim with one running container: RSS %d KiB, PSS %d KiB", rss, pss)
+		// Idle, the shim sleeps: no timer wakes it (each wake-up runs code
+		// that comes back into memory, and a poll of /proc makes garbage).
+		before := wakeups(shims[0])
+		time.Sleep(3 * time.Second)
+		if n := wakeups(shims[0]) - before; n > 1 {
+			t.Errorf("the idle shim woke up %d times in 3 s", n)
+		}
 	})
 
 	t.Run("orphans reaped", func(t *testing.T) {
