@@ -315,7 +315,9 @@ func testShim(t *testing.T, c *containerd) {
 		// that comes back into memory, and a poll of /proc makes garbage).
 		before := wakeups(shims[0])
 		time.Sleep(3 * time.Second)
-		if n := wakeups(shims[0]) - before; n > 1 {
+		n := wakeups(shims[0]) - before
+		t.Logf("idle for 3 s: %d wake-ups", n)
+		if n > 2 { // a once-a-second timer makes at least 3
 			t.Errorf("the idle shim woke up %d times in 3 s", n)
 		}
 	})
