@@ -173,14 +173,17 @@ func (s *Service) runtime() (*runtime.Runtime, error) {
 // memfd as large as the binary): the shim keeps it between requests only to
 // spare the next create or exec the copy, and a pod's shim lives long.
 func (s *Service) releaseInitCopy() {
-	s.initCopy.Lock()
-	defer s.initCopy.Unlock()
+	// s.mu first and on its own: Create holds it while it waits for
+	// initCopy.
 	s.mu.Lock()
 	rt := s.rt
 	s.mu.Unlock()
-	if rt != nil {
-		rt.Close() //nolint:errcheck // closing a memfd
+	if rt == nil {
+		return
 	}
+	s.initCopy.Lock()
+	defer s.initCopy.Unlock()
+	rt.Close() //nolint:errcheck // closing a memfd
 }
 
 func (s *Service) get(id string) (*ctask, error) {
