@@ -9,7 +9,7 @@
 #   5  network: published port vs loopback (network/bench/net.sh)
 #   6  engine: kago run vs podman run, wrk through -p, RSS (needs `kago run`)
 #   7  kago build vs podman build, cold and cached (bench/build.sh)
-#   8  containerd shim: kago shim vs runc shim, ctr run wall and shim RSS (bench/shim.sh)
+#   8  containerd shim: kago shim vs runc shim, ctr run wall, shim RSS/PSS, CRI pod start (bench/shim.sh)
 #   9  compose: kago compose vs podman-compose (bench/compose.sh)
 # Env: N_SEQ (default 100) sequential runs, N_PAR (default 50) parallel runs,
 #      KAGO (bin/kago), KAGO_RUNC (bin/kago-runc), BENCH_IMAGE (httpd:2.4).
