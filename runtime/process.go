@@ -139,6 +139,7 @@ type spawnRequest struct {
 	stdio       [3]*os.File
 	preserveFDs int
 	fifo        *os.File // create only
+	cgroup      *os.File // cgroup2 directory init is born in (CLONE_INTO_CGROUP); nil: none
 	timeOffsets string   // timens_offsets text for a time namespace in unshare
 }
 
@@ -205,6 +206,10 @@ func spawn(req spawnRequest) (*spawned, error) {
 	}
 	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: req.newNS}
+	if req.cgroup != nil {
+		cmd.SysProcAttr.UseCgroupFD = true
+		cmd.SysProcAttr.CgroupFD = int(req.cgroup.Fd())
+	}
 	if req.newNS&unix.CLONE_NEWUSER != 0 {
 		cmd.SysProcAttr.UidMappings = idmap.SysMappings(req.uidMappings)
 		cmd.SysProcAttr.GidMappings = idmap.SysMappings(req.gidMappings)
