@@ -21,17 +21,23 @@ import (
 	"github.com/kago-run/kago/runtime/syncmsg"
 )
 
-// newSealedExe makes a read-only, sealed memfd copy of the running binary.
+// newSealedExe makes a read-only, sealed memfd copy of the program the
+// container's init runs (initBinary).
 //
 // The container's init is a re-exec of kago. If it ran from the host's file, a
 // process in the container could open /proc/<init>/exe and later rewrite the
 // host binary (CVE-2019-5736). Running the copy means /proc/self/exe inside
 // the container is an anonymous sealed file: nothing can write it, and it
-// leads nowhere on the host.
+// leads nowhere on the host. Root uses overlaySealedExe instead, which gives
+// the same guarantee without a copy.
 func newSealedExe() (*os.File, error) {
-	self, err := initBinary()
+	path, err := initBinary()
 	if err != nil {
 		return nil, err
+	}
+	self, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open own binary: %w", err)
 	}
 	defer self.Close()
 	fd, err := unix.MemfdCreate("kago", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
@@ -56,41 +62,54 @@ func newSealedExe() (*os.File, error) {
 	return mem, nil
 }
 
-// initBinary opens the program the container's init runs: kago-init from
-// the directory of the running binary when it is there (a third of
-// kago-runc's size: less to copy for every container, and quicker to
-// start), else the running binary itself, which carries the same init.
-func initBinary() (*os.File, error) {
+// initBinary is the path of the program the container's init runs: kago-init
+// from the directory of the running binary when it is there (a third of
+// kago-runc's size: less to copy into a memfd, and quicker to start), else
+// the running binary itself, which carries the same init.
+func initBinary() (string, error) {
 	if exe, err := os.Executable(); err == nil {
-		if f, err := os.Open(filepath.Join(filepath.Dir(exe), containerinit.InitBinary)); err == nil {
-			return f, nil
+		small := filepath.Join(filepath.Dir(exe), containerinit.InitBinary)
+		if fi, err := os.Stat(small); err == nil && fi.Mode().IsRegular() {
+			return small, nil
 		}
 	}
-	f, err := os.Open("/proc/self/exe")
-	if err != nil {
-		return nil, fmt.Errorf("open own binary: %w", err)
-	}
-	return f, nil
+	// The running binary's own inode, even if its path was replaced since.
+	return ownExe, nil
 }
 
-// sealedExe returns the runtime's sealed copy of its binary, making it on
-// first use. It stays open for later creates and execs until Close.
+const ownExe = "/proc/self/exe"
+
+// sealedExe returns the runtime's read-only handle on the init binary,
+// making it on first use: as root, the binary opened through a private
+// read-only overlay (no copy); otherwise, or where overlayfs is missing, a
+// sealed memfd copy. It stays open for later creates and execs until Close.
 func (r *Runtime) sealedExe() (*os.File, error) {
 	r.exeMu.Lock()
 	defer r.exeMu.Unlock()
-	if r.exe == nil {
-		exe, err := newSealedExe()
-		if err != nil {
+	if r.exe != nil {
+		return r.exe, nil
+	}
+	var exe *os.File
+	if path, err := initBinary(); err == nil && path != ownExe && os.Geteuid() == 0 {
+		// The state root is the spare lower layer: it exists (or is made
+		// now) and is kago's own.
+		if err := os.MkdirAll(r.Root, 0o700); err == nil {
+			exe, _ = overlaySealedExe(path, r.Root)
+		}
+	}
+	if exe == nil {
+		var err error
+		if exe, err = newSealedExe(); err != nil {
 			return nil, err
 		}
-		r.exe = exe
 	}
+	r.exe = exe
 	return r.exe, nil
 }
 
-// Close releases the sealed copy of the binary (a memfd as large as the
-// binary), for a long-lived caller that is done creating for a while; a
-// later Create or Exec makes a new one. kago's own callers are short-lived
+// Close releases the sealed binary (a memfd as large as the binary, when
+// it is a copy), for a long-lived caller that is done creating for a while;
+// a later Create or Exec makes a new one. kago's own callers are short-lived
 // processes and let exit release it.
 func (r *Runtime) Close() error {
 	r.exeMu.Lock()
