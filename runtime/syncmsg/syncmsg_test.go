@@ -3,6 +3,7 @@ package syncmsg
 import (
 	"errors"
 	"os"
+	goruntime "runtime"
 	"strings"
 	"testing"
 )
@@ -53,5 +54,38 @@ func TestMessagesCarryBodiesFdsAndErrors(t *testing.T) {
 	child.Close()
 	if _, _, err := parent.Recv(); !errors.Is(err, ErrClosed) {
 		t.Errorf("after the child closed: %v, want ErrClosed", err)
+	}
+}
+
+// Every create receives a handful of messages in kago-runc and in init:
+// Recv must size its buffer to the message, not to maxMessage.
+func TestRecvAllocatesForTheMessageOnly(t *testing.T) {
+	parent, childFile, err := Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer parent.Close()
+	child := NewConn(childFile)
+	defer child.Close()
+	const n = 8
+	for i := 0; i < n; i++ {
+		if err := parent.Send(TypeHooks, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var before, after goruntime.MemStats
+	goruntime.ReadMemStats(&before)
+	for i := 0; i < n; i++ {
+		if _, _, err := child.Expect(TypeHooks); err != nil {
+			t.Fatal(err)
+		}
+	}
+	goruntime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got > 64<<10 {
+		t.Errorf("%d small messages allocated %d bytes, want under 64 KiB", n, got)
+	}
+	parent.Close()
+	if _, _, err := child.Recv(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Recv after the peer closed: %v, want ErrClosed", err)
 	}
 }
