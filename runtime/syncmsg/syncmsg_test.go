@@ -8,13 +8,20 @@ import (
 	"testing"
 )
 
-func TestMessagesCarryBodiesFdsAndErrors(t *testing.T) {
+// pair is Pair for a test: both ends as Conns, closed when it ends.
+func pair(t *testing.T) (parent, child *Conn) {
+	t.Helper()
 	parent, childFile, err := Pair()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer parent.Close()
-	child := NewConn(childFile)
+	child = NewConn(childFile)
+	t.Cleanup(func() { parent.Close(); child.Close() })
+	return parent, child
+}
+
+func TestMessagesCarryBodiesFdsAndErrors(t *testing.T) {
+	parent, child := pair(t)
 
 	big := strings.Repeat("x", 300<<10) // a config with a large seccomp profile
 	if err := parent.Send(TypeConfig, map[string]string{"k": big}, nil); err != nil {
@@ -60,13 +67,7 @@ func TestMessagesCarryBodiesFdsAndErrors(t *testing.T) {
 // Every create receives a handful of messages in kago-runc and in init:
 // Recv must size its buffer to the message, not to maxMessage.
 func TestRecvAllocatesForTheMessageOnly(t *testing.T) {
-	parent, childFile, err := Pair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer parent.Close()
-	child := NewConn(childFile)
-	defer child.Close()
+	parent, child := pair(t)
 	const n = 8
 	for i := 0; i < n; i++ {
 		if err := parent.Send(TypeHooks, nil, nil); err != nil {
