@@ -132,7 +132,7 @@ section1_timeline() {
 	function mark(name) { if (!(name in seen)) { seen[name] = 1; order[++n] = name; at[name] = ($2 - t0) * 1000 } }
 	/mkdirat\(AT_FDCWD, "[^"]*", 0711\) = 0/ { mark("state dir created (spec loaded and validated)") }
 	/clone\(.*CLONE_PIDFD/ { mark("container init forked") }
-	/execve\(.*"kago-init"/ { mark("init re-executed from the sealed memfd") }
+	/execve\(.*"kago-init"/ { mark("init re-executed (kago-init, read-only overlay or memfd)") }
 	/mkdirat\(AT_FDCWD, "\/sys\/fs\/cgroup/ && / = 0$/ { mark("first cgroup directory made") }
 	/pivot_root\(/ { mark("pivot_root done (mounts, devices made)") }
 	/execve\(.*\["true"\]/ { mark("container process exec (start)") }
