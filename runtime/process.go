@@ -16,7 +16,7 @@ import (
 
 	"github.com/kago-run/kago/linux/idmap"
 	"github.com/kago-run/kago/linux/ns"
-	"github.com/kago-run/kago/linux/nsenter"
+	"github.com/kago-run/kago/linux/nsenter/nsenv"
 	"github.com/kago-run/kago/runtime/containerinit"
 	"github.com/kago-run/kago/runtime/syncmsg"
 )
@@ -65,13 +65,18 @@ func newSealedExe() (*os.File, error) {
 // initBinary is the path of the program the container's init runs: kago-init
 // from the directory of the running binary when it is there (a third of
 // kago-runc's size: less to copy into a memfd, and quicker to start), else
-// the running binary itself, which carries the same init.
+// the running binary itself if it carries the same init (kago, the shim);
+// kago-runc does not (no cgo constructor), so it needs kago-init.
 func initBinary() (string, error) {
-	if exe, err := os.Executable(); err == nil {
+	exe, err := os.Executable()
+	if err == nil {
 		small := filepath.Join(filepath.Dir(exe), containerinit.InitBinary)
 		if fi, err := os.Stat(small); err == nil && fi.Mode().IsRegular() {
 			return small, nil
 		}
+	}
+	if !nsenv.Constructor {
+		return "", fmt.Errorf("%s (the container init) is not beside %s: install it in the same directory", containerinit.InitBinary, exe)
 	}
 	// The running binary's own inode, even if its path was replaced since.
 	return ownExe, nil
@@ -201,7 +206,7 @@ func spawn(req spawnRequest) (*spawned, error) {
 	env := []string{containerinit.EnvSync + "=" + strconv.Itoa(base), containerinit.EnvProtocol + "=" + containerinit.Protocol}
 	if useNsenter {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, child, pipeW)
-		env = append(env, nsenter.EnvPipe+"="+strconv.Itoa(base+1))
+		env = append(env, nsenv.EnvPipe+"="+strconv.Itoa(base+1))
 	} else {
 		// A nil entry leaves the fd number closed in the child.
 		cmd.ExtraFiles = append(cmd.ExtraFiles, child, nil)
@@ -215,13 +220,13 @@ func spawn(req spawnRequest) (*spawned, error) {
 		for i, j := range req.joins {
 			parts[i] = j.Kind.ProcName + ":" + j.Path
 		}
-		env = append(env, nsenter.EnvJoin+"="+strings.Join(parts, ","))
+		env = append(env, nsenv.EnvJoin+"="+strings.Join(parts, ","))
 	}
 	if req.unshare != 0 {
-		env = append(env, nsenter.EnvUnshare+"="+strconv.FormatUint(uint64(req.unshare), 10))
+		env = append(env, nsenv.EnvUnshare+"="+strconv.FormatUint(uint64(req.unshare), 10))
 	}
 	if req.timeOffsets != "" {
-		env = append(env, nsenter.EnvTimens+"="+req.timeOffsets)
+		env = append(env, nsenv.EnvTimens+"="+req.timeOffsets)
 	}
 	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: req.newNS}

@@ -210,3 +210,37 @@ func TestNoFdLeakWithoutCloseRange(t *testing.T) {
 		})
 	}
 }
+
+// kago-runc carries no namespace-joining constructor (it is pure Go): without
+// kago-init beside it, create must refuse with one clear line and leave
+// nothing behind, instead of starting an init that cannot join namespaces.
+func TestCreateNeedsKagoInitBeside(t *testing.T) {
+	h := newHarness(t)
+	h.bin = filepath.Join(t.TempDir(), "kago-runc")
+	copyProgram(t, kagoRunc, h.bin)
+	b := bundle(t, []string{"true"}, nil)
+	id := h.id()
+	r := h.runc("create", "--bundle", b.Dir, id)
+	if r.code == 0 {
+		t.Fatalf("create without kago-init beside kago-runc succeeded: %s", r)
+	}
+	msg := strings.TrimSpace(r.stderr)
+	if !strings.Contains(msg, containerinit.InitBinary) || strings.Contains(msg, "\n") || strings.Contains(msg, "goroutine") {
+		t.Errorf("want one line naming %s, got:\n%s", containerinit.InitBinary, r.stderr)
+	}
+	if entries, _ := os.ReadDir(h.root); len(entries) != 0 {
+		t.Errorf("state root %s not empty after the failed create: %v", h.root, entries)
+	}
+}
+
+// copyProgram copies the executable src to dst.
+func copyProgram(t *testing.T, src, dst string) {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -45,7 +45,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	kagoRunc = filepath.Join(buildDir, "kago-runc")
-	out, err := exec.Command("go", "build", "-o", kagoRunc, "github.com/kago-run/kago/cmd/kago-runc").CombinedOutput()
+	// kago-init beside kago-runc: the container init it needs.
+	out, err := exec.Command("go", "build", "-o", buildDir+"/", "github.com/kago-run/kago/cmd/kago-runc", "github.com/kago-run/kago/cmd/kago-init").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "build kago-runc: %v\n%s", err, out)
 		os.RemoveAll(buildDir)
