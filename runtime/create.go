@@ -255,7 +255,7 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 			return nil, fmt.Errorf("move init into its cgroup: %w", err)
 		}
 	}
-	explainCgroup(opts.Explain, mgr, sp.pid)
+	explainCgroup(opts.Explain, mgr, sp.pid, req.cgroup != nil)
 	if err := netdev.MoveAll(spec.Linux.NetDevices, fmt.Sprintf("/proc/%d/ns/net", sp.pid)); err != nil {
 		return nil, err
 	}

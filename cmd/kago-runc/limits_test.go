@@ -1035,7 +1035,14 @@ func TestLimitsProcessBornInItsCgroup(t *testing.T) {
 	}
 	id := h.id()
 	b := bundle(t, []string{"true"}, func(s *specs.Spec) { s.Linux.CgroupsPath = cg })
-	h.must("create", "--bundle", b.Dir, id)
+	r := h.runc("--explain=json", "create", "--bundle", b.Dir, id)
+	if r.code != 0 {
+		t.Fatalf("create: %s", r)
+	}
+	// --explain tells it as it is done: a clone into the cgroup, no move.
+	if !strings.Contains(r.stderr, `"CLONE_INTO_CGROUP"`) || strings.Contains(r.stderr, "cgroup.procs") {
+		t.Errorf("--explain should show init cloned into its cgroup and no write to cgroup.procs:\n%s", r.stderr)
+	}
 	pid := h.state(id).InitProcessPid
 	self, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
 	if err != nil {
