@@ -23,7 +23,7 @@ if [ -z "${KAGO_BENCH_NS:-}" ]; then
 fi
 N=${N_COMPAT:-20}
 KAGO_RUNC=${KAGO_RUNC:-bin/kago-runc}
-[ -x "$KAGO_RUNC" ] || go build -o "$KAGO_RUNC" ./cmd/kago-runc
+[ -x "$KAGO_RUNC" ] || go build -o "$(dirname "$KAGO_RUNC")/" ./cmd/kago-runc ./cmd/kago-init # kago-runc needs kago-init beside it
 KAGO_RUNC=$(realpath "$KAGO_RUNC")
 
 note() { printf '  note: %s\n' "$*"; }

@@ -26,7 +26,7 @@ N_POD=${N_POD:-15}
 SHIM=${SHIM:-bin/containerd-shim-kago-v2}
 KAGO_RUNC=${KAGO_RUNC:-bin/kago-runc}
 [ -x "$SHIM" ] || go build -o "$SHIM" ./cmd/containerd-shim-kago-v2
-[ -x "$KAGO_RUNC" ] || go build -o "$KAGO_RUNC" ./cmd/kago-runc
+[ -x "$KAGO_RUNC" ] || go build -o "$(dirname "$KAGO_RUNC")/" ./cmd/kago-runc ./cmd/kago-init # kago-runc needs kago-init beside it
 SHIM=$(realpath "$SHIM")
 KAGO_RUNC=$(realpath "$KAGO_RUNC")
 
