@@ -175,6 +175,8 @@ section6() {
 	done
 }
 
+# want N: is section N chosen? Used as "want N && ...": the script's
+# status is its sections', not the last test's (exit 0 at the end).
 want() { [ -z "$SECTIONS" ] || echo " $SECTIONS " | grep -q " $1 "; }
 SECTIONS="$*"
 echo "# kago benchmarks $(date -u +%FT%TZ) on $(uname -r), $(nproc) CPUs, commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
@@ -194,3 +196,4 @@ want 7 && run_script "7. kago build vs podman build (issue 12)" bench/build.sh
 want 8 && run_script "8. containerd shim: containerd-shim-kago-v2 vs the runc shim (issue 14)" bench/shim.sh
 want 9 && run_script "9. compose: kago compose vs podman-compose, up -d and down of 3 services (issue 11)" bench/compose.sh
 want 13 && run_script "13. kago trace: overhead on the traced container (issue 13)" bench/trace.sh
+exit 0
