@@ -172,6 +172,7 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 	if err != nil {
 		return nil, err
 	}
+	cgroups.SetRecorder(cg, opts.Explain) // each directory made and file written
 	// Undone after the init is killed (undo runs last-in, first-out).
 	undo = append(undo, func() { cg.Destroy() })
 
@@ -223,7 +224,6 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 	if err := mgr.Join(sp.pid); err != nil {
 		return nil, fmt.Errorf("move init into its cgroup: %w", err)
 	}
-	explainCgroup(opts.Explain, mgr, sp.pid)
 	if err := netdev.MoveAll(spec.Linux.NetDevices, fmt.Sprintf("/proc/%d/ns/net", sp.pid)); err != nil {
 		return nil, err
 	}

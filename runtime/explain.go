@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/kago-run/kago/linux/cgroups"
 	"github.com/kago-run/kago/linux/explain"
 	"github.com/kago-run/kago/linux/ns"
 )
@@ -32,32 +31,6 @@ func explainSpawn(rec explain.Recorder, req spawnRequest, pid int) {
 	}
 	rec.Record(explain.Step{Feature: "process", Call: "pid", Path: fmt.Sprintf("/proc/%d", pid), Value: strconv.Itoa(pid),
 		Why: "the host pid of the container's init; inside a new pid namespace it is pid 1", Man: "pid_namespaces(7)"})
-}
-
-// explainCgroup records the cgroup made for init and init's move into it.
-func explainCgroup(rec explain.Recorder, cg cgroups.Manager, pid int) {
-	if !explain.Enabled(rec) {
-		return
-	}
-	dirs := []string{cg.Path("")}
-	for _, c := range []string{"memory", "cpu", "pids", "cpuset", "blkio", "devices", "freezer"} {
-		dirs = append(dirs, cg.Path(c))
-	}
-	seen := map[string]bool{}
-	var made []string
-	for _, d := range dirs {
-		if d == "" || seen[d] {
-			continue
-		}
-		seen[d] = true
-		made = append(made, d)
-		rec.Record(explain.Step{Feature: "cgroup", Call: "mkdir", Path: d,
-			Why: "a cgroup directory whose files limit and count what the container uses", Man: "cgroups(7)"})
-	}
-	for _, d := range made {
-		rec.Record(explain.Step{Feature: "cgroup", Call: "write", Path: d + "/cgroup.procs", Value: strconv.Itoa(pid),
-			Why: "move init (and so every process it starts) into the cgroup", Man: "cgroups(7)"})
-	}
 }
 
 // cloneFlags spells clone flags as the kernel names them: CLONE_NEWNS|...

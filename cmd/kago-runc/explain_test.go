@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/kago-run/kago/linux/explain"
+	"github.com/kago-run/kago/linux/seccomp"
 )
 
 // TestExplainCreate creates a container with a memory limit through
@@ -20,12 +22,15 @@ func TestExplainCreate(t *testing.T) {
 	h := newHarness(t)
 	limit := int64(64 << 20)
 	b := bundle(t, []string{"sleep", "300"}, func(s *specs.Spec) {
-		s.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit}}
+		s.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit},
+			Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}}
 		s.Root.Readonly = true
 		s.Hostname = "kx13-explained"
 		one := []string{"CAP_NET_BIND_SERVICE"}
 		s.Process.Capabilities = &specs.LinuxCapabilities{Bounding: one, Effective: one, Permitted: one}
 		s.Process.NoNewPrivileges = true
+		s.Linux.Seccomp = seccomp.Default()
+		s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"}
 	})
 	id := h.id()
 	r := h.runc("create", "--explain=json", "--bundle", b.Dir, id)
@@ -73,14 +78,41 @@ func TestExplainCreate(t *testing.T) {
 			if !strings.Contains(s.Value, `"sleep" "300"`) {
 				t.Errorf("execve %q lacks the argv", s.Value)
 			}
+		case "seccomp/seccomp(SECCOMP_SET_MODE_FILTER)":
+			if !strings.HasPrefix(s.Value, `profile="docker default" default=SCMP_ACT_ERRNO allowed=`) || !strings.Contains(s.Value, "BPF instructions") {
+				t.Errorf("seccomp step %q: want the profile, its counts and the program size", s.Value)
+			}
+		case "sysctl/write":
+			if s.Path != "/proc/sys/net/ipv4/ip_forward" || s.Value != "1" {
+				t.Errorf("sysctl step %s = %s", s.Path, s.Value)
+			}
+		case "devices/mknod":
+			if s.Path == "/dev/null" && s.Value != "c 1:3 mode=0666 uid=0 gid=0" {
+				t.Errorf("mknod /dev/null: %q", s.Value)
+			}
 		case "capabilities/capset":
 			if !strings.HasPrefix(s.Value, "effective: CAP_NET_BIND_SERVICE;") {
 				t.Errorf("capset %q", s.Value)
 			}
 		case "cgroup/write":
+			// The file holds the value written (cgroup.procs: among
+			// others; subtree_control: "+memory" enables "memory"); v1's
+			// devices.allow is write-only: devices.list has the rule.
+			switch filepath.Base(s.Path) {
+			case "devices.deny":
+				continue
+			case "devices.allow":
+				if list, err := os.ReadFile(filepath.Join(filepath.Dir(s.Path), "devices.list")); err != nil || !slices.Contains(strings.Split(string(list), "\n"), s.Value) {
+					t.Errorf("devices.list of %s is %q (%v), want the rule %q", s.Path, list, err, s.Value)
+				}
+				continue
+			}
 			data, err := os.ReadFile(s.Path)
-			if err != nil || !strings.Contains("\n"+string(data), "\n"+s.Value+"\n") {
-				t.Errorf("%s holds %q (%v), want pid %s", s.Path, data, err, s.Value)
+			if err != nil || !slices.Contains(strings.Fields(string(data)), strings.TrimPrefix(s.Value, "+")) {
+				t.Errorf("%s holds %q (%v), the step wrote %s", s.Path, data, err, s.Value)
+			}
+			if filepath.Base(s.Path) == "cgroup.procs" && s.Value != strconv.Itoa(pid) {
+				t.Errorf("%s: the step moved %s, want init %d", s.Path, s.Value, pid)
 			}
 		}
 	}
@@ -122,12 +154,39 @@ func TestExplainCreate(t *testing.T) {
 			t.Errorf("steps say the root was made read-only, mountinfo says %q", l)
 		}
 	}
-	roStep := false
-	for _, s := range steps {
-		roStep = roStep || s.Feature == "mount" && s.Path == "/" && strings.Contains(s.Value, "MS_RDONLY")
+	// Every mount step made a mount the kernel lists; the read-only ones
+	// (remounts with MS_RDONLY, masked tmpfs) are read-only there.
+	byTarget := map[string][]string{}
+	for _, l := range strings.Split(string(mounts), "\n") {
+		if f := strings.Fields(l); len(f) > 5 {
+			byTarget[f[4]] = append(byTarget[f[4]], f[5])
+		}
 	}
-	if !roStep {
-		t.Errorf("no read-only root step in\n%s", r.stderr)
+	roStep, masked, devices := false, 0, 0
+	for _, s := range steps {
+		switch s.Feature + "/" + s.Call {
+		case "mount/mount":
+			if strings.HasPrefix(s.Path, b.Dir) || strings.Contains(s.Value, "MS_SLAVE") || strings.Contains(s.Value, "MS_PRIVATE") {
+				continue // the rootfs's bind onto itself (now "/"), propagation
+			}
+			opts, ok := byTarget[s.Path]
+			if !ok {
+				t.Errorf("step %d mounts on %s; mountinfo has no such mount point", s.Step, s.Path)
+				continue
+			}
+			if strings.Contains(s.Value, "MS_RDONLY") && !slices.ContainsFunc(opts, func(o string) bool { return strings.HasPrefix(o, "ro") }) {
+				t.Errorf("step %d made %s read-only; mountinfo says %v", s.Step, s.Path, opts)
+			}
+			roStep = roStep || s.Path == "/" && strings.Contains(s.Value, "MS_REMOUNT") && strings.Contains(s.Value, "MS_RDONLY")
+			if strings.HasPrefix(s.Why, "masked path") {
+				masked++
+			}
+		case "devices/mknod":
+			devices++
+		}
+	}
+	if !roStep || masked == 0 || devices < 6 {
+		t.Errorf("want a read-only root, masked paths and the 6 default devices (got %v, %d, %d) in\n%s", roStep, masked, devices, r.stderr)
 	}
 	found := false
 	for _, d := range cgroupDirs {
