@@ -18,7 +18,9 @@ import (
 	"github.com/kago-run/kago/engine/attach"
 	"github.com/kago-run/kago/engine/containers"
 	"github.com/kago-run/kago/engine/specgen"
+	"github.com/kago-run/kago/internal/explainflag"
 	"github.com/kago-run/kago/linux/console"
+	"github.com/kago-run/kago/linux/explain"
 )
 
 // runFlags are the flags `run` and `create` share, as the user typed them.
@@ -39,6 +41,7 @@ type runFlags struct {
 	pidsLimit  int64
 	secOpts    []string
 	detach     bool
+	explain    string
 }
 
 func (f *runFlags) register(fs *pflag.FlagSet) {
@@ -72,6 +75,14 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVarP(&f.r.OpenStdin, "interactive", "i", false, "keep stdin open")
 	f.health.register(fs)
 	fs.BoolVar(&f.r.Init, "init", false, "run a minimal init as PID 1 that forwards signals and reaps zombies")
+	explainflag.Add(fs, &f.explain)
+}
+
+// explainContext is ctx carrying the --explain recorder, if asked for: the
+// engine's layers record their steps on it.
+func (f *runFlags) explainContext(ctx context.Context) (context.Context, error) {
+	rec, err := explainflag.Recorder(f.explain, os.Stderr)
+	return explain.WithRecorder(ctx, rec), err
 }
 
 // request turns the flags into the engine's typed create request, with
@@ -166,7 +177,10 @@ func newRunCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
+			ctx, err := f.explainContext(cmd.Context())
+			if err != nil {
+				return err
+			}
 			rec, err := e.Create(ctx, r)
 			if err != nil {
 				return err
@@ -284,7 +298,11 @@ func newCreateCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rec, err := e.Create(cmd.Context(), r)
+			ctx, err := f.explainContext(cmd.Context())
+			if err != nil {
+				return err
+			}
+			rec, err := e.Create(ctx, r)
 			if err != nil {
 				return err
 			}

@@ -50,7 +50,7 @@ func explainExec(rec explain.Recorder, ex *execPlan, profile *specs.LinuxSeccomp
 	proc := ex.proc
 	for _, r := range proc.Rlimits {
 		rec.Record(explain.Step{Feature: "rlimit", Call: "prlimit", Path: r.Type, Value: fmt.Sprintf("soft=%d hard=%d", r.Soft, r.Hard),
-			Why: when + "a resource limit from process.rlimits", Man: "getrlimit(2)"})
+			When: explain.WhenStart, Why: when + "a resource limit from process.rlimits", Man: "getrlimit(2)"})
 	}
 	seccompStep := func() {
 		value := fmt.Sprintf("%d BPF instructions", len(ex.filter.Instructions()))
@@ -59,7 +59,7 @@ func explainExec(rec explain.Recorder, ex *execPlan, profile *specs.LinuxSeccomp
 			value = fmt.Sprintf("profile=%q default=%s allowed=%d refused=%d program=%d BPF instructions", sum.Profile, sum.DefaultAction, sum.Allowed, sum.Refused, len(ex.filter.Instructions()))
 		}
 		rec.Record(explain.Step{Feature: "seccomp", Call: "seccomp(SECCOMP_SET_MODE_FILTER)", Value: value,
-			Why: when + "a BPF program the kernel runs on every system call, allowing or refusing it", Man: "seccomp(2)"})
+			When: explain.WhenStart, Why: when + "a BPF program the kernel runs on every system call, allowing or refusing it", Man: "seccomp(2)"})
 	}
 	// exec's order: a filter goes first when already loaded (it needs a
 	// listener) or when, without no_new_privs, loading needs CAP_SYS_ADMIN.
@@ -73,15 +73,15 @@ func explainExec(rec explain.Recorder, ex *execPlan, profile *specs.LinuxSeccomp
 			dropped = strings.Join(caps.Names(^c.Bounding&(uint64(1)<<(last+1)-1)), " ")
 		}
 		rec.Record(explain.Step{Feature: "capabilities", Call: "prctl(PR_CAPBSET_DROP)", Value: "kept: " + strings.Join(caps.Names(c.Bounding), " ") + "; dropped: " + dropped,
-			Why: when + "the bounding set caps what the process and its children can ever gain", Man: "capabilities(7)"})
+			When: explain.WhenStart, Why: when + "the bounding set caps what the process and its children can ever gain", Man: "capabilities(7)"})
 		rec.Record(explain.Step{Feature: "capabilities", Call: "capset", Value: "effective: " + strings.Join(caps.Names(c.Effective), " ") + "; permitted: " + strings.Join(caps.Names(c.Permitted), " ") + "; ambient: " + strings.Join(caps.Names(c.Ambient), " "),
-			Why: when + "the root privileges the process keeps, by name", Man: "capabilities(7)"})
+			When: explain.WhenStart, Why: when + "the root privileges the process keeps, by name", Man: "capabilities(7)"})
 	}
 	rec.Record(explain.Step{Feature: "user", Call: "setresuid", Value: fmt.Sprintf("uid=%d gid=%d groups=%v", proc.User.UID, proc.User.GID, proc.User.AdditionalGids),
-		Why: when + "the user the process runs as, inside the container's user namespace if it has one", Man: "credentials(7)"})
+		When: explain.WhenStart, Why: when + "the user the process runs as, inside the container's user namespace if it has one", Man: "credentials(7)"})
 	if proc.NoNewPrivileges {
 		rec.Record(explain.Step{Feature: "no_new_privs", Call: "prctl(PR_SET_NO_NEW_PRIVS)", Value: "1",
-			Why: when + "setuid binaries and file capabilities can no longer raise privileges", Man: "prctl(2)"})
+			When: explain.WhenStart, Why: when + "setuid binaries and file capabilities can no longer raise privileges", Man: "prctl(2)"})
 	}
 	if ex.filter != nil && !early {
 		seccompStep()
@@ -92,5 +92,5 @@ func explainExec(rec explain.Recorder, ex *execPlan, profile *specs.LinuxSeccomp
 		keys = append(keys, k)
 	}
 	rec.Record(explain.Step{Feature: "exec", Call: "execve", Path: ex.path, Value: fmt.Sprintf("argv=%q env keys=%s", proc.Args, strings.Join(keys, ",")),
-		Why: "the container's process replaces kago's init: from here on it is the user's program", Man: "execve(2)"})
+		When: explain.WhenStart, Why: "the container's process replaces kago's init: from here on it is the user's program", Man: "execve(2)"})
 }
