@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -81,11 +80,9 @@ func requestSteps(rec explain.Recorder, dir string) func() {
 		if err != nil {
 			return
 		}
-		for _, line := range strings.Split(string(data), "\n") {
-			var s explain.Step
-			if line != "" && json.Unmarshal([]byte(line), &s) == nil {
-				rec.Record(s) // renumbered after the engine's steps
-			}
+		steps, _ := explain.ParseJSON(string(data)) // a line cut by a killed helper ends it
+		for _, s := range steps {
+			rec.Record(s) // renumbered after the engine's steps
 		}
 	}
 }

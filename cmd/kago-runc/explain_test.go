@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -39,16 +38,12 @@ func TestExplainCreate(t *testing.T) {
 	}
 	t.Logf("kago-runc create --explain=json:\n%s", r.stderr)
 	pid := h.state(id).InitProcessPid
-	var steps []explain.Step
-	for _, line := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
-		var s explain.Step
-		if err := json.Unmarshal([]byte(line), &s); err != nil {
-			t.Fatalf("stderr line %q is not a step: %v", line, err)
-		}
-		if s.Step != len(steps)+1 || s.Why == "" || s.Man == "" {
-			t.Errorf("step %+v: want number %d, a why and a manual page", s, len(steps)+1)
-		}
-		steps = append(steps, s)
+	steps, err := explain.ParseJSON(r.stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := explain.CheckNumbered(steps); err != nil {
+		t.Error(err)
 	}
 	order := map[string]int{}
 	var cgroupDirs []string

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 )
 
@@ -160,4 +161,33 @@ func (h *Hold) Release() {
 	for _, s := range held {
 		h.R.Record(s)
 	}
+}
+
+// ParseJSON reads an account printed with JSON set (one step a line; blank
+// lines are skipped), in order. A line that is not a step is an error
+// naming it.
+func ParseJSON(data string) ([]Step, error) {
+	var steps []Step
+	for _, line := range strings.Split(data, "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		var s Step
+		if err := json.Unmarshal([]byte(line), &s); err != nil {
+			return steps, fmt.Errorf("explain line %q is not a step: %w", line, err)
+		}
+		steps = append(steps, s)
+	}
+	return steps, nil
+}
+
+// CheckNumbered reports the first step that is not numbered in sequence
+// from 1 or lacks a why or a manual page: every printed step has both.
+func CheckNumbered(steps []Step) error {
+	for i, s := range steps {
+		if s.Step != i+1 || s.Why == "" || s.Man == "" {
+			return fmt.Errorf("step %+v: want number %d, a why and a manual page", s, i+1)
+		}
+	}
+	return nil
 }

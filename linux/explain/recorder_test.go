@@ -96,3 +96,20 @@ func TestContextAndHold(t *testing.T) {
 		t.Errorf("after Release: %+v", s)
 	}
 }
+
+func TestParseJSON(t *testing.T) {
+	var buf bytes.Buffer
+	w := &Writer{W: &buf, JSON: true}
+	record(w, "/a", "1")
+	record(w, "/b", "2")
+	steps, err := ParseJSON(buf.String() + "\n")
+	if err != nil || len(steps) != 2 || steps[1].Path != "/b" || CheckNumbered(steps) != nil {
+		t.Fatalf("%+v %v", steps, err)
+	}
+	if err := CheckNumbered([]Step{steps[1]}); err == nil {
+		t.Error("a step numbered 2 first passed CheckNumbered")
+	}
+	if s, err := ParseJSON(buf.String() + "{\"step\":3,"); err == nil || len(s) != 2 || !strings.Contains(err.Error(), "not a step") {
+		t.Errorf("a cut line: %+v %v", s, err)
+	}
+}

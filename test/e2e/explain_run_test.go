@@ -31,17 +31,15 @@ func TestExplainRun(t *testing.T) {
 	if id := strings.TrimSpace(out); len(id) != 64 {
 		t.Errorf("stdout %q, want only the container ID (steps go to stderr)", out)
 	}
-	var steps []explain.Step
+	steps, err := explain.ParseJSON(errs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := explain.CheckNumbered(steps); err != nil {
+		t.Error(err)
+	}
 	first := map[string]int{} // feature/call -> its first step
-	for _, line := range strings.Split(strings.TrimSpace(errs), "\n") {
-		var s explain.Step
-		if err := json.Unmarshal([]byte(line), &s); err != nil {
-			t.Fatalf("stderr line %q is not a step: %v", line, err)
-		}
-		if s.Step != len(steps)+1 || s.Why == "" || s.Man == "" {
-			t.Errorf("step %+v: want number %d, a why and a manual page", s, len(steps)+1)
-		}
-		steps = append(steps, s)
+	for _, s := range steps {
 		if _, ok := first[s.Feature+"/"+s.Call]; !ok {
 			first[s.Feature+"/"+s.Call] = s.Step
 		}
