@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -218,4 +219,68 @@ func readStatus(t *testing.T, pid int) map[string]string {
 		}
 	}
 	return out
+}
+
+// TestSystemdCgroupExplain: with --systemd-cgroup the account names each
+// property kago gave systemd for the scope, and systemd reports the same
+// values for the unit afterwards; files kago writes itself (the trees
+// systemd does not manage) are recorded with what they then hold.
+func TestSystemdCgroupExplain(t *testing.T) {
+	systemdRuntimes(t) // skips without systemd as PID 1
+	h, slice, id := sdHarness(t, kagoRunc)
+	unit := "ks7-" + id + ".scope"
+	b := bundle(t, []string{"sleep", "300"}, func(s *specs.Spec) {
+		s.Linux.CgroupsPath = slice + ":ks7:" + id
+		s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: ptr[int64](64 << 20)}
+		s.Linux.Resources.Pids = &specs.LinuxPids{Limit: ptr[int64](32)}
+	})
+	r := h.runc("--systemd-cgroup", "create", "--explain=json", "--bundle", b.Dir, id)
+	if r.code != 0 {
+		t.Fatalf("create --explain=json: %s", r)
+	}
+	defer func() {
+		h.runc("delete", "--force", id)
+		assertUnitGone(t, unit, "")
+	}()
+	steps, err := explain.ParseJSON(r.stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := h.state(id).InitProcessPid
+	props := unitProps(t, unit)
+	asked := map[string]string{}
+	for _, s := range steps {
+		if s.Feature != "cgroup" {
+			continue
+		}
+		switch s.Call {
+		case "StartTransientUnit":
+			if s.Path != unit {
+				t.Errorf("step %d: unit %s, want %s", s.Step, s.Path, unit)
+			}
+			k, v, _ := strings.Cut(s.Value, "=")
+			asked[k] = v
+		case "write":
+			if data, err := os.ReadFile(s.Path); err != nil || !slices.Contains(strings.Fields(string(data)), strings.TrimPrefix(s.Value, "+")) {
+				t.Errorf("step %d: %s holds %q (%v), the step wrote %s", s.Step, s.Path, data, err, s.Value)
+			}
+		}
+	}
+	memProp := "MemoryMax"
+	if _, ok := asked[memProp]; !ok {
+		memProp = "MemoryLimit" // v1 and hybrid
+	}
+	for k, want := range map[string]string{memProp: strconv.Itoa(64 << 20), "TasksMax": "32", "Delegate": "true", "PIDs": fmt.Sprintf("[%d]", pid)} {
+		if asked[k] != want {
+			t.Errorf("account gave systemd %s=%q, want %q (all: %v)", k, asked[k], want, asked)
+		}
+	}
+	for _, k := range []string{memProp, "TasksMax"} {
+		if props[k] != asked[k] {
+			t.Errorf("systemd reports %s=%q for %s; the account says %q", k, props[k], unit, asked[k])
+		}
+	}
+	if t.Failed() {
+		t.Logf("account:\n%s", r.stderr)
+	}
 }
