@@ -185,7 +185,7 @@ func (e *Engine) StartRun(ctx context.Context, id string, io runtime.IO, restart
 	ctx, hold, done := stepsRequested(ctx, e.containers.Dir(id), restart)
 	defer done()
 	c, err := e.createAndStart(ctx, rec, io)
-	if hold != nil {
+	if hold != nil && err == nil {
 		hold.Release() // the init's steps done at start, after the network's
 	}
 	if err != nil {

@@ -186,6 +186,22 @@ func TestExplainRun(t *testing.T) {
 	if !strings.HasPrefix(lines[0], "1. image") || !strings.Contains(lines[len(lines)-1], "execve") || !strings.Contains(errs, "see cgroups(7)") {
 		t.Errorf("text account:\n%s", errs)
 	}
+	// create alone: the engine's part, and nothing started.
+	_, errs, code = e.run("create", "--explain=json", "--name", "c2", "bb")
+	created, err := explain.ParseJSON(errs)
+	if code != 0 || err != nil || explain.CheckNumbered(created) != nil {
+		t.Fatalf("create --explain=json: exit %d, %v\n%s", code, err, errs)
+	}
+	var calls []string
+	for _, s := range created {
+		if c := s.Feature + "/" + s.Call; !slices.Contains(calls, c) {
+			calls = append(calls, c)
+		}
+	}
+	if want := []string{"image/resolve", "image/layer", "rootfs/mkdir", "rootfs/mount", "bundle/write", "rootfs/umount"}; !slices.Equal(calls, want) {
+		t.Errorf("create --explain steps %v, want %v", calls, want)
+	}
+	e.ok("rm", "c2")
 	if msg := e.fails("run", "--explain=yaml", "bb", "true"); !strings.Contains(msg, "--explain") || strings.Count(strings.TrimSpace(msg), "\n") != 0 {
 		t.Errorf("bad --explain value: %q", msg)
 	}
