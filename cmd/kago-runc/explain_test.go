@@ -91,22 +91,7 @@ func TestExplainCreate(t *testing.T) {
 				t.Errorf("capset %q", s.Value)
 			}
 		case "cgroup/write":
-			// The file holds the value written (cgroup.procs: among
-			// others; subtree_control: "+memory" enables "memory"); v1's
-			// devices.allow is write-only: devices.list has the rule.
-			switch filepath.Base(s.Path) {
-			case "devices.deny":
-				continue
-			case "devices.allow":
-				if list, err := os.ReadFile(filepath.Join(filepath.Dir(s.Path), "devices.list")); err != nil || !slices.Contains(strings.Split(string(list), "\n"), s.Value) {
-					t.Errorf("devices.list of %s is %q (%v), want the rule %q", s.Path, list, err, s.Value)
-				}
-				continue
-			}
-			data, err := os.ReadFile(s.Path)
-			if err != nil || !slices.Contains(strings.Fields(string(data)), strings.TrimPrefix(s.Value, "+")) {
-				t.Errorf("%s holds %q (%v), the step wrote %s", s.Path, data, err, s.Value)
-			}
+			checkCgroupWrite(t, s)
 			if filepath.Base(s.Path) == "cgroup.procs" && s.Value != strconv.Itoa(pid) {
 				t.Errorf("%s: the step moved %s, want init %d", s.Path, s.Value, pid)
 			}
@@ -261,9 +246,7 @@ func TestSystemdCgroupExplain(t *testing.T) {
 			k, v, _ := strings.Cut(s.Value, "=")
 			asked[k] = v
 		case "write":
-			if data, err := os.ReadFile(s.Path); err != nil || !slices.Contains(strings.Fields(string(data)), strings.TrimPrefix(s.Value, "+")) {
-				t.Errorf("step %d: %s holds %q (%v), the step wrote %s", s.Step, s.Path, data, err, s.Value)
-			}
+			checkCgroupWrite(t, s)
 		}
 	}
 	memProp := "MemoryMax"
@@ -282,5 +265,27 @@ func TestSystemdCgroupExplain(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("account:\n%s", r.stderr)
+	}
+}
+
+// checkCgroupWrite fails unless the cgroup file of a write step holds the
+// value written: among others for cgroup.procs, "memory" for a "+memory" in
+// subtree_control; v1's write-only devices.allow is checked in
+// devices.list (devices.deny, which removes, is not).
+func checkCgroupWrite(t *testing.T, s explain.Step) {
+	t.Helper()
+	switch filepath.Base(s.Path) {
+	case "devices.deny":
+		return
+	case "devices.allow":
+		list, err := os.ReadFile(filepath.Join(filepath.Dir(s.Path), "devices.list"))
+		if err != nil || !slices.Contains(strings.Split(string(list), "\n"), s.Value) {
+			t.Errorf("step %d: devices.list of %s is %q (%v), want the rule %q", s.Step, s.Path, list, err, s.Value)
+		}
+		return
+	}
+	data, err := os.ReadFile(s.Path)
+	if err != nil || !slices.Contains(strings.Fields(string(data)), strings.TrimPrefix(s.Value, "+")) {
+		t.Errorf("step %d: %s holds %q (%v), the step wrote %s", s.Step, s.Path, data, err, s.Value)
 	}
 }
