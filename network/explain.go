@@ -32,9 +32,28 @@ func (m *Manager) recordAttach(rec explain.Recorder, n NetworkInfo, ep Endpoint,
 	rec.Record(explain.Step{Feature: "network", Call: "veth", Path: ep.HostVeth,
 		Value: ep.HostVeth + " on bridge " + ep.Bridge + " <-> " + ep.IfName + " in " + ep.NetnsPath + " (" + ep.MAC + ", " + ep.IP.String() + ", default via " + ep.Gateway.String() + ")",
 		Why:   "a veth pair: a cable whose host end plugs into the bridge and whose other end is the container's " + ep.IfName, Man: "veth(4)"})
+	for _, e := range m.NFTElements(ep) {
+		rec.Record(explain.Step{Feature: "network", Call: "nft add element", Path: e.Map, Value: e.Element,
+			Why: "publish " + e.Protocol + " port " + strconv.Itoa(int(e.HostPort)) + ": DNAT to the container, in prerouting and (for localhost) output, by one map lookup", Man: "nft(8)"})
+	}
+}
+
+// NFTElement is one published port of an endpoint as it is in the kernel:
+// the nftables map ("ip kago tcp-any") and the element ("8080 : 10.88.0.2
+// . 80"), as `nft list map` prints them.
+type NFTElement struct {
+	Protocol string `json:"protocol"`
+	HostPort uint16 `json:"hostPort"`
+	Map      string `json:"map"`
+	Element  string `json:"element"`
+}
+
+// NFTElements are the elements Attach added for ep's published ports.
+func (m *Manager) NFTElements(ep Endpoint) []NFTElement {
+	var out []NFTElement
 	for _, p := range kernelPorts(ep) {
 		set, elem := m.table.Element(p)
-		rec.Record(explain.Step{Feature: "network", Call: "nft add element", Path: set, Value: elem,
-			Why: "publish " + p.Protocol + " port " + strconv.Itoa(int(p.HostPort)) + ": DNAT to the container, in prerouting and (for localhost) output, by one map lookup", Man: "nft(8)"})
+		out = append(out, NFTElement{Protocol: p.Protocol, HostPort: p.HostPort, Map: set, Element: elem})
 	}
+	return out
 }
