@@ -29,8 +29,12 @@ func explainSpawn(rec explain.Recorder, req spawnRequest, pid int) {
 		rec.Record(explain.Step{Feature: "namespaces", Call: "unshare", Value: cloneFlags(req.unshare),
 			Why: "make these namespaces after the joins, so they belong to the joined user namespace or get time offsets first", Man: "unshare(2)"})
 	}
+	why := "the host pid of the container's init"
+	if ns := explain.NSpid(pid); len(ns) > 0 {
+		why += "; the container sees it as pid " + strconv.Itoa(ns[len(ns)-1]) + " (NSpid in /proc/" + strconv.Itoa(pid) + "/status)"
+	}
 	rec.Record(explain.Step{Feature: "process", Call: "pid", Path: fmt.Sprintf("/proc/%d", pid), Value: strconv.Itoa(pid),
-		Why: "the host pid of the container's init; inside a new pid namespace it is pid 1", Man: "pid_namespaces(7)"})
+		Why: why, Man: "pid_namespaces(7)"})
 }
 
 // cloneFlags spells clone flags as the kernel names them: CLONE_NEWNS|...

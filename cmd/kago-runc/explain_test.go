@@ -64,6 +64,9 @@ func TestExplainCreate(t *testing.T) {
 			if s.Value != strconv.Itoa(pid) {
 				t.Errorf("explain says host pid %s, state says %d", s.Value, pid)
 			}
+			if !strings.Contains(s.Why, "the container sees it as pid 1 ") {
+				t.Errorf("pid step %q: want the pid in the container's new pid namespace, 1", s.Why)
+			}
 		case "cgroup/mkdir":
 			cgroupDirs = append(cgroupDirs, s.Path)
 		case "uts/sethostname":
