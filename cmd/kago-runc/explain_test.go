@@ -11,6 +11,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/kago-run/kago/internal/sdunit"
 	"github.com/kago-run/kago/linux/explain"
 	"github.com/kago-run/kago/linux/seccomp"
 )
@@ -235,7 +236,7 @@ func TestSystemdCgroupExplain(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid := h.state(id).InitProcessPid
-	props := unitProps(t, unit)
+	props := sdunit.MustShow(t, unit)
 	asked := map[string]string{}
 	for _, s := range steps {
 		if s.Feature != "cgroup" {

@@ -115,6 +115,7 @@ func TestCpTarOut(t *testing.T) {
 	if names, ents := untar(t, out); len(names) != 1 || ents["f"].body != "hi\n" {
 		t.Fatalf("archive of one file: %v", names)
 	}
+	e.assertRootfsUnmounted()
 }
 
 // TestCpTarIn: `cp - CONTAINER:DIR` extracts a tar from stdin into a
@@ -158,6 +159,24 @@ func TestCpTarIn(t *testing.T) {
 	out, _, _ := e.run("cp", "c:/tmp/late", "-")
 	if _, ents := untar(t, out); ents["late"].body != "stopped" {
 		t.Fatalf("file copied into a stopped container: %q", ents["late"].body)
+	}
+	// As docker, a stopped container's root is mounted for the copy only.
+	e.assertRootfsUnmounted()
+	e.ok("start", "c")
+	if got := e.ok("exec", "c", "cat", "/tmp/late"); got != "stopped" {
+		t.Fatalf("file copied into a stopped container, after start: %q", got)
+	}
+}
+
+// assertRootfsUnmounted checks that no container rootfs of the engine is
+// mounted (the state of stopped containers).
+func (e *env) assertRootfsUnmounted() {
+	e.t.Helper()
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, line := range strings.Split(string(mi), "\n") {
+		if strings.Contains(line, e.root) && strings.Contains(line, "/merged ") {
+			e.t.Errorf("rootfs of a stopped container left mounted: %s", line)
+		}
 	}
 }
 
