@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -113,6 +114,12 @@ func TestExplainCreate(t *testing.T) {
 	}
 	// After start, the process has what the steps said it would get.
 	h.must("start", id)
+	// start returns once init is released; it applies the start steps and
+	// execs on its own time: wait for the exec before reading its status.
+	deadline := time.Now().Add(5 * time.Second)
+	for comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) != "sleep" && time.Now().Before(deadline); comm, _ = os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)) {
+		time.Sleep(5 * time.Millisecond)
+	}
 	st := readStatus(t, pid)
 	if st["CapEff"] != "0000000000000400" || st["CapBnd"] != "0000000000000400" || st["NoNewPrivs"] != "1" {
 		t.Errorf("after start CapEff %s CapBnd %s NoNewPrivs %s; the steps said NET_BIND_SERVICE only and no_new_privs", st["CapEff"], st["CapBnd"], st["NoNewPrivs"])

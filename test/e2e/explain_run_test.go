@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kago-run/kago/linux/explain"
 )
@@ -87,6 +88,12 @@ func TestExplainRun(t *testing.T) {
 	}
 	pid := v.Process.Pid
 	proc := fmt.Sprintf("/proc/%d", pid)
+	// The start steps happen in the init after start returns: wait for the
+	// exec of httpd before reading what it got.
+	deadline := time.Now().Add(5 * time.Second)
+	for comm, _ := os.ReadFile(proc + "/comm"); strings.TrimSpace(string(comm)) != "httpd" && time.Now().Before(deadline); comm, _ = os.ReadFile(proc + "/comm") {
+		time.Sleep(5 * time.Millisecond)
+	}
 	status := readProcStatus(t, proc)
 	mountinfo, err := os.ReadFile(filepath.Join(proc, "mountinfo"))
 	if err != nil {
