@@ -71,7 +71,7 @@ func requestSteps(rec explain.Recorder, dir string) func() {
 	}
 	path := filepath.Join(dir, explainFile)
 	if err := os.WriteFile(path, nil, 0o600); err != nil {
-		rec.Record(explain.Step{Feature: "explain", Call: "open", Path: path, Value: err.Error(), Why: "the runtime's steps cannot be shown"})
+		rec.Record(explain.Step{Feature: "explain", Call: "open", Path: path, Value: err.Error(), Why: "the runtime's steps cannot be shown", Man: "open(2)"})
 		return nil
 	}
 	return func() {
