@@ -11,6 +11,7 @@
 #   7  kago build vs podman build, cold and cached (bench/build.sh)
 #   8  containerd shim: kago shim vs runc shim, ctr run wall, shim RSS/PSS, CRI pod start (bench/shim.sh)
 #   9  compose: kago compose vs podman-compose (bench/compose.sh)
+#   18 explain: run with explain off, on, and built before explain (bench/explain.sh)
 # Env: N_SEQ (default 100) sequential runs, N_PAR (default 50) parallel runs
 #      in each of N_ROUNDS (default 6) rounds,
 #      KAGO (bin/kago), KAGO_RUNC (bin/kago-runc), BENCH_IMAGE (httpd:2.4).
@@ -196,4 +197,5 @@ want 7 && run_script "7. kago build vs podman build (issue 12)" bench/build.sh
 want 8 && run_script "8. containerd shim: containerd-shim-kago-v2 vs the runc shim (issue 14)" bench/shim.sh
 want 9 && run_script "9. compose: kago compose vs podman-compose, up -d and down of 3 services (issue 11)" bench/compose.sh
 want 13 && run_script "13. kago trace: overhead on the traced container (issue 13)" bench/trace.sh
+want 18 && run_script "18. explain: a run without --explain is as fast as before explain (issue 18)" bench/explain.sh
 exit 0

@@ -24,6 +24,7 @@ import (
 	"github.com/kago-run/kago/engine/initproc"
 	"github.com/kago-run/kago/engine/specgen"
 	"github.com/kago-run/kago/image"
+	"github.com/kago-run/kago/linux/explain"
 	"github.com/kago-run/kago/network"
 )
 
@@ -90,6 +91,7 @@ func (e *Engine) Create(ctx context.Context, r CreateRequest) (*containers.Recor
 	if err != nil {
 		return nil, err
 	}
+	explainImage(explain.FromContext(ctx), img)
 	p, err := e.plan(ctx, &r, img)
 	if err != nil {
 		return nil, err
@@ -300,7 +302,14 @@ func (e *Engine) fill(ctx context.Context, rec *containers.Record, r *CreateRequ
 	if err != nil {
 		return err
 	}
-	return writeJSON(filepath.Join(dir, "config.json"), spec)
+	if err := writeJSON(filepath.Join(dir, "config.json"), spec); err != nil {
+		return err
+	}
+	if rec := explain.FromContext(ctx); rec != nil {
+		rec.Record(explain.Step{Feature: "bundle", Call: "write", Path: filepath.Join(dir, "config.json"),
+			Why: "the OCI runtime config: what the runtime applies at start (the steps after the monitor's)", Man: "https://github.com/opencontainers/runtime-spec"})
+	}
+	return nil
 }
 
 // imageHealthcheck is the image's HEALTHCHECK (docker's config field, not

@@ -21,6 +21,7 @@ import (
 	"github.com/kago-run/kago/engine/health"
 	"github.com/kago-run/kago/engine/monitor"
 	"github.com/kago-run/kago/internal/lockfile"
+	"github.com/kago-run/kago/linux/explain"
 	"github.com/kago-run/kago/network"
 	"github.com/kago-run/kago/runtime"
 )
@@ -99,15 +100,20 @@ func (e *Engine) startMonitor(ctx context.Context, ref string, attach bool) (*co
 		cmd.Args = append(cmd.Args, "--attach-fd", "4")
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	steps := requestSteps(explain.FromContext(ctx), e.containers.Dir(rec.ID))
 	if err := cmd.Start(); err != nil {
 		closeConn(conn)
 		return nil, nil, fmt.Errorf("start monitor: %w", err)
 	}
+	explainMonitor(explain.FromContext(ctx), cmd.Process.Pid, cmd.Args)
 	readyW.Close()
 	// The monitor outlives us; whoever inherits it reaps it.
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 	msg, _ := io.ReadAll(readyR)
+	if steps != nil {
+		steps() // what the start did, failed or not
+	}
 	line := strings.TrimSpace(string(msg))
 	if line != monitor.ResultOK {
 		closeConn(conn)
@@ -177,7 +183,12 @@ func (e *Engine) StartRun(ctx context.Context, id string, io runtime.IO, restart
 		}
 		return 0, ErrRestartCancelled
 	}
+	ctx, hold, done := stepsRequested(ctx, e.containers.Dir(id), restart)
+	defer done()
 	c, err := e.createAndStart(ctx, rec, io)
+	if hold != nil && err == nil {
+		hold.Release() // the init's steps done at start, after the network's
+	}
 	if err != nil {
 		if restart {
 			// Its port taken meanwhile, say.
@@ -282,7 +293,7 @@ func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, io 
 	if err = e.ensureDefaultProfile(ctx, rec.AppArmorProfile); err != nil {
 		return nil, err
 	}
-	c, err = e.runtime.Create(ctx, id, runtime.CreateOptions{Bundle: e.containers.Dir(id), IO: io})
+	c, err = e.runtime.Create(ctx, id, runtime.CreateOptions{Bundle: e.containers.Dir(id), IO: io, Explain: explain.FromContext(ctx)})
 	if err != nil {
 		return nil, err
 	}

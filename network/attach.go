@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/kago-run/kago/linux/explain"
 	"github.com/kago-run/kago/network/etcfiles"
 	"github.com/kago-run/kago/network/ipam"
 	"github.com/kago-run/kago/network/link"
@@ -198,6 +199,7 @@ func (m *Manager) Attach(ctx context.Context, req AttachRequest) (*Endpoint, err
 				return fmt.Errorf("attach %s: %w", id, err)
 			}
 		}
+		m.recordAttach(explain.FromContext(ctx), n, ep, req.IP, explicitMAC)
 		out = ep
 		return nil
 	})

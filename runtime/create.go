@@ -172,6 +172,7 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 	if err != nil {
 		return nil, err
 	}
+	cgroups.SetRecorder(cg, opts.Explain) // each directory made and file written
 	// Undone after the init is killed (undo runs last-in, first-out).
 	undo = append(undo, func() { cg.Destroy() })
 
@@ -255,7 +256,9 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 			return nil, fmt.Errorf("move init into its cgroup: %w", err)
 		}
 	}
-	explainCgroup(opts.Explain, mgr, sp.pid, req.cgroup != nil)
+	if req.cgroup != nil {
+		explainBornIn(opts.Explain, mgr)
+	}
 	if err := netdev.MoveAll(spec.Linux.NetDevices, fmt.Sprintf("/proc/%d/ns/net", sp.pid)); err != nil {
 		return nil, err
 	}

@@ -19,7 +19,9 @@ import (
 	"github.com/kago-run/kago/engine/attach"
 	"github.com/kago-run/kago/engine/containers"
 	"github.com/kago-run/kago/engine/specgen"
+	"github.com/kago-run/kago/internal/explainflag"
 	"github.com/kago-run/kago/linux/console"
+	"github.com/kago-run/kago/linux/explain"
 	"github.com/kago-run/kago/trace"
 )
 
@@ -43,6 +45,7 @@ type runFlags struct {
 	detach     bool
 	traceFile  string
 	traceKinds string
+	explain    string
 }
 
 func (f *runFlags) register(fs *pflag.FlagSet) {
@@ -78,6 +81,14 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.r.Init, "init", false, "run a minimal init as PID 1 that forwards signals and reaps zombies")
 	fs.StringVar(&f.traceFile, "trace", "", "record what the container's processes do (kago trace) from its first instruction, as JSON lines in this file")
 	fs.StringVar(&f.traceKinds, "trace-events", "", "with --trace, the kinds of event to record (default all but syscalls; see kago trace --help)")
+	explainflag.Add(fs, &f.explain)
+}
+
+// explainContext is ctx carrying the --explain recorder, if asked for: the
+// engine's layers record their steps on it.
+func (f *runFlags) explainContext(ctx context.Context) (context.Context, error) {
+	rec, err := explainflag.Recorder(f.explain, os.Stderr)
+	return explain.WithRecorder(ctx, rec), err
 }
 
 // request turns the flags into the engine's typed create request, with
@@ -201,7 +212,10 @@ func newRunCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
+			ctx, err := f.explainContext(cmd.Context())
+			if err != nil {
+				return err
+			}
 			rec, err := e.Create(ctx, r)
 			if err != nil {
 				return err
@@ -319,7 +333,11 @@ func newCreateCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rec, err := e.Create(cmd.Context(), r)
+			ctx, err := f.explainContext(cmd.Context())
+			if err != nil {
+				return err
+			}
+			rec, err := e.Create(ctx, r)
 			if err != nil {
 				return err
 			}
