@@ -32,6 +32,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kago-run/kago/engine/health"
+	"github.com/kago-run/kago/internal/atomicfile"
 	"github.com/kago-run/kago/internal/lockfile"
 	"github.com/kago-run/kago/network"
 )
@@ -279,8 +280,8 @@ func (s *Store) Update(id string, fn func(*Record) error) (*Record, error) {
 }
 
 // Delete removes the container's directory and record. The directory is
-// first renamed away under the record's lock, so an Update racing the
-// delete finds no record rather than making the directory again.
+// renamed away under the record's lock (atomicfile.RemoveDir), so an Update
+// racing the delete finds no record rather than making the directory again.
 func (s *Store) Delete(id string) error {
 	if !idPattern.MatchString(id) {
 		return fmt.Errorf("invalid container ID %q", id)
@@ -293,18 +294,8 @@ func (s *Store) Delete(id string) error {
 	if err != nil {
 		return err
 	}
-	trash, err := os.MkdirTemp(s.dir, trashPrefix)
-	if err == nil {
-		err = os.Rename(dir, filepath.Join(trash, id))
-	}
-	unlock()
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		if trash != "" {
-			os.Remove(trash)
-		}
-		return fmt.Errorf("remove container %s: %w", id, err)
-	}
-	if err := os.RemoveAll(trash); err != nil {
+	defer unlock()
+	if err := atomicfile.RemoveDir(dir, trashPrefix); err != nil {
 		return fmt.Errorf("remove container %s: %w", id, err)
 	}
 	return nil
