@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -75,6 +76,25 @@ func TestImageVerbs(t *testing.T) {
 	line, _, _ := strings.Cut(mustKago(t, root, "image", "ls", "--format", "json"), "\n")
 	if err := json.Unmarshal([]byte(line), &row); err != nil || row["ID"] != id[7:19] {
 		t.Errorf("images --format json line %q: %v", line, err)
+	}
+	// Templates, with docker's field names, headers and functions.
+	if out := mustKago(t, root, "images", "--format", "{{.Repository}}:{{.Tag}} {{.Digest}} {{upper .Tag}}", "box"); out != "box:1 <none> 1\n" {
+		t.Errorf("images --format template = %q", out)
+	}
+	if out := mustKago(t, root, "images", "--format", `table {{.ID}}\t{{.Tag}}`, "box"); !regexp.MustCompile(`^IMAGE ID +TAG\n[0-9a-f]{12} +1\n$`).MatchString(out) {
+		t.Errorf("images --format table = %q", out)
+	}
+	if out, err := kago(t, root, "", "images", "--format", "{{.Tag"); err == nil || !strings.Contains(err.Error(), `"{{.Tag"`) || strings.Count(err.Error(), "\n") > 0 {
+		t.Errorf("images with a bad template: %v %q", err, out)
+	}
+	if out := mustKago(t, root, "image", "inspect", "-f", "{{.ID}} {{json .RepoTags}}", "box:1"); out != id+` ["docker.io/library/box:1","example.com/team/box:stable"]`+"\n" {
+		t.Errorf("image inspect -f = %q", out)
+	}
+	if out := mustKago(t, root, "inspect", "--format", "{{.Config.Config.Cmd}}", "box:1"); out != "[/bin/sh -c /bin/sh]\n" {
+		t.Errorf("inspect -f of an image = %q", out)
+	}
+	if out, err := kago(t, root, "", "inspect", "-f", "{{.ID}}", "box:1", "nosuchthing"); err == nil || !strings.Contains(err.Error(), "no such object: nosuchthing") || out != id+"\n" {
+		t.Errorf("inspect of an image and an unknown name: %v %q", err, out)
 	}
 	var insp []map[string]any
 	if err := json.Unmarshal([]byte(mustKago(t, root, "image", "inspect", "box:1")), &insp); err != nil || len(insp) != 1 || insp[0]["id"] != id {
