@@ -40,7 +40,7 @@ func newRootCmd() *cobra.Command {
 		newVolumeCmd, // volume verbs
 		newExplainCmd,
 		newBuildCmd, newBuilderCmd,
-		newInfoCmd, // system verbs
+		newInfoCmd, newVersionCmd, // system verbs
 		newTraceCmd,
 		newComposeCmd, // compose verbs
 	} {
