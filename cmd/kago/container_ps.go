@@ -78,8 +78,8 @@ func parsePsFilters(args []string) (psFilters, error) {
 		case !ok:
 			return nil, fmt.Errorf("invalid filter %q: use KEY=VALUE", a)
 		case k == "status" && !slices.Contains([]string{containers.StatusCreated, containers.StatusRunning,
-			containers.StatusRestarting, containers.StatusExited, containers.StatusRemoving}, v):
-			return nil, fmt.Errorf("invalid filter status=%s: use created, running, restarting, exited or removing", v)
+			containers.StatusRestarting, containers.StatusExited, containers.StatusRemoving, "paused"}, v):
+			return nil, fmt.Errorf("invalid filter status=%s: use created, running, paused, restarting, exited or removing", v)
 		case k == "exited":
 			if _, err := strconv.Atoi(v); err != nil {
 				return nil, fmt.Errorf("invalid filter exited=%s: use an exit code", v)
@@ -104,7 +104,7 @@ func (f psFilters) matches(r *containers.Record) bool {
 func psMatch(r *containers.Record, key, v string) bool {
 	switch key {
 	case "status":
-		return r.State.Status == v
+		return stateText(r) == v
 	case "name":
 		return strings.Contains(r.Name, v)
 	case "id":
@@ -194,13 +194,21 @@ func joinLabels(labels map[string]string) string {
 }
 
 // stateText is docker's one-word state: created, running, paused, ...
-func stateText(r *containers.Record) string { return r.State.Status }
+func stateText(r *containers.Record) string {
+	if r.State.Status == containers.StatusRunning && r.State.Paused {
+		return "paused"
+	}
+	return r.State.Status
+}
 
 func statusText(r *containers.Record) string {
 	s := r.State
 	switch s.Status {
 	case containers.StatusRunning:
 		up := "Up " + humanDuration(time.Since(s.StartedAt))
+		if s.Paused {
+			return up + " (Paused)"
+		}
 		if h := s.Health; h != nil {
 			if h.Status == health.Starting {
 				return up + " (health: starting)"

@@ -97,6 +97,8 @@ type State struct {
 	ManuallyStopped bool `json:"ManuallyStopped,omitempty"`
 	// Health is the healthcheck's state while the container runs with one.
 	Health *health.State `json:"Health,omitempty"`
+	// Paused is set while the running container is frozen (kago pause).
+	Paused bool `json:"Paused,omitempty"`
 }
 
 // Record is everything the engine knows about one container.
@@ -233,6 +235,33 @@ func (s *Store) Create(rec *Record) (done func(), err error) {
 		return nil, fmt.Errorf("create container %s: %w", rec.Name, err)
 	}
 	return release, nil
+}
+
+// Rename gives container id a new name, checked and claimed under the
+// store-wide lock as Create claims one, so two renames (or a rename and a
+// `run --name`) cannot both take it.
+func (s *Store) Rename(id, name string) (*Record, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	unlock, err := flock(filepath.Join(s.dir, ".lock"))
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	all, err := s.List()
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range all {
+		if r.Name == name && r.ID != id {
+			return nil, fmt.Errorf("the name %q is used by container %s: remove it (kago rm %s) or choose another name: %w", name, r.ShortID(), name, ErrNameInUse)
+		}
+	}
+	return s.Update(id, func(r *Record) error {
+		r.Name = name
+		return nil
+	})
 }
 
 // CreatorAlive tells whether the process that created the container still
