@@ -151,9 +151,9 @@ func (f *Format) Write(w io.Writer, rows []any, headers map[string]string) error
 	return tw.Flush()
 }
 
-// header renders the template on the column names. As docker, a part of the
-// template that cannot be rendered on names (a method with arguments, say
-// {{.Label "k"}}) ends the header there.
+// header renders the template on the column names: {{.Label "k"}} is a
+// column named LABEL. A part that cannot be rendered on names ends the
+// header there, as in docker.
 func (f *Format) header(names map[string]string) string {
 	ctx := headerContext{}
 	for _, n := range fieldNames(f.tmpl) {
@@ -167,6 +167,7 @@ func (f *Format) header(names map[string]string) string {
 	if err != nil {
 		return ""
 	}
+	dropFieldArgs(t)
 	var buf bytes.Buffer
 	t.Execute(&buf, ctx)
 	return buf.String()
@@ -178,47 +179,67 @@ type headerContext map[string]string
 // gives Name), so each can be given its header.
 func fieldNames(t *template.Template) []string {
 	var names []string
-	var walk func(n parse.Node)
-	walk = func(n parse.Node) {
+	walk(t, func(n parse.Node) {
+		if f, ok := n.(*parse.FieldNode); ok {
+			names = append(names, f.Ident[0])
+		}
+	})
+	return names
+}
+
+// dropFieldArgs turns method calls with arguments ({{.Label "k"}}) into
+// plain fields ({{.Label}}), for the header, where each field is a name.
+func dropFieldArgs(t *template.Template) {
+	walk(t, func(n parse.Node) {
+		if c, ok := n.(*parse.CommandNode); ok && len(c.Args) > 1 {
+			if _, ok := c.Args[0].(*parse.FieldNode); ok {
+				c.Args = c.Args[:1]
+			}
+		}
+	})
+}
+
+// walk calls visit on every node of t's tree.
+func walk(t *template.Template, visit func(parse.Node)) {
+	var w func(n parse.Node)
+	w = func(n parse.Node) {
+		visit(n)
 		switch n := n.(type) {
 		case *parse.ListNode:
 			if n != nil {
 				for _, c := range n.Nodes {
-					walk(c)
+					w(c)
 				}
 			}
 		case *parse.ActionNode:
-			walk(n.Pipe)
+			w(n.Pipe)
 		case *parse.PipeNode:
 			if n != nil {
 				for _, c := range n.Cmds {
-					walk(c)
+					w(c)
 				}
 			}
 		case *parse.CommandNode:
 			for _, a := range n.Args {
-				walk(a)
+				w(a)
 			}
-		case *parse.FieldNode:
-			names = append(names, n.Ident[0])
 		case *parse.IfNode:
-			walk(n.Pipe)
-			walk(n.List)
-			walk(n.ElseList)
+			w(n.Pipe)
+			w(n.List)
+			w(n.ElseList)
 		case *parse.RangeNode:
-			walk(n.Pipe)
-			walk(n.List)
-			walk(n.ElseList)
+			w(n.Pipe)
+			w(n.List)
+			w(n.ElseList)
 		case *parse.WithNode:
-			walk(n.Pipe)
-			walk(n.List)
-			walk(n.ElseList)
+			w(n.Pipe)
+			w(n.List)
+			w(n.ElseList)
 		}
 	}
 	if t.Tree != nil {
-		walk(t.Tree.Root)
+		w(t.Tree.Root)
 	}
-	return names
 }
 
 // Inspect renders the template once per value and line, as docker's

@@ -1,0 +1,225 @@
+package e2e
+
+import (
+	"encoding/json"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// cgroupValue reads one file of a running container's cgroup: the v1
+// controller's file on a hybrid host, the cgroup2 one otherwise.
+func (e *env) cgroupValue(id, v1Controller, v1File, v2File string) string {
+	e.t.Helper()
+	for _, p := range []string{
+		filepath.Join("/sys/fs/cgroup", v1Controller, "kago", id, v1File),
+		filepath.Join("/sys/fs/cgroup/kago", id, v2File),
+	} {
+		if data, err := os.ReadFile(p); err == nil {
+			return strings.TrimSpace(string(data))
+		}
+	}
+	e.t.Fatalf("no %s or %s in the cgroup of %s", v1File, v2File, id)
+	return ""
+}
+
+// TestInspectAndPsTemplates: docker's field names and functions reach a
+// running container's inspect and ps, and a bad template is one line.
+func TestInspectAndPsTemplates(t *testing.T) {
+	e := newEnv(t)
+	id := e.ok("run", "-d", "--name", "tpl", "bb", "sleep", "300")
+	out := e.ok("inspect", "-f", "{{.State.Status}} {{.State.Running}} {{.Name}} {{upper .Config.Image}}", "tpl")
+	if out != "running true /tpl BB" {
+		t.Errorf("inspect -f = %q", out)
+	}
+	ip, err := netip.ParseAddr(e.ok("inspect", "--format", "{{.NetworkSettings.IPAddress}}", "tpl"))
+	if err != nil || !netip.MustParsePrefix(e.subnet).Contains(ip) {
+		t.Errorf("inspect .NetworkSettings.IPAddress = %v (%v), want an address in %s", ip, err, e.subnet)
+	}
+	var cfg struct {
+		Image string
+		Cmd   []string
+	}
+	if err := json.Unmarshal([]byte(e.ok("inspect", "-f", "{{json .Config}}", "tpl")), &cfg); err != nil || cfg.Image != "bb" || strings.Join(cfg.Cmd, " ") != "sleep 300" {
+		t.Errorf("inspect {{json .Config}}: %+v %v", cfg, err)
+	}
+	if out := e.ok("inspect", "-f", `{{join .Config.Cmd "+"}}`, "--type", "container", id[:8]); out != "sleep+300" {
+		t.Errorf("inspect with join = %q", out)
+	}
+	table := e.ok("ps", "--format", `table {{.ID}}\t{{.Names}}\t{{.State}}\t{{.Command}}`)
+	if !regexp.MustCompile(`^CONTAINER ID +NAMES +STATE +COMMAND\n` + id[:12] + ` +tpl +running +"sleep 300"$`).MatchString(table) {
+		t.Errorf("ps --format table:\n%s", table)
+	}
+	if out := e.ok("ps", "--no-trunc", "--format", "{{.ID}}|{{.Image}}|{{.Networks}}|{{.RunningFor}}"); !regexp.MustCompile(`^` + id + `\|bb\|bridge\|\d+ seconds ago$`).MatchString(out) {
+		t.Errorf("ps --format template = %q", out)
+	}
+	for _, bad := range [][]string{
+		{"inspect", "-f", "{{.State.Status", "tpl"},
+		{"ps", "--format", "{{.Nosuch}}"},
+		{"ps", "--format", "{{nofunc .ID}}"},
+	} {
+		errs := e.fails(bad...)
+		if strings.Count(strings.TrimSpace(errs), "\n") > 0 || !strings.Contains(errs, "template") || !strings.Contains(errs, strings.TrimSuffix(bad[2], "}}")) {
+			t.Errorf("kago %s: want one line naming the template, got %q", strings.Join(bad, " "), errs)
+		}
+	}
+	if errs := e.fails("inspect", "-f", "{{.Id}}", "nosuch"); !strings.Contains(errs, "no such object: nosuch") {
+		t.Errorf("inspect of an unknown name: %q", errs)
+	}
+	// Volumes: volume ls and inspect through templates.
+	e.ok("volume", "create", "--label", "tier=db", "s3cl-data")
+	if out := e.ok("volume", "ls", "--format", `{{.Name}} {{.Driver}} {{.Label "tier"}}`); out != "s3cl-data local db" {
+		t.Errorf("volume ls --format = %q", out)
+	}
+	if out := e.ok("volume", "ls", "--format", `table {{.Name}}\t{{.Labels}}`); !regexp.MustCompile(`^VOLUME NAME +LABELS\ns3cl-data +tier=db$`).MatchString(out) {
+		t.Errorf("volume ls --format table = %q", out)
+	}
+	if out := e.ok("volume", "inspect", "-f", "{{.Mountpoint}}", "s3cl-data"); out != filepath.Join(e.root, "volumes", "s3cl-data", "_data") {
+		t.Errorf("volume inspect -f = %q", out)
+	}
+	if out := e.ok("inspect", "-f", "{{.Name}}/{{.Scope}}", "s3cl-data"); out != "s3cl-data/local" {
+		t.Errorf("inspect of a volume = %q", out)
+	}
+	if out := e.ok("network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Subnet}}"); out != "bridge bridge "+e.subnet {
+		t.Errorf("network ls --format = %q", out)
+	}
+	if out := e.ok("inspect", "-f", "{{.Subnet}}", "--type", "network", "bridge"); out != e.subnet {
+		t.Errorf("inspect of a network = %q", out)
+	}
+	e.ok("volume", "rm", "s3cl-data")
+}
+
+// TestPauseRenameUpdate: pause freezes the cgroup and shows in ps and
+// inspect; rename keeps the container; update changes the live cgroup and
+// a restart keeps the new limits; bad input is refused with one line and
+// changes nothing.
+func TestPauseRenameUpdate(t *testing.T) {
+	e := newEnv(t)
+	id := e.ok("run", "-d", "--name", "p", "--memory", "64m", "bb", "sleep", "300")
+	frozen := func() bool {
+		for _, p := range []string{filepath.Join("/sys/fs/cgroup/freezer/kago", id, "freezer.state"), filepath.Join("/sys/fs/cgroup/kago", id, "cgroup.freeze")} {
+			if data, err := os.ReadFile(p); err == nil {
+				s := strings.TrimSpace(string(data))
+				return s == "FROZEN" || s == "1"
+			}
+		}
+		t.Fatal("no freezer file")
+		return false
+	}
+
+	e.ok("pause", "p")
+	if !frozen() {
+		t.Error("pause did not freeze the cgroup")
+	}
+	if out := e.ok("ps", "--format", "{{.Names}} {{.State}} {{.Status}}"); !regexp.MustCompile(`^p paused Up .* \(Paused\)$`).MatchString(out) {
+		t.Errorf("ps of a paused container = %q", out)
+	}
+	if out := e.ok("ps", "-q", "--filter", "status=paused"); out != id[:12] {
+		t.Errorf("ps --filter status=paused = %q", out)
+	}
+	if out := e.ok("inspect", "-f", "{{.State.Status}} {{.State.Paused}} {{.State.Running}}", "p"); out != "paused true true" {
+		t.Errorf("inspect of a paused container = %q", out)
+	}
+	if errs := e.fails("pause", "p"); !strings.Contains(errs, "already paused") {
+		t.Errorf("pause twice: %q", errs)
+	}
+	e.ok("unpause", "p")
+	if frozen() {
+		t.Error("unpause left the cgroup frozen")
+	}
+	if out := e.ok("inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "p"); out != "running false" {
+		t.Errorf("inspect after unpause = %q", out)
+	}
+	if errs := e.fails("unpause", "p"); !strings.Contains(errs, "not paused") {
+		t.Errorf("unpause of a running container: %q", errs)
+	}
+	// A paused container stops and is killed: frozen processes get their
+	// signals once thawed (sleep as PID 1 ignores SIGTERM: stop kills).
+	e.ok("pause", "p")
+	start := time.Now()
+	e.ok("stop", "-t", "1", "p")
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("stop of a paused container took %s", d)
+	}
+	e.ok("start", "p")
+	e.ok("pause", "p")
+	e.ok("kill", "p")
+	if code := e.ok("wait", "p"); code != "137" {
+		t.Errorf("kill of a paused container: exit %s, want 137", code)
+	}
+	if errs := e.fails("pause", "p"); !strings.Contains(errs, "not running") {
+		t.Errorf("pause of a stopped container: %q", errs)
+	}
+	e.ok("start", "p")
+
+	// rename
+	e.ok("run", "-d", "--name", "other", "bb", "sleep", "300")
+	e.ok("rename", "p", "q")
+	if out := e.ok("inspect", "-f", "{{.Id}} {{.Name}}", "q"); out != id+" /q" {
+		t.Errorf("inspect after rename = %q", out)
+	}
+	if errs := e.fails("inspect", "--type", "container", "p"); !strings.Contains(errs, "no such container") {
+		t.Errorf("the old name still finds the container: %q", errs)
+	}
+	for _, tc := range []struct{ args, want string }{
+		{"rename q other", "already in use"},
+		{"rename q bad/name", "invalid container name"},
+		{"rename nosuch x", "no such container"},
+	} {
+		if errs := e.fails(strings.Fields(tc.args)...); !strings.Contains(errs, tc.want) || strings.Count(strings.TrimSpace(errs), "\n") > 0 {
+			t.Errorf("%s: %q, want one line with %q", tc.args, errs, tc.want)
+		}
+	}
+
+	// update of a running container: the cgroup now, the bundle for later.
+	mem := func() string { return e.cgroupValue(id, "memory", "memory.limit_in_bytes", "memory.max") }
+	pids := func() string { return e.cgroupValue(id, "pids", "pids.max", "pids.max") }
+	quota := func() string {
+		if q, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/cpu,cpuacct/kago", id, "cpu.cfs_quota_us")); err == nil {
+			return strings.TrimSpace(string(q))
+		}
+		q, _, _ := strings.Cut(e.cgroupValue(id, "cpu", "cpu.cfs_quota_us", "cpu.max"), " ")
+		return q
+	}
+	if mem() != "67108864" {
+		t.Fatalf("memory limit before update: %s", mem())
+	}
+	e.ok("update", "--memory", "96m", "--pids-limit", "50", "--cpus", "0.5", "--cpu-shares", "512", "--restart", "on-failure:3", "q")
+	check := func(when string) {
+		t.Helper()
+		if m, p, c := mem(), pids(), quota(); m != "100663296" || p != "50" || c != "50000" {
+			t.Errorf("%s: memory %s, pids %s, cpu quota %s; want 100663296, 50, 50000", when, m, p, c)
+		}
+	}
+	check("after update")
+	if out := e.ok("inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}", "q"); out != "on-failure:3" {
+		t.Errorf("restart policy after update = %q", out)
+	}
+	e.ok("restart", "-t", "1", "q")
+	check("after restart")
+	for _, tc := range []struct{ args, want string }{
+		{"update --memory 1m q", "6MiB"},
+		{"update --memory-swap 10m q", "must not be below --memory"},
+		{"update --cpu-shares 1 q", "--cpu-shares"},
+		{"update --restart sometimes q", "restart"},
+		{"update q", "nothing to update"},
+		{"update --memory 64m nosuch", "no such container"},
+		{"update --memory lots q", "--memory"},
+	} {
+		if errs := e.fails(strings.Fields(tc.args)...); !strings.Contains(errs, tc.want) || strings.Count(strings.TrimSpace(errs), "\n") > 0 {
+			t.Errorf("%s: %q, want one line with %q", tc.args, errs, tc.want)
+		}
+	}
+	check("after refused updates")
+	// A stopped container gets the new limit at its next start.
+	e.ok("stop", "-t", "1", "q")
+	e.ok("update", "--memory", "128m", "q")
+	e.ok("start", "q")
+	if m := mem(); m != "134217728" {
+		t.Errorf("memory limit of a container updated while stopped: %s, want 134217728", m)
+	}
+}
