@@ -12,11 +12,12 @@ import (
 	"github.com/kago-run/kago/engine"
 	"github.com/kago-run/kago/engine/containers"
 	"github.com/kago-run/kago/engine/health"
+	"github.com/kago-run/kago/image"
 	"github.com/kago-run/kago/internal/format"
 )
 
 func newPsCmd(g *globalOptions) *cobra.Command {
-	var all, quiet, noTrunc bool
+	var all, quiet, noTrunc, size bool
 	var fmtFlag string
 	var filters []string
 	cmd := &cobra.Command{
@@ -47,13 +48,21 @@ func newPsCmd(g *globalOptions) *cobra.Command {
 				}
 				return nil
 			}
-			f, err := format.New(fmtFlag, psDefaultFormat)
+			def := psDefaultFormat
+			if size {
+				def = psSizeFormat
+			}
+			f, err := format.New(fmtFlag, def)
 			if err != nil {
 				return err
 			}
 			rows := make([]any, len(shown))
 			for i, r := range shown {
-				rows[i] = newPsRow(r, !noTrunc)
+				row := newPsRow(r, !noTrunc)
+				if size {
+					row.Size = image.HumanSize(e.ContainerSize(r.ID))
+				}
+				rows[i] = row
 			}
 			return f.Write(out, rows, psHeaders)
 		}),
@@ -62,6 +71,7 @@ func newPsCmd(g *globalOptions) *cobra.Command {
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only print IDs")
 	cmd.Flags().StringVar(&fmtFlag, "format", "", `output format: "table", "table TEMPLATE", "json" or a Go template (fields .ID .Image .Command .CreatedAt .RunningFor .Ports .Status .Size .Names .Labels .Label "KEY" .Mounts .Networks .State)`)
 	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "do not truncate IDs and commands")
+	cmd.Flags().BoolVarP(&size, "size", "s", false, "show the bytes each container wrote (.Size)")
 	cmd.Flags().StringArrayVarP(&filters, "filter", "f", nil, "KEY=VALUE: status, name, id, ancestor, network, exited; a key given twice matches either value")
 	return cmd
 }
@@ -122,6 +132,9 @@ func psMatch(r *containers.Record, key, v string) bool {
 
 // psDefaultFormat is docker's ps table.
 const psDefaultFormat = `table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}`
+
+// psSizeFormat is docker's ps table with --size.
+const psSizeFormat = `table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}\t{{.Size}}`
 
 // psHeaders are docker's column names for the ps fields.
 var psHeaders = map[string]string{

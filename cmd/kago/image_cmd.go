@@ -291,28 +291,6 @@ func newImageInspectCmd(g *globalOptions) *cobra.Command {
 	return cmd
 }
 
-func newImagePruneCmd(g *globalOptions) *cobra.Command {
-	var all bool
-	cmd := &cobra.Command{
-		Use:   "prune [OPTIONS]",
-		Short: "Remove unused images and free unreferenced blobs and layers",
-		Args:  cobra.NoArgs,
-		RunE: withImageStore(g, func(cmd *cobra.Command, args []string, s *image.Store) error {
-			res, err := s.Prune(cmd.Context(), image.PruneOptions{All: all})
-			if err != nil {
-				return err
-			}
-			for _, d := range res.Images {
-				fmt.Fprintln(cmd.OutOrStdout(), "Deleted:", d)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Total reclaimed space: %s\n", image.HumanSize(res.Bytes))
-			return nil
-		}),
-	}
-	cmd.Flags().BoolVarP(&all, "all", "a", false, "remove all images no container uses, not only untagged ones")
-	return cmd
-}
-
 // newImageCmd groups the image verbs as "kago image VERB".
 func newImageCmd(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{

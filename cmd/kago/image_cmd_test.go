@@ -121,7 +121,7 @@ func TestImageVerbs(t *testing.T) {
 		t.Errorf("prune after rmi had something to free: %q", out)
 	}
 	mustKago(t, root, "load", "-q", "-i", archive)
-	if out := mustKago(t, root, "image", "prune", "-a"); !strings.Contains(out, "Deleted: "+id) || strings.Contains(out, "space: 0B") {
+	if out := mustKago(t, root, "image", "prune", "-a"); !strings.Contains(out, "Deleted Images:\ndeleted: "+id) || strings.Contains(out, "space: 0B") {
 		t.Errorf("prune -a of a loaded image: %q", out)
 	}
 	blobs, _ := os.ReadDir(filepath.Join(root, "content", "blobs", "sha256"))

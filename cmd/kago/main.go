@@ -41,7 +41,7 @@ func newRootCmd() *cobra.Command {
 		newVolumeCmd, // volume verbs
 		newExplainCmd,
 		newBuildCmd, newBuilderCmd,
-		newInfoCmd, newVersionCmd, // system verbs
+		newInfoCmd, newVersionCmd, newSystemCmd, newContainerCmd, // system verbs
 		newTraceCmd,
 		newComposeCmd, // compose verbs
 	} {

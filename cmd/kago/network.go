@@ -56,7 +56,7 @@ func newNetworkCmd(g *globalOptions) *cobra.Command {
 		Short: "Manage networks",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(networkCreateCmd(open), networkLsCmd(open), networkInspectCmd(open), networkRmCmd(open))
+	cmd.AddCommand(networkCreateCmd(open), networkLsCmd(open), networkInspectCmd(open), networkRmCmd(open), networkPruneCmd(g))
 	return cmd
 }
 
