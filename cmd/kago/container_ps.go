@@ -44,7 +44,7 @@ func newPsCmd(g *globalOptions) *cobra.Command {
 			out := cmd.OutOrStdout()
 			if quiet {
 				for _, r := range shown {
-					fmt.Fprintln(out, r.ShortID())
+					fmt.Fprintln(out, newPsRow(r, !noTrunc).ID)
 				}
 				return nil
 			}

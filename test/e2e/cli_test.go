@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -222,4 +223,111 @@ func TestPauseRenameUpdate(t *testing.T) {
 	if m := mem(); m != "134217728" {
 		t.Errorf("memory limit of a container updated while stopped: %s, want 134217728", m)
 	}
+}
+
+// useCLISubnets moves the env onto this suite's own addresses
+// (10.132.0.0/16), so its user networks never meet another test's.
+func (e *env) useCLISubnets() {
+	e.t.Helper()
+	e.subnet = fmt.Sprintf("10.132.%d.0/24", e.n%128)
+	cfg := fmt.Sprintf(`{"Network":{"BridgeName":%q,"Subnet":%q,"TableName":%q,"UserSubnetPool":"10.132.128.0/17","UserBridgePrefix":"ku%d-"}}`,
+		e.bridge, e.subnet, e.table, e.n)
+	if err := os.WriteFile(filepath.Join(e.root, "config.json"), []byte(cfg), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// TestPruneAndDf: each prune removes exactly what docker's does (stopped
+// containers; unused user networks; anonymous volumes only; dangling, or
+// with -a unused, images), honours until= and label= filters, and says
+// what it freed; system df counts what is there.
+func TestPruneAndDf(t *testing.T) {
+	e := newEnv(t)
+	e.useCLISubnets()
+	keep := e.ok("run", "-d", "--name", "keep", "bb", "sleep", "300")
+	e.ok("run", "--name", "done", "-v", "/anon", "bb", "dd", "if=/dev/zero", "of=/written", "bs=1024", "count=200")
+	e.ok("create", "--name", "fresh", "bb")
+	e.ok("volume", "create", "s3cl-named")
+	e.ok("network", "create", "s3cl-unused")
+	e.ok("network", "create", "s3cl-used")
+	e.ok("run", "-d", "--name", "onnet", "--network", "s3cl-used", "bb", "sleep", "300")
+	// A dangling image: tmp:1 moved to a second import.
+	e.ok("import", "-c", "LABEL stage=old", imageTar, "tmp:1")
+	old := e.ok("image", "inspect", "-f", "{{.ID}}", "tmp:1")
+	e.ok("import", "-c", "LABEL stage=new", imageTar, "tmp:1")
+
+	df := e.ok("system", "df")
+	for _, want := range []string{
+		`(?m)^TYPE +TOTAL +ACTIVE +SIZE +RECLAIMABLE$`,
+		`(?m)^Containers +4 +2 +2\d\d(\.\d+)?kB +2\d\d(\.\d+)?kB \(100%\)$`, // done wrote 200 KiB
+		`(?m)^Local Volumes +2 +1 `,
+		`(?m)^Images +3 +1 `,
+		`(?m)^Build Cache +0 +0 +0B +0B$`,
+	} {
+		if !regexp.MustCompile(want).MatchString(df) {
+			t.Errorf("system df lacks %s:\n%s", want, df)
+		}
+	}
+	if out := e.ok("system", "df", "--format", "{{.Type}}={{.TotalCount}}"); out != "Images=3\nContainers=4\nLocal Volumes=2\nBuild Cache=0" {
+		t.Errorf("system df --format = %q", out)
+	}
+	if v := e.ok("system", "df", "-v"); !strings.Contains(v, "Images space usage:") || !strings.Contains(v, "Containers space usage:") ||
+		!regexp.MustCompile(`(?m)^s3cl-named +0 +0B$`).MatchString(v) || !strings.Contains(v, "Build cache usage: 0B") {
+		t.Errorf("system df -v:\n%s", v)
+	}
+
+	// Filters: nothing is older than an hour, nothing has the label.
+	for _, f := range []string{"until=1h", "label=nosuch"} {
+		if out := e.ok("container", "prune", "-f", "--filter", f); out != "Total reclaimed space: 0B" {
+			t.Errorf("container prune --filter %s = %q", f, out)
+		}
+	}
+	for _, bad := range [][]string{{"container", "prune", "--filter", "color=red"}, {"system", "prune", "--filter", "until=someday"}, {"image", "prune", "--filter", "label"}} {
+		if errs := e.fails(bad...); !strings.Contains(errs, "filter") || strings.Count(strings.TrimSpace(errs), "\n") > 0 {
+			t.Errorf("kago %s: %q", strings.Join(bad, " "), errs)
+		}
+	}
+	if n := len(strings.Fields(e.ok("ps", "-aq"))); n != 4 {
+		t.Fatalf("a refused or filtered prune removed containers: %d left", n)
+	}
+
+	out := e.ok("container", "prune", "--filter", "until=0s")
+	if !regexp.MustCompile(`^Deleted Containers:\n[0-9a-f]{64}\n[0-9a-f]{64}\n\nTotal reclaimed space: 2\d\d(\.\d+)?kB$`).MatchString(out) {
+		t.Errorf("container prune:\n%s", out)
+	}
+	if ps := strings.Fields(e.ok("ps", "-a", "--format", "{{.Names}}")); strings.Join(ps, " ") != "onnet keep" {
+		t.Errorf("after container prune: %v", ps)
+	}
+	if out := e.ok("network", "prune", "-f"); out != "Deleted Networks:\ns3cl-unused" {
+		t.Errorf("network prune = %q", out)
+	}
+	if out := e.ok("network", "ls", "-q"); out != "bridge\ns3cl-used" {
+		t.Errorf("networks after prune: %q", out)
+	}
+	if out := e.ok("image", "prune", "--filter", "label=stage=new"); out != "Total reclaimed space: 0B" {
+		t.Errorf("image prune of a label only a tagged image has = %q", out)
+	}
+	// system prune: anonymous volumes with --volumes, the named one stays;
+	// images: the dangling one, and with -a the unused tmp:1; bb is in use.
+	out = e.ok("system", "prune", "-f", "--volumes")
+	if !strings.Contains(out, "Deleted Volumes:\n") || strings.Contains(out, "s3cl-named") || !strings.Contains(out, "Deleted Images:\ndeleted: "+old+"\n") ||
+		!strings.Contains(out, "Total reclaimed space: ") {
+		t.Errorf("system prune --volumes:\n%s", out)
+	}
+	if vols := e.ok("volume", "ls", "-q"); vols != "s3cl-named" {
+		t.Errorf("volumes after system prune --volumes: %q", vols)
+	}
+	if imgs := e.ok("images", "--format", "{{.Repository}}:{{.Tag}}"); !strings.Contains(imgs, "tmp:1") || !strings.Contains(imgs, "bb:latest") {
+		t.Errorf("system prune without -a removed a tagged image: %q", imgs)
+	}
+	out = e.ok("system", "prune", "-a")
+	if imgs := e.ok("images", "--format", "{{.Repository}}:{{.Tag}}"); imgs != "bb:latest" {
+		t.Errorf("images after system prune -a: %q (prune said %q)", imgs, out)
+	}
+	if ps := e.ok("ps", "-q", "--no-trunc"); !strings.Contains(ps, keep) {
+		t.Errorf("system prune removed a running container: %q", ps)
+	}
+	e.ok("volume", "rm", "s3cl-named")
+	e.ok("rm", "-f", "onnet")
+	e.ok("network", "rm", "s3cl-used")
 }
