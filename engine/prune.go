@@ -44,7 +44,7 @@ func ParsePruneFilter(values []string, now time.Time) (PruneFilter, error) {
 		case key == "label!":
 			f.NotLabels = append(f.NotLabels, val)
 		default:
-			return f, fmt.Errorf("invalid filter %q: prune takes until, label and label!", key)
+			return f, fmt.Errorf("invalid filter %q: use until=, label= or label!=", key)
 		}
 	}
 	return f, nil

@@ -25,6 +25,23 @@ const dfDefaultFormat = `table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}
 
 var dfHeaders = map[string]string{"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"}
 
+// dfSummary is the row of one kind of object: its count, how many are in
+// use, their size and the size of those not in use.
+func dfSummary[T any](typ string, items []T, usage func(T) (size int64, active bool)) dfRow {
+	var size, free int64
+	active := 0
+	for _, it := range items {
+		n, used := usage(it)
+		size += n
+		if used {
+			active++
+		} else {
+			free += n
+		}
+	}
+	return newDfRow(typ, len(items), active, size, free)
+}
+
 func newDfRow(typ string, total, active int, size, reclaimable int64) dfRow {
 	r := dfRow{Type: typ, TotalCount: fmt.Sprint(total), Active: fmt.Sprint(active), Size: image.HumanSize(size),
 		Reclaimable: image.HumanSize(reclaimable)}
@@ -62,38 +79,11 @@ func newSystemDfCmd(g *globalOptions) *cobra.Command {
 			if verbose {
 				return printDfVerbose(out, du, cacheEntries, cacheSize)
 			}
-			var rows []any
-			var size, free int64
-			active := 0
-			for _, img := range du.Images {
-				size += img.Size
-				if img.Containers > 0 {
-					active++
-				} else {
-					free += img.Size
-				}
+			rows := []any{
+				dfSummary("Images", du.Images, func(i engine.ImageUsage) (int64, bool) { return i.Size, i.Containers > 0 }),
+				dfSummary("Containers", du.Containers, func(c engine.ContainerUsage) (int64, bool) { return c.Size, c.Running() }),
+				dfSummary("Local Volumes", du.Volumes, func(v engine.VolumeUsage) (int64, bool) { return v.Size, v.Links > 0 }),
 			}
-			rows = append(rows, newDfRow("Images", len(du.Images), active, size, free))
-			size, free, active = 0, 0, 0
-			for _, c := range du.Containers {
-				size += c.Size
-				if c.Running() {
-					active++
-				} else {
-					free += c.Size
-				}
-			}
-			rows = append(rows, newDfRow("Containers", len(du.Containers), active, size, free))
-			size, free, active = 0, 0, 0
-			for _, v := range du.Volumes {
-				size += v.Size
-				if v.Links > 0 {
-					active++
-				} else {
-					free += v.Size
-				}
-			}
-			rows = append(rows, newDfRow("Local Volumes", len(du.Volumes), active, size, free))
 			rows = append(rows, newDfRow("Build Cache", cacheEntries, 0, cacheSize, cacheSize))
 			return f.Write(out, rows, dfHeaders)
 		}),

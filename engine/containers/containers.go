@@ -201,14 +201,8 @@ func (s *Store) Create(rec *Record) (done func(), err error) {
 		return nil, err
 	}
 	defer unlock()
-	all, err := s.List()
-	if err != nil {
+	if err := s.nameFree(rec.Name, rec.ID); err != nil {
 		return nil, err
-	}
-	for _, r := range all {
-		if r.Name == rec.Name {
-			return nil, fmt.Errorf("the name %q is used by container %s: remove it (kago rm %s) or choose another --name: %w", rec.Name, r.ShortID(), rec.Name, ErrNameInUse)
-		}
 	}
 	if _, err := os.Lstat(s.Dir(rec.ID)); err == nil {
 		return nil, fmt.Errorf("container %s exists already", rec.ID)
@@ -249,19 +243,29 @@ func (s *Store) Rename(id, name string) (*Record, error) {
 		return nil, err
 	}
 	defer unlock()
-	all, err := s.List()
-	if err != nil {
+	if err := s.nameFree(name, id); err != nil {
 		return nil, err
-	}
-	for _, r := range all {
-		if r.Name == name && r.ID != id {
-			return nil, fmt.Errorf("the name %q is used by container %s: remove it (kago rm %s) or choose another name: %w", name, r.ShortID(), name, ErrNameInUse)
-		}
 	}
 	return s.Update(id, func(r *Record) error {
 		r.Name = name
 		return nil
 	})
+}
+
+// nameFree fails with ErrNameInUse when a container other than id has
+// name. Callers hold the store lock, so the answer holds until they are
+// done.
+func (s *Store) nameFree(name, id string) error {
+	all, err := s.List()
+	if err != nil {
+		return err
+	}
+	for _, r := range all {
+		if r.Name == name && r.ID != id {
+			return fmt.Errorf("the name %q is used by container %s: remove it (kago rm %s) or choose another name: %w", name, r.ShortID(), name, ErrNameInUse)
+		}
+	}
+	return nil
 }
 
 // CreatorAlive tells whether the process that created the container still
