@@ -93,7 +93,7 @@ func TestImageVerbs(t *testing.T) {
 	if out := mustKago(t, root, "inspect", "--format", "{{.Config.Config.Cmd}}", "box:1"); out != "[/bin/sh -c /bin/sh]\n" {
 		t.Errorf("inspect -f of an image = %q", out)
 	}
-	if out, err := kago(t, root, "", "inspect", "-f", "{{.ID}}", "box:1", "nosuchthing"); err == nil || !strings.Contains(err.Error(), "no such object: nosuchthing") || out != id+"\n" {
+	if out, err := kago(t, root, "", "inspect", "-f", "{{.ID}}", "box:1", "nosuchthing"); err == nil || !strings.Contains(err.Error(), "no such container, image, network or volume: nosuchthing") || out != id+"\n" {
 		t.Errorf("inspect of an image and an unknown name: %v %q", err, out)
 	}
 	var insp []map[string]any

@@ -108,5 +108,5 @@ func inspectObject(cmd *cobra.Command, e *engine.Engine, ref string, types []str
 			}
 		}
 	}
-	return nil, fmt.Errorf("no such object: %s", ref)
+	return nil, fmt.Errorf("no such container, image, network or volume: %s", ref)
 }

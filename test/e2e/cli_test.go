@@ -68,7 +68,7 @@ func TestInspectAndPsTemplates(t *testing.T) {
 			t.Errorf("kago %s: want one line naming the template, got %q", strings.Join(bad, " "), errs)
 		}
 	}
-	if errs := e.fails("inspect", "-f", "{{.Id}}", "nosuch"); !strings.Contains(errs, "no such object: nosuch") {
+	if errs := e.fails("inspect", "-f", "{{.Id}}", "nosuch"); !strings.Contains(errs, "no such container, image, network or volume: nosuch") {
 		t.Errorf("inspect of an unknown name: %q", errs)
 	}
 	// Volumes: volume ls and inspect through templates.
