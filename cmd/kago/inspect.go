@@ -84,7 +84,7 @@ func inspectObject(cmd *cobra.Command, e *engine.Engine, ref string, types []str
 		switch t {
 		case "container":
 			if r, err := e.Lookup(ref); err == nil {
-				return engine.Inspect(r), nil
+				return e.InspectContainer(r), nil
 			} else if len(types) == 1 {
 				return nil, err
 			}

@@ -189,6 +189,9 @@ func TestPauseRenameUpdate(t *testing.T) {
 	if mem() != "67108864" {
 		t.Fatalf("memory limit before update: %s", mem())
 	}
+	if out := e.ok("inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}", "q"); out != "67108864 0" {
+		t.Errorf("inspect of the limits before update = %q", out)
+	}
 	e.ok("update", "--memory", "96m", "--pids-limit", "50", "--cpus", "0.5", "--cpu-shares", "512", "--restart", "on-failure:3", "q")
 	check := func(when string) {
 		t.Helper()
@@ -199,6 +202,9 @@ func TestPauseRenameUpdate(t *testing.T) {
 	check("after update")
 	if out := e.ok("inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}", "q"); out != "on-failure:3" {
 		t.Errorf("restart policy after update = %q", out)
+	}
+	if out := e.ok("inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.CpuShares}} {{.HostConfig.PidsLimit}}", "q"); out != "100663296 500000000 512 50" {
+		t.Errorf("inspect of the limits after update = %q", out)
 	}
 	e.ok("restart", "-t", "1", "q")
 	check("after restart")
