@@ -18,7 +18,7 @@ func newRenameCmd(g *globalOptions) *cobra.Command {
 		Short: "Rename a container",
 		Args:  cobra.ExactArgs(2),
 		RunE: withEngine(g, func(cmd *cobra.Command, args []string, e *engine.Engine) error {
-			_, err := e.Rename(args[0], args[1])
+			_, err := e.Rename(cmd.Context(), args[0], args[1])
 			return err
 		}),
 	}

@@ -337,3 +337,33 @@ func TestPruneAndDf(t *testing.T) {
 	e.ok("rm", "-f", "onnet")
 	e.ok("network", "rm", "s3cl-used")
 }
+
+// TestRenameFollowsDNS: on a user network a renamed running container
+// answers to its new name at once, in DNS and its peers' /etc/hosts, and no
+// longer to the old one.
+func TestRenameFollowsDNS(t *testing.T) {
+	e := newEnv(t)
+	e.useCLISubnets()
+	e.ok("network", "create", "s3cl-dns")
+	e.ok("run", "-d", "--name", "web", "--network", "s3cl-dns", "bb")
+	e.ok("run", "-d", "--name", "client", "--network", "s3cl-dns", "bb", "sleep", "300")
+	if out, ok, _ := e.lookup("client", "web"); !ok {
+		t.Fatalf("web does not resolve before the rename:\n%s", out)
+	}
+	e.ok("rename", "web", "front")
+	if out, ok, _ := e.lookup("client", "front"); !ok {
+		t.Errorf("the new name does not resolve:\n%s", out)
+	}
+	if out, ok, _ := e.lookup("client", "web"); ok {
+		t.Errorf("the old name still resolves:\n%s", out)
+	}
+	if out := e.ok("exec", "client", "wget", "-qO-", "http://front/index.html"); !strings.Contains(out, "hello from kago") {
+		t.Errorf("wget by the new name: %q", out)
+	}
+	hosts := e.ok("exec", "client", "cat", "/etc/hosts")
+	if !regexp.MustCompile(`(?m)\sfront(\s|$)`).MatchString(hosts) || regexp.MustCompile(`(?m)\sweb(\s|$)`).MatchString(hosts) {
+		t.Errorf("the peer's /etc/hosts after the rename:\n%s", hosts)
+	}
+	e.ok("rm", "-f", "client", "front")
+	e.ok("network", "rm", "s3cl-dns")
+}
