@@ -90,8 +90,15 @@ func TestImageVerbs(t *testing.T) {
 	if out := mustKago(t, root, "image", "inspect", "-f", "{{.ID}} {{json .RepoTags}}", "box:1"); out != id+` ["docker.io/library/box:1","example.com/team/box:stable"]`+"\n" {
 		t.Errorf("image inspect -f = %q", out)
 	}
+	// docker's shape first ({{.Config.Cmd}}, {{.Id}}, short RepoTags), then kago's record.
+	if out := mustKago(t, root, "inspect", "--format", "{{.Config.Cmd}} {{.Os}} {{.RootFS.Type}} {{index .RepoTags 0}}", "box:1"); out != "[/bin/sh -c /bin/sh] linux layers box:1\n" {
+		t.Errorf("inspect -f of an image = %q", out)
+	}
 	if out := mustKago(t, root, "inspect", "--format", "{{.Config.Config.Cmd}}", "box:1"); out != "[/bin/sh -c /bin/sh]\n" {
 		t.Errorf("inspect -f of an image = %q", out)
+	}
+	if out := mustKago(t, root, "image", "inspect", "-f", "{{.Id}} {{.manifestMediaType}}", "box:1"); out != id+" application/vnd.oci.image.manifest.v1+json\n" {
+		t.Errorf("image inspect -f with docker's and kago's keys = %q", out)
 	}
 	if out, err := kago(t, root, "", "inspect", "-f", "{{.ID}}", "box:1", "nosuchthing"); err == nil || !strings.Contains(err.Error(), "no such container, image, network or volume: nosuchthing") || out != id+"\n" {
 		t.Errorf("inspect of an image and an unknown name: %v %q", err, out)

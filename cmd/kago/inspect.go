@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kago-run/kago/engine"
+	"github.com/kago-run/kago/image"
 	"github.com/kago-run/kago/internal/format"
 )
 
@@ -20,6 +21,9 @@ func printInspect[T any](w io.Writer, tmpl string, values []T) error {
 		list := make([]any, len(values))
 		for i, v := range values {
 			list[i] = v
+			if img, ok := any(v).(*image.Image); ok {
+				list[i] = imageForms(img)
+			}
 		}
 		return format.Inspect(w, tmpl, list)
 	}

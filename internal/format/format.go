@@ -8,6 +8,7 @@ package format
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -242,30 +243,52 @@ func walk(t *template.Template, visit func(parse.Node)) {
 	}
 }
 
+// Forms is one object in several shapes for Inspect: say docker's view of
+// an image, then kago's record of it.
+type Forms []any
+
 // Inspect renders the template once per value and line, as docker's
 // `inspect -f`: on the value itself and, where that fails, on its JSON form,
-// so both Go field names and the JSON keys inspect prints work.
+// so both Go field names and the JSON keys inspect prints work. A Forms
+// value is tried shape by shape, then the last shape's JSON form.
 func Inspect(w io.Writer, text string, values []any) error {
 	t, err := Parse(text)
 	if err != nil {
 		return err
 	}
 	for _, v := range values {
-		s, err := Execute(t, text, v)
+		forms, ok := v.(Forms)
+		if !ok {
+			forms = Forms{v}
+		}
+		s, err := inspectOne(t, text, forms)
 		if err != nil {
-			raw, jerr := jsonForm(v)
-			if jerr != nil {
-				return err
-			}
-			if s, err = Execute(t, text, raw); err != nil {
-				return err
-			}
+			return err
 		}
 		if _, err := fmt.Fprintln(w, s); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func inspectOne(t *template.Template, text string, forms Forms) (string, error) {
+	var firstErr error
+	for _, form := range forms {
+		s, err := Execute(t, text, form)
+		if err == nil {
+			return s, nil
+		}
+		firstErr = cmp.Or(firstErr, err)
+	}
+	raw, err := jsonForm(forms[len(forms)-1])
+	if err != nil {
+		return "", firstErr
+	}
+	if s, err := Execute(t, text, raw); err == nil {
+		return s, nil
+	}
+	return "", firstErr
 }
 
 // jsonForm is v as encoding/json sees it, numbers kept as written.

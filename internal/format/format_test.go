@@ -97,3 +97,21 @@ func TestInspectFallsBackToJSONKeys(t *testing.T) {
 		t.Errorf("a bad template: %v", err)
 	}
 }
+
+func TestInspectForms(t *testing.T) {
+	type docker struct{ Id, Os string }
+	type kago struct {
+		ID   string `json:"id"`
+		Arch string `json:"arch"`
+	}
+	v := Forms{docker{"sha256:1", "linux"}, kago{"sha256:1", "amd64"}}
+	var buf bytes.Buffer
+	for _, text := range []string{"{{.Id}} {{.Os}}", "{{.ID}}", "{{.arch}}"} {
+		if err := Inspect(&buf, text, []any{v}); err != nil {
+			t.Fatalf("%s: %v", text, err)
+		}
+	}
+	if got, want := buf.String(), "sha256:1 linux\nsha256:1\namd64\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
