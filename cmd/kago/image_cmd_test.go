@@ -97,8 +97,11 @@ func TestImageVerbs(t *testing.T) {
 	if out := mustKago(t, root, "inspect", "--format", "{{.Config.Config.Cmd}}", "box:1"); out != "[/bin/sh -c /bin/sh]\n" {
 		t.Errorf("inspect -f of an image = %q", out)
 	}
-	if out := mustKago(t, root, "image", "inspect", "-f", "{{.Id}} {{.manifestMediaType}}", "box:1"); out != id+" application/vnd.oci.image.manifest.v1+json\n" {
-		t.Errorf("image inspect -f with docker's and kago's keys = %q", out)
+	if out := mustKago(t, root, "image", "inspect", "-f", "{{.Id}}", "box:1"); out != id+"\n" {
+		t.Errorf("image inspect -f {{.Id}} = %q", out)
+	}
+	if out := mustKago(t, root, "image", "inspect", "-f", "{{.manifestMediaType}}", "box:1"); out != "application/vnd.oci.image.manifest.v1+json\n" {
+		t.Errorf("image inspect -f with a JSON key of kago's record = %q", out)
 	}
 	if out, err := kago(t, root, "", "inspect", "-f", "{{.ID}}", "box:1", "nosuchthing"); err == nil || !strings.Contains(err.Error(), "no such container, image, network or volume: nosuchthing") || out != id+"\n" {
 		t.Errorf("inspect of an image and an unknown name: %v %q", err, out)
