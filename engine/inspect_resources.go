@@ -2,13 +2,15 @@ package engine
 
 import (
 	"path/filepath"
+	"strconv"
 
 	"github.com/kago-run/kago/engine/containers"
 )
 
-// InspectContainer is Inspect with the limits in force: docker's
-// HostConfig.Memory, MemorySwap, NanoCpus, CpuShares and PidsLimit, read
-// from the container's bundle, where create and update keep them.
+// InspectContainer is Inspect with what the container's bundle holds: the
+// limits in force (docker's HostConfig.Memory, MemorySwap, NanoCpus,
+// CpuShares, PidsLimit; create and update keep them there) and the
+// process's Config.Env, WorkingDir and User (as UID:GID).
 func (e *Engine) InspectContainer(r *containers.Record) map[string]any {
 	m := Inspect(r)
 	hc, ok := m["HostConfig"].(map[string]any)
@@ -17,7 +19,14 @@ func (e *Engine) InspectContainer(r *containers.Record) map[string]any {
 	}
 	hc["Memory"], hc["MemorySwap"], hc["NanoCpus"], hc["CpuShares"], hc["PidsLimit"] = int64(0), int64(0), int64(0), int64(0), int64(0)
 	spec, err := readSpec(filepath.Join(e.containers.Dir(r.ID), "config.json"))
-	if err != nil || spec.Linux.Resources == nil {
+	if err != nil {
+		return m
+	}
+	if cfg, ok := m["Config"].(map[string]any); ok && spec.Process != nil {
+		cfg["Env"], cfg["WorkingDir"] = spec.Process.Env, spec.Process.Cwd
+		cfg["User"] = strconv.FormatUint(uint64(spec.Process.User.UID), 10) + ":" + strconv.FormatUint(uint64(spec.Process.User.GID), 10)
+	}
+	if spec.Linux.Resources == nil {
 		return m
 	}
 	res := spec.Linux.Resources

@@ -48,6 +48,9 @@ func TestInspectAndPsTemplates(t *testing.T) {
 	if err := json.Unmarshal([]byte(e.ok("inspect", "-f", "{{json .Config}}", "tpl")), &cfg); err != nil || cfg.Image != "bb" || strings.Join(cfg.Cmd, " ") != "sleep 300" {
 		t.Errorf("inspect {{json .Config}}: %+v %v", cfg, err)
 	}
+	if out := e.ok("inspect", "-f", `{{range .Config.Env}}{{if eq (index (split . "=") 0) "PATH"}}{{.}}{{end}}{{end}} {{.Config.WorkingDir}} {{.Config.User}}`, "tpl"); !strings.HasPrefix(out, "PATH=/") || !strings.HasSuffix(out, " / 0:0") {
+		t.Errorf("inspect of Config.Env, WorkingDir and User = %q", out)
+	}
 	if out := e.ok("inspect", "-f", `{{join .Config.Cmd "+"}}`, "--type", "container", id[:8]); out != "sleep+300" {
 		t.Errorf("inspect with join = %q", out)
 	}
