@@ -57,7 +57,8 @@ func newContainerCmd(g *globalOptions) *cobra.Command {
 	inspect := newInspectCmd(g)
 	inspect.Flags().Set("type", "container")
 	cmd.AddCommand(ls, inspect, newContainerPruneCmd(g), newRenameCmd(g), newPauseCmd(g), newUnpauseCmd(g), newUpdateCmd(g),
-		newStopCmd(g), newKillCmd(g), newRmCmd(g))
+		newRunCmd(g), newCreateCmd(g), newStartCmd(g), newRestartCmd(g), newStopCmd(g), newKillCmd(g), newRmCmd(g),
+		newAttachCmd(g), newWaitCmd(g), newLogsCmd(g), newExecCmd(g), newTopCmd(g), newStatsCmd(g), newCpCmd(g), newPortCmd(g))
 	return cmd
 }
 
