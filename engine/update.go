@@ -82,7 +82,14 @@ func (e *Engine) updateResources(rec *containers.Record, u UpdateRequest) error 
 		return err
 	}
 	if c, err := e.runtime.Load(rec.ID); err == nil && (c.Status() == runtime.StatusRunning || c.Status() == runtime.StatusPaused) {
-		if err := c.Update(res); err != nil {
+		live := *res
+		if res.Memory != nil && res.Memory.Limit != nil {
+			// A limit below what the container uses now is refused rather
+			// than met by the OOM killer.
+			mem, check := *res.Memory, true
+			mem.CheckBeforeUpdate, live.Memory = &check, &mem
+		}
+		if err := c.Update(&live); err != nil {
 			return err
 		}
 	}

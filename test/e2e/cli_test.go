@@ -225,6 +225,16 @@ func TestPauseRenameUpdate(t *testing.T) {
 		}
 	}
 	check("after refused updates")
+	// A limit below what the container uses now is refused, and the
+	// container keeps running under its old one.
+	e.ok("exec", "q", "dd", "if=/dev/zero", "of=/dev/shm/fill", "bs=1048576", "count=24")
+	if errs := e.fails("update", "--memory", "8m", "q"); !strings.Contains(errs, "usage") || strings.Count(strings.TrimSpace(errs), "\n") > 0 {
+		t.Errorf("update below the memory in use: %q", errs)
+	}
+	if out := e.ok("inspect", "-f", "{{.State.Status}} {{.HostConfig.Memory}}", "q"); out != "running 100663296" {
+		t.Errorf("after a refused update: %q", out)
+	}
+	check("after an update below usage")
 	// A stopped container gets the new limit at its next start.
 	e.ok("stop", "-t", "1", "q")
 	e.ok("update", "--memory", "128m", "q")
