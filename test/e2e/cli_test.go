@@ -128,6 +128,9 @@ func TestPauseRenameUpdate(t *testing.T) {
 	if out := e.ok("inspect", "-f", "{{.State.Status}} {{.State.Paused}} {{.State.Running}}", "p"); out != "paused true true" {
 		t.Errorf("inspect of a paused container = %q", out)
 	}
+	if errs := e.fails("exec", "p", "true"); !strings.Contains(errs, "is paused: unpause it first") {
+		t.Errorf("exec in a paused container: %q", errs)
+	}
 	if errs := e.fails("pause", "p"); !strings.Contains(errs, "already paused") {
 		t.Errorf("pause twice: %q", errs)
 	}
@@ -159,6 +162,18 @@ func TestPauseRenameUpdate(t *testing.T) {
 		t.Errorf("pause of a stopped container: %q", errs)
 	}
 	e.ok("start", "p")
+
+	// A paused container is not probed: its health stays as it was (a
+	// probe of a frozen container would time out and make it unhealthy).
+	e.ok("run", "-d", "--name", "h", "--health-cmd", "true", "--health-interval", "100ms", "--health-timeout", "200ms", "--health-retries", "1", "bb", "sleep", "300")
+	e.eventually("h healthy", 20*time.Second, func() bool { return e.health("h")["Status"] == "healthy" })
+	e.ok("pause", "h")
+	time.Sleep(1500 * time.Millisecond)
+	if h := e.health("h"); h["Status"] != "healthy" {
+		t.Errorf("health of a paused container: %v", h)
+	}
+	e.ok("unpause", "h")
+	e.ok("rm", "-f", "h")
 
 	// rename
 	e.ok("run", "-d", "--name", "other", "bb", "sleep", "300")
