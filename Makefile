@@ -24,6 +24,7 @@ DEPS += apparmor
 # test/vm (make test-lsm-vm): qemu for the VM, mkfs.ext4 for its root.
 DEPS += qemu-system-x86 e2fsprogs
 DEPS += podman-compose bc # bench section 9 (bench/compose.sh): the compose peer
+DEPS += git # kago build: ADD of a git repository clones with the host's git (test/e2e TestBuildAddChecksumAndGit)
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

@@ -222,6 +222,13 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 	if err != nil {
 		return nil, toGRPC(err)
 	}
+	opts, err := parseTaskOptions(r.Options)
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	// One shim serves one pod, whose containers share the runtime handler
+	// and so its options.
+	rt.SystemdCgroup = opts.SystemdCgroup
 	t := &ctask{bundle: r.Bundle, execs: map[string]*process{}}
 	if len(r.Rootfs) > 0 {
 		rootfs := filepath.Join(r.Bundle, "rootfs")

@@ -26,6 +26,9 @@ const shimBinary = "containerd-shim-kago-v2"
 func installShim(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(buildDir, "shim-bin")
+	if prebuilt := os.Getenv("KAGO_SHIM_PREBUILT"); prebuilt != "" {
+		dir = filepath.Dir(prebuilt)
+	}
 	bin := filepath.Join(dir, shimBinary)
 	if _, err := os.Stat(bin); err != nil {
 		out, err := exec.Command("go", "build", "-o", bin, "github.com/kago-run/kago/cmd/"+shimBinary).CombinedOutput()
