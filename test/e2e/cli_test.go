@@ -240,6 +240,11 @@ func TestPauseRenameUpdate(t *testing.T) {
 		}
 	}
 	check("after refused updates")
+	e.ok("run", "-d", "--rm", "--name", "once", "bb", "sleep", "300")
+	if errs := e.fails("update", "--restart", "always", "once"); !strings.Contains(errs, "--rm") {
+		t.Errorf("update --restart of an --rm container: %q", errs)
+	}
+	e.ok("rm", "-f", "once")
 	// A limit below what the container uses now is refused, and the
 	// container keeps running under its old one.
 	e.ok("exec", "q", "dd", "if=/dev/zero", "of=/dev/shm/fill", "bs=1048576", "count=24")
