@@ -117,6 +117,12 @@ func imageRows(imgs []*image.Image) []imageRow {
 			}
 			r := base
 			r.Repository, r.Tag = ref.FamiliarName(), ref.Tag
+			// The digest the image has in this tag's repository, if pulled or pushed.
+			for _, d := range img.RepoDigests {
+				if dr, err := image.ParseReference(d); err == nil && dr.Name() == ref.Name() {
+					r.Digest = dr.Digest.String()
+				}
+			}
 			rows = append(rows, r)
 		}
 	}

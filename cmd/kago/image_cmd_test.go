@@ -198,6 +198,9 @@ func TestLoginPushPullVerbs(t *testing.T) {
 	if out := mustKago(t, root, "pull", ref); !strings.Contains(out, "up to date") {
 		t.Errorf("second pull output %q", out)
 	}
+	if out := mustKago(t, root, "images", "--format", "{{.Digest}}"); !regexp.MustCompile(`^sha256:[0-9a-f]{64}\n$`).MatchString(out) {
+		t.Errorf("images --format {{.Digest}} of a pulled image = %q", out)
+	}
 	mustKago(t, root, "logout", host)
 	data, _ := os.ReadFile(filepath.Join(os.Getenv("DOCKER_CONFIG"), "config.json"))
 	if strings.Contains(string(data), host) {
