@@ -1,6 +1,8 @@
 package engine
 
 import (
+	digest "github.com/opencontainers/go-digest"
+
 	"github.com/kago-run/kago/engine/containers"
 	"github.com/kago-run/kago/image"
 )
@@ -11,6 +13,10 @@ type DiskUsage struct {
 	Images     []ImageUsage
 	Containers []ContainerUsage
 	Volumes    []VolumeUsage
+	// LayersSize is the bytes of the images' layers, each layer counted
+	// once however many images share it; LayersReclaimable those of the
+	// layers no image a container uses has.
+	LayersSize, LayersReclaimable int64
 }
 
 // ImageUsage is one image with how many containers use it.
@@ -51,8 +57,22 @@ func (e *Engine) DiskUsage() (*DiskUsage, error) {
 	if err != nil {
 		return nil, err
 	}
+	layers, used := map[digest.Digest]int64{}, map[digest.Digest]bool{}
 	for _, img := range imgs {
-		du.Images = append(du.Images, ImageUsage{Image: img, Containers: byImage[img.ID.String()]})
+		n := byImage[img.ID.String()]
+		du.Images = append(du.Images, ImageUsage{Image: img, Containers: n})
+		for _, chain := range img.ChainIDs {
+			if _, ok := layers[chain]; !ok {
+				layers[chain], _ = e.Images.Snapshots().Usage(chain)
+			}
+			used[chain] = used[chain] || n > 0
+		}
+	}
+	for chain, size := range layers {
+		du.LayersSize += size
+		if !used[chain] {
+			du.LayersReclaimable += size
+		}
 	}
 	vols, err := e.volumes.List()
 	if err != nil {

@@ -42,6 +42,15 @@ func dfSummary[T any](typ string, items []T, usage func(T) (size int64, active b
 	return newDfRow(typ, len(items), active, size, free)
 }
 
+// imagesRow counts each layer once, however many images share it, as
+// docker's system df does.
+func imagesRow(du *engine.DiskUsage) dfRow {
+	r := dfSummary("Images", du.Images, func(i engine.ImageUsage) (int64, bool) { return 0, i.Containers > 0 })
+	sized := newDfRow("Images", 0, 0, du.LayersSize, du.LayersReclaimable)
+	r.Size, r.Reclaimable = sized.Size, sized.Reclaimable
+	return r
+}
+
 func newDfRow(typ string, total, active int, size, reclaimable int64) dfRow {
 	r := dfRow{Type: typ, TotalCount: fmt.Sprint(total), Active: fmt.Sprint(active), Size: image.HumanSize(size),
 		Reclaimable: image.HumanSize(reclaimable)}
@@ -80,7 +89,7 @@ func newSystemDfCmd(g *globalOptions) *cobra.Command {
 				return printDfVerbose(out, du, cacheEntries, cacheSize)
 			}
 			rows := []any{
-				dfSummary("Images", du.Images, func(i engine.ImageUsage) (int64, bool) { return i.Size, i.Containers > 0 }),
+				imagesRow(du),
 				dfSummary("Containers", du.Containers, func(c engine.ContainerUsage) (int64, bool) { return c.Size, c.Running() }),
 				dfSummary("Local Volumes", du.Volumes, func(v engine.VolumeUsage) (int64, bool) { return v.Size, v.Links > 0 }),
 			}
