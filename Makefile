@@ -9,8 +9,10 @@ all: build
 # Every command under cmd/ into bin/ (kago, kago-runc, ...). Stripped: a
 # smaller binary starts faster (and, without root, the init binary is copied
 # into a sealed memfd for every container, CVE-2019-5736).
+# The commit `kago version` shows (GOFLAGS may turn Go's own VCS stamp off).
+GIT_COMMIT ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 build:
-	$(GO) build -trimpath -ldflags "-s -w" -o bin/ ./cmd/...
+	$(GO) build -trimpath -ldflags "-s -w -X main.gitCommit=$(GIT_COMMIT)" -o bin/ ./cmd/...
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o bin/ ./cmd/kago-runc # static: no ld.so, no glibc (issue 16)
 
 # Debian packages the tests and the demo use (a busybox root for test

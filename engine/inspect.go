@@ -43,7 +43,7 @@ func Inspect(r *containers.Record) map[string]any {
 		"Id": r.ID, "Name": "/" + r.Name, "Created": ts(r.Created), "Image": r.ImageID,
 		"Path": first(r.Command), "Args": rest(r.Command), "AppArmorProfile": r.AppArmorProfile,
 		"State": map[string]any{
-			"Status": st.Status, "Running": st.Status == containers.StatusRunning,
+			"Status": inspectStatus(st), "Running": st.Status == containers.StatusRunning, "Paused": st.Status == containers.StatusRunning && st.Paused,
 			"Restarting": st.Status == containers.StatusRestarting, "Pid": st.Pid, "ExitCode": st.ExitCode,
 			"OOMKilled": st.OOMKilled, "Error": st.Error, "StartedAt": ts(st.StartedAt), "FinishedAt": ts(st.FinishedAt),
 			"MonitorPid": st.MonitorPid, // kago: the per-container monitor process
@@ -57,6 +57,14 @@ func Inspect(r *containers.Record) map[string]any {
 		"NetworkSettings": ns,
 		"Mounts":          mounts,
 	}
+}
+
+// inspectStatus is docker's State.Status: "paused" for a frozen container.
+func inspectStatus(st containers.State) string {
+	if st.Status == containers.StatusRunning && st.Paused {
+		return "paused"
+	}
+	return st.Status
 }
 
 func first(s []string) string {

@@ -231,7 +231,7 @@ func (e *Engine) FinishRun(ctx context.Context, id string, code int) (bool, erro
 			r.State.Status = containers.StatusExited
 		}
 		r.State.ExitCode, r.State.OOMKilled = code, oom
-		r.State.Pid = 0
+		r.State.Pid, r.State.Paused = 0, false
 		r.State.FinishedAt = time.Now().UTC()
 		r.Endpoint = nil
 		return nil

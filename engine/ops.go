@@ -94,7 +94,7 @@ func (e *Engine) reconcile(rec *containers.Record) (*containers.Record, error) {
 	if e.monitorAlive(rec.ID) {
 		return rec, nil
 	}
-	if c, err := e.runtime.Load(rec.ID); err == nil && c.Status() == runtime.StatusRunning {
+	if e.Running(rec.ID) {
 		return rec, nil
 	}
 	e.teardown(context.Background(), rec.ID)
@@ -103,7 +103,7 @@ func (e *Engine) reconcile(rec *containers.Record) (*containers.Record, error) {
 			return nil
 		}
 		r.State.Status = containers.StatusExited
-		r.State.Pid = 0
+		r.State.Pid, r.State.Paused = 0, false
 		r.State.ExitCode = 255
 		r.State.Error = "the container's monitor ended before it (killed, or the host rebooted)"
 		r.State.FinishedAt = time.Now().UTC()
@@ -200,6 +200,9 @@ func (e *Engine) stop(ctx context.Context, rec *containers.Record, sig unix.Sign
 		if err := c.Kill(sig, false); err != nil && !errors.Is(err, runtime.ErrState) {
 			return err
 		}
+		if err := e.thawForSignal(rec.ID); err != nil {
+			return err
+		}
 		if !e.waitExit(ctx, rec.ID, timeout) {
 			if err := c.Kill(unix.SIGKILL, true); err != nil {
 				return err
@@ -268,7 +271,10 @@ func (e *Engine) Kill(ctx context.Context, ref string, sig unix.Signal) error {
 	if err != nil {
 		return err
 	}
-	return c.Kill(sig, false)
+	if err := c.Kill(sig, false); err != nil {
+		return err
+	}
+	return e.thawForSignal(rec.ID)
 }
 
 // Signal passes sig to the container's init for a client attached to it

@@ -201,20 +201,11 @@ func newBuilderCmd(g *globalOptions) *cobra.Command {
 		Short: "Remove the build cache",
 		Args:  cobra.NoArgs,
 		RunE: withEngine(g, func(cmd *cobra.Command, args []string, e *engine.Engine) error {
-			b, err := build.New(e.Root, e.Images, nil)
+			n, bytes, err := pruneBuildCache(cmd.Context(), e)
 			if err != nil {
 				return err
 			}
-			b.Net = e.Net
-			n, err := b.Prune()
-			if err != nil {
-				return err
-			}
-			gc, err := e.Images.GC(cmd.Context())
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Deleted %d build cache entries\nTotal reclaimed space: %s\n", n, image.HumanSize(gc.Bytes))
+			fmt.Fprintf(cmd.OutOrStdout(), "Deleted %d build cache entries\nTotal reclaimed space: %s\n", n, image.HumanSize(bytes))
 			return nil
 		}),
 	}

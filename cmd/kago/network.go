@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"text/tabwriter"
 
 	"github.com/kago-run/kago/network"
 	"github.com/spf13/cobra"
@@ -57,7 +56,7 @@ func newNetworkCmd(g *globalOptions) *cobra.Command {
 		Short: "Manage networks",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(networkCreateCmd(open), networkLsCmd(open), networkInspectCmd(open), networkRmCmd(open))
+	cmd.AddCommand(networkCreateCmd(open), networkLsCmd(open), networkInspectCmd(open), networkRmCmd(open), networkPruneCmd(g))
 	return cmd
 }
 
@@ -122,39 +121,25 @@ func networkLsCmd(open func() (*network.Manager, error)) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only network names")
-	cmd.Flags().StringVar(&format, "format", "", `"json" prints one JSON object per line`)
+	cmd.Flags().StringVar(&format, "format", "", `output format: "table", "table TEMPLATE", "json" or a Go template (fields .Name .Driver .Scope .Bridge .Subnet .Gateway .CreatedAt)`)
 	return cmd
 }
 
-// printNetworks writes the table of kago network ls (or names, or JSON lines).
-func printNetworks(w io.Writer, nets []network.NetworkInfo, quiet bool, format string) error {
-	switch {
-	case format == "json":
-		enc := json.NewEncoder(w)
-		for _, n := range nets {
-			if err := enc.Encode(n); err != nil {
-				return err
-			}
-		}
-		return nil
-	case format != "":
-		return fmt.Errorf("--format %q: only \"json\" is supported", format)
-	case quiet:
+// printNetworks writes the table of kago network ls (or names, or the
+// user's --format; see network_format.go).
+func printNetworks(w io.Writer, nets []network.NetworkInfo, quiet bool, fmtFlag string) error {
+	if quiet && fmtFlag == "" {
 		for _, n := range nets {
 			fmt.Fprintln(w, n.Name)
 		}
 		return nil
 	}
-	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tDRIVER\tBRIDGE\tSUBNET\tGATEWAY")
-	for _, n := range nets {
-		fmt.Fprintf(tw, "%s\tbridge\t%s\t%s\t%s\n", n.Name, n.Bridge, n.Subnet, n.Gateway)
-	}
-	return tw.Flush()
+	return writeNetworkRows(w, nets, fmtFlag)
 }
 
 func networkInspectCmd(open func() (*network.Manager, error)) *cobra.Command {
-	return &cobra.Command{
+	var tmpl string
+	cmd := &cobra.Command{
 		Use:   "inspect NETWORK...",
 		Short: "Show networks with their attached containers as a JSON array",
 		Args:  cobra.MinimumNArgs(1),
@@ -171,11 +156,11 @@ func networkInspectCmd(open func() (*network.Manager, error)) *cobra.Command {
 				}
 				out = append(out, n)
 			}
-			enc := json.NewEncoder(cmd.OutOrStdout())
-			enc.SetIndent("", "    ")
-			return enc.Encode(out)
+			return printInspect(cmd.OutOrStdout(), tmpl, out)
 		},
 	}
+	cmd.Flags().StringVarP(&tmpl, "format", "f", "", "print each network through a Go template, e.g. {{.Subnet}}")
+	return cmd
 }
 
 func networkRmCmd(open func() (*network.Manager, error)) *cobra.Command {

@@ -32,6 +32,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kago-run/kago/engine/health"
+	"github.com/kago-run/kago/internal/atomicfile"
 	"github.com/kago-run/kago/internal/lockfile"
 	"github.com/kago-run/kago/network"
 )
@@ -96,6 +97,8 @@ type State struct {
 	ManuallyStopped bool `json:"ManuallyStopped,omitempty"`
 	// Health is the healthcheck's state while the container runs with one.
 	Health *health.State `json:"Health,omitempty"`
+	// Paused is set while the running container is frozen (kago pause).
+	Paused bool `json:"Paused,omitempty"`
 }
 
 // Record is everything the engine knows about one container.
@@ -209,14 +212,8 @@ func (s *Store) Create(rec *Record) (done func(), err error) {
 		return nil, err
 	}
 	defer unlock()
-	all, err := s.List()
-	if err != nil {
+	if err := s.nameFree(rec.Name, rec.ID); err != nil {
 		return nil, err
-	}
-	for _, r := range all {
-		if r.Name == rec.Name {
-			return nil, fmt.Errorf("the name %q is used by container %s: remove it (kago rm %s) or choose another --name: %w", rec.Name, r.ShortID(), rec.Name, ErrNameInUse)
-		}
 	}
 	if _, err := os.Lstat(s.Dir(rec.ID)); err == nil {
 		return nil, fmt.Errorf("container %s exists already", rec.ID)
@@ -243,6 +240,43 @@ func (s *Store) Create(rec *Record) (done func(), err error) {
 		return nil, fmt.Errorf("create container %s: %w", rec.Name, err)
 	}
 	return release, nil
+}
+
+// Rename gives container id a new name, checked and claimed under the
+// store-wide lock as Create claims one, so two renames (or a rename and a
+// `run --name`) cannot both take it.
+func (s *Store) Rename(id, name string) (*Record, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	unlock, err := flock(filepath.Join(s.dir, ".lock"))
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if err := s.nameFree(name, id); err != nil {
+		return nil, err
+	}
+	return s.Update(id, func(r *Record) error {
+		r.Name = name
+		return nil
+	})
+}
+
+// nameFree fails with ErrNameInUse when a container other than id has
+// name. Callers hold the store lock, so the answer holds until they are
+// done.
+func (s *Store) nameFree(name, id string) error {
+	all, err := s.List()
+	if err != nil {
+		return err
+	}
+	for _, r := range all {
+		if r.Name == name && r.ID != id {
+			return fmt.Errorf("the name %q is used by container %s: remove it (kago rm %s) or choose another name: %w", name, r.ShortID(), name, ErrNameInUse)
+		}
+	}
+	return nil
 }
 
 // CreatorAlive tells whether the process that created the container still
@@ -290,8 +324,8 @@ func (s *Store) Update(id string, fn func(*Record) error) (*Record, error) {
 }
 
 // Delete removes the container's directory and record. The directory is
-// first renamed away under the record's lock, so an Update racing the
-// delete finds no record rather than making the directory again.
+// renamed away under the record's lock (atomicfile.RemoveDir), so an Update
+// racing the delete finds no record rather than making the directory again.
 func (s *Store) Delete(id string) error {
 	if !idPattern.MatchString(id) {
 		return fmt.Errorf("invalid container ID %q", id)
@@ -304,18 +338,8 @@ func (s *Store) Delete(id string) error {
 	if err != nil {
 		return err
 	}
-	trash, err := os.MkdirTemp(s.dir, trashPrefix)
-	if err == nil {
-		err = os.Rename(dir, filepath.Join(trash, id))
-	}
-	unlock()
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		if trash != "" {
-			os.Remove(trash)
-		}
-		return fmt.Errorf("remove container %s: %w", id, err)
-	}
-	if err := os.RemoveAll(trash); err != nil {
+	defer unlock()
+	if err := atomicfile.RemoveDir(dir, trashPrefix); err != nil {
 		return fmt.Errorf("remove container %s: %w", id, err)
 	}
 	return nil
