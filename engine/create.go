@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"os"
 	"path"
 	"path/filepath"
@@ -25,6 +26,7 @@ import (
 	"github.com/kago-run/kago/engine/specgen"
 	"github.com/kago-run/kago/image"
 	"github.com/kago-run/kago/network"
+	"github.com/kago-run/kago/network/etcfiles"
 )
 
 // ResolveImage finds the image, pulling it when the store lacks it, as
@@ -126,6 +128,8 @@ func (e *Engine) Create(ctx context.Context, r CreateRequest) (*containers.Recor
 		rec.StopSignal = r.StopSignal
 	}
 	rec.Labels = maps.Clone(r.Labels)
+	rec.HostConfig = containers.HostConfig{ExtraHosts: r.ExtraHosts, DNS: r.DNS, StopTimeout: r.StopTimeout,
+		Ulimits: r.Ulimits, Devices: r.Devices, ShmSize: r.ShmSize, Sysctls: maps.Clone(r.Sysctls)}
 	done, err := e.containers.Create(rec)
 	if errors.Is(err, containers.ErrNameInUse) {
 		// The name may belong to a create that was killed: reconciling
@@ -165,6 +169,8 @@ type plan struct {
 	// appArmorProfile is the profile the container runs under ("" on a
 	// host without AppArmor), already loaded.
 	appArmorProfile string
+	// devices are the --device nodes as the host has them.
+	devices []specgen.Device
 }
 
 // plan checks the request against the image and the engine's networks:
@@ -210,6 +216,18 @@ func (e *Engine) plan(ctx context.Context, r *CreateRequest, img *image.Image) (
 	if p.appArmorProfile, err = e.appArmorProfile(ctx, r.Security.AppArmorProfile, r.Privileged); err != nil {
 		return nil, err
 	}
+	for _, u := range r.Ulimits {
+		if err := checkHostLimit(u); err != nil {
+			return nil, err
+		}
+	}
+	for _, d := range r.Devices {
+		sd, err := specDevice(d)
+		if err != nil {
+			return nil, err
+		}
+		p.devices = append(p.devices, sd)
+	}
 	if r.MacAddress != "" {
 		hw, err := mac.Parse(r.MacAddress)
 		if err != nil {
@@ -251,8 +269,17 @@ func (e *Engine) specOptions(r *CreateRequest) specgen.Options {
 		Tty: r.Tty, ReadOnly: r.ReadOnly, Privileged: r.Privileged, CapAdd: r.CapAdd, CapDrop: r.CapDrop,
 		Seccomp: r.Security.Seccomp, SeccompUnconfined: r.Security.SeccompUnconfined,
 		Memory: r.Resources.Memory, CPUs: float64(r.Resources.NanoCPUs) / 1e9, PidsLimit: r.Resources.PidsLimit,
-		HostNetwork: r.network() == NetworkHost,
+		HostNetwork: r.network() == NetworkHost, Rlimits: rlimits(r.Ulimits), ShmSize: r.ShmSize, Sysctls: r.Sysctls,
 	}
+}
+
+// rlimits are the ulimits as the spec's process.rlimits.
+func rlimits(us []Ulimit) []specs.POSIXRlimit {
+	var out []specs.POSIXRlimit
+	for _, u := range us {
+		out = append(out, specs.POSIXRlimit{Type: "RLIMIT_" + strings.ToUpper(u.Name), Soft: u.Soft, Hard: u.Hard})
+	}
+	return out
 }
 
 // fill makes what the record describes: the rootfs snapshot, the working
@@ -267,6 +294,7 @@ func (e *Engine) fill(ctx context.Context, rec *containers.Record, r *CreateRequ
 	so.Hostname = rec.Hostname
 	so.Rootfs = rootfs
 	so.AppArmorProfile = p.appArmorProfile
+	so.Devices = p.devices
 	if p.user != nil {
 		so.User, so.UserSet = *p.user, true
 	}
@@ -286,7 +314,7 @@ func (e *Engine) fill(ctx context.Context, rec *containers.Record, r *CreateRequ
 	if err != nil {
 		return err
 	}
-	etc, err := e.etcFiles(dir, rec.Network, rec.Hostname)
+	etc, err := e.etcFiles(dir, rec)
 	if err != nil {
 		return err
 	}
@@ -401,16 +429,27 @@ func (e *Engine) specMounts(recs []containers.Mount, ms []Mount) ([]specs.Mount,
 // etcFiles creates the hosts, hostname and resolv.conf files the network
 // manager fills (or, for host and none, fills them itself) and returns their
 // bind mounts.
-func (e *Engine) etcFiles(dir, netName, hostname string) ([]specs.Mount, error) {
+func (e *Engine) etcFiles(dir string, rec *containers.Record) ([]specs.Mount, error) {
 	files := map[string][]byte{"hosts": nil, "hostname": nil, "resolv.conf": nil}
-	switch netName {
+	hc := rec.HostConfig
+	// host-gateway is the default bridge's gateway here, as docker's.
+	extra := network.ExtraHostEntries(hc.ExtraHosts, e.Net.Config().Subnet.Addr().Next())
+	switch rec.Network {
 	case "host":
 		for name, src := range map[string]string{"hosts": "/etc/hosts", "resolv.conf": "/etc/resolv.conf", "hostname": "/etc/hostname"} {
 			files[name], _ = os.ReadFile(src)
 		}
+		files["hosts"] = etcfiles.AppendHosts(files["hosts"], extra)
+		if !hc.DNS.IsZero() {
+			files["resolv.conf"] = etcfiles.Resolv(files["resolv.conf"], netip.Addr{}, hc.DNS)
+		}
 	case "none":
-		files["hosts"] = []byte("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t" + hostname + "\n")
-		files["hostname"] = []byte(hostname + "\n")
+		files["hosts"] = etcfiles.Hosts(etcfiles.Entry{IP: netip.MustParseAddr("127.0.0.1"), Names: []string{rec.Hostname}}, nil, extra...)
+		files["hostname"] = etcfiles.Hostname(rec.Hostname)
+		if !hc.DNS.IsZero() {
+			host, _ := os.ReadFile(e.Net.Config().ResolvConf)
+			files["resolv.conf"] = etcfiles.Resolv(host, netip.Addr{}, hc.DNS)
+		}
 	}
 	var mounts []specs.Mount
 	for _, name := range []string{"hosts", "hostname", "resolv.conf"} {

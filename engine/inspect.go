@@ -49,11 +49,9 @@ func Inspect(r *containers.Record) map[string]any {
 			"MonitorPid": st.MonitorPid, // kago: the per-container monitor process
 			"Health":     st.Health,
 		},
-		"RestartCount": st.RestartCount,
-		"HostConfig": map[string]any{
-			"NetworkMode": r.Network, "RestartPolicy": r.Restart, "AutoRemove": r.AutoRemove,
-		},
-		"Config":          map[string]any{"Hostname": r.Hostname, "Image": r.Image, "Cmd": r.Command, "Tty": r.Tty, "StopSignal": r.StopSignal, "Healthcheck": r.Healthcheck, "Labels": r.Labels},
+		"RestartCount":    st.RestartCount,
+		"HostConfig":      hostConfig(r),
+		"Config":          map[string]any{"Hostname": r.Hostname, "Image": r.Image, "Cmd": r.Command, "Tty": r.Tty, "StopSignal": r.StopSignal, "StopTimeout": r.HostConfig.StopTimeout, "Healthcheck": r.Healthcheck, "Labels": r.Labels},
 		"NetworkSettings": ns,
 		"Mounts":          mounts,
 	}
@@ -71,4 +69,33 @@ func rest(s []string) []string {
 		return []string{}
 	}
 	return s[1:]
+}
+
+// hostConfig is docker's HostConfig of the record.
+func hostConfig(r *containers.Record) map[string]any {
+	hc := r.HostConfig
+	extra := []string{}
+	for _, h := range hc.ExtraHosts {
+		extra = append(extra, h.String())
+	}
+	dns := []string{}
+	for _, a := range hc.DNS.Servers {
+		dns = append(dns, a.String())
+	}
+	shm := hc.ShmSize
+	if shm == 0 {
+		shm = 64 << 20
+	}
+	return map[string]any{
+		"NetworkMode": r.Network, "RestartPolicy": r.Restart, "AutoRemove": r.AutoRemove,
+		"ExtraHosts": extra, "Dns": dns, "DnsSearch": nonNil(hc.DNS.Search), "DnsOptions": nonNil(hc.DNS.Options),
+		"Ulimits": nonNil(hc.Ulimits), "Devices": nonNil(hc.Devices), "ShmSize": shm, "Sysctls": hc.Sysctls,
+	}
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }

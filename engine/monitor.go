@@ -289,6 +289,7 @@ func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, io 
 		ep, err = e.Net.Attach(ctx, network.AttachRequest{
 			ContainerID: id, Network: rec.Network, NetnsPath: fmt.Sprintf("/proc/%d/ns/net", c.Pid()),
 			Hostname: rec.Hostname, Aliases: append(hostAliases(rec.Name), rec.NetworkAliases...), Ports: rec.Ports, MAC: rec.MacAddress,
+			ExtraHosts: rec.HostConfig.ExtraHosts, DNS: rec.HostConfig.DNS,
 			Resolver:  true,
 			HostsPath: filepath.Join(dir, "hosts"), HostnamePath: filepath.Join(dir, "hostname"),
 			ResolvConfPath: filepath.Join(dir, "resolv.conf"),
@@ -297,7 +298,7 @@ func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, io 
 			return nil, err
 		}
 		if rec.Network != string(NetworkBridge) {
-			e.ensureResolver(ctx, rec.Network, filepath.Join(dir, "resolv.conf"))
+			e.ensureResolver(ctx, rec.Network, filepath.Join(dir, "resolv.conf"), rec.HostConfig.DNS)
 		}
 	}
 	if err = c.Start(ctx); err != nil {

@@ -69,6 +69,22 @@ type CreateRequest struct {
 	// StopSignal replaces the image's STOPSIGNAL (--stop-signal,
 	// compose's stop_signal); "" keeps the image's.
 	StopSignal string
+	// StopTimeout is how long stop and restart wait after the stop signal
+	// before SIGKILL when they are not told (--stop-timeout, compose's
+	// stop_grace_period); nil: 10 seconds.
+	StopTimeout *int
+	// ExtraHosts are more /etc/hosts lines (--add-host).
+	ExtraHosts []ExtraHost
+	// DNS replaces parts of the host's resolver settings (--dns...).
+	DNS DNS
+	// Ulimits replace the default resource limits (--ulimit).
+	Ulimits []Ulimit
+	// Devices are host device nodes made in the container (--device).
+	Devices []Device
+	// ShmSize is the size of /dev/shm in bytes (--shm-size); 0: 64 MiB.
+	ShmSize int64
+	// Sysctls are namespaced kernel parameters of the container (--sysctl).
+	Sysctls map[string]string
 	// Cwd resolves relative bind sources (-v ./site:/www; compose: the
 	// project directory); default the process's working directory.
 	Cwd string
@@ -404,6 +420,43 @@ func (r *CreateRequest) Validate() error {
 	if r.StopSignal != "" {
 		if _, err := runtime.ParseSignal(r.StopSignal); err != nil {
 			return fmt.Errorf("stop signal %q: %w", r.StopSignal, err)
+		}
+	}
+	if r.StopTimeout != nil && *r.StopTimeout < -1 {
+		return fmt.Errorf("--stop-timeout %d: use seconds, or -1 to wait for ever", *r.StopTimeout)
+	}
+	if err := validateDNS(r.DNS); err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, u := range r.Ulimits {
+		if err := validateUlimit(u); err != nil {
+			return err
+		}
+		if seen[u.Name] {
+			return fmt.Errorf("ulimit %s is given twice: keep one", u.Name)
+		}
+		seen[u.Name] = true
+	}
+	for _, d := range r.Devices {
+		if err := validateDevice(d); err != nil {
+			return err
+		}
+	}
+	for _, h := range r.ExtraHosts {
+		if err := etcfiles.ValidateHostname(h.Name); err != nil {
+			return fmt.Errorf("--add-host: %w", err)
+		}
+		if !h.HostGateway && !h.IP.IsValid() {
+			return fmt.Errorf("--add-host %s: an IP address or host-gateway is required", h.Name)
+		}
+	}
+	if r.ShmSize < 0 {
+		return fmt.Errorf("--shm-size %d must not be negative", r.ShmSize)
+	}
+	for k, v := range r.Sysctls {
+		if err := validateSysctl(k, v, r.network()); err != nil {
+			return err
 		}
 	}
 	for k := range r.Labels {

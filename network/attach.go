@@ -29,6 +29,12 @@ type AttachRequest struct {
 	MAC     string     // explicit --mac-address; "": derived from the IP
 	IP      netip.Addr // static --ip; zero: next free
 	Ports   []PortMapping
+	// ExtraHosts are more lines of the container's /etc/hosts (--add-host).
+	ExtraHosts []ExtraHost
+	// DNS are the container's own resolver settings (--dns...): they go
+	// into its resolv.conf, and its network's resolver forwards the names
+	// it does not know to DNS.Servers instead of the host's.
+	DNS etcfiles.DNS
 	// Resolver points the container's resolv.conf at its user network's
 	// resolver (see ServeResolver), which the caller keeps running; on the
 	// default network it changes nothing (docker's rule).
@@ -55,6 +61,68 @@ type Endpoint struct {
 	Ports       []PortMapping `json:"ports,omitempty"` // host ports resolved
 	NetnsPath   string        `json:"netnsPath"`
 	HostsPath   string        `json:"hostsPath,omitempty"`
+	// ExtraHosts are the --add-host entries, host-gateway resolved: a
+	// rewrite of the hosts file (a peer came or went) keeps them.
+	ExtraHosts []etcfiles.Entry `json:"extraHosts,omitempty"`
+	// DNSServers are the container's --dns servers, where the network's
+	// resolver forwards its queries for other names.
+	DNSServers []netip.Addr `json:"dnsServers,omitempty"`
+}
+
+// ExtraHost is one --add-host entry: a name and its address, or, with
+// HostGateway, docker's host-gateway: the host's address on the
+// container's network (its gateway), which the container can always reach.
+type ExtraHost struct {
+	Name        string
+	IP          netip.Addr
+	HostGateway bool
+}
+
+// ParseExtraHost parses docker's --add-host NAME:IP (or NAME=IP; IPv6 may
+// be written in brackets), where IP may be host-gateway.
+func ParseExtraHost(s string) (ExtraHost, error) {
+	name, ip, ok := strings.Cut(s, "=")
+	if !ok {
+		name, ip, ok = strings.Cut(s, ":")
+	}
+	if !ok || name == "" || ip == "" {
+		return ExtraHost{}, fmt.Errorf("invalid --add-host %q: use NAME:IP or NAME:host-gateway", s)
+	}
+	if err := etcfiles.ValidateHostname(name); err != nil {
+		return ExtraHost{}, fmt.Errorf("invalid --add-host %q: %w", s, err)
+	}
+	if ip == HostGateway {
+		return ExtraHost{Name: name, HostGateway: true}, nil
+	}
+	addr, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(ip, "["), "]"))
+	if err != nil || addr.Zone() != "" {
+		return ExtraHost{}, fmt.Errorf("invalid --add-host %q: %q is not an IP address (nor host-gateway)", s, ip)
+	}
+	return ExtraHost{Name: name, IP: addr}, nil
+}
+
+// HostGateway is the special --add-host address that means the host.
+const HostGateway = "host-gateway"
+
+// String is the entry as --add-host takes it.
+func (h ExtraHost) String() string {
+	if h.HostGateway {
+		return h.Name + ":" + HostGateway
+	}
+	return h.Name + ":" + h.IP.String()
+}
+
+// ExtraHostEntries resolves host-gateway to gateway.
+func ExtraHostEntries(hs []ExtraHost, gateway netip.Addr) []etcfiles.Entry {
+	var out []etcfiles.Entry
+	for _, h := range hs {
+		ip := h.IP
+		if h.HostGateway {
+			ip = gateway
+		}
+		out = append(out, etcfiles.Entry{IP: ip, Names: []string{h.Name}})
+	}
+	return out
 }
 
 var containerIDRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
@@ -179,7 +247,8 @@ func (m *Manager) Attach(ctx context.Context, req AttachRequest) (*Endpoint, err
 		hw, _ := mac.Parse(hwStr)
 		ep := Endpoint{ContainerID: id, Network: n.Name, IP: ip, Prefix: n.Subnet.Bits(), Gateway: n.Gateway,
 			MAC: hwStr, HostVeth: link.HostVethName(id), Bridge: n.Bridge, IfName: req.IfName,
-			Hostname: req.Hostname, Aliases: req.Aliases, Ports: published, NetnsPath: req.NetnsPath, HostsPath: req.HostsPath}
+			Hostname: req.Hostname, Aliases: req.Aliases, Ports: published, NetnsPath: req.NetnsPath, HostsPath: req.HostsPath,
+			ExtraHosts: ExtraHostEntries(req.ExtraHosts, n.Gateway), DNSServers: req.DNS.Servers}
 		if err := link.AddVeth(link.Veth{HostName: ep.HostVeth, Bridge: n.Bridge, NetnsPath: req.NetnsPath, IfName: req.IfName,
 			MAC: hw, Addr: netip.PrefixFrom(ip, ep.Prefix), Gateway: n.Gateway}); err != nil {
 			return fmt.Errorf("attach %s: %w", id, err)
@@ -339,10 +408,11 @@ func (m *Manager) writeFiles(req AttachRequest, ep Endpoint, s *state) error {
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("read host resolver config %s: %w", m.cfg.ResolvConf, err)
 		}
-		conf := etcfiles.ResolvConf(host)
+		var via netip.Addr
 		if req.Resolver && ep.Network != DefaultNetwork {
-			conf = etcfiles.ResolvConfVia(host, ep.Gateway)
+			via = ep.Gateway
 		}
+		conf := etcfiles.Resolv(host, via, req.DNS)
 		if err := writeInPlace(req.ResolvConfPath, conf); err != nil {
 			return err
 		}
@@ -362,7 +432,7 @@ func (m *Manager) hostsFor(s *state, ep Endpoint) []byte {
 			peers = append(peers, entryOf(p))
 		}
 	}
-	return etcfiles.Hosts(entryOf(ep), peers)
+	return etcfiles.Hosts(entryOf(ep), peers, ep.ExtraHosts...)
 }
 
 // updatePeerHosts rewrites the hosts file of every endpoint on network except

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -160,8 +161,13 @@ func (m *Manager) serveResolver(ctx context.Context, name string, ready func(err
 // work too, as the resolver runs in the host's network namespace.
 func (m *Manager) upstreams() []string {
 	data, _ := os.ReadFile(m.cfg.ResolvConf)
+	return upstreamAddrs(etcfiles.Nameservers(data))
+}
+
+// upstreamAddrs are resolver addresses as host:53.
+func upstreamAddrs(addrs []netip.Addr) []string {
 	var out []string
-	for _, a := range etcfiles.Nameservers(data) {
+	for _, a := range addrs {
 		if a.Zone() == "" {
 			out = append(out, net.JoinHostPort(a.String(), "53"))
 		}
@@ -204,7 +210,8 @@ func (r *recordFile) reload() int {
 	var entries []dns.Entry
 	for _, ep := range eps {
 		if ep.Network == r.network {
-			entries = append(entries, dns.Entry{IP: ep.IP, Names: append(append([]string{}, ep.Aliases...), ep.Hostname)})
+			entries = append(entries, dns.Entry{IP: ep.IP, Names: append(append([]string{}, ep.Aliases...), ep.Hostname),
+				Upstreams: upstreamAddrs(ep.DNSServers)})
 		}
 	}
 	r.t, r.n, r.stamp = dns.NewTable(entries), len(entries), stamp

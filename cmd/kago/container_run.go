@@ -38,6 +38,15 @@ type runFlags struct {
 	cpus       string
 	pidsLimit  int64
 	secOpts    []string
+	labels     []string
+	labelFiles []string
+	addHosts   []string
+	dns        []string
+	ulimits    []string
+	devices    []string
+	shmSize    string
+	stopTime   int
+	sysctls    []string
 	detach     bool
 }
 
@@ -71,6 +80,18 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVarP(&f.r.Tty, "tty", "t", false, "allocate a pseudo-terminal")
 	fs.BoolVarP(&f.r.OpenStdin, "interactive", "i", false, "keep stdin open")
 	f.health.register(fs)
+	fs.StringArrayVarP(&f.labels, "label", "l", nil, "set metadata on the container (KEY=VALUE)")
+	fs.StringArrayVar(&f.labelFiles, "label-file", nil, "read labels from a file of KEY=VALUE lines")
+	fs.StringArrayVar(&f.addHosts, "add-host", nil, "add a line to /etc/hosts: HOST:IP (IP may be host-gateway)")
+	fs.StringArrayVar(&f.dns, "dns", nil, "DNS server for the container (its network's resolver forwards to it)")
+	fs.StringArrayVar(&f.r.DNS.Search, "dns-search", nil, "DNS search domain ('.' for none)")
+	fs.StringArrayVar(&f.r.DNS.Options, "dns-option", nil, "resolv.conf option, like ndots:2")
+	fs.StringArrayVar(&f.ulimits, "ulimit", nil, "resource limit: NAME=SOFT[:HARD], e.g. nofile=1024:2048")
+	fs.StringArrayVar(&f.devices, "device", nil, "add a host device: HOST[:CONTAINER][:rwm]")
+	fs.StringVar(&f.shmSize, "shm-size", "", "size of /dev/shm (default 64m)")
+	fs.StringVar(&f.r.StopSignal, "stop-signal", "", "signal that stops the container (default: the image's, or SIGTERM)")
+	fs.IntVar(&f.stopTime, "stop-timeout", 0, "seconds stop waits before killing (default 10; -1: for ever)")
+	fs.StringArrayVar(&f.sysctls, "sysctl", nil, "namespaced kernel parameter: NAME=VALUE")
 	fs.BoolVar(&f.r.Init, "init", false, "run a minimal init as PID 1 that forwards signals and reaps zombies")
 }
 
@@ -148,11 +169,66 @@ func (f *runFlags) request(cmd *cobra.Command, args []string) (engine.CreateRequ
 	if r.Security, err = engine.ParseSecurityOpts(f.secOpts); err != nil {
 		return r, err
 	}
+	if err := f.hostConfig(cmd, &r); err != nil {
+		return r, err
+	}
 	if r.Cwd, err = os.Getwd(); err != nil {
 		return r, fmt.Errorf("the current directory (relative bind sources resolve against it): %w", err)
 	}
 	r.PullProgress = os.Stderr
 	return r, nil
+}
+
+// hostConfig parses the flags of labels, /etc files, limits, devices and
+// stopping.
+func (f *runFlags) hostConfig(cmd *cobra.Command, r *engine.CreateRequest) error {
+	var err error
+	if r.Labels, err = engine.ParseLabels(f.labels, f.labelFiles); err != nil {
+		return err
+	}
+	for _, h := range f.addHosts {
+		eh, err := engine.ParseExtraHost(h)
+		if err != nil {
+			return err
+		}
+		r.ExtraHosts = append(r.ExtraHosts, eh)
+	}
+	if r.DNS.Servers, err = engine.ParseDNSServers(f.dns); err != nil {
+		return err
+	}
+	for _, u := range f.ulimits {
+		ul, err := engine.ParseUlimit(u)
+		if err != nil {
+			return err
+		}
+		r.Ulimits = append(r.Ulimits, ul)
+	}
+	for _, d := range f.devices {
+		dev, err := engine.ParseDevice(d)
+		if err != nil {
+			return err
+		}
+		r.Devices = append(r.Devices, dev)
+	}
+	if f.shmSize != "" {
+		if r.ShmSize, err = specgen.ParseBytes(f.shmSize); err != nil || r.ShmSize <= 0 {
+			return fmt.Errorf("invalid --shm-size %q: want a size like 64m", f.shmSize)
+		}
+	}
+	if cmd.Flags().Changed("stop-timeout") {
+		r.StopTimeout = &f.stopTime
+	}
+	for _, s := range f.sysctls {
+		k, v, err := engine.ParseSysctl(s)
+		if err != nil {
+			return err
+		}
+		if r.Sysctls == nil {
+			r.Sysctls = map[string]string{}
+		}
+		r.Sysctls[k] = v
+	}
+	return nil
 }
 
 func newRunCmd(g *globalOptions) *cobra.Command {
@@ -357,7 +433,7 @@ func newRestartCmd(g *globalOptions) *cobra.Command {
 		Args:  cobra.MinimumNArgs(1),
 		RunE: withEngine(g, func(cmd *cobra.Command, args []string, e *engine.Engine) error {
 			return eachContainer(cmd, args, func(ref string) error {
-				if err := e.Stop(cmd.Context(), ref, time.Duration(secs)*time.Second); err != nil {
+				if err := e.Stop(cmd.Context(), ref, stopTimeout(cmd, secs)); err != nil {
 					return err
 				}
 				_, err := e.Start(cmd.Context(), ref)
@@ -365,8 +441,17 @@ func newRestartCmd(g *globalOptions) *cobra.Command {
 			})
 		}),
 	}
-	cmd.Flags().IntVarP(&secs, "time", "t", 10, "seconds to wait before killing")
+	cmd.Flags().IntVarP(&secs, "time", "t", 10, "seconds to wait before killing (default: the container's --stop-timeout, 10)")
 	return cmd
+}
+
+// stopTimeout is -t as Engine.Stop takes it: negative when not given, so
+// the container's --stop-timeout applies.
+func stopTimeout(cmd *cobra.Command, secs int) time.Duration {
+	if !cmd.Flags().Changed("time") {
+		return -1
+	}
+	return time.Duration(secs) * time.Second
 }
 
 // eachContainer runs fn for each argument, printing each one done, and

@@ -34,6 +34,7 @@ import (
 	"github.com/kago-run/kago/engine/health"
 	"github.com/kago-run/kago/internal/lockfile"
 	"github.com/kago-run/kago/network"
+	"github.com/kago-run/kago/network/etcfiles"
 )
 
 // Errors callers test with errors.Is.
@@ -78,6 +79,34 @@ type RestartPolicy struct {
 	MaximumRetryCount int               `json:"MaximumRetryCount"`
 }
 
+// Ulimit is one resource limit of the container's process (--ulimit),
+// with docker's short name (nofile, nproc, ...).
+type Ulimit struct {
+	Name string `json:"Name"`
+	Soft uint64 `json:"Soft"`
+	Hard uint64 `json:"Hard"`
+}
+
+// Device is a host device made in the container (--device).
+type Device struct {
+	PathOnHost        string `json:"PathOnHost"`
+	PathInContainer   string `json:"PathInContainer"`
+	CgroupPermissions string `json:"CgroupPermissions"` // some of r, w, m
+}
+
+// HostConfig are the run flags the record keeps: what each start needs
+// again (the /etc files) and what inspect shows; the rest of them are in
+// the bundle's config.json.
+type HostConfig struct {
+	ExtraHosts  []network.ExtraHost `json:"ExtraHosts,omitempty"`
+	DNS         etcfiles.DNS        `json:"Dns,omitzero"`
+	StopTimeout *int                `json:"StopTimeout,omitempty"` // seconds
+	Ulimits     []Ulimit            `json:"Ulimits,omitempty"`
+	Devices     []Device            `json:"Devices,omitempty"`
+	ShmSize     int64               `json:"ShmSize,omitempty"`
+	Sysctls     map[string]string   `json:"Sysctls,omitempty"`
+}
+
 // State is what happened to the container last.
 type State struct {
 	Status       string    `json:"Status"`
@@ -118,6 +147,7 @@ type Record struct {
 	AutoRemove     bool                  `json:"AutoRemove"`
 	StopSignal     string                `json:"StopSignal,omitempty"`
 	Labels         map[string]string     `json:"Labels,omitempty"`
+	HostConfig     HostConfig            `json:"HostConfig,omitzero"`
 	// Healthcheck is the container's healthcheck (the request's over the
 	// image's); nil for none.
 	Healthcheck *health.Config `json:"Healthcheck,omitempty"`
