@@ -127,7 +127,17 @@ func (e *Engine) Create(ctx context.Context, r CreateRequest) (*containers.Recor
 	if r.StopSignal != "" {
 		rec.StopSignal = r.StopSignal
 	}
-	rec.Labels = maps.Clone(r.Labels)
+	// As docker's, the container's labels are the image's with the
+	// request's over them.
+	if len(img.Config.Config.Labels)+len(r.Labels) > 0 {
+		rec.Labels = maps.Clone(img.Config.Config.Labels)
+		if rec.Labels == nil {
+			rec.Labels = map[string]string{}
+		}
+		maps.Copy(rec.Labels, r.Labels)
+	}
+	rec.Entrypoint, rec.Cmd = specgen.EntrypointCmd(img.Config.Config, e.specOptions(&r))
+	rec.User = cmp.Or(r.User, img.Config.Config.User)
 	rec.HostConfig = containers.HostConfig{ExtraHosts: r.ExtraHosts, DNS: r.DNS, StopTimeout: r.StopTimeout,
 		Ulimits: r.Ulimits, Devices: r.Devices, ShmSize: r.ShmSize, Sysctls: maps.Clone(r.Sysctls)}
 	done, err := e.containers.Create(rec)

@@ -135,6 +135,11 @@ type Record struct {
 	ImageID string    `json:"ImageId"` // sha256:...
 	Created time.Time `json:"Created"`
 	Command []string  `json:"Command"` // process args, for ps
+	// Entrypoint, Cmd and User are the container's config as docker keeps
+	// it (the request's over the image's), for commit.
+	Entrypoint []string `json:"Entrypoint,omitempty"`
+	Cmd        []string `json:"Cmd,omitempty"`
+	User       string   `json:"User,omitempty"`
 	// Network is the network name: bridge, host, none or a user network.
 	Network string `json:"Network"`
 	// NetworkAliases are the container's extra names on a user network.

@@ -86,9 +86,10 @@ type Device struct {
 	Access       string // some of r, w, m
 }
 
-// Command returns the argv docker would run for this image and these flags.
-func Command(img ocispec.ImageConfig, o Options) ([]string, error) {
-	entry, cmd := img.Entrypoint, img.Cmd
+// EntrypointCmd returns the container's Entrypoint and Cmd, as docker
+// keeps them in its config (commit makes an image of them).
+func EntrypointCmd(img ocispec.ImageConfig, o Options) (entry, cmd []string) {
+	entry, cmd = img.Entrypoint, img.Cmd
 	if o.Entrypoint != nil {
 		entry, cmd = nil, nil
 		if *o.Entrypoint != "" {
@@ -98,6 +99,12 @@ func Command(img ocispec.ImageConfig, o Options) ([]string, error) {
 	if len(o.Args) > 0 {
 		cmd = o.Args
 	}
+	return entry, cmd
+}
+
+// Command returns the argv docker would run for this image and these flags.
+func Command(img ocispec.ImageConfig, o Options) ([]string, error) {
+	entry, cmd := EntrypointCmd(img, o)
 	argv := append(append([]string{}, entry...), cmd...)
 	if len(argv) == 0 {
 		return nil, errors.New("no command specified: the image has no Entrypoint or Cmd; give one after the image name")
