@@ -29,7 +29,7 @@ var serviceKeys = keySet("image", "command", "entrypoint", "environment", "env_f
 var (
 	deployKeys        = keySet("replicas")
 	buildKeys         = keySet("context", "dockerfile", "args", "target", "labels", "network", "no_cache", "pull")
-	serviceNetKeys    = keySet("aliases")
+	serviceNetKeys    = keySet("aliases", "priority")
 	dependsOnKeys     = keySet("condition", "required", "restart")
 	volumeMountKeys   = keySet("type", "source", "target", "read_only", "bind", "volume", "tmpfs")
 	bindKeys          = keySet("create_host_path")
@@ -169,9 +169,6 @@ func checkService(p *types.Project, s types.ServiceConfig) error {
 	if s.ContainerName != "" && s.GetScale() > 1 {
 		return fmt.Errorf("service %q: container_name %q cannot be used with more than one replica", s.Name, s.ContainerName)
 	}
-	if len(s.Networks) > 1 {
-		return fmt.Errorf("service %q: networks: a kago container joins one network, this service lists %d", s.Name, len(s.Networks))
-	}
 	for _, v := range s.Volumes {
 		switch v.Type {
 		case types.VolumeTypeBind, types.VolumeTypeVolume, types.VolumeTypeTmpfs:
@@ -289,16 +286,25 @@ func Request(p *types.Project, s types.ServiceConfig, number int) (engine.Create
 	case s.NetworkMode == "bridge":
 		r.Network = engine.NetworkBridge
 	default:
-		for key, sn := range s.Networks {
+		// As docker compose: the networks by priority, then name; the
+		// first is the container's first (its default route).
+		keys := slices.SortedFunc(maps.Keys(s.Networks), func(a, b string) int {
+			return cmp.Or(cmp.Compare(priority(s.Networks[b]), priority(s.Networks[a])), cmp.Compare(a, b))
+		})
+		for i, key := range keys {
 			n, ok := p.Networks[key]
 			if !ok {
 				return fail("networks", fmt.Errorf("network %q is not defined in the project", key))
 			}
-			r.Network = engine.NetworkMode(n.Name)
-			r.NetworkAliases = append(r.NetworkAliases, s.Name)
-			if sn != nil {
-				r.NetworkAliases = append(r.NetworkAliases, sn.Aliases...)
+			aliases := []string{s.Name}
+			if sn := s.Networks[key]; sn != nil {
+				aliases = append(aliases, sn.Aliases...)
 			}
+			if i == 0 {
+				r.Network, r.NetworkAliases = engine.NetworkMode(n.Name), aliases
+				continue
+			}
+			r.MoreNetworks = append(r.MoreNetworks, engine.NetworkConfig{Name: n.Name, Aliases: aliases})
 		}
 	}
 	if err := hostConfig(s, &r); err != nil {
@@ -324,6 +330,14 @@ func Request(p *types.Project, s types.ServiceConfig, number int) (engine.Create
 		return engine.CreateRequest{}, fmt.Errorf("service %q: %w", s.Name, err)
 	}
 	return r, nil
+}
+
+// priority is a service network's priority (0 when not set).
+func priority(sn *types.ServiceNetworkConfig) int {
+	if sn == nil {
+		return 0
+	}
+	return sn.Priority
 }
 
 // hostConfig sets the request's /etc files, limits, devices, sysctls and

@@ -112,7 +112,7 @@ func (e *Engine) Create(ctx context.Context, r CreateRequest) (*containers.Recor
 	}
 	rec := &containers.Record{
 		ID: id, Name: name, Image: r.Image, ImageID: img.ID.String(), Created: time.Now().UTC(),
-		Command: p.argv, Network: string(p.network), NetworkAliases: r.NetworkAliases, Ports: p.ports, Hostname: hostname, MacAddress: p.mac,
+		Command: p.argv, Network: string(p.network), NetworkAliases: r.NetworkAliases, MoreNetworks: r.MoreNetworks, Ports: p.ports, Hostname: hostname, MacAddress: p.mac,
 		Mounts: recMounts, Restart: r.Restart, AutoRemove: r.AutoRemove, StopSignal: img.Config.Config.StopSignal,
 		Tty: r.Tty, OpenStdin: r.OpenStdin, Creating: true, AppArmorProfile: p.appArmorProfile,
 		State: containers.State{Status: containers.StatusCreated},
@@ -215,11 +215,13 @@ func (e *Engine) plan(ctx context.Context, r *CreateRequest, img *image.Image) (
 			p.ports = append(p.ports, network.PortMapping{ContainerPort: uint16(n), Protocol: cmp.Or(proto, "tcp")})
 		}
 	}
-	if p.network.OwnInterface() && p.network != NetworkBridge {
-		if _, err := e.Net.Inspect(ctx, string(p.network)); err != nil {
-			if errors.Is(err, network.ErrNotFound) {
-				return nil, fmt.Errorf("network %s not found: create it with `kago network create %s`", p.network, p.network)
-			}
+	if p.network.OwnInterface() {
+		if err := e.networkExists(ctx, string(p.network)); err != nil {
+			return nil, err
+		}
+	}
+	for _, nc := range r.MoreNetworks {
+		if err := e.networkExists(ctx, nc.Name); err != nil {
 			return nil, err
 		}
 	}
@@ -246,6 +248,20 @@ func (e *Engine) plan(ctx context.Context, r *CreateRequest, img *image.Image) (
 		p.mac = hw.String()
 	}
 	return p, nil
+}
+
+// networkExists checks that a container can join the network.
+func (e *Engine) networkExists(ctx context.Context, name string) error {
+	if NetworkMode(name) == NetworkBridge {
+		return nil
+	}
+	if _, err := e.Net.Inspect(ctx, name); err != nil {
+		if errors.Is(err, network.ErrNotFound) {
+			return fmt.Errorf("network %s not found: create it with `kago network create %s`", name, name)
+		}
+		return err
+	}
+	return nil
 }
 
 // imageUser resolves USER[:GROUP] against the image's /etc/passwd and

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/kago-run/kago/engine/containers"
+	"github.com/kago-run/kago/network"
 )
 
 // Inspect renders a record the way `docker inspect` shows a container, for
@@ -31,10 +32,8 @@ func Inspect(r *containers.Record) map[string]any {
 			ports[key] = append(list, map[string]string{"HostIp": hostIP, "HostPort": strconv.Itoa(int(p.HostPort))})
 		}
 		ns["Ports"] = ports
-		ns["Networks"] = map[string]any{r.Network: map[string]any{
-			"IPAddress": ep.IP.String(), "MacAddress": ep.MAC, "Gateway": ep.Gateway.String(), "IPPrefixLen": ep.Prefix, "Aliases": ep.Aliases,
-		}}
 	}
+	ns["Networks"] = networksOf(r)
 	mounts := r.Mounts
 	if mounts == nil {
 		mounts = []containers.Mount{}
@@ -98,4 +97,31 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+// networksOf is docker's NetworkSettings.Networks: every network of the
+// container, with its live address when it runs.
+func networksOf(r *containers.Record) map[string]any {
+	out := map[string]any{}
+	if !NetworkMode(r.Network).OwnInterface() {
+		return out
+	}
+	eps := r.MoreEndpoints
+	if r.Endpoint != nil {
+		eps = append([]network.Endpoint{*r.Endpoint}, eps...)
+	}
+	add := func(name string, aliases []string) {
+		v := map[string]any{"NetworkID": name, "IPAddress": "", "MacAddress": "", "Gateway": "", "IPPrefixLen": 0, "Aliases": aliases}
+		for _, ep := range eps {
+			if ep.Network == name {
+				v["IPAddress"], v["MacAddress"], v["Gateway"], v["IPPrefixLen"], v["Aliases"] = ep.IP.String(), ep.MAC, ep.Gateway.String(), ep.Prefix, ep.Aliases
+			}
+		}
+		out[name] = v
+	}
+	add(r.Network, r.NetworkAliases)
+	for _, nc := range r.MoreNetworks {
+		add(nc.Name, nc.Aliases)
+	}
+	return out
 }

@@ -219,7 +219,7 @@ func (e *Engine) FinishRun(ctx context.Context, id string, code int) (bool, erro
 		r.State.ExitCode, r.State.OOMKilled = code, oom
 		r.State.Pid = 0
 		r.State.FinishedAt = time.Now().UTC()
-		r.Endpoint = nil
+		r.Endpoint, r.MoreEndpoints = nil, nil
 		return nil
 	})
 	if err != nil {
@@ -284,6 +284,7 @@ func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, io 
 		return nil, err
 	}
 	var ep *network.Endpoint
+	var moreEps []network.Endpoint
 	if rec.Network != "host" && rec.Network != "none" {
 		dir := e.containers.Dir(id)
 		ep, err = e.Net.Attach(ctx, network.AttachRequest{
@@ -300,6 +301,13 @@ func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, io 
 		if rec.Network != string(NetworkBridge) {
 			e.ensureResolver(ctx, rec.Network, filepath.Join(dir, "resolv.conf"), rec.HostConfig.DNS)
 		}
+		for _, nc := range rec.MoreNetworks {
+			more, err := e.attachMore(ctx, rec, c.Pid(), nc)
+			if err != nil {
+				return nil, err
+			}
+			moreEps = append(moreEps, *more)
+		}
 	}
 	if err = c.Start(ctx); err != nil {
 		return nil, err
@@ -314,7 +322,7 @@ func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, io 
 		if r.Healthcheck != nil {
 			r.State.Health = health.NewState()
 		}
-		r.Endpoint = ep
+		r.Endpoint, r.MoreEndpoints = ep, moreEps
 		return nil
 	}); err != nil {
 		return nil, err

@@ -107,7 +107,7 @@ func (e *Engine) reconcile(rec *containers.Record) (*containers.Record, error) {
 		r.State.ExitCode = 255
 		r.State.Error = "the container's monitor ended before it (killed, or the host rebooted)"
 		r.State.FinishedAt = time.Now().UTC()
-		r.Endpoint = nil
+		r.Endpoint, r.MoreEndpoints = nil, nil
 		return nil
 	})
 }

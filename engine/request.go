@@ -56,7 +56,10 @@ type CreateRequest struct {
 	// (--network-alias; compose adds the service name): its peers resolve
 	// them through the network's resolver, as they do its name.
 	NetworkAliases []string
-	MacAddress     string // "" derives one from the IP
+	// MoreNetworks are networks the container joins besides Network
+	// (run --network a --network b; a compose service's other networks).
+	MoreNetworks []NetworkConfig
+	MacAddress   string // "" derives one from the IP
 	Restart        RestartPolicy
 	// Healthcheck overrides the image's HEALTHCHECK field by field; a Test
 	// of ["NONE"] disables it (--no-healthcheck); nil keeps the image's.
@@ -490,6 +493,43 @@ func (r *CreateRequest) Validate() error {
 		if _, err := mac.Parse(r.MacAddress); err != nil {
 			return fmt.Errorf("--mac-address: %w", err)
 		}
+	}
+	nets := map[NetworkMode]bool{r.network(): true}
+	for _, nc := range r.MoreNetworks {
+		if !r.network().OwnInterface() {
+			return fmt.Errorf("--network %s cannot be combined with other networks", r.Network)
+		}
+		if err := validateNetworkConfig(nc); err != nil {
+			return err
+		}
+		if nets[NetworkMode(nc.Name)] {
+			return fmt.Errorf("network %s is given twice: keep one", nc.Name)
+		}
+		nets[NetworkMode(nc.Name)] = true
+	}
+	return nil
+}
+
+// NetworkConfig is a network the container joins besides its first, with
+// its aliases there.
+type NetworkConfig = containers.NetworkConfig
+
+func validateNetworkConfig(nc NetworkConfig) error {
+	switch m := NetworkMode(nc.Name); {
+	case nc.Name == "":
+		return errors.New("a network name is required")
+	case !m.OwnInterface():
+		return fmt.Errorf("--network %s cannot be combined with other networks", nc.Name)
+	case m == NetworkBridge && len(nc.Aliases) > 0:
+		return errors.New("network-scoped aliases are only supported on user-defined networks: drop the aliases on bridge")
+	}
+	for _, a := range nc.Aliases {
+		if err := etcfiles.ValidateHostname(a); err != nil {
+			return fmt.Errorf("alias on network %s: %w", nc.Name, err)
+		}
+	}
+	if nc.IP.IsValid() && !nc.IP.Is4() {
+		return fmt.Errorf("--ip %v: only IPv4 addresses", nc.IP)
 	}
 	return nil
 }

@@ -32,7 +32,7 @@ type runFlags struct {
 	tmpfs      []string
 	mounts     []string
 	health     healthFlags
-	network    string
+	networks   []string
 	restart    string
 	memory     string
 	cpus       string
@@ -65,7 +65,7 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.mounts, "mount", nil, "attach a mount: type=bind|volume|tmpfs,source=SRC,target=DST[,readonly]")
 	fs.BoolVar(&f.r.ReadOnly, "read-only", false, "mount the root filesystem read-only")
 	fs.StringVar(&f.r.Hostname, "hostname", "", "container host name (default: the short ID)")
-	fs.StringVar(&f.network, "network", "bridge", "network: bridge, host, none or a user network")
+	fs.StringArrayVar(&f.networks, "network", nil, "network: bridge (the default), host, none or a user network; repeat to join several")
 	fs.StringArrayVar(&f.r.NetworkAliases, "network-alias", nil, "another name of the container on its user network")
 	fs.StringVar(&f.r.MacAddress, "mac-address", "", "container MAC address (default: locally administered, derived from the IP)")
 	fs.StringVarP(&f.memory, "memory", "m", "", "memory limit (e.g. 256m)")
@@ -151,7 +151,18 @@ func (f *runFlags) request(cmd *cobra.Command, args []string) (engine.CreateRequ
 	if r.Healthcheck, err = f.health.config(); err != nil {
 		return r, err
 	}
-	r.Network = engine.NetworkMode(f.network)
+	r.Network = engine.NetworkBridge
+	for i, n := range f.networks {
+		if i == 0 {
+			r.Network = engine.NetworkMode(n)
+			continue
+		}
+		nc := engine.NetworkConfig{Name: n}
+		if engine.NetworkMode(n) != engine.NetworkBridge {
+			nc.Aliases = r.NetworkAliases
+		}
+		r.MoreNetworks = append(r.MoreNetworks, nc)
+	}
 	if r.Restart, err = engine.ParseRestartPolicy(f.restart); err != nil {
 		return r, err
 	}

@@ -60,7 +60,8 @@ func newNetworkCmd(g *globalOptions) *cobra.Command {
 		Short: "Manage networks",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(networkCreateCmd(open), networkLsCmd(open), networkInspectCmd(open), networkRmCmd(open))
+	cmd.AddCommand(networkCreateCmd(open), networkLsCmd(open), networkInspectCmd(open), networkRmCmd(open),
+		networkConnectCmd(g), networkDisconnectCmd(g))
 	return cmd
 }
 
@@ -243,4 +244,42 @@ func networkRmCmd(open func() (*network.Manager, error)) *cobra.Command {
 			return errors.Join(errs...)
 		},
 	}
+}
+
+func networkConnectCmd(g *globalOptions) *cobra.Command {
+	var nc engine.NetworkConfig
+	var ip string
+	cmd := &cobra.Command{
+		Use:   "connect [OPTIONS] NETWORK CONTAINER",
+		Short: "Connect a container to a network (at once if it runs, and at each start)",
+		Args:  cobra.ExactArgs(2),
+		RunE: withEngine(g, func(cmd *cobra.Command, args []string, e *engine.Engine) error {
+			nc.Name = args[0]
+			if ip != "" {
+				a, err := netip.ParseAddr(ip)
+				if err != nil || !a.Is4() {
+					return fmt.Errorf("--ip %q: want an IPv4 address of the network's subnet", ip)
+				}
+				nc.IP = a
+			}
+			return e.Connect(cmd.Context(), args[1], nc)
+		}),
+	}
+	cmd.Flags().StringArrayVar(&nc.Aliases, "alias", nil, "another name of the container on this network")
+	cmd.Flags().StringVar(&ip, "ip", "", "IPv4 address on this network (default: the next free one)")
+	return cmd
+}
+
+func networkDisconnectCmd(g *globalOptions) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "disconnect [OPTIONS] NETWORK CONTAINER",
+		Short: "Disconnect a container from a network",
+		Args:  cobra.ExactArgs(2),
+		RunE: withEngine(g, func(cmd *cobra.Command, args []string, e *engine.Engine) error {
+			return e.Disconnect(cmd.Context(), args[1], args[0])
+		}),
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "accepted for docker compatibility")
+	return cmd
 }

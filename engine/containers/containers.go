@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -94,6 +95,14 @@ type Device struct {
 	CgroupPermissions string `json:"CgroupPermissions"` // some of r, w, m
 }
 
+// NetworkConfig is a network the container joins besides its first
+// (run --network a --network b, network connect).
+type NetworkConfig struct {
+	Name    string     `json:"Name"`
+	Aliases []string   `json:"Aliases,omitempty"`
+	IP      netip.Addr `json:"IPAddress,omitzero"` // --ip; zero: the next free
+}
+
 // HostConfig are the run flags the record keeps: what each start needs
 // again (the /etc files) and what inspect shows; the rest of them are in
 // the bundle's config.json.
@@ -144,6 +153,8 @@ type Record struct {
 	Network string `json:"Network"`
 	// NetworkAliases are the container's extra names on a user network.
 	NetworkAliases []string              `json:"NetworkAliases,omitempty"`
+	// MoreNetworks are the networks it joins besides Network, as eth1...
+	MoreNetworks []NetworkConfig `json:"MoreNetworks,omitempty"`
 	Ports          []network.PortMapping `json:"Ports,omitempty"` // as requested
 	Hostname       string                `json:"Hostname"`
 	MacAddress     string                `json:"MacAddress,omitempty"` // --mac-address
@@ -164,6 +175,8 @@ type Record struct {
 	State           State  `json:"State"`
 	// Endpoint is the live network attachment (nil when not running).
 	Endpoint *network.Endpoint `json:"Endpoint,omitempty"`
+	// MoreEndpoints are the live attachments to MoreNetworks.
+	MoreEndpoints []network.Endpoint `json:"MoreEndpoints,omitempty"`
 	// Creating is set until the engine has made everything the record
 	// describes (rootfs, bundle). A record still creating whose creator is
 	// gone (Store.CreatorAlive) is a killed create, to be removed.

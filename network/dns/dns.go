@@ -76,8 +76,9 @@ const TTL = 5
 
 // Server answers queries for one network.
 type Server struct {
-	// Records returns the current records; it is called for every query.
-	Records func() *Table
+	// Records returns the records the client (a container on the
+	// network) may resolve; it is called for every query.
+	Records func(client netip.Addr) *Table
 	// Subnet is the network's subnet: queries from other sources are
 	// refused, and reverse lookups in it are answered here.
 	Subnet netip.Prefix
@@ -105,7 +106,7 @@ func (s *Server) answer(ctx context.Context, client net.Addr, network string, re
 	}
 	q := req.Question[0]
 	name := strings.ToLower(strings.TrimSuffix(q.Name, "."))
-	t := s.Records()
+	t := s.Records(addrOf(client).Unmap())
 	if q.Qclass == dns.ClassINET {
 		if addrs, ok := t.byName[name]; ok {
 			resp.SetReply(req)

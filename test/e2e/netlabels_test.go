@@ -12,7 +12,7 @@ import (
 // same name it did not make.
 func TestNetworkLabels(t *testing.T) {
 	e := newEnv(t)
-	e.useRunflagsNet()
+	e.useRunflagsNet("nameserver 127.133.0.99\n")
 	e.ok("network", "create", "--label", "tier=front", "--label", "s3rf", "s3rfa")
 	e.ok("network", "create", "--label", "tier=back", "s3rfb")
 	for filter, want := range map[string]string{

@@ -23,11 +23,11 @@ const (
 )
 
 // useRunflagsNet points the env's networks at 10.133.0.0/16 and the host
-// resolver configuration at a file of the test's own.
-func (e *env) useRunflagsNet() {
+// resolver configuration at a file of the test's own with hostResolv.
+func (e *env) useRunflagsNet(hostResolv string) {
 	e.t.Helper()
 	resolv := filepath.Join(e.t.TempDir(), "resolv.conf")
-	if err := os.WriteFile(resolv, []byte(s3rfHostResol), 0o644); err != nil {
+	if err := os.WriteFile(resolv, []byte(hostResolv), 0o644); err != nil {
 		e.t.Fatal(err)
 	}
 	e.subnet = fmt.Sprintf("10.133.%d.0/24", e.n%128)
@@ -69,7 +69,7 @@ func startS3rfUpstream(t *testing.T) {
 // resolved through the network's resolver.
 func TestRunEtcFlags(t *testing.T) {
 	e := newEnv(t)
-	e.useRunflagsNet()
+	e.useRunflagsNet(s3rfHostResol)
 	startS3rfUpstream(t)
 
 	labels := filepath.Join(t.TempDir(), "labels")
