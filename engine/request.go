@@ -60,7 +60,7 @@ type CreateRequest struct {
 	// (run --network a --network b; a compose service's other networks).
 	MoreNetworks []NetworkConfig
 	MacAddress   string // "" derives one from the IP
-	Restart        RestartPolicy
+	Restart      RestartPolicy
 	// Healthcheck overrides the image's HEALTHCHECK field by field; a Test
 	// of ["NONE"] disables it (--no-healthcheck); nil keeps the image's.
 	Healthcheck *Healthcheck

@@ -152,18 +152,18 @@ type Record struct {
 	// Network is the network name: bridge, host, none or a user network.
 	Network string `json:"Network"`
 	// NetworkAliases are the container's extra names on a user network.
-	NetworkAliases []string              `json:"NetworkAliases,omitempty"`
+	NetworkAliases []string `json:"NetworkAliases,omitempty"`
 	// MoreNetworks are the networks it joins besides Network, as eth1...
-	MoreNetworks []NetworkConfig `json:"MoreNetworks,omitempty"`
-	Ports          []network.PortMapping `json:"Ports,omitempty"` // as requested
-	Hostname       string                `json:"Hostname"`
-	MacAddress     string                `json:"MacAddress,omitempty"` // --mac-address
-	Mounts         []Mount               `json:"Mounts,omitempty"`
-	Restart        RestartPolicy         `json:"RestartPolicy"`
-	AutoRemove     bool                  `json:"AutoRemove"`
-	StopSignal     string                `json:"StopSignal,omitempty"`
-	Labels         map[string]string     `json:"Labels,omitempty"`
-	HostConfig     HostConfig            `json:"HostConfig,omitzero"`
+	MoreNetworks []NetworkConfig       `json:"MoreNetworks,omitempty"`
+	Ports        []network.PortMapping `json:"Ports,omitempty"` // as requested
+	Hostname     string                `json:"Hostname"`
+	MacAddress   string                `json:"MacAddress,omitempty"` // --mac-address
+	Mounts       []Mount               `json:"Mounts,omitempty"`
+	Restart      RestartPolicy         `json:"RestartPolicy"`
+	AutoRemove   bool                  `json:"AutoRemove"`
+	StopSignal   string                `json:"StopSignal,omitempty"`
+	Labels       map[string]string     `json:"Labels,omitempty"`
+	HostConfig   HostConfig            `json:"HostConfig,omitzero"`
 	// Healthcheck is the container's healthcheck (the request's over the
 	// image's); nil for none.
 	Healthcheck *health.Config `json:"Healthcheck,omitempty"`
