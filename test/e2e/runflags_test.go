@@ -38,15 +38,17 @@ func (e *env) useRunflagsNet(hostResolv string) {
 	}
 }
 
-// startS3rfUpstream serves ext.s3rf.test (10.133.200.9) on s3rfUpstream:53.
-func startS3rfUpstream(t *testing.T) {
+// serveTestDNS serves name (fully qualified) as ip on addr:53 and NXDOMAIN
+// for every other name, until the test ends; the test is skipped when the
+// address cannot be bound.
+func serveTestDNS(t *testing.T, addr, name, ip string) {
 	t.Helper()
 	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
 		m := new(dns.Msg)
-		if len(r.Question) == 1 && strings.EqualFold(r.Question[0].Name, "ext.s3rf.test.") {
+		if len(r.Question) == 1 && strings.EqualFold(r.Question[0].Name, name) {
 			m.SetReply(r)
 			if r.Question[0].Qtype == dns.TypeA {
-				rr, _ := dns.NewRR("ext.s3rf.test. 30 IN A 10.133.200.9")
+				rr, _ := dns.NewRR(name + " 30 IN A " + ip)
 				m.Answer = append(m.Answer, rr)
 			}
 		} else {
@@ -54,9 +56,9 @@ func startS3rfUpstream(t *testing.T) {
 		}
 		w.WriteMsg(m)
 	})
-	pc, err := net.ListenPacket("udp", s3rfUpstream+":53")
+	pc, err := net.ListenPacket("udp", addr+":53")
 	if err != nil {
-		t.Skipf("test --dns server: %v", err)
+		t.Skipf("test DNS server: %v", err)
 	}
 	srv := &dns.Server{PacketConn: pc, Handler: h}
 	go srv.ActivateAndServe()
@@ -70,7 +72,7 @@ func startS3rfUpstream(t *testing.T) {
 func TestRunEtcFlags(t *testing.T) {
 	e := newEnv(t)
 	e.useRunflagsNet(s3rfHostResol)
-	startS3rfUpstream(t)
+	serveTestDNS(t, s3rfUpstream, "ext.s3rf.test.", "10.133.200.9")
 
 	labels := filepath.Join(t.TempDir(), "labels")
 	os.WriteFile(labels, []byte("# comment\nfrom.file=yes\ntier=file\n"), 0o644)
