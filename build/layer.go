@@ -19,12 +19,24 @@ func (b *Builder) commitUpper(ctx context.Context, key string, diffIDs []digest.
 	return b.Images.CommitUpper(ctx, key, b.tmpDir(), diffIDs)
 }
 
-// available reports whether a layer a cache entry names is still stored:
-// blob and snapshot both, since garbage collection may have removed them.
-func (b *Builder) available(l *layer, diffIDs []digest.Digest) bool {
+// available reports whether a layer a cache entry names can be used on
+// top of diffIDs: its blob is stored, and its snapshot on that chain
+// exists or is unpacked now from the blob (a COPY --link layer taken onto
+// a new base), since garbage collection may have removed either.
+func (b *Builder) available(ctx context.Context, l *layer, diffIDs []digest.Digest) bool {
 	if !b.Images.HasBlob(l.Desc.Digest) {
 		return false
 	}
 	chains := image.ChainIDs(append(append([]digest.Digest{}, diffIDs...), l.DiffID))
-	return b.Images.Snapshots().Exists(chains[len(chains)-1])
+	chain := chains[len(chains)-1]
+	if b.Images.Snapshots().Exists(chain) {
+		return true
+	}
+	f, err := b.Images.OpenBlob(l.Desc.Digest)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	_, err = b.Images.Snapshots().Unpack(ctx, chain, f)
+	return err == nil
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	goruntime "runtime"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -25,26 +26,52 @@ import (
 // running container the root is /proc/<pid>/root, its view with volumes and
 // tmpfs mounts; for a stopped one, its rootfs snapshot.
 
-// containerRoot returns the directory the container's paths resolve in.
-func (e *Engine) containerRoot(ctx context.Context, ref string) (string, error) {
+// containerRoot returns the directory the container's paths resolve in,
+// and what to call when the copy is done. A stopped container's rootfs is
+// mounted for the copy only: as docker, kago keeps a stopped container's
+// root unmounted, so release unmounts it again unless the container was
+// started in the meantime (start mounts it itself and then owns it).
+func (e *Engine) containerRoot(ctx context.Context, ref string) (root string, release func(), err error) {
 	rec, err := e.Lookup(ref)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if c, err := e.runtime.Load(rec.ID); err == nil && e.Running(rec.ID) {
-		return fmt.Sprintf("/proc/%d/root", c.Pid()), nil
+		return fmt.Sprintf("/proc/%d/root", c.Pid()), func() {}, nil
 	}
-	return e.Images.Snapshots().Mount(ctx, rec.ID)
+	snaps := e.Images.Snapshots()
+	if root, err = snaps.Mount(ctx, rec.ID); err != nil {
+		return "", nil, err
+	}
+	return root, func() {
+		// The thread inContainerRoot chrooted into the root exits just
+		// after the copy returns, and holds the mount busy until it has.
+		for try := 0; ; try++ {
+			if e.monitorAlive(rec.ID) {
+				return
+			}
+			err := snaps.Unmount(context.WithoutCancel(ctx), rec.ID)
+			if err == nil {
+				return
+			}
+			if !errors.Is(err, unix.EBUSY) || try == 100 {
+				e.Log.Warn("unmount rootfs after cp", "id", rec.ID, "error", err)
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}, nil
 }
 
 // CopyFrom copies src of the container to dst on the host, as docker cp:
 // into dst if it is a directory, else as dst. A src ending in "/." is a
 // directory whose contents go into dst.
 func (e *Engine) CopyFrom(ctx context.Context, ref, src, dst string) error {
-	root, src, contents, err := e.copySource(ctx, ref, src)
+	root, src, contents, release, err := e.copySource(ctx, ref, src)
 	if err != nil {
 		return err
 	}
+	defer release()
 	if st, err := os.Stat(dst); err == nil && st.IsDir() && !contents {
 		dst = filepath.Join(dst, path.Base(src))
 	}
@@ -57,22 +84,23 @@ func (e *Engine) CopyFrom(ctx context.Context, ref, src, dst string) error {
 }
 
 // copySource resolves the container side of a copy out: the root its paths
-// resolve in, src cleaned, and whether src is docker's "SRC/." (which must
-// then be a directory).
-func (e *Engine) copySource(ctx context.Context, ref, src string) (root, clean string, contents bool, err error) {
-	if root, err = e.containerRoot(ctx, ref); err != nil {
-		return "", "", false, err
+// resolve in, src cleaned, whether src is docker's "SRC/." (which must
+// then be a directory), and the root's release (see containerRoot).
+func (e *Engine) copySource(ctx context.Context, ref, src string) (root, clean string, contents bool, release func(), err error) {
+	if root, release, err = e.containerRoot(ctx, ref); err != nil {
+		return "", "", false, nil, err
 	}
 	contents = isContentsPath(src)
 	clean = path.Clean("/" + src)
 	if contents {
 		d, err := inroot.OpenFile(root, clean, unix.O_PATH|unix.O_DIRECTORY)
 		if err != nil {
-			return "", "", false, fmt.Errorf("copy the contents of %s:%s: %w (a path ending in /. must be a directory)", ref, clean, err)
+			release()
+			return "", "", false, nil, fmt.Errorf("copy the contents of %s:%s: %w (a path ending in /. must be a directory)", ref, clean, err)
 		}
 		d.Close()
 	}
-	return root, clean, contents, nil
+	return root, clean, contents, release, nil
 }
 
 // isContentsPath tells docker cp's "SRC/." (the contents of the directory
@@ -132,10 +160,11 @@ func copyOut(root *inroot.Root, src, dst string) error {
 // into dst if it is a directory there, else as dst. A src ending in "/."
 // is a directory whose contents go into dst.
 func (e *Engine) CopyTo(ctx context.Context, ref, src, dst string) error {
-	dir, err := e.containerRoot(ctx, ref)
+	dir, release, err := e.containerRoot(ctx, ref)
 	if err != nil {
 		return err
 	}
+	defer release()
 	root, err := inroot.Open(dir)
 	if err != nil {
 		return err
@@ -237,10 +266,11 @@ func copyIn(root *inroot.Root, src, dst string) error {
 // the container's root (inContainerRoot): every lookup, symlinks and ".."
 // included, stays inside the container.
 func (e *Engine) CopyFromTar(ctx context.Context, ref, src string, w io.Writer) error {
-	root, src, contents, err := e.copySource(ctx, ref, src)
+	root, src, contents, release, err := e.copySource(ctx, ref, src)
 	if err != nil {
 		return err
 	}
+	defer release()
 	// The entries are named by src's base name, or "." for "SRC/." (its
 	// contents), as docker names them.
 	name := path.Base(src)
@@ -271,7 +301,10 @@ func writeTarOf(ctx context.Context, root, src, name string, w io.Writer) error 
 // guarantee openat2(RESOLVE_IN_ROOT) gives one lookup, for code that walks by
 // path name. The thread is never handed back to the Go scheduler (no
 // UnlockOSThread), so it exits with the goroutine; threads the runtime starts
-// meanwhile are cloned from its template thread, not from this one.
+// meanwhile are cloned from its template thread, not from this one. The
+// process's main thread never exits (Go wedges it instead, keeping the
+// container's root busy for the life of the process), so the work moves off
+// it when the goroutine lands there.
 func inContainerRoot(root string, fn func() error) error {
 	dir, err := os.Open(root)
 	if err != nil {
@@ -280,8 +313,19 @@ func inContainerRoot(root string, fn func() error) error {
 	defer dir.Close()
 	fd := int(dir.Fd())
 	done := make(chan error, 1)
-	go func() {
+	offMain := make(chan struct{})
+	var work func()
+	work = func() {
 		goruntime.LockOSThread()
+		if unix.Gettid() == unix.Getpid() {
+			// While this goroutine holds the main thread, the new one
+			// cannot be scheduled on it.
+			go work()
+			<-offMain
+			goruntime.UnlockOSThread()
+			return
+		}
+		close(offMain)
 		done <- func() error {
 			if err := unix.Unshare(unix.CLONE_FS); err != nil {
 				return fmt.Errorf("unshare the filesystem state: %w", err)
@@ -294,7 +338,8 @@ func inContainerRoot(root string, fn func() error) error {
 			}
 			return fn()
 		}()
-	}()
+	}
+	go work()
 	return <-done
 }
 
@@ -307,10 +352,11 @@ func inContainerRoot(root string, fn func() error) error {
 // be created in a container and what would replace a directory. Files
 // belong to root, as docker's without --archive.
 func (e *Engine) CopyToTar(ctx context.Context, ref, dst string, r io.Reader) error {
-	root, err := e.containerRoot(ctx, ref)
+	root, release, err := e.containerRoot(ctx, ref)
 	if err != nil {
 		return err
 	}
+	defer release()
 	dst = path.Clean("/" + dst)
 	d, err := inroot.OpenFile(root, dst, unix.O_PATH|unix.O_DIRECTORY)
 	switch {

@@ -35,7 +35,7 @@ func explainSpawn(rec explain.Recorder, req spawnRequest, pid int) {
 }
 
 // explainCgroup records the cgroup made for init and init's move into it.
-func explainCgroup(rec explain.Recorder, cg cgroups.Manager, pid int) {
+func explainCgroup(rec explain.Recorder, cg cgroups.Manager, pid int, bornIn bool) {
 	if !explain.Enabled(rec) {
 		return
 	}
@@ -55,6 +55,11 @@ func explainCgroup(rec explain.Recorder, cg cgroups.Manager, pid int) {
 			Why: "a cgroup directory whose files limit and count what the container uses", Man: "cgroups(7)"})
 	}
 	for _, d := range made {
+		if bornIn {
+			rec.Record(explain.Step{Feature: "cgroup", Call: "clone3", Path: d, Value: "CLONE_INTO_CGROUP",
+				Why: "init (and so every process it starts) is born in the cgroup: nothing moves it there", Man: "clone(2)"})
+			continue
+		}
 		rec.Record(explain.Step{Feature: "cgroup", Call: "write", Path: d + "/cgroup.procs", Value: strconv.Itoa(pid),
 			Why: "move init (and so every process it starts) into the cgroup", Man: "cgroups(7)"})
 	}

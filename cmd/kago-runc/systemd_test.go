@@ -21,6 +21,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/kago-run/kago/internal/sdunit"
 	"github.com/kago-run/kago/linux/cgroups"
 	sdcgroup "github.com/kago-run/kago/linux/cgroups/systemd"
 )
@@ -37,28 +38,6 @@ func systemdRuntimes(t *testing.T) map[string]string {
 		rts["runc"] = p
 	}
 	return rts
-}
-
-// unitProps is `systemctl show UNIT`: property -> value, repeated
-// properties (DeviceAllow) joined by newlines.
-func unitProps(t *testing.T, unit string) map[string]string {
-	t.Helper()
-	out, err := exec.Command("systemctl", "show", unit).Output()
-	if err != nil {
-		t.Fatalf("systemctl show %s: %v", unit, err)
-	}
-	props := map[string]string{}
-	for _, line := range strings.Split(string(out), "\n") {
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			continue
-		}
-		if old, dup := props[k]; dup && old != "" {
-			v = old + "\n" + v
-		}
-		props[k] = v
-	}
-	return props
 }
 
 // testSlice returns a fresh slice "ks7-<random>.slice" (so systemd must
@@ -89,7 +68,7 @@ func assertUnitGone(t *testing.T, unit, cgroup string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		p := unitProps(t, unit)
+		p := sdunit.MustShow(t, unit)
 		if p["LoadState"] == "not-found" {
 			break
 		}
@@ -134,7 +113,7 @@ func testSystemdLifecycle(t *testing.T, bin string) {
 	h.must("--systemd-cgroup", "run", "--detach", "--bundle", b.Dir, id)
 	pid := h.state(id).InitProcessPid
 
-	p := unitProps(t, unit)
+	p := sdunit.MustShow(t, unit)
 	cg := "/ks7.slice/" + slice + "/" + unit
 	memProp := "MemoryLimit"
 	if v2 {
@@ -195,8 +174,8 @@ func testSystemdLifecycle(t *testing.T, bin string) {
 		if r := h.runc("--systemd-cgroup", "run", "--detach", "--bundle", b2.Dir, id2); r.code == 0 || !strings.Contains(r.stderr, "exists") {
 			t.Errorf("a second container in scope %s: %s; want an error saying it exists", unit, r)
 		}
-		if st := h.state(id).Status; st != "running" || unitProps(t, unit)["ActiveState"] != "active" {
-			t.Errorf("after the refused second container: first is %s, scope %s", st, unitProps(t, unit)["ActiveState"])
+		if st := h.state(id).Status; st != "running" || sdunit.MustShow(t, unit)["ActiveState"] != "active" {
+			t.Errorf("after the refused second container: first is %s, scope %s", st, sdunit.MustShow(t, unit)["ActiveState"])
 		}
 	}
 
@@ -229,7 +208,7 @@ func testSystemdLifecycle(t *testing.T, bin string) {
 
 	// update: the unit and the files both change.
 	h.must("update", "--memory", strconv.Itoa(128<<20), "--pids-limit", "8", id)
-	p = unitProps(t, unit)
+	p = sdunit.MustShow(t, unit)
 	if p[memProp] != strconv.Itoa(128<<20) || p["TasksMax"] != "8" {
 		t.Errorf("after update: %s=%s TasksMax=%s, want %d and 8", memProp, p[memProp], p["TasksMax"], 128<<20)
 	}
@@ -328,7 +307,7 @@ func TestSystemdCgroupCrashedCreate(t *testing.T) {
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
-			if st := unitProps(t, unit)["ActiveState"]; st != "active" {
+			if st := sdunit.MustShow(t, unit)["ActiveState"]; st != "active" {
 				t.Errorf("during create the scope is %q, want active", st)
 			}
 			create.Process.Kill()
@@ -336,7 +315,7 @@ func TestSystemdCgroupCrashedCreate(t *testing.T) {
 			r := h.runc("--systemd-cgroup", "delete", "--force", id)
 			if name == "runc" {
 				// The reference: recorded, not asserted.
-				t.Logf("runc delete --force after a killed create: %s; unit: %v", r, unitProps(t, unit)["LoadState"])
+				t.Logf("runc delete --force after a killed create: %s; unit: %v", r, sdunit.MustShow(t, unit)["LoadState"])
 				exec.Command("systemctl", "stop", unit).Run()
 				return
 			}
@@ -347,6 +326,61 @@ func TestSystemdCgroupCrashedCreate(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(h.root, id)); !os.IsNotExist(err) {
 				t.Errorf("state of %s left after delete --force", id)
 			}
+		})
+	}
+}
+
+// TestSystemdCgroupUpdateCPUPeriod: an update of only the CFS period (or
+// only the quota) keeps the other half, as runc's update does, and the
+// unit's CPUQuotaPerSecUSec/CPUQuotaPeriodUSec and the cgroup's cpu.max (v2)
+// or cfs files (v1) agree on the result.
+func TestSystemdCgroupUpdateCPUPeriod(t *testing.T) {
+	for name, bin := range systemdRuntimes(t) {
+		t.Run(name, func(t *testing.T) {
+			h, slice, id := sdHarness(t, bin)
+			unit := "ks7-" + id + ".scope"
+			cg := "/ks7.slice/" + slice + "/" + unit
+			v2 := onV2(t)
+			b := bundle(t, []string{"sleep", "1000"}, func(s *specs.Spec) {
+				s.Linux.CgroupsPath = slice + ":ks7:" + id
+				s.Linux.Resources.CPU = &specs.LinuxCPU{Quota: ptr[int64](50000), Period: ptr[uint64](100000)}
+			})
+			h.must("--systemd-cgroup", "run", "--detach", "--bundle", b.Dir, id)
+			t.Cleanup(func() { h.runc("delete", "--force", id) })
+			for _, step := range []struct {
+				flag, value        string
+				quota, period      string
+				perSec, periodProp string
+			}{
+				{"--cpu-period", "50000", "50000", "50000", "1s", "50ms"},
+				{"--cpu-quota", "25000", "25000", "50000", "500ms", "50ms"},
+			} {
+				h.must("update", step.flag, step.value, id)
+				// systemd applies unit properties to the cgroup on its own
+				// schedule: give it a moment before judging the files.
+				want := step.quota + " " + step.period
+				var got string
+				for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+					if v2 {
+						got = readCgroup(t, "cpu", cg, "cpu.max")
+					} else {
+						got = readCgroup(t, "cpu", cg, "cpu.cfs_quota_us") + " " + readCgroup(t, "cpu", cg, "cpu.cfs_period_us")
+					}
+					if got == want || time.Now().After(deadline) {
+						break
+					}
+				}
+				if got != want {
+					t.Errorf("after update %s %s: quota and period in %s are %q, want %q", step.flag, step.value, cg, got, want)
+				}
+				p := sdunit.MustShow(t, unit)
+				if p["CPUQuotaPerSecUSec"] != step.perSec || p["CPUQuotaPeriodUSec"] != step.periodProp {
+					t.Errorf("after update %s %s: %s has CPUQuotaPerSecUSec=%s CPUQuotaPeriodUSec=%s, want %s and %s",
+						step.flag, step.value, unit, p["CPUQuotaPerSecUSec"], p["CPUQuotaPeriodUSec"], step.perSec, step.periodProp)
+				}
+			}
+			h.must("delete", "--force", id)
+			assertUnitGone(t, unit, cg)
 		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // v2Manager drives one cgroup in a cgroup2 tree.
@@ -361,4 +362,17 @@ func (m *v2Manager) Kill() error {
 		return fmt.Errorf("kill cgroup (needs Linux 5.14 or later): %w", err)
 	}
 	return nil
+}
+
+// OpenForClone opens the cgroup's directory for clone3's CLONE_INTO_CGROUP
+// (Go's SysProcAttr.UseCgroupFD): a process cloned with it is born in the
+// cgroup, so nothing moves it there afterwards, and the move's cost — the
+// cgroup_threadgroup_rwsem write lock and the RCU grace period its first
+// writer waits for — is never paid. Create must have made the cgroup.
+func (m *v2Manager) OpenForClone() (*os.File, error) {
+	f, err := os.OpenFile(m.dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open cgroup %s for clone: %w", m.dir, err)
+	}
+	return f, nil
 }

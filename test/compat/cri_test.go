@@ -21,6 +21,9 @@ const crictlVersion = "v1.34.0"
 func buildCrictl(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(buildDir, "crictl")
+	if prebuilt := os.Getenv("KAGO_CRICTL_PREBUILT"); prebuilt != "" {
+		bin = prebuilt
+	}
 	if _, err := os.Stat(bin); err == nil {
 		return bin
 	}

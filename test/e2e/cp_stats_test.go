@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"os"
@@ -22,20 +21,7 @@ import (
 // runIn runs kago with stdin and returns stdout, stderr and the exit code.
 func (e *env) runIn(stdin []byte, args ...string) (string, string, int) {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, kagoBin, append([]string{"--root", e.root}, args...)...)
-	var out, errb bytes.Buffer
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(stdin), &out, &errb
-	code := 0
-	if err := cmd.Run(); err != nil {
-		ee, ok := err.(*exec.ExitError)
-		if !ok {
-			e.t.Fatalf("kago %v: %v", args, err)
-		}
-		code = ee.ExitCode()
-	}
-	return out.String(), errb.String(), code
+	return e.runCmd(func(c *exec.Cmd) { c.Stdin = bytes.NewReader(stdin) }, args...)
 }
 
 // tarEntry is one entry of an archive kago wrote.
@@ -115,6 +101,7 @@ func TestCpTarOut(t *testing.T) {
 	if names, ents := untar(t, out); len(names) != 1 || ents["f"].body != "hi\n" {
 		t.Fatalf("archive of one file: %v", names)
 	}
+	e.assertRootfsUnmounted()
 }
 
 // TestCpTarIn: `cp - CONTAINER:DIR` extracts a tar from stdin into a
@@ -158,6 +145,24 @@ func TestCpTarIn(t *testing.T) {
 	out, _, _ := e.run("cp", "c:/tmp/late", "-")
 	if _, ents := untar(t, out); ents["late"].body != "stopped" {
 		t.Fatalf("file copied into a stopped container: %q", ents["late"].body)
+	}
+	// As docker, a stopped container's root is mounted for the copy only.
+	e.assertRootfsUnmounted()
+	e.ok("start", "c")
+	if got := e.ok("exec", "c", "cat", "/tmp/late"); got != "stopped" {
+		t.Fatalf("file copied into a stopped container, after start: %q", got)
+	}
+}
+
+// assertRootfsUnmounted checks that no container rootfs of the engine is
+// mounted (the state of stopped containers).
+func (e *env) assertRootfsUnmounted() {
+	e.t.Helper()
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, line := range strings.Split(string(mi), "\n") {
+		if strings.Contains(line, e.root) && strings.Contains(line, "/merged ") {
+			e.t.Errorf("rootfs of a stopped container left mounted: %s", line)
+		}
 	}
 }
 

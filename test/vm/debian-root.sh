@@ -14,11 +14,13 @@ vm_debian_root() {
 }
 
 # Units a test VM does not want: a serial getty (the console is ours),
-# timers and cleaners that would only cost boot time under TCG.
+# timers and cleaners that would only cost boot time under TCG, and the
+# distribution's containerd (tests start their own on private sockets).
 MASK="serial-getty@ttyS0.service getty@tty1.service getty.target apt-daily.timer
 apt-daily-upgrade.timer e2scrub_reap.service e2scrub_all.timer fstrim.timer
 systemd-timesyncd.service man-db.timer dpkg-db-backup.timer logrotate.timer
-systemd-tmpfiles-clean.timer systemd-networkd-wait-online.service"
+systemd-tmpfiles-clean.timer systemd-networkd-wait-online.service
+containerd.service"
 
 vm_debian_root_build() {
 	[ -s "$VM_ROOT" ] && return 0

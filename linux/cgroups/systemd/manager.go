@@ -128,6 +128,9 @@ func (m *Manager) Update(res *specs.LinuxResources) (err error) {
 	if err := m.checkMemoryUsage(res.Memory); err != nil {
 		return err
 	}
+	if res, err = m.completeCPUQuota(res); err != nil {
+		return err
+	}
 	if len(res.Devices) > 0 && m.mode != cgroups.ModeV2 {
 		if st, err := m.FreezerState(); err == nil && st == cgroups.Thawed {
 			if err := m.Freeze(); err != nil {
