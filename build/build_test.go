@@ -14,7 +14,6 @@ import (
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/patternmatcher"
-	"golang.org/x/sys/unix"
 
 	"github.com/kago-run/kago/image"
 )
@@ -239,22 +238,6 @@ func TestPlatformArgs(t *testing.T) {
 	}
 	if _, err := bd.from(context.Background(), 0); err == nil || !strings.Contains(err.Error(), "FROM --platform=linux/s390x: kago build builds for this machine's platform") {
 		t.Errorf("FROM --platform=linux/s390x: %v", err)
-	}
-}
-
-// TestCheckPlainUpper: an upper directory holding an overlay redirect (a
-// reference to a lower directory, not a copy) is refused, by name.
-func TestCheckPlainUpper(t *testing.T) {
-	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "a", "b"), 0o755)
-	if err := checkPlainUpper(dir); err != nil {
-		t.Fatalf("plain upper refused: %v", err)
-	}
-	if err := unix.Lsetxattr(filepath.Join(dir, "a", "b"), "trusted.overlay.redirect", []byte("/x"), 0); err != nil {
-		t.Skipf("cannot set a trusted xattr here: %v", err)
-	}
-	if err := checkPlainUpper(dir); err == nil || !strings.Contains(err.Error(), "trusted.overlay.redirect") {
-		t.Errorf("upper with a redirect: %v", err)
 	}
 }
 

@@ -233,7 +233,7 @@ func (e *Engine) FinishRun(ctx context.Context, id string, code int) (bool, erro
 		r.State.ExitCode, r.State.OOMKilled = code, oom
 		r.State.Pid, r.State.Paused = 0, false
 		r.State.FinishedAt = time.Now().UTC()
-		r.Endpoint = nil
+		r.Endpoint, r.MoreEndpoints = nil, nil
 		return nil
 	})
 	if err != nil {
@@ -298,11 +298,13 @@ func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, io 
 		return nil, err
 	}
 	var ep *network.Endpoint
+	var moreEps []network.Endpoint
 	if rec.Network != "host" && rec.Network != "none" {
 		dir := e.containers.Dir(id)
 		ep, err = e.Net.Attach(ctx, network.AttachRequest{
 			ContainerID: id, Network: rec.Network, NetnsPath: fmt.Sprintf("/proc/%d/ns/net", c.Pid()),
 			Hostname: rec.Hostname, Aliases: append(hostAliases(rec.Name), rec.NetworkAliases...), Ports: rec.Ports, MAC: rec.MacAddress,
+			ExtraHosts: rec.HostConfig.ExtraHosts, DNS: rec.HostConfig.DNS,
 			Resolver:  true,
 			HostsPath: filepath.Join(dir, "hosts"), HostnamePath: filepath.Join(dir, "hostname"),
 			ResolvConfPath: filepath.Join(dir, "resolv.conf"),
@@ -311,7 +313,14 @@ func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, io 
 			return nil, err
 		}
 		if rec.Network != string(NetworkBridge) {
-			e.ensureResolver(ctx, rec.Network, filepath.Join(dir, "resolv.conf"))
+			e.ensureResolver(ctx, rec.Network, filepath.Join(dir, "resolv.conf"), rec.HostConfig.DNS)
+		}
+		for _, nc := range rec.MoreNetworks {
+			more, err := e.attachMore(ctx, rec, c.Pid(), nc)
+			if err != nil {
+				return nil, err
+			}
+			moreEps = append(moreEps, *more)
 		}
 	}
 	if rec.Trace != nil {
@@ -332,7 +341,7 @@ func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, io 
 		if r.Healthcheck != nil {
 			r.State.Health = health.NewState()
 		}
-		r.Endpoint = ep
+		r.Endpoint, r.MoreEndpoints = ep, moreEps
 		return nil
 	}); err != nil {
 		return nil, err

@@ -107,7 +107,7 @@ func (e *Engine) reconcile(rec *containers.Record) (*containers.Record, error) {
 		r.State.ExitCode = 255
 		r.State.Error = "the container's monitor ended before it (killed, or the host rebooted)"
 		r.State.FinishedAt = time.Now().UTC()
-		r.Endpoint = nil
+		r.Endpoint, r.MoreEndpoints = nil, nil
 		return nil
 	})
 }
@@ -164,13 +164,28 @@ func isNotFound(err error) bool {
 	return errors.Is(err, os.ErrNotExist) || strings.Contains(err.Error(), "not found")
 }
 
+// DefaultStopTimeout is how long stop waits when neither the caller nor
+// the container (--stop-timeout) says, as docker.
+const DefaultStopTimeout = 10 * time.Second
+
 // Stop sends the stop signal (the image's StopSignal, default SIGTERM) and
 // SIGKILL after timeout, and waits until the monitor recorded the exit. The
-// restart policy does not bring a stopped container back.
+// restart policy does not bring a stopped container back. A negative
+// timeout is the container's --stop-timeout (DefaultStopTimeout without
+// one; its -1 waits for ever).
 func (e *Engine) Stop(ctx context.Context, ref string, timeout time.Duration) error {
 	rec, err := e.markStopped(ref, "")
 	if err != nil {
 		return err
+	}
+	if timeout < 0 {
+		timeout = DefaultStopTimeout
+		if t := rec.HostConfig.StopTimeout; t != nil {
+			timeout = time.Duration(*t) * time.Second
+			if *t < 0 {
+				timeout = 100 * 365 * 24 * time.Hour // for ever
+			}
+		}
 	}
 	sig := unix.SIGTERM
 	if rec.StopSignal != "" {

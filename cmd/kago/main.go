@@ -35,6 +35,7 @@ func newRootCmd() *cobra.Command {
 		newRunCmd, newCreateCmd, newStartCmd, newRestartCmd, newStopCmd, newKillCmd, newRmCmd, // container verbs
 		newRenameCmd, newPauseCmd, newUnpauseCmd, newUpdateCmd,
 		newPsCmd, newInspectCmd, newPortCmd, newLogsCmd, newExecCmd, newWaitCmd, newTopCmd, newStatsCmd, newAttachCmd, newCpCmd, newStartRunCmd, newExitedCmd, newHealthCmd,
+		newExportCmd, newDiffCmd, newCommitCmd, // container filesystem verbs
 		newPullCmd, newImagesCmd, newRmiCmd, newTagCmd, newImageCmd, // image verbs
 		newSaveCmd, newLoadCmd, newImportCmd, newPushCmd, newLoginCmd, newLogoutCmd,
 		newNetworkCmd, newResolverCmd, // network verbs

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -19,17 +18,14 @@ func newVolumeCmd(g *globalOptions) *cobra.Command {
 	return cmd
 }
 
-// parseLabels parses --label KEY[=VALUE] values.
+// parseLabels parses --label KEY[=VALUE] values (engine.ParseLabels),
+// an empty map for none.
 func parseLabels(values []string) (map[string]string, error) {
-	out := map[string]string{}
-	for _, v := range values {
-		k, val, _ := strings.Cut(v, "=")
-		if k == "" {
-			return nil, fmt.Errorf("invalid label %q: use KEY=VALUE", v)
-		}
-		out[k] = val
+	out, err := engine.ParseLabels(values, nil)
+	if out == nil && err == nil {
+		out = map[string]string{}
 	}
-	return out, nil
+	return out, err
 }
 
 func volumeCreateCmd(g *globalOptions) *cobra.Command {

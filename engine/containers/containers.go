@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -35,6 +36,7 @@ import (
 	"github.com/kago-run/kago/internal/atomicfile"
 	"github.com/kago-run/kago/internal/lockfile"
 	"github.com/kago-run/kago/network"
+	"github.com/kago-run/kago/network/etcfiles"
 )
 
 // Errors callers test with errors.Is.
@@ -79,6 +81,42 @@ type RestartPolicy struct {
 	MaximumRetryCount int               `json:"MaximumRetryCount"`
 }
 
+// Ulimit is one resource limit of the container's process (--ulimit),
+// with docker's short name (nofile, nproc, ...).
+type Ulimit struct {
+	Name string `json:"Name"`
+	Soft uint64 `json:"Soft"`
+	Hard uint64 `json:"Hard"`
+}
+
+// Device is a host device made in the container (--device).
+type Device struct {
+	PathOnHost        string `json:"PathOnHost"`
+	PathInContainer   string `json:"PathInContainer"`
+	CgroupPermissions string `json:"CgroupPermissions"` // some of r, w, m
+}
+
+// NetworkConfig is a network the container joins besides its first
+// (run --network a --network b, network connect).
+type NetworkConfig struct {
+	Name    string     `json:"Name"`
+	Aliases []string   `json:"Aliases,omitempty"`
+	IP      netip.Addr `json:"IPAddress,omitzero"` // --ip; zero: the next free
+}
+
+// HostConfig are the run flags the record keeps: what each start needs
+// again (the /etc files) and what inspect shows; the rest of them are in
+// the bundle's config.json.
+type HostConfig struct {
+	ExtraHosts  []network.ExtraHost `json:"ExtraHosts,omitempty"`
+	DNS         etcfiles.DNS        `json:"Dns,omitzero"`
+	StopTimeout *int                `json:"StopTimeout,omitempty"` // seconds
+	Ulimits     []Ulimit            `json:"Ulimits,omitempty"`
+	Devices     []Device            `json:"Devices,omitempty"`
+	ShmSize     int64               `json:"ShmSize,omitempty"`
+	Sysctls     map[string]string   `json:"Sysctls,omitempty"`
+}
+
 // State is what happened to the container last.
 type State struct {
 	Status       string    `json:"Status"`
@@ -109,18 +147,26 @@ type Record struct {
 	ImageID string    `json:"ImageId"` // sha256:...
 	Created time.Time `json:"Created"`
 	Command []string  `json:"Command"` // process args, for ps
+	// Entrypoint, Cmd and User are the container's config as docker keeps
+	// it (the request's over the image's), for commit.
+	Entrypoint []string `json:"Entrypoint,omitempty"`
+	Cmd        []string `json:"Cmd,omitempty"`
+	User       string   `json:"User,omitempty"`
 	// Network is the network name: bridge, host, none or a user network.
 	Network string `json:"Network"`
 	// NetworkAliases are the container's extra names on a user network.
-	NetworkAliases []string              `json:"NetworkAliases,omitempty"`
-	Ports          []network.PortMapping `json:"Ports,omitempty"` // as requested
-	Hostname       string                `json:"Hostname"`
-	MacAddress     string                `json:"MacAddress,omitempty"` // --mac-address
-	Mounts         []Mount               `json:"Mounts,omitempty"`
-	Restart        RestartPolicy         `json:"RestartPolicy"`
-	AutoRemove     bool                  `json:"AutoRemove"`
-	StopSignal     string                `json:"StopSignal,omitempty"`
-	Labels         map[string]string     `json:"Labels,omitempty"`
+	NetworkAliases []string `json:"NetworkAliases,omitempty"`
+	// MoreNetworks are the networks it joins besides Network, as eth1...
+	MoreNetworks []NetworkConfig       `json:"MoreNetworks,omitempty"`
+	Ports        []network.PortMapping `json:"Ports,omitempty"` // as requested
+	Hostname     string                `json:"Hostname"`
+	MacAddress   string                `json:"MacAddress,omitempty"` // --mac-address
+	Mounts       []Mount               `json:"Mounts,omitempty"`
+	Restart      RestartPolicy         `json:"RestartPolicy"`
+	AutoRemove   bool                  `json:"AutoRemove"`
+	StopSignal   string                `json:"StopSignal,omitempty"`
+	Labels       map[string]string     `json:"Labels,omitempty"`
+	HostConfig   HostConfig            `json:"HostConfig,omitzero"`
 	// Healthcheck is the container's healthcheck (the request's over the
 	// image's); nil for none.
 	Healthcheck *health.Config `json:"Healthcheck,omitempty"`
@@ -135,6 +181,8 @@ type Record struct {
 	State State  `json:"State"`
 	// Endpoint is the live network attachment (nil when not running).
 	Endpoint *network.Endpoint `json:"Endpoint,omitempty"`
+	// MoreEndpoints are the live attachments to MoreNetworks.
+	MoreEndpoints []network.Endpoint `json:"MoreEndpoints,omitempty"`
 	// Creating is set until the engine has made everything the record
 	// describes (rootfs, bundle). A record still creating whose creator is
 	// gone (Store.CreatorAlive) is a killed create, to be removed.
