@@ -163,11 +163,12 @@ func TestNetworkVerbs(t *testing.T) {
 	}
 	var names []string
 	for _, l := range strings.Split(strings.TrimSpace(c.must("ls", "--format", "json")), "\n") {
-		var n network.NetworkInfo
+		// docker's fields, every value a string.
+		var n map[string]string
 		if err := json.Unmarshal([]byte(l), &n); err != nil {
 			t.Fatalf("ls --format json line %q: %v", l, err)
 		}
-		names = append(names, n.Name)
+		names = append(names, n["Name"])
 	}
 	if strings.Join(names, ",") != "bridge,app,db" {
 		t.Errorf("ls --format json names %v", names)
