@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/kago-run/kago/engine/containers"
+	"github.com/kago-run/kago/network"
 )
 
 // Rename gives a container a new name (docker rename). A running container
@@ -32,6 +33,9 @@ func (e *Engine) Rename(ctx context.Context, ref, name string) (*containers.Reco
 	return e.containers.Update(rec.ID, func(r *containers.Record) error {
 		if r.Endpoint != nil {
 			r.Endpoint.Aliases = ep.Aliases
+		}
+		for i := range r.MoreEndpoints {
+			r.MoreEndpoints[i].Aliases = network.ReplaceNames(r.MoreEndpoints[i].Aliases, old, hostAliases(name))
 		}
 		return nil
 	})

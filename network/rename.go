@@ -16,28 +16,43 @@ import (
 func (m *Manager) ReplaceAliases(ctx context.Context, containerID string, remove, add []string) (*Endpoint, error) {
 	var out *Endpoint
 	err := m.locked(ctx, true, func(s *state) error {
-		ep, ok := s.Endpoints[containerID]
-		if !ok {
+		// Every network the container is on knows it by its name.
+		eps := endpointsOf(s, containerID)
+		for _, ep := range eps {
+			ep.Aliases = ReplaceNames(ep.Aliases, remove, add)
+			s.Endpoints[epKey(containerID, ep.Network)] = ep
+		}
+		if len(eps) == 0 {
 			return nil
 		}
-		aliases := slices.DeleteFunc(slices.Clone(ep.Aliases), func(a string) bool { return slices.Contains(remove, a) })
-		for _, a := range add {
-			if !slices.Contains(aliases, a) {
-				aliases = append(aliases, a)
-			}
-		}
-		ep.Aliases = aliases
-		s.Endpoints[containerID] = ep
-		out = &ep
-		if ep.HostsPath != "" {
-			if err := writeInPlace(ep.HostsPath, m.hostsFor(s, ep)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		first := s.Endpoints[epKey(containerID, eps[0].Network)]
+		out = &first
+		if first.HostsPath != "" {
+			if err := writeInPlace(first.HostsPath, m.hostsFor(s, first)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("rename %s: %w", containerID, err)
 			}
 		}
-		if ep.Network == DefaultNetwork {
-			return nil
+		for _, ep := range eps {
+			if ep.Network == DefaultNetwork {
+				continue
+			}
+			if err := m.updatePeerHosts(s, ep.Network, containerID); err != nil {
+				return err
+			}
 		}
-		return m.updatePeerHosts(s, ep.Network, containerID)
+		return nil
 	})
 	return out, err
+}
+
+// ReplaceNames is names without those in remove and with those in add
+// (each once); names itself is left as it is.
+func ReplaceNames(names, remove, add []string) []string {
+	out := slices.DeleteFunc(slices.Clone(names), func(a string) bool { return slices.Contains(remove, a) })
+	for _, a := range add {
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
