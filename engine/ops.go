@@ -124,6 +124,16 @@ func (e *Engine) Running(id string) bool {
 // stopped container's root (start mounts it again). It is idempotent, and
 // needs nothing but the ID, so it serves half-made containers too.
 func (e *Engine) teardown(ctx context.Context, id string) {
+	e.teardownRun(ctx, id)
+	if err := e.Images.Snapshots().Unmount(ctx, id); err != nil && !isNotFound(err) {
+		e.Log.Warn("unmount rootfs", "id", id, "error", err)
+	}
+}
+
+// teardownRun is teardown without the unmount: what start clears before
+// it runs the container again, keeping a rootfs mount it can use as it is
+// (left by `run`'s create, or by a monitor that was killed).
+func (e *Engine) teardownRun(ctx context.Context, id string) {
 	if err := e.Net.Detach(ctx, id); err != nil {
 		e.Log.Warn("detach network", "id", id, "error", err)
 	}
@@ -132,9 +142,6 @@ func (e *Engine) teardown(ctx context.Context, id string) {
 			e.Log.Warn("delete runtime container", "id", id, "error", err)
 		}
 	}
-	if err := e.Images.Snapshots().Unmount(ctx, id); err != nil && !isNotFound(err) {
-		e.Log.Warn("unmount rootfs", "id", id, "error", err)
-	}
 }
 
 // removeFiles deletes a stopped container for good: kernel state, rootfs
@@ -142,6 +149,13 @@ func (e *Engine) teardown(ctx context.Context, id string) {
 // may be missing (a create that failed or was killed half-way).
 func (e *Engine) removeFiles(ctx context.Context, rec *containers.Record, volumes bool) error {
 	e.teardown(ctx, rec.ID)
+	return e.removeTornDown(ctx, rec, volumes)
+}
+
+// removeTornDown is removeFiles for a container whose run was just torn
+// down (FinishRun of a --rm container): a second teardown would only
+// repeat the network detach and the runtime and mount look-ups.
+func (e *Engine) removeTornDown(ctx context.Context, rec *containers.Record, volumes bool) error {
 	if err := e.Images.Snapshots().Release(ctx, rec.ID); err != nil && !isNotFound(err) {
 		return fmt.Errorf("release rootfs of %s: %w", rec.Name, err)
 	}

@@ -167,6 +167,7 @@ func newRunCmd(g *globalOptions) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
+			r.StartNext = true
 			rec, err := e.Create(ctx, r)
 			if err != nil {
 				return err
