@@ -1,14 +1,10 @@
 package monitor
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"os"
 	"runtime"
 	"runtime/debug"
-	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -26,6 +22,11 @@ import (
 type trimmer struct {
 	kicks chan bool // true: after a garbage collection
 	last  time.Time
+	// mapsFD (/proc/self/maps), maps and ranges are pageOut's, kept
+	// from trim to trim.
+	mapsFD int
+	maps   []byte
+	ranges [][2]uintptr
 }
 
 // minTrimInterval bounds how often the monitor trims after collections;
@@ -73,7 +74,7 @@ func (t *trimmer) run(ctx context.Context) {
 				// its own metadata resident than it frees.
 				debug.FreeOSMemory()
 			}
-			pageOut()
+			t.pageOut()
 			t.last = time.Now()
 		}
 		if !armed {
@@ -98,38 +99,105 @@ func (t *trimmer) armAfterGC() {
 // process only, even those other monitors map too (MADV_PAGEOUT would skip
 // those); the page cache keeps them, so what is needed again comes back
 // with a minor fault.
-func pageOut() {
-	maps, err := os.ReadFile("/proc/self/maps")
-	if err != nil {
-		return
+//
+// It makes no garbage: it reads /proc/self/maps into the trimmer's buffer
+// and parses it in place. A trim that allocated (it used to make some 12
+// KiB of garbage: the file, a scanner and every line's fields) would grow
+// the heap of a monitor that never collects, and collecting brings the
+// collector's own metadata in for good.
+func (t *trimmer) pageOut() {
+	if t.maps == nil {
+		fd, err := unix.Open("/proc/self/maps", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return
+		}
+		// Kept open for the monitor's life and read from offset 0 each
+		// time: opening it again would allocate its name.
+		t.mapsFD, t.maps = fd, make([]byte, 0, 16<<10)
 	}
+	buf := t.maps[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // a bigger map: grow once, keep it
+		}
+		n, err := unix.Pread(t.mapsFD, buf[len(buf):cap(buf)], int64(len(buf)))
+		if n <= 0 || err != nil {
+			break
+		}
+		buf = buf[:len(buf)+n]
+	}
+	t.maps = buf
 	// Read every range first, then drop them in one go: code that runs
 	// between or after the drops brings pages straight back (a fault maps
 	// the 64 KiB around it).
-	var ranges [][2]uintptr
-	sc := bufio.NewScanner(bytes.NewReader(maps))
-	for sc.Scan() {
-		// start-end perms offset dev inode path
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 6 || fields[4] == "0" || !strings.HasPrefix(fields[5], "/") {
-			continue // anonymous memory: the heap and stacks stay
+	ranges := t.ranges[:0]
+	for len(buf) > 0 {
+		line := buf
+		if i := bytes.IndexByte(buf, '\n'); i >= 0 {
+			line, buf = buf[:i], buf[i+1:]
+		} else {
+			buf = nil
 		}
-		if strings.Contains(fields[1], "w") {
-			continue // written data: dropping it would lose the writes
+		if start, size, ok := programRange(line); ok {
+			ranges = append(ranges, [2]uintptr{start, size})
 		}
-		lo, hi, ok := strings.Cut(fields[0], "-")
-		if !ok {
-			continue
-		}
-		start, err1 := strconv.ParseUint(lo, 16, 64)
-		end, err2 := strconv.ParseUint(hi, 16, 64)
-		if err1 != nil || err2 != nil || end <= start {
-			continue
-		}
-		ranges = append(ranges, [2]uintptr{uintptr(start), uintptr(end - start)})
 	}
+	t.ranges = ranges
 	for _, r := range ranges {
 		// A raw syscall: the range is not Go memory, so no unsafe slice.
 		unix.RawSyscall(unix.SYS_MADVISE, r[0], r[1], unix.MADV_DONTNEED)
 	}
+}
+
+// programRange parses one line of /proc/self/maps ("start-end perms offset
+// dev inode path") and returns the range when it maps a file read-only:
+// anonymous memory (the heap and stacks) and written data stay.
+func programRange(line []byte) (start, size uintptr, ok bool) {
+	var f [6][]byte
+	n := 0
+	for n < len(f) {
+		line = bytes.TrimLeft(line, " ")
+		if len(line) == 0 {
+			break
+		}
+		end := bytes.IndexByte(line, ' ')
+		if end < 0 || n == len(f)-1 {
+			end = len(line) // the path, which may hold spaces
+		}
+		f[n], line = line[:end], line[end:]
+		n++
+	}
+	if n < 6 || string(f[4]) == "0" || f[5][0] != '/' || bytes.IndexByte(f[1], 'w') >= 0 {
+		return 0, 0, false
+	}
+	lo, hi, found := bytes.Cut(f[0], []byte{'-'})
+	if !found {
+		return 0, 0, false
+	}
+	a, ok1 := parseHex(lo)
+	b, ok2 := parseHex(hi)
+	if !ok1 || !ok2 || b <= a {
+		return 0, 0, false
+	}
+	return a, b - a, true
+}
+
+// parseHex is strconv.ParseUint(s, 16, 64) on bytes, without the string.
+func parseHex(s []byte) (uintptr, bool) {
+	if len(s) == 0 || len(s) > 16 {
+		return 0, false
+	}
+	var v uintptr
+	for _, c := range s {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		default:
+			return 0, false
+		}
+		v = v<<4 | uintptr(c)
+	}
+	return v, true
 }
