@@ -64,25 +64,7 @@ tar=$(demo/build-httpd-image.sh)
 k import --change 'CMD ["httpd-foreground"]' --change 'EXPOSE 80' "$tar" httpd:2.4 >/dev/null
 IMAGE=httpd:2.4
 
-# hyperfine_median WRAPPER CMD prints the median ms of CMD, hyperfine run
-# under WRAPPER (a command prefix, or ""); hyperfine errors stay in $W/h.err.
-hyperfine_median() {
-	w=$1
-	shift
-	$w hyperfine -N -w 2 -r "$N_RUN" --export-json "$W/h.json" "$@" >/dev/null 2>"$W/h.err" || return 1
-	python3 -c "import json,sys; print('%.2f' % (json.load(open(sys.argv[1]))['results'][0]['median']*1000))" "$W/h.json"
-}
-
-# crun_ns CMD runs CMD where crun 1.8 runs: on a hybrid host, in a mount
-# namespace without /sys/fs/cgroup/unified (hyperfine inside it, so the
-# runs themselves pay nothing extra).
-crun_ns() {
-	if mountpoint -q /sys/fs/cgroup/unified 2>/dev/null; then
-		unshare -m sh -c 'umount /sys/fs/cgroup/unified && exec "$@"' sh "$@"
-	else
-		"$@"
-	fi
-}
+. bench/lib.sh
 
 echo "run --rm IMAGE true ($N_RUN runs, median)"
 k save -o "$W/img.tar" "$IMAGE"
@@ -105,7 +87,7 @@ printf '  %-16s %10s %10s\n' engine "median ms" "kago/x"
 k0=
 while IFS='|' read -r l w c; do
 	# One hyperfine per command, so one failing engine does not hide the others.
-	if m=$(hyperfine_median "$w" "$c" </dev/null); then
+	if m=$(hyperfine_median "$w" "$N_RUN" "$c" </dev/null); then
 		k0=${k0:-$m}
 		awk -v l="$l" -v m="$m" -v k="$k0" 'BEGIN {r = (k + 0 > 0 && l !~ /^kago/) ? sprintf("%.2f", k / m) : "-"; printf "  %-16s %10.1f %10s\n", l, m, r}'
 	else
