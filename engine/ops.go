@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -133,15 +134,22 @@ func (e *Engine) teardown(ctx context.Context, id string) {
 // teardownRun is teardown without the unmount: what start clears before
 // it runs the container again, keeping a rootfs mount it can use as it is
 // (left by `run`'s create, or by a monitor that was killed).
+//
+// The network detach and the runtime delete share nothing (the netns goes
+// with the container's last process either way): they run side by side.
 func (e *Engine) teardownRun(ctx context.Context, id string) {
-	if err := e.Net.Detach(ctx, id); err != nil {
-		e.Log.Warn("detach network", "id", id, "error", err)
-	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := e.Net.Detach(ctx, id); err != nil {
+			e.Log.Warn("detach network", "id", id, "error", err)
+		}
+	})
 	if c, err := e.runtime.Load(id); err == nil {
 		if err := c.Delete(ctx, true); err != nil {
 			e.Log.Warn("delete runtime container", "id", id, "error", err)
 		}
 	}
+	wg.Wait()
 }
 
 // removeFiles deletes a stopped container for good: kernel state, rootfs
