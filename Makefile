@@ -22,6 +22,7 @@ DEPS += apparmor
 # test/vm (make test-lsm-vm): qemu for the VM, mkfs.ext4 for its root.
 DEPS += qemu-system-x86 e2fsprogs
 DEPS += podman-compose bc # bench section 9 (bench/compose.sh): the compose peer
+DEPS += podman hyperfine wrk # bench sections 4-6 (bench/pull.sh, httpd.sh, engine.sh, network/bench): peers, timing, load
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
