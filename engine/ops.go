@@ -223,7 +223,9 @@ func (e *Engine) stop(ctx context.Context, rec *containers.Record, sig unix.Sign
 			return err
 		}
 		if !e.waitExit(ctx, rec.ID, timeout) {
-			if err := c.Kill(unix.SIGKILL, true); err != nil {
+			// The container may exit meanwhile and its monitor tear its
+			// cgroup down under the kill: that is no failure.
+			if err := c.Kill(unix.SIGKILL, true); err != nil && e.Running(rec.ID) {
 				return err
 			}
 			// Without a monitor, init's new parent reaps it a moment later.
