@@ -11,15 +11,19 @@
 # Every daemon runs on private sockets and roots under one temp dir, with
 # bridge networking off (docker --bridge none, containers --network none);
 # everything is stopped (by PID) and removed at the end, even on failure.
-# crun 1.8 refuses this host's hybrid cgroup layout, so its wrapper runs it in
-# a mount namespace without /sys/fs/cgroup/unified (unshare + umount, ~1-2 ms
-# per crun call, included in its times). Every runtime is called through a
-# one-line sh wrapper, so that cost is the same for all three.
+# crun 1.8 refuses this host's hybrid cgroup layout, so the whole comparison
+# (daemons, clients and all three runtimes) runs inside one private mount
+# namespace without /sys/fs/cgroup/unified: every runtime pays the same, and
+# each is given to the clients as its own binary, with no wrapper.
 set -eu
 cd "$(dirname "$0")/.."
+if [ -z "${KAGO_BENCH_NS:-}" ]; then
+	KAGO_BENCH_NS=1 exec unshare -m --propagation private sh -c \
+		'if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified || exit 1; fi; exec "$@"' sh "$0" "$@"
+fi
 N=${N_COMPAT:-20}
 KAGO_RUNC=${KAGO_RUNC:-bin/kago-runc}
-[ -x "$KAGO_RUNC" ] || go build -o "$KAGO_RUNC" ./cmd/kago-runc
+[ -x "$KAGO_RUNC" ] || go build -o "$(dirname "$KAGO_RUNC")/" ./cmd/kago-runc ./cmd/kago-init # kago-runc needs kago-init beside it
 KAGO_RUNC=$(realpath "$KAGO_RUNC")
 
 note() { printf '  note: %s\n' "$*"; }
@@ -52,15 +56,13 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-# One wrapper per runtime, identical in shape.
+# The runtimes' binaries, by the names the clients are given.
 for rt in kago runc crun; do
 	case $rt in
-	kago) bin=$KAGO_RUNC; pre="" ;;
-	runc) bin=$(command -v runc); pre="" ;;
-	crun) bin=$(command -v crun); pre="unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec \"\$0\" \"\$@\"'" ;;
+	kago) bin=$KAGO_RUNC ;;
+	*) bin=$(command -v $rt) ;;
 	esac
-	printf '#!/bin/sh\nexec %s %s "$@"\n' "$pre" "$bin" >"$WORK/$rt"
-	chmod +x "$WORK/$rt"
+	ln -s "$bin" "$WORK/$rt"
 done
 
 wait_sock() {
@@ -84,7 +86,7 @@ dockerd --data-root "$WORK/docker-data" --exec-root "$WORK/docker-exec" --pidfil
 	--host "unix://$WORK/docker.sock" --bridge none --iptables=false --ip6tables=false \
 	--storage-driver overlay2 --cgroup-parent "/$DCG" --exec-opt native.cgroupdriver=cgroupfs \
 	--default-ulimit nofile=1024:1024 \
-	--add-runtime "kago=$WORK/kago" --add-runtime "runc-w=$WORK/runc" --add-runtime "crun-w=$WORK/crun" \
+	--add-runtime "kago=$WORK/kago" --add-runtime "runc-b=$WORK/runc" --add-runtime "crun-b=$WORK/crun" \
 	>"$WORK/dockerd.log" 2>&1 &
 PIDS="$PIDS $!"
 wait_sock "$WORK/docker.sock" dockerd
@@ -105,7 +107,7 @@ for rt in kago runc crun; do
 	$CTR run --rm --runc-binary "$WORK/$rt" --runc-root "$WORK/ctr-$rt" "$IMG" "check-$rt" true ||
 		{ note "ctr run with $rt failed"; exit 1; }
 	drt=$rt
-	[ $rt = kago ] || drt=$rt-w
+	[ $rt = kago ] || drt=$rt-b
 	$D run --rm --network none --runtime "$drt" "$IMG" true || { note "docker run with $rt failed"; exit 1; }
 done
 
@@ -115,8 +117,8 @@ hyperfine --style none -N --warmup 2 --runs "$N" --export-json "$WORK/ctr.json" 
 	-n crun "$CTR run --rm --runc-binary $WORK/crun --runc-root $WORK/ctr-crun $IMG b-crun true" >/dev/null
 hyperfine --style none -N --warmup 2 --runs "$N" --export-json "$WORK/docker.json" \
 	-n kago "$D run --rm --network none --runtime kago $IMG true" \
-	-n runc "$D run --rm --network none --runtime runc-w $IMG true" \
-	-n crun "$D run --rm --network none --runtime crun-w $IMG true" >/dev/null
+	-n runc "$D run --rm --network none --runtime runc-b $IMG true" \
+	-n crun "$D run --rm --network none --runtime crun-b $IMG true" >/dev/null
 
 python3 - "$WORK/ctr.json" "$WORK/docker.json" "$N" <<'EOF'
 import json, sys

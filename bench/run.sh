@@ -9,17 +9,20 @@
 #   5  network: published port vs loopback (network/bench/net.sh)
 #   6  engine: kago run vs podman run, wrk through -p, RSS (needs `kago run`)
 #   7  kago build vs podman build, cold and cached (bench/build.sh)
-#   8  containerd shim: kago shim vs runc shim, ctr run wall and shim RSS (bench/shim.sh)
+#   8  containerd shim: kago shim vs runc shim, ctr run wall, shim RSS/PSS, CRI pod start (bench/shim.sh)
 #   9  compose: kago compose vs podman-compose (bench/compose.sh)
-# Env: N_SEQ (default 100) sequential runs, N_PAR (default 50) parallel runs,
+#   18 explain: run with explain off, on, and built before explain (bench/explain.sh)
+# Env: N_SEQ (default 100) sequential runs, N_PAR (default 50) parallel runs
+#      in each of N_ROUNDS (default 6) rounds,
 #      KAGO (bin/kago), KAGO_RUNC (bin/kago-runc), BENCH_IMAGE (httpd:2.4).
-# Needs root, hyperfine, runc, crun, strace, wrk, curl (apt-get install -y ...).
+# Needs root, hyperfine, runc, crun, strace, time, wrk, curl (apt-get install -y ...).
 set -eu
 cd "$(dirname "$0")/.."
 KAGO=$(realpath "${KAGO:-bin/kago}")
 KAGO_RUNC=$(realpath "${KAGO_RUNC:-bin/kago-runc}")
 N_SEQ=${N_SEQ:-100}
 N_PAR=${N_PAR:-50}
+N_ROUNDS=${N_ROUNDS:-6}
 WORK=$(mktemp -d /tmp/kago-bench.XXXXXX)
 cleanup() {
 	# Containers left by an interrupted run: delete them from our own state dirs only.
@@ -30,9 +33,9 @@ cleanup() {
 			[ -d "$d" ] || continue
 			id=$(basename "$d")
 			case $rt in
-			kago) "$KAGO_RUNC" --root "$st" delete -f "$id" >/dev/null 2>&1 || true ;;
-			runc) runc --root "$st" delete -f "$id" >/dev/null 2>&1 || true ;;
-			crun) unshare -m sh -c "umount /sys/fs/cgroup/unified 2>/dev/null; crun --root '$st' delete -f '$id'" >/dev/null 2>&1 || true ;;
+			kago) in_bench_ns "$KAGO_RUNC" --root "$st" delete -f "$id" >/dev/null 2>&1 || true ;;
+			runc) in_bench_ns runc --root "$st" delete -f "$id" >/dev/null 2>&1 || true ;;
+			crun) in_bench_ns crun --root "$st" delete -f "$id" >/dev/null 2>&1 || true ;;
 			esac
 		done
 	done
@@ -65,75 +68,30 @@ json.dump(s, open(sys.argv[1], "w"))
 EOF
 }
 
-# rt_cmd RUNTIME prints the command prefix that runs RUNTIME on its own state dir.
-rt_cmd() {
-	case $1 in
-	kago) echo "$KAGO_RUNC --root $WORK/state-kago" ;;
-	runc) echo "runc --root $WORK/state-runc" ;;
-	crun) echo "crun --root $WORK/state-crun" ;;
-	esac
-}
-
-# in_rt_ns RUNTIME CMD runs CMD in the mount namespace the runtime needs:
-# crun 1.8 refuses the hybrid cgroup layout, so it gets one without the
-# cgroup2 "unified" mount (as the task describes); others run as they are.
-in_rt_ns() {
-	if [ "$1" = crun ] && mountpoint -q /sys/fs/cgroup/unified 2>/dev/null; then
-		unshare -m sh -c "umount /sys/fs/cgroup/unified && $2"
-	else
-		sh -c "$2"
-	fi
-}
-
-# seq_median RUNTIME prints the median seconds of N_SEQ sequential `run`s.
-seq_median() {
-	c=$(rt_cmd "$1")
-	in_rt_ns "$1" "cd $WORK/bundle && hyperfine -N -w 3 -r $N_SEQ --export-json $WORK/seq-$1.json '$c run b-$1' >/dev/null 2>$WORK/seq-$1.err" || { echo nan; return; }
-	python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['results'][0]['median'])" "$WORK/seq-$1.json"
-}
-
-# par_run RUNTIME prints "wall_seconds failures" of N_PAR `run`s started at once.
-par_run() {
-	c=$(rt_cmd "$1")
-	in_rt_ns "$1" "
-		cd $WORK/bundle
-		s=\$(date +%s.%N)
-		i=0
-		while [ \$i -lt $N_PAR ]; do
-			( $c run p-$1-\$i </dev/null >/dev/null 2>>$WORK/par-$1.err || echo x >>$WORK/par-$1.fail ) &
-			i=\$((i+1))
-		done
-		wait
-		e=\$(date +%s.%N)
-		echo \"\$s \$e\"" | awk -v f="$WORK/par-$1.fail" '{ n=0; while ((getline l < f) > 0) n++; printf "%.4f %d\n", $2-$1, n }'
-	rm -f "$WORK/par-$1.fail"
+# in_bench_ns CMD... runs CMD in a private mount namespace without the
+# cgroup2 "unified" mount of a hybrid host (crun 1.8 refuses that layout).
+# Section 1 runs every runtime inside one such namespace, so all pay the same
+# and none gets a wrapper of its own.
+in_bench_ns() {
+	unshare -m --propagation private sh -c 'if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified || exit 1; fi; exec "$@"' sh "$@"
 }
 
 section1() {
-	hr "1. runtime: run of /bin/true from one busybox bundle (issue 3)"
-	for t in hyperfine runc crun; do have "$t" || { note "$t missing: apt-get install -y hyperfine runc crun"; return 0; }; done
+	hr "1. runtime: run of /bin/true from one busybox bundle, all runtimes in one mount namespace (issues 3, 16)"
+	for t in runc crun python3 unshare; do have "$t" || { note "$t missing: apt-get install -y runc crun python3 util-linux"; return 0; }; done
+	[ -x /usr/bin/time ] || { note "/usr/bin/time missing: apt-get install -y time"; return 0; }
 	[ -x "$KAGO_RUNC" ] || { note "$KAGO_RUNC missing: make build"; return 0; }
 	bundle
-	: >"$WORK/s1"
-	for rt in kago runc crun; do
-		m=$(seq_median "$rt")
-		p=$(par_run "$rt")
-		echo "$rt $m $p" >>"$WORK/s1"
-	done
-	kseq=$(awk '$1=="kago"{print $2}' "$WORK/s1")
-	kpar=$(awk '$1=="kago"{print $3}' "$WORK/s1")
-	printf '%-8s %14s %10s %20s %10s %8s\n' runtime "seq median ms" "kago/x" "$N_PAR at once: ms/ct" "kago/x" failed
-	while read -r rt m wall fail; do
-		awk -v rt="$rt" -v m="$m" -v w="$wall" -v n="$N_PAR" -v f="$fail" -v km="$kseq" -v kw="$kpar" 'BEGIN {
-			printf "%-8s %14.2f %10.2f %20.2f %10.2f %8d\n", rt, m*1000, km/m, w*1000/n, kw/w, f }'
-	done <"$WORK/s1"
-	note "seq: median wall time of one \`RUNTIME run\` (create+start+wait+delete) over $N_SEQ runs (hyperfine, 3 warmups)"
-	note "at once: wall time for $N_PAR concurrent runs divided by $N_PAR; kago/x > 1 means kago is slower than x"
-	for rt in kago runc crun; do
-		grep -qi error "$WORK/seq-$rt.err" 2>/dev/null && note "$rt hyperfine: $(tail -1 "$WORK/seq-$rt.err")"
-		f=$(awk -v rt="$rt" '$1==rt {print $4}' "$WORK/s1")
-		[ "${f:-0}" != 0 ] && note "$rt parallel stderr (most common): $(sort "$WORK/par-$rt.err" | uniq -c | sort -rn | head -2 | tr '\n' ';')"
-	done
+	uptime | sed 's/.*load average/  load average before (1, 5, 15 min)/'
+	in_bench_ns python3 bench/runtimes.py "$WORK/bundle" "$N_SEQ" "$N_PAR" "$N_ROUNDS" \
+		"kago=$KAGO_RUNC --root $WORK/state-kago" "crun=crun --root $WORK/state-crun" "runc=runc --root $WORK/state-runc" ||
+		note "bench/runtimes.py failed (exit $?)"
+	uptime | sed 's/.*load average/  load average after (1, 5, 15 min)/'
+	note "seq: one \`RUNTIME run ID\` (create+start+wait+delete) after another, $N_SEQ each, the runtimes taking turns (forward and reverse order), 3 warm-ups; medians"
+	note "CPU: user+sys of the runtime and the children it reaped (the container included); kago/x > 1 means kago is slower or costlier than x"
+	note "at once: $N_PAR runs started together, $N_ROUNDS rounds taking turns; median wall of a round, median of its summed CPU"
+	note "create RSS: the largest peak resident memory (GNU time %M) of \`RUNTIME create\` over 5 creates"
+	note "same config.json for all: kago-runc spec (Docker's seccomp profile, a cgroup namespace), args [true], ociVersion 1.0.2"
 	section1_profile
 }
 
@@ -175,7 +133,7 @@ section1_timeline() {
 	function mark(name) { if (!(name in seen)) { seen[name] = 1; order[++n] = name; at[name] = ($2 - t0) * 1000 } }
 	/mkdirat\(AT_FDCWD, "[^"]*", 0711\) = 0/ { mark("state dir created (spec loaded and validated)") }
 	/clone\(.*CLONE_PIDFD/ { mark("container init forked") }
-	/execve\(.*"kago-init"/ { mark("init re-executed from the sealed memfd") }
+	/execve\(.*"kago-init"/ { mark("init re-executed (kago-init, read-only overlay or memfd)") }
 	/mkdirat\(AT_FDCWD, "\/sys\/fs\/cgroup/ && / = 0$/ { mark("first cgroup directory made") }
 	/pivot_root\(/ { mark("pivot_root done (mounts, devices made)") }
 	/execve\(.*\["true"\]/ { mark("container process exec (start)") }
@@ -218,6 +176,8 @@ section6() {
 	done
 }
 
+# want N: is section N chosen? Used as "want N && ...": the script's
+# status is its sections', not the last test's (exit 0 at the end).
 want() { [ -z "$SECTIONS" ] || echo " $SECTIONS " | grep -q " $1 "; }
 SECTIONS="$*"
 echo "# kago benchmarks $(date -u +%FT%TZ) on $(uname -r), $(nproc) CPUs, commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
@@ -237,3 +197,5 @@ want 7 && run_script "7. kago build vs podman build (issue 12)" bench/build.sh
 want 8 && run_script "8. containerd shim: containerd-shim-kago-v2 vs the runc shim (issue 14)" bench/shim.sh
 want 9 && run_script "9. compose: kago compose vs podman-compose, up -d and down of 3 services (issue 11)" bench/compose.sh
 want 13 && run_script "13. kago trace: overhead on the traced container (issue 13)" bench/trace.sh
+want 18 && run_script "18. explain: a run without --explain is as fast as before explain (issue 18)" bench/explain.sh
+exit 0

@@ -63,6 +63,8 @@ type Options struct {
 	Labels     map[string]string // added to the image's labels
 	Platform   string            // only the host's platform can run RUN
 	Network    string            // for RUN: "bridge" (the default), "none" or "host"
+	// Secrets are what RUN --mount=type=secret,id=ID shows, by ID.
+	Secrets map[string]Secret
 	// Progress receives one line per step, RUN output and timings; nil
 	// discards them.
 	Progress io.Writer
@@ -174,6 +176,13 @@ func (b *Builder) check(o *Options) error {
 	case "none", "host":
 	default:
 		return fmt.Errorf("--network %s: kago build runs RUN steps on the default bridge, or with none or host", o.Network)
+	}
+	for id, sec := range o.Secrets {
+		if sec.Src != "" {
+			if st, err := os.Stat(sec.Src); err != nil || !st.Mode().IsRegular() {
+				return fmt.Errorf("--secret id=%s: src %s is not a readable file", id, sec.Src)
+			}
+		}
 	}
 	if o.Platform != "" {
 		want, err := image.ParsePlatform(o.Platform)
@@ -349,8 +358,17 @@ func (bd *build) needs(i int, need map[int]bool) error {
 		}
 	}
 	for _, c := range st.Commands {
-		if cp, ok := c.(*instructions.CopyCommand); ok && cp.From != "" {
-			if j, ok := bd.stageIndex(cp.From, i); ok {
+		var froms []string
+		switch c := c.(type) {
+		case *instructions.CopyCommand:
+			froms = append(froms, c.From)
+		case *instructions.RunCommand:
+			for _, m := range instructions.GetMounts(c) {
+				froms = append(froms, m.From)
+			}
+		}
+		for _, from := range froms {
+			if j, ok := bd.stageIndex(from, i); ok && from != "" {
 				if err := bd.needs(j, need); err != nil {
 					return err
 				}

@@ -4,24 +4,29 @@ import (
 	"archive/tar"
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/patternmatcher"
-	"golang.org/x/sys/unix"
+
+	"github.com/kago-run/kago/image"
 )
 
 func TestParseDockerfileErrorsNameTheLine(t *testing.T) {
 	for _, c := range []struct{ src, want string }{
 		{"FROM bb\nRUN true \\\n  && true\nFROMM x\n", "Dockerfile:4: unknown instruction: FROMM"},
 		{"ARG A=1\n", "has no FROM instruction"},
-		{"FROM bb\nRUN --mount=type=cache,target=/c true\n", "Dockerfile:2: RUN --mount=type=cache,target=/c true: RUN --mount is not supported"},
-		{"FROM bb\nRUN --network=host true\n", "Dockerfile:2: RUN --network=host true: RUN --network is not supported"},
-		{"FROM bb\nRUN <<EOF\necho hi\nEOF\n", "Dockerfile:2: RUN <<EOF: RUN with a heredoc is not supported"},
-		{"FROM bb\nCOPY --parents a /b/\n", "COPY --parents is not supported"},
-		{"FROM bb\nADD --checksum=sha256:00 a /b\n", "ADD --checksum is not supported"},
+		{"FROM bb\nRUN --mount=type=ssh true\n", "Dockerfile:2: RUN --mount=type=ssh true: RUN --mount=type=ssh is not supported by kago build yet: kago build forwards no SSH agent"},
+		{"FROM bb\nRUN --mount=type=cache,target=/c,id=x --mount=type=ssh,id=k true\n", "Dockerfile:2: RUN --mount=type=cache,target=/c,id=x --mount=type=ssh,id=k true: RUN --mount=type=ssh is not supported"},
+		{"FROM bb\nRUN --security=insecure true\n", "Dockerfile:2: RUN --security=insecure true: RUN --security is not supported"},
+		{"FROM bb\nRUN --network=bridge true\n", `Dockerfile:2: invalid network mode "bridge"`},
+		{"FROM bb\nRUN --mount=type=nfs,target=/x true\n", "Dockerfile:2: "},
 		{"FROM bb\nCOPY --from=x\n", "Dockerfile:2: "},
 	} {
 		_, err := parseDockerfile("Dockerfile", []byte(c.src))
@@ -30,6 +35,16 @@ func TestParseDockerfileErrorsNameTheLine(t *testing.T) {
 		}
 		if err != nil && strings.Contains(err.Error(), "\n") {
 			t.Errorf("parse %q: error spans lines: %q", c.src, err)
+		}
+	}
+	for _, ok := range []string{
+		"FROM bb\nRUN --mount=type=cache,target=/c --mount=type=secret,id=s --network=none true\n",
+		"FROM bb\nRUN <<EOF\necho hi\nEOF\n",
+		"FROM bb\nCOPY --parents --exclude=*.md a/./b /c/\nCOPY --link <<x <<y /d/\nxx\nx\nyy\ny\n",
+		"FROM bb\nADD --checksum=sha256:00 http://h/a /b\nADD https://h/r.git#main:sub /s\n",
+	} {
+		if _, err := parseDockerfile("Dockerfile", []byte(ok)); err != nil {
+			t.Errorf("parse %q: %v", ok, err)
 		}
 	}
 	df, err := parseDockerfile("Dockerfile", []byte("ARG V=1\nFROM bb AS one\nRUN echo \\\n hi\nFROM one\nCOPY --from=one /a /b\n"))
@@ -226,18 +241,264 @@ func TestPlatformArgs(t *testing.T) {
 	}
 }
 
-// TestCheckPlainUpper: an upper directory holding an overlay redirect (a
-// reference to a lower directory, not a copy) is refused, by name.
-func TestCheckPlainUpper(t *testing.T) {
-	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "a", "b"), 0o755)
-	if err := checkPlainUpper(dir); err != nil {
-		t.Fatalf("plain upper refused: %v", err)
+// TestRunHeredocArgv: RUN heredocs become the argv BuildKit runs.
+func TestRunHeredocArgv(t *testing.T) {
+	for _, c := range []struct {
+		src, argv, script string
+	}{
+		{"RUN <<EOF\necho $HOME\nEOF\n", `["/bin/sh","-c","echo $HOME\n"]`, ""},
+		{"RUN <<-EOF\n\techo tab\n\tEOF\n", `["/bin/sh","-c","echo tab\n"]`, ""},
+		{"RUN <<EOF\n#!/usr/bin/env python3\nprint(1)\nEOF\n", `["/dev/pipes/EOF"]`, "#!/usr/bin/env python3\nprint(1)\n"},
+		{"RUN cat <<'A' > /a && cat <<B > /b\n$x\nA\n$y\nB\n", `["/bin/sh","-c","cat \u003c\u003c'A' \u003e /a \u0026\u0026 cat \u003c\u003cB \u003e /b\n$x\nA\n$y\nB"]`, ""},
+		{"SHELL [\"/bin/bash\", \"-e\", \"-c\"]\nRUN <<EOF\ntrue\nEOF\n", `["/bin/bash","-e","-c","true\n"]`, ""},
+	} {
+		df, err := parseDockerfile("Dockerfile", []byte("FROM bb\n"+c.src))
+		if err != nil {
+			t.Fatalf("%q: %v", c.src, err)
+		}
+		st := &state{}
+		cmds := df.stages[0].Commands
+		if sh, ok := cmds[0].(*instructions.ShellCommand); ok {
+			st.cfg.Config.Shell = sh.Shell
+		}
+		run := cmds[len(cmds)-1].(*instructions.RunCommand)
+		bd := &build{df: df}
+		argv, script, err := bd.runArgv(st, run)
+		if err != nil {
+			t.Fatalf("%q: %v", c.src, err)
+		}
+		if got := jsonString(argv); got != c.argv {
+			t.Errorf("%q: argv %s, want %s", c.src, got, c.argv)
+		}
+		if got := ""; script != nil {
+			got = script.Data
+			if got != c.script {
+				t.Errorf("%q: script %q, want %q", c.src, got, c.script)
+			}
+		} else if c.script != "" {
+			t.Errorf("%q: no script file, want %q", c.src, c.script)
+		}
 	}
-	if err := unix.Lsetxattr(filepath.Join(dir, "a", "b"), "trusted.overlay.redirect", []byte("/x"), 0); err != nil {
-		t.Skipf("cannot set a trusted xattr here: %v", err)
+}
+
+func TestParseSecret(t *testing.T) {
+	for in, want := range map[string]string{
+		"id=a,src=/f":              "a {/f }",
+		"id=a,source=/f,type=file": "a {/f }",
+		"id=a,env=VAR":             "a { VAR}",
+		"id=a":                     "a { a}",
+		"type=env,id=a,src=VAR":    "a { VAR}",
+		`"id=a,b",src=/f`:          "a,b {/f }",
+		"id=a,src=/f,env=X":        "",
+		"src=/f":                   "",
+		"id=../x,src=/f":           "",
+		"id=a,kind=x":              "",
+		"id=a,type=file":           "",
+		"id=a,env=A=B":             "",
+	} {
+		id, sec, err := ParseSecret(in)
+		got := ""
+		if err == nil {
+			got = fmt.Sprintf("%s %v", id, sec)
+		} else if !strings.HasPrefix(err.Error(), "--secret ") || strings.Contains(err.Error(), "\n") {
+			t.Errorf("ParseSecret(%q): error %q does not name the flag on one line", in, err)
+		}
+		if got != want {
+			t.Errorf("ParseSecret(%q) = %q (%v), want %q", in, got, err, want)
+		}
 	}
-	if err := checkPlainUpper(dir); err == nil || !strings.Contains(err.Error(), "trusted.overlay.redirect") {
-		t.Errorf("upper with a redirect: %v", err)
+}
+
+func TestParseGitSource(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://h/r.git#main:sub/dir":    "https://h/r.git main sub/dir",
+		"http://127.0.0.1:1/r.git":        "http://127.0.0.1:1/r.git  ",
+		"git@github.com:o/r.git#v1":       "git@github.com:o/r.git v1 ",
+		"git://h/r.git?ref=x&subdir=a":    "git://h/r.git x a",
+		"https://h/r.git#--upload-pack=x": "error",
+		"https://h/r.git#main:../../etc":  "https://h/r.git main etc",
+		"https://h/r.git?checksum=zz":     "error",
+		"https://h/file.tar":              "not git",
+		"./local.git":                     "not git",
+		"local/dir":                       "not git",
+	} {
+		g, isGit, err := parseGitSource(in)
+		got := "not git"
+		switch {
+		case err != nil:
+			got = "error"
+			if !isGit || strings.Contains(err.Error(), "\n") {
+				t.Errorf("%q: error %q", in, err)
+			}
+		case isGit:
+			got = g.remote + " " + g.ref + " " + g.subdir
+		}
+		if got != want {
+			t.Errorf("parseGitSource(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// FuzzParseSecret: no --secret value panics; an accepted one names an id
+// that is a plain file name, and one source.
+func FuzzParseSecret(f *testing.F) {
+	for _, s := range []string{"id=a,src=/f", "id=a,env=B", `"id=a"`, "id=a,type=env", "=,=", `"`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		id, sec, err := ParseSecret(s)
+		if err != nil {
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("multi-line error %q", err)
+			}
+			return
+		}
+		if id == "" || strings.ContainsAny(id, "/\x00") || (sec.Src == "") == (sec.Env == "") {
+			t.Fatalf("ParseSecret(%q) = %q %+v", s, id, sec)
+		}
+	})
+}
+
+// FuzzGitSource: what an ADD git source hands to git is never an option,
+// a local path or a subdirectory outside the clone.
+func FuzzGitSource(f *testing.F) {
+	for _, s := range []string{"https://h/r.git#main:sub", "git@h:r.git#v1", "git://h/r.git?ref=a&subdir=b", "ssh://-oProxyCommand=x/r.git", "https://h/r.git#-x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		g, isGit, err := parseGitSource(s)
+		if err != nil {
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("multi-line error %q", err)
+			}
+			return
+		}
+		if !isGit {
+			return
+		}
+		for _, v := range []string{g.remote, g.ref, g.checksum} {
+			if strings.HasPrefix(v, "-") || strings.ContainsAny(v, "\x00\n") {
+				t.Fatalf("%q gives git %q", s, v)
+			}
+		}
+		if g.subdir == ".." || strings.HasPrefix(g.subdir, "../") || strings.HasPrefix(g.subdir, "/") {
+			t.Fatalf("%q: subdir %q", s, g.subdir)
+		}
+	})
+}
+
+// FuzzRunMount: whatever a RUN --mount says, parsing it and planning the
+// mounts gives a clean absolute target or a one-line error, never a panic.
+func FuzzRunMount(f *testing.F) {
+	for _, s := range []string{"type=cache,target=/c,id=x,sharing=locked", "type=bind,source=a.txt,target=rel", "type=secret,id=s,env=S", "type=tmpfs,target=/t,size=1m", "type=ssh", "type=bind,from=x,target=/", "target=/a,mode=0700"} {
+		f.Add(s)
+	}
+	dir := contextDir(f)
+	f.Fuzz(func(t *testing.T, opt string) {
+		if strings.ContainsAny(opt, "\n\r\\") {
+			return
+		}
+		df, err := parseDockerfile("Dockerfile", []byte("FROM scratch\nRUN --mount="+opt+" true\n"))
+		if err != nil {
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("multi-line error %q", err)
+			}
+			return
+		}
+		run, ok := df.stages[0].Commands[0].(*instructions.RunCommand)
+		if !ok {
+			return
+		}
+		if err := run.Expand(func(w string) (string, error) { return w, nil }); err != nil {
+			return
+		}
+		src, err := newContextSource(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bd := &build{df: df, ctxSrc: src, results: map[int]*state{}, b: &Builder{Resolve: func(context.Context, string, bool) (*image.Image, error) {
+			return nil, errors.New("no images here")
+		}}}
+		rms, _, err := bd.planMounts(context.Background(), &state{}, 0, instructions.GetMounts(run))
+		if err != nil {
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("multi-line error %q", err)
+			}
+			return
+		}
+		for _, rm := range rms {
+			if rm.target != "" && (!path.IsAbs(rm.target) || path.Clean(rm.target) != rm.target || rm.target == "/") {
+				t.Fatalf("--mount=%s: target %q", opt, rm.target)
+			}
+			if rm.ctx != nil && !strings.HasPrefix(rm.ctx.real+"/", src.root+"/") {
+				real, _ := filepath.EvalSymlinks(src.root)
+				if !strings.HasPrefix(rm.ctx.real+"/", real+"/") {
+					t.Fatalf("--mount=%s binds %q, outside the context", opt, rm.ctx.real)
+				}
+			}
+		}
+	})
+}
+
+// TestCacheMountSharing: a cache mount's directory persists per id;
+// shared users get it at once, a private user finds another instance
+// while it is held, a locked user waits for it; Prune removes only the
+// instances no build holds.
+func TestCacheMountSharing(t *testing.T) {
+	b := &Builder{Root: t.TempDir()}
+	ctx := context.Background()
+	mount := func(id string, sharing instructions.ShareMode) *instructions.Mount {
+		return &instructions.Mount{Type: instructions.MountTypeCache, Target: "/c", CacheID: id, CacheSharing: sharing}
+	}
+	d1, un1, err := b.cacheMount(ctx, mount("a", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(d1, "kept"), []byte("x"), 0o644)
+	d2, un2, err := b.cacheMount(ctx, mount("a", instructions.MountSharingShared))
+	if err != nil || d2 != d1 {
+		t.Fatalf("a shared user got %q (%v), want %q", d2, err, d1)
+	}
+	if other, un, err := b.cacheMount(ctx, mount("b", "")); err != nil || other == d1 {
+		t.Fatalf("another id got %q (%v)", other, err)
+	} else {
+		un()
+	}
+	dp, unp, err := b.cacheMount(ctx, mount("a", instructions.MountSharingPrivate))
+	if err != nil || dp == d1 {
+		t.Fatalf("a private user while the cache is held got %q (%v)", dp, err)
+	}
+	unp()
+	tctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if _, _, err := b.cacheMount(tctx, mount("a", instructions.MountSharingLocked)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a locked user did not wait while the cache was held: %v", err)
+	}
+	if n, err := b.Prune(); err != nil || n != 2 {
+		t.Fatalf("Prune with one cache held removed %d (%v), want the 2 free ones", n, err)
+	}
+	un1()
+	un2()
+	dl, unl, err := b.cacheMount(ctx, mount("a", instructions.MountSharingLocked))
+	if err != nil || dl != d1 {
+		t.Fatalf("locked after release: %q %v", dl, err)
+	}
+	if _, err := os.Stat(filepath.Join(dl, "kept")); err != nil {
+		t.Errorf("the cache lost its file: %v", err)
+	}
+	unl()
+	if n, err := b.Prune(); err != nil || n != 1 {
+		t.Fatalf("Prune removed %d (%v), want 1", n, err)
+	}
+	if ents, _ := os.ReadDir(b.mountsDir()); len(ents) != 0 {
+		t.Errorf("after Prune %d cache mounts remain", len(ents))
+	}
+}
+
+func TestNumericOwner(t *testing.T) {
+	for s, want := range map[string]bool{"0": true, "1000:1000": true, "1:": true, "app": false, "1:grp": false, ":1": false, "": false} {
+		if got := numericOwner(s); got != want {
+			t.Errorf("numericOwner(%q) = %v", s, got)
+		}
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moby/patternmatcher"
+
 	"github.com/kago-run/kago/archive"
 )
 
@@ -26,6 +28,8 @@ type copyItem struct {
 	contents bool
 	// extract: m is a local tar archive ADD unpacks into dest.
 	extract bool
+	// exclude: COPY --exclude patterns, matched below a copied directory.
+	exclude *patternmatcher.PatternMatcher
 }
 
 // owner is what --chown and --chmod set on copied files; nil keeps what
@@ -129,7 +133,7 @@ func (it copyItem) rename(hdr *tar.Header) (bool, error) {
 		if hdr.Typeflag == tar.TypeLink {
 			hdr.Linkname = path.Join(it.dest, strings.TrimPrefix(hdr.Linkname, "t/"))
 		}
-		if sub != "" && it.src.ignored(path.Join(it.m.rel, sub)) {
+		if sub != "" && (it.src.ignored(path.Join(it.m.rel, sub)) || it.exclude != nil && excluded(it.exclude, sub)) {
 			return false, nil
 		}
 	}

@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/patternmatcher"
 	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 
@@ -31,37 +33,112 @@ import (
 type copyRequest struct {
 	text         string
 	srcs         []string
+	heredocs     []instructions.SourceContent // COPY <<EOF: files written inline
 	dest         string
 	from         string
 	chown, chmod string
 	add          bool
+	link         bool     // --link: a layer of its own, independent of the ones below
+	parents      bool     // --parents: keep the sources' directories
+	exclude      []string // --exclude patterns
+	checksum     string   // ADD --checksum: of the URL's content, or the git commit
+	keepGitDir   *bool    // ADD --keep-git-dir
 }
 
 // copy runs a COPY or ADD step. Its cache key covers the content of what
-// it copies from the context (names, modes, bytes; not times), or the key
-// of the stage or the ID of the image it copies from.
+// it copies from the context, a download, a heredoc or a git checkout
+// (names, modes, bytes; not times), or the key of the stage or the ID of
+// the image it copies from. With --link the key does not cover the layers
+// below, and the layer is made on an empty tree, so a changed base keeps it.
 func (bd *build) copy(ctx context.Context, st *state, i int, label string, r copyRequest) error {
 	src, srcKey, release, err := bd.copySource(ctx, i, r.from)
 	if err != nil {
 		return err
 	}
 	defer release()
+	var exclude *patternmatcher.PatternMatcher
+	if len(r.exclude) > 0 {
+		if exclude, err = patternmatcher.New(r.exclude); err != nil {
+			return fmt.Errorf("--exclude: %w", err)
+		}
+	}
+	if r.checksum != "" && r.add {
+		if _, err := digest.Parse(r.checksum); err != nil && !isHex(r.checksum) {
+			return fmt.Errorf("--checksum=%s: give sha256:HEX for a URL, or a commit hash for a git repository", r.checksum)
+		}
+	}
 	var ms []match
+	var cleanups []func()
+	defer func() {
+		for _, c := range cleanups {
+			c()
+		}
+	}()
 	for _, s := range r.srcs {
-		if r.add && isURL(s) {
-			m, done, err := bd.b.download(ctx, s)
+		if r.add {
+			g, isGit, err := parseGitSource(s)
 			if err != nil {
 				return err
 			}
-			defer done()
-			ms = append(ms, m)
-			continue
+			if isGit {
+				if r.keepGitDir != nil {
+					g.keepGitDir = *r.keepGitDir
+				}
+				m, done, err := bd.b.gitMatch(ctx, g, r.checksum)
+				if err != nil {
+					return err
+				}
+				cleanups = append(cleanups, done)
+				ms = append(ms, m)
+				continue
+			}
+			if isURL(s) {
+				m, done, err := bd.b.download(ctx, s, r.checksum)
+				if err != nil {
+					return err
+				}
+				cleanups = append(cleanups, done)
+				ms = append(ms, m)
+				continue
+			}
+			if r.checksum != "" {
+				return fmt.Errorf("--checksum is for a URL or a git repository, and %s is neither", s)
+			}
+		} else if g, isGit, _ := parseGitSource(s); isGit && g != nil || isURL(s) {
+			return fmt.Errorf("COPY cannot fetch %s: use ADD for a URL or a git repository", s)
 		}
 		found, err := src.resolve(s)
 		if err != nil {
 			return err
 		}
-		ms = append(ms, found...)
+		if r.parents {
+			pivot := "."
+			if p, _, ok := strings.Cut(s, "/./"); ok {
+				if pivot, err = src.cleanSource(p); err != nil {
+					return err
+				}
+			}
+			for j := range found {
+				found[j].parents = strings.TrimPrefix(found[j].rel, pivot+"/")
+				if pivot == "." || found[j].rel == pivot {
+					found[j].parents = found[j].rel
+				}
+			}
+		}
+		for _, m := range found {
+			if exclude != nil && m.rel != "." && excluded(exclude, m.rel) {
+				continue
+			}
+			ms = append(ms, m)
+		}
+	}
+	if len(r.heredocs) > 0 {
+		hms, done, err := bd.b.heredocFiles(r.heredocs)
+		if err != nil {
+			return err
+		}
+		cleanups = append(cleanups, done)
+		ms = append(ms, hms...)
 	}
 	dest := r.dest
 	destDir := strings.HasSuffix(dest, "/") || dest == "." || strings.HasSuffix(dest, "/.")
@@ -78,12 +155,22 @@ func (bd *build) copy(ctx context.Context, st *state, i int, label string, r cop
 		}
 	}
 	if src.context {
-		if srcKey, err = contentDigest(ctx, ms, extract); err != nil {
+		if srcKey, err = contentDigest(ctx, ms, extract, exclude); err != nil {
 			return err
 		}
 	}
-	key := stepKey(st.key, r.text, srcKey)
-	return bd.layerStep(ctx, st, label, key, r.text, func(s stepEnv) error {
+	// BuildKit links only without --chmod; a linked layer cannot look names
+	// up in the image's /etc/passwd, which it does not see.
+	link := r.link && r.chmod == ""
+	if link && r.chown != "" && !numericOwner(r.chown) {
+		return fmt.Errorf("--link with --chown=%s: give numeric ids (UID[:GID]); a linked layer does not see the image's users", r.chown)
+	}
+	parent := st.key
+	if link {
+		parent = ""
+	}
+	key := stepKey(parent, r.text, srcKey, fmt.Sprint(link))
+	fn := func(s stepEnv) error {
 		o, err := parseOwner(s.rootfs, r.chown, r.chmod)
 		if err != nil {
 			return err
@@ -92,8 +179,95 @@ func (bd *build) copy(ctx context.Context, st *state, i int, label string, r cop
 		if err != nil {
 			return err
 		}
+		for j := range items {
+			items[j].exclude = exclude
+		}
 		return applyCopy(ctx, s.rootfs, mkdirs, items, o)
-	})
+	}
+	if link {
+		below := st.key
+		if err := bd.layerStepOn(ctx, st, label, key, r.text, nil, fn); err != nil {
+			return err
+		}
+		// The steps after this one depend on the layers below it too.
+		st.key = stepKey(below, "LINK", key.String())
+		return nil
+	}
+	return bd.layerStep(ctx, st, label, key, r.text, fn)
+}
+
+// excluded reports whether a COPY --exclude pattern matches rel or a
+// directory above it.
+func excluded(pm *patternmatcher.PatternMatcher, rel string) bool {
+	ok, err := pm.MatchesOrParentMatches(rel)
+	return err == nil && ok
+}
+
+// numericOwner reports whether a --chown value is UID[:GID] in numbers.
+func numericOwner(s string) bool {
+	u, g, _ := strings.Cut(s, ":")
+	for _, p := range []string{u, g} {
+		if _, err := strconv.ParseUint(p, 10, 32); err != nil && p != "" {
+			return false
+		}
+	}
+	return u != ""
+}
+
+// heredocFiles writes the inline files of a COPY <<EOF into a directory of
+// their own (mode 0644, as BuildKit makes them); done removes it.
+func (b *Builder) heredocFiles(docs []instructions.SourceContent) (ms []match, done func(), err error) {
+	dir, err := os.MkdirTemp(b.tmpDir(), "heredoc-")
+	if err != nil {
+		return nil, nil, err
+	}
+	done = func() { os.RemoveAll(dir) }
+	src := &source{root: dir, context: true, download: true, label: "a heredoc"}
+	for _, d := range docs {
+		name := d.Path
+		if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+			done()
+			return nil, nil, fmt.Errorf("heredoc name %q cannot name a file", d.Path)
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(d.Data), 0o644); err != nil {
+			done()
+			return nil, nil, err
+		}
+		if err := os.Chmod(p, 0o644); err != nil {
+			done()
+			return nil, nil, err
+		}
+		m, err := src.lookup(name)
+		if err != nil {
+			done()
+			return nil, nil, err
+		}
+		ms = append(ms, m)
+	}
+	return ms, done, nil
+}
+
+// gitMatch clones an ADD's git repository and names the tree it copies.
+func (b *Builder) gitMatch(ctx context.Context, g *gitSource, checksum string) (match, func(), error) {
+	if checksum != "" && !isHex(checksum) {
+		return match{}, nil, fmt.Errorf("--checksum=%s: a git repository's checksum is its commit hash", checksum)
+	}
+	repo, _, done, err := b.clone(ctx, g, checksum)
+	if err != nil {
+		return match{}, nil, err
+	}
+	src := &source{root: repo, context: true, download: true, label: "the git repository " + g.remote}
+	sub := g.subdir
+	if sub == "" {
+		sub = "."
+	}
+	m, err := src.lookup(sub)
+	if err != nil {
+		done()
+		return match{}, nil, err
+	}
+	return m, done, nil
 }
 
 // copySource is what COPY --from names: the context, an earlier stage's
@@ -137,6 +311,12 @@ func planCopy(rootfs string, ms []match, extract []bool, dest string, destDir bo
 	for j, m := range ms {
 		it := copyItem{src: m.src, m: m, dest: d}
 		switch {
+		case m.parents != "" && m.dir:
+			it.dest, it.contents = path.Join(d, m.parents), true
+			dirs = append(dirs, it.dest)
+		case m.parents != "":
+			it.dest = path.Join(d, m.parents)
+			dirs = append(dirs, path.Dir(it.dest))
 		case extract[j]:
 			it.extract = true
 			dirs = append(dirs, d)
@@ -206,11 +386,11 @@ func isArchive(p string) bool {
 
 // contentDigest digests what a COPY takes from the context: every entry's
 // name, type, mode, owner, link target, xattrs and bytes, not its times.
-func contentDigest(ctx context.Context, ms []match, extract []bool) (string, error) {
+func contentDigest(ctx context.Context, ms []match, extract []bool, exclude *patternmatcher.PatternMatcher) (string, error) {
 	h := sha256.New()
 	items := make([]copyItem, len(ms))
 	for j, m := range ms {
-		items[j] = copyItem{src: m.src, m: m, dest: "c" + strconv.Itoa(j), extract: extract[j]}
+		items[j] = copyItem{src: m.src, m: m, dest: "c" + strconv.Itoa(j) + "/" + m.parents, extract: extract[j], exclude: exclude}
 	}
 	err := walkItems(ctx, items, owner{}, func(hdr *tar.Header, r io.Reader) error {
 		keys := make([]string, 0, len(hdr.PAXRecords))
@@ -271,7 +451,7 @@ func parseOwner(rootfs, chown, chmod string) (owner, error) {
 // builder's temp directory, as docker does: named as the last element of
 // the URL's path, mode 0600, its time the Last-Modified the server sent,
 // never extracted. done removes it.
-func (b *Builder) download(ctx context.Context, rawURL string) (m match, done func(), err error) {
+func (b *Builder) download(ctx context.Context, rawURL, checksum string) (m match, done func(), err error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return match{}, nil, fmt.Errorf("ADD %s: %w", rawURL, err)
@@ -284,10 +464,10 @@ func (b *Builder) download(ctx context.Context, rawURL string) (m match, done fu
 	if err != nil {
 		return match{}, nil, err
 	}
-	done = func() { os.RemoveAll(dir) }
+	remove := func() { os.RemoveAll(dir) }
 	defer func() {
 		if err != nil {
-			done()
+			remove()
 		}
 	}()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
@@ -307,17 +487,27 @@ func (b *Builder) download(ctx context.Context, rawURL string) (m match, done fu
 	if err != nil {
 		return match{}, nil, err
 	}
-	if _, err := io.Copy(f, resp.Body); err != nil {
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(f, h), resp.Body); err != nil {
 		f.Close()
 		return match{}, nil, fmt.Errorf("ADD %s: download: %w", rawURL, err)
 	}
 	if err := f.Close(); err != nil {
 		return match{}, nil, err
 	}
+	if checksum != "" {
+		want, err := digest.Parse(checksum)
+		if err != nil || want.Algorithm() != digest.SHA256 {
+			return match{}, nil, fmt.Errorf("ADD %s: --checksum=%s: give sha256:HEX", rawURL, checksum)
+		}
+		if got := digest.NewDigest(digest.SHA256, h); got != want {
+			return match{}, nil, fmt.Errorf("ADD %s: checksum mismatch: the download is %s, --checksum says %s", rawURL, got, want)
+		}
+	}
 	if t, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
 		_ = os.Chtimes(p, t, t)
 	}
 	src := &source{root: dir, context: true, download: true, label: "the download of " + rawURL}
 	m, err = src.lookup(name)
-	return m, done, err
+	return m, remove, err
 }

@@ -20,6 +20,14 @@
 //   - The layer cache maps a key (parent key, instruction text, the build
 //     args in scope and, for COPY/ADD, a digest of the files copied) to the
 //     layer a step made. A key whose layer is no longer stored is a miss.
+//   - BuildKit's extensions: RUN heredocs run as BuildKit runs them; RUN
+//     --mount binds the context or a stage, keeps cache directories per id
+//     under <root>/build/mounts (locked per sharing mode, pruned with the
+//     cache), mounts tmpfs and secrets (never in a layer or a key); the
+//     mount points the runtime makes are removed from the step's layer.
+//     COPY --link makes its layer on an empty tree with a key that does not
+//     cover the layers below, so a new base reuses it. ADD clones git
+//     sources with the host's git.
 //
 // The result is an OCI image (config with the docker extensions
 // Healthcheck and OnBuild) recorded in the image store under each tag.

@@ -57,36 +57,27 @@ var errUnsupported = errors.New("not supported by kago build yet")
 func supported(c instructions.Command) error {
 	switch c := c.(type) {
 	case *instructions.RunCommand:
-		if len(c.FlagsUsed) > 0 {
-			return fmt.Errorf("RUN --%s is %w", c.FlagsUsed[0], errUnsupported)
+		for _, f := range c.FlagsUsed {
+			if f != "mount" && f != "network" {
+				return fmt.Errorf("RUN --%s is %w", f, errUnsupported)
+			}
 		}
-		if len(c.Files) > 0 {
-			return fmt.Errorf("RUN with a heredoc is %w: write the script into the Dockerfile line or COPY it", errUnsupported)
+		// The mounts as written, their variables unexpanded: a type=ssh
+		// mount is refused before anything is built.
+		err := c.Expand(func(w string) (string, error) { return w, nil })
+		if err != nil && !strings.Contains(fmt.Sprint(c), "$") {
+			return fmt.Errorf("RUN --mount: %s", firstLine(err))
 		}
-	case *instructions.CopyCommand:
-		switch {
-		case c.Parents:
-			return fmt.Errorf("COPY --parents is %w", errUnsupported)
-		case len(c.ExcludePatterns) > 0:
-			return fmt.Errorf("COPY --exclude is %w", errUnsupported)
-		case len(c.SourceContents) > 0:
-			return fmt.Errorf("COPY with a heredoc is %w", errUnsupported)
+		if err == nil {
+			for _, m := range instructions.GetMounts(c) {
+				if m.Type == instructions.MountTypeSSH {
+					return fmt.Errorf("RUN --mount=type=ssh is %w: kago build forwards no SSH agent; fetch with ADD of a git URL, or pass a key as a --secret", errUnsupported)
+				}
+			}
 		}
 	case *instructions.AddCommand:
-		switch {
-		case c.Checksum != "":
-			return fmt.Errorf("ADD --checksum is %w", errUnsupported)
-		case len(c.ExcludePatterns) > 0:
-			return fmt.Errorf("ADD --exclude is %w", errUnsupported)
-		case c.KeepGitDir != nil:
-			return fmt.Errorf("ADD --keep-git-dir is %w", errUnsupported)
-		case len(c.SourceContents) > 0:
-			return fmt.Errorf("ADD with a heredoc is %w", errUnsupported)
-		}
-		for _, s := range c.SourcePaths {
-			if isGit(s) {
-				return fmt.Errorf("ADD of a git repository (%s) is %w", s, errUnsupported)
-			}
+		if c.Unpack != nil {
+			return fmt.Errorf("ADD --unpack is %w", errUnsupported)
 		}
 	case *instructions.CmdCommand:
 		if len(c.Files) > 0 {
@@ -98,10 +89,6 @@ func supported(c instructions.Command) error {
 		}
 	}
 	return nil
-}
-
-func isGit(s string) bool {
-	return strings.HasPrefix(s, "git@") || strings.HasSuffix(strings.SplitN(s, "#", 2)[0], ".git") && isURL(s)
 }
 
 func isURL(s string) bool {

@@ -9,10 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -39,14 +42,92 @@ func (e *RunError) Error() string {
 // outputTail is how many lines of a failed RUN's output RunError keeps.
 const outputTail = 20
 
-// runStep runs argv as a RUN step in a container on rootfs: the stage's
-// environment, user and working directory, no network of its own unless
-// --network host, hostname buildkitsandbox as BuildKit's.
-func (bd *build) runStep(ctx context.Context, st *state, s stepEnv, argv []string) error {
+// runInstruction runs a RUN instruction as one layer step. Its cache key
+// covers the command (a heredoc's text included), the network and what
+// the --mounts show (see planMounts).
+func (bd *build) runInstruction(ctx context.Context, st *state, i int, label string, c *instructions.RunCommand) error {
+	argv, script, err := bd.runArgv(st, c)
+	if err != nil {
+		return err
+	}
+	netName := bd.o.Network
+	switch n := instructions.GetNetwork(c); n {
+	case instructions.NetworkNone, instructions.NetworkHost:
+		netName = n
+	}
+	rms, mountKey, err := bd.planMounts(ctx, st, i, instructions.GetMounts(c))
+	if err != nil {
+		return err
+	}
+	createdBy := "RUN " + strings.Join(argv, " ")
+	parts := append([]string{"RUN", jsonString(argv), jsonString(script), netName}, mountKey...)
+	return bd.layerStep(ctx, st, label, stepKey(st.key, parts...), createdBy, func(s stepEnv) error {
+		return bd.runStep(ctx, st, i, s, runRequest{argv: argv, script: script, network: netName, mounts: rms})
+	})
+}
+
+// inlineScript is a RUN heredoc that starts with #!: BuildKit mounts it
+// read-only at /dev/pipes/NAME (mode 0755) and runs that file.
+type inlineScript struct {
+	Name, Data string
+}
+
+// runArgv is the argv of a RUN, heredocs as BuildKit runs them: one
+// heredoc starting with #! is a script file run by its interpreter; one
+// heredoc otherwise is the shell's script; a command with heredocs in it
+// goes to the shell with the heredocs after it, for the shell to read.
+func (bd *build) runArgv(st *state, c *instructions.RunCommand) ([]string, *inlineScript, error) {
+	if len(c.Files) == 0 {
+		return bd.commandLine(st, c.ShellDependantCmdLine), nil, nil
+	}
+	if len(c.CmdLine) != 1 || !c.PrependShell {
+		return nil, nil, fmt.Errorf("a heredoc RUN needs the shell form")
+	}
+	line := c.ShellDependantCmdLine
+	line.CmdLine = []string{c.CmdLine[0]}
+	if h := parser.MustParseHeredoc(c.CmdLine[0]); h != nil {
+		data := c.Files[0].Data
+		if c.Files[0].Chomp {
+			data = parser.ChompHeredocContent(data)
+		}
+		if strings.HasPrefix(data, "#!") {
+			name := c.Files[0].Name
+			if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+				return nil, nil, fmt.Errorf("heredoc name %q cannot name a file", name)
+			}
+			return []string{path.Join("/dev/pipes", name)}, &inlineScript{Name: name, Data: data}, nil
+		}
+		line.CmdLine = []string{data}
+		return bd.commandLine(st, line), nil, nil
+	}
+	var b strings.Builder
+	b.WriteString(c.CmdLine[0])
+	for _, f := range c.Files {
+		b.WriteByte('\n')
+		b.WriteString(f.Data)
+		b.WriteString(f.Name)
+	}
+	line.CmdLine = []string{b.String()}
+	return bd.commandLine(st, line), nil, nil
+}
+
+// runRequest is what a RUN step runs, resolved.
+type runRequest struct {
+	argv    []string
+	script  *inlineScript
+	network string // network.DefaultNetwork, "none" or "host"
+	mounts  []runMount
+}
+
+// runStep runs a RUN step in a container on rootfs: the stage's
+// environment, user and working directory, its --mounts, no network of its
+// own unless host, hostname buildkitsandbox as BuildKit's.
+func (bd *build) runStep(ctx context.Context, st *state, i int, s stepEnv, r runRequest) error {
 	rootfs := s.rootfs
+	argv := r.argv
 	cfg := st.cfg.Config
 	id := "build-" + randomID()
-	so := specgen.Options{Hostname: "buildkitsandbox", Rootfs: rootfs, HostNetwork: bd.o.Network == "host", CgroupsPath: "kago/" + id}
+	so := specgen.Options{Hostname: "buildkitsandbox", Rootfs: rootfs, HostNetwork: r.network == "host", CgroupsPath: "kago/" + id}
 	if cfg.User != "" {
 		passwd, err := engine.ReadInRoot(rootfs, "/etc/passwd")
 		if err != nil {
@@ -73,7 +154,7 @@ func (bd *build) runStep(ctx context.Context, st *state, s stepEnv, argv []strin
 		return fmt.Errorf("create bundle: %w", err)
 	}
 	defer os.RemoveAll(bundle)
-	switch bd.o.Network {
+	switch r.network {
 	case "host":
 		for _, f := range []string{"/etc/resolv.conf", "/etc/hosts"} {
 			so.Mounts = append(so.Mounts, specs.Mount{Destination: f, Type: "bind", Source: f, Options: []string{"rbind", "ro", "rprivate"}})
@@ -88,15 +169,41 @@ func (bd *build) runStep(ctx context.Context, st *state, s stepEnv, argv []strin
 			so.Mounts = append(so.Mounts, specs.Mount{Destination: "/etc/" + f, Type: "bind", Source: p, Options: []string{"rbind", "rprivate"}})
 		}
 	}
-	spec, err := specgen.Generate(ocispec.ImageConfig{Env: st.env(), WorkingDir: cwd, Cmd: argv}, so)
+	if r.script != nil {
+		dir := filepath.Join(bundle, "pipes")
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			return err
+		}
+		p := filepath.Join(dir, r.script.Name)
+		if err := os.WriteFile(p, []byte(r.script.Data), 0o755); err != nil {
+			return fmt.Errorf("write the heredoc script: %w", err)
+		}
+		if err := os.Chmod(p, 0o755); err != nil {
+			return err
+		}
+		so.Mounts = append(so.Mounts, specs.Mount{Destination: "/dev/pipes", Type: "bind", Source: dir, Options: []string{"rbind", "ro", "rprivate", "nosuid", "nodev"}})
+	}
+	mounts, secretEnv, release, err := bd.mountSpecs(ctx, i, r.mounts, bundle)
+	if err != nil {
+		return err
+	}
+	defer release()
+	so.Mounts = append(so.Mounts, mounts...)
+	env := st.env()
+	for _, kv := range secretEnv {
+		k, v, _ := strings.Cut(kv, "=")
+		env = setEnv(env, k, v)
+	}
+	spec, err := specgen.Generate(ocispec.ImageConfig{Env: env, WorkingDir: cwd, Cmd: argv}, so)
 	if err != nil {
 		return err
 	}
 	// The runtime makes missing mount points; they are no change of the
-	// step's and must not end up in its layer.
+	// step's and must not end up in its layer: neither the top-level ones
+	// (/proc, /dev, /run, ...) nor those of the --mounts, at any depth.
 	var stubs []string
 	for _, m := range spec.Mounts {
-		if _, err := statInRoot(rootfs, m.Destination); errors.Is(err, unix.ENOENT) && strings.Count(m.Destination, "/") <= 2 {
+		if _, err := statInRoot(rootfs, m.Destination); errors.Is(err, unix.ENOENT) && (strings.Count(m.Destination, "/") <= 2 || isRunMount(r.mounts, m.Destination)) {
 			stubs = append(stubs, m.Destination)
 		}
 	}
@@ -108,7 +215,16 @@ func (bd *build) runStep(ctx context.Context, st *state, s stepEnv, argv []strin
 	if err := os.WriteFile(filepath.Join(bundle, "config.json"), data, 0o600); err != nil {
 		return fmt.Errorf("write bundle: %w", err)
 	}
-	return bd.b.runContainer(ctx, id, bundle, bd.o.Network, argv, bd.p, s.n)
+	return bd.b.runContainer(ctx, id, bundle, r.network, argv, bd.p, s.n)
+}
+
+func isRunMount(ms []runMount, dest string) bool {
+	for _, m := range ms {
+		if m.target == dest {
+			return true
+		}
+	}
+	return false
 }
 
 // runContainer runs the bundle's container to its end, its output to the

@@ -70,6 +70,9 @@ type match struct {
 	rel  string // relative to the source root, clean
 	real string // its host path, symlinks of the top level resolved
 	dir  bool
+	// parents: COPY --parents keeps this path (rel below the source's
+	// "/./" pivot) under the destination.
+	parents string
 }
 
 // cleanSource turns a COPY source into a clean path relative to the

@@ -194,6 +194,19 @@ func (bd *build) dispatch(ctx context.Context, st *state, i int, label string, c
 			return err
 		}
 	}
+	// Heredocs with an unquoted delimiter expand variables, quotes kept
+	// (BuildKit's raw expansion).
+	if e, ok := c.(instructions.SupportsSingleWordExpansionRaw); ok {
+		env := shell.EnvsFromSlice(st.env())
+		if err := e.ExpandRaw(func(w string) (string, error) {
+			lex := shell.NewLex('\\')
+			lex.SkipProcessQuotes = true
+			res, _, err := lex.ProcessWord(w, env)
+			return res, err
+		}); err != nil {
+			return err
+		}
+	}
 	cfg := &st.cfg.Config
 	text := fmt.Sprint(c)
 	switch c := c.(type) {
@@ -301,16 +314,14 @@ func (bd *build) dispatch(ctx context.Context, st *state, i int, label string, c
 		}
 		st.note(stepKey(st.key, "ENTRYPOINT", jsonString(cfg.Entrypoint)), "ENTRYPOINT "+jsonString(cfg.Entrypoint))
 	case *instructions.RunCommand:
-		argv := bd.commandLine(st, c.ShellDependantCmdLine)
-		createdBy := "RUN " + strings.Join(argv, " ")
-		key := stepKey(st.key, "RUN", jsonString(argv), bd.o.Network)
-		return bd.layerStep(ctx, st, label, key, createdBy, func(s stepEnv) error {
-			return bd.runStep(ctx, st, s, argv)
-		})
+		return bd.runInstruction(ctx, st, i, label, c)
 	case *instructions.CopyCommand:
-		return bd.copy(ctx, st, i, label, copyRequest{text: text, srcs: c.SourcePaths, dest: c.DestPath, from: c.From, chown: c.Chown, chmod: c.Chmod})
+		return bd.copy(ctx, st, i, label, copyRequest{text: text, srcs: c.SourcePaths, heredocs: c.SourceContents, dest: c.DestPath,
+			from: c.From, chown: c.Chown, chmod: c.Chmod, link: c.Link, parents: c.Parents, exclude: c.ExcludePatterns})
 	case *instructions.AddCommand:
-		return bd.copy(ctx, st, i, label, copyRequest{text: text, srcs: c.SourcePaths, dest: c.DestPath, chown: c.Chown, chmod: c.Chmod, add: true})
+		return bd.copy(ctx, st, i, label, copyRequest{text: text, srcs: c.SourcePaths, heredocs: c.SourceContents, dest: c.DestPath,
+			chown: c.Chown, chmod: c.Chmod, add: true, link: c.Link, exclude: c.ExcludePatterns, checksum: c.Checksum,
+			keepGitDir: c.KeepGitDir})
 	default:
 		return fmt.Errorf("%s is %w", c.Name(), errUnsupported)
 	}
@@ -340,16 +351,23 @@ type stepEnv struct {
 }
 
 func (bd *build) layerStep(ctx context.Context, st *state, label string, key digest.Digest, createdBy string, fn func(stepEnv) error) error {
+	return bd.layerStepOn(ctx, st, label, key, createdBy, st.cfg.RootFS.DiffIDs, fn)
+}
+
+// layerStepOn is layerStep with fn working on a snapshot of the layers
+// base: the state's own, or none for a COPY --link, whose layer is made
+// apart and stacked on the state's layers after.
+func (bd *build) layerStepOn(ctx context.Context, st *state, label string, key digest.Digest, createdBy string, base []digest.Digest, fn func(stepEnv) error) error {
 	n := bd.p.begin(label)
 	diffIDs := st.cfg.RootFS.DiffIDs
 	if !bd.o.NoCache {
-		if e := bd.b.cached(key); e != nil && (e.Layer == nil || bd.b.available(e.Layer, diffIDs)) {
+		if e := bd.b.cached(key); e != nil && (e.Layer == nil || bd.b.available(ctx, e.Layer, diffIDs)) {
 			st.addLayer(key, e.Layer, createdBy, e.Created)
 			bd.p.end(n, "CACHED", nil)
 			return nil
 		}
 	}
-	l, err := bd.b.withSnapshot(ctx, diffIDs, func(rootfs, snapKey string) (l *layer, err error) {
+	l, err := bd.b.withSnapshot(ctx, base, func(rootfs, snapKey string) (l *layer, err error) {
 		upper, err := bd.b.Images.Snapshots().UpperDir(snapKey)
 		if err != nil {
 			return nil, err

@@ -2,6 +2,7 @@ package compose
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -66,6 +67,17 @@ services:
     stop_signal: SIGINT
     labels: {app: demo}
     deploy: {replicas: 2}
+    extra_hosts: ["db.example=10.1.2.3", "host.docker.internal:host-gateway"]
+    dns: [10.9.9.9]
+    dns_search: [corp.example]
+    dns_opt: ["ndots:2"]
+    ulimits:
+      nofile: {soft: 1000, hard: 2000}
+      nproc: 77
+    devices: ["/dev/fuse:/dev/f:r"]
+    shm_size: 16m
+    sysctls: {net.core.somaxconn: "1024"}
+    stop_grace_period: 3s
   db:
     image: busybox
     entrypoint: ["/bin/sh", "-c"]
@@ -119,6 +131,15 @@ networks:
 	if r.Restart.Name != engine.RestartOnFailure || r.Restart.MaximumRetryCount != 3 || !r.Init || r.StopSignal != "SIGINT" {
 		t.Errorf("restart %+v init %v stop signal %q", r.Restart, r.Init, r.StopSignal)
 	}
+	if fmt.Sprint(r.ExtraHosts) != "[db.example:10.1.2.3 host.docker.internal:host-gateway]" || fmt.Sprint(r.DNS) != "{[10.9.9.9] [corp.example] [ndots:2]}" {
+		t.Errorf("extra hosts %v dns %v", r.ExtraHosts, r.DNS)
+	}
+	if fmt.Sprint(r.Ulimits) != "[{nofile 1000 2000} {nproc 77 77}]" || fmt.Sprint(r.Devices) != "[{/dev/fuse /dev/f r}]" {
+		t.Errorf("ulimits %v devices %v", r.Ulimits, r.Devices)
+	}
+	if r.ShmSize != 16<<20 || r.Sysctls["net.core.somaxconn"] != "1024" || r.StopTimeout == nil || *r.StopTimeout != 3 {
+		t.Errorf("shm %d sysctls %v stop timeout %v", r.ShmSize, r.Sysctls, r.StopTimeout)
+	}
 	if r.Resources.Memory != 64<<20 || r.Resources.NanoCPUs != 5e8 || r.Resources.PidsLimit != 50 {
 		t.Errorf("resources %+v", r.Resources)
 	}
@@ -148,9 +169,9 @@ networks:
 
 func TestLoadRefusesUnsupportedKeys(t *testing.T) {
 	for key, svc := range map[string]string{
-		"devices":          "devices: [/dev/null]",
+		"cgroup_parent":    "cgroup_parent: x",
 		"deploy.resources": "deploy: {resources: {limits: {cpus: '1'}}}",
-		"sysctls":          "sysctls: {net.core.somaxconn: 1024}",
+		"vm.swappiness":    "sysctls: {vm.swappiness: 1}",
 		"volumes.volume.nocopy": `volumes:
       - type: volume
         source: v

@@ -174,12 +174,24 @@ func (p *Project) usedNetworks(services []string) []string {
 }
 
 // ensureNetworks makes the project networks the services use; an external
-// one must exist already.
+// one must exist already. As docker compose, a network of the name that
+// exists is the project's only when its com.docker.compose.network label
+// names the key (a network made by hand or another project is refused),
+// and a new one carries the project's labels.
 func (p *Project) ensureNetworks(ctx context.Context, services []string) error {
 	for _, key := range p.usedNetworks(services) {
 		n := p.Networks[key]
-		_, err := p.Engine.Net.Inspect(ctx, n.Name)
+		info, err := p.Engine.Net.Inspect(ctx, n.Name)
 		if err == nil {
+			if bool(n.External) {
+				continue
+			}
+			if got := info.Labels[LabelNetwork]; got != key {
+				return fmt.Errorf("network %s was found but has incorrect label %s set to %q (expected: %q): remove it, or set `external: true` to use it", n.Name, LabelNetwork, got, key)
+			}
+			if got := info.Labels[LabelProject]; got != p.Name {
+				p.Say("Network", n.Name, fmt.Sprintf("Warning: exists but was not created for project %q", p.Name))
+			}
 			continue
 		}
 		if !errors.Is(err, network.ErrNotFound) {
@@ -188,7 +200,7 @@ func (p *Project) ensureNetworks(ctx context.Context, services []string) error {
 		if bool(n.External) {
 			return fmt.Errorf("network %s declared as external, but could not be found: create it with kago network create %s", n.Name, n.Name)
 		}
-		var opts network.NetworkOptions
+		opts := network.NetworkOptions{Labels: NetworkLabels(p.Project, key)}
 		if len(n.Ipam.Config) == 1 && n.Ipam.Config[0].Subnet != "" {
 			if opts.Subnet, err = parsePrefix(n.Ipam.Config[0].Subnet); err != nil {
 				return fmt.Errorf("network %q: ipam subnet: %w", key, err)
@@ -201,6 +213,29 @@ func (p *Project) ensureNetworks(ctx context.Context, services []string) error {
 		p.Say("Network", n.Name, "Created")
 	}
 	return nil
+}
+
+// NetworkLabels are the labels of the project's network key: its own
+// labels and docker compose's.
+func NetworkLabels(p *types.Project, key string) map[string]string {
+	out := map[string]string{}
+	maps.Copy(out, p.Networks[key].Labels)
+	out[LabelProject] = p.Name
+	out[LabelNetwork] = key
+	out[LabelVersion] = composeVersionString
+	return out
+}
+
+// projectNetworks are the networks the project made, found by their
+// labels as docker compose finds them.
+func (p *Project) projectNetworks(ctx context.Context) ([]network.NetworkInfo, error) {
+	all, err := p.Engine.Net.Networks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(all, func(n network.NetworkInfo) bool {
+		return !n.HasLabel(LabelProject, p.Name, true) || !n.HasLabel(LabelNetwork, "", false)
+	}), nil
 }
 
 // stopTimeout is the service's stop_grace_period, docker's 10s by default.
@@ -429,12 +464,12 @@ func (p *Project) Down(ctx context.Context, o DownOptions) error {
 			errs = append(errs, err)
 		}
 	}
-	for _, key := range slices.Sorted(maps.Keys(p.Networks)) {
-		n := p.Networks[key]
-		if bool(n.External) {
-			continue
-		}
-		if _, err := p.Engine.Net.Inspect(ctx, n.Name); errors.Is(err, network.ErrNotFound) {
+	nets, err := p.projectNetworks(ctx)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, n := range nets {
+		if cfg, ok := p.Networks[n.Labels[LabelNetwork]]; !ok || bool(cfg.External) {
 			continue
 		}
 		p.Say("Network", n.Name, "Removing")

@@ -1,6 +1,7 @@
 package compose
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -21,13 +22,14 @@ var serviceKeys = keySet("image", "command", "entrypoint", "environment", "env_f
 	"volumes", "tmpfs", "networks", "network_mode", "hostname", "labels", "user", "working_dir", "restart",
 	"cap_add", "cap_drop", "mem_limit", "cpus", "pids_limit", "read_only", "init", "stop_signal",
 	"stop_grace_period", "healthcheck", "deploy", "scale", "depends_on", "profiles", "build", "privileged",
-	"tty", "stdin_open", "container_name", "mac_address", "extends", "pull_policy")
+	"tty", "stdin_open", "container_name", "mac_address", "extends", "pull_policy",
+	"extra_hosts", "dns", "dns_search", "dns_opt", "ulimits", "devices", "shm_size", "sysctls")
 
 // The keys kago implements inside a service's nested mappings.
 var (
 	deployKeys        = keySet("replicas")
 	buildKeys         = keySet("context", "dockerfile", "args", "target", "labels", "network", "no_cache", "pull")
-	serviceNetKeys    = keySet("aliases")
+	serviceNetKeys    = keySet("aliases", "priority")
 	dependsOnKeys     = keySet("condition", "required", "restart")
 	volumeMountKeys   = keySet("type", "source", "target", "read_only", "bind", "volume", "tmpfs")
 	bindKeys          = keySet("create_host_path")
@@ -167,9 +169,6 @@ func checkService(p *types.Project, s types.ServiceConfig) error {
 	if s.ContainerName != "" && s.GetScale() > 1 {
 		return fmt.Errorf("service %q: container_name %q cannot be used with more than one replica", s.Name, s.ContainerName)
 	}
-	if len(s.Networks) > 1 {
-		return fmt.Errorf("service %q: networks: a kago container joins one network, this service lists %d", s.Name, len(s.Networks))
-	}
 	for _, v := range s.Volumes {
 		switch v.Type {
 		case types.VolumeTypeBind, types.VolumeTypeVolume, types.VolumeTypeTmpfs:
@@ -287,17 +286,29 @@ func Request(p *types.Project, s types.ServiceConfig, number int) (engine.Create
 	case s.NetworkMode == "bridge":
 		r.Network = engine.NetworkBridge
 	default:
-		for key, sn := range s.Networks {
+		// As docker compose: the networks by priority, then name; the
+		// first is the container's first (its default route).
+		keys := slices.SortedFunc(maps.Keys(s.Networks), func(a, b string) int {
+			return cmp.Or(cmp.Compare(priority(s.Networks[b]), priority(s.Networks[a])), cmp.Compare(a, b))
+		})
+		for i, key := range keys {
 			n, ok := p.Networks[key]
 			if !ok {
 				return fail("networks", fmt.Errorf("network %q is not defined in the project", key))
 			}
-			r.Network = engine.NetworkMode(n.Name)
-			r.NetworkAliases = append(r.NetworkAliases, s.Name)
-			if sn != nil {
-				r.NetworkAliases = append(r.NetworkAliases, sn.Aliases...)
+			aliases := []string{s.Name}
+			if sn := s.Networks[key]; sn != nil {
+				aliases = append(aliases, sn.Aliases...)
 			}
+			if i == 0 {
+				r.Network, r.NetworkAliases = engine.NetworkMode(n.Name), aliases
+				continue
+			}
+			r.MoreNetworks = append(r.MoreNetworks, engine.NetworkConfig{Name: n.Name, Aliases: aliases})
 		}
+	}
+	if err := hostConfig(s, &r); err != nil {
+		return engine.CreateRequest{}, fmt.Errorf("service %q: %w", s.Name, err)
 	}
 	if s.HealthCheck != nil {
 		if r.Healthcheck, err = healthcheck(s.HealthCheck); err != nil {
@@ -319,6 +330,69 @@ func Request(p *types.Project, s types.ServiceConfig, number int) (engine.Create
 		return engine.CreateRequest{}, fmt.Errorf("service %q: %w", s.Name, err)
 	}
 	return r, nil
+}
+
+// priority is a service network's priority (0 when not set).
+func priority(sn *types.ServiceNetworkConfig) int {
+	if sn == nil {
+		return 0
+	}
+	return sn.Priority
+}
+
+// hostConfig sets the request's /etc files, limits, devices, sysctls and
+// stop timeout from the service, through the engine's parsers of the
+// same docker flags.
+func hostConfig(s types.ServiceConfig, r *engine.CreateRequest) error {
+	for _, name := range slices.Sorted(maps.Keys(s.ExtraHosts)) {
+		for _, ip := range s.ExtraHosts[name] {
+			h, err := engine.ParseExtraHost(name + "=" + ip)
+			if err != nil {
+				return fmt.Errorf("extra_hosts: %w", err)
+			}
+			r.ExtraHosts = append(r.ExtraHosts, h)
+		}
+	}
+	var err error
+	if r.DNS.Servers, err = engine.ParseDNSServers(s.DNS); err != nil {
+		return fmt.Errorf("dns: %w", err)
+	}
+	r.DNS.Search, r.DNS.Options = s.DNSSearch, s.DNSOpts
+	for _, name := range slices.Sorted(maps.Keys(s.Ulimits)) {
+		u := s.Ulimits[name]
+		if u == nil {
+			continue
+		}
+		soft, hard := u.Soft, u.Hard
+		if u.Single != 0 {
+			soft, hard = u.Single, u.Single
+		}
+		ul, err := engine.ParseUlimit(fmt.Sprintf("%s=%d:%d", name, soft, hard))
+		if err != nil {
+			return fmt.Errorf("ulimits: %w", err)
+		}
+		r.Ulimits = append(r.Ulimits, ul)
+	}
+	for _, d := range s.Devices {
+		spec := d.Source + ":" + cmp.Or(d.Target, d.Source)
+		if d.Permissions != "" {
+			spec += ":" + d.Permissions
+		}
+		dev, err := engine.ParseDevice(spec)
+		if err != nil {
+			return fmt.Errorf("devices: %w", err)
+		}
+		r.Devices = append(r.Devices, dev)
+	}
+	r.ShmSize = int64(s.ShmSize)
+	if len(s.Sysctls) > 0 {
+		r.Sysctls = maps.Clone(map[string]string(s.Sysctls))
+	}
+	if s.StopGracePeriod != nil {
+		secs := int(time.Duration(*s.StopGracePeriod) / time.Second)
+		r.StopTimeout = &secs
+	}
+	return nil
 }
 
 // ProjectLabels are the labels every container of the project carries.

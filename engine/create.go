@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"os"
 	"path"
 	"path/filepath"
@@ -24,7 +25,9 @@ import (
 	"github.com/kago-run/kago/engine/initproc"
 	"github.com/kago-run/kago/engine/specgen"
 	"github.com/kago-run/kago/image"
+	"github.com/kago-run/kago/linux/explain"
 	"github.com/kago-run/kago/network"
+	"github.com/kago-run/kago/network/etcfiles"
 )
 
 // ResolveImage finds the image, pulling it when the store lacks it, as
@@ -90,6 +93,7 @@ func (e *Engine) Create(ctx context.Context, r CreateRequest) (*containers.Recor
 	if err != nil {
 		return nil, err
 	}
+	explainImage(explain.FromContext(ctx), img)
 	p, err := e.plan(ctx, &r, img)
 	if err != nil {
 		return nil, err
@@ -110,9 +114,9 @@ func (e *Engine) Create(ctx context.Context, r CreateRequest) (*containers.Recor
 	}
 	rec := &containers.Record{
 		ID: id, Name: name, Image: r.Image, ImageID: img.ID.String(), Created: time.Now().UTC(),
-		Command: p.argv, Network: string(p.network), NetworkAliases: r.NetworkAliases, Ports: p.ports, Hostname: hostname, MacAddress: p.mac,
+		Command: p.argv, Network: string(p.network), NetworkAliases: r.NetworkAliases, MoreNetworks: r.MoreNetworks, Ports: p.ports, Hostname: hostname, MacAddress: p.mac,
 		Mounts: recMounts, Restart: r.Restart, AutoRemove: r.AutoRemove, StopSignal: img.Config.Config.StopSignal,
-		Tty: r.Tty, OpenStdin: r.OpenStdin, Creating: true, AppArmorProfile: p.appArmorProfile,
+		Tty: r.Tty, OpenStdin: r.OpenStdin, Creating: true, AppArmorProfile: p.appArmorProfile, Trace: r.Trace,
 		State: containers.State{Status: containers.StatusCreated},
 	}
 	if rec.Healthcheck, err = imageHealthcheck(img); err != nil {
@@ -125,7 +129,19 @@ func (e *Engine) Create(ctx context.Context, r CreateRequest) (*containers.Recor
 	if r.StopSignal != "" {
 		rec.StopSignal = r.StopSignal
 	}
-	rec.Labels = maps.Clone(r.Labels)
+	// As docker's, the container's labels are the image's with the
+	// request's over them.
+	if len(img.Config.Config.Labels)+len(r.Labels) > 0 {
+		rec.Labels = maps.Clone(img.Config.Config.Labels)
+		if rec.Labels == nil {
+			rec.Labels = map[string]string{}
+		}
+		maps.Copy(rec.Labels, r.Labels)
+	}
+	rec.Entrypoint, rec.Cmd = specgen.EntrypointCmd(img.Config.Config, e.specOptions(&r))
+	rec.User = cmp.Or(r.User, img.Config.Config.User)
+	rec.HostConfig = containers.HostConfig{ExtraHosts: r.ExtraHosts, DNS: r.DNS, StopTimeout: r.StopTimeout,
+		Ulimits: r.Ulimits, Devices: r.Devices, ShmSize: r.ShmSize, Sysctls: maps.Clone(r.Sysctls)}
 	done, err := e.containers.Create(rec)
 	if errors.Is(err, containers.ErrNameInUse) {
 		// The name may belong to a create that was killed: reconciling
@@ -168,6 +184,8 @@ type plan struct {
 	// appArmorProfile is the profile the container runs under ("" on a
 	// host without AppArmor), already loaded.
 	appArmorProfile string
+	// devices are the --device nodes as the host has them.
+	devices []specgen.Device
 }
 
 // plan checks the request against the image and the engine's networks:
@@ -202,16 +220,30 @@ func (e *Engine) plan(ctx context.Context, r *CreateRequest, img *image.Image) (
 			p.ports = append(p.ports, network.PortMapping{ContainerPort: uint16(n), Protocol: cmp.Or(proto, "tcp")})
 		}
 	}
-	if p.network.OwnInterface() && p.network != NetworkBridge {
-		if _, err := e.Net.Inspect(ctx, string(p.network)); err != nil {
-			if errors.Is(err, network.ErrNotFound) {
-				return nil, fmt.Errorf("network %s not found: create it with `kago network create %s`", p.network, p.network)
-			}
+	if p.network.OwnInterface() {
+		if err := e.networkExists(ctx, string(p.network)); err != nil {
+			return nil, err
+		}
+	}
+	for _, nc := range r.MoreNetworks {
+		if err := e.networkExists(ctx, nc.Name); err != nil {
 			return nil, err
 		}
 	}
 	if p.appArmorProfile, err = e.appArmorProfile(ctx, r.Security.AppArmorProfile, r.Privileged); err != nil {
 		return nil, err
+	}
+	for _, u := range r.Ulimits {
+		if err := checkHostLimit(u); err != nil {
+			return nil, err
+		}
+	}
+	for _, d := range r.Devices {
+		sd, err := specDevice(d)
+		if err != nil {
+			return nil, err
+		}
+		p.devices = append(p.devices, sd)
 	}
 	if r.MacAddress != "" {
 		hw, err := mac.Parse(r.MacAddress)
@@ -221,6 +253,20 @@ func (e *Engine) plan(ctx context.Context, r *CreateRequest, img *image.Image) (
 		p.mac = hw.String()
 	}
 	return p, nil
+}
+
+// networkExists checks that a container can join the network.
+func (e *Engine) networkExists(ctx context.Context, name string) error {
+	if NetworkMode(name) == NetworkBridge {
+		return nil
+	}
+	if _, err := e.Net.Inspect(ctx, name); err != nil {
+		if errors.Is(err, network.ErrNotFound) {
+			return fmt.Errorf("network %s not found: create it with `kago network create %s`", name, name)
+		}
+		return err
+	}
+	return nil
 }
 
 // imageUser resolves USER[:GROUP] against the image's /etc/passwd and
@@ -254,8 +300,17 @@ func (e *Engine) specOptions(r *CreateRequest) specgen.Options {
 		Tty: r.Tty, ReadOnly: r.ReadOnly, Privileged: r.Privileged, CapAdd: r.CapAdd, CapDrop: r.CapDrop,
 		Seccomp: r.Security.Seccomp, SeccompUnconfined: r.Security.SeccompUnconfined,
 		Memory: r.Resources.Memory, CPUs: float64(r.Resources.NanoCPUs) / 1e9, PidsLimit: r.Resources.PidsLimit,
-		HostNetwork: r.network() == NetworkHost,
+		HostNetwork: r.network() == NetworkHost, Rlimits: rlimits(r.Ulimits), ShmSize: r.ShmSize, Sysctls: r.Sysctls,
 	}
+}
+
+// rlimits are the ulimits as the spec's process.rlimits.
+func rlimits(us []Ulimit) []specs.POSIXRlimit {
+	var out []specs.POSIXRlimit
+	for _, u := range us {
+		out = append(out, specs.POSIXRlimit{Type: "RLIMIT_" + strings.ToUpper(u.Name), Soft: u.Soft, Hard: u.Hard})
+	}
+	return out
 }
 
 // fill makes what the record describes: the rootfs snapshot, the working
@@ -270,6 +325,7 @@ func (e *Engine) fill(ctx context.Context, rec *containers.Record, r *CreateRequ
 	so.Hostname = rec.Hostname
 	so.Rootfs = rootfs
 	so.AppArmorProfile = p.appArmorProfile
+	so.Devices = p.devices
 	if p.user != nil {
 		so.User, so.UserSet = *p.user, true
 	}
@@ -289,7 +345,7 @@ func (e *Engine) fill(ctx context.Context, rec *containers.Record, r *CreateRequ
 	if err != nil {
 		return err
 	}
-	etc, err := e.etcFiles(dir, rec.Network, rec.Hostname)
+	etc, err := e.etcFiles(dir, rec)
 	if err != nil {
 		return err
 	}
@@ -303,7 +359,14 @@ func (e *Engine) fill(ctx context.Context, rec *containers.Record, r *CreateRequ
 	if err != nil {
 		return err
 	}
-	return writeJSON(filepath.Join(dir, "config.json"), spec)
+	if err := writeJSON(filepath.Join(dir, "config.json"), spec); err != nil {
+		return err
+	}
+	if rec := explain.FromContext(ctx); rec != nil {
+		rec.Record(explain.Step{Feature: "bundle", Call: "write", Path: filepath.Join(dir, "config.json"),
+			Why: "the OCI runtime config: what the runtime applies at start (the steps after the monitor's)", Man: "https://github.com/opencontainers/runtime-spec"})
+	}
+	return nil
 }
 
 // imageHealthcheck is the image's HEALTHCHECK (docker's config field, not
@@ -404,16 +467,27 @@ func (e *Engine) specMounts(recs []containers.Mount, ms []Mount) ([]specs.Mount,
 // etcFiles creates the hosts, hostname and resolv.conf files the network
 // manager fills (or, for host and none, fills them itself) and returns their
 // bind mounts.
-func (e *Engine) etcFiles(dir, netName, hostname string) ([]specs.Mount, error) {
+func (e *Engine) etcFiles(dir string, rec *containers.Record) ([]specs.Mount, error) {
 	files := map[string][]byte{"hosts": nil, "hostname": nil, "resolv.conf": nil}
-	switch netName {
+	hc := rec.HostConfig
+	// host-gateway is the default bridge's gateway here, as docker's.
+	extra := network.ExtraHostEntries(hc.ExtraHosts, e.Net.Config().Subnet.Addr().Next())
+	switch rec.Network {
 	case "host":
 		for name, src := range map[string]string{"hosts": "/etc/hosts", "resolv.conf": "/etc/resolv.conf", "hostname": "/etc/hostname"} {
 			files[name], _ = os.ReadFile(src)
 		}
+		files["hosts"] = etcfiles.AppendHosts(files["hosts"], extra)
+		if !hc.DNS.IsZero() {
+			files["resolv.conf"] = etcfiles.Resolv(files["resolv.conf"], netip.Addr{}, hc.DNS)
+		}
 	case "none":
-		files["hosts"] = []byte("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t" + hostname + "\n")
-		files["hostname"] = []byte(hostname + "\n")
+		files["hosts"] = etcfiles.Hosts(etcfiles.Entry{IP: netip.MustParseAddr("127.0.0.1"), Names: []string{rec.Hostname}}, nil, extra...)
+		files["hostname"] = etcfiles.Hostname(rec.Hostname)
+		if !hc.DNS.IsZero() {
+			host, _ := os.ReadFile(e.Net.Config().ResolvConf)
+			files["resolv.conf"] = etcfiles.Resolv(host, netip.Addr{}, hc.DNS)
+		}
 	}
 	var mounts []specs.Mount
 	for _, name := range []string{"hosts", "hostname", "resolv.conf"} {

@@ -43,6 +43,7 @@
 package engine
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -82,6 +83,10 @@ type Engine struct {
 	Images *image.Store
 	Net    *network.Manager
 	Log    *slog.Logger
+	// StartTracer starts the tracer of a container created with a Trace,
+	// between its create and its start (see TraceJob); nil in an engine
+	// that cannot trace.
+	StartTracer func(ctx context.Context, job TraceJob) error
 
 	runtime    *runtime.Runtime
 	containers *containers.Store

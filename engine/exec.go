@@ -33,6 +33,9 @@ func (e *Engine) Exec(ctx context.Context, ref string, o ExecOptions) (*runtime.
 		return nil, fmt.Errorf("exec needs a command to run in %s", rec.Name)
 	}
 	c, err := e.runtime.Load(rec.ID)
+	if err == nil && c.Status() == runtime.StatusPaused {
+		return nil, fmt.Errorf("container %s is paused: unpause it first (kago unpause %s)", rec.Name, rec.Name)
+	}
 	if err != nil || c.Status() != runtime.StatusRunning {
 		return nil, fmt.Errorf("container %s is not running (it is %s): start it first with `kago start %s`", rec.Name, rec.State.Status, rec.Name)
 	}

@@ -34,6 +34,11 @@ func (e *Engine) Probe(ctx context.Context, id string) (next time.Duration, ok b
 	if hc == nil || rec.State.Status != containers.StatusRunning {
 		return 0, false, nil
 	}
+	if rec.State.Paused {
+		// A frozen container cannot answer: no probe until unpause, and
+		// its health stays what it was.
+		return healthDelay(rec), true, nil
+	}
 	res := e.runProbe(ctx, rec, hc)
 	rec, err = e.containers.Update(id, func(r *containers.Record) error {
 		if r.State.Status != containers.StatusRunning || r.State.Health == nil || r.Healthcheck == nil {

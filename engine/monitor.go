@@ -20,6 +20,8 @@ import (
 	"github.com/kago-run/kago/engine/containers"
 	"github.com/kago-run/kago/engine/health"
 	"github.com/kago-run/kago/engine/monitor"
+	"github.com/kago-run/kago/internal/lockfile"
+	"github.com/kago-run/kago/linux/explain"
 	"github.com/kago-run/kago/network"
 	"github.com/kago-run/kago/runtime"
 )
@@ -98,15 +100,20 @@ func (e *Engine) startMonitor(ctx context.Context, ref string, attach bool) (*co
 		cmd.Args = append(cmd.Args, "--attach-fd", "4")
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	steps := requestSteps(explain.FromContext(ctx), e.containers.Dir(rec.ID))
 	if err := cmd.Start(); err != nil {
 		closeConn(conn)
 		return nil, nil, fmt.Errorf("start monitor: %w", err)
 	}
+	explainMonitor(explain.FromContext(ctx), cmd.Process.Pid, cmd.Args)
 	readyW.Close()
 	// The monitor outlives us; whoever inherits it reaps it.
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 	msg, _ := io.ReadAll(readyR)
+	if steps != nil {
+		steps() // what the start did, failed or not
+	}
 	line := strings.TrimSpace(string(msg))
 	if line != monitor.ResultOK {
 		closeConn(conn)
@@ -176,7 +183,12 @@ func (e *Engine) StartRun(ctx context.Context, id string, io runtime.IO, restart
 		}
 		return 0, ErrRestartCancelled
 	}
+	ctx, hold, done := stepsRequested(ctx, e.containers.Dir(id), restart)
+	defer done()
 	c, err := e.createAndStart(ctx, rec, io)
+	if hold != nil && err == nil {
+		hold.Release() // the init's steps done at start, after the network's
+	}
 	if err != nil {
 		if restart {
 			// Its port taken meanwhile, say.
@@ -211,15 +223,17 @@ func (e *Engine) FinishRun(ctx context.Context, id string, code int) (bool, erro
 			}
 		}
 	}
+	// The trace file is complete when the exit is known.
+	e.waitTracer(id)
 	e.teardown(ctx, id)
 	rec, err := e.containers.Update(id, func(r *containers.Record) error {
 		if r.State.Status != containers.StatusRemoving {
 			r.State.Status = containers.StatusExited
 		}
 		r.State.ExitCode, r.State.OOMKilled = code, oom
-		r.State.Pid = 0
+		r.State.Pid, r.State.Paused = 0, false
 		r.State.FinishedAt = time.Now().UTC()
-		r.Endpoint = nil
+		r.Endpoint, r.MoreEndpoints = nil, nil
 		return nil
 	})
 	if err != nil {
@@ -280,16 +294,18 @@ func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, io 
 	if err = e.ensureDefaultProfile(ctx, rec.AppArmorProfile); err != nil {
 		return nil, err
 	}
-	c, err = e.runtime.Create(ctx, id, runtime.CreateOptions{Bundle: e.containers.Dir(id), IO: io})
+	c, err = e.runtime.Create(ctx, id, runtime.CreateOptions{Bundle: e.containers.Dir(id), IO: io, Explain: explain.FromContext(ctx)})
 	if err != nil {
 		return nil, err
 	}
 	var ep *network.Endpoint
+	var moreEps []network.Endpoint
 	if rec.Network != "host" && rec.Network != "none" {
 		dir := e.containers.Dir(id)
 		ep, err = e.Net.Attach(ctx, network.AttachRequest{
 			ContainerID: id, Network: rec.Network, NetnsPath: fmt.Sprintf("/proc/%d/ns/net", c.Pid()),
 			Hostname: rec.Hostname, Aliases: append(hostAliases(rec.Name), rec.NetworkAliases...), Ports: rec.Ports, MAC: rec.MacAddress,
+			ExtraHosts: rec.HostConfig.ExtraHosts, DNS: rec.HostConfig.DNS,
 			Resolver:  true,
 			HostsPath: filepath.Join(dir, "hosts"), HostnamePath: filepath.Join(dir, "hostname"),
 			ResolvConfPath: filepath.Join(dir, "resolv.conf"),
@@ -298,7 +314,19 @@ func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, io 
 			return nil, err
 		}
 		if rec.Network != string(NetworkBridge) {
-			e.ensureResolver(ctx, rec.Network, filepath.Join(dir, "resolv.conf"))
+			e.ensureResolver(ctx, rec.Network, filepath.Join(dir, "resolv.conf"), rec.HostConfig.DNS)
+		}
+		for _, nc := range rec.MoreNetworks {
+			more, err := e.attachMore(ctx, rec, c.Pid(), nc)
+			if err != nil {
+				return nil, err
+			}
+			moreEps = append(moreEps, *more)
+		}
+	}
+	if rec.Trace != nil {
+		if err = e.startTracer(ctx, rec, c.Pid()); err != nil {
+			return nil, err
 		}
 	}
 	if err = c.Start(ctx); err != nil {
@@ -314,7 +342,7 @@ func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, io 
 		if r.Healthcheck != nil {
 			r.State.Health = health.NewState()
 		}
-		r.Endpoint = ep
+		r.Endpoint, r.MoreEndpoints = ep, moreEps
 		return nil
 	}); err != nil {
 		return nil, err
@@ -330,16 +358,7 @@ func incomplete(rec *containers.Record) error {
 
 // monitorAlive tells whether a monitor holds the container's lock.
 func (e *Engine) monitorAlive(id string) bool {
-	f, err := os.OpenFile(filepath.Join(e.containers.Dir(id), "monitor.lock"), os.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err != nil {
-		return errors.Is(err, unix.EWOULDBLOCK)
-	}
-	unix.Flock(int(f.Fd()), unix.LOCK_UN)
-	return false
+	return lockfile.Held(filepath.Join(e.containers.Dir(id), "monitor.lock"))
 }
 
 var hostLabel = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$`)

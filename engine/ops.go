@@ -95,7 +95,7 @@ func (e *Engine) reconcile(rec *containers.Record) (*containers.Record, error) {
 	if e.monitorAlive(rec.ID) {
 		return rec, nil
 	}
-	if c, err := e.runtime.Load(rec.ID); err == nil && c.Status() == runtime.StatusRunning {
+	if e.Running(rec.ID) {
 		return rec, nil
 	}
 	e.teardown(context.Background(), rec.ID)
@@ -104,11 +104,11 @@ func (e *Engine) reconcile(rec *containers.Record) (*containers.Record, error) {
 			return nil
 		}
 		r.State.Status = containers.StatusExited
-		r.State.Pid = 0
+		r.State.Pid, r.State.Paused = 0, false
 		r.State.ExitCode = 255
 		r.State.Error = "the container's monitor ended before it (killed, or the host rebooted)"
 		r.State.FinishedAt = time.Now().UTC()
-		r.Endpoint = nil
+		r.Endpoint, r.MoreEndpoints = nil, nil
 		return nil
 	})
 }
@@ -186,13 +186,28 @@ func isNotFound(err error) bool {
 	return errors.Is(err, os.ErrNotExist) || strings.Contains(err.Error(), "not found")
 }
 
+// DefaultStopTimeout is how long stop waits when neither the caller nor
+// the container (--stop-timeout) says, as docker.
+const DefaultStopTimeout = 10 * time.Second
+
 // Stop sends the stop signal (the image's StopSignal, default SIGTERM) and
 // SIGKILL after timeout, and waits until the monitor recorded the exit. The
-// restart policy does not bring a stopped container back.
+// restart policy does not bring a stopped container back. A negative
+// timeout is the container's --stop-timeout (DefaultStopTimeout without
+// one; its -1 waits for ever).
 func (e *Engine) Stop(ctx context.Context, ref string, timeout time.Duration) error {
 	rec, err := e.markStopped(ref, "")
 	if err != nil {
 		return err
+	}
+	if timeout < 0 {
+		timeout = DefaultStopTimeout
+		if t := rec.HostConfig.StopTimeout; t != nil {
+			timeout = time.Duration(*t) * time.Second
+			if *t < 0 {
+				timeout = 100 * 365 * 24 * time.Hour // for ever
+			}
+		}
 	}
 	sig := unix.SIGTERM
 	if rec.StopSignal != "" {
@@ -220,6 +235,9 @@ func (e *Engine) markStopped(ref, status string) (*containers.Record, error) {
 func (e *Engine) stop(ctx context.Context, rec *containers.Record, sig unix.Signal, timeout time.Duration) error {
 	if c, err := e.runtime.Load(rec.ID); err == nil && c.Status() != runtime.StatusStopped {
 		if err := c.Kill(sig, false); err != nil && !errors.Is(err, runtime.ErrState) {
+			return err
+		}
+		if err := e.thawForSignal(rec.ID); err != nil {
 			return err
 		}
 		if !e.waitExit(ctx, rec.ID, timeout) {
@@ -292,7 +310,10 @@ func (e *Engine) Kill(ctx context.Context, ref string, sig unix.Signal) error {
 	if err != nil {
 		return err
 	}
-	return c.Kill(sig, false)
+	if err := c.Kill(sig, false); err != nil {
+		return err
+	}
+	return e.thawForSignal(rec.ID)
 }
 
 // Signal passes sig to the container's init for a client attached to it

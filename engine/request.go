@@ -56,8 +56,11 @@ type CreateRequest struct {
 	// (--network-alias; compose adds the service name): its peers resolve
 	// them through the network's resolver, as they do its name.
 	NetworkAliases []string
-	MacAddress     string // "" derives one from the IP
-	Restart        RestartPolicy
+	// MoreNetworks are networks the container joins besides Network
+	// (run --network a --network b; a compose service's other networks).
+	MoreNetworks []NetworkConfig
+	MacAddress   string // "" derives one from the IP
+	Restart      RestartPolicy
 	// Healthcheck overrides the image's HEALTHCHECK field by field; a Test
 	// of ["NONE"] disables it (--no-healthcheck); nil keeps the image's.
 	Healthcheck *Healthcheck
@@ -69,9 +72,28 @@ type CreateRequest struct {
 	// StopSignal replaces the image's STOPSIGNAL (--stop-signal,
 	// compose's stop_signal); "" keeps the image's.
 	StopSignal string
+	// StopTimeout is how long stop and restart wait after the stop signal
+	// before SIGKILL when they are not told (--stop-timeout, compose's
+	// stop_grace_period); nil: 10 seconds.
+	StopTimeout *int
+	// ExtraHosts are more /etc/hosts lines (--add-host).
+	ExtraHosts []ExtraHost
+	// DNS replaces parts of the host's resolver settings (--dns...).
+	DNS DNS
+	// Ulimits replace the default resource limits (--ulimit).
+	Ulimits []Ulimit
+	// Devices are host device nodes made in the container (--device).
+	Devices []Device
+	// ShmSize is the size of /dev/shm in bytes (--shm-size); 0: 64 MiB.
+	ShmSize int64
+	// Sysctls are namespaced kernel parameters of the container (--sysctl).
+	Sysctls map[string]string
 	// Cwd resolves relative bind sources (-v ./site:/www; compose: the
 	// project directory); default the process's working directory.
 	Cwd string
+	// Trace records the container's events from its first instruction
+	// (kago run --trace FILE); nil for none.
+	Trace *containers.Trace
 	// PullProgress receives pull progress when the image must be pulled.
 	PullProgress *os.File
 	// StartNext says the caller starts the container right after Create
@@ -411,6 +433,43 @@ func (r *CreateRequest) Validate() error {
 			return fmt.Errorf("stop signal %q: %w", r.StopSignal, err)
 		}
 	}
+	if r.StopTimeout != nil && *r.StopTimeout < -1 {
+		return fmt.Errorf("--stop-timeout %d: use seconds, or -1 to wait for ever", *r.StopTimeout)
+	}
+	if err := validateDNS(r.DNS); err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, u := range r.Ulimits {
+		if err := validateUlimit(u); err != nil {
+			return err
+		}
+		if seen[u.Name] {
+			return fmt.Errorf("ulimit %s is given twice: keep one", u.Name)
+		}
+		seen[u.Name] = true
+	}
+	for _, d := range r.Devices {
+		if err := validateDevice(d); err != nil {
+			return err
+		}
+	}
+	for _, h := range r.ExtraHosts {
+		if err := etcfiles.ValidateHostname(h.Name); err != nil {
+			return fmt.Errorf("--add-host: %w", err)
+		}
+		if !h.HostGateway && !h.IP.IsValid() {
+			return fmt.Errorf("--add-host %s: an IP address or host-gateway is required", h.Name)
+		}
+	}
+	if r.ShmSize < 0 {
+		return fmt.Errorf("--shm-size %d must not be negative", r.ShmSize)
+	}
+	for k, v := range r.Sysctls {
+		if err := validateSysctl(k, v, r.network()); err != nil {
+			return err
+		}
+	}
 	for k := range r.Labels {
 		if k == "" || strings.ContainsRune(k, 0) {
 			return fmt.Errorf("invalid label %q: a label needs a non-empty key", k)
@@ -420,6 +479,9 @@ func (r *CreateRequest) Validate() error {
 		if err := r.Healthcheck.Validate(); err != nil {
 			return err
 		}
+	}
+	if r.Trace != nil && !path.IsAbs(r.Trace.File) {
+		return fmt.Errorf("--trace file %q is not an absolute path", r.Trace.File)
 	}
 	if r.AutoRemove && r.Restart.Name != "" && r.Restart.Name != RestartNo {
 		return errors.New("--rm and --restart cannot be combined: choose one")
@@ -442,6 +504,43 @@ func (r *CreateRequest) Validate() error {
 		if _, err := mac.Parse(r.MacAddress); err != nil {
 			return fmt.Errorf("--mac-address: %w", err)
 		}
+	}
+	nets := map[NetworkMode]bool{r.network(): true}
+	for _, nc := range r.MoreNetworks {
+		if !r.network().OwnInterface() {
+			return fmt.Errorf("--network %s cannot be combined with other networks", r.Network)
+		}
+		if err := validateNetworkConfig(nc); err != nil {
+			return err
+		}
+		if nets[NetworkMode(nc.Name)] {
+			return fmt.Errorf("network %s is given twice: keep one", nc.Name)
+		}
+		nets[NetworkMode(nc.Name)] = true
+	}
+	return nil
+}
+
+// NetworkConfig is a network the container joins besides its first, with
+// its aliases there.
+type NetworkConfig = containers.NetworkConfig
+
+func validateNetworkConfig(nc NetworkConfig) error {
+	switch m := NetworkMode(nc.Name); {
+	case nc.Name == "":
+		return errors.New("a network name is required")
+	case !m.OwnInterface():
+		return fmt.Errorf("--network %s cannot be combined with other networks", nc.Name)
+	case m == NetworkBridge && len(nc.Aliases) > 0:
+		return errors.New("network-scoped aliases are only supported on user-defined networks: drop the aliases on bridge")
+	}
+	for _, a := range nc.Aliases {
+		if err := etcfiles.ValidateHostname(a); err != nil {
+			return fmt.Errorf("alias on network %s: %w", nc.Name, err)
+		}
+	}
+	if nc.IP.IsValid() && !nc.IP.Is4() {
+		return fmt.Errorf("--ip %v: only IPv4 addresses", nc.IP)
 	}
 	return nil
 }

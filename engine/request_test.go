@@ -129,7 +129,8 @@ func TestLowercaseError(t *testing.T) {
 // FuzzRequestParsers: the parsers compose and the CLI feed strings to never
 // panic, and what they accept passes Validate.
 func FuzzRequestParsers(f *testing.F) {
-	for _, s := range []string{"./a:/b:ro", "v:/d", "/t:size=1m", "on-failure:2", "1.5", "512m", "seccomp=unconfined", "type=tmpfs,dst=/t,tmpfs-size=1m", "type=volume,src=v,dst=/v,ro=false", "UPPER/Case:tag", ":::", "\x00"} {
+	for _, s := range []string{"./a:/b:ro", "v:/d", "/t:size=1m", "on-failure:2", "1.5", "512m", "seccomp=unconfined", "type=tmpfs,dst=/t,tmpfs-size=1m", "type=volume,src=v,dst=/v,ro=false", "UPPER/Case:tag", ":::", "\x00",
+		"nofile=1024:2048", "nproc=-1", "/dev/null:/dev/x:rw", "/dev/fuse:r", "h:1.2.3.4", "h=host-gateway", "h:[::1]", "net.core.somaxconn=1", "k=v"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -150,6 +151,26 @@ func FuzzRequestParsers(f *testing.F) {
 		}
 		if n, err := ParseMemory(s); err == nil && n >= minMemory {
 			ok.Resources.Memory = n
+		}
+		if u, err := ParseUlimit(s); err == nil {
+			ok.Ulimits = append(ok.Ulimits, u)
+		}
+		if d, err := ParseDevice(s); err == nil {
+			ok.Devices = append(ok.Devices, d)
+		}
+		if h, err := ParseExtraHost(s); err == nil {
+			ok.ExtraHosts = append(ok.ExtraHosts, h)
+		}
+		if ips, err := ParseDNSServers([]string{s}); err == nil {
+			ok.DNS.Servers = ips
+		}
+		if k, v, err := ParseSysctl(s); err == nil && validateSysctl(k, v, NetworkBridge) == nil {
+			ok.Sysctls = map[string]string{k: v}
+		}
+		if l, err := parseLabelFile("f", []byte(s)); err == nil {
+			if ls, err := ParseLabels(l, nil); err == nil {
+				ok.Labels = ls
+			}
 		}
 		if err := ok.Validate(); err != nil {
 			t.Fatalf("%q parsed into a request Validate refuses: %v", s, err)
@@ -195,5 +216,54 @@ func TestImageHealthcheck(t *testing.T) {
 	}
 	if hc, err := imageHealthcheck(&image.Image{RawConfig: []byte(`{"config":{}}`)}); hc != nil || err != nil {
 		t.Fatalf("no healthcheck: %+v %v", hc, err)
+	}
+}
+
+func TestParseHostFlags(t *testing.T) {
+	for in, want := range map[string]Ulimit{
+		"nofile=1024:2048": {Name: "nofile", Soft: 1024, Hard: 2048},
+		"nproc=77":         {Name: "nproc", Soft: 77, Hard: 77},
+		"core=-1":          {Name: "core", Soft: ^uint64(0), Hard: ^uint64(0)},
+	} {
+		if got, err := ParseUlimit(in); err != nil || got != want {
+			t.Errorf("--ulimit %q: %+v %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"nofile", "nofile=2:1", "bogus=1", "nofile=-2", "nofile=1:x", "=1"} {
+		if _, err := ParseUlimit(bad); err == nil {
+			t.Errorf("--ulimit %q accepted", bad)
+		}
+	}
+	for in, want := range map[string]Device{
+		"/dev/fuse":           {PathOnHost: "/dev/fuse", PathInContainer: "/dev/fuse", CgroupPermissions: "rwm"},
+		"/dev/fuse:r":         {PathOnHost: "/dev/fuse", PathInContainer: "/dev/fuse", CgroupPermissions: "r"},
+		"/dev/fuse:/dev/f":    {PathOnHost: "/dev/fuse", PathInContainer: "/dev/f", CgroupPermissions: "rwm"},
+		"/dev/fuse:/dev/f:rw": {PathOnHost: "/dev/fuse", PathInContainer: "/dev/f", CgroupPermissions: "rw"},
+	} {
+		if got, err := ParseDevice(in); err != nil || got != want {
+			t.Errorf("--device %q: %+v %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"dev/fuse", "/dev/fuse:/dev/f:rx", "/dev/fuse:/dev/f:rr", "/a:/b:r:w", "/dev/fuse:f"} {
+		if _, err := ParseDevice(bad); err == nil {
+			t.Errorf("--device %q accepted", bad)
+		}
+	}
+	for _, bad := range []string{"vm.swappiness", "kernel.hostname", "net..x", "net.", "net.core/x", "fs.file-max"} {
+		if err := validateSysctl(bad, "1", NetworkBridge); err == nil {
+			t.Errorf("--sysctl %s accepted", bad)
+		}
+	}
+	for _, good := range []string{"net.core.somaxconn", "kernel.shmmax", "fs.mqueue.msg_max", "kernel.sem"} {
+		if err := validateSysctl(good, "1", NetworkBridge); err != nil {
+			t.Errorf("--sysctl %s: %v", good, err)
+		}
+	}
+	if err := validateSysctl("net.core.somaxconn", "1", NetworkHost); err == nil {
+		t.Error("a net.* sysctl accepted with --network host")
+	}
+	labels, err := ParseLabels([]string{"a=flag", "b"}, nil)
+	if err != nil || len(labels) != 2 || labels["a"] != "flag" || labels["b"] != "" {
+		t.Errorf("labels: %v %v", labels, err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,14 +33,14 @@ const resolverStartTimeout = 10 * time.Second
 // every address, say) costs the container its names, not its start: its
 // resolv.conf gets the host's nameservers, as on the default bridge, and
 // the reason goes to the log.
-func (e *Engine) ensureResolver(ctx context.Context, name, resolvConf string) {
+func (e *Engine) ensureResolver(ctx context.Context, name, resolvConf string, dns etcfiles.DNS) {
 	err := e.startResolver(ctx, name)
 	if err == nil {
 		return
 	}
 	e.Log.Warn("containers on this network resolve through the host's nameservers only", "network", name, "error", err)
 	host, _ := os.ReadFile(e.Net.Config().ResolvConf)
-	if werr := os.WriteFile(resolvConf, etcfiles.ResolvConf(host), 0o644); werr != nil {
+	if werr := os.WriteFile(resolvConf, etcfiles.Resolv(host, netip.Addr{}, dns), 0o644); werr != nil {
 		e.Log.Warn("write resolv.conf", "path", resolvConf, "error", werr)
 	}
 }

@@ -75,11 +75,7 @@ func ParseVolumeFilters(values []string, allowed ...string) (VolumeFilter, error
 // matches tells whether v passes the filter; used is the names of volumes
 // some container mounts.
 func (f VolumeFilter) matches(v *Volume, used map[string]bool) bool {
-	label := func(want string) bool {
-		k, val, hasVal := strings.Cut(want, "=")
-		got, ok := v.Labels[k]
-		return ok && (!hasVal || got == val)
-	}
+	label := func(want string) bool { return hasLabel(v.Labels, want) }
 	any := func(key string, ok func(string) bool) bool {
 		vals, set := f[key]
 		if !set {

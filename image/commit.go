@@ -26,6 +26,10 @@ func (s *Store) HoldGC() (func(), error) { return s.holdGC() }
 // HasBlob reports whether the content store has the blob.
 func (s *Store) HasBlob(d digest.Digest) bool { return s.content.Has(d) }
 
+// OpenBlob opens a stored blob for reading, such as a layer a build
+// unpacks again onto another parent.
+func (s *Store) OpenBlob(d digest.Digest) (*os.File, error) { return s.content.Open(d) }
+
 // PutBlobFile copies the file at path, which must have digest d and size
 // bytes, into the content store.
 func (s *Store) PutBlobFile(ctx context.Context, path string, d digest.Digest, size int64) error {

@@ -319,6 +319,9 @@ func ShortID(d digest.Digest) string { return shortID(d) }
 type PruneOptions struct {
 	// All removes every image no container uses, not only untagged ones.
 	All bool
+	// Match, if set, limits the prune to the images it accepts (the
+	// engine's --filter until= and label=).
+	Match func(id digest.Digest) bool
 }
 
 // PruneResult says what Prune deleted and freed.
@@ -333,7 +336,7 @@ func (s *Store) Prune(ctx context.Context, opts PruneOptions) (*PruneResult, err
 	res := &PruneResult{}
 	err := s.db.update(func(st *dbState) error {
 		for id, r := range st.Images {
-			if len(r.RepoTags) > 0 && !opts.All {
+			if len(r.RepoTags) > 0 && !opts.All || opts.Match != nil && !opts.Match(id) {
 				continue
 			}
 			if s.InUse != nil && s.InUse(id) {

@@ -7,8 +7,11 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 
+	"github.com/kago-run/kago/linux/explain"
 	"github.com/kago-run/kago/network/etcfiles"
 	"github.com/kago-run/kago/network/ipam"
 	"github.com/kago-run/kago/network/link"
@@ -29,6 +32,12 @@ type AttachRequest struct {
 	MAC     string     // explicit --mac-address; "": derived from the IP
 	IP      netip.Addr // static --ip; zero: next free
 	Ports   []PortMapping
+	// ExtraHosts are more lines of the container's /etc/hosts (--add-host).
+	ExtraHosts []ExtraHost
+	// DNS are the container's own resolver settings (--dns...): they go
+	// into its resolv.conf, and its network's resolver forwards the names
+	// it does not know to DNS.Servers instead of the host's.
+	DNS etcfiles.DNS
 	// Resolver points the container's resolv.conf at its user network's
 	// resolver (see ServeResolver), which the caller keeps running; on the
 	// default network it changes nothing (docker's rule).
@@ -55,6 +64,68 @@ type Endpoint struct {
 	Ports       []PortMapping `json:"ports,omitempty"` // host ports resolved
 	NetnsPath   string        `json:"netnsPath"`
 	HostsPath   string        `json:"hostsPath,omitempty"`
+	// ExtraHosts are the --add-host entries, host-gateway resolved: a
+	// rewrite of the hosts file (a peer came or went) keeps them.
+	ExtraHosts []etcfiles.Entry `json:"extraHosts,omitempty"`
+	// DNSServers are the container's --dns servers, where the network's
+	// resolver forwards its queries for other names.
+	DNSServers []netip.Addr `json:"dnsServers,omitempty"`
+}
+
+// ExtraHost is one --add-host entry: a name and its address, or, with
+// HostGateway, docker's host-gateway: the host's address on the
+// container's network (its gateway), which the container can always reach.
+type ExtraHost struct {
+	Name        string
+	IP          netip.Addr
+	HostGateway bool
+}
+
+// ParseExtraHost parses docker's --add-host NAME:IP (or NAME=IP; IPv6 may
+// be written in brackets), where IP may be host-gateway.
+func ParseExtraHost(s string) (ExtraHost, error) {
+	name, ip, ok := strings.Cut(s, "=")
+	if !ok {
+		name, ip, ok = strings.Cut(s, ":")
+	}
+	if !ok || name == "" || ip == "" {
+		return ExtraHost{}, fmt.Errorf("invalid --add-host %q: use NAME:IP or NAME:host-gateway", s)
+	}
+	if err := etcfiles.ValidateHostname(name); err != nil {
+		return ExtraHost{}, fmt.Errorf("invalid --add-host %q: %w", s, err)
+	}
+	if ip == HostGateway {
+		return ExtraHost{Name: name, HostGateway: true}, nil
+	}
+	addr, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(ip, "["), "]"))
+	if err != nil || addr.Zone() != "" {
+		return ExtraHost{}, fmt.Errorf("invalid --add-host %q: %q is not an IP address (nor host-gateway)", s, ip)
+	}
+	return ExtraHost{Name: name, IP: addr}, nil
+}
+
+// HostGateway is the special --add-host address that means the host.
+const HostGateway = "host-gateway"
+
+// String is the entry as --add-host takes it.
+func (h ExtraHost) String() string {
+	if h.HostGateway {
+		return h.Name + ":" + HostGateway
+	}
+	return h.Name + ":" + h.IP.String()
+}
+
+// ExtraHostEntries resolves host-gateway to gateway.
+func ExtraHostEntries(hs []ExtraHost, gateway netip.Addr) []etcfiles.Entry {
+	var out []etcfiles.Entry
+	for _, h := range hs {
+		ip := h.IP
+		if h.HostGateway {
+			ip = gateway
+		}
+		out = append(out, etcfiles.Entry{IP: ip, Names: []string{h.Name}})
+	}
+	return out
 }
 
 var containerIDRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
@@ -133,12 +204,24 @@ func (m *Manager) Attach(ctx context.Context, req AttachRequest) (*Endpoint, err
 	var out Endpoint
 	err := m.locked(ctx, true, func(s *state) (err error) {
 		id := req.ContainerID
-		if ep, ok := s.Endpoints[id]; ok {
-			return fmt.Errorf("attach %s: %w on network %q with %v: detach it first", id, ErrAlreadyExists, ep.Network, ep.IP)
-		}
 		n, err := m.lookup(s, req.Network)
 		if err != nil {
 			return fmt.Errorf("attach %s: %w", id, err)
+		}
+		if ep, ok := s.Endpoints[epKey(id, n.Name)]; ok {
+			return fmt.Errorf("attach %s: %w on network %q with %v: detach it first", id, ErrAlreadyExists, ep.Network, ep.IP)
+		}
+		// A container's first endpoint is eth0 with the default route;
+		// more networks (docker's network connect) add eth1, eth2... with
+		// only their subnet's route.
+		others := endpointsOf(s, id)
+		hostVeth, gateway := link.HostVethName(id), n.Gateway
+		if len(others) > 0 {
+			// "n/" is not hex: the name is a hash of the key, not the ID's prefix.
+			hostVeth, gateway = link.HostVethName("n/"+epKey(id, n.Name)), netip.Addr{}
+			if req.IfName == "eth0" {
+				req.IfName = nextIfName(others)
+			}
 		}
 		published, err := resolvePorts(req.Ports, s)
 		if err != nil {
@@ -178,10 +261,11 @@ func (m *Manager) Attach(ctx context.Context, req AttachRequest) (*Endpoint, err
 		}
 		hw, _ := mac.Parse(hwStr)
 		ep := Endpoint{ContainerID: id, Network: n.Name, IP: ip, Prefix: n.Subnet.Bits(), Gateway: n.Gateway,
-			MAC: hwStr, HostVeth: link.HostVethName(id), Bridge: n.Bridge, IfName: req.IfName,
-			Hostname: req.Hostname, Aliases: req.Aliases, Ports: published, NetnsPath: req.NetnsPath, HostsPath: req.HostsPath}
+			MAC: hwStr, HostVeth: hostVeth, Bridge: n.Bridge, IfName: req.IfName,
+			Hostname: req.Hostname, Aliases: req.Aliases, Ports: published, NetnsPath: req.NetnsPath, HostsPath: req.HostsPath,
+			ExtraHosts: ExtraHostEntries(req.ExtraHosts, n.Gateway), DNSServers: req.DNS.Servers}
 		if err := link.AddVeth(link.Veth{HostName: ep.HostVeth, Bridge: n.Bridge, NetnsPath: req.NetnsPath, IfName: req.IfName,
-			MAC: hw, Addr: netip.PrefixFrom(ip, ep.Prefix), Gateway: n.Gateway}); err != nil {
+			MAC: hw, Addr: netip.PrefixFrom(ip, ep.Prefix), Gateway: gateway}); err != nil {
 			return fmt.Errorf("attach %s: %w", id, err)
 		}
 		u.push(func() { _ = link.Delete(ep.HostVeth) })
@@ -192,12 +276,13 @@ func (m *Manager) Attach(ctx context.Context, req AttachRequest) (*Endpoint, err
 		if err := m.writeFiles(req, ep, s); err != nil {
 			return fmt.Errorf("attach %s: %w", id, err)
 		}
-		s.Endpoints[id] = ep
+		s.Endpoints[epKey(id, n.Name)] = ep
 		if !n.Default {
 			if err := m.updatePeerHosts(s, n.Name, id); err != nil {
 				return fmt.Errorf("attach %s: %w", id, err)
 			}
 		}
+		m.recordAttach(explain.FromContext(ctx), n, ep, req.IP, explicitMAC)
 		out = ep
 		return nil
 	})
@@ -216,44 +301,115 @@ func kernelPorts(ep Endpoint) []nft.Port {
 	return out
 }
 
-// Detach undoes Attach: unpublishes the container's ports, deletes its veth
-// pair, frees its address and removes it from its peers' /etc/hosts. Detaching
-// a container that is not attached succeeds, so Detach can always be retried.
+// Detach undoes Attach for every network of the container: unpublishes
+// its ports, deletes its veth pairs, frees its addresses and removes it
+// from its peers' /etc/hosts. Detaching a container that is not attached
+// succeeds, so Detach can always be retried.
 func (m *Manager) Detach(ctx context.Context, containerID string) error {
 	return m.locked(ctx, true, func(s *state) error {
-		ep, ok := s.Endpoints[containerID]
-		if !ok {
+		eps := endpointsOf(s, containerID)
+		if len(eps) == 0 {
 			return m.detachLeftovers(ctx, s, containerID)
 		}
-		if exists, err := m.table.Exists(); err != nil {
-			return fmt.Errorf("detach %s: %w", containerID, err)
-		} else if exists {
-			if err := m.removePresentPorts(kernelPorts(ep)); err != nil {
-				return fmt.Errorf("detach %s: %w", containerID, err)
+		for _, ep := range eps {
+			if err := m.detach(ctx, s, ep); err != nil {
+				return err
 			}
-		}
-		if err := link.Delete(ep.HostVeth); err != nil {
-			return fmt.Errorf("detach %s: %w", containerID, err)
-		}
-		if err := nft.DeleteConntrack(ep.IP); err != nil {
-			return fmt.Errorf("detach %s: %w", containerID, err)
-		}
-		n, err := m.lookup(s, ep.Network)
-		if err == nil {
-			pool, err := ipam.New(m.ipamPath(n.Name), n.Subnet, n.Gateway)
-			if err != nil {
-				return fmt.Errorf("detach %s: %w", containerID, err)
-			}
-			if err := pool.Release(ctx, containerID); err != nil {
-				return fmt.Errorf("detach %s: %w", containerID, err)
-			}
-		}
-		delete(s.Endpoints, containerID)
-		if err == nil && !n.Default {
-			return m.updatePeerHosts(s, n.Name, "")
 		}
 		return nil
 	})
+}
+
+// DetachNetwork undoes Attach for one network of the container (docker's
+// network disconnect); its other networks stay.
+func (m *Manager) DetachNetwork(ctx context.Context, containerID, network string) error {
+	return m.locked(ctx, true, func(s *state) error {
+		n, err := m.lookup(s, network)
+		if err != nil {
+			return err
+		}
+		ep, ok := s.Endpoints[epKey(containerID, n.Name)]
+		if !ok {
+			return fmt.Errorf("container %s is not connected to network %s: %w", containerID, n.Name, ErrNotFound)
+		}
+		if err := m.detach(ctx, s, ep); err != nil {
+			return err
+		}
+		// The container's own hosts file loses the network's peers.
+		if rest := endpointsOf(s, containerID); len(rest) > 0 && rest[0].HostsPath != "" {
+			if err := writeInPlace(rest[0].HostsPath, m.hostsFor(s, rest[0])); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// detach removes one endpoint, under the lock.
+func (m *Manager) detach(ctx context.Context, s *state, ep Endpoint) error {
+	containerID := ep.ContainerID
+	if exists, err := m.table.Exists(); err != nil {
+		return fmt.Errorf("detach %s: %w", containerID, err)
+	} else if exists {
+		if err := m.removePresentPorts(kernelPorts(ep)); err != nil {
+			return fmt.Errorf("detach %s: %w", containerID, err)
+		}
+	}
+	if err := link.Delete(ep.HostVeth); err != nil {
+		return fmt.Errorf("detach %s: %w", containerID, err)
+	}
+	if err := nft.DeleteConntrack(ep.IP); err != nil {
+		return fmt.Errorf("detach %s: %w", containerID, err)
+	}
+	n, err := m.lookup(s, ep.Network)
+	if err == nil {
+		pool, err := ipam.New(m.ipamPath(n.Name), n.Subnet, n.Gateway)
+		if err != nil {
+			return fmt.Errorf("detach %s: %w", containerID, err)
+		}
+		if err := pool.Release(ctx, containerID); err != nil {
+			return fmt.Errorf("detach %s: %w", containerID, err)
+		}
+	}
+	delete(s.Endpoints, epKey(containerID, ep.Network))
+	if err == nil && !n.Default {
+		return m.updatePeerHosts(s, n.Name, "")
+	}
+	return nil
+}
+
+// epKey is the key of a container's endpoint on a network in the state.
+func epKey(id, network string) string { return id + "/" + network }
+
+// endpointsOf are the endpoints of a container, eth0 first.
+func endpointsOf(s *state, id string) []Endpoint {
+	var out []Endpoint
+	for _, ep := range s.Endpoints {
+		if ep.ContainerID == id {
+			out = append(out, ep)
+		}
+	}
+	slices.SortFunc(out, func(a, b Endpoint) int { return ifIndex(a.IfName) - ifIndex(b.IfName) })
+	return out
+}
+
+// ifIndex is N of ethN (others sort last).
+func ifIndex(name string) int {
+	n, err := strconv.Atoi(strings.TrimPrefix(name, "eth"))
+	if err != nil || !strings.HasPrefix(name, "eth") {
+		return 1 << 20
+	}
+	return n
+}
+
+// nextIfName is the first ethN none of the endpoints uses.
+func nextIfName(eps []Endpoint) string {
+	for i := 0; ; i++ {
+		name := "eth" + strconv.Itoa(i)
+		if !slices.ContainsFunc(eps, func(ep Endpoint) bool { return ep.IfName == name }) {
+			return name
+		}
+	}
 }
 
 // detachLeftovers cleans what a crash between kernel changes and the state
@@ -307,11 +463,11 @@ func (m *Manager) removePresentPorts(ps []nft.Port) error {
 func (m *Manager) Endpoint(ctx context.Context, containerID string) (*Endpoint, error) {
 	var out Endpoint
 	err := m.locked(ctx, false, func(s *state) error {
-		ep, ok := s.Endpoints[containerID]
-		if !ok {
+		eps := endpointsOf(s, containerID)
+		if len(eps) == 0 {
 			return fmt.Errorf("endpoint of container %s: %w", containerID, ErrNotFound)
 		}
-		out = ep
+		out = eps[0]
 		return nil
 	})
 	if err != nil {
@@ -328,8 +484,9 @@ func (m *Manager) writeFiles(req AttachRequest, ep Endpoint, s *state) error {
 		}
 	}
 	if req.HostsPath != "" {
-		s.Endpoints[ep.ContainerID] = ep // so hostsFor sees it; the caller keeps it on success
-		defer delete(s.Endpoints, ep.ContainerID)
+		key := epKey(ep.ContainerID, ep.Network)
+		s.Endpoints[key] = ep // so hostsFor sees it; the caller keeps it on success
+		defer delete(s.Endpoints, key)
 		if err := writeInPlace(req.HostsPath, m.hostsFor(s, ep)); err != nil {
 			return err
 		}
@@ -339,10 +496,11 @@ func (m *Manager) writeFiles(req AttachRequest, ep Endpoint, s *state) error {
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("read host resolver config %s: %w", m.cfg.ResolvConf, err)
 		}
-		conf := etcfiles.ResolvConf(host)
+		var via netip.Addr
 		if req.Resolver && ep.Network != DefaultNetwork {
-			conf = etcfiles.ResolvConfVia(host, ep.Gateway)
+			via = ep.Gateway
 		}
+		conf := etcfiles.Resolv(host, via, req.DNS)
 		if err := writeInPlace(req.ResolvConfPath, conf); err != nil {
 			return err
 		}
@@ -354,15 +512,31 @@ func entryOf(ep Endpoint) etcfiles.Entry {
 	return etcfiles.Entry{IP: ep.IP, Names: append([]string{ep.Hostname}, ep.Aliases...)}
 }
 
-// hostsFor renders ep's /etc/hosts: itself, plus its peers on a user network.
+// hostsFor renders the /etc/hosts of ep's container: its address on each
+// of its networks, plus its peers on each user network it is on.
 func (m *Manager) hostsFor(s *state, ep Endpoint) []byte {
+	mine := endpointsOf(s, ep.ContainerID)
+	if len(mine) == 0 {
+		mine = []Endpoint{ep}
+	}
+	var self etcfiles.Entry
 	var peers []etcfiles.Entry
-	if ep.Network != DefaultNetwork {
-		for _, p := range peersOn(s, ep.Network, ep.ContainerID) {
+	for i, own := range mine {
+		if i == 0 {
+			self = entryOf(own)
+		} else {
+			peers = append(peers, entryOf(own))
+		}
+	}
+	for _, own := range mine {
+		if own.Network == DefaultNetwork {
+			continue
+		}
+		for _, p := range peersOn(s, own.Network, ep.ContainerID) {
 			peers = append(peers, entryOf(p))
 		}
 	}
-	return etcfiles.Hosts(entryOf(ep), peers)
+	return etcfiles.Hosts(self, peers, mine[0].ExtraHosts...)
 }
 
 // updatePeerHosts rewrites the hosts file of every endpoint on network except

@@ -198,6 +198,14 @@ func (m *Manager) locked(ctx context.Context, write bool, fn func(s *state) erro
 	if s.Endpoints == nil {
 		s.Endpoints = map[string]Endpoint{}
 	}
+	// Endpoints were keyed by container ID before a container could be on
+	// several networks.
+	for k, ep := range s.Endpoints {
+		if want := epKey(ep.ContainerID, ep.Network); k != want {
+			delete(s.Endpoints, k)
+			s.Endpoints[want] = ep
+		}
+	}
 	if err := fn(&s); err != nil {
 		return err
 	}

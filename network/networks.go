@@ -5,10 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"regexp"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/kago-run/kago/network/ipam"
@@ -26,6 +28,9 @@ type NetworkInfo struct {
 	// not get each other's names in /etc/hosts (as in docker).
 	Default bool      `json:"default,omitempty"`
 	Created time.Time `json:"created,omitzero"`
+	// Labels are the network's metadata (network create --label; compose
+	// finds its networks by com.docker.compose.* labels).
+	Labels map[string]string `json:"labels,omitempty"`
 	// Endpoints is filled by Inspect only.
 	Endpoints []Endpoint `json:"endpoints,omitempty"`
 }
@@ -34,6 +39,14 @@ type NetworkInfo struct {
 type NetworkOptions struct {
 	Subnet netip.Prefix // zero: next free /UserSubnetBits of Config.UserSubnetPool
 	Bridge string       // zero: Config.UserBridgePrefix + 8 hex of the name's hash
+	Labels map[string]string
+}
+
+// HasLabel tells whether the network has label key, with value when
+// withValue is set (docker's --filter label=KEY and label=KEY=VALUE).
+func (n NetworkInfo) HasLabel(key, value string, withValue bool) bool {
+	v, ok := n.Labels[key]
+	return ok && (!withValue || v == value)
 }
 
 var networkNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$`)
@@ -89,13 +102,18 @@ func (m *Manager) CreateNetwork(ctx context.Context, name string, opts NetworkOp
 	if name == DefaultNetwork || name == "host" || name == "none" {
 		return nil, fmt.Errorf("network name %q is reserved: pick another name", name)
 	}
+	for k := range opts.Labels {
+		if k == "" || strings.ContainsRune(k, 0) {
+			return nil, fmt.Errorf("network %q: invalid label %q: a label needs a non-empty key", name, k)
+		}
+	}
 	var out NetworkInfo
 	err := m.locked(ctx, true, func(s *state) error {
 		if _, ok := s.Networks[name]; ok {
 			return fmt.Errorf("network %q: %w", name, ErrAlreadyExists)
 		}
 		all := append(m.userNetworks(s), m.defaultNetwork())
-		n := NetworkInfo{Name: name, Bridge: opts.Bridge, Subnet: opts.Subnet, Created: time.Now().UTC()}
+		n := NetworkInfo{Name: name, Bridge: opts.Bridge, Subnet: opts.Subnet, Created: time.Now().UTC(), Labels: maps.Clone(opts.Labels)}
 		if n.Bridge == "" {
 			sum := sha256.Sum256([]byte(name))
 			n.Bridge = m.cfg.UserBridgePrefix + hex.EncodeToString(sum[:])[:8]

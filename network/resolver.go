@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/kago-run/kago/internal/lockfile"
 	"github.com/kago-run/kago/network/dns"
 	"github.com/kago-run/kago/network/etcfiles"
 	"github.com/kago-run/kago/network/internal/statefile"
@@ -46,15 +48,7 @@ func (m *Manager) ResolverPIDPath(name string) string {
 
 // ResolverRunning tells whether a resolver serves the network.
 func (m *Manager) ResolverRunning(name string) bool {
-	f, err := os.OpenFile(m.ResolverPIDPath(name), os.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err != nil {
-		return errors.Is(err, unix.EWOULDBLOCK)
-	}
-	return false
+	return lockfile.Held(m.ResolverPIDPath(name))
 }
 
 // ServeResolver is the body of a network's resolver process: it serves the
@@ -160,8 +154,13 @@ func (m *Manager) serveResolver(ctx context.Context, name string, ready func(err
 // work too, as the resolver runs in the host's network namespace.
 func (m *Manager) upstreams() []string {
 	data, _ := os.ReadFile(m.cfg.ResolvConf)
+	return upstreamAddrs(etcfiles.Nameservers(data))
+}
+
+// upstreamAddrs are resolver addresses as host:53.
+func upstreamAddrs(addrs []netip.Addr) []string {
 	var out []string
-	for _, a := range etcfiles.Nameservers(data) {
+	for _, a := range addrs {
 		if a.Zone() == "" {
 			out = append(out, net.JoinHostPort(a.String(), "53"))
 		}
@@ -171,7 +170,9 @@ func (m *Manager) upstreams() []string {
 
 // recordFile keeps a network's records read from endpoints.json, read
 // again when the file changes (it is replaced by rename, so a read without
-// the lock still sees one whole version).
+// the lock still sees one whole version). A container on several networks
+// resolves the names of all of them through this one (as through docker's
+// per-container resolver): its address here tells which.
 type recordFile struct {
 	mu      sync.Mutex
 	path    string
@@ -179,6 +180,10 @@ type recordFile struct {
 	stamp   [2]int64 // inode and modification time of the version read
 	t       *dns.Table
 	n       int
+	// entries are every network's records; netsOf the networks of each
+	// container on this network, by its address here.
+	entries map[string][]dns.Entry
+	netsOf  map[netip.Addr][]string
 }
 
 // reload reads the file if it changed and returns the number of containers
@@ -189,7 +194,7 @@ func (r *recordFile) reload() int {
 	var st unix.Stat_t
 	if err := unix.Stat(r.path, &st); err != nil {
 		if r.t == nil || errors.Is(err, unix.ENOENT) {
-			r.t, r.n, r.stamp = dns.NewTable(nil), 0, [2]int64{}
+			r.t, r.n, r.stamp, r.entries, r.netsOf = dns.NewTable(nil), 0, [2]int64{}, nil, nil
 		}
 		return r.n
 	}
@@ -201,19 +206,43 @@ func (r *recordFile) reload() int {
 	if _, err := statefile.Read(r.path, &eps); err != nil {
 		return max(r.n, 1) // unreadable: keep serving what we had
 	}
-	var entries []dns.Entry
+	entries := map[string][]dns.Entry{}
+	nets := map[string][]string{}
+	here := map[string]netip.Addr{}
 	for _, ep := range eps {
+		entries[ep.Network] = append(entries[ep.Network], dns.Entry{IP: ep.IP, Names: append(append([]string{}, ep.Aliases...), ep.Hostname),
+			Upstreams: upstreamAddrs(ep.DNSServers)})
+		nets[ep.ContainerID] = append(nets[ep.ContainerID], ep.Network)
 		if ep.Network == r.network {
-			entries = append(entries, dns.Entry{IP: ep.IP, Names: append(append([]string{}, ep.Aliases...), ep.Hostname)})
+			here[ep.ContainerID] = ep.IP
 		}
 	}
-	r.t, r.n, r.stamp = dns.NewTable(entries), len(entries), stamp
+	r.netsOf = map[netip.Addr][]string{}
+	for id, ip := range here {
+		if len(nets[id]) > 1 {
+			r.netsOf[ip] = nets[id]
+		}
+	}
+	r.entries = entries
+	r.t, r.n, r.stamp = dns.NewTable(entries[r.network]), len(entries[r.network]), stamp
 	return r.n
 }
 
-func (r *recordFile) table() *dns.Table {
+// table is what client may resolve: this network's names, and those of
+// the other networks of its container.
+func (r *recordFile) table(client netip.Addr) *dns.Table {
 	r.reload()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.t
+	nets := r.netsOf[client]
+	if len(nets) == 0 {
+		return r.t
+	}
+	var all []dns.Entry
+	for _, n := range nets {
+		if n != DefaultNetwork {
+			all = append(all, r.entries[n]...)
+		}
+	}
+	return dns.NewTable(all)
 }

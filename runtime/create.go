@@ -90,7 +90,7 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 	// Two slow things start now and finish while the config is read: the
 	// kernel's cgroup migration grace period, and the sealed copy of our
 	// binary that init runs from.
-	go cgroups.WarmMigration()
+	go r.warmMigration()
 	go r.sealedExe()
 	bundle, err := filepath.Abs(opts.Bundle)
 	if err != nil {
@@ -172,6 +172,7 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 	if err != nil {
 		return nil, err
 	}
+	cgroups.SetRecorder(cg, opts.Explain) // each directory made and file written
 	// Undone after the init is killed (undo runs last-in, first-out).
 	undo = append(undo, func() { cg.Destroy() })
 
@@ -207,23 +208,57 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 	if req.exe, err = r.sealedExe(); err != nil {
 		return nil, err
 	}
+	// On pure cgroup v2 the cgroup is made first and init is born in it
+	// (clone3 CLONE_INTO_CGROUP): no move, no wait for the cgroup lock.
+	var mgr cgroups.Manager
+	if target, ok := cg.(cgroups.CloneTarget); ok {
+		if mgr, err = r.createCgroup(cg, spec, rec, 0); err != nil {
+			return nil, err
+		}
+		if mgr == cg {
+			if req.cgroup, err = target.OpenForClone(); err != nil {
+				return nil, err
+			}
+			defer req.cgroup.Close()
+		}
+	}
 	sp, err := spawn(req)
+	if err != nil && req.cgroup != nil {
+		// A kernel without clone3 or CLONE_INTO_CGROUP (before 5.7), or a
+		// cgroup it refuses: start init as before, then move it.
+		req.cgroup = nil
+		sp, err = spawn(req)
+	}
 	if err != nil {
 		return nil, err
 	}
 	undo = append(undo, sp.kill)
 	explainSpawn(opts.Explain, req, sp.pid)
-	// The cgroup is made while init starts: making it waits on the kernel's
-	// cgroup lock, which WarmMigration holds for a grace period, and init
-	// does nothing before it has its config.
-	mgr, err := r.createCgroup(cg, spec, rec, sp.pid)
-	if err != nil {
-		return nil, err
+	switch {
+	case req.cgroup != nil:
+		// Born in its cgroup.
+	case mgr != nil:
+		// Made before spawn, but init was not born in it: the cgroupfs
+		// fallback (no cgroup) needs init's pid, a cgroup needs the move.
+		if _, ok := mgr.(noCgroup); ok {
+			mgr = noCgroup{initPid: sp.pid}
+		} else if err := mgr.Join(sp.pid); err != nil {
+			return nil, fmt.Errorf("move init into its cgroup: %w", err)
+		}
+	default:
+		// The cgroup is made while init starts: making it waits on the
+		// kernel's cgroup lock, which WarmMigration holds for a grace
+		// period, and init does nothing before it has its config.
+		if mgr, err = r.createCgroup(cg, spec, rec, sp.pid); err != nil {
+			return nil, err
+		}
+		if err := mgr.Join(sp.pid); err != nil {
+			return nil, fmt.Errorf("move init into its cgroup: %w", err)
+		}
 	}
-	if err := mgr.Join(sp.pid); err != nil {
-		return nil, fmt.Errorf("move init into its cgroup: %w", err)
+	if req.cgroup != nil {
+		explainBornIn(opts.Explain, mgr)
 	}
-	explainCgroup(opts.Explain, mgr, sp.pid)
 	if err := netdev.MoveAll(spec.Linux.NetDevices, fmt.Sprintf("/proc/%d/ns/net", sp.pid)); err != nil {
 		return nil, err
 	}
@@ -272,6 +307,16 @@ func (r *Runtime) Create(ctx context.Context, id string, opts CreateOptions) (c 
 		}
 	}
 	return c, nil
+}
+
+// warmMigration starts the kernel's cgroup migration grace period early
+// (cgroups.WarmMigration) where init will be moved into its cgroup: not on
+// pure cgroup v2 with the cgroupfs driver, where it is born there.
+func (r *Runtime) warmMigration() {
+	if mode, err := cgroups.Mode(); err == nil && mode == cgroups.ModeV2 && !r.SystemdCgroup {
+		return
+	}
+	cgroups.WarmMigration()
 }
 
 // mountTree is a detached id-mapped mount for init to attach.

@@ -25,7 +25,9 @@ var defaultDeviceRules = []specs.LinuxDeviceCgroup{
 
 // withDeviceRules returns the resources the cgroup gets: the config's
 // leading deny-all rules, the default device rules, the config's other rules,
-// and an allow rule for each linux.devices node (later rules win). Unlike
+// and an allow rule for each linux.devices node that no config rule names
+// (later rules win; a config rule for the node, like docker's --device
+// /dev/x:r, decides its access). Unlike
 // runc, which appends the defaults after every config rule, a config rule
 // can narrow a default: "deny c 1:3 w" makes /dev/null read-only.
 func withDeviceRules(spec *specs.Spec) *specs.LinuxResources {
@@ -41,7 +43,7 @@ func withDeviceRules(spec *specs.Spec) *specs.LinuxResources {
 	rules = append(rules, defaultDeviceRules...)
 	rules = append(rules, res.Devices[lead:]...)
 	for _, d := range spec.Linux.Devices {
-		if d.Type == "p" {
+		if d.Type == "p" || namesNode(res.Devices[lead:], d) {
 			continue // FIFOs are not device-cgroup controlled
 		}
 		rules = append(rules, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type, Major: i64(d.Major), Minor: i64(d.Minor), Access: "rwm"})
@@ -55,4 +57,14 @@ func withDeviceRules(spec *specs.Spec) *specs.LinuxResources {
 func isDenyAll(r specs.LinuxDeviceCgroup) bool {
 	return !r.Allow && (r.Type == "" || r.Type == "a") && r.Major == nil && r.Minor == nil &&
 		(r.Access == "" || r.Access == "rwm")
+}
+
+// namesNode tells whether a rule is about exactly this node.
+func namesNode(rules []specs.LinuxDeviceCgroup, d specs.LinuxDevice) bool {
+	for _, r := range rules {
+		if r.Type == d.Type && r.Major != nil && *r.Major == d.Major && r.Minor != nil && *r.Minor == d.Minor {
+			return true
+		}
+	}
+	return false
 }

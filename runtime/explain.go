@@ -30,34 +30,23 @@ func explainSpawn(rec explain.Recorder, req spawnRequest, pid int) {
 		rec.Record(explain.Step{Feature: "namespaces", Call: "unshare", Value: cloneFlags(req.unshare),
 			Why: "make these namespaces after the joins, so they belong to the joined user namespace or get time offsets first", Man: "unshare(2)"})
 	}
+	why := "the host pid of the container's init"
+	if ns := explain.NSpid(pid); len(ns) > 0 {
+		why += "; the container sees it as pid " + strconv.Itoa(ns[len(ns)-1]) + " (NSpid in /proc/" + strconv.Itoa(pid) + "/status)"
+	}
 	rec.Record(explain.Step{Feature: "process", Call: "pid", Path: fmt.Sprintf("/proc/%d", pid), Value: strconv.Itoa(pid),
-		Why: "the host pid of the container's init; inside a new pid namespace it is pid 1", Man: "pid_namespaces(7)"})
+		Why: why, Man: "pid_namespaces(7)"})
 }
 
-// explainCgroup records the cgroup made for init and init's move into it.
-func explainCgroup(rec explain.Recorder, cg cgroups.Manager, pid int) {
+// explainBornIn records that init was born in its cgroup: the manager
+// records the directories it makes and the files it writes, but on pure
+// cgroup v2 no write moves init there.
+func explainBornIn(rec explain.Recorder, cg cgroups.Manager) {
 	if !explain.Enabled(rec) {
 		return
 	}
-	dirs := []string{cg.Path("")}
-	for _, c := range []string{"memory", "cpu", "pids", "cpuset", "blkio", "devices", "freezer"} {
-		dirs = append(dirs, cg.Path(c))
-	}
-	seen := map[string]bool{}
-	var made []string
-	for _, d := range dirs {
-		if d == "" || seen[d] {
-			continue
-		}
-		seen[d] = true
-		made = append(made, d)
-		rec.Record(explain.Step{Feature: "cgroup", Call: "mkdir", Path: d,
-			Why: "a cgroup directory whose files limit and count what the container uses", Man: "cgroups(7)"})
-	}
-	for _, d := range made {
-		rec.Record(explain.Step{Feature: "cgroup", Call: "write", Path: d + "/cgroup.procs", Value: strconv.Itoa(pid),
-			Why: "move init (and so every process it starts) into the cgroup", Man: "cgroups(7)"})
-	}
+	rec.Record(explain.Step{Feature: "cgroup", Call: "clone3", Path: cg.Path(""), Value: "CLONE_INTO_CGROUP",
+		Why: "init (and so every process it starts) is born in the cgroup: nothing moves it there", Man: "clone(2)"})
 }
 
 // cloneFlags spells clone flags as the kernel names them: CLONE_NEWNS|...

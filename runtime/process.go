@@ -16,22 +16,28 @@ import (
 
 	"github.com/kago-run/kago/linux/idmap"
 	"github.com/kago-run/kago/linux/ns"
-	"github.com/kago-run/kago/linux/nsenter"
+	"github.com/kago-run/kago/linux/nsenter/nsenv"
 	"github.com/kago-run/kago/runtime/containerinit"
 	"github.com/kago-run/kago/runtime/syncmsg"
 )
 
-// newSealedExe makes a read-only, sealed memfd copy of the running binary.
+// newSealedExe makes a read-only, sealed memfd copy of the program the
+// container's init runs (initBinary).
 //
 // The container's init is a re-exec of kago. If it ran from the host's file, a
 // process in the container could open /proc/<init>/exe and later rewrite the
 // host binary (CVE-2019-5736). Running the copy means /proc/self/exe inside
 // the container is an anonymous sealed file: nothing can write it, and it
-// leads nowhere on the host.
+// leads nowhere on the host. Root uses overlaySealedExe instead, which gives
+// the same guarantee without a copy.
 func newSealedExe() (*os.File, error) {
-	self, err := initBinary()
+	path, err := initBinary()
 	if err != nil {
 		return nil, err
+	}
+	self, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open own binary: %w", err)
 	}
 	defer self.Close()
 	fd, err := unix.MemfdCreate("kago", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
@@ -56,41 +62,59 @@ func newSealedExe() (*os.File, error) {
 	return mem, nil
 }
 
-// initBinary opens the program the container's init runs: kago-init from
-// the directory of the running binary when it is there (a third of
-// kago-runc's size: less to copy for every container, and quicker to
-// start), else the running binary itself, which carries the same init.
-func initBinary() (*os.File, error) {
-	if exe, err := os.Executable(); err == nil {
-		if f, err := os.Open(filepath.Join(filepath.Dir(exe), containerinit.InitBinary)); err == nil {
-			return f, nil
+// initBinary is the path of the program the container's init runs: kago-init
+// from the directory of the running binary when it is there (a third of
+// kago-runc's size: less to copy into a memfd, and quicker to start), else
+// the running binary itself if it carries the same init (kago, the shim);
+// kago-runc does not (no cgo constructor), so it needs kago-init.
+func initBinary() (string, error) {
+	exe, err := os.Executable()
+	if err == nil {
+		small := filepath.Join(filepath.Dir(exe), containerinit.InitBinary)
+		if fi, err := os.Stat(small); err == nil && fi.Mode().IsRegular() {
+			return small, nil
 		}
 	}
-	f, err := os.Open("/proc/self/exe")
-	if err != nil {
-		return nil, fmt.Errorf("open own binary: %w", err)
+	if !nsenv.Constructor {
+		return "", fmt.Errorf("%s (the container init) is not beside %s: install it in the same directory", containerinit.InitBinary, exe)
 	}
-	return f, nil
+	// The running binary's own inode, even if its path was replaced since.
+	return ownExe, nil
 }
 
-// sealedExe returns the runtime's sealed copy of its binary, making it on
-// first use. It stays open for later creates and execs until Close.
+const ownExe = "/proc/self/exe"
+
+// sealedExe returns the runtime's read-only handle on the init binary,
+// making it on first use: as root, the binary opened through a private
+// read-only overlay (no copy); otherwise, or where overlayfs is missing, a
+// sealed memfd copy. It stays open for later creates and execs until Close.
 func (r *Runtime) sealedExe() (*os.File, error) {
 	r.exeMu.Lock()
 	defer r.exeMu.Unlock()
-	if r.exe == nil {
-		exe, err := newSealedExe()
-		if err != nil {
+	if r.exe != nil {
+		return r.exe, nil
+	}
+	var exe *os.File
+	if path, err := initBinary(); err == nil && path != ownExe && os.Geteuid() == 0 {
+		// The state root is the spare lower layer: it exists (or is made
+		// now) and is kago's own.
+		if err := os.MkdirAll(r.Root, 0o700); err == nil {
+			exe, _ = overlaySealedExe(path, r.Root)
+		}
+	}
+	if exe == nil {
+		var err error
+		if exe, err = newSealedExe(); err != nil {
 			return nil, err
 		}
-		r.exe = exe
 	}
+	r.exe = exe
 	return r.exe, nil
 }
 
-// Close releases the sealed copy of the binary (a memfd as large as the
-// binary), for a long-lived caller that is done creating for a while; a
-// later Create or Exec makes a new one. kago's own callers are short-lived
+// Close releases the sealed binary (a memfd as large as the binary, when
+// it is a copy), for a long-lived caller that is done creating for a while;
+// a later Create or Exec makes a new one. kago's own callers are short-lived
 // processes and let exit release it.
 func (r *Runtime) Close() error {
 	r.exeMu.Lock()
@@ -139,6 +163,7 @@ type spawnRequest struct {
 	stdio       [3]*os.File
 	preserveFDs int
 	fifo        *os.File // create only
+	cgroup      *os.File // cgroup2 directory init is born in (CLONE_INTO_CGROUP); nil: none
 	timeOffsets string   // timens_offsets text for a time namespace in unshare
 }
 
@@ -181,7 +206,7 @@ func spawn(req spawnRequest) (*spawned, error) {
 	env := []string{containerinit.EnvSync + "=" + strconv.Itoa(base), containerinit.EnvProtocol + "=" + containerinit.Protocol}
 	if useNsenter {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, child, pipeW)
-		env = append(env, nsenter.EnvPipe+"="+strconv.Itoa(base+1))
+		env = append(env, nsenv.EnvPipe+"="+strconv.Itoa(base+1))
 	} else {
 		// A nil entry leaves the fd number closed in the child.
 		cmd.ExtraFiles = append(cmd.ExtraFiles, child, nil)
@@ -195,16 +220,20 @@ func spawn(req spawnRequest) (*spawned, error) {
 		for i, j := range req.joins {
 			parts[i] = j.Kind.ProcName + ":" + j.Path
 		}
-		env = append(env, nsenter.EnvJoin+"="+strings.Join(parts, ","))
+		env = append(env, nsenv.EnvJoin+"="+strings.Join(parts, ","))
 	}
 	if req.unshare != 0 {
-		env = append(env, nsenter.EnvUnshare+"="+strconv.FormatUint(uint64(req.unshare), 10))
+		env = append(env, nsenv.EnvUnshare+"="+strconv.FormatUint(uint64(req.unshare), 10))
 	}
 	if req.timeOffsets != "" {
-		env = append(env, nsenter.EnvTimens+"="+req.timeOffsets)
+		env = append(env, nsenv.EnvTimens+"="+req.timeOffsets)
 	}
 	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: req.newNS}
+	if req.cgroup != nil {
+		cmd.SysProcAttr.UseCgroupFD = true
+		cmd.SysProcAttr.CgroupFD = int(req.cgroup.Fd())
+	}
 	if req.newNS&unix.CLONE_NEWUSER != 0 {
 		cmd.SysProcAttr.UidMappings = idmap.SysMappings(req.uidMappings)
 		cmd.SysProcAttr.GidMappings = idmap.SysMappings(req.gidMappings)

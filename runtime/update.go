@@ -37,17 +37,17 @@ func (c *Container) Update(res *specs.LinuxResources) error {
 	if c.rec.Spec.Linux.Resources == nil {
 		c.rec.Spec.Linux.Resources = &specs.LinuxResources{}
 	}
-	if err := mergeResources(c.rec.Spec.Linux.Resources, res); err != nil {
+	if err := MergeResources(c.rec.Spec.Linux.Resources, res); err != nil {
 		return fmt.Errorf("record update of container %s: %w", c.ID(), err)
 	}
 	return writeRecord(c.dir, c.rec)
 }
 
-// mergeResources overlays the set fields of res on dst. Decoding JSON into an
+// MergeResources overlays the set fields of res on dst. Decoding JSON into an
 // existing value fills only the fields present in the input (omitempty drops
 // the nil ones) and reuses the structs dst already points to, which is exactly
 // update's "nil means unchanged".
-func mergeResources(dst, res *specs.LinuxResources) error {
+func MergeResources(dst, res *specs.LinuxResources) error {
 	data, err := json.Marshal(res)
 	if err != nil {
 		return err

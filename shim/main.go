@@ -137,7 +137,8 @@ func serve(ctx context.Context) error {
 	reapCtx, stopReaping := context.WithCancel(ctx)
 	defer stopReaping()
 	go reapOrphans(reapCtx, svc.Tracks)
-	server, err := ttrpc.NewServer()
+	idle := startIdleTrim(reapCtx, svc)
+	server, err := ttrpc.NewServer(ttrpc.WithUnaryServerInterceptor(idle.intercept))
 	if err != nil {
 		return err
 	}

@@ -111,7 +111,7 @@ func startShim(ctx context.Context, f flags) (_ string, retErr error) {
 	cmd.Dir = cwd
 	// A small GOMAXPROCS keeps the per-pod daemon's footprint down; it
 	// mostly sleeps in ttrpc reads and wait4.
-	cmd.Env = append(os.Environ(), "GOMAXPROCS=2")
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
 	cmd.ExtraFiles = []*os.File{lf} // fd 3: the listening socket
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

@@ -23,15 +23,18 @@ func reapOrphans(ctx context.Context, tracked func(pid int) bool) {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, unix.SIGCHLD)
 	defer signal.Stop(sigs)
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
+	// The timer runs only while a zombie waits for its second look: an
+	// idle shim does not wake up (each look reads /proc and makes garbage).
+	recheck := time.NewTimer(time.Second)
+	recheck.Stop()
+	defer recheck.Stop()
 	seen := map[int]time.Time{}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-sigs:
-		case <-tick.C:
+		case <-recheck.C:
 		}
 		now := time.Now()
 		zombies := map[int]bool{}
@@ -55,6 +58,9 @@ func reapOrphans(ctx context.Context, tracked func(pid int) bool) {
 			if !zombies[pid] {
 				delete(seen, pid)
 			}
+		}
+		if len(seen) > 0 {
+			recheck.Reset(time.Second)
 		}
 	}
 }

@@ -45,10 +45,14 @@ type Service struct {
 	events    chan event
 	flushed   chan struct{}
 
-	mu    sync.Mutex
-	rt    *runtime.Runtime
-	tasks map[string]*ctask
-	once  sync.Once
+	mu sync.Mutex
+	rt *runtime.Runtime
+	// initCopy is held for reading while a create or exec may use the
+	// runtime's sealed copy of the init binary, and for writing to release
+	// it (releaseInitCopy).
+	initCopy sync.RWMutex
+	tasks    map[string]*ctask
+	once     sync.Once
 
 	evMu    sync.Mutex // guards closing and sends on events
 	closing bool
@@ -165,6 +169,23 @@ func (s *Service) runtime() (*runtime.Runtime, error) {
 	return rt, nil
 }
 
+// releaseInitCopy closes the runtime's sealed copy of the init binary (a
+// memfd as large as the binary): the shim keeps it between requests only to
+// spare the next create or exec the copy, and a pod's shim lives long.
+func (s *Service) releaseInitCopy() {
+	// s.mu first and on its own: Create holds it while it waits for
+	// initCopy.
+	s.mu.Lock()
+	rt := s.rt
+	s.mu.Unlock()
+	if rt == nil {
+		return
+	}
+	s.initCopy.Lock()
+	defer s.initCopy.Unlock()
+	rt.Close() //nolint:errcheck // closing a memfd
+}
+
 func (s *Service) get(id string) (*ctask, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -260,7 +281,9 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 		p.io.finish()
 		return nil, toGRPC(err)
 	}
+	s.initCopy.RLock()
 	c, err := rt.Create(ctx, r.ID, runtime.CreateOptions{Bundle: r.Bundle, IO: rio})
+	s.initCopy.RUnlock()
 	p.io.started()
 	if err != nil {
 		p.io.finish()
@@ -379,7 +402,9 @@ func (s *Service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.
 		p.io.finish()
 		return nil, toGRPC(err)
 	}
+	s.initCopy.RLock()
 	rp, err := t.c.Exec(ctx, p.spec, runtime.ExecOptions{IO: rio})
+	s.initCopy.RUnlock()
 	p.io.started()
 	if err != nil {
 		p.io.finish()

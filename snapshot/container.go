@@ -11,6 +11,7 @@ import (
 	"slices"
 
 	"github.com/kago-run/kago/internal/atomicfile"
+	"github.com/kago-run/kago/linux/explain"
 
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
@@ -68,7 +69,8 @@ func (s *Store) Prepare(ctx context.Context, key string, chainIDs []digest.Diges
 	if err := atomicfile.SyncDir(filepath.Dir(final)); err != nil {
 		return "", err
 	}
-	merged, err := s.mount(key, chainIDs)
+	recordDirs(explain.FromContext(ctx), final)
+	merged, err := s.mount(explain.FromContext(ctx), key, chainIDs)
 	if err != nil {
 		if rerr := s.removeDir(ctx, final); rerr != nil {
 			err = errors.Join(err, rerr)
@@ -122,12 +124,12 @@ func (s *Store) Mount(ctx context.Context, key string) (string, error) {
 			return "", fmt.Errorf("mount %s: layer %s: %w", key, id, ErrNotFound)
 		}
 	}
-	return s.mount(key, meta.Layers)
+	return s.mount(explain.FromContext(ctx), key, meta.Layers)
 }
 
 // mount puts the overlay of chainIDs with the container's upper and work on
-// its merged directory.
-func (s *Store) mount(key string, chainIDs []digest.Digest) (string, error) {
+// its merged directory, and records it on rec.
+func (s *Store) mount(rec explain.Recorder, key string, chainIDs []digest.Digest) (string, error) {
 	dir := s.containerDir(key)
 	if len(chainIDs) > maxLayers {
 		return "", fmt.Errorf("mount snapshot %s: %d layers, more than the %d overlayfs stacks: flatten the image", key, len(chainIDs), maxLayers)
@@ -144,6 +146,7 @@ func (s *Store) mount(key string, chainIDs []digest.Digest) (string, error) {
 	if err := mountOverlay(lowers, filepath.Join(dir, "upper"), filepath.Join(dir, "work"), merged); err != nil {
 		return "", fmt.Errorf("mount snapshot %s: %w", key, err)
 	}
+	recordOverlay(rec, lowers, filepath.Join(dir, "upper"), filepath.Join(dir, "work"), merged)
 	return merged, nil
 }
 
@@ -173,8 +176,17 @@ func (s *Store) Unmount(ctx context.Context, key string) error {
 	if _, err := s.readContainer(key); err != nil {
 		return err
 	}
-	if err := unmountAll(filepath.Join(s.containerDir(key), "merged"), 0); err != nil {
+	merged := filepath.Join(s.containerDir(key), "merged")
+	rec := explain.FromContext(ctx)
+	mounted := false
+	if rec != nil { // only an unmount that was done is recorded
+		mounted, _ = isMountPoint(merged)
+	}
+	if err := unmountAll(merged, 0); err != nil {
 		return fmt.Errorf("unmount snapshot %s: %w", key, err)
+	}
+	if mounted {
+		recordUnmount(rec, merged)
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package trace
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
@@ -73,15 +72,6 @@ func joinKinds(ks []Kind) string {
 		s[i] = string(k)
 	}
 	return strings.Join(s, ",")
-}
-
-func kindNumber(k Kind) int {
-	for i, kk := range kindByNumber {
-		if kk == k && i > 0 {
-			return i
-		}
-	}
-	return 0
 }
 
 // Event is one thing a process of the container did. Fields that do not
@@ -229,7 +219,7 @@ func sockaddr(b []byte) (family, addr string) {
 
 // WriteJSON writes e as one line of JSON.
 func WriteJSON(w io.Writer, e Event) error {
-	b, err := json.Marshal(e)
+	b, err := appendJSON(make([]byte, 0, 256), e)
 	if err != nil {
 		return err
 	}

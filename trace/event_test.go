@@ -114,7 +114,51 @@ func FuzzDecode(f *testing.F) {
 		if e, err := decode(rec, time.Unix(0, 0), "c"); err == nil {
 			var b bytes.Buffer
 			WriteHuman(&b, e)
-			WriteJSON(&b, e)
+			sameJSON(t, e)
 		}
 	})
+}
+
+// sameJSON fails unless WriteJSON writes e as encoding/json does.
+func sameJSON(t *testing.T, e Event) {
+	t.Helper()
+	var b bytes.Buffer
+	if err := WriteJSON(&b, e); err != nil {
+		t.Fatal(err)
+	}
+	want, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSuffix(b.String(), "\n"); got != string(want) {
+		t.Errorf("WriteJSON wrote\n%s\nencoding/json writes\n%s", got, want)
+	}
+}
+
+// FuzzJSONString: names, paths and argv quoted as encoding/json quotes them,
+// whatever bytes the traced process used.
+func FuzzJSONString(f *testing.F) {
+	for _, s := range []string{"", "/etc/passwd", "a\"b\\c\n\t\x00\x1f<>&", "\xff\xfe", "\u2028\u2029é"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ret, fl, tg := int64(-2), 0o2000101, 9
+		sameJSON(t, Event{Time: time.Unix(1, 5), Container: s, Pid: 1, HostPid: 2, Comm: s, Kind: KindExec,
+			Filename: s, Argv: []string{s, "x", s}, Path: s, Flags: &fl, Family: s, Addr: s, Target: &tg,
+			Signal: s, VictimHostPid: 3, Ret: &ret, Error: s})
+	})
+}
+
+// TestWriteJSON: the events of each kind, as encoding/json writes them.
+func TestWriteJSON(t *testing.T) {
+	ret, fl, tg := int64(3), 0, 1
+	for _, e := range []Event{
+		{Time: time.Now(), Container: "c", Pid: 1, HostPid: 99, Comm: "sh", Kind: KindExec, Filename: "/bin/sh", Argv: []string{"sh", "-c", "echo <&>"}, Ret: &ret},
+		{Time: time.Now(), Container: "c", Pid: 7, HostPid: 100, Comm: "cat", Kind: KindOpen, Path: "/etc/hostname", Flags: &fl, Ret: &ret},
+		{Time: time.Now(), Container: "c", Kind: KindSignal, Target: &tg, Signal: "SIGTERM", Ret: &ret, Error: "EPERM"},
+		{Time: time.Now(), Container: "c", Kind: KindOOM, VictimHostPid: 5},
+		{Time: time.Now(), Container: "c", Kind: KindSyscalls, Syscalls: []SyscallStat{{Name: "read", Count: 2}}},
+	} {
+		sameJSON(t, e)
+	}
 }

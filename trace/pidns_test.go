@@ -5,10 +5,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
 )
 
 // TestPidNamespaceFilter traces a process that shares the test's cgroup but
@@ -46,11 +51,18 @@ func TestPidNamespaceFilter(t *testing.T) {
 	if err != nil || f.cgroupDir != "" || f.pidns == 0 {
 		t.Fatalf("filter for a process in the test's cgroup = %+v, %v; want its pid namespace", f, err)
 	}
+	want := "tracepoint"
+	if fexitAllowed(t) {
+		want = "fexit"
+	}
 	tr, err := Open(Target{Name: "kt12-pidns", Pid: pid}, []Kind{KindOpen})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tr.Close()
+	if tr.Hooks() != want {
+		t.Errorf("programs attached to %s hooks, want %s", tr.Hooks(), want)
+	}
 	if data, err := os.ReadFile(marker); err != nil || len(data) == 0 { // the test's own open: not seen
 		t.Fatal(err)
 	}
@@ -71,4 +83,24 @@ func TestPidNamespaceFilter(t *testing.T) {
 	if len(seen) != 1 || seen[0].Pid == seen[0].HostPid || seen[0].Pid > 100 || seen[0].Comm != "cat" {
 		t.Errorf("opens of %s seen: %+v, want exactly the one of cat, with its pid in the new namespace", marker, seen)
 	}
+}
+
+// fexitAllowed tells whether this kernel runs a trivial fexit program on
+// the openat system call function: then Open must use fexit hooks.
+func fexitAllowed(t *testing.T) bool {
+	fn := map[string]string{"amd64": "__x64_sys_openat", "arm64": "__arm64_sys_openat"}[goruntime.GOARCH]
+	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.Tracing, AttachType: ebpf.AttachTraceFExit, AttachTo: fn,
+		License: "GPL", Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}})
+	if err != nil {
+		t.Logf("fexit on %s: %v", fn, err)
+		return false
+	}
+	defer p.Close()
+	l, err := link.AttachTracing(link.TracingOptions{Program: p})
+	if err != nil {
+		t.Logf("fexit on %s: %v", fn, err)
+		return false
+	}
+	l.Close()
+	return true
 }

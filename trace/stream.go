@@ -1,75 +1,58 @@
 package trace
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
+	"runtime/debug"
+	"slices"
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/spf13/pflag"
 )
 
 // StreamOptions are the choices `kago trace` and `kago-runc trace` share.
 type StreamOptions struct {
-	Events string // --events: comma-separated kinds; "" is all
+	Events string // --events: comma-separated kinds; "" is the default kinds
 	Format string // --format: "json" or "human" ("" is human)
 	// Interval is how often the syscalls summary is printed (--interval).
 	Interval time.Duration
 }
 
-// Follow is the whole of `kago trace` and `kago-runc trace` once the
-// container is found: it streams events to out until Ctrl-C, SIGTERM or the
-// container's exit, and says on errOut when the programs are attached (from
-// then on nothing the container does is missed).
-func Follow(ctx context.Context, t Target, opts StreamOptions, out, errOut io.Writer) error {
-	if t.Pid <= 0 {
-		return fmt.Errorf("container %s is not running: start it first", t.Name)
+// parse checks the options: the function that prints an event in their
+// format, and the kinds asked for.
+func (o StreamOptions) parse() (func(io.Writer, Event) error, []Kind, error) {
+	kinds, err := o.kinds()
+	if err != nil {
+		return nil, nil, err
 	}
-	ctx, cancel := signal.NotifyContext(ctx, os.Interrupt, unix.SIGTERM)
-	defer cancel()
-	return Stream(ctx, t, opts, out, func() { fmt.Fprintf(errOut, "tracing container %s\n", t.Name) })
+	switch o.Format {
+	case "json":
+		return WriteJSON, kinds, nil
+	case "", "human", "table":
+		return WriteHuman, kinds, nil
+	}
+	return nil, nil, fmt.Errorf("unknown --format %q: use human or json", o.Format)
 }
 
-// AddFlags adds --events and --format to a trace command.
-func (o *StreamOptions) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.Events, "events", "", "comma-separated kinds of event (default all)")
-	fs.StringVar(&o.Format, "format", "human", "human or json")
-	fs.DurationVar(&o.Interval, "interval", 5*time.Second, "how often to print the syscalls summary")
+func (o StreamOptions) kinds() ([]Kind, error) {
+	if o.Events == "" {
+		return DefaultKinds, nil
+	}
+	return ParseKinds(o.Events)
 }
-
-// FlagsHelp describes --events and --format for the commands' help.
-const FlagsHelp = `--events picks the kinds of event (default: all but syscalls): exec, open,
-connect, accept, bind, signal, oom, syscalls. --format json prints one JSON object per line:
-{"time","container","pid","hostPid","comm","event", ...} with filename and
-argv for exec; path, flags and ret for open; family, addr ("IP:port") and
-ret for connect, accept and bind; target and signal for signal;
-victimHostPid for oom; error names a negative ret. syscalls (not in the
-default) prints a per-syscall count, error count and latency summary every
---interval and when tracing ends ({"event":"syscalls","syscalls":[{"name",
-"count","errors","totalNs"}]}).`
 
 // Stream traces t and writes each event to w until ctx ends or the
 // container exits, then releases every program and map.
 // ready, if not nil, is called once the programs are attached.
 func Stream(ctx context.Context, t Target, opts StreamOptions, w io.Writer, ready func()) error {
-	write := WriteHuman
-	switch opts.Format {
-	case "json":
-		write = WriteJSON
-	case "", "human", "table":
-	default:
-		return fmt.Errorf("unknown --format %q: use human or json", opts.Format)
-	}
-	var kinds []Kind
-	if opts.Events != "" {
-		var err error
-		if kinds, err = ParseKinds(opts.Events); err != nil {
-			return err
-		}
+	write, kinds, err := opts.parse()
+	if err != nil {
+		return err
 	}
 	tr, err := Open(t, kinds)
 	if err != nil {
@@ -79,16 +62,132 @@ func Stream(ctx context.Context, t Target, opts StreamOptions, w io.Writer, read
 	if opts.Interval > 0 {
 		tr.Interval = opts.Interval
 	}
+	// One write per batch of events, not one per event: the tracer's
+	// own system calls cost CPU the traced container may need.
+	bw := bufio.NewWriterSize(w, 64<<10)
+	tr.Idle = bw.Flush
 	if opts.Format != "json" {
-		if _, err := fmt.Fprintln(w, HumanHeader); err != nil {
+		if _, err := fmt.Fprintln(bw, HumanHeader); err != nil {
 			return err
 		}
+	}
+	if err := bw.Flush(); err != nil {
+		return err
 	}
 	if ready != nil {
 		ready()
 	}
-	if err := tr.Run(ctx, func(e Event) error { return write(w, e) }); err != nil {
+	if err := tr.Run(ctx, func(e Event) error { return write(bw, e) }); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
 		return err
 	}
 	return tr.Close()
+}
+
+// Record is the body of a container's own tracer (kago run --trace): it
+// traces t into file as JSON lines (appending: each run of the container
+// adds its events) until the container's init exits. It holds an exclusive
+// flock on lock from before ready is called until the last event is
+// written (one tracer per container at a time: a run's tracer has ended
+// before the next run starts, see engine.FinishRun).
+func Record(ctx context.Context, t Target, events, file, lock string, ready func()) error {
+	l, err := os.OpenFile(lock, os.O_CREATE|os.O_RDONLY|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("open the trace lock: %w", err)
+	}
+	defer l.Close()
+	if err := unix.Flock(int(l.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return fmt.Errorf("lock %s (does a tracer of the previous run still write?): %w", lock, err)
+	}
+	f, err := os.OpenFile(file, os.O_CREATE|os.O_WRONLY|os.O_APPEND|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return fmt.Errorf("open the trace file: %w", err)
+	}
+	defer f.Close()
+	attached := func() {
+		// It lives as long as the container: what loading took (the
+		// kernel's BTF, decoded for CO-RE, is most of it) goes back
+		// before the container starts.
+		debug.FreeOSMemory()
+		if ready != nil {
+			ready()
+		}
+	}
+	if err := Stream(ctx, t, StreamOptions{Events: events, Format: "json"}, f, attached); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// Replay writes the events recorded in rec.File (kago run --trace) in
+// opts' format, of the kinds opts asks for, following the file while its
+// tracer runs: the events since the container started, then the new ones,
+// until ctx ends or the tracer stops. Asking for kinds the tracer does not
+// record is an error: they were not kept.
+func Replay(ctx context.Context, rec Recording, opts StreamOptions, w io.Writer) error {
+	write, kinds, err := opts.parse()
+	if err != nil {
+		return err
+	}
+	have, err := StreamOptions{Events: rec.Events}.kinds()
+	if err != nil {
+		return err
+	}
+	for _, k := range kinds {
+		if !slices.Contains(have, k) {
+			return fmt.Errorf("--since-start shows what the container's tracer records (%s), not %s: drop --since-start to trace %s from now on", joinKinds(have), k, k)
+		}
+	}
+	f, err := os.Open(rec.File)
+	if err != nil {
+		return fmt.Errorf("read the container's trace: %w", err)
+	}
+	defer f.Close()
+	bw := bufio.NewWriterSize(w, 64<<10)
+	if opts.Format != "json" {
+		fmt.Fprintln(bw, HumanHeader)
+	}
+	r := bufio.NewReaderSize(f, 64<<10)
+	var partial []byte
+	for {
+		// Whether the tracer still runs is asked before reading to the
+		// end: what it wrote before stopping is read after.
+		active := rec.Active != nil && rec.Active()
+		for {
+			line, err := r.ReadBytes('\n')
+			if errors.Is(err, io.EOF) {
+				partial = append(partial, line...) // a line being written
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("read the container's trace: %w", err)
+			}
+			if len(partial) > 0 {
+				line, partial = append(partial, line...), nil
+			}
+			var e Event
+			if err := json.Unmarshal(line, &e); err != nil {
+				return fmt.Errorf("read the container's trace %s: a line is not an event: %w", rec.File, err)
+			}
+			if !slices.Contains(kinds, e.Kind) {
+				continue
+			}
+			if err := write(bw, e); err != nil {
+				return err
+			}
+		}
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		if !active {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

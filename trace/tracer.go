@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"os"
-	goruntime "runtime"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -20,34 +22,77 @@ import (
 // Target is the container to trace.
 type Target struct {
 	Name string // shown in every event
-	Pid  int    // host pid of the container's init
+	Pid  int    // host pid of the container's init; 0 when it is not running
+	// Created is a container created but not started: a trace attached
+	// now sees it from its first instruction.
+	Created bool
+	// Recording is the trace the container's own tracer records (kago
+	// run --trace); nil when it has none.
+	Recording *Recording
+}
+
+// Recording is a trace file a container's tracer writes, as JSON lines.
+type Recording struct {
+	File   string
+	Events string // the kinds recorded, as --events spells them
+	// Active tells whether a tracer still writes to File.
+	Active func() bool
 }
 
 // Tracer holds the loaded programs, maps and links for one container.
 type Tracer struct {
 	target Target
 	coll   *ebpf.Collection
-	links  []link.Link
+	links  []io.Closer // links and perf events
 	rd     *ringbuf.Reader
 	pidfd  int
 	boot   time.Time
 	// Interval is how often Run emits a syscalls summary, when that kind
 	// is traced.
-	Interval  time.Duration
+	Interval time.Duration
+	// Idle, if not nil, is called whenever Run has emitted every event
+	// the kernel sent so far (to flush buffered output).
+	Idle      func() error
 	summaries bool
 	prev      map[uint32]scStat
+	hooks     string
 }
 
 // scStat mirrors struct sc_stat in bpf/trace.bpf.c.
 type scStat struct{ Count, Errors, Ns uint64 }
 
+// attachment is one program on one syscall tracepoint.
+type attachment struct{ prog, tracepoint string }
+
+// attachments are the syscall tracepoints each kind needs, so a kind that
+// is not asked for costs nothing. A tracepoint the kernel does not have
+// (open on arm64, which has only openat) is skipped.
+var attachments = map[Kind][]attachment{
+	KindExec: {{"kagot_enter_execve", "sys_enter_execve"}, {"kagot_exit_execve", "sys_exit_execve"}},
+	KindOpen: {{"kagot_enter_open", "sys_enter_open"}, {"kagot_exit", "sys_exit_open"},
+		{"kagot_enter_openat", "sys_enter_openat"}, {"kagot_exit", "sys_exit_openat"}},
+	KindConnect: {{"kagot_enter_connect", "sys_enter_connect"}, {"kagot_exit", "sys_exit_connect"}},
+	KindBind:    {{"kagot_enter_bind", "sys_enter_bind"}, {"kagot_exit", "sys_exit_bind"}},
+	KindAccept: {{"kagot_enter_accept", "sys_enter_accept"}, {"kagot_exit", "sys_exit_accept"},
+		{"kagot_enter_accept", "sys_enter_accept4"}, {"kagot_exit", "sys_exit_accept4"}},
+	KindSignal: {{"kagot_enter_kill", "sys_enter_kill"}, {"kagot_exit", "sys_exit_kill"}},
+}
+
+// fexits are the fentry/fexit programs of each kind (on the system call
+// functions), preferred where the kernel allows BPF trampolines: unlike
+// syscall tracepoints they leave every other task's system calls on the
+// fast path. kagof_open exists on amd64 only.
+var fexits = map[Kind][]string{
+	KindExec: {"kagof_enter_execve", "kagof_exit_execve"}, KindOpen: {"kagof_open", "kagof_openat"},
+	KindConnect: {"kagof_connect"}, KindBind: {"kagof_bind"}, KindAccept: {"kagof_accept", "kagof_accept4"},
+	KindSignal: {"kagof_kill"},
+}
+
 // Open loads and attaches the programs for the given kinds (all when empty),
-// filtered to t's container. Close releases everything it made.
+// filtered to t's container: on the system call functions (fexit) where the
+// kernel allows it, else on the syscall tracepoints. Close releases
+// everything it made.
 func Open(t Target, kinds []Kind) (_ *Tracer, err error) {
-	if goruntime.GOARCH != "amd64" {
-		// bpf/trace.bpf.c reads x86-64 system call numbers and registers.
-		return nil, fmt.Errorf("kago trace runs on amd64 only, not %s", goruntime.GOARCH)
-	}
 	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
 		return nil, fmt.Errorf("this kernel has no BTF (/sys/kernel/btf/vmlinux: %w): kago trace needs a kernel built with CONFIG_DEBUG_INFO_BTF", err)
 	}
@@ -64,74 +109,142 @@ func Open(t Target, kinds []Kind) (_ *Tracer, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("read kago's BPF object: %w", err)
 	}
-	var mask uint32
-	want := map[Kind]bool{}
-	for _, k := range kinds {
-		mask |= 1 << kindNumber(k)
-		want[k] = true
-	}
 	mode := uint32(1)
 	if f.cgroupDir == "" {
 		mode = 2
 	}
-	for name, v := range map[string]uint32{"filter_mode": mode, "target_pidns": f.pidns, "events_mask": mask} {
+	for name, v := range map[string]uint32{"filter_mode": mode, "target_pidns": f.pidns} {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return nil, fmt.Errorf("set %s in kago's BPF object: %w", name, err)
 		}
 	}
-	// Load only the programs of the wanted kinds.
-	if !want[KindOOM] {
-		delete(spec.Programs, "kagot_oom")
-	}
-	if len(want) == 1 && want[KindOOM] {
-		delete(spec.Programs, "kagot_sys_enter")
-		delete(spec.Programs, "kagot_sys_exit")
-	}
-	tr := &Tracer{target: t, pidfd: -1, Interval: 5 * time.Second, summaries: want[KindSyscalls], prev: map[uint32]scStat{}}
+	tr := &Tracer{target: t, pidfd: -1, Interval: 5 * time.Second, summaries: slices.Contains(kinds, KindSyscalls), prev: map[uint32]scStat{}}
 	defer func() {
 		if err != nil {
 			tr.Close()
 		}
 	}()
-	tr.coll, err = ebpf.NewCollection(spec)
-	if err != nil {
-		var ve *ebpf.VerifierError
-		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("the kernel refused kago's BPF programs: %+v", ve)
-		}
-		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOSYS) {
-			return nil, fmt.Errorf("load kago's BPF programs: %w (kago trace needs root and a kernel with BPF enabled)", err)
-		}
-		return nil, fmt.Errorf("load kago's BPF programs: %w", err)
-	}
-	if f.cgroupDir != "" {
-		cg, err := os.Open(f.cgroupDir)
-		if err != nil {
-			return nil, fmt.Errorf("open the cgroup of container %s: %w", t.Name, err)
-		}
-		err = tr.coll.Maps["target_cgroup"].Put(uint32(0), uint32(cg.Fd()))
-		cg.Close()
-		if err != nil {
-			return nil, fmt.Errorf("set the cgroup filter to %s: %w", f.cgroupDir, err)
-		}
-	}
 	tr.pidfd, err = unix.PidfdOpen(t.Pid, 0)
 	if err != nil {
 		return nil, fmt.Errorf("watch container %s (pid %d): %w", t.Name, t.Pid, err)
 	}
-	tr.rd, err = ringbuf.NewReader(tr.coll.Maps["events"])
-	if err != nil {
-		return nil, fmt.Errorf("read kago's trace ring buffer: %w", err)
-	}
-	for name, p := range tr.coll.Programs {
-		l, err := link.AttachTracing(link.TracingOptions{Program: p})
-		if err != nil {
-			return nil, fmt.Errorf("attach %s to %s: %w", name, spec.Programs[name].AttachTo, err)
+	if ferr := tr.attach(spec.Copy(), kinds, f, true); ferr != nil {
+		tr.detach()
+		if err = tr.attach(spec, kinds, f, false); err != nil {
+			return nil, err
 		}
-		tr.links = append(tr.links, l)
 	}
 	tr.boot = bootTime()
 	return tr, nil
+}
+
+// Hooks says what the programs are attached to: "fexit" (the system call
+// functions) or "tracepoint" (the syscall tracepoints).
+func (tr *Tracer) Hooks() string { return tr.hooks }
+
+// attach loads the programs of kinds from spec, sets the filter and
+// attaches them: with fexit on the system call functions, else on the
+// syscall tracepoints.
+func (tr *Tracer) attach(spec *ebpf.CollectionSpec, kinds []Kind, f filter, fexit bool) (err error) {
+	keep := map[string]bool{}
+	var tps []attachment
+	for _, k := range kinds {
+		if fexit {
+			for _, p := range fexits[k] {
+				keep[p] = true
+			}
+			continue
+		}
+		for _, a := range attachments[k] {
+			tps = append(tps, a)
+			keep[a.prog] = true
+		}
+	}
+	keep["kagot_oom"] = slices.Contains(kinds, KindOOM)
+	keep["kagot_sys_enter"] = slices.Contains(kinds, KindSyscalls)
+	keep["kagot_sys_exit"] = keep["kagot_sys_enter"]
+	for name := range spec.Programs {
+		if !keep[name] {
+			delete(spec.Programs, name)
+		}
+	}
+	var ids map[string]uint64
+	if len(tps) > 0 {
+		names := make([]string, len(tps))
+		for i, a := range tps {
+			names[i] = a.tracepoint
+		}
+		if ids, err = tracepointIDs(names); err != nil {
+			return err
+		}
+	}
+	tr.coll, err = ebpf.NewCollection(spec)
+	if err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return fmt.Errorf("the kernel refused kago's BPF programs: %+v", ve)
+		}
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOSYS) {
+			return fmt.Errorf("load kago's BPF programs: %w (kago trace needs root and a kernel with BPF enabled)", err)
+		}
+		return fmt.Errorf("load kago's BPF programs: %w", err)
+	}
+	if f.cgroupDir != "" {
+		cg, err := os.Open(f.cgroupDir)
+		if err != nil {
+			return fmt.Errorf("open the cgroup of container %s: %w", tr.target.Name, err)
+		}
+		err = tr.coll.Maps["target_cgroup"].Put(uint32(0), uint32(cg.Fd()))
+		cg.Close()
+		if err != nil {
+			return fmt.Errorf("set the cgroup filter to %s: %w", f.cgroupDir, err)
+		}
+	}
+	tr.rd, err = ringbuf.NewReader(tr.coll.Maps["events"])
+	if err != nil {
+		return fmt.Errorf("read kago's trace ring buffer: %w", err)
+	}
+	// Exits before enters: an enter whose exit is not attached yet would
+	// leave its record in flight.
+	for _, phase := range []string{"sys_exit_", "sys_enter_"} {
+		for _, a := range tps {
+			id, ok := ids[a.tracepoint]
+			if !ok || !strings.HasPrefix(a.tracepoint, phase) {
+				continue
+			}
+			l, err := attachTracepoint(id, tr.coll.Programs[a.prog].FD())
+			if err != nil {
+				return fmt.Errorf("attach %s to syscalls:%s: %w", a.prog, a.tracepoint, err)
+			}
+			tr.links = append(tr.links, l)
+		}
+	}
+	// The same order for the trampolines (kagof_exit_execve sorts first)
+	// and the syscalls summary.
+	sorted := slices.Sorted(maps.Keys(tr.coll.Programs))
+	names := slices.DeleteFunc(slices.Clone(sorted), func(n string) bool { return !strings.Contains(n, "exit") })
+	names = append(names, slices.DeleteFunc(sorted, func(n string) bool { return strings.Contains(n, "exit") })...)
+	for _, name := range names {
+		p := tr.coll.Programs[name]
+		var l link.Link
+		switch {
+		case name == "kagot_oom":
+			l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: "mark_victim", Program: p})
+		case p.Type() == ebpf.Tracing:
+			l, err = link.AttachTracing(link.TracingOptions{Program: p})
+		default:
+			continue // a tracepoint program, attached above
+		}
+		if err != nil {
+			return fmt.Errorf("attach %s to %s: %w", name, spec.Programs[name].AttachTo, err)
+		}
+		tr.links = append(tr.links, l)
+	}
+	tr.hooks = "tracepoint"
+	if fexit {
+		tr.hooks = "fexit"
+	}
+	return nil
 }
 
 // bootTime is the wall time at which CLOCK_BOOTTIME was zero.
@@ -162,6 +275,7 @@ func (tr *Tracer) ProgramIDs() []ebpf.ProgramID {
 func (tr *Tracer) Run(ctx context.Context, emit func(Event) error) error {
 	exited := false
 	nextSummary := time.Now().Add(tr.Interval)
+	var rec ringbuf.Record // reused: no allocation per event
 	for {
 		if !exited {
 			exited = tr.initExited()
@@ -172,7 +286,7 @@ func (tr *Tracer) Run(ctx context.Context, emit func(Event) error) error {
 		} else {
 			tr.rd.SetDeadline(time.Now().Add(100 * time.Millisecond))
 		}
-		rec, err := tr.rd.Read()
+		err := tr.rd.ReadInto(&rec)
 		if tr.summaries && (time.Now().After(nextSummary) || errors.Is(err, os.ErrDeadlineExceeded) && (exited || ctx.Err() != nil)) {
 			nextSummary = time.Now().Add(tr.Interval)
 			if err := tr.emitSummary(emit); err != nil {
@@ -181,6 +295,11 @@ func (tr *Tracer) Run(ctx context.Context, emit func(Event) error) error {
 		}
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded):
+			if tr.Idle != nil {
+				if err := tr.Idle(); err != nil {
+					return err
+				}
+			}
 			if exited || ctx.Err() != nil {
 				return nil
 			}
@@ -243,6 +362,16 @@ func (tr *Tracer) initExited() bool {
 // Close detaches and unloads everything. The kernel frees programs and
 // maps when their last file descriptor closes, so nothing outlives it.
 func (tr *Tracer) Close() error {
+	errs := []error{tr.detach()}
+	if tr.pidfd >= 0 {
+		errs = append(errs, unix.Close(tr.pidfd))
+		tr.pidfd = -1
+	}
+	return errors.Join(errs...)
+}
+
+// detach closes the links, the ring reader and the collection.
+func (tr *Tracer) detach() error {
 	var errs []error
 	for _, l := range tr.links {
 		errs = append(errs, l.Close())
@@ -255,10 +384,6 @@ func (tr *Tracer) Close() error {
 	if tr.coll != nil {
 		tr.coll.Close()
 		tr.coll = nil
-	}
-	if tr.pidfd >= 0 {
-		errs = append(errs, unix.Close(tr.pidfd))
-		tr.pidfd = -1
 	}
 	return errors.Join(errs...)
 }

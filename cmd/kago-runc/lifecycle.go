@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kago-run/kago/internal/explainflag"
 	"github.com/kago-run/kago/runtime"
 )
 
@@ -41,7 +42,7 @@ func (f *createFlags) add(cmd *cobra.Command) {
 	fl.BoolVar(&f.noPivot, "no-pivot", false, "do not use pivot_root (for a rootfs on a ramdisk)")
 	fl.BoolVar(&f.noNewKeyring, "no-new-keyring", false, "do not create a new session keyring")
 	fl.IntVar(&f.preserveFDs, "preserve-fds", 0, "pass N additional file descriptors (from fd 3) to the container")
-	addExplainFlag(fl, &f.explain)
+	explainflag.Add(fl, &f.explain)
 }
 
 func (f *createFlags) options() (runtime.CreateOptions, error) {
@@ -65,7 +66,7 @@ func (f *createFlags) prepare(g *globals) (*runtime.Runtime, runtime.CreateOptio
 	if err != nil {
 		return nil, opts, err
 	}
-	if opts.Explain, err = explainRecorder(f.explain); err != nil {
+	if opts.Explain, err = explainflag.Recorder(f.explain, os.Stderr); err != nil {
 		return nil, opts, err
 	}
 	rt, err := g.runtime()

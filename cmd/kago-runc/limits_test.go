@@ -1008,6 +1008,87 @@ func TestLimitsProcessStartsInItsCgroup(t *testing.T) {
 	assertNoCgroup(t, cg)
 }
 
+// TestLimitsProcessBornInItsCgroup: on pure cgroup v2 the container's init
+// is cloned straight into its cgroup (clone3 CLONE_INTO_CGROUP), so the
+// kernel never migrates it: its cgroup_attach_task tracepoint, which fires
+// on every move of a task between cgroups, stays silent for the
+// container's cgroup. make test-vm runs it in the cgroup v2 guest.
+func TestLimitsProcessBornInItsCgroup(t *testing.T) {
+	if !onV2(t) {
+		t.Skip("CLONE_INTO_CGROUP is used on pure cgroup v2 only (make test-vm runs this test)")
+	}
+	h := newHarness(t)
+	cg, control := testCgroupPath(t), testCgroupPath(t)
+	tracing := traceCgroupAttach(t)
+	// The control: a move the tracepoint must see.
+	if err := os.MkdirAll(filepath.Join("/sys/fs/cgroup", control), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sleep := exec.Command("sleep", "60")
+	if err := sleep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sleep.Wait()
+	defer sleep.Process.Kill()
+	if err := os.WriteFile(filepath.Join("/sys/fs/cgroup", control, "cgroup.procs"), []byte(strconv.Itoa(sleep.Process.Pid)), 0); err != nil {
+		t.Fatal(err)
+	}
+	id := h.id()
+	b := bundle(t, []string{"true"}, func(s *specs.Spec) { s.Linux.CgroupsPath = cg })
+	r := h.runc("--explain=json", "create", "--bundle", b.Dir, id)
+	if r.code != 0 {
+		t.Fatalf("create: %s", r)
+	}
+	// --explain tells it as it is done: a clone into the cgroup, no move.
+	if !strings.Contains(r.stderr, `"CLONE_INTO_CGROUP"`) || strings.Contains(r.stderr, "cgroup.procs") {
+		t.Errorf("--explain should show init cloned into its cgroup and no write to cgroup.procs:\n%s", r.stderr)
+	}
+	pid := h.state(id).InitProcessPid
+	self, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(self)); got != "0::"+cg {
+		t.Errorf("init's /proc/PID/cgroup is %q, want 0::%s", got, cg)
+	}
+	trace, err := os.ReadFile(filepath.Join(tracing, "trace"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(trace), "dst_path="+control+" ") {
+		t.Fatalf("the trace does not show the control move into %s:\n%s", control, trace)
+	}
+	for _, l := range strings.Split(string(trace), "\n") {
+		if strings.Contains(l, "dst_path="+cg+" ") {
+			t.Errorf("a task was moved into the container's cgroup after it was cloned:\n%s", l)
+		}
+	}
+	h.must("delete", "--force", id)
+}
+
+// traceCgroupAttach turns on the kernel's cgroup:cgroup_attach_task
+// tracepoint (mounting tracefs if need be) with an empty trace buffer, and
+// turns it off at the end of the test; it returns the tracefs directory.
+func traceCgroupAttach(t *testing.T) string {
+	t.Helper()
+	dir := "/sys/kernel/tracing"
+	event := filepath.Join(dir, "events/cgroup/cgroup_attach_task/enable")
+	if _, err := os.Stat(event); err != nil {
+		if err := unix.Mount("tracefs", dir, "tracefs", 0, ""); err != nil {
+			t.Skipf("no tracefs at %s: %v", dir, err)
+		}
+		t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	}
+	if err := os.WriteFile(event, []byte("1"), 0); err != nil {
+		t.Fatalf("enable tracepoint cgroup_attach_task: %v", err)
+	}
+	t.Cleanup(func() { os.WriteFile(event, []byte("0"), 0) })
+	if err := os.WriteFile(filepath.Join(dir, "trace"), nil, 0); err != nil {
+		t.Fatalf("clear trace buffer: %v", err)
+	}
+	return dir
+}
+
 func TestLimitsSpecHasDockerDefaults(t *testing.T) {
 	dir := t.TempDir()
 	out, err := exec.Command(kagoRunc, "spec", "--bundle", dir).CombinedOutput()

@@ -1,6 +1,10 @@
 // Command kago-runc is kago's OCI runtime with runc's command line, so that
 // anything that drives runc (containerd, Docker, Podman, Kubernetes through
 // CRI) can drive kago: same verbs, same flags, same JSON, same exit codes.
+//
+// It is a pure Go program (built with CGO_ENABLED=0): containers' init and
+// exec processes run kago-init, installed beside it, which carries the C
+// constructor that joins namespaces (linux/nsenter).
 package main
 
 import (
@@ -10,9 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	_ "github.com/kago-run/kago/linux/nsenter" // namespace entry before the Go runtime starts
 	"github.com/kago-run/kago/runtime"
-	"github.com/kago-run/kago/runtime/containerinit"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -25,7 +27,6 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 func main() {
-	containerinit.MaybeRun()
 	g := &globals{}
 	root := newRootCmd(g)
 	err := root.ExecuteContext(context.Background())

@@ -58,13 +58,10 @@ func newRootlessUser(t *testing.T) *rootlessUser {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	ru := &rootlessUser{t: t, name: name, uid: uid, gid: gid, dir: dir, bin: filepath.Join(dir, "kago-runc")}
-	data, err := os.ReadFile(kagoRunc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(ru.bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	// kago-runc and, beside it, the kago-init it needs.
+	initBin := filepath.Join(filepath.Dir(kagoRunc), "kago-init")
+	copyProgram(t, kagoRunc, ru.bin)
+	copyProgram(t, initBin, filepath.Join(dir, "kago-init"))
 	for _, d := range []string{"state", "xdg"} {
 		if err := os.Mkdir(filepath.Join(dir, d), 0o700); err != nil {
 			t.Fatal(err)

@@ -12,6 +12,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/kago-run/kago/runtime/containerinit"
 )
 
 func fileHash(t *testing.T, path string) [32]byte {
@@ -33,14 +35,18 @@ func TestHostBinaryUnreachable(t *testing.T) {
 	h.must("create", "--bundle", b.Dir, id)
 	// While created, the container's PID 1 is kago's init (a re-exec of the
 	// runtime). Attack it from inside, as the CVE's exploit did.
-	// CAP_SYS_PTRACE lets the attacker open /proc/1/exe at all; the seals on
-	// the memfd must still refuse every write.
+	// CAP_SYS_PTRACE lets the attacker open /proc/1/exe at all; the private
+	// read-only overlay it is opened through (or, without root, the seals on
+	// a memfd copy) must still refuse every write.
 	out := h.must("exec", "--cap", "CAP_SYS_PTRACE", id, "sh", "-c", "readlink /proc/1/exe; (echo pwned >> /proc/1/exe && echo WROTE-EXE); (exec 3</proc/1/exe && echo pwned >> /proc/self/fd/3 && echo WROTE-FD); echo done")
 	if strings.Contains(out, "WROTE") {
 		t.Errorf("container wrote to the runtime binary:\n%s", out)
 	}
-	if !strings.Contains(out, "memfd:") {
-		t.Errorf("/proc/1/exe of init should be a sealed memfd, got:\n%s", out)
+	// As root, no copy per container: the binary is opened through a
+	// detached overlay of its directory, so the link shows the overlay's
+	// path, never the host's.
+	if exe := strings.SplitN(out, "\n", 2)[0]; exe != "/"+containerinit.InitBinary {
+		t.Errorf("/proc/1/exe of init is %q, want /%s from the private read-only overlay (output:\n%s)", exe, containerinit.InitBinary, out)
 	}
 	// The init runs the small kago-init that sits beside kago-runc.
 	small, err := os.Stat(filepath.Join(filepath.Dir(kagoRunc), "kago-init"))
@@ -202,5 +208,39 @@ func TestNoFdLeakWithoutCloseRange(t *testing.T) {
 			id := h.detached(bundle(t, []string{"sleep", "100"}, withoutCloseRange(errno)))
 			check(h.runcWith(nil, extra, "exec", "--preserve-fds", "2", id, "sh", "-c", listFDs), 4)
 		})
+	}
+}
+
+// kago-runc carries no namespace-joining constructor (it is pure Go): without
+// kago-init beside it, create must refuse with one clear line and leave
+// nothing behind, instead of starting an init that cannot join namespaces.
+func TestCreateNeedsKagoInitBeside(t *testing.T) {
+	h := newHarness(t)
+	h.bin = filepath.Join(t.TempDir(), "kago-runc")
+	copyProgram(t, kagoRunc, h.bin)
+	b := bundle(t, []string{"true"}, nil)
+	id := h.id()
+	r := h.runc("create", "--bundle", b.Dir, id)
+	if r.code == 0 {
+		t.Fatalf("create without kago-init beside kago-runc succeeded: %s", r)
+	}
+	msg := strings.TrimSpace(r.stderr)
+	if !strings.Contains(msg, containerinit.InitBinary) || strings.Contains(msg, "\n") || strings.Contains(msg, "goroutine") {
+		t.Errorf("want one line naming %s, got:\n%s", containerinit.InitBinary, r.stderr)
+	}
+	if entries, _ := os.ReadDir(h.root); len(entries) != 0 {
+		t.Errorf("state root %s not empty after the failed create: %v", h.root, entries)
+	}
+}
+
+// copyProgram copies the executable src to dst.
+func copyProgram(t *testing.T, src, dst string) {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, data, 0o755); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/kago-run/kago/trace/tracetest"
 )
 
 // traceEvent is the part of `kago-runc trace --format json` the tests read.
@@ -93,27 +95,6 @@ func (h *harness) startTrace(id string, extra ...string) (wait func() []traceEve
 	}
 }
 
-// noTracePrograms fails if any of kago trace's BPF programs (named kagot_*)
-// is still loaded. The kernel frees a program a little after its last
-// reference goes (after an RCU grace period), so it waits a while.
-func noTracePrograms(t *testing.T) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		out, err := exec.Command("bpftool", "prog", "show").CombinedOutput()
-		if err != nil {
-			t.Fatalf("bpftool prog show: %v\n%s", err, out)
-		}
-		if !strings.Contains(string(out), "kagot_") {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("kago trace programs left loaded after trace exited:\n%s", out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // hostNetwork keeps a container in the host's network namespace, whose
 // loopback is up.
 func hostNetwork(s *specs.Spec) {
@@ -140,7 +121,8 @@ func TestTraceSeesOnlyTheContainer(t *testing.T) {
 	}
 	id := h.id()
 	h.must("create", "--bundle", b.Dir, id)
-	wait := h.startTrace(id)
+	// --since-start: a created container is traced from its start anyway.
+	wait := h.startTrace(id, "--since-start")
 	h.must("start", id)
 
 	// The host does the same while the container does it.
@@ -156,7 +138,7 @@ func TestTraceSeesOnlyTheContainer(t *testing.T) {
 	host.Wait()
 	evs := wait()
 	h.must("delete", "--force", id)
-	noTracePrograms(t)
+	tracetest.NoPrograms(t)
 
 	var execs, opens, connects int
 	for _, e := range evs {
@@ -244,6 +226,7 @@ func TestTraceBadInput(t *testing.T) {
 	h.must("start", id)
 	h.waitStatus(id, "stopped")
 	oneLine(t, "stopped container", h.runc("trace", id), id, "not running")
+	oneLine(t, "--since-start without a record", h.runc("trace", "--since-start", id), id, "--since-start")
 	id2 := h.id()
 	h.must("create", "--bundle", bundle(t, sh("true"), nil).Dir, id2)
 	oneLine(t, "unknown event", h.runc("trace", "--events", "exec,bogus", id2), "bogus", "--events")

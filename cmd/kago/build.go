@@ -29,6 +29,7 @@ type buildFlags struct {
 	quiet     bool
 	progress  string
 	network   string
+	secrets   []string
 }
 
 func newBuildCmd(g *globalOptions) *cobra.Command {
@@ -56,6 +57,7 @@ func newBuildCmd(g *globalOptions) *cobra.Command {
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only the image ID")
 	fl.StringVar(&f.progress, "progress", "auto", "progress output: auto, plain or tty")
 	fl.StringVar(&f.network, "network", "bridge", "network of RUN steps: bridge (the default bridge), none or host")
+	fl.StringArrayVar(&f.secrets, "secret", nil, "a secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR (repeatable)")
 	return cmd
 }
 
@@ -73,6 +75,14 @@ func runBuild(cmd *cobra.Command, e *engine.Engine, f *buildFlags, contextArg st
 	if err != nil {
 		return err
 	}
+	secrets := map[string]build.Secret{}
+	for _, v := range f.secrets {
+		id, sec, err := build.ParseSecret(v)
+		if err != nil {
+			return err
+		}
+		secrets[id] = sec
+	}
 	b, err := build.New(e.Root, e.Images, func(ctx context.Context, ref string, pull bool) (*image.Image, error) {
 		if pull {
 			return e.Images.Pull(ctx, ref, image.PullOptions{})
@@ -86,7 +96,7 @@ func runBuild(cmd *cobra.Command, e *engine.Engine, f *buildFlags, contextArg st
 	ctx, cancel := interruptible(cmd.Context())
 	defer cancel()
 	o := build.Options{ContextDir: contextArg, Dockerfile: f.file, Tags: f.tags, BuildArgs: args, Target: f.target,
-		NoCache: f.noCache, Pull: f.pull, Labels: labels, Platform: f.platform, Network: f.network}
+		NoCache: f.noCache, Pull: f.pull, Labels: labels, Platform: f.platform, Network: f.network, Secrets: secrets}
 	if f.file == "-" {
 		if contextArg == "-" {
 			return errors.New("-f - and a context from stdin (-) both want stdin: give one of them as a path")
@@ -191,20 +201,11 @@ func newBuilderCmd(g *globalOptions) *cobra.Command {
 		Short: "Remove the build cache",
 		Args:  cobra.NoArgs,
 		RunE: withEngine(g, func(cmd *cobra.Command, args []string, e *engine.Engine) error {
-			b, err := build.New(e.Root, e.Images, nil)
+			n, bytes, err := pruneBuildCache(cmd.Context(), e)
 			if err != nil {
 				return err
 			}
-			b.Net = e.Net
-			n, err := b.Prune()
-			if err != nil {
-				return err
-			}
-			gc, err := e.Images.GC(cmd.Context())
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Deleted %d build cache entries\nTotal reclaimed space: %s\n", n, image.HumanSize(gc.Bytes))
+			fmt.Fprintf(cmd.OutOrStdout(), "Deleted %d build cache entries\nTotal reclaimed space: %s\n", n, image.HumanSize(bytes))
 			return nil
 		}),
 	}

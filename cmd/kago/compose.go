@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -13,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,6 +21,7 @@ import (
 	"github.com/kago-run/kago/engine"
 	"github.com/kago-run/kago/engine/containers"
 	"github.com/kago-run/kago/engine/specgen"
+	"github.com/kago-run/kago/internal/format"
 )
 
 // composeFlags are the project options every `kago compose` verb shares.
@@ -186,7 +185,7 @@ func composeDownCmd(f *composeFlags) *cobra.Command {
 
 func composePsCmd(f *composeFlags) *cobra.Command {
 	var all bool
-	format := "table"
+	var fmtFlag string
 	cmd := &cobra.Command{
 		Use:   "ps [OPTIONS] [SERVICE...]",
 		Short: "List the project's containers",
@@ -201,33 +200,52 @@ func composePsCmd(f *composeFlags) *cobra.Command {
 					shown = append(shown, r)
 				}
 			}
-			switch format {
-			case "json":
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				for _, r := range shown {
-					m := psJSON(r)
-					m["Name"], m["Project"], m["Service"] = r.Name, r.Labels[compose.LabelProject], r.Labels[compose.LabelService]
-					m["ExitCode"], m["Labels"] = r.State.ExitCode, r.Labels
-					if err := enc.Encode(m); err != nil {
-						return err
-					}
-				}
-				return nil
-			case "table":
-				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 8, 3, ' ', 0)
-				fmt.Fprintln(tw, "NAME\tIMAGE\tCOMMAND\tSERVICE\tCREATED\tSTATUS\tPORTS")
-				for _, r := range shown {
-					fmt.Fprintf(tw, "%s\t%s\t%q\t%s\t%s ago\t%s\t%s\n", r.Name, r.Image, strings.Join(r.Command, " "),
-						r.Labels[compose.LabelService], humanDuration(time.Since(r.Created)), statusText(r), portsText(r))
-				}
-				return tw.Flush()
+			f, err := format.New(fmtFlag, composePsFormat)
+			if err != nil {
+				return err
 			}
-			return fmt.Errorf("--format %q: use table or json", format)
+			rows := make([]any, len(shown))
+			for i, r := range shown {
+				rows[i] = newComposePsRow(r)
+			}
+			return f.Write(cmd.OutOrStdout(), rows, composePsHeaders)
 		}),
 	}
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "show stopped containers too")
-	cmd.Flags().StringVar(&format, "format", "table", "table or json")
+	cmd.Flags().StringVar(&fmtFlag, "format", "table", `"table", "table TEMPLATE", "json" or a Go template (ps's fields and .Name .Project .Service .ExitCode .Health)`)
 	return cmd
+}
+
+// composePsFormat is docker compose's ps table.
+const composePsFormat = `table {{.Name}}\t{{.Image}}\t{{.Command}}\t{{.Service}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}`
+
+var composePsHeaders = func() map[string]string {
+	h := map[string]string{"Name": "NAME", "Project": "PROJECT", "Service": "SERVICE", "ExitCode": "EXIT CODE", "Health": "HEALTH"}
+	for k, v := range psHeaders {
+		h[k] = v
+	}
+	return h
+}()
+
+// composePsRow is a container as `compose ps` shows it: ps's fields and
+// the project's (docker compose's JSON keys).
+type composePsRow struct {
+	psRow
+	Name     string
+	Project  string
+	Service  string
+	ExitCode int
+	Health   string
+}
+
+func newComposePsRow(r *containers.Record) composePsRow {
+	row := composePsRow{psRow: newPsRow(r, false), Name: r.Name, Project: r.Labels[compose.LabelProject],
+		Service: r.Labels[compose.LabelService], ExitCode: r.State.ExitCode}
+	row.ID = r.ShortID()
+	if r.State.Health != nil {
+		row.Health = r.State.Health.Status
+	}
+	return row
 }
 
 func composeLogsCmd(f *composeFlags) *cobra.Command {

@@ -144,7 +144,12 @@ func openHelperEngine(g *globalOptions) (*engine.Engine, error) {
 	if g.Debug {
 		level = slog.LevelDebug
 	}
-	return engine.Open(g.Root, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+	e, err := engine.Open(g.Root, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+	if err != nil {
+		return nil, err
+	}
+	e.StartTracer = startTracer(g)
+	return e, nil
 }
 
 // inherited takes a descriptor the monitor passed, and keeps it from the

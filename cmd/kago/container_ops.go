@@ -27,11 +27,11 @@ func newStopCmd(g *globalOptions) *cobra.Command {
 				return fmt.Errorf("--time %d must not be negative", secs)
 			}
 			return eachContainer(cmd, args, func(ref string) error {
-				return e.Stop(cmd.Context(), ref, time.Duration(secs)*time.Second)
+				return e.Stop(cmd.Context(), ref, stopTimeout(cmd, secs))
 			})
 		}),
 	}
-	cmd.Flags().IntVarP(&secs, "time", "t", 10, "seconds to wait before killing")
+	cmd.Flags().IntVarP(&secs, "time", "t", 10, "seconds to wait before killing (default: the container's --stop-timeout, 10)")
 	return cmd
 }
 

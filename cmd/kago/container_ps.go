@@ -1,12 +1,10 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,11 +12,13 @@ import (
 	"github.com/kago-run/kago/engine"
 	"github.com/kago-run/kago/engine/containers"
 	"github.com/kago-run/kago/engine/health"
+	"github.com/kago-run/kago/image"
+	"github.com/kago-run/kago/internal/format"
 )
 
 func newPsCmd(g *globalOptions) *cobra.Command {
-	var all, quiet bool
-	var format string
+	var all, quiet, noTrunc, size bool
+	var fmtFlag string
 	var filters []string
 	cmd := &cobra.Command{
 		Use:   "ps [OPTIONS]",
@@ -42,37 +42,36 @@ func newPsCmd(g *globalOptions) *cobra.Command {
 				}
 			}
 			out := cmd.OutOrStdout()
-			switch {
-			case quiet:
+			if quiet {
 				for _, r := range shown {
-					fmt.Fprintln(out, r.ShortID())
+					fmt.Fprintln(out, newPsRow(r, !noTrunc).ID)
 				}
-			case format == "json":
-				enc := json.NewEncoder(out)
-				for _, r := range shown {
-					enc.Encode(psJSON(r))
-				}
-			case format == "" || format == "table":
-				tw := tabwriter.NewWriter(out, 0, 8, 3, ' ', 0)
-				fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES")
-				for _, r := range shown {
-					cmdline := strings.Join(r.Command, " ")
-					if len(cmdline) > 20 {
-						cmdline = cmdline[:19] + "…"
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%q\t%s ago\t%s\t%s\t%s\n", r.ShortID(), r.Image, cmdline,
-						humanDuration(time.Since(r.Created)), statusText(r), portsText(r), r.Name)
-				}
-				return tw.Flush()
-			default:
-				return fmt.Errorf("unsupported --format %q: use table or json", format)
+				return nil
 			}
-			return nil
+			def := psDefaultFormat
+			if size {
+				def = psSizeFormat
+			}
+			f, err := format.New(fmtFlag, def)
+			if err != nil {
+				return err
+			}
+			rows := make([]any, len(shown))
+			for i, r := range shown {
+				row := newPsRow(r, !noTrunc)
+				if size {
+					row.Size = image.HumanSize(e.ContainerSize(r.ID))
+				}
+				rows[i] = row
+			}
+			return f.Write(out, rows, psHeaders)
 		}),
 	}
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "show all containers (default: running only)")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only print IDs")
-	cmd.Flags().StringVar(&format, "format", "", "output format: table or json")
+	cmd.Flags().StringVar(&fmtFlag, "format", "", `output format: "table", "table TEMPLATE", "json" or a Go template (fields .ID .Image .Command .CreatedAt .RunningFor .Ports .Status .Size .Names .Labels .Label "KEY" .Mounts .Networks .State)`)
+	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "do not truncate IDs and commands")
+	cmd.Flags().BoolVarP(&size, "size", "s", false, "show the bytes each container wrote (.Size)")
 	cmd.Flags().StringArrayVarP(&filters, "filter", "f", nil, "KEY=VALUE: status, name, id, ancestor, network, exited; a key given twice matches either value")
 	return cmd
 }
@@ -89,8 +88,8 @@ func parsePsFilters(args []string) (psFilters, error) {
 		case !ok:
 			return nil, fmt.Errorf("invalid filter %q: use KEY=VALUE", a)
 		case k == "status" && !slices.Contains([]string{containers.StatusCreated, containers.StatusRunning,
-			containers.StatusRestarting, containers.StatusExited, containers.StatusRemoving}, v):
-			return nil, fmt.Errorf("invalid filter status=%s: use created, running, restarting, exited or removing", v)
+			containers.StatusRestarting, containers.StatusExited, containers.StatusRemoving, "paused"}, v):
+			return nil, fmt.Errorf("invalid filter status=%s: use created, running, paused, restarting, exited or removing", v)
 		case k == "exited":
 			if _, err := strconv.Atoi(v); err != nil {
 				return nil, fmt.Errorf("invalid filter exited=%s: use an exit code", v)
@@ -115,7 +114,7 @@ func (f psFilters) matches(r *containers.Record) bool {
 func psMatch(r *containers.Record, key, v string) bool {
 	switch key {
 	case "status":
-		return r.State.Status == v
+		return stateText(r) == v
 	case "name":
 		return strings.Contains(r.Name, v)
 	case "id":
@@ -131,12 +130,88 @@ func psMatch(r *containers.Record, key, v string) bool {
 	return false
 }
 
-func psJSON(r *containers.Record) map[string]any {
-	return map[string]any{
-		"ID": r.ShortID(), "Image": r.Image, "Command": strings.Join(r.Command, " "),
-		"CreatedAt": r.Created.Format(time.RFC3339), "State": r.State.Status, "Status": statusText(r),
-		"Ports": portsText(r), "Names": r.Name, "Networks": r.Network,
+// psDefaultFormat is docker's ps table.
+const psDefaultFormat = `table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}`
+
+// psSizeFormat is docker's ps table with --size.
+const psSizeFormat = `table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}\t{{.Size}}`
+
+// psHeaders are docker's column names for the ps fields.
+var psHeaders = map[string]string{
+	"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT", "RunningFor": "CREATED",
+	"Ports": "PORTS", "Status": "STATUS", "Size": "SIZE", "Names": "NAMES", "Labels": "LABELS", "Label": "LABEL",
+	"Mounts": "MOUNTS", "LocalVolumes": "LOCAL VOLUMES", "Networks": "NETWORKS", "State": "STATE",
+}
+
+// psRow is one container as ps templates see it: docker's field names, all
+// strings, which is also what `ps --format json` prints.
+type psRow struct {
+	Command      string
+	CreatedAt    string
+	ID           string
+	Image        string
+	Labels       string
+	LocalVolumes string
+	Mounts       string
+	Names        string
+	Networks     string
+	Ports        string
+	RunningFor   string
+	Size         string
+	State        string
+	Status       string
+
+	labels map[string]string
+}
+
+// Label is the value of one label ({{.Label "com.example.tier"}}).
+func (r psRow) Label(key string) string { return r.labels[key] }
+
+func newPsRow(r *containers.Record, trunc bool) psRow {
+	id, command := r.ID, strings.Join(r.Command, " ")
+	if trunc {
+		id = r.ShortID()
+		if len([]rune(command)) > 20 {
+			command = string([]rune(command)[:19]) + "…"
+		}
 	}
+	var mounts []string
+	local := 0
+	for _, m := range r.Mounts {
+		name := m.Source
+		if m.Type == "volume" {
+			name, local = m.Name, local+1
+			if trunc && len(name) > 15 && m.Anonymous {
+				name = name[:15] + "…"
+			}
+		}
+		mounts = append(mounts, name)
+	}
+	return psRow{
+		Command: strconv.Quote(command), CreatedAt: r.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"),
+		ID: id, Image: r.Image, Labels: joinLabels(r.Labels), LocalVolumes: strconv.Itoa(local),
+		Mounts: strings.Join(mounts, ","), Names: r.Name, Networks: r.Network, Ports: portsText(r),
+		RunningFor: humanDuration(time.Since(r.Created)) + " ago", Size: "0B", State: stateText(r),
+		Status: statusText(r), labels: r.Labels,
+	}
+}
+
+// joinLabels is labels as docker's listings show them: KEY=VALUE,... (sorted).
+func joinLabels(labels map[string]string) string {
+	var kv []string
+	for k, v := range labels {
+		kv = append(kv, k+"="+v)
+	}
+	slices.Sort(kv)
+	return strings.Join(kv, ",")
+}
+
+// stateText is docker's one-word state: created, running, paused, ...
+func stateText(r *containers.Record) string {
+	if r.State.Status == containers.StatusRunning && r.State.Paused {
+		return "paused"
+	}
+	return r.State.Status
 }
 
 func statusText(r *containers.Record) string {
@@ -144,6 +219,9 @@ func statusText(r *containers.Record) string {
 	switch s.Status {
 	case containers.StatusRunning:
 		up := "Up " + humanDuration(time.Since(s.StartedAt))
+		if s.Paused {
+			return up + " (Paused)"
+		}
 		if h := s.Health; h != nil {
 			if h.Status == health.Starting {
 				return up + " (health: starting)"
@@ -191,30 +269,6 @@ func humanDuration(d time.Duration) string {
 		return fmt.Sprintf("%d hours", int(d.Hours()))
 	}
 	return fmt.Sprintf("%d days", int(d.Hours()/24))
-}
-
-func newInspectCmd(g *globalOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:   "inspect CONTAINER [CONTAINER...]",
-		Short: "Show containers as docker-style JSON",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: withEngine(g, func(cmd *cobra.Command, args []string, e *engine.Engine) error {
-			var out []any
-			for _, ref := range args {
-				r, err := e.Lookup(ref)
-				if err != nil {
-					return err
-				}
-				out = append(out, engine.Inspect(r))
-			}
-			data, err := json.MarshalIndent(out, "", "    ")
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), string(data))
-			return nil
-		}),
-	}
 }
 
 func newPortCmd(g *globalOptions) *cobra.Command {

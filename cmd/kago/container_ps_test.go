@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/kago-run/kago/engine/containers"
+	"github.com/kago-run/kago/internal/format"
 )
 
 func TestPsFilters(t *testing.T) {
@@ -46,5 +47,27 @@ func TestPsFilters(t *testing.T) {
 		if _, err := parsePsFilters([]string{bad}); err == nil || !strings.Contains(err.Error(), "filter") {
 			t.Errorf("filter %q: %v", bad, err)
 		}
+	}
+}
+
+// ps rows carry docker's field names: a label by key, the command quoted and
+// cut at 20 characters, the volumes counted.
+func TestPsRowTemplates(t *testing.T) {
+	r := &containers.Record{ID: strings.Repeat("ab", 32), Name: "web", Image: "bb", Network: "front",
+		Command: []string{"sh", "-c", "while true; do sleep 1; done"}, Labels: map[string]string{"tier": "web", "a": "1"},
+		Mounts: []containers.Mount{{Type: "volume", Name: "data"}, {Type: "bind", Source: "/srv"}}}
+	r.State.Status, r.State.Paused = containers.StatusRunning, true
+	f, err := format.New(`table {{.ID}}\t{{.Label "tier"}}|{{.Labels}}|{{.Command}}|{{.Mounts}}|{{.LocalVolumes}}|{{.State}}`, psDefaultFormat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	if err := f.Write(&buf, []any{newPsRow(r, true)}, psHeaders); err != nil {
+		t.Fatal(err)
+	}
+	want := "CONTAINER ID   LABEL|LABELS|COMMAND|MOUNTS|LOCAL VOLUMES|STATE\n" +
+		"abababababab   web|a=1,tier=web|\"sh -c while true; d…\"|data,/srv|1|paused\n"
+	if buf.String() != want {
+		t.Errorf("got\n%q\nwant\n%q", buf.String(), want)
 	}
 }

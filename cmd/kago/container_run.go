@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -18,7 +19,10 @@ import (
 	"github.com/kago-run/kago/engine/attach"
 	"github.com/kago-run/kago/engine/containers"
 	"github.com/kago-run/kago/engine/specgen"
+	"github.com/kago-run/kago/internal/explainflag"
 	"github.com/kago-run/kago/linux/console"
+	"github.com/kago-run/kago/linux/explain"
+	"github.com/kago-run/kago/trace"
 )
 
 // runFlags are the flags `run` and `create` share, as the user typed them.
@@ -32,13 +36,25 @@ type runFlags struct {
 	tmpfs      []string
 	mounts     []string
 	health     healthFlags
-	network    string
+	networks   []string
 	restart    string
 	memory     string
 	cpus       string
 	pidsLimit  int64
 	secOpts    []string
+	labels     []string
+	labelFiles []string
+	addHosts   []string
+	dns        []string
+	ulimits    []string
+	devices    []string
+	shmSize    string
+	stopTime   int
+	sysctls    []string
 	detach     bool
+	traceFile  string
+	traceKinds string
+	explain    string
 }
 
 func (f *runFlags) register(fs *pflag.FlagSet) {
@@ -56,7 +72,7 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.mounts, "mount", nil, "attach a mount: type=bind|volume|tmpfs,source=SRC,target=DST[,readonly]")
 	fs.BoolVar(&f.r.ReadOnly, "read-only", false, "mount the root filesystem read-only")
 	fs.StringVar(&f.r.Hostname, "hostname", "", "container host name (default: the short ID)")
-	fs.StringVar(&f.network, "network", "bridge", "network: bridge, host, none or a user network")
+	fs.StringArrayVar(&f.networks, "network", nil, "network: bridge (the default), host, none or a user network; repeat to join several")
 	fs.StringArrayVar(&f.r.NetworkAliases, "network-alias", nil, "another name of the container on its user network")
 	fs.StringVar(&f.r.MacAddress, "mac-address", "", "container MAC address (default: locally administered, derived from the IP)")
 	fs.StringVarP(&f.memory, "memory", "m", "", "memory limit (e.g. 256m)")
@@ -71,7 +87,29 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVarP(&f.r.Tty, "tty", "t", false, "allocate a pseudo-terminal")
 	fs.BoolVarP(&f.r.OpenStdin, "interactive", "i", false, "keep stdin open")
 	f.health.register(fs)
+	fs.StringArrayVarP(&f.labels, "label", "l", nil, "set metadata on the container (KEY=VALUE)")
+	fs.StringArrayVar(&f.labelFiles, "label-file", nil, "read labels from a file of KEY=VALUE lines")
+	fs.StringArrayVar(&f.addHosts, "add-host", nil, "add a line to /etc/hosts: HOST:IP (IP may be host-gateway)")
+	fs.StringArrayVar(&f.dns, "dns", nil, "DNS server for the container (its network's resolver forwards to it)")
+	fs.StringArrayVar(&f.r.DNS.Search, "dns-search", nil, "DNS search domain ('.' for none)")
+	fs.StringArrayVar(&f.r.DNS.Options, "dns-option", nil, "resolv.conf option, like ndots:2")
+	fs.StringArrayVar(&f.ulimits, "ulimit", nil, "resource limit: NAME=SOFT[:HARD], e.g. nofile=1024:2048")
+	fs.StringArrayVar(&f.devices, "device", nil, "add a host device: HOST[:CONTAINER][:rwm]")
+	fs.StringVar(&f.shmSize, "shm-size", "", "size of /dev/shm (default 64m)")
+	fs.StringVar(&f.r.StopSignal, "stop-signal", "", "signal that stops the container (default: the image's, or SIGTERM)")
+	fs.IntVar(&f.stopTime, "stop-timeout", 0, "seconds stop waits before killing (default 10; -1: for ever)")
+	fs.StringArrayVar(&f.sysctls, "sysctl", nil, "namespaced kernel parameter: NAME=VALUE")
 	fs.BoolVar(&f.r.Init, "init", false, "run a minimal init as PID 1 that forwards signals and reaps zombies")
+	fs.StringVar(&f.traceFile, "trace", "", "record what the container's processes do (kago trace) from its first instruction, as JSON lines in this file")
+	fs.StringVar(&f.traceKinds, "trace-events", "", "with --trace, the kinds of event to record (default all but syscalls; see kago trace --help)")
+	explainflag.Add(fs, &f.explain)
+}
+
+// explainContext is ctx carrying the --explain recorder, if asked for: the
+// engine's layers record their steps on it.
+func (f *runFlags) explainContext(ctx context.Context) (context.Context, error) {
+	rec, err := explainflag.Recorder(f.explain, os.Stderr)
+	return explain.WithRecorder(ctx, rec), err
 }
 
 // request turns the flags into the engine's typed create request, with
@@ -130,7 +168,18 @@ func (f *runFlags) request(cmd *cobra.Command, args []string) (engine.CreateRequ
 	if r.Healthcheck, err = f.health.config(); err != nil {
 		return r, err
 	}
-	r.Network = engine.NetworkMode(f.network)
+	r.Network = engine.NetworkBridge
+	for i, n := range f.networks {
+		if i == 0 {
+			r.Network = engine.NetworkMode(n)
+			continue
+		}
+		nc := engine.NetworkConfig{Name: n}
+		if engine.NetworkMode(n) != engine.NetworkBridge {
+			nc.Aliases = r.NetworkAliases
+		}
+		r.MoreNetworks = append(r.MoreNetworks, nc)
+	}
 	if r.Restart, err = engine.ParseRestartPolicy(f.restart); err != nil {
 		return r, err
 	}
@@ -148,11 +197,95 @@ func (f *runFlags) request(cmd *cobra.Command, args []string) (engine.CreateRequ
 	if r.Security, err = engine.ParseSecurityOpts(f.secOpts); err != nil {
 		return r, err
 	}
+	if err := f.hostConfig(cmd, &r); err != nil {
+		return r, err
+	}
 	if r.Cwd, err = os.Getwd(); err != nil {
 		return r, fmt.Errorf("the current directory (relative bind sources resolve against it): %w", err)
 	}
+	if r.Trace, err = f.trace(); err != nil {
+		return r, err
+	}
 	r.PullProgress = os.Stderr
 	return r, nil
+}
+
+// trace checks --trace and --trace-events and starts the trace file empty,
+// so a file that cannot be written is said before the container is made.
+func (f *runFlags) trace() (*containers.Trace, error) {
+	if f.traceFile == "" {
+		if f.traceKinds != "" {
+			return nil, errors.New("--trace-events needs --trace FILE")
+		}
+		return nil, nil
+	}
+	if f.traceKinds != "" {
+		if _, err := trace.ParseKinds(f.traceKinds); err != nil {
+			return nil, fmt.Errorf("--trace-events: %w", err)
+		}
+	}
+	abs, err := filepath.Abs(f.traceFile)
+	if err != nil {
+		return nil, fmt.Errorf("--trace %s: %w", f.traceFile, err)
+	}
+	fh, err := os.OpenFile(abs, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("--trace: %w", err)
+	}
+	fh.Close()
+	return &containers.Trace{File: abs, Events: f.traceKinds}, nil
+}
+
+// hostConfig parses the flags of labels, /etc files, limits, devices and
+// stopping.
+func (f *runFlags) hostConfig(cmd *cobra.Command, r *engine.CreateRequest) error {
+	var err error
+	if r.Labels, err = engine.ParseLabels(f.labels, f.labelFiles); err != nil {
+		return err
+	}
+	for _, h := range f.addHosts {
+		eh, err := engine.ParseExtraHost(h)
+		if err != nil {
+			return err
+		}
+		r.ExtraHosts = append(r.ExtraHosts, eh)
+	}
+	if r.DNS.Servers, err = engine.ParseDNSServers(f.dns); err != nil {
+		return err
+	}
+	for _, u := range f.ulimits {
+		ul, err := engine.ParseUlimit(u)
+		if err != nil {
+			return err
+		}
+		r.Ulimits = append(r.Ulimits, ul)
+	}
+	for _, d := range f.devices {
+		dev, err := engine.ParseDevice(d)
+		if err != nil {
+			return err
+		}
+		r.Devices = append(r.Devices, dev)
+	}
+	if f.shmSize != "" {
+		if r.ShmSize, err = specgen.ParseBytes(f.shmSize); err != nil || r.ShmSize <= 0 {
+			return fmt.Errorf("invalid --shm-size %q: want a size like 64m", f.shmSize)
+		}
+	}
+	if cmd.Flags().Changed("stop-timeout") {
+		r.StopTimeout = &f.stopTime
+	}
+	for _, s := range f.sysctls {
+		k, v, err := engine.ParseSysctl(s)
+		if err != nil {
+			return err
+		}
+		if r.Sysctls == nil {
+			r.Sysctls = map[string]string{}
+		}
+		r.Sysctls[k] = v
+	}
+	return nil
 }
 
 func newRunCmd(g *globalOptions) *cobra.Command {
@@ -166,7 +299,10 @@ func newRunCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
+			ctx, err := f.explainContext(cmd.Context())
+			if err != nil {
+				return err
+			}
 			r.StartNext = true
 			rec, err := e.Create(ctx, r)
 			if err != nil {
@@ -285,7 +421,11 @@ func newCreateCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rec, err := e.Create(cmd.Context(), r)
+			ctx, err := f.explainContext(cmd.Context())
+			if err != nil {
+				return err
+			}
+			rec, err := e.Create(ctx, r)
 			if err != nil {
 				return err
 			}
@@ -358,7 +498,7 @@ func newRestartCmd(g *globalOptions) *cobra.Command {
 		Args:  cobra.MinimumNArgs(1),
 		RunE: withEngine(g, func(cmd *cobra.Command, args []string, e *engine.Engine) error {
 			return eachContainer(cmd, args, func(ref string) error {
-				if err := e.Stop(cmd.Context(), ref, time.Duration(secs)*time.Second); err != nil {
+				if err := e.Stop(cmd.Context(), ref, stopTimeout(cmd, secs)); err != nil {
 					return err
 				}
 				_, err := e.Start(cmd.Context(), ref)
@@ -366,8 +506,17 @@ func newRestartCmd(g *globalOptions) *cobra.Command {
 			})
 		}),
 	}
-	cmd.Flags().IntVarP(&secs, "time", "t", 10, "seconds to wait before killing")
+	cmd.Flags().IntVarP(&secs, "time", "t", 10, "seconds to wait before killing (default: the container's --stop-timeout, 10)")
 	return cmd
+}
+
+// stopTimeout is -t as Engine.Stop takes it: negative when not given, so
+// the container's --stop-timeout applies.
+func stopTimeout(cmd *cobra.Command, secs int) time.Duration {
+	if !cmd.Flags().Changed("time") {
+		return -1
+	}
+	return time.Duration(secs) * time.Second
 }
 
 // eachContainer runs fn for each argument, printing each one done, and

@@ -21,6 +21,8 @@ type explainView struct {
 	Name    string            `json:"name"`
 	Report  *explain.Report   `json:"process"`
 	Network *network.Endpoint `json:"network,omitempty"`
+	// NFT are the published ports' elements in the engine's nftables maps.
+	NFT []network.NFTElement `json:"nftElements,omitempty"`
 }
 
 func newExplainCmd(g *globalOptions) *cobra.Command {
@@ -45,6 +47,9 @@ Each section names the manual page that explains it.`,
 				return fmt.Errorf("explain %s: %w", rec.Name, err)
 			}
 			v := explainView{ID: rec.ID, Name: rec.Name, Report: rep, Network: rec.Endpoint}
+			if rec.Endpoint != nil {
+				v.NFT = e.Net.NFTElements(*rec.Endpoint)
+			}
 			if format == "json" {
 				data, err := json.MarshalIndent(v, "", "  ")
 				if err != nil {
@@ -131,8 +136,12 @@ func writeExplain(w io.Writer, v explainView) {
 	}
 	fmt.Fprintf(w, "  %s in the container, veth peer %s on bridge %s (network %s)\n", ep.IfName, ep.HostVeth, ep.Bridge, ep.Network)
 	fmt.Fprintf(w, "  ip %s/%d  gateway %s  mac %s  netns %s\n", ep.IP, ep.Prefix, ep.Gateway, ep.MAC, ep.NetnsPath)
-	for _, p := range ep.Ports {
-		fmt.Fprintf(w, "  published %s  (nftables DNAT to %s)\n", p, ep.IP)
+	for i, p := range ep.Ports {
+		fmt.Fprintf(w, "  published %s  (nftables DNAT to %s", p, ep.IP)
+		if i < len(v.NFT) {
+			fmt.Fprintf(w, ": map %s element %s", v.NFT[i].Map, v.NFT[i].Element)
+		}
+		fmt.Fprintln(w, ")")
 	}
 }
 

@@ -2,18 +2,18 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
-	"github.com/kago-run/kago/image"
 	"github.com/spf13/cobra"
+
+	"github.com/kago-run/kago/image"
+	"github.com/kago-run/kago/internal/format"
 )
 
 // withImageStore makes a RunE that opens the engine's image store and hands
@@ -79,7 +79,7 @@ type imageRow struct {
 	Repository   string `json:"Repository"`
 	Tag          string `json:"Tag"`
 	ID           string `json:"ID"`
-	Digest       string `json:"Digest,omitempty"`
+	Digest       string `json:"Digest"`
 	CreatedAt    string `json:"CreatedAt"`
 	CreatedSince string `json:"CreatedSince"`
 	Size         string `json:"Size"`
@@ -91,6 +91,7 @@ func imageRows(imgs []*image.Image) []imageRow {
 	for _, img := range imgs {
 		base := imageRow{
 			ID:           image.ShortID(img.ID),
+			Digest:       "<none>",
 			CreatedAt:    img.Created.Format("2006-01-02 15:04:05 -0700 MST"),
 			CreatedSince: since(img.Created),
 			Size:         image.HumanSize(img.Size),
@@ -116,6 +117,12 @@ func imageRows(imgs []*image.Image) []imageRow {
 			}
 			r := base
 			r.Repository, r.Tag = ref.FamiliarName(), ref.Tag
+			// The digest the image has in this tag's repository, if pulled or pushed.
+			for _, d := range img.RepoDigests {
+				if dr, err := image.ParseReference(d); err == nil && dr.Name() == ref.Name() {
+					r.Digest = dr.Digest.String()
+				}
+			}
 			rows = append(rows, r)
 		}
 	}
@@ -176,7 +183,7 @@ func newImagesCmd(g *globalOptions) *cobra.Command {
 		}),
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only image IDs")
-	cmd.Flags().StringVar(&format, "format", "", `output format: "table" (default) or "json" (one object a line)`)
+	cmd.Flags().StringVar(&format, "format", "", `output format: "table", "table TEMPLATE", "json" or a Go template (fields .ID .Repository .Tag .Digest .CreatedSince .CreatedAt .Size)`)
 	return cmd
 }
 
@@ -199,9 +206,17 @@ func filterRows(rows []imageRow, want string) []imageRow {
 	return out
 }
 
-func printImageRows(w io.Writer, rows []imageRow, quiet bool, format string) error {
-	switch {
-	case quiet:
+// imagesDefaultFormat is docker's images table.
+const imagesDefaultFormat = `table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}`
+
+// imagesHeaders are docker's column names for the images fields.
+var imagesHeaders = map[string]string{
+	"ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST", "CreatedSince": "CREATED",
+	"CreatedAt": "CREATED AT", "Size": "SIZE", "VirtualSize": "VIRTUAL SIZE",
+}
+
+func printImageRows(w io.Writer, rows []imageRow, quiet bool, fmtFlag string) error {
+	if quiet {
 		seen := map[string]bool{}
 		for _, r := range rows {
 			if !seen[r.ID] {
@@ -210,23 +225,16 @@ func printImageRows(w io.Writer, rows []imageRow, quiet bool, format string) err
 			}
 		}
 		return nil
-	case format == "json" || format == "{{json .}}":
-		enc := json.NewEncoder(w)
-		for _, r := range rows {
-			if err := enc.Encode(r); err != nil {
-				return err
-			}
-		}
-		return nil
-	case format == "" || format == "table":
-		tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
-		fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE")
-		for _, r := range rows {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Repository, r.Tag, r.ID, r.CreatedSince, r.Size)
-		}
-		return tw.Flush()
 	}
-	return fmt.Errorf("unknown --format %q: use table or json", format)
+	f, err := format.New(fmtFlag, imagesDefaultFormat)
+	if err != nil {
+		return err
+	}
+	list := make([]any, len(rows))
+	for i, r := range rows {
+		list[i] = r
+	}
+	return f.Write(w, list, imagesHeaders)
 }
 
 func newRmiCmd(g *globalOptions) *cobra.Command {
@@ -268,7 +276,8 @@ func newTagCmd(g *globalOptions) *cobra.Command {
 }
 
 func newImageInspectCmd(g *globalOptions) *cobra.Command {
-	return &cobra.Command{
+	var tmpl string
+	cmd := &cobra.Command{
 		Use:   "inspect IMAGE [IMAGE...]",
 		Short: "Show images' config, layers and digests as JSON",
 		Args:  cobra.MinimumNArgs(1),
@@ -281,32 +290,10 @@ func newImageInspectCmd(g *globalOptions) *cobra.Command {
 				}
 				out = append(out, img)
 			}
-			enc := json.NewEncoder(cmd.OutOrStdout())
-			enc.SetIndent("", "    ")
-			return enc.Encode(out)
+			return printInspect(cmd.OutOrStdout(), tmpl, out)
 		}),
 	}
-}
-
-func newImagePruneCmd(g *globalOptions) *cobra.Command {
-	var all bool
-	cmd := &cobra.Command{
-		Use:   "prune [OPTIONS]",
-		Short: "Remove unused images and free unreferenced blobs and layers",
-		Args:  cobra.NoArgs,
-		RunE: withImageStore(g, func(cmd *cobra.Command, args []string, s *image.Store) error {
-			res, err := s.Prune(cmd.Context(), image.PruneOptions{All: all})
-			if err != nil {
-				return err
-			}
-			for _, d := range res.Images {
-				fmt.Fprintln(cmd.OutOrStdout(), "Deleted:", d)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Total reclaimed space: %s\n", image.HumanSize(res.Bytes))
-			return nil
-		}),
-	}
-	cmd.Flags().BoolVarP(&all, "all", "a", false, "remove all images no container uses, not only untagged ones")
+	cmd.Flags().StringVarP(&tmpl, "format", "f", "", "print each image through a Go template")
 	return cmd
 }
 

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -76,6 +77,35 @@ func TestImageVerbs(t *testing.T) {
 	if err := json.Unmarshal([]byte(line), &row); err != nil || row["ID"] != id[7:19] {
 		t.Errorf("images --format json line %q: %v", line, err)
 	}
+	// Templates, with docker's field names, headers and functions.
+	if out := mustKago(t, root, "images", "--format", "{{.Repository}}:{{.Tag}} {{.Digest}} {{upper .Tag}}", "box"); out != "box:1 <none> 1\n" {
+		t.Errorf("images --format template = %q", out)
+	}
+	if out := mustKago(t, root, "images", "--format", `table {{.ID}}\t{{.Tag}}`, "box"); !regexp.MustCompile(`^IMAGE ID +TAG\n[0-9a-f]{12} +1\n$`).MatchString(out) {
+		t.Errorf("images --format table = %q", out)
+	}
+	if out, err := kago(t, root, "", "images", "--format", "{{.Tag"); err == nil || !strings.Contains(err.Error(), `"{{.Tag"`) || strings.Count(err.Error(), "\n") > 0 {
+		t.Errorf("images with a bad template: %v %q", err, out)
+	}
+	if out := mustKago(t, root, "image", "inspect", "-f", "{{.ID}} {{json .RepoTags}}", "box:1"); out != id+` ["docker.io/library/box:1","example.com/team/box:stable"]`+"\n" {
+		t.Errorf("image inspect -f = %q", out)
+	}
+	// docker's shape first ({{.Config.Cmd}}, {{.Id}}, short RepoTags), then kago's record.
+	if out := mustKago(t, root, "inspect", "--format", "{{.Config.Cmd}} {{.Os}} {{.RootFS.Type}} {{index .RepoTags 0}}", "box:1"); out != "[/bin/sh -c /bin/sh] linux layers box:1\n" {
+		t.Errorf("inspect -f of an image = %q", out)
+	}
+	if out := mustKago(t, root, "inspect", "--format", "{{.Config.Config.Cmd}}", "box:1"); out != "[/bin/sh -c /bin/sh]\n" {
+		t.Errorf("inspect -f of an image = %q", out)
+	}
+	if out := mustKago(t, root, "image", "inspect", "-f", "{{.Id}}", "box:1"); out != id+"\n" {
+		t.Errorf("image inspect -f {{.Id}} = %q", out)
+	}
+	if out := mustKago(t, root, "image", "inspect", "-f", "{{.manifestMediaType}}", "box:1"); out != "application/vnd.oci.image.manifest.v1+json\n" {
+		t.Errorf("image inspect -f with a JSON key of kago's record = %q", out)
+	}
+	if out, err := kago(t, root, "", "inspect", "-f", "{{.ID}}", "box:1", "nosuchthing"); err == nil || !strings.Contains(err.Error(), "no such container, image, network or volume: nosuchthing") || out != id+"\n" {
+		t.Errorf("inspect of an image and an unknown name: %v %q", err, out)
+	}
 	var insp []map[string]any
 	if err := json.Unmarshal([]byte(mustKago(t, root, "image", "inspect", "box:1")), &insp); err != nil || len(insp) != 1 || insp[0]["id"] != id {
 		t.Fatalf("inspect: %v %v", insp, err)
@@ -101,7 +131,7 @@ func TestImageVerbs(t *testing.T) {
 		t.Errorf("prune after rmi had something to free: %q", out)
 	}
 	mustKago(t, root, "load", "-q", "-i", archive)
-	if out := mustKago(t, root, "image", "prune", "-a"); !strings.Contains(out, "Deleted: "+id) || strings.Contains(out, "space: 0B") {
+	if out := mustKago(t, root, "image", "prune", "-a"); !strings.Contains(out, "Deleted Images:\ndeleted: "+id) || strings.Contains(out, "space: 0B") {
 		t.Errorf("prune -a of a loaded image: %q", out)
 	}
 	blobs, _ := os.ReadDir(filepath.Join(root, "content", "blobs", "sha256"))
@@ -167,6 +197,9 @@ func TestLoginPushPullVerbs(t *testing.T) {
 	}
 	if out := mustKago(t, root, "pull", ref); !strings.Contains(out, "up to date") {
 		t.Errorf("second pull output %q", out)
+	}
+	if out := mustKago(t, root, "images", "--format", "{{.Digest}}"); !regexp.MustCompile(`^sha256:[0-9a-f]{64}\n$`).MatchString(out) {
+		t.Errorf("images --format {{.Digest}} of a pulled image = %q", out)
 	}
 	mustKago(t, root, "logout", host)
 	data, _ := os.ReadFile(filepath.Join(os.Getenv("DOCKER_CONFIG"), "config.json"))

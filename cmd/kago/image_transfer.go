@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/kago-run/kago/image"
@@ -19,32 +18,9 @@ func newSaveCmd(g *globalOptions) *cobra.Command {
 		Short: "Write images to an OCI layout tar archive (stdout by default)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: withImageStore(g, func(cmd *cobra.Command, args []string, s *image.Store) error {
-			if output == "" || output == "-" {
-				w := bufio.NewWriterSize(cmd.OutOrStdout(), 1<<20)
-				if err := s.Save(cmd.Context(), w, args); err != nil {
-					return err
-				}
-				return w.Flush()
-			}
-			// Write beside the target and rename, so a failed save leaves no
-			// half archive under the name.
-			f, err := os.CreateTemp(filepath.Dir(output), "."+filepath.Base(output)+"-*")
-			if err != nil {
-				return fmt.Errorf("save: %w", err)
-			}
-			defer os.Remove(f.Name())
-			w := bufio.NewWriterSize(f, 1<<20)
-			err = s.Save(cmd.Context(), w, args)
-			if err == nil {
-				err = w.Flush()
-			}
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return fmt.Errorf("save %s: %w", output, err)
-			}
-			return os.Rename(f.Name(), output)
+			return writeOutput(output, cmd.OutOrStdout(), "save", func(w io.Writer) error {
+				return s.Save(cmd.Context(), w, args)
+			})
 		}),
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write to this file instead of stdout")

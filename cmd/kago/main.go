@@ -33,15 +33,17 @@ func newRootCmd() *cobra.Command {
 	// Each verb lives in its own file as newXxxCmd(g); add new verbs to this list.
 	for _, newCmd := range []func(*globalOptions) *cobra.Command{
 		newRunCmd, newCreateCmd, newStartCmd, newRestartCmd, newStopCmd, newKillCmd, newRmCmd, // container verbs
+		newRenameCmd, newPauseCmd, newUnpauseCmd, newUpdateCmd,
 		newPsCmd, newInspectCmd, newPortCmd, newLogsCmd, newExecCmd, newWaitCmd, newTopCmd, newStatsCmd, newAttachCmd, newCpCmd, newStartRunCmd, newExitedCmd, newHealthCmd,
+		newExportCmd, newDiffCmd, newCommitCmd, // container filesystem verbs
 		newPullCmd, newImagesCmd, newRmiCmd, newTagCmd, newImageCmd, // image verbs
 		newSaveCmd, newLoadCmd, newImportCmd, newPushCmd, newLoginCmd, newLogoutCmd,
 		newNetworkCmd, newResolverCmd, // network verbs
 		newVolumeCmd, // volume verbs
 		newExplainCmd,
 		newBuildCmd, newBuilderCmd,
-		newInfoCmd, // system verbs
-		newTraceCmd,
+		newInfoCmd, newVersionCmd, newSystemCmd, newContainerCmd, // system verbs
+		newTraceCmd, newContainerTraceCmd,
 		newComposeCmd, // compose verbs
 	} {
 		root.AddCommand(newCmd(g))

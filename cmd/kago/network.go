@@ -9,8 +9,10 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"text/tabwriter"
+	"slices"
+	"strings"
 
+	"github.com/kago-run/kago/engine"
 	"github.com/kago-run/kago/network"
 	"github.com/spf13/cobra"
 )
@@ -57,12 +59,14 @@ func newNetworkCmd(g *globalOptions) *cobra.Command {
 		Short: "Manage networks",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(networkCreateCmd(open), networkLsCmd(open), networkInspectCmd(open), networkRmCmd(open))
+	cmd.AddCommand(networkCreateCmd(open), networkLsCmd(open), networkInspectCmd(open), networkRmCmd(open),
+		networkPruneCmd(g), networkConnectCmd(g), networkDisconnectCmd(g))
 	return cmd
 }
 
 func networkCreateCmd(open func() (*network.Manager, error)) *cobra.Command {
 	var subnet, bridge, driver string
+	var labels []string
 	cmd := &cobra.Command{
 		Use:   "create [OPTIONS] NETWORK",
 		Short: "Create a network (its own bridge and subnet; containers on it resolve each other by name)",
@@ -83,6 +87,10 @@ func networkCreateCmd(open func() (*network.Manager, error)) *cobra.Command {
 				opts.Subnet = p
 			}
 			opts.Bridge = bridge
+			var err error
+			if opts.Labels, err = engine.ParseLabels(labels, nil); err != nil {
+				return err
+			}
 			m, err := open()
 			if err != nil {
 				return err
@@ -98,12 +106,14 @@ func networkCreateCmd(open func() (*network.Manager, error)) *cobra.Command {
 	cmd.Flags().StringVar(&subnet, "subnet", "", "subnet in CIDR notation (default: next free /24 of the user network pool)")
 	cmd.Flags().StringVarP(&driver, "driver", "d", "bridge", "network driver (only bridge)")
 	cmd.Flags().StringVar(&bridge, "bridge", "", "name of the host bridge (default: kbr- and a hash of the network name)")
+	cmd.Flags().StringArrayVar(&labels, "label", nil, "set metadata on the network (KEY=VALUE)")
 	return cmd
 }
 
 func networkLsCmd(open func() (*network.Manager, error)) *cobra.Command {
 	var quiet bool
 	var format string
+	var filters []string
 	cmd := &cobra.Command{
 		Use:     "ls [OPTIONS]",
 		Aliases: []string{"list"},
@@ -114,47 +124,65 @@ func networkLsCmd(open func() (*network.Manager, error)) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			match, err := networkFilter(filters)
+			if err != nil {
+				return err
+			}
 			nets, err := m.Networks(cmd.Context())
 			if err != nil {
 				return err
 			}
+			nets = slices.DeleteFunc(nets, func(n network.NetworkInfo) bool { return !match(n) })
 			return printNetworks(cmd.OutOrStdout(), nets, quiet, format)
 		},
 	}
+	cmd.Flags().StringArrayVarP(&filters, "filter", "f", nil, "only networks matching: label=KEY, label=KEY=VALUE, name=NAME (all must match)")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only network names")
-	cmd.Flags().StringVar(&format, "format", "", `"json" prints one JSON object per line`)
+	cmd.Flags().StringVar(&format, "format", "", `output format: "table", "table TEMPLATE", "json" or a Go template (fields .Name .Driver .Scope .Bridge .Subnet .Gateway .CreatedAt)`)
 	return cmd
 }
 
-// printNetworks writes the table of kago network ls (or names, or JSON lines).
-func printNetworks(w io.Writer, nets []network.NetworkInfo, quiet bool, format string) error {
-	switch {
-	case format == "json":
-		enc := json.NewEncoder(w)
-		for _, n := range nets {
-			if err := enc.Encode(n); err != nil {
-				return err
+// networkFilter is docker's network ls --filter: label=KEY[=VALUE] and
+// name=SUBSTRING; every filter must match.
+func networkFilter(filters []string) (func(network.NetworkInfo) bool, error) {
+	var preds []func(network.NetworkInfo) bool
+	for _, f := range filters {
+		key, val, ok := strings.Cut(f, "=")
+		switch {
+		case ok && key == "label" && val != "":
+			k, v, withValue := strings.Cut(val, "=")
+			preds = append(preds, func(n network.NetworkInfo) bool { return n.HasLabel(k, v, withValue) })
+		case ok && key == "name":
+			preds = append(preds, func(n network.NetworkInfo) bool { return strings.Contains(n.Name, val) })
+		default:
+			return nil, fmt.Errorf("invalid filter %q: use label=KEY, label=KEY=VALUE or name=NAME", f)
+		}
+	}
+	return func(n network.NetworkInfo) bool {
+		for _, p := range preds {
+			if !p(n) {
+				return false
 			}
 		}
-		return nil
-	case format != "":
-		return fmt.Errorf("--format %q: only \"json\" is supported", format)
-	case quiet:
+		return true
+	}, nil
+}
+
+// printNetworks writes the table of kago network ls (or names, or the
+// user's --format; see network_format.go).
+func printNetworks(w io.Writer, nets []network.NetworkInfo, quiet bool, fmtFlag string) error {
+	if quiet && fmtFlag == "" {
 		for _, n := range nets {
 			fmt.Fprintln(w, n.Name)
 		}
 		return nil
 	}
-	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tDRIVER\tBRIDGE\tSUBNET\tGATEWAY")
-	for _, n := range nets {
-		fmt.Fprintf(tw, "%s\tbridge\t%s\t%s\t%s\n", n.Name, n.Bridge, n.Subnet, n.Gateway)
-	}
-	return tw.Flush()
+	return writeNetworkRows(w, nets, fmtFlag)
 }
 
 func networkInspectCmd(open func() (*network.Manager, error)) *cobra.Command {
-	return &cobra.Command{
+	var tmpl string
+	cmd := &cobra.Command{
 		Use:   "inspect NETWORK...",
 		Short: "Show networks with their attached containers as a JSON array",
 		Args:  cobra.MinimumNArgs(1),
@@ -171,11 +199,11 @@ func networkInspectCmd(open func() (*network.Manager, error)) *cobra.Command {
 				}
 				out = append(out, n)
 			}
-			enc := json.NewEncoder(cmd.OutOrStdout())
-			enc.SetIndent("", "    ")
-			return enc.Encode(out)
+			return printInspect(cmd.OutOrStdout(), tmpl, out)
 		},
 	}
+	cmd.Flags().StringVarP(&tmpl, "format", "f", "", "print each network through a Go template, e.g. {{.Subnet}}")
+	return cmd
 }
 
 func networkRmCmd(open func() (*network.Manager, error)) *cobra.Command {
@@ -201,4 +229,42 @@ func networkRmCmd(open func() (*network.Manager, error)) *cobra.Command {
 			return errors.Join(errs...)
 		},
 	}
+}
+
+func networkConnectCmd(g *globalOptions) *cobra.Command {
+	var nc engine.NetworkConfig
+	var ip string
+	cmd := &cobra.Command{
+		Use:   "connect [OPTIONS] NETWORK CONTAINER",
+		Short: "Connect a container to a network (at once if it runs, and at each start)",
+		Args:  cobra.ExactArgs(2),
+		RunE: withEngine(g, func(cmd *cobra.Command, args []string, e *engine.Engine) error {
+			nc.Name = args[0]
+			if ip != "" {
+				a, err := netip.ParseAddr(ip)
+				if err != nil || !a.Is4() {
+					return fmt.Errorf("--ip %q: want an IPv4 address of the network's subnet", ip)
+				}
+				nc.IP = a
+			}
+			return e.Connect(cmd.Context(), args[1], nc)
+		}),
+	}
+	cmd.Flags().StringArrayVar(&nc.Aliases, "alias", nil, "another name of the container on this network")
+	cmd.Flags().StringVar(&ip, "ip", "", "IPv4 address on this network (default: the next free one)")
+	return cmd
+}
+
+func networkDisconnectCmd(g *globalOptions) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "disconnect [OPTIONS] NETWORK CONTAINER",
+		Short: "Disconnect a container from a network",
+		Args:  cobra.ExactArgs(2),
+		RunE: withEngine(g, func(cmd *cobra.Command, args []string, e *engine.Engine) error {
+			return e.Disconnect(cmd.Context(), args[1], args[0])
+		}),
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "accepted for docker compatibility")
+	return cmd
 }

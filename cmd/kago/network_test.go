@@ -213,7 +213,8 @@ func TestNetworkVerbErrors(t *testing.T) {
 		{[]string{"create", "--bridge", "this-name-is-too-long", "two"}, "bridge"},
 		{[]string{"inspect", "nosuch"}, "kago network create"},
 		{[]string{"rm", "bridge"}, "built in"},
-		{[]string{"ls", "--format", "yaml"}, `"json"`},
+		{[]string{"ls", "--format", "{{.Name"}, `"{{.Name"`},
+		{[]string{"ls", "--format", "{{.Nosuch}}"}, "Nosuch"},
 		{[]string{"create", "--driver", "overlay", "two"}, "--driver bridge"},
 	} {
 		out, err := c.run(tc.args...)

@@ -1,15 +1,13 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kago-run/kago/engine"
 	"github.com/kago-run/kago/image"
+	"github.com/kago-run/kago/internal/format"
 )
 
 // newVolumeCmd is `kago volume`: named and anonymous volumes (the local
@@ -20,17 +18,14 @@ func newVolumeCmd(g *globalOptions) *cobra.Command {
 	return cmd
 }
 
-// parseLabels parses --label KEY[=VALUE] values.
+// parseLabels parses --label KEY[=VALUE] values (engine.ParseLabels),
+// an empty map for none.
 func parseLabels(values []string) (map[string]string, error) {
-	out := map[string]string{}
-	for _, v := range values {
-		k, val, _ := strings.Cut(v, "=")
-		if k == "" {
-			return nil, fmt.Errorf("invalid label %q: use KEY=VALUE", v)
-		}
-		out[k] = val
+	out, err := engine.ParseLabels(values, nil)
+	if out == nil && err == nil {
+		out = map[string]string{}
 	}
-	return out, nil
+	return out, err
 }
 
 func volumeCreateCmd(g *globalOptions) *cobra.Command {
@@ -72,6 +67,7 @@ func volumeCreateCmd(g *globalOptions) *cobra.Command {
 func volumeLsCmd(g *globalOptions) *cobra.Command {
 	var filters []string
 	var quiet bool
+	var fmtFlag string
 	cmd := &cobra.Command{
 		Use:     "ls [OPTIONS]",
 		Aliases: []string{"list"},
@@ -92,25 +88,59 @@ func volumeLsCmd(g *globalOptions) *cobra.Command {
 				}
 				return nil
 			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 8, 3, ' ', 0)
-			fmt.Fprintln(tw, "DRIVER\tVOLUME NAME")
-			for _, v := range vs {
-				fmt.Fprintf(tw, "%s\t%s\n", v.Driver, v.Name)
+			out, err := format.New(fmtFlag, volumeDefaultFormat)
+			if err != nil {
+				return err
 			}
-			return tw.Flush()
+			rows := make([]any, len(vs))
+			for i, v := range vs {
+				rows[i] = newVolumeRow(v)
+			}
+			return out.Write(cmd.OutOrStdout(), rows, volumeHeaders)
 		}),
 	}
+	cmd.Flags().StringVar(&fmtFlag, "format", "", `output format: "table", "table TEMPLATE", "json" or a Go template (fields .Name .Driver .Scope .Mountpoint .Labels .Label "KEY")`)
 	cmd.Flags().StringArrayVarP(&filters, "filter", "f", nil, "filter: name=, label=KEY[=VALUE], dangling=true|false, driver=")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only show volume names")
 	return cmd
 }
 
+// volumeDefaultFormat is docker's volume ls table.
+const volumeDefaultFormat = `table {{.Driver}}\t{{.Name}}`
+
+// volumeHeaders are docker's column names for the volume fields.
+var volumeHeaders = map[string]string{
+	"Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT", "Labels": "LABELS",
+	"Label": "LABEL", "Links": "LINKS", "Size": "SIZE",
+}
+
+// volumeRow is one volume as volume ls templates see it (docker's fields).
+type volumeRow struct {
+	Driver, Labels, Links, Mountpoint, Name, Scope, Size string
+
+	labels map[string]string
+}
+
+// Label is the value of one label ({{.Label "KEY"}}).
+func (r volumeRow) Label(key string) string { return r.labels[key] }
+
+func newVolumeRow(v *engine.Volume) volumeRow {
+	return volumeRow{Driver: v.Driver, Labels: joinLabels(v.Labels), Links: "N/A", Mountpoint: v.Mountpoint,
+		Name: v.Name, Scope: v.Scope, Size: "N/A", labels: v.Labels}
+}
+
 func volumeInspectCmd(g *globalOptions) *cobra.Command {
-	return &cobra.Command{
+	var tmpl string
+	cmd := &cobra.Command{
 		Use:   "inspect VOLUME...",
 		Short: "Show volumes in JSON",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: withEngine(g, func(cmd *cobra.Command, args []string, e *engine.Engine) error {
+			if tmpl != "" {
+				if _, err := format.Parse(tmpl); err != nil {
+					return err
+				}
+			}
 			out := []*engine.Volume{}
 			var firstErr error
 			for _, name := range args {
@@ -123,14 +153,14 @@ func volumeInspectCmd(g *globalOptions) *cobra.Command {
 				}
 				out = append(out, v)
 			}
-			data, err := json.MarshalIndent(out, "", "    ")
-			if err != nil {
+			if err := printInspect(cmd.OutOrStdout(), tmpl, out); err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), string(data))
 			return firstErr
 		}),
 	}
+	cmd.Flags().StringVarP(&tmpl, "format", "f", "", "print each volume through a Go template, e.g. {{.Mountpoint}}")
+	return cmd
 }
 
 func volumeRmCmd(g *globalOptions) *cobra.Command {

@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -32,8 +33,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kago-run/kago/engine/health"
+	"github.com/kago-run/kago/internal/atomicfile"
 	"github.com/kago-run/kago/internal/lockfile"
 	"github.com/kago-run/kago/network"
+	"github.com/kago-run/kago/network/etcfiles"
 )
 
 // Errors callers test with errors.Is.
@@ -78,6 +81,42 @@ type RestartPolicy struct {
 	MaximumRetryCount int               `json:"MaximumRetryCount"`
 }
 
+// Ulimit is one resource limit of the container's process (--ulimit),
+// with docker's short name (nofile, nproc, ...).
+type Ulimit struct {
+	Name string `json:"Name"`
+	Soft uint64 `json:"Soft"`
+	Hard uint64 `json:"Hard"`
+}
+
+// Device is a host device made in the container (--device).
+type Device struct {
+	PathOnHost        string `json:"PathOnHost"`
+	PathInContainer   string `json:"PathInContainer"`
+	CgroupPermissions string `json:"CgroupPermissions"` // some of r, w, m
+}
+
+// NetworkConfig is a network the container joins besides its first
+// (run --network a --network b, network connect).
+type NetworkConfig struct {
+	Name    string     `json:"Name"`
+	Aliases []string   `json:"Aliases,omitempty"`
+	IP      netip.Addr `json:"IPAddress,omitzero"` // --ip; zero: the next free
+}
+
+// HostConfig are the run flags the record keeps: what each start needs
+// again (the /etc files) and what inspect shows; the rest of them are in
+// the bundle's config.json.
+type HostConfig struct {
+	ExtraHosts  []network.ExtraHost `json:"ExtraHosts,omitempty"`
+	DNS         etcfiles.DNS        `json:"Dns,omitzero"`
+	StopTimeout *int                `json:"StopTimeout,omitempty"` // seconds
+	Ulimits     []Ulimit            `json:"Ulimits,omitempty"`
+	Devices     []Device            `json:"Devices,omitempty"`
+	ShmSize     int64               `json:"ShmSize,omitempty"`
+	Sysctls     map[string]string   `json:"Sysctls,omitempty"`
+}
+
 // State is what happened to the container last.
 type State struct {
 	Status       string    `json:"Status"`
@@ -96,6 +135,8 @@ type State struct {
 	ManuallyStopped bool `json:"ManuallyStopped,omitempty"`
 	// Health is the healthcheck's state while the container runs with one.
 	Health *health.State `json:"Health,omitempty"`
+	// Paused is set while the running container is frozen (kago pause).
+	Paused bool `json:"Paused,omitempty"`
 }
 
 // Record is everything the engine knows about one container.
@@ -106,18 +147,26 @@ type Record struct {
 	ImageID string    `json:"ImageId"` // sha256:...
 	Created time.Time `json:"Created"`
 	Command []string  `json:"Command"` // process args, for ps
+	// Entrypoint, Cmd and User are the container's config as docker keeps
+	// it (the request's over the image's), for commit.
+	Entrypoint []string `json:"Entrypoint,omitempty"`
+	Cmd        []string `json:"Cmd,omitempty"`
+	User       string   `json:"User,omitempty"`
 	// Network is the network name: bridge, host, none or a user network.
 	Network string `json:"Network"`
 	// NetworkAliases are the container's extra names on a user network.
-	NetworkAliases []string              `json:"NetworkAliases,omitempty"`
-	Ports          []network.PortMapping `json:"Ports,omitempty"` // as requested
-	Hostname       string                `json:"Hostname"`
-	MacAddress     string                `json:"MacAddress,omitempty"` // --mac-address
-	Mounts         []Mount               `json:"Mounts,omitempty"`
-	Restart        RestartPolicy         `json:"RestartPolicy"`
-	AutoRemove     bool                  `json:"AutoRemove"`
-	StopSignal     string                `json:"StopSignal,omitempty"`
-	Labels         map[string]string     `json:"Labels,omitempty"`
+	NetworkAliases []string `json:"NetworkAliases,omitempty"`
+	// MoreNetworks are the networks it joins besides Network, as eth1...
+	MoreNetworks []NetworkConfig       `json:"MoreNetworks,omitempty"`
+	Ports        []network.PortMapping `json:"Ports,omitempty"` // as requested
+	Hostname     string                `json:"Hostname"`
+	MacAddress   string                `json:"MacAddress,omitempty"` // --mac-address
+	Mounts       []Mount               `json:"Mounts,omitempty"`
+	Restart      RestartPolicy         `json:"RestartPolicy"`
+	AutoRemove   bool                  `json:"AutoRemove"`
+	StopSignal   string                `json:"StopSignal,omitempty"`
+	Labels       map[string]string     `json:"Labels,omitempty"`
+	HostConfig   HostConfig            `json:"HostConfig,omitzero"`
 	// Healthcheck is the container's healthcheck (the request's over the
 	// image's); nil for none.
 	Healthcheck *health.Config `json:"Healthcheck,omitempty"`
@@ -126,13 +175,26 @@ type Record struct {
 	// AppArmorProfile is the profile the container runs under ("" without
 	// AppArmor on the host).
 	AppArmorProfile string `json:"AppArmorProfile,omitempty"`
-	State           State  `json:"State"`
+	// Trace, when set, records what the container's processes do from
+	// its first instruction, in every run (kago run --trace).
+	Trace *Trace `json:"Trace,omitempty"`
+	State State  `json:"State"`
 	// Endpoint is the live network attachment (nil when not running).
 	Endpoint *network.Endpoint `json:"Endpoint,omitempty"`
+	// MoreEndpoints are the live attachments to MoreNetworks.
+	MoreEndpoints []network.Endpoint `json:"MoreEndpoints,omitempty"`
 	// Creating is set until the engine has made everything the record
 	// describes (rootfs, bundle). A record still creating whose creator is
 	// gone (Store.CreatorAlive) is a killed create, to be removed.
 	Creating bool `json:"Creating,omitempty"`
+}
+
+// Trace is a container's recorded trace: each run's tracer appends the
+// events of the kinds Events names (comma-separated, "" for the default
+// kinds) to File as JSON lines.
+type Trace struct {
+	File   string `json:"File"` // absolute
+	Events string `json:"Events,omitempty"`
 }
 
 // ShortID is the 12-character ID docker prints.
@@ -198,14 +260,8 @@ func (s *Store) Create(rec *Record) (done func(), err error) {
 		return nil, err
 	}
 	defer unlock()
-	all, err := s.List()
-	if err != nil {
+	if err := s.nameFree(rec.Name, rec.ID); err != nil {
 		return nil, err
-	}
-	for _, r := range all {
-		if r.Name == rec.Name {
-			return nil, fmt.Errorf("the name %q is used by container %s: remove it (kago rm %s) or choose another --name: %w", rec.Name, r.ShortID(), rec.Name, ErrNameInUse)
-		}
 	}
 	if _, err := os.Lstat(s.Dir(rec.ID)); err == nil {
 		return nil, fmt.Errorf("container %s exists already", rec.ID)
@@ -232,6 +288,43 @@ func (s *Store) Create(rec *Record) (done func(), err error) {
 		return nil, fmt.Errorf("create container %s: %w", rec.Name, err)
 	}
 	return release, nil
+}
+
+// Rename gives container id a new name, checked and claimed under the
+// store-wide lock as Create claims one, so two renames (or a rename and a
+// `run --name`) cannot both take it.
+func (s *Store) Rename(id, name string) (*Record, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	unlock, err := flock(filepath.Join(s.dir, ".lock"))
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if err := s.nameFree(name, id); err != nil {
+		return nil, err
+	}
+	return s.Update(id, func(r *Record) error {
+		r.Name = name
+		return nil
+	})
+}
+
+// nameFree fails with ErrNameInUse when a container other than id has
+// name. Callers hold the store lock, so the answer holds until they are
+// done.
+func (s *Store) nameFree(name, id string) error {
+	all, err := s.List()
+	if err != nil {
+		return err
+	}
+	for _, r := range all {
+		if r.Name == name && r.ID != id {
+			return fmt.Errorf("the name %q is used by container %s: remove it (kago rm %s) or choose another name: %w", name, r.ShortID(), name, ErrNameInUse)
+		}
+	}
+	return nil
 }
 
 // CreatorAlive tells whether the process that created the container still
@@ -279,8 +372,8 @@ func (s *Store) Update(id string, fn func(*Record) error) (*Record, error) {
 }
 
 // Delete removes the container's directory and record. The directory is
-// first renamed away under the record's lock, so an Update racing the
-// delete finds no record rather than making the directory again.
+// renamed away under the record's lock (atomicfile.RemoveDir), so an Update
+// racing the delete finds no record rather than making the directory again.
 func (s *Store) Delete(id string) error {
 	if !idPattern.MatchString(id) {
 		return fmt.Errorf("invalid container ID %q", id)
@@ -293,18 +386,8 @@ func (s *Store) Delete(id string) error {
 	if err != nil {
 		return err
 	}
-	trash, err := os.MkdirTemp(s.dir, trashPrefix)
-	if err == nil {
-		err = os.Rename(dir, filepath.Join(trash, id))
-	}
-	unlock()
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		if trash != "" {
-			os.Remove(trash)
-		}
-		return fmt.Errorf("remove container %s: %w", id, err)
-	}
-	if err := os.RemoveAll(trash); err != nil {
+	defer unlock()
+	if err := atomicfile.RemoveDir(dir, trashPrefix); err != nil {
 		return fmt.Errorf("remove container %s: %w", id, err)
 	}
 	return nil

@@ -184,3 +184,36 @@ func TestSweep(t *testing.T) {
 		t.Errorf("after Sweep: %v, want %v", left, want)
 	}
 }
+
+func TestRename(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := &Record{ID: NewID(), Name: "alpha"}, &Record{ID: NewID(), Name: "beta"}
+	for _, r := range []*Record{a, b} {
+		done, err := s.Create(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done()
+	}
+	if _, err := s.Rename(a.ID, "beta"); !errors.Is(err, ErrNameInUse) {
+		t.Errorf("rename onto a used name: %v", err)
+	}
+	if _, err := s.Rename(a.ID, "bad/name"); err == nil || !strings.Contains(err.Error(), "invalid container name") {
+		t.Errorf("rename to an invalid name: %v", err)
+	}
+	if r, err := s.Rename(a.ID, "gamma"); err != nil || r.Name != "gamma" {
+		t.Fatalf("rename: %v %v", r, err)
+	}
+	if r, err := s.Lookup("gamma"); err != nil || r.ID != a.ID {
+		t.Errorf("lookup by the new name: %v %v", r, err)
+	}
+	if _, err := s.Lookup("alpha"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the old name still finds it: %v", err)
+	}
+	if got, _ := s.Get(b.ID); got.Name != "beta" {
+		t.Errorf("the other container's name changed to %q", got.Name)
+	}
+}

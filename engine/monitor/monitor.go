@@ -42,6 +42,7 @@ import (
 
 	"github.com/kago-run/kago/engine/attach"
 	"github.com/kago-run/kago/engine/logs"
+	"github.com/kago-run/kago/internal/trim"
 	"github.com/kago-run/kago/linux/console"
 	"github.com/kago-run/kago/linux/reap"
 )
@@ -164,8 +165,8 @@ func run(ctx context.Context, o Options, started func(error)) (int, error) {
 	}()
 	ctx, stopTrimming := context.WithCancel(ctx)
 	defer stopTrimming()
-	t := newTrimmer()
-	go t.run(ctx)
+	t := trim.New()
+	go t.Run(ctx)
 	backoff := 100 * time.Millisecond
 	for n := 0; ; n++ {
 		pid, copied, err := m.start(n > 0)
@@ -179,10 +180,10 @@ func run(ctx context.Context, o Options, started func(error)) (int, error) {
 			return -1, err
 		}
 		// Starting touched far more memory than waiting will.
-		kick := time.AfterFunc(time.Second, t.kick)
+		kick := time.AfterFunc(time.Second, t.Kick)
 		stopProbes := make(chan struct{})
 		if o.HealthDelay > 0 {
-			go m.probe(stopProbes, t.kick)
+			go m.probe(stopProbes, t.Kick)
 		}
 		code := r.wait(pid)
 		close(stopProbes)

@@ -55,39 +55,3 @@ func TestReaper(t *testing.T) {
 		t.Errorf("child that exited first: code %d, want 3", code)
 	}
 }
-
-// TestPageOutMakesNoGarbage: a trim allocates nothing once its buffers
-// exist. The monitor collects garbage rarely (a collection keeps the
-// collector's metadata resident), so every trim's garbage used to stay.
-func TestPageOutMakesNoGarbage(t *testing.T) {
-	tr := newTrimmer()
-	tr.pageOut()
-	if len(tr.ranges) == 0 {
-		t.Fatal("pageOut found no read-only file mapping of the test binary")
-	}
-	if n := testing.AllocsPerRun(20, tr.pageOut); n != 0 {
-		t.Errorf("pageOut allocates %.0f times a trim, want 0", n)
-	}
-}
-
-func TestProgramRange(t *testing.T) {
-	for _, c := range []struct {
-		line       string
-		start, len uintptr
-		ok         bool
-	}{
-		{"00400000-004b9000 r-xp 00000000 fe:00 10018830                           /usr/bin/kago-monitor", 0x400000, 0xb9000, true},
-		{"7f00-7f10 r--p 00000000 fe:00 42   /tmp/a dir/with spaces", 0x7f00, 0x10, true},
-		{"005b6000-005c2000 rw-p 001b6000 fe:00 10018830   /usr/bin/kago-monitor", 0, 0, false}, // written data
-		{"7ff10002e000-7ff100102000 rw-p 00000000 00:00 0 ", 0, 0, false},                       // anonymous
-		{"7ffe13608000-7ffe13629000 rw-p 00000000 00:00 0                          [stack]", 0, 0, false},
-		{"7fff-7ff0 r--p 00000000 fe:00 42 /x", 0, 0, false}, // end before start
-		{"zz-10 r--p 00000000 fe:00 42 /x", 0, 0, false},
-		{"", 0, 0, false},
-	} {
-		start, n, ok := programRange([]byte(c.line))
-		if ok != c.ok || start != c.start || n != c.len {
-			t.Errorf("programRange(%q) = %#x %#x %v, want %#x %#x %v", c.line, start, n, ok, c.start, c.len, c.ok)
-		}
-	}
-}

@@ -16,7 +16,9 @@ package specgen
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -59,14 +61,35 @@ type Options struct {
 	PidsLimit       int64   // 0 unlimited
 	// HostNetwork keeps the host's network namespace (--network host).
 	HostNetwork bool
+	// Rlimits replace the runtime's default of the same type (--ulimit).
+	Rlimits []specs.POSIXRlimit
+	// Devices are host nodes made in the container, each with a device
+	// cgroup rule of its access (--device).
+	Devices []Device
+	// ShmSize is the size of /dev/shm in bytes (--shm-size); 0: 64 MiB.
+	ShmSize int64
+	// Sysctls are written in the container's namespaces (--sysctl).
+	Sysctls     map[string]string
 	Mounts      []specs.Mount // binds, volumes, tmpfs and the /etc files
 	Rootfs      string
 	CgroupsPath string
 }
 
-// Command returns the argv docker would run for this image and these flags.
-func Command(img ocispec.ImageConfig, o Options) ([]string, error) {
-	entry, cmd := img.Entrypoint, img.Cmd
+// Device is a host device node made in the container (--device) and the
+// access its cgroup rule allows.
+type Device struct {
+	Path         string // in the container
+	Type         string // c or b
+	Major, Minor int64
+	FileMode     os.FileMode
+	UID, GID     uint32
+	Access       string // some of r, w, m
+}
+
+// EntrypointCmd returns the container's Entrypoint and Cmd, as docker
+// keeps them in its config (commit makes an image of them).
+func EntrypointCmd(img ocispec.ImageConfig, o Options) (entry, cmd []string) {
+	entry, cmd = img.Entrypoint, img.Cmd
 	if o.Entrypoint != nil {
 		entry, cmd = nil, nil
 		if *o.Entrypoint != "" {
@@ -76,6 +99,12 @@ func Command(img ocispec.ImageConfig, o Options) ([]string, error) {
 	if len(o.Args) > 0 {
 		cmd = o.Args
 	}
+	return entry, cmd
+}
+
+// Command returns the argv docker would run for this image and these flags.
+func Command(img ocispec.ImageConfig, o Options) ([]string, error) {
+	entry, cmd := EntrypointCmd(img, o)
 	argv := append(append([]string{}, entry...), cmd...)
 	if len(argv) == 0 {
 		return nil, errors.New("no command specified: the image has no Entrypoint or Cmd; give one after the image name")
@@ -180,6 +209,28 @@ func Generate(img ocispec.ImageConfig, o Options) (*specs.Spec, error) {
 	}
 	if o.PidsLimit > 0 {
 		r.Pids = &specs.LinuxPids{Limit: &o.PidsLimit}
+	}
+	for _, rl := range o.Rlimits {
+		p.Rlimits = slices.DeleteFunc(p.Rlimits, func(x specs.POSIXRlimit) bool { return x.Type == rl.Type })
+		p.Rlimits = append(p.Rlimits, rl)
+	}
+	for _, d := range o.Devices {
+		mode, uid, gid := d.FileMode, d.UID, d.GID
+		spec.Linux.Devices = append(spec.Linux.Devices, specs.LinuxDevice{Path: d.Path, Type: d.Type, Major: d.Major, Minor: d.Minor,
+			FileMode: &mode, UID: &uid, GID: &gid})
+		major, minor := d.Major, d.Minor
+		r.Devices = append(r.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type, Major: &major, Minor: &minor, Access: d.Access})
+	}
+	if o.ShmSize > 0 {
+		for i, m := range spec.Mounts {
+			if m.Destination == "/dev/shm" {
+				opts := slices.DeleteFunc(slices.Clone(m.Options), func(o string) bool { return strings.HasPrefix(o, "size=") })
+				spec.Mounts[i].Options = append(opts, "size="+strconv.FormatInt(o.ShmSize, 10))
+			}
+		}
+	}
+	if len(o.Sysctls) > 0 {
+		spec.Linux.Sysctl = maps.Clone(o.Sysctls)
 	}
 	spec.Mounts = append(spec.Mounts, o.Mounts...)
 	spec.Linux.CgroupsPath = o.CgroupsPath

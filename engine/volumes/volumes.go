@@ -20,6 +20,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/kago-run/kago/internal/atomicfile"
 	"github.com/kago-run/kago/internal/lockfile"
 )
 
@@ -189,17 +190,7 @@ func (s *Store) Remove(name string, inUse func(name string) []string) error {
 		return fmt.Errorf("remove %s: volume is in use - %v", name, users)
 	}
 	// Renamed away first, so a half-removed volume is never listed.
-	trash, err := os.MkdirTemp(s.dir, ".tmp-rm-")
-	if err == nil {
-		err = os.Rename(filepath.Join(s.dir, name), filepath.Join(trash, name))
-	}
-	if err != nil {
-		if trash != "" {
-			os.Remove(trash)
-		}
-		return fmt.Errorf("remove volume %s: %w", name, err)
-	}
-	if err := os.RemoveAll(trash); err != nil {
+	if err := atomicfile.RemoveDir(filepath.Join(s.dir, name), ".tmp-rm-"); err != nil {
 		return fmt.Errorf("remove volume %s: %w", name, err)
 	}
 	return nil

@@ -55,3 +55,23 @@ func SyncDir(dir string) error {
 	}
 	return nil
 }
+
+// RemoveDir removes the directory dir so that it disappears whole: it is
+// first renamed into a fresh directory beside it named trashPrefix*, then
+// that is removed. A reader never meets a half-removed dir, and what a killed
+// process leaves is a trashPrefix* directory its store sweeps. A missing dir
+// is no error.
+func RemoveDir(dir, trashPrefix string) error {
+	trash, err := os.MkdirTemp(filepath.Dir(dir), trashPrefix)
+	if err != nil {
+		return fmt.Errorf("remove %s: %w", dir, err)
+	}
+	if err := os.Rename(dir, filepath.Join(trash, filepath.Base(dir))); err != nil && !os.IsNotExist(err) {
+		os.Remove(trash)
+		return fmt.Errorf("remove %s: %w", dir, err)
+	}
+	if err := os.RemoveAll(trash); err != nil {
+		return fmt.Errorf("remove %s: %w", dir, err)
+	}
+	return nil
+}

@@ -33,3 +33,24 @@ func TestWriteFileFailsInMissingDir(t *testing.T) {
 		t.Fatal("write into a missing directory succeeded")
 	}
 }
+
+func TestRemoveDirLeavesNothing(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "victim")
+	if err := os.MkdirAll(filepath.Join(dir, "a", "b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "a", "f"), []byte("x"), 0o600)
+	if err := RemoveDir(dir, ".trash-"); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(parent); len(entries) != 0 {
+		t.Errorf("left behind: %v", entries)
+	}
+	if err := RemoveDir(dir, ".trash-"); err != nil {
+		t.Errorf("removing a missing directory: %v", err)
+	}
+	if entries, _ := os.ReadDir(parent); len(entries) != 0 {
+		t.Errorf("left behind after a second remove: %v", entries)
+	}
+}

@@ -4,6 +4,7 @@
 package lockfile
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -28,4 +29,19 @@ func Exclusive(path string) (release func(), err error) {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	return func() { f.Close() }, nil
+}
+
+// Held tells whether a process holds an exclusive lock on path: how other
+// kago processes see whether a container's monitor, a network's resolver
+// or a container's tracer still runs. A missing file is not held.
+func Held(path string) bool {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err != nil {
+		return errors.Is(err, unix.EWOULDBLOCK)
+	}
+	return false
 }

@@ -38,6 +38,7 @@ func TestConformance(t *testing.T) {
 		{"CPUQuota", testCPUQuota},
 		{"InvalidBeforeWrite", testInvalidBeforeWrite},
 		{"Kill", testKill},
+		{"Explain", testExplain},
 	}
 	for _, tg := range targets(t) {
 		t.Run(tg.name, func(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"github.com/cilium/ebpf/link"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/kago-run/kago/linux/explain"
 )
 
 // v1DeviceLines turns OCI device rules into writes for the v1 devices
@@ -171,7 +173,7 @@ func bpfAccess(access string) int32 {
 // cgroups keep working), then detaches any earlier kago program from the same
 // cgroup. The new program is attached before the old one goes, so there is no
 // moment without a filter.
-func setDeviceFilter(dir string, rules []specs.LinuxDeviceCgroup) error {
+func setDeviceFilter(rec explain.Recorder, dir string, rules []specs.LinuxDeviceCgroup) error {
 	insns, err := deviceFilter(rules)
 	if err != nil {
 		return err
@@ -210,6 +212,7 @@ func setDeviceFilter(dir string, rules []specs.LinuxDeviceCgroup) error {
 	}); err != nil {
 		return fmt.Errorf("attach device filter to %s: %w", dir, err)
 	}
+	recordDeviceFilter(rec, dir, len(insns), len(rules))
 	var errs []error
 	for _, p := range old {
 		if pi, err := p.Info(); err == nil {

@@ -13,13 +13,16 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kago-run/kago/linux/explain"
 )
 
 // writeFile writes one value to a cgroup control file. Control files take one
 // write(2) per value, so the value is written in a single call without O_CREAT:
 // a missing file means the controller is absent, which must not be papered over
-// by creating a regular file.
-func writeFile(dir, name, value string) error {
+// by creating a regular file. The write is recorded on rec (nil: explain is
+// off) once the kernel took it.
+func writeFile(rec explain.Recorder, dir, name, value string) error {
 	p := filepath.Join(dir, name)
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_TRUNC, 0)
 	if err != nil {
@@ -29,6 +32,7 @@ func writeFile(dir, name, value string) error {
 	if _, err := f.WriteString(value); err != nil {
 		return fmt.Errorf("write %q to %s: %w", value, p, err)
 	}
+	recordWrite(rec, p, value)
 	return nil
 }
 
@@ -129,13 +133,13 @@ func readPids(dir string) ([]int, error) {
 
 // mkdirAll creates dir and its missing parents below mountpoint and returns
 // the directories it made, parents first, so the caller can initialise them
-// (cpuset) and later remove exactly those.
-func mkdirAll(mountpoint, dir string) ([]string, error) {
+// (cpuset) and later remove exactly those. It records them on rec.
+func mkdirAll(rec explain.Recorder, mountpoint, dir string) (made []string, err error) {
+	defer func() { recordMkdir(rec, made) }()
 	rel, err := filepath.Rel(mountpoint, dir)
 	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
 		return nil, fmt.Errorf("cgroup dir %s is not below %s", dir, mountpoint)
 	}
-	var made []string
 	cur := mountpoint
 	if rel == "." {
 		return nil, nil

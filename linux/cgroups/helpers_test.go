@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kago-run/kago/internal/testbundle"
+	"github.com/kago-run/kago/linux/explain"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -66,8 +67,15 @@ func targets(t *testing.T) []target {
 // whatever the test left inside) when the test ends, pass or fail.
 func createManager(t *testing.T, tg target, res *specs.LinuxResources) Manager {
 	t.Helper()
+	return createRecorded(t, tg, res, nil)
+}
+
+// createRecorded is createManager with the manager's steps going to rec.
+func createRecorded(t *testing.T, tg target, res *specs.LinuxResources, rec explain.Recorder) Manager {
+	t.Helper()
 	testbundle.RequireRoot(t)
 	m := tg.make(t, testCgroupPath(t))
+	SetRecorder(m, rec)
 	if v2, ok := m.(*v2Manager); ok {
 		restoreSubtreeControl(t, v2.mount)
 	}
@@ -94,7 +102,7 @@ func restoreSubtreeControl(t *testing.T, mount string) {
 		}
 		for _, c := range strings.Fields(now) {
 			if !contains(strings.Fields(before), c) {
-				if err := writeFile(mount, "cgroup.subtree_control", "-"+c); err != nil {
+				if err := writeFile(nil, mount, "cgroup.subtree_control", "-"+c); err != nil {
 					t.Errorf("restore %s/cgroup.subtree_control: %v", mount, err)
 				}
 			}

@@ -3,6 +3,7 @@ package cgroups
 import (
 	"context"
 	"fmt"
+	"os"
 	"path"
 	"strings"
 
@@ -46,6 +47,16 @@ type Manager interface {
 	// Path is the directory for a v1 controller such as "memory", or the
 	// unified (cgroup2) directory for "". Empty if there is none.
 	Path(controller string) string
+}
+
+// CloneTarget is a Manager whose cgroup a process can be born into: its
+// cgroup is one directory of a cgroup2 tree (pure cgroup v2 with the
+// cgroupfs driver). On a hybrid host the v1 controllers still need a move,
+// and systemd moves the process itself, so their managers are not.
+type CloneTarget interface {
+	Manager
+	// OpenForClone opens the cgroup directory for CLONE_INTO_CGROUP.
+	OpenForClone() (*os.File, error)
 }
 
 // FreezerState values.

@@ -64,7 +64,7 @@ func (m *v1Manager) setNetwork(r *specs.LinuxResources) error {
 		if err != nil {
 			return err
 		}
-		if err := writeFile(dir, "net_cls.classid", strconv.FormatUint(uint64(*n.ClassID), 10)); err != nil {
+		if err := writeFile(m.rec, dir, "net_cls.classid", strconv.FormatUint(uint64(*n.ClassID), 10)); err != nil {
 			return err
 		}
 	}
@@ -74,7 +74,7 @@ func (m *v1Manager) setNetwork(r *specs.LinuxResources) error {
 			return err
 		}
 		for _, p := range n.Priorities {
-			if err := writeFile(dir, "net_prio.ifpriomap", fmt.Sprintf("%s %d", p.Name, p.Priority)); err != nil {
+			if err := writeFile(m.rec, dir, "net_prio.ifpriomap", fmt.Sprintf("%s %d", p.Name, p.Priority)); err != nil {
 				return err
 			}
 		}
@@ -92,7 +92,7 @@ func (m *v1Manager) setRdma(r *specs.LinuxResources) error {
 		return err
 	}
 	for _, l := range lines {
-		if err := writeFile(dir, "rdma.max", l); err != nil {
+		if err := writeFile(m.rec, dir, "rdma.max", l); err != nil {
 			return err
 		}
 	}

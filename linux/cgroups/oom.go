@@ -30,7 +30,7 @@ func (m *v1Manager) WaitOOM(ctx context.Context) (<-chan struct{}, error) {
 		return nil, fmt.Errorf("oom events: %w", err)
 	}
 	defer oomCtl.Close() // the kernel keeps its own reference once registered
-	if err := writeFile(dir, "cgroup.event_control", fmt.Sprintf("%d %d", efd, oomCtl.Fd())); err != nil {
+	if err := writeFile(nil, dir, "cgroup.event_control", fmt.Sprintf("%d %d", efd, oomCtl.Fd())); err != nil {
 		events.Close()
 		return nil, fmt.Errorf("oom events: %w", err)
 	}

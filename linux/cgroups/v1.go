@@ -11,6 +11,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/kago-run/kago/linux/explain"
 )
 
 // freezeTimeout bounds Freeze and Thaw: a cgroup that cannot freeze within it
@@ -29,7 +31,8 @@ type v1Dir struct {
 // there too (systemd and eBPF tools look at it).
 type v1Manager struct {
 	dirs    []v1Dir
-	unified *v2Manager // nil on a pure v1 host
+	unified *v2Manager       // nil on a pure v1 host
+	rec     explain.Recorder // nil: explain off
 }
 
 func newV1(l *layout, rel string) *v1Manager {
@@ -72,17 +75,17 @@ func (m *v1Manager) Create(res *specs.LinuxResources) error {
 		return err
 	}
 	for _, d := range m.dirs {
-		if _, err := mkdirAll(d.mount, d.dir); err != nil {
+		if _, err := mkdirAll(m.rec, d.mount, d.dir); err != nil {
 			return err
 		}
 		if contains(d.controllers, "cpuset") {
-			if err := initCpuset(d.mount, d.dir); err != nil {
+			if err := initCpuset(m.rec, d.mount, d.dir); err != nil {
 				return err
 			}
 		}
 	}
 	if m.unified != nil {
-		if _, err := mkdirAll(m.unified.mount, m.unified.dir); err != nil {
+		if _, err := mkdirAll(m.rec, m.unified.mount, m.unified.dir); err != nil {
 			return err
 		}
 	}
@@ -92,7 +95,7 @@ func (m *v1Manager) Create(res *specs.LinuxResources) error {
 // initCpuset copies cpuset.cpus and cpuset.mems from the parent into each
 // level below mount that has none: a new v1 cpuset cgroup starts empty, and
 // no process can join a cpuset without CPUs.
-func initCpuset(mount, dir string) error {
+func initCpuset(rec explain.Recorder, mount, dir string) error {
 	rel, err := filepath.Rel(mount, dir)
 	if err != nil {
 		return err
@@ -112,7 +115,7 @@ func initCpuset(mount, dir string) error {
 			if err != nil {
 				return fmt.Errorf("init cpuset %s: %w", cur, err)
 			}
-			if err := writeFile(cur, f, pv); err != nil {
+			if err := writeFile(rec, cur, f, pv); err != nil {
 				return err
 			}
 		}
@@ -173,13 +176,13 @@ func (m *v1Manager) setMemory(r *specs.LinuxResources) error {
 		if limit == 0 {
 			return nil
 		}
-		return writeFile(dir, "memory.limit_in_bytes", strconv.FormatInt(limit, 10))
+		return writeFile(m.rec, dir, "memory.limit_in_bytes", strconv.FormatInt(limit, 10))
 	}
 	writeSwap := func() error {
 		if swap == 0 {
 			return nil
 		}
-		return writeFile(dir, "memory.memsw.limit_in_bytes", strconv.FormatInt(swap, 10))
+		return writeFile(m.rec, dir, "memory.memsw.limit_in_bytes", strconv.FormatInt(swap, 10))
 	}
 	order := []func() error{writeLimit, writeSwap}
 	if swapFirst {
@@ -191,17 +194,17 @@ func (m *v1Manager) setMemory(r *specs.LinuxResources) error {
 		}
 	}
 	if v := val(mem.Reservation); v != 0 {
-		if err := writeFile(dir, "memory.soft_limit_in_bytes", strconv.FormatInt(v, 10)); err != nil {
+		if err := writeFile(m.rec, dir, "memory.soft_limit_in_bytes", strconv.FormatInt(v, 10)); err != nil {
 			return err
 		}
 	}
 	if v := val(mem.KernelTCP); v != 0 {
-		if err := writeFile(dir, "memory.kmem.tcp.limit_in_bytes", strconv.FormatInt(v, 10)); err != nil {
+		if err := writeFile(m.rec, dir, "memory.kmem.tcp.limit_in_bytes", strconv.FormatInt(v, 10)); err != nil {
 			return err
 		}
 	}
 	if mem.Swappiness != nil {
-		if err := writeFile(dir, "memory.swappiness", strconv.FormatUint(*mem.Swappiness, 10)); err != nil {
+		if err := writeFile(m.rec, dir, "memory.swappiness", strconv.FormatUint(*mem.Swappiness, 10)); err != nil {
 			return err
 		}
 	}
@@ -210,7 +213,7 @@ func (m *v1Manager) setMemory(r *specs.LinuxResources) error {
 		if *mem.DisableOOMKiller {
 			v = "1"
 		}
-		if err := writeFile(dir, "memory.oom_control", v); err != nil {
+		if err := writeFile(m.rec, dir, "memory.oom_control", v); err != nil {
 			return err
 		}
 	}
@@ -247,7 +250,7 @@ func (m *v1Manager) setCPU(r *specs.LinuxResources) error {
 		return err
 	}
 	if v := uval(c.Shares); v != 0 {
-		if err := writeFile(dir, "cpu.shares", strconv.FormatUint(v, 10)); err != nil {
+		if err := writeFile(m.rec, dir, "cpu.shares", strconv.FormatUint(v, 10)); err != nil {
 			return err
 		}
 	}
@@ -258,13 +261,13 @@ func (m *v1Manager) setCPU(r *specs.LinuxResources) error {
 		if period == 0 {
 			return nil
 		}
-		return writeFile(dir, "cpu.cfs_period_us", strconv.FormatUint(period, 10))
+		return writeFile(m.rec, dir, "cpu.cfs_period_us", strconv.FormatUint(period, 10))
 	}
 	writeQuota := func() error {
 		if quota == 0 {
 			return nil
 		}
-		return writeFile(dir, "cpu.cfs_quota_us", strconv.FormatInt(quota, 10))
+		return writeFile(m.rec, dir, "cpu.cfs_quota_us", strconv.FormatInt(quota, 10))
 	}
 	if err := writePeriod(); err != nil {
 		if qerr := writeQuota(); qerr != nil {
@@ -277,22 +280,22 @@ func (m *v1Manager) setCPU(r *specs.LinuxResources) error {
 		return err
 	}
 	if c.Burst != nil {
-		if err := writeFile(dir, "cpu.cfs_burst_us", strconv.FormatUint(*c.Burst, 10)); err != nil {
+		if err := writeFile(m.rec, dir, "cpu.cfs_burst_us", strconv.FormatUint(*c.Burst, 10)); err != nil {
 			return err
 		}
 	}
 	if v := uval(c.RealtimePeriod); v != 0 {
-		if err := writeFile(dir, "cpu.rt_period_us", strconv.FormatUint(v, 10)); err != nil {
+		if err := writeFile(m.rec, dir, "cpu.rt_period_us", strconv.FormatUint(v, 10)); err != nil {
 			return err
 		}
 	}
 	if c.RealtimeRuntime != nil && *c.RealtimeRuntime != 0 {
-		if err := writeFile(dir, "cpu.rt_runtime_us", strconv.FormatInt(*c.RealtimeRuntime, 10)); err != nil {
+		if err := writeFile(m.rec, dir, "cpu.rt_runtime_us", strconv.FormatInt(*c.RealtimeRuntime, 10)); err != nil {
 			return err
 		}
 	}
 	if c.Idle != nil {
-		if err := writeFile(dir, "cpu.idle", strconv.FormatInt(*c.Idle, 10)); err != nil {
+		if err := writeFile(m.rec, dir, "cpu.idle", strconv.FormatInt(*c.Idle, 10)); err != nil {
 			return err
 		}
 	}
@@ -307,7 +310,7 @@ func (m *v1Manager) setCpuset(r *specs.LinuxResources) error {
 	if err != nil {
 		return err
 	}
-	return writeCpuset(func(name, value string) error { return writeFile(dir, name, value) }, r.CPU)
+	return writeCpuset(func(name, value string) error { return writeFile(m.rec, dir, name, value) }, r.CPU)
 }
 
 // writeCpuset is shared by v1 and v2: the files have the same names.
@@ -333,7 +336,7 @@ func (m *v1Manager) setPids(r *specs.LinuxResources) error {
 	if err != nil {
 		return err
 	}
-	return writeFile(dir, "pids.max", pidsMax(*r.Pids.Limit))
+	return writeFile(m.rec, dir, "pids.max", pidsMax(*r.Pids.Limit))
 }
 
 // pidsMax renders pids.limit: positive is a limit, 0 and -1 mean unlimited
@@ -365,7 +368,7 @@ func (m *v1Manager) setBlkio(r *specs.LinuxResources) error {
 		if !fileExists(dir, weightFile) {
 			return fmt.Errorf("linux.resources.blockIO.weight needs the CFQ or BFQ I/O scheduler (no blkio.weight or blkio.bfq.weight in %s): remove it or switch the disk to bfq", dir)
 		}
-		if err := writeFile(dir, weightFile, strconv.Itoa(int(*b.Weight))); err != nil {
+		if err := writeFile(m.rec, dir, weightFile, strconv.Itoa(int(*b.Weight))); err != nil {
 			return err
 		}
 	}
@@ -373,13 +376,13 @@ func (m *v1Manager) setBlkio(r *specs.LinuxResources) error {
 		if d.Weight == nil {
 			continue
 		}
-		if err := writeFile(dir, weightDevFile, fmt.Sprintf("%d:%d %d", d.Major, d.Minor, *d.Weight)); err != nil {
+		if err := writeFile(m.rec, dir, weightDevFile, fmt.Sprintf("%d:%d %d", d.Major, d.Minor, *d.Weight)); err != nil {
 			return err
 		}
 	}
 	for _, t := range throttles(b) {
 		for _, d := range t.devs {
-			if err := writeFile(dir, t.v1File, fmt.Sprintf("%d:%d %d", d.Major, d.Minor, d.Rate)); err != nil {
+			if err := writeFile(m.rec, dir, t.v1File, fmt.Sprintf("%d:%d %d", d.Major, d.Minor, d.Rate)); err != nil {
 				return err
 			}
 		}
@@ -395,21 +398,21 @@ func (m *v1Manager) setHugetlb(r *specs.LinuxResources) error {
 	if err != nil {
 		return err
 	}
-	return writeHugetlb(dir, r.HugepageLimits, "limit_in_bytes")
+	return writeHugetlb(m.rec, dir, r.HugepageLimits, "limit_in_bytes")
 }
 
 // writeHugetlb sets the usage limit and, where the kernel has them, the
 // reservation limit too, as the spec asks ("default to reservation limits if
 // supported").
-func writeHugetlb(dir string, limits []specs.LinuxHugepageLimit, suffix string) error {
+func writeHugetlb(rec explain.Recorder, dir string, limits []specs.LinuxHugepageLimit, suffix string) error {
 	for _, h := range limits {
 		v := strconv.FormatUint(h.Limit, 10)
-		if err := writeFile(dir, "hugetlb."+h.Pagesize+"."+suffix, v); err != nil {
+		if err := writeFile(rec, dir, "hugetlb."+h.Pagesize+"."+suffix, v); err != nil {
 			return fmt.Errorf("hugepage size %s: %w", h.Pagesize, err)
 		}
 		rsvd := "hugetlb." + h.Pagesize + ".rsvd." + suffix
 		if fileExists(dir, rsvd) {
-			if err := writeFile(dir, rsvd, v); err != nil {
+			if err := writeFile(rec, dir, rsvd, v); err != nil {
 				return err
 			}
 		}
@@ -426,13 +429,13 @@ func (m *v1Manager) setDevices(r *specs.LinuxResources) error {
 		return err
 	}
 	for _, l := range v1DeviceLines(r.Devices) {
-		err := writeFile(dir, l[0], l[1])
+		err := writeFile(m.rec, dir, l[0], l[1])
 		if err != nil && l == [2]string{"devices.deny", "a *:* rwm"} && errors.Is(err, unix.EINVAL) {
 			// The kernel refuses a whole-list change in a cgroup that has
 			// child cgroups (a container running systemd, say). If the list
 			// is already deny-by-default, revoking each allowed entry is the
 			// same thing.
-			err = denyEach(dir, err)
+			err = denyEach(m.rec, dir, err)
 		}
 		if err != nil {
 			return err
@@ -444,7 +447,7 @@ func (m *v1Manager) setDevices(r *specs.LinuxResources) error {
 // denyEach revokes every entry of devices.list, which works where "deny all"
 // is refused; it returns cause if the list allows everything, because that
 // default cannot be changed while child cgroups exist.
-func denyEach(dir string, cause error) error {
+func denyEach(rec explain.Recorder, dir string, cause error) error {
 	list, err := readFile(dir, "devices.list")
 	if err != nil {
 		return errors.Join(cause, err)
@@ -456,7 +459,7 @@ func denyEach(dir string, cause error) error {
 		if entry == "a *:* rwm" {
 			return fmt.Errorf("%w: cannot switch %s from allow-all to deny-all while it has child cgroups", cause, dir)
 		}
-		if err := writeFile(dir, "devices.deny", entry); err != nil {
+		if err := writeFile(rec, dir, "devices.deny", entry); err != nil {
 			return err
 		}
 	}
@@ -468,7 +471,7 @@ func (m *v1Manager) Join(pid int) error {
 		return fmt.Errorf("join cgroup: invalid pid %d", pid)
 	}
 	for _, d := range m.dirs {
-		if err := writeFile(d.dir, "cgroup.procs", strconv.Itoa(pid)); err != nil {
+		if err := writeFile(m.rec, d.dir, "cgroup.procs", strconv.Itoa(pid)); err != nil {
 			return fmt.Errorf("join pid %d: %w", pid, err)
 		}
 	}
@@ -498,7 +501,7 @@ func (m *v1Manager) setFrozen(frozen bool) error {
 	// Writing FROZEN again while the state is FREEZING restarts a freeze that
 	// raced with a fork, which is why runc does it too.
 	return pollUntil(freezeTimeout, "set "+dir+" to "+want, func() (bool, error) {
-		if err := writeFile(dir, "freezer.state", want); err != nil {
+		if err := writeFile(nil, dir, "freezer.state", want); err != nil {
 			return false, err
 		}
 		s, err := readFile(dir, "freezer.state")

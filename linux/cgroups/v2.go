@@ -9,12 +9,16 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/kago-run/kago/linux/explain"
 )
 
 // v2Manager drives one cgroup in a cgroup2 tree.
 type v2Manager struct {
 	mount string
 	dir   string
+	rec   explain.Recorder // nil: explain off
 }
 
 func newV2(h hierarchy, rel string) *v2Manager {
@@ -32,7 +36,7 @@ func (m *v2Manager) Create(res *specs.LinuxResources) error {
 	if err := validateResources(res); err != nil {
 		return err
 	}
-	if _, err := mkdirAll(m.mount, m.dir); err != nil {
+	if _, err := mkdirAll(m.rec, m.mount, m.dir); err != nil {
 		return err
 	}
 	if err := m.enableControllers(); err != nil {
@@ -65,7 +69,7 @@ func (m *v2Manager) enableControllers() error {
 		on := strings.Fields(enabled)
 		for _, c := range strings.Fields(avail) {
 			if !contains(on, c) {
-				_ = writeFile(cur, "cgroup.subtree_control", "+"+c) // best effort, see above
+				_ = writeFile(m.rec, cur, "cgroup.subtree_control", "+"+c) // best effort, see above
 			}
 		}
 		cur = filepath.Join(cur, part)
@@ -83,7 +87,7 @@ func (m *v2Manager) Update(res *specs.LinuxResources) error {
 // write is writeFile with a hint when the control file is missing: in cgroup2
 // that means the controller is not enabled for this cgroup.
 func (m *v2Manager) write(name, value string) error {
-	err := writeFile(m.dir, name, value)
+	err := writeFile(m.rec, m.dir, name, value)
 	if errors.Is(err, os.ErrNotExist) {
 		ctrl, _, _ := strings.Cut(name, ".")
 		return fmt.Errorf("%w: the cgroup2 %q controller is not available for %s (not in the parent's cgroup.subtree_control; on a hybrid host v2 has no controllers)", err, ctrl, m.dir)
@@ -276,7 +280,7 @@ func (m *v2Manager) setHugetlb(r *specs.LinuxResources) error {
 	if len(r.HugepageLimits) == 0 {
 		return nil
 	}
-	if err := writeHugetlb(m.dir, r.HugepageLimits, "max"); err != nil {
+	if err := writeHugetlb(m.rec, m.dir, r.HugepageLimits, "max"); err != nil {
 		return fmt.Errorf("%w (is the cgroup2 hugetlb controller enabled?)", err)
 	}
 	return nil
@@ -298,14 +302,14 @@ func (m *v2Manager) setDevices(r *specs.LinuxResources) error {
 	if len(r.Devices) == 0 {
 		return nil
 	}
-	return setDeviceFilter(m.dir, r.Devices)
+	return setDeviceFilter(m.rec, m.dir, r.Devices)
 }
 
 func (m *v2Manager) Join(pid int) error {
 	if pid <= 0 {
 		return fmt.Errorf("join cgroup: invalid pid %d", pid)
 	}
-	if err := writeFile(m.dir, "cgroup.procs", strconv.Itoa(pid)); err != nil {
+	if err := writeFile(m.rec, m.dir, "cgroup.procs", strconv.Itoa(pid)); err != nil {
 		return fmt.Errorf("join pid %d: %w", pid, err)
 	}
 	return nil
@@ -361,4 +365,17 @@ func (m *v2Manager) Kill() error {
 		return fmt.Errorf("kill cgroup (needs Linux 5.14 or later): %w", err)
 	}
 	return nil
+}
+
+// OpenForClone opens the cgroup's directory for clone3's CLONE_INTO_CGROUP
+// (Go's SysProcAttr.UseCgroupFD): a process cloned with it is born in the
+// cgroup, so nothing moves it there afterwards, and the move's cost — the
+// cgroup_threadgroup_rwsem write lock and the RCU grace period its first
+// writer waits for — is never paid. Create must have made the cgroup.
+func (m *v2Manager) OpenForClone() (*os.File, error) {
+	f, err := os.OpenFile(m.dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open cgroup %s for clone: %w", m.dir, err)
+	}
+	return f, nil
 }

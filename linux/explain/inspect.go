@@ -148,16 +148,32 @@ func Inspect(pid int, pids []int) (*Report, error) {
 		}
 		pr := Process{HostPid: p, Command: st["Name"]}
 		pr.PPid, _ = strconv.Atoi(st["PPid"])
-		for _, f := range strings.Fields(st["NSpid"]) {
-			n, _ := strconv.Atoi(f)
-			pr.NSpid = append(pr.NSpid, n)
-		}
+		pr.NSpid = nspid(st)
 		if cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p)); err == nil && len(cmd) > 0 {
 			pr.Command = strings.TrimSpace(strings.ReplaceAll(string(cmd), "\x00", " "))
 		}
 		r.Processes = append(r.Processes, pr)
 	}
 	return r, nil
+}
+
+// NSpid is process pid's pid in each nested pid namespace, the host's
+// first and its own last (NSpid in /proc/PID/status); nil if unreadable.
+func NSpid(pid int) []int {
+	st, err := readStatus(fmt.Sprintf("/proc/%d", pid))
+	if err != nil {
+		return nil
+	}
+	return nspid(st)
+}
+
+func nspid(status map[string]string) []int {
+	var out []int
+	for _, f := range strings.Fields(status["NSpid"]) {
+		n, _ := strconv.Atoi(f)
+		out = append(out, n)
+	}
+	return out
 }
 
 // readStatus parses /proc/PID/status into key -> value (tabs trimmed).

@@ -1,9 +1,11 @@
 package explain
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 )
 
@@ -18,7 +20,13 @@ type Step struct {
 	Value   string `json:"value,omitempty"` // what was written or passed
 	Why     string `json:"why"`
 	Man     string `json:"man,omitempty"` // e.g. "cgroups(7)"
+	// When is WhenStart for a step the init prepares during create and
+	// does at start, just before execve; empty for a step done as recorded.
+	When string `json:"when,omitempty"`
 }
+
+// WhenStart marks the steps done at start rather than at create.
+const WhenStart = "start"
 
 // Recorder receives steps as they are done. A nil Recorder is valid and
 // records nothing: callers pass values that are already at hand (no
@@ -101,4 +109,85 @@ func FormatStep(s Step) string {
 		line += "; see " + s.Man
 	}
 	return line
+}
+
+type ctxKey struct{}
+
+// WithRecorder returns ctx carrying rec, for the engine's layers (image
+// store, snapshots, network) that take a context but no recorder: a step is
+// recorded where the work is done without every signature on the way
+// naming explain.
+func WithRecorder(ctx context.Context, rec Recorder) context.Context {
+	if rec == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, ctxKey{}, rec)
+}
+
+// FromContext is the recorder ctx carries, or nil (explain off).
+func FromContext(ctx context.Context) Recorder {
+	rec, _ := ctx.Value(ctxKey{}).(Recorder)
+	return rec
+}
+
+// Hold passes steps on to R as they come, except those done at start
+// (When == WhenStart), which it keeps until Release: the engine attaches the
+// network between the runtime's create and start, and the account keeps the
+// order in which things are really done.
+type Hold struct {
+	R Recorder
+
+	mu   sync.Mutex
+	held []Step
+}
+
+// Record passes s on, or keeps it if it is done at start.
+func (h *Hold) Record(s Step) {
+	if s.When == WhenStart {
+		h.mu.Lock()
+		h.held = append(h.held, s)
+		h.mu.Unlock()
+		return
+	}
+	h.R.Record(s)
+}
+
+// Release passes on the steps kept, in their order.
+func (h *Hold) Release() {
+	h.mu.Lock()
+	held := h.held
+	h.held = nil
+	h.mu.Unlock()
+	for _, s := range held {
+		h.R.Record(s)
+	}
+}
+
+// ParseJSON reads an account printed with JSON set (one step a line; blank
+// lines are skipped), in order. A line that is not a step is an error
+// naming it.
+func ParseJSON(data string) ([]Step, error) {
+	var steps []Step
+	for _, line := range strings.Split(data, "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		var s Step
+		if err := json.Unmarshal([]byte(line), &s); err != nil {
+			return steps, fmt.Errorf("explain line %q is not a step: %w", line, err)
+		}
+		steps = append(steps, s)
+	}
+	return steps, nil
+}
+
+// CheckNumbered reports the first step that is not numbered in sequence
+// from 1 or lacks a why or a manual page: every printed step has both.
+func CheckNumbered(steps []Step) error {
+	for i, s := range steps {
+		if s.Step != i+1 || s.Why == "" || s.Man == "" {
+			return fmt.Errorf("step %+v: want number %d, a why and a manual page", s, i+1)
+		}
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package explain
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -67,5 +68,48 @@ func TestWriterNumbersSteps(t *testing.T) {
 	record(&l, "/b", "2")
 	if s := l.Steps(); len(s) != 2 || s[1].Step != 2 || s[1].Path != "/b" {
 		t.Errorf("log %+v", s)
+	}
+}
+
+// TestContextAndHold: a context without a recorder gives nil at no
+// allocation; Hold keeps the start steps until Release.
+func TestContextAndHold(t *testing.T) {
+	ctx := context.Background()
+	if n := testing.AllocsPerRun(1000, func() { _ = FromContext(ctx) }); n != 0 || FromContext(ctx) != nil {
+		t.Errorf("FromContext without a recorder: %v allocations", n)
+	}
+	if WithRecorder(ctx, nil) != ctx {
+		t.Error("WithRecorder(nil) made a new context")
+	}
+	var l Log
+	h := &Hold{R: &l}
+	if FromContext(WithRecorder(ctx, h)) != h {
+		t.Error("the recorder did not travel in the context")
+	}
+	h.Record(Step{Feature: "exec", Call: "execve", When: WhenStart})
+	h.Record(Step{Feature: "network", Call: "veth"})
+	if s := l.Steps(); len(s) != 1 || s[0].Feature != "network" {
+		t.Fatalf("before Release: %+v", s)
+	}
+	h.Release()
+	if s := l.Steps(); len(s) != 2 || s[1].Call != "execve" || s[1].Step != 2 {
+		t.Errorf("after Release: %+v", s)
+	}
+}
+
+func TestParseJSON(t *testing.T) {
+	var buf bytes.Buffer
+	w := &Writer{W: &buf, JSON: true}
+	record(w, "/a", "1")
+	record(w, "/b", "2")
+	steps, err := ParseJSON(buf.String() + "\n")
+	if err != nil || len(steps) != 2 || steps[1].Path != "/b" || CheckNumbered(steps) != nil {
+		t.Fatalf("%+v %v", steps, err)
+	}
+	if err := CheckNumbered([]Step{steps[1]}); err == nil {
+		t.Error("a step numbered 2 first passed CheckNumbered")
+	}
+	if s, err := ParseJSON(buf.String() + "{\"step\":3,"); err == nil || len(s) != 2 || !strings.Contains(err.Error(), "not a step") {
+		t.Errorf("a cut line: %+v %v", s, err)
 	}
 }

@@ -16,12 +16,15 @@ package nsenter
 */
 import "C"
 
-// Environment variables the constructor reads; see nsenter.c for the protocol.
+import "github.com/kago-run/kago/linux/nsenter/nsenv"
+
+// Environment variables the constructor reads (package nsenv, which the
+// runtime uses without linking this package's cgo); see nsenter.c.
 const (
-	EnvJoin    = "_KAGO_NSENTER"
-	EnvUnshare = "_KAGO_NSENTER_UNSHARE"
-	EnvPipe    = "_KAGO_NSENTER_PIPE"
-	// EnvTimens carries linux.timeOffsets (linux/timens) for a time
-	// namespace in the unshare flags.
-	EnvTimens = "_KAGO_NSENTER_TIMENS"
+	EnvJoin    = nsenv.EnvJoin
+	EnvUnshare = nsenv.EnvUnshare
+	EnvPipe    = nsenv.EnvPipe
+	EnvTimens  = nsenv.EnvTimens
 )
+
+func init() { nsenv.Constructor = true }

@@ -95,6 +95,7 @@ func (r *root) createDevice(d specs.LinuxDevice, userNS bool) error {
 	if err := unix.Fchownat(fd, "", uid, gid, unix.AT_EMPTY_PATH); err != nil {
 		return fmt.Errorf("chown device %s to %d:%d: %w", p, uid, gid, err)
 	}
+	recordDevice(r.rec, p, d, perm, uid, gid)
 	return nil
 }
 

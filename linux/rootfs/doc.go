@@ -7,7 +7,7 @@
 //
 //	Prepare(spec, rootfs, opts)  // still sees the host's mounts; cwd is the bundle
 //	Pivot(rootfs, opts)          // rootfs becomes "/" (pivot_root, or MS_MOVE+chroot)
-//	Finalize(spec)               // inside the new root
+//	Finalize(spec, rec)             // inside the new root
 //	SetupConsole("/dev/pts/N")   // optional, for a pty opened after Pivot
 //
 // Prepare first makes "/" rslave (or linux.rootfsPropagation), so nothing

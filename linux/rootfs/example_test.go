@@ -21,7 +21,7 @@ func Example() {
 		if err := rootfs.Pivot(spec.Root.Path, opts); err != nil {
 			return err
 		}
-		if err := rootfs.Finalize(spec); err != nil {
+		if err := rootfs.Finalize(spec, nil); err != nil {
 			return err
 		}
 		return unix.Exec(spec.Process.Args[0], spec.Process.Args, spec.Process.Env)

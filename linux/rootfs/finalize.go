@@ -8,14 +8,16 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/kago-run/kago/linux/explain"
 	"github.com/kago-run/kago/linux/inroot"
 	"github.com/kago-run/kago/linux/selinux"
 )
 
 // Finalize runs inside the new root after Pivot. In order: the configured
 // propagation of "/", sysctls (before read-only paths, which usually cover
-// /proc/sys), read-only paths, masked paths, then a read-only root.
-func Finalize(spec *specs.Spec) error {
+// /proc/sys), read-only paths, masked paths, then a read-only root. Each
+// mount and write is recorded on rec (nil: explain off).
+func Finalize(spec *specs.Spec, rec explain.Recorder) error {
 	if spec == nil {
 		return fmt.Errorf("rootfs: spec is nil")
 	}
@@ -27,6 +29,7 @@ func Finalize(spec *specs.Spec) error {
 		return err
 	}
 	defer r.close()
+	r.rec = rec
 	if l := spec.Linux; l != nil {
 		if p, err := rootPropagation(spec); err != nil {
 			return err
@@ -34,8 +37,9 @@ func Finalize(spec *specs.Spec) error {
 			if err := unix.Mount("", "/", "", p, ""); err != nil {
 				return fmt.Errorf("set propagation %s of /: %w", l.RootfsPropagation, err)
 			}
+			recordMount(rec, "", "/", "", p, "")
 		}
-		if err := WriteSysctls(l.Sysctl); err != nil {
+		if err := writeSysctls(rec, l.Sysctl); err != nil {
 			return err
 		}
 		for _, p := range l.ReadonlyPaths {
@@ -153,7 +157,9 @@ func SysctlPath(name string) (string, error) {
 // WriteSysctls writes each value to /proc/sys. Files are opened beneath
 // /proc/sys without following symlinks or crossing mounts, so a name can
 // only ever reach a sysctl.
-func WriteSysctls(sysctl map[string]string) error {
+func WriteSysctls(sysctl map[string]string) error { return writeSysctls(nil, sysctl) }
+
+func writeSysctls(rec explain.Recorder, sysctl map[string]string) error {
 	if len(sysctl) == 0 {
 		return nil
 	}
@@ -179,6 +185,7 @@ func WriteSysctls(sysctl map[string]string) error {
 		if err != nil {
 			return fmt.Errorf("sysctl %s=%q: write %s: %w", name, sysctl[name], p, err)
 		}
+		recordSysctl(rec, p, sysctl[name])
 	}
 	return nil
 }

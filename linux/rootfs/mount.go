@@ -23,6 +23,7 @@ func (r *root) mountAt(source string, fd int, p, fstype string, flags uintptr, d
 	if err := unix.Mount(source, procFd(fd), fstype, flags, data); err != nil {
 		return fmt.Errorf("mount %s (type %q, flags %#x, data %q) on %s: %w", source, fstype, flags, data, p, err)
 	}
+	recordMount(r.rec, source, p, fstype, flags, data)
 	return nil
 }
 
@@ -159,6 +160,7 @@ func (r *root) attachTree(tree *os.File, dest string, mo MountOptions, extra uin
 	if err := unix.MoveMount(int(tree.Fd()), "", fd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
 		return fmt.Errorf("move_mount %s onto %s: %w", tree.Name(), dest, err)
 	}
+	recordMount(r.rec, tree.Name(), dest, "", unix.MS_BIND, "")
 	return r.finishBind(dest, mo, extra)
 }
 

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/kago-run/kago/linux/explain"
 	"github.com/kago-run/kago/linux/mountinfo"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -32,6 +33,8 @@ type Options struct {
 	// container's cgroup in it. Nil means DefaultCgroupPaths(): the cgroups
 	// the calling process is in.
 	CgroupPaths map[string]string
+	// Explain, if not nil, receives each mount made and device created.
+	Explain explain.Recorder
 
 	cgroupNS bool // the spec has a cgroup namespace: mount hierarchies afresh
 }
@@ -71,6 +74,7 @@ func Prepare(spec *specs.Spec, rootfs string, opts Options) error {
 	if err := unix.Mount("", "/", "", rootProp, ""); err != nil {
 		return fmt.Errorf("make / %#x in the container's mount namespace: %w", rootProp, err)
 	}
+	recordMount(opts.Explain, "", "/", "", rootProp, "") // the host's tree, as the new namespace copied it
 	if err := makeParentPrivate(abs); err != nil {
 		return err
 	}
@@ -79,10 +83,12 @@ func Prepare(spec *specs.Spec, rootfs string, opts Options) error {
 	if err := unix.Mount(abs, abs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind rootfs %s onto itself: %w", abs, err)
 	}
+	recordMount(opts.Explain, abs, abs, "", unix.MS_BIND|unix.MS_REC, "")
 	r, err := openRoot(abs)
 	if err != nil {
 		return err
 	}
+	r.rec = opts.Explain
 	defer r.close()
 
 	var devRO *Op

@@ -1,6 +1,7 @@
 package rootfs
 
 import (
+	"github.com/kago-run/kago/linux/explain"
 	"github.com/kago-run/kago/linux/inroot"
 )
 
@@ -8,7 +9,10 @@ import (
 // in, through package inroot: openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS)
 // from an fd of it, so the kernel, not string handling, keeps "..", absolute
 // symlinks and symlinks in middle components inside the rootfs.
-type root struct{ *inroot.Root }
+type root struct {
+	*inroot.Root
+	rec explain.Recorder // each mount and device made; nil: explain off
+}
 
 // openRoot opens dir, which must already be the mount that will become "/"
 // (after Prepare's self bind mount), so later opens land on that mount.
@@ -17,7 +21,7 @@ func openRoot(dir string) (*root, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &root{r}, nil
+	return &root{Root: r}, nil
 }
 
 func (r *root) close() { r.Close() }

@@ -101,7 +101,7 @@ func TestHelperProcess(t *testing.T) {
 	if err := Pivot("rootfs", sc.Opts); err != nil {
 		fail("Pivot: %v", err)
 	}
-	if err := Finalize(sc.Spec); err != nil {
+	if err := Finalize(sc.Spec, nil); err != nil {
 		fail("Finalize: %v", err)
 	}
 	if sc.ConsoleAfterPivot {

@@ -1,3 +1,8 @@
+// The kernel tests probe x86-64 system calls (getpgrp, _sysctl, ...) by
+// number: they build for amd64 only.
+
+//go:build amd64
+
 package seccomp
 
 import (

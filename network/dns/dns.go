@@ -30,19 +30,27 @@ import (
 type Entry struct {
 	IP    netip.Addr
 	Names []string
+	// Upstreams are where this container's queries for other names go
+	// (its --dns servers, host:port); nil: the server's Upstreams.
+	Upstreams []string
 }
 
 // Table is the network's records, indexed for lookup.
 type Table struct {
 	byName map[string][]netip.Addr
 	byAddr map[netip.Addr]string
+	// upstreams are the containers' own upstreams, by their address.
+	upstreams map[netip.Addr][]string
 }
 
 // NewTable indexes entries. Names are matched without regard to case; the
 // first name of an entry is what a reverse lookup of its address answers.
 func NewTable(entries []Entry) *Table {
-	t := &Table{byName: map[string][]netip.Addr{}, byAddr: map[netip.Addr]string{}}
+	t := &Table{byName: map[string][]netip.Addr{}, byAddr: map[netip.Addr]string{}, upstreams: map[netip.Addr][]string{}}
 	for _, e := range entries {
+		if e.IP.IsValid() && len(e.Upstreams) > 0 {
+			t.upstreams[e.IP] = e.Upstreams
+		}
 		if !e.IP.IsValid() || len(e.Names) == 0 {
 			continue
 		}
@@ -68,8 +76,9 @@ const TTL = 5
 
 // Server answers queries for one network.
 type Server struct {
-	// Records returns the current records; it is called for every query.
-	Records func() *Table
+	// Records returns the records the client (a container on the
+	// network) may resolve; it is called for every query.
+	Records func(client netip.Addr) *Table
 	// Subnet is the network's subnet: queries from other sources are
 	// refused, and reverse lookups in it are answered here.
 	Subnet netip.Prefix
@@ -97,7 +106,7 @@ func (s *Server) answer(ctx context.Context, client net.Addr, network string, re
 	}
 	q := req.Question[0]
 	name := strings.ToLower(strings.TrimSuffix(q.Name, "."))
-	t := s.Records()
+	t := s.Records(addrOf(client).Unmap())
 	if q.Qclass == dns.ClassINET {
 		if addrs, ok := t.byName[name]; ok {
 			resp.SetReply(req)
@@ -134,19 +143,23 @@ func (s *Server) answer(ctx context.Context, client net.Addr, network string, re
 			return resp
 		}
 	}
-	if r := s.forward(ctx, network, req); r != nil {
+	ups := s.Upstreams
+	if own := t.upstreams[addrOf(client).Unmap()]; len(own) > 0 {
+		ups = own
+	}
+	if r := s.forward(ctx, network, req, ups); r != nil {
 		return r
 	}
 	return resp.SetRcode(req, dns.RcodeServerFailure)
 }
 
 // forward asks each upstream in turn and returns the first reply.
-func (s *Server) forward(ctx context.Context, network string, req *dns.Msg) *dns.Msg {
+func (s *Server) forward(ctx context.Context, network string, req *dns.Msg, upstreams []string) *dns.Msg {
 	c := &dns.Client{Net: network, Timeout: s.Timeout}
 	if c.Timeout == 0 {
 		c.Timeout = 2 * time.Second
 	}
-	for _, up := range s.Upstreams {
+	for _, up := range upstreams {
 		r, _, err := c.ExchangeContext(ctx, req, up)
 		if err == nil && r != nil {
 			r.Id = req.Id

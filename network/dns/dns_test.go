@@ -11,7 +11,7 @@ import (
 
 func testServer() *Server {
 	t := NewTable([]Entry{{IP: netip.MustParseAddr("10.219.250.2"), Names: []string{"web", "www"}}})
-	return &Server{Records: func() *Table { return t }, Subnet: netip.MustParsePrefix("10.219.250.0/24")}
+	return &Server{Records: func(netip.Addr) *Table { return t }, Subnet: netip.MustParsePrefix("10.219.250.0/24")}
 }
 
 var inside = &net.UDPAddr{IP: net.ParseIP("10.219.250.9"), Port: 4000}

@@ -44,22 +44,51 @@ func ValidateHostname(name string) error {
 	return nil
 }
 
-// Hosts returns /etc/hosts with the localhost lines, the container's own
-// address and names, and one line per peer (containers on the same user
-// network, so they reach each other by name). Peers are written in the given
-// order.
-func Hosts(self Entry, peers []Entry) []byte {
+// Hosts returns /etc/hosts with the localhost lines, the extra entries
+// (--add-host, after the localhost lines as docker writes them), the
+// container's own address and names, and one line per peer (containers on
+// the same user network, so they reach each other by name). Peers are
+// written in the given order.
+func Hosts(self Entry, peers []Entry, extra ...Entry) []byte {
 	var b bytes.Buffer
 	b.WriteString(header)
 	b.WriteString("127.0.0.1\tlocalhost\n")
 	b.WriteString("::1\tlocalhost ip6-localhost ip6-loopback\n")
-	for _, e := range append([]Entry{self}, peers...) {
-		if e.IP.IsValid() && len(e.Names) > 0 {
-			fmt.Fprintf(&b, "%s\t%s\n", e.IP, strings.Join(e.Names, " "))
-		}
-	}
+	writeEntries(&b, extra)
+	writeEntries(&b, append([]Entry{self}, peers...))
 	return b.Bytes()
 }
+
+// AppendHosts is a copied hosts file (the host's, for --network host)
+// with the extra entries after it.
+func AppendHosts(base []byte, extra []Entry) []byte {
+	b := bytes.NewBuffer(bytes.Clone(base))
+	if len(base) > 0 && base[len(base)-1] != '\n' {
+		b.WriteByte('\n')
+	}
+	writeEntries(b, extra)
+	return b.Bytes()
+}
+
+func writeEntries(b *bytes.Buffer, es []Entry) {
+	for _, e := range es {
+		if e.IP.IsValid() && len(e.Names) > 0 {
+			fmt.Fprintf(b, "%s\t%s\n", e.IP, strings.Join(e.Names, " "))
+		}
+	}
+}
+
+// DNS is a container's own resolver settings (--dns, --dns-search,
+// --dns-option). Each part that is set replaces the host's part of the
+// same kind, as in docker; a Search of just "." means no search domains.
+type DNS struct {
+	Servers []netip.Addr
+	Search  []string
+	Options []string
+}
+
+// IsZero tells whether no setting is given.
+func (d DNS) IsZero() bool { return len(d.Servers) == 0 && len(d.Search) == 0 && len(d.Options) == 0 }
 
 // ResolvConf derives the container's /etc/resolv.conf from the host's: every
 // line is kept except nameservers on a loopback address (127.0.0.53 of
@@ -67,20 +96,24 @@ func Hosts(self Entry, peers []Entry) []byte {
 // loopback. When no nameserver is left the search and options lines are still
 // kept, and the container resolves only through /etc/hosts.
 func ResolvConf(host []byte) []byte {
-	return resolvConf(host, netip.Addr{})
+	return Resolv(host, netip.Addr{}, DNS{})
 }
 
 // ResolvConfVia is the resolv.conf of a container whose resolver is server
 // (its user network's, which forwards to the host's): the host's search and
 // options lines, and server as the only nameserver.
 func ResolvConfVia(host []byte, server netip.Addr) []byte {
-	return resolvConf(host, server)
+	return Resolv(host, server, DNS{})
 }
 
-// resolvConf keeps the host's lines; its nameservers go when server is set.
-func resolvConf(host []byte, server netip.Addr) []byte {
-	var b bytes.Buffer
-	b.WriteString(header)
+// Resolv is the container's resolv.conf in docker's order (search,
+// nameservers, options): the host's file with the parts d sets replaced.
+// With a resolver (server valid) it is the only nameserver, and d's
+// servers are where it forwards other names, noted in a comment as
+// docker's "# ExtServers:" line.
+func Resolv(host []byte, server netip.Addr, d DNS) []byte {
+	var search, options, other []string
+	var servers []netip.Addr
 	sc := bufio.NewScanner(bytes.NewReader(host))
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	for sc.Scan() {
@@ -89,8 +122,9 @@ func resolvConf(host []byte, server netip.Addr) []byte {
 			continue
 		}
 		fields := strings.Fields(line)
-		if fields[0] == "nameserver" {
-			if len(fields) < 2 || server.IsValid() {
+		switch fields[0] {
+		case "nameserver":
+			if len(fields) < 2 {
 				continue
 			}
 			// A zone suffix (fe80::1%eth0) names a host interface: useless inside.
@@ -98,12 +132,44 @@ func resolvConf(host []byte, server netip.Addr) []byte {
 			if err != nil || addr.IsLoopback() || addr.Zone() != "" {
 				continue
 			}
+			servers = append(servers, addr)
+		case "search", "domain":
+			search = append(search, strings.Join(fields, " "))
+		case "options":
+			options = append(options, strings.Join(fields, " "))
+		default:
+			other = append(other, strings.Join(fields, " "))
 		}
-		b.WriteString(strings.Join(fields, " "))
-		b.WriteByte('\n')
+	}
+	if len(d.Search) > 0 {
+		search = nil
+		if s := strings.Join(d.Search, " "); strings.TrimSpace(s) != "." {
+			search = []string{"search " + s}
+		}
+	}
+	if len(d.Options) > 0 {
+		options = []string{"options " + strings.Join(d.Options, " ")}
+	}
+	if len(d.Servers) > 0 {
+		servers = d.Servers
+	}
+	var b bytes.Buffer
+	b.WriteString(header)
+	for _, l := range append(other, search...) {
+		b.WriteString(l + "\n")
 	}
 	if server.IsValid() {
 		fmt.Fprintf(&b, "nameserver %s\n", server)
+	} else {
+		for _, a := range servers {
+			fmt.Fprintf(&b, "nameserver %s\n", a)
+		}
+	}
+	for _, l := range options {
+		b.WriteString(l + "\n")
+	}
+	if server.IsValid() && len(d.Servers) > 0 {
+		fmt.Fprintf(&b, "# ExtServers: %v\n", d.Servers)
 	}
 	return b.Bytes()
 }

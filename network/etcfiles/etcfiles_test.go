@@ -51,6 +51,32 @@ func TestValidateHostname(t *testing.T) {
 	}
 }
 
+func TestResolvDockerOrder(t *testing.T) {
+	host := []byte("nameserver 10.0.0.2\nsearch host.lan\noptions ndots:3\nsortlist 10.0.0.0/8\n")
+	d := DNS{Servers: []netip.Addr{netip.MustParseAddr("10.9.9.9")}, Options: []string{"ndots:2", "timeout:1"}}
+	want := header + "sortlist 10.0.0.0/8\nsearch host.lan\nnameserver 10.9.9.9\noptions ndots:2 timeout:1\n"
+	if got := string(Resolv(host, netip.Addr{}, d)); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+	// Through a resolver: it is the only nameserver; --dns is noted.
+	d = DNS{Servers: d.Servers, Search: []string{"."}}
+	want = header + "sortlist 10.0.0.0/8\nnameserver 10.90.0.1\noptions ndots:3\n# ExtServers: [10.9.9.9]\n"
+	if got := string(Resolv(host, netip.MustParseAddr("10.90.0.1"), d)); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestHostsExtra(t *testing.T) {
+	self := Entry{IP: netip.MustParseAddr("10.90.0.2"), Names: []string{"web"}}
+	got := string(Hosts(self, nil, Entry{IP: netip.MustParseAddr("10.1.2.3"), Names: []string{"db"}}))
+	if !strings.Contains(got, "::1\tlocalhost ip6-localhost ip6-loopback\n10.1.2.3\tdb\n10.90.0.2\tweb\n") {
+		t.Errorf("got:\n%s", got)
+	}
+	if got := string(AppendHosts([]byte("1.1.1.1 a"), []Entry{{IP: netip.MustParseAddr("10.1.2.3"), Names: []string{"db"}}})); got != "1.1.1.1 a\n10.1.2.3\tdb\n" {
+		t.Errorf("AppendHosts: %q", got)
+	}
+}
+
 func FuzzResolvConf(f *testing.F) {
 	f.Add("nameserver 127.0.0.53\nsearch a\n")
 	f.Add("nameserver 1.1.1.1\noptions x\n#c\n")

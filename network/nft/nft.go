@@ -31,6 +31,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/google/nftables"
@@ -416,4 +417,15 @@ func (t Table) Ports() ([]Port, error) {
 		}
 	}
 	return out, nil
+}
+
+// Element is where p lives in the table and how `nft list map` prints it:
+// "ip kago tcp-any" and "8080 : 10.88.0.2 . 80" (host address first when
+// the port is published on one).
+func (t Table) Element(p Port) (set, elem string) {
+	elem = strconv.Itoa(int(p.HostPort)) + " : " + p.ContainerIP.String() + " . " + strconv.Itoa(int(p.ContainerPort))
+	if p.HostIP.IsValid() {
+		elem = p.HostIP.String() + " . " + elem
+	}
+	return "ip " + t.Name + " " + mapName(p.Protocol, p.HostIP.IsValid()), elem
 }

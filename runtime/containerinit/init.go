@@ -108,7 +108,7 @@ func initContainer(conn *syncmsg.Conn, cfg *Config) error {
 		return err
 	}
 	newMountNS := plan.New&unix.CLONE_NEWNS != 0
-	ropts := rootfs.Options{NoPivot: cfg.NoPivot, UserNS: cfg.UserNS}
+	ropts := rootfs.Options{NoPivot: cfg.NoPivot, UserNS: cfg.UserNS, Explain: recorder(steps)}
 	if ropts.Trees, err = recvMountTrees(conn, cfg.MountTrees); err != nil {
 		return err
 	}
@@ -121,7 +121,6 @@ func initContainer(conn *syncmsg.Conn, cfg *Config) error {
 	if err != nil {
 		return err
 	}
-	explainRootfs(recorder(steps), spec, cfg.Rootfs)
 	if err := conn.Send(syncmsg.TypeHooks, nil, nil); err != nil {
 		return err
 	}
@@ -154,10 +153,9 @@ func initContainer(conn *syncmsg.Conn, cfg *Config) error {
 		}
 	}
 	if newMountNS {
-		if err := rootfs.Finalize(spec); err != nil {
+		if err := rootfs.Finalize(spec, recorder(steps)); err != nil {
 			return err
 		}
-		explainFinalize(recorder(steps), spec)
 	}
 	if spec.Hostname != "" {
 		if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
@@ -225,7 +223,9 @@ func prepareReady(conn *syncmsg.Conn, proc *specs.Process, cfg *Config, steps *e
 	if err := ex.loadEarlySeccomp(conn); err != nil {
 		return nil, err
 	}
-	explainExec(recorder(steps), ex)
+	if steps != nil { // only the container's init explains; it has a spec
+		explainExec(steps, ex, cfg.Spec.Linux.Seccomp)
+	}
 	if err := sendSteps(conn, steps); err != nil {
 		return nil, err
 	}

@@ -109,18 +109,25 @@ var ErrClosed = errors.New("sync socket closed")
 // Recv receives the next message and the fd it carried, if any. An error
 // message from the other side is returned as an error.
 func (c *Conn) Recv() (*Message, *os.File, error) {
-	buf := make([]byte, maxMessage)
-	oob := make([]byte, unix.CmsgSpace(4))
-	var n, oobn int
-	var err error
-	for {
-		n, oobn, _, _, err = unix.Recvmsg(int(c.f.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
-		if err != unix.EINTR {
-			break
-		}
-	}
+	// The message's length first: MSG_PEEK|MSG_TRUNC reports a whole
+	// datagram's length without taking it, so the buffer fits the message
+	// (a maxMessage buffer for every message was most of a create's memory).
+	var one [1]byte
+	size, _, err := c.recvmsg(one[:], nil, unix.MSG_PEEK|unix.MSG_TRUNC)
 	if err != nil {
-		return nil, nil, fmt.Errorf("receive sync message: %w", err)
+		return nil, nil, err
+	}
+	if size == 0 {
+		return nil, nil, ErrClosed
+	}
+	if size > maxMessage {
+		return nil, nil, fmt.Errorf("sync message of %d bytes is larger than %d", size, maxMessage)
+	}
+	buf := make([]byte, size)
+	oob := make([]byte, unix.CmsgSpace(4))
+	n, oobn, err := c.recvmsg(buf, oob, unix.MSG_CMSG_CLOEXEC)
+	if err != nil {
+		return nil, nil, err
 	}
 	if n == 0 {
 		return nil, nil, ErrClosed
@@ -147,6 +154,19 @@ func (c *Conn) Recv() (*Message, *os.File, error) {
 		return &m, nil, errors.New(m.Error)
 	}
 	return &m, fd, nil
+}
+
+func (c *Conn) recvmsg(buf, oob []byte, flags int) (n, oobn int, err error) {
+	for {
+		n, oobn, _, _, err = unix.Recvmsg(int(c.f.Fd()), buf, oob, flags)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("receive sync message: %w", err)
+	}
+	return n, oobn, nil
 }
 
 // Expect receives a message and checks its type.

@@ -46,10 +46,12 @@ func TestMain(m *testing.M) {
 	}
 	kagoRunc = filepath.Join(buildDir, "kago-runc")
 	// Where there is no Go toolchain (the systemd VM of
-	// test/systemd-cgroup-vm.sh), the binaries come prebuilt.
+	// test/systemd-cgroup-vm.sh), the binaries come prebuilt (kago-init
+	// beside kago-runc); else both are built: kago-init is the container
+	// init kago-runc needs beside it.
 	if prebuilt := os.Getenv("KAGO_RUNC_PREBUILT"); prebuilt != "" {
 		kagoRunc = prebuilt
-	} else if out, err := exec.Command("go", "build", "-o", kagoRunc, "github.com/kago-run/kago/cmd/kago-runc").CombinedOutput(); err != nil {
+	} else if out, err := exec.Command("go", "build", "-o", buildDir+"/", "github.com/kago-run/kago/cmd/kago-runc", "github.com/kago-run/kago/cmd/kago-init").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build kago-runc: %v\n%s", err, out)
 		os.RemoveAll(buildDir)
 		os.Exit(1)

@@ -26,6 +26,7 @@ type containerd struct {
 	dir     string
 	socket  string
 	wrapper *wrapper
+	ctrBin  string // the ctr of the same release
 }
 
 // startContainerd starts containerd; cri adds the CRI plugin with a runtime
@@ -50,11 +51,18 @@ func (c *containerd) kagoRuncHandler() string {
 func startContainerdWith(t *testing.T, cri bool, handler func(*containerd) string) *containerd {
 	t.Helper()
 	requireTools(t, "containerd", "containerd", "ctr", "containerd-shim-runc-v2")
+	return launchContainerd(t, "containerd", "ctr", func(c *containerd) string { return configV2(c, cri, handler) })
+}
+
+// launchContainerd starts the containerd binary bin (ctr its ctr) with the
+// config that config writes for it, in a fresh temp dir.
+func launchContainerd(t *testing.T, bin, ctr string, config func(*containerd) string) *containerd {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "kago-ctrd-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &containerd{dir: dir, socket: filepath.Join(dir, "containerd.sock"), wrapper: newWrapper(t, dir)}
+	c := &containerd{dir: dir, socket: filepath.Join(dir, "containerd.sock"), wrapper: newWrapper(t, dir), ctrBin: ctr}
 	// Registered before the daemon's own cleanup, so it runs after it.
 	cgroupCleanup(t, ctrNamespace)
 	cgroupCleanup(t, criCgroupParent)
@@ -63,6 +71,24 @@ func startContainerdWith(t *testing.T, cri bool, handler func(*containerd) strin
 		unmountUnder(dir)
 		os.RemoveAll(dir)
 	})
+	cfgPath := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(cfgPath, []byte(config(c)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, filepath.Join(dir, "containerd.log"), c.socket, bin, "--config", cfgPath)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("containerd log:\n%s", d.tail())
+		}
+	})
+	return c
+}
+
+// configV2 is containerd 1.6/1.7's config (version 2) for c: private roots
+// and sockets, and with cri the CRI plugin whose runtime "kago" handler
+// writes.
+func configV2(c *containerd, cri bool, handler func(*containerd) string) string {
+	dir := c.dir
 	config := fmt.Sprintf(`version = 2
 root = %[1]q
 state = %[2]q
@@ -88,17 +114,7 @@ state = %[2]q
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kago]
 %[2]s`, pauseImage, handler(c), filepath.Join(dir, "cni-bin"), filepath.Join(dir, "cni-conf"))
 	}
-	cfgPath := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	d := startDaemon(t, filepath.Join(dir, "containerd.log"), c.socket, "containerd", "--config", cfgPath)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("containerd log:\n%s", d.tail())
-		}
-	})
-	return c
+	return config
 }
 
 func disabledPlugins(cri bool) string {
@@ -115,11 +131,11 @@ func (c *containerd) runcRoot() string { return filepath.Join(c.dir, "runc") }
 // ctr runs ctr against this containerd in namespace ns.
 func (c *containerd) ctr(t *testing.T, ns string, args ...string) string {
 	t.Helper()
-	return run(t, 2*time.Minute, nil, "ctr", append([]string{"--address", c.socket, "--namespace", ns}, args...)...)
+	return run(t, 2*time.Minute, nil, c.ctrBin, append([]string{"--address", c.socket, "--namespace", ns}, args...)...)
 }
 
 func (c *containerd) tryCtr(ns string, args ...string) (string, error) {
-	return tryRun(2*time.Minute, nil, "ctr", append([]string{"--address", c.socket, "--namespace", ns}, args...)...)
+	return tryRun(2*time.Minute, nil, c.ctrBin, append([]string{"--address", c.socket, "--namespace", ns}, args...)...)
 }
 
 // TestContainerd drives kago-runc through containerd's runc v2 shim with ctr.
@@ -217,7 +233,8 @@ func checkTaskVerbs(t *testing.T, c *containerd, ns, id string) {
 		t.Fatalf("after resume the task is %s, want RUNNING", st)
 	}
 
-	m := c.ctr(t, ns, "task", "metrics", "--format", "json", id)
+	// stdout only: ctr 2.2 warns on stderr that cgroup v1 is deprecated.
+	m := runStdout(t, 2*time.Minute, nil, c.ctrBin, "--address", c.socket, "--namespace", ns, "task", "metrics", "--format", "json", id)
 	var metrics struct {
 		Pids   struct{ Current uint64 }
 		CPU    struct{ Usage struct{ Total uint64 } }

@@ -31,7 +31,8 @@ func installShim(t *testing.T) string {
 	}
 	bin := filepath.Join(dir, shimBinary)
 	if _, err := os.Stat(bin); err != nil {
-		out, err := exec.Command("go", "build", "-o", bin, "github.com/kago-run/kago/cmd/"+shimBinary).CombinedOutput()
+		// Built as `make build` builds it, so the memory test measures what ships.
+		out, err := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "github.com/kago-run/kago/cmd/"+shimBinary).CombinedOutput()
 		if err != nil {
 			t.Fatalf("build %s: %v\n%s", shimBinary, err, out)
 		}
@@ -102,6 +103,67 @@ func foreignRuntimes(c *containerd) []string {
 	return out
 }
 
+// runDetached runs `ctr run -d ARGS` (container id) and removes the
+// container when the test ends.
+func runDetached(t *testing.T, c *containerd, ns, id string, args ...string) {
+	t.Helper()
+	c.ctr(t, ns, append([]string{"run", "-d"}, args...)...)
+	t.Cleanup(func() {
+		c.tryCtr(ns, "task", "kill", "-s", "SIGKILL", id)
+		time.Sleep(200 * time.Millisecond)
+		c.tryCtr(ns, "task", "rm", "-f", id)
+		c.tryCtr(ns, "containers", "rm", id)
+	})
+}
+
+// residentKiB reads a process's RSS and PSS from smaps_rollup.
+func residentKiB(pid int) (rss, pss int) {
+	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	for _, l := range strings.Split(string(data), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		n, _ := strconv.Atoi(f[1])
+		switch f[0] {
+		case "Rss:":
+			rss = n
+		case "Pss:":
+			pss = n
+		}
+	}
+	return rss, pss
+}
+
+// wakeups sums the voluntary context switches of a process's threads: how
+// often they slept and were woken.
+func wakeups(pid int) int {
+	n := 0
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	for _, task := range tasks {
+		data, _ := os.ReadFile(task)
+		for _, l := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(l, "voluntary_ctxt_switches:"); ok {
+				c, _ := strconv.Atoi(strings.TrimSpace(v))
+				n += c
+			}
+		}
+	}
+	return n
+}
+
+// memfdsOf lists the memfds a process holds open.
+func memfdsOf(pid int) []string {
+	var out []string
+	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	for _, fd := range fds {
+		if target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); strings.HasPrefix(target, "/memfd:") {
+			out = append(out, target)
+		}
+	}
+	return out
+}
+
 func ppid(t *testing.T, pid int) int {
 	t.Helper()
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -134,7 +196,16 @@ func taskPid(t *testing.T, c *containerd, ns, id string) int {
 // runtime in-process (no runc, no kago-runc, no runc shim).
 func TestShim(t *testing.T) {
 	installShim(t)
-	c := startContainerd(t, false)
+	testShim(t, startContainerd(t, false))
+}
+
+// TestShimContainerd2 is TestShim under containerd 2.x.
+func TestShimContainerd2(t *testing.T) {
+	installShim(t)
+	testShim(t, startContainerd2(t, false, nil))
+}
+
+func testShim(t *testing.T, c *containerd) {
 	const ns = shimNamespace
 	cgroupCleanup(t, ns)
 	c.ctr(t, ns, "images", "import", imageTar(t, c.dir, testImage, "sh"))
@@ -163,14 +234,14 @@ func TestShim(t *testing.T) {
 	})
 
 	t.Run("stdin", func(t *testing.T) {
-		out := run(t, 2*time.Minute, nil, "sh", "-c", fmt.Sprintf("echo piped-in | ctr --address %s --namespace %s run --rm %s %s kh11-stdin cat", c.socket, ns, rt, testImage))
+		out := run(t, 2*time.Minute, nil, "sh", "-c", fmt.Sprintf("echo piped-in | %s --address %s --namespace %s run --rm %s %s kh11-stdin cat", c.ctrBin, c.socket, ns, rt, testImage))
 		if !strings.Contains(out, "piped-in") {
 			t.Fatalf("stdin did not reach the container (or EOF did not end it): %q", out)
 		}
 	})
 
 	t.Run("tty", func(t *testing.T) {
-		out := runTTY(t, 2*time.Minute, "ctr", "--address", c.socket, "--namespace", ns, "run", "--rm", "--tty", rt, testImage, "kh11-tty", "sh", "-c", "tty; test -t 0 && echo stdin-is-a-tty; stty size")
+		out := runTTY(t, 2*time.Minute, c.ctrBin, "--address", c.socket, "--namespace", ns, "run", "--rm", "--tty", rt, testImage, "kh11-tty", "sh", "-c", "tty; test -t 0 && echo stdin-is-a-tty; stty size")
 		if !strings.Contains(out, "/dev/pts/") || !strings.Contains(out, "stdin-is-a-tty") {
 			t.Fatalf("ctr run --tty: container has no terminal:\n%s", out)
 		}
@@ -178,13 +249,7 @@ func TestShim(t *testing.T) {
 
 	t.Run("task verbs", func(t *testing.T) {
 		const id = "kh11-task"
-		c.ctr(t, ns, "run", "-d", rt, testImage, id, "sh", "-c", "trap 'exit 42' TERM; while :; do sleep 0.2; done")
-		t.Cleanup(func() {
-			c.tryCtr(ns, "task", "kill", "-s", "SIGKILL", id)
-			time.Sleep(200 * time.Millisecond)
-			c.tryCtr(ns, "task", "rm", "-f", id)
-			c.tryCtr(ns, "containers", "rm", id)
-		})
+		runDetached(t, c, ns, id, rt, testImage, id, "sh", "-c", "trap 'exit 42' TERM; while :; do sleep 0.2; done")
 		// kago's shim is the init's parent (its subreaper); no runc anywhere.
 		shims := shimPids(c)
 		if len(shims) != 1 {
@@ -201,7 +266,7 @@ func TestShim(t *testing.T) {
 		if _, err := c.tryCtr(ns, "task", "exec", "--exec-id", "e2", id, "sh", "-c", "exit 3"); err == nil || !strings.Contains(err.Error(), "exit status 3") {
 			t.Fatalf("ctr task exec of `exit 3`: err %v, want exit status 3", err)
 		}
-		out = runTTY(t, 2*time.Minute, "ctr", "--address", c.socket, "--namespace", ns, "task", "exec", "--tty", "--exec-id", "e3", id, "sh", "-c", "tty; echo exec-tty-ok")
+		out = runTTY(t, 2*time.Minute, c.ctrBin, "--address", c.socket, "--namespace", ns, "task", "exec", "--tty", "--exec-id", "e3", id, "sh", "-c", "tty; echo exec-tty-ok")
 		if !strings.Contains(out, "/dev/pts/") || !strings.Contains(out, "exec-tty-ok") {
 			t.Fatalf("ctr task exec --tty: no terminal:\n%s", out)
 		}
@@ -229,6 +294,35 @@ func TestShim(t *testing.T) {
 			t.Logf("task rm: %s", out)
 		}
 		c.ctr(t, ns, "containers", "rm", id)
+	})
+
+	t.Run("memory", func(t *testing.T) {
+		// A pod's shim lives as long as the pod: once requests stop it gives
+		// back what serving them made resident (program pages, garbage) and
+		// the sealed copy of the init binary.
+		const id = "kh11-mem"
+		runDetached(t, c, ns, id, rt, testImage, id, "sleep", "1000")
+		shims := shimPids(c)
+		if len(shims) != 1 {
+			t.Fatalf("want one kago shim, have %v", shims)
+		}
+		const maxRSS = 8 << 10 // KiB; 14.6 MiB before the shim trimmed itself
+		waitFor(t, 15*time.Second, "the idle shim to shrink and drop its copy of the init binary", func() (bool, string) {
+			rss, pss := residentKiB(shims[0])
+			memfds := memfdsOf(shims[0])
+			return rss <= maxRSS && len(memfds) == 0, fmt.Sprintf("RSS %d KiB, PSS %d KiB, memfds %v", rss, pss, memfds)
+		})
+		rss, pss := residentKiB(shims[0])
+		t.Logf("kago shim with one running container: RSS %d KiB, PSS %d KiB", rss, pss)
+		// Idle, the shim sleeps: no timer wakes it (each wake-up runs code
+		// that comes back into memory, and a poll of /proc makes garbage).
+		before := wakeups(shims[0])
+		time.Sleep(3 * time.Second)
+		n := wakeups(shims[0]) - before
+		t.Logf("idle for 3 s: %d wake-ups", n)
+		if n > 2 { // a once-a-second timer makes at least 3
+			t.Errorf("the idle shim woke up %d times in 3 s", n)
+		}
 	})
 
 	t.Run("orphans reaped", func(t *testing.T) {
@@ -264,7 +358,7 @@ func TestShim(t *testing.T) {
 
 	t.Run("oom event", func(t *testing.T) {
 		const id = "kh11-oom"
-		events := exec.Command("ctr", "--address", c.socket, "events")
+		events := exec.Command(c.ctrBin, "--address", c.socket, "events")
 		var buf bytes.Buffer
 		events.Stdout = &buf
 		if err := events.Start(); err != nil {
@@ -336,9 +430,19 @@ func TestShim(t *testing.T) {
 // process; crictl plays the kubelet.
 func TestShimCRI(t *testing.T) {
 	requireTools(t, "containerd", "containerd")
-	crictl := buildCrictl(t)
 	installShim(t)
-	c := startContainerdWith(t, true, kagoShimHandler)
+	testShimCRI(t, startContainerdWith(t, true, kagoShimHandler))
+}
+
+// TestShimCRIContainerd2 is TestShimCRI under containerd 2.x (config
+// version 3: the runtime under plugins."io.containerd.cri.v1.runtime").
+func TestShimCRIContainerd2(t *testing.T) {
+	installShim(t)
+	testShimCRI(t, startContainerd2(t, true, kagoShimHandler))
+}
+
+func testShimCRI(t *testing.T, c *containerd) {
+	crictl := buildCrictl(t)
 	base, cri := crictlFor(t, c)
 	pod := writeJSON(t, c.dir, "pod.json", map[string]any{
 		"metadata":      map[string]any{"name": "kh11-pod", "namespace": "default", "uid": "kh11-pod-uid", "attempt": 0},

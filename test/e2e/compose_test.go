@@ -191,9 +191,9 @@ func TestCompose(t *testing.T) {
 // naming the service and the key, and makes nothing.
 func TestComposeRefusesUnsupported(t *testing.T) {
 	e := newEnv(t)
-	dir := e.composeProject(map[string]string{"compose.yaml": "services:\n  s:\n    image: bb\n    devices: [/dev/null]\n"})
+	dir := e.composeProject(map[string]string{"compose.yaml": "services:\n  s:\n    image: bb\n    cgroup_parent: elsewhere\n"})
 	errs := e.fails("compose", "--project-directory", dir, "up", "-d")
-	if !strings.Contains(errs, `service "s"`) || !strings.Contains(errs, "devices") || strings.Contains(errs, "goroutine") {
+	if !strings.Contains(errs, `service "s"`) || !strings.Contains(errs, "cgroup_parent") || strings.Contains(errs, "goroutine") {
 		t.Errorf("error %q, want one line naming the service and the key", errs)
 	}
 	if ids := e.ids(); len(ids) > 0 {

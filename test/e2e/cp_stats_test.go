@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"os"
@@ -22,20 +21,7 @@ import (
 // runIn runs kago with stdin and returns stdout, stderr and the exit code.
 func (e *env) runIn(stdin []byte, args ...string) (string, string, int) {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, kagoBin, append([]string{"--root", e.root}, args...)...)
-	var out, errb bytes.Buffer
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(stdin), &out, &errb
-	code := 0
-	if err := cmd.Run(); err != nil {
-		ee, ok := err.(*exec.ExitError)
-		if !ok {
-			e.t.Fatalf("kago %v: %v", args, err)
-		}
-		code = ee.ExitCode()
-	}
-	return out.String(), errb.String(), code
+	return e.runCmd(func(c *exec.Cmd) { c.Stdin = bytes.NewReader(stdin) }, args...)
 }
 
 // tarEntry is one entry of an archive kago wrote.

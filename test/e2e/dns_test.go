@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/miekg/dns"
 )
 
 // kd9Upstream is the address of the test's stand-in for the host's
@@ -34,26 +32,7 @@ func (e *env) useOwnSubnets(resolv string) {
 // NXDOMAIN for every other name, and returns a resolv.conf naming it.
 func startUpstream(t *testing.T) string {
 	t.Helper()
-	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-		m := new(dns.Msg)
-		if len(r.Question) == 1 && strings.EqualFold(r.Question[0].Name, "ext.kd9.test.") {
-			m.SetReply(r)
-			if r.Question[0].Qtype == dns.TypeA {
-				rr, _ := dns.NewRR("ext.kd9.test. 30 IN A 10.219.200.7")
-				m.Answer = append(m.Answer, rr)
-			}
-		} else {
-			m.SetRcode(r, dns.RcodeNameError)
-		}
-		w.WriteMsg(m)
-	})
-	pc, err := net.ListenPacket("udp", kd9Upstream+":53")
-	if err != nil {
-		t.Skipf("test upstream resolver: %v", err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: h}
-	go srv.ActivateAndServe()
-	t.Cleanup(func() { srv.Shutdown(); pc.Close() })
+	serveTestDNS(t, kd9Upstream, "ext.kd9.test.", "10.219.200.7")
 	resolv := filepath.Join(t.TempDir(), "resolv.conf")
 	if err := os.WriteFile(resolv, []byte("options timeout:2\nnameserver "+kd9Upstream+"\n"), 0o644); err != nil {
 		t.Fatal(err)

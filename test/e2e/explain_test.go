@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -49,6 +50,7 @@ func TestExplainRunningContainer(t *testing.T) {
 			IP, MAC, HostVeth string
 			Ports             []json.RawMessage
 		}
+		NFT []struct{ Map, Element string } `json:"nftElements"`
 	}
 	out := e.ok("explain", "--format", "json", "x")
 	if err := json.Unmarshal([]byte(out), &v); err != nil {
@@ -145,6 +147,14 @@ func TestExplainRunningContainer(t *testing.T) {
 	// Network from the engine's records, with the published port.
 	if v.Network == nil || v.Network.IP == "" || v.Network.HostVeth == "" || len(v.Network.Ports) != 1 {
 		t.Errorf("network %+v, want an IP, a veth and one port", v.Network)
+	}
+	// Its nftables element, as the kernel lists it.
+	if len(v.NFT) != 1 || !strings.HasPrefix(v.NFT[0].Element, "16300 : ") {
+		t.Fatalf("nftElements %+v, want the element of port 16300", v.NFT)
+	}
+	list, err := exec.Command("nft", strings.Fields("list map "+v.NFT[0].Map)...).CombinedOutput()
+	if err != nil || !strings.Contains(string(list), v.NFT[0].Element) {
+		t.Errorf("nft list map %s: %s (%v); explain says element %s", v.NFT[0].Map, list, err, v.NFT[0].Element)
 	}
 
 	// The human form names the manual pages.

@@ -119,11 +119,21 @@ func newEnv(t *testing.T) *env {
 // exit code.
 func (e *env) run(args ...string) (string, string, int) {
 	e.t.Helper()
+	return e.runCmd(nil, args...)
+}
+
+// runCmd is run with the command adjusted by configure (stdin,
+// environment) before it starts.
+func (e *env) runCmd(configure func(*exec.Cmd), args ...string) (string, string, int) {
+	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, kagoBin, append([]string{"--root", e.root}, args...)...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
+	if configure != nil {
+		configure(cmd)
+	}
 	err := cmd.Run()
 	code := 0
 	if err != nil {

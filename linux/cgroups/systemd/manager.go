@@ -10,6 +10,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/kago-run/kago/linux/cgroups"
+	"github.com/kago-run/kago/linux/explain"
 )
 
 // Manager is one container's cgroup made by systemd as a transient scope.
@@ -28,6 +29,7 @@ type Manager struct {
 	// taken: Join found the scope name in use by a live unit, which Destroy
 	// must then leave alone (it is another container's).
 	taken bool
+	rec   explain.Recorder // nil: explain off
 }
 
 var _ cgroups.Manager = (*Manager)(nil)
@@ -96,7 +98,12 @@ func (m *Manager) Join(pid int) error {
 		files = f
 		// The annotations may override kago's defaults; the limits come last.
 		props := append(scopeProperties(m.unit, m.id, m.mode, pid), m.extra...)
-		return startUnit(ctx, c, m.unit.Name, append(props, rprops...))
+		props = append(props, rprops...)
+		if err := startUnit(ctx, c, m.unit.Name, props); err != nil {
+			return err
+		}
+		recordProperties(m.rec, "StartTransientUnit", m.unit.Name, props)
+		return nil
 	})
 	if errors.Is(err, ErrUnitExists) {
 		m.taken = true
@@ -153,6 +160,7 @@ func (m *Manager) Update(res *specs.LinuxResources) (err error) {
 		if err := c.SetUnitPropertiesContext(ctx, m.unit.Name, true, props...); err != nil {
 			return fmt.Errorf("set properties of systemd unit %s: %w", m.unit.Name, err)
 		}
+		recordProperties(m.rec, "SetUnitProperties", m.unit.Name, props)
 		return nil
 	})
 	if err != nil {

@@ -2,7 +2,7 @@
 
 package trace
 
-// syscallNames are the x86-64 system calls by number.
+// syscallNames are the amd64 system calls by number.
 var syscallNames = map[int]string{
 	0:   "read",
 	1:   "write",
