@@ -27,6 +27,7 @@ DEPS += qemu-system-x86 e2fsprogs
 DEPS += podman-compose bc # bench section 9 (bench/compose.sh): the compose peer
 DEPS += time # bench section 1 (bench/runtimes.py): peak RSS of create (GNU time %M)
 DEPS += git # kago build: ADD of a git repository clones with the host's git (test/e2e TestBuildAddChecksumAndGit)
+DEPS += podman hyperfine wrk # bench sections 4-6 (bench/pull.sh, httpd.sh, engine.sh, network/bench): peers, timing, load
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

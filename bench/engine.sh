@@ -1,13 +1,15 @@
 #!/bin/sh
-# bench/engine.sh — kago engine speed, against podman (crun) on the same
-# local busybox image:
-#   1. `run --rm IMAGE true` wall time (kago with bridge and with --network none,
-#      podman --network none), N runs each;
+# bench/engine.sh — kago engine speed, against podman on the same local
+# busybox image:
+#   1. `run --rm IMAGE true` wall time, median of N runs (hyperfine): kago with
+#      the bridge and with --network none, podman --network none with crun and
+#      with runc (podman's fastest settings);
 #   2. HTTP requests/s with wrk through a published port vs the same busybox
-#      httpd on host loopback;
-#   3. memory of the per-container monitor (RSS and PSS).
-# Needs root, busybox-static, wrk, and podman+crun for the comparison (skipped
-# if absent). Everything lives in a temp dir with its own bridge (kbench0,
+#      httpd on host loopback, 3 runs of each alternated;
+#   3. memory of the per-container monitor (RSS and PSS): idle, logging, after
+#      wrk, and probing its health every second.
+# Needs root, busybox-static, hyperfine, wrk, and podman, crun, runc for the
+# comparison (skipped if absent). Everything lives in a temp dir with its own bridge (kbench0,
 # 10.220.250.0/24) and nftables table (kagobench); all of it is removed on exit.
 # Usage: sudo bench/engine.sh [N]
 set -eu
@@ -15,10 +17,7 @@ N=${1:-20}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 T=$(mktemp -d /tmp/kago-bench.XXXXXX)
 K="$T/kago --root $T/root"
-# crun refuses a hybrid v1+v2 cgroup host (like this VM's): podman uses runc there.
-OCI=crun
-[ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ] || OCI=runc
-PM="podman --root $T/podman --runroot $T/podman-run --runtime $OCI"
+PM="podman --root $T/podman --runroot $T/podman-run"
 # The host caps rlimits below the ones podman asks for by default.
 PRUN="run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=4096:4096"
 HOSTPID=""
@@ -33,6 +32,8 @@ cleanup() {
 	rm -rf "$T" 2>/dev/null || { sleep 1; rm -rf "$T"; }
 }
 trap cleanup EXIT INT TERM
+W=$T
+. "$HERE/bench/lib.sh"
 
 (cd "$HERE" && go build -o "$T/" ./cmd/kago ./cmd/kago-monitor ./cmd/kago-init && go run ./internal/testbundle/mkrootfs "$T/rootfs")
 mkdir -p "$T/rootfs/www" "$T/root"
@@ -41,42 +42,55 @@ tar -C "$T/rootfs" -cf "$T/bb.tar" .
 echo '{"Network":{"BridgeName":"kbench0","Subnet":"10.220.250.0/24","TableName":"kagobench","UserSubnetPool":"10.220.128.0/17"}}' > "$T/root/config.json"
 $K import -c 'CMD ["httpd","-f","-p","80","-h","/www"]' "$T/bb.tar" bb >/dev/null
 
-timeit() { # label, command...
-	label=$1; shift
-	start=$(date +%s%N)
-	i=0
-	while [ $i -lt "$N" ]; do "$@" >/dev/null; i=$((i+1)); done
-	end=$(date +%s%N)
-	echo "$label: $(( (end-start)/N/1000000 )) ms per run ($N runs)"
+row() { # label, wrapper, command: the median of N runs
+	if m=$(hyperfine_median "$2" "$N" "$3"); then
+		printf '%-32s %8s ms\n' "$1" "$m"
+	else
+		printf '%-32s failed: %s\n' "$1" "$(tail -1 "$W/h.err")"
+	fi
 }
 
-echo "== run --rm IMAGE true"
+echo "== run --rm IMAGE true (median of $N runs)"
 $K run --rm bb true # warm the page cache
-timeit "kago  (bridge network)" $K run --rm bb true
-timeit "kago  (--network none)" $K run --rm --network none bb true
-if command -v podman >/dev/null && command -v $OCI >/dev/null; then
+row "kago  (bridge network)" "" "$K run --rm bb true"
+row "kago  (--network none)" "" "$K run --rm --network none bb true"
+if command -v podman >/dev/null; then
 	$PM import "$T/bb.tar" bb >/dev/null 2>&1
-	$PM $PRUN bb true
-	timeit "podman+$OCI (--network none)" $PM $PRUN bb true
+	for rt in crun runc; do
+		command -v $rt >/dev/null || { echo "$rt not installed: no podman+$rt"; continue; }
+		w=
+		[ $rt = crun ] && w=crun_ns
+		row "podman+$rt (--network none)" "$w" "$PM --runtime $rt $PRUN bb true"
+	done
 else
-	echo "podman/$OCI not installed: no comparison"
+	echo "podman not installed: no comparison"
 fi
 
-echo "== HTTP through a published port (wrk -t2 -c32 -d5s)"
+echo "== HTTP through a published port vs host loopback (wrk -t2 -c32 -d5s, 3 runs each, alternated)"
 $K run -d --name web -p 18481:80 bb >/dev/null
 busybox httpd -f -p 127.0.0.1:18482 -h "$T/rootfs/www" &
 HOSTPID=$!
 sleep 0.5
-printf "kago published port: "; wrk -t2 -c32 -d5s http://127.0.0.1:18481/index.html | awk '/Requests\/sec/ {print $2 " req/s"}'
-printf "host loopback:       "; wrk -t2 -c32 -d5s http://127.0.0.1:18482/index.html | awk '/Requests\/sec/ {print $2 " req/s"}'
+rps() { wrk -t2 -c32 -d5s "http://127.0.0.1:$1/index.html" | awk '/Requests\/sec/ {printf "%s ", $2}'; }
+: >"$T/pub"
+: >"$T/host"
+for _ in 1 2 3; do
+	rps 18481 >>"$T/pub"
+	rps 18482 >>"$T/host"
+done
+echo "kago published port req/s: $(cat "$T/pub")"
+echo "host loopback req/s:       $(cat "$T/host")"
+echo "  note: bench/httpd.sh measures the same on the Apache image, with CPU time per request"
 
 echo "== monitor memory (kago-monitor, one per container; target: RSS under 2 MiB)"
-# Ten idle containers besides web, and one that logs a line a second; the
-# monitors trim themselves a second after their container starts.
+# Ten idle containers besides web, one that logs a line a second and one
+# whose health is probed every second; the monitors trim themselves a
+# second after their container starts.
+$K run -d --name probed --health-cmd true --health-interval 1s bb sleep 1000 >/dev/null
 i=0
 while [ $i -lt 10 ]; do $K run -d --name idle$i bb >/dev/null; i=$((i+1)); done
 $K run -d --name chatty bb sh -c 'while :; do echo "line $(date)"; sleep 1; done' >/dev/null
-sleep 5
+sleep 10
 mem() { # container -> "VmRSS RssAnon RssFile Pss" in KiB
 	mp=$($K inspect "$1" | awk -F': ' '/"MonitorPid"/ {gsub(/,/, "", $2); print $2}')
 	awk '/^(VmRSS|RssAnon|RssFile):/ {printf "%s ", $2}' "/proc/$mp/status"
@@ -87,6 +101,8 @@ printf '%-28s %8s %8s %8s %8s\n' "monitor of" "RSS KiB" "anon" "file" "PSS KiB"
 printf '%-28s %8s %8s %8s %8s\n' "web (after wrk)" $(mem web)
 # shellcheck disable=SC2046
 printf '%-28s %8s %8s %8s %8s\n' "chatty (logs every second)" $(mem chatty)
+# shellcheck disable=SC2046
+printf '%-28s %8s %8s %8s %8s\n' "probed (health every 1 s)" $(mem probed)
 sum=0 psum=0 max=0
 i=0
 while [ $i -lt 10 ]; do
@@ -97,3 +113,4 @@ while [ $i -lt 10 ]; do
 	i=$((i+1))
 done
 printf '%-28s %8s %8s %8s %8s\n' "10 idle (mean; max $max)" $((sum / 10)) "" "" $((psum / 10))
+echo "  note: PSS shares the program pages among the monitors; a probed monitor first collects its garbage after ~150 probes, then after every probe, and the Go collector's metadata (~0.7 MiB) stays resident from that first collection on"

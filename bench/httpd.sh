@@ -2,24 +2,30 @@
 # Section 6 of bench/run.sh: the engine on the Apache demo image (the
 # engine engineer may add bench/engine.sh beside it; run.sh runs both).
 #   - `kago run --rm IMAGE true` vs `podman run --rm` of the same image
-#     (exported with `kago save`, loaded with `podman load`), both --network none
+#     (exported with `kago save`, loaded with `podman load`), both --network none,
+#     podman with crun and with runc (crun 1.8 refuses this host's hybrid
+#     cgroups: its hyperfine runs in a mount namespace without the unified
+#     mount, as bench/run.sh section 1 does, so it pays no wrapper per run)
 #   - wrk through a published port (-p 127.0.0.1::80, nftables DNAT, bridge) vs the
-#     same container on the host network (loopback, no NAT)
-#   - RSS of kago's own processes (the CLI, the per-container monitor)
+#     same image on the host network (loopback, no NAT): N_WRK runs of each
+#     path, alternated, both containers up all along; requests/s and the
+#     whole machine's CPU time per request (/proc/stat: wrk, Apache, kernel)
+#   - RSS and PSS of kago's per-container monitor while serving
 # Runs on its own engine root with its own bridge, subnet and nftables table
 # (kbench<pid>, a free 10.231.X.0/24, kagobench<pid>), removed at the end, so it never
 # touches /var/lib/kago or kago0.
-# Usage: bench/httpd.sh     Env: KAGO (bin/kago), N_RUN (20), WRK_DURATION (5s)
+# Usage: bench/httpd.sh     Env: KAGO (bin/kago), N_RUN (20), WRK_DURATION (5s), N_WRK (3)
 set -eu
 cd "$(dirname "$0")/.."
 KAGO=$(realpath "${KAGO:-bin/kago}")
 N_RUN=${N_RUN:-20}
 DUR=${WRK_DURATION:-5s}
+N_WRK=${N_WRK:-3}
 W=$(mktemp -d /tmp/kago-bench-engine.XXXXXX)
 R=$W/root
 BR=kbench$$
 TABLE=kagobench$$
-P="podman --root $W/podman --runroot $W/podman-run --storage-driver overlay --cgroup-manager cgroupfs --events-backend file --runtime runc"
+P="podman --root $W/podman --runroot $W/podman-run --storage-driver overlay --cgroup-manager cgroupfs --events-backend file"
 # This host lacks CAP_SYS_RESOURCE and podman lowers RLIMIT_NPROC to 32768,
 # so podman's default ulimits would be refused by the OCI runtime.
 nofile=$(awk '/^Max open files/ {print $5}' /proc/self/limits)
@@ -58,39 +64,38 @@ tar=$(demo/build-httpd-image.sh)
 k import --change 'CMD ["httpd-foreground"]' --change 'EXPOSE 80' "$tar" httpd:2.4 >/dev/null
 IMAGE=httpd:2.4
 
-# hyperfine_median CMD prints the median ms of CMD; hyperfine errors stay in $W/h.err.
-hyperfine_median() {
-	hyperfine -N -w 2 -r "$N_RUN" --export-json "$W/h.json" "$@" >/dev/null 2>"$W/h.err" || return 1
-	python3 -c "import json,sys; print('%.2f' % (json.load(open(sys.argv[1]))['results'][0]['median']*1000))" "$W/h.json"
-}
+. bench/lib.sh
 
 echo "run --rm IMAGE true ($N_RUN runs, median)"
 k save -o "$W/img.tar" "$IMAGE"
+# label|wrapper|command, one a line; the first is the kago/x reference.
+: >"$W/engines"
+add() { printf '%s|%s|%s\n' "$1" "$2" "$3" >>"$W/engines"; }
+add kago "" "$KAGO --root $R run --rm --network none $IMAGE true"
 if command -v podman >/dev/null && $P load -q -i "$W/img.tar" >/dev/null 2>&1; then
-	set -- "$KAGO --root $R run --rm --network none $IMAGE true" \
-		"$P run --rm --network none $PODMAN_ULIMITS $IMAGE true"
-	labels="kago podman+runc"
+	for rt in crun runc; do
+		command -v $rt >/dev/null || { note "$rt missing: no podman+$rt"; continue; }
+		w=
+		[ $rt = crun ] && w=crun_ns
+		add "podman+$rt" "$w" "$P --runtime $rt run --rm --network none $PODMAN_ULIMITS $IMAGE true"
+	done
 else
 	note "podman missing or cannot load the image: kago only"
-	set -- "$KAGO --root $R run --rm --network none $IMAGE true"
-	labels=kago
 fi
-set -- "$@" "$KAGO --root $R run --rm $IMAGE true"
-labels="$labels kago(bridge)"
+add "kago(bridge)" "" "$KAGO --root $R run --rm $IMAGE true"
 printf '  %-16s %10s %10s\n' engine "median ms" "kago/x"
 k0=
-for l in $labels; do
+while IFS='|' read -r l w c; do
 	# One hyperfine per command, so one failing engine does not hide the others.
-	if m=$(hyperfine_median "$1"); then
+	if m=$(hyperfine_median "$w" "$N_RUN" "$c" </dev/null); then
 		k0=${k0:-$m}
 		awk -v l="$l" -v m="$m" -v k="$k0" 'BEGIN {r = (k + 0 > 0 && l !~ /^kago/) ? sprintf("%.2f", k / m) : "-"; printf "  %-16s %10.1f %10s\n", l, m, r}'
 	else
 		# Show the engine's own error, not hyperfine's.
-		printf '  %-16s %10s   (%s)\n' "$l" failed "$($1 2>&1 >/dev/null | tail -1 | cut -c1-100)"
+		printf '  %-16s %10s   (%s)\n' "$l" failed "$($w sh -c "$c" 2>&1 >/dev/null </dev/null | tail -1 | cut -c1-100)"
 		k0=${k0:-failed}
 	fi
-	shift
-done
+done <"$W/engines"
 note "kago/x: kago --network none over x (below 1: kago faster); kago(bridge) adds veth + IPAM + nftables attach/detach"
 /usr/bin/time -f '%M' -o "$W/cli.rss" "$KAGO" --root "$R" run --rm --network none "$IMAGE" true >/dev/null 2>&1 || true
 echo "  max RSS of the kago CLI for one run --rm: $(cat "$W/cli.rss" 2>/dev/null || echo '?') KiB"
@@ -123,39 +128,52 @@ kago_rss() {
 	echo "$t $p $n"
 }
 
-# wrk_on PORT prints "req/s p50-latency" for DUR of wrk -t2 -c32, sampling
-# kago's RSS meanwhile into $W/rss.
+# busy_ticks prints the machine's non-idle CPU time so far, in clock ticks
+# (/proc/stat: user nice system irq softirq steal).
+busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
+
+# wrk_on PORT prints "req/s p50-latency cpu-us-per-request" for DUR of wrk
+# -t2 -c32, sampling kago's monitor memory meanwhile into $W/rss.
 wrk_on() {
-	: >"$W/rss"
 	(while :; do kago_rss >>"$W/rss"; sleep 0.5; done) &
 	sampler=$!
+	b0=$(busy_ticks)
 	wrk -t2 -c32 -d"$DUR" --latency "http://127.0.0.1:$1/" >"$W/wrk.txt" 2>&1 || true
+	b1=$(busy_ticks)
 	kill "$sampler" 2>/dev/null || true
 	wait "$sampler" 2>/dev/null || true
-	awk '/Requests\/sec/ {r=$2} /^ +50%/ {l=$2} END {printf "%s %s\n", r, l}' "$W/wrk.txt"
+	awk -v b="$((b1 - b0))" -v hz="$(getconf CLK_TCK)" '
+		/requests in/ {n=$1} /Requests\/sec/ {r=$2} /^ +50%/ {l=$2}
+		END {printf "%s %s %.1f\n", r, l, (n > 0 ? b / hz * 1e6 / n : 0)}' "$W/wrk.txt"
 }
 
-echo "HTTP through the published port vs host network (wrk -t2 -c32 -d$DUR, same Apache container)"
+echo "HTTP through the published port vs host network (wrk -t2 -c32 -d$DUR, $N_WRK runs each, alternated; medians)"
 command -v wrk >/dev/null || { note "wrk missing: apt-get install -y wrk"; exit 0; }
 # Host ports are chosen free (kago picks the published one) so that other
-# people's tests on fixed ports cannot catch this traffic.
+# people's tests on fixed ports cannot catch this traffic. Both containers
+# stay up, so the runs of the two paths can alternate.
 k run -d --name bweb -p 127.0.0.1::80 "$IMAGE" >/dev/null
 PORT=$(k port bweb | awk -F: '/^80\/tcp/ {print $NF; exit}')
-wait_http "$PORT" bweb
-# shellcheck disable=SC2046 # two words: req/s and latency
-set -- $(wrk_on "$PORT")
-pub_rps=${1:-0} pub_lat=${2:-?}
-pub_rss=$(awk 'BEGIN {m=0} $1>m {m=$1; p=$2; n=$3} END {printf "%d KiB RSS, %d KiB PSS in %d processes", m, p, n}' "$W/rss")
-k rm -f bweb >/dev/null
 HOSTPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 k run -d --name bhost --network host "$IMAGE" sh -c "sed -i 's/^Listen .*/Listen 127.0.0.1:$HOSTPORT/' /etc/apache2/ports.conf && exec httpd-foreground" >/dev/null
+wait_http "$PORT" bweb
 wait_http "$HOSTPORT" bhost
-# shellcheck disable=SC2046
-set -- $(wrk_on "$HOSTPORT")
-host_rps=${1:-0} host_lat=${2:-?}
-k rm -f bhost >/dev/null
-printf '  %-38s %12s %12s\n' path "req/s" "p50 latency"
-printf '  %-38s %12s %12s\n' "-p 127.0.0.1::80 (DNAT, veth, bridge)" "$pub_rps" "$pub_lat"
-printf '  %-38s %12s %12s\n' "--network host (loopback)" "$host_rps" "$host_lat"
-awk -v a="$pub_rps" -v b="$host_rps" 'BEGIN {if (b > 0) printf "  published/loopback throughput: %.2f\n", a/b}'
-echo "  kago monitor RSS while serving (max): $pub_rss"
+: >"$W/rss"
+: >"$W/pub"
+: >"$W/host"
+i=0
+while [ $i -lt "$N_WRK" ]; do
+	wrk_on "$PORT" >>"$W/pub"
+	wrk_on "$HOSTPORT" >>"$W/host"
+	i=$((i + 1))
+done
+k rm -f bweb bhost >/dev/null
+# med FILE COLUMN prints the median of a column.
+med() { awk -v c="$2" '{print $c}' "$1" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+printf '  %-38s %10s %12s %14s %s\n' path "req/s" "p50 latency" "CPU us/req" "(each run: req/s)"
+printf '  %-38s %10s %12s %14s %s\n' "-p 127.0.0.1::80 (DNAT, veth, bridge)" "$(med "$W/pub" 1)" "$(awk 'NR==1 {print $2}' "$W/pub")" "$(med "$W/pub" 3)" "($(awk '{printf "%s ", $1}' "$W/pub"))"
+printf '  %-38s %10s %12s %14s %s\n' "--network host (loopback)" "$(med "$W/host" 1)" "$(awk 'NR==1 {print $2}' "$W/host")" "$(med "$W/host" 3)" "($(awk '{printf "%s ", $1}' "$W/host"))"
+awk -v a="$(med "$W/pub" 1)" -v b="$(med "$W/host" 1)" -v c="$(med "$W/pub" 3)" -v d="$(med "$W/host" 3)" 'BEGIN {if (b > 0 && d > 0) printf "  published/loopback: throughput %.2f, CPU per request %.2f\n", a/b, c/d}'
+note "CPU us/req: the whole machine's busy CPU time during the run (wrk, Apache, kernel, and anything else running) over the requests served; p50 latency of the first run"
+pub_rss=$(awk 'BEGIN {m=0} $1>m {m=$1; p=$2; n=$3} END {printf "%d KiB RSS, %d KiB PSS in %d processes", m, p, n}' "$W/rss")
+echo "  kago monitor memory while serving (max; both containers' monitors): $pub_rss"

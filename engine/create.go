@@ -159,9 +159,12 @@ func (e *Engine) Create(ctx context.Context, r CreateRequest) (*containers.Recor
 		}
 		return nil, err
 	}
-	// As in docker, a container's rootfs is mounted only while it runs.
-	if err := e.Images.Snapshots().Unmount(ctx, id); err != nil {
-		e.Log.Warn("unmount rootfs", "id", id, "error", err)
+	// As in docker, a container's rootfs is mounted only while it runs;
+	// `run` starts it next, so it keeps the mount start would make again.
+	if !r.StartNext {
+		if err := e.Images.Snapshots().Unmount(ctx, id); err != nil {
+			e.Log.Warn("unmount rootfs", "id", id, "error", err)
+		}
 	}
 	return e.containers.Update(id, func(r *containers.Record) error {
 		r.Creating = false

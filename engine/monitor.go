@@ -241,7 +241,7 @@ func (e *Engine) FinishRun(ctx context.Context, id string, code int) (bool, erro
 	}
 	if !shouldRestart(rec, code) {
 		if rec.AutoRemove && rec.State.Status != containers.StatusRemoving {
-			return false, e.removeFiles(ctx, rec, true)
+			return false, e.removeTornDown(ctx, rec, true)
 		}
 		return false, nil
 	}
@@ -274,8 +274,9 @@ func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, io 
 	if rec.Creating {
 		return nil, fmt.Errorf("container %s is still being created", rec.Name)
 	}
-	// Leftovers of a monitor that was killed, or of a reboot.
-	e.teardown(ctx, id)
+	// Leftovers of a monitor that was killed, or of a reboot. A rootfs
+	// still mounted is used as it is (Mount does nothing then).
+	e.teardownRun(ctx, id)
 	if _, err := os.Stat(filepath.Join(e.containers.Dir(id), "config.json")); err != nil {
 		return nil, incomplete(rec)
 	}

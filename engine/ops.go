@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -124,17 +125,31 @@ func (e *Engine) Running(id string) bool {
 // stopped container's root (start mounts it again). It is idempotent, and
 // needs nothing but the ID, so it serves half-made containers too.
 func (e *Engine) teardown(ctx context.Context, id string) {
-	if err := e.Net.Detach(ctx, id); err != nil {
-		e.Log.Warn("detach network", "id", id, "error", err)
+	e.teardownRun(ctx, id)
+	if err := e.Images.Snapshots().Unmount(ctx, id); err != nil && !isNotFound(err) {
+		e.Log.Warn("unmount rootfs", "id", id, "error", err)
 	}
+}
+
+// teardownRun is teardown without the unmount: what start clears before
+// it runs the container again, keeping a rootfs mount it can use as it is
+// (left by `run`'s create, or by a monitor that was killed).
+//
+// The network detach and the runtime delete share nothing (the netns goes
+// with the container's last process either way): they run side by side.
+func (e *Engine) teardownRun(ctx context.Context, id string) {
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := e.Net.Detach(ctx, id); err != nil {
+			e.Log.Warn("detach network", "id", id, "error", err)
+		}
+	})
 	if c, err := e.runtime.Load(id); err == nil {
 		if err := c.Delete(ctx, true); err != nil {
 			e.Log.Warn("delete runtime container", "id", id, "error", err)
 		}
 	}
-	if err := e.Images.Snapshots().Unmount(ctx, id); err != nil && !isNotFound(err) {
-		e.Log.Warn("unmount rootfs", "id", id, "error", err)
-	}
+	wg.Wait()
 }
 
 // removeFiles deletes a stopped container for good: kernel state, rootfs
@@ -142,6 +157,13 @@ func (e *Engine) teardown(ctx context.Context, id string) {
 // may be missing (a create that failed or was killed half-way).
 func (e *Engine) removeFiles(ctx context.Context, rec *containers.Record, volumes bool) error {
 	e.teardown(ctx, rec.ID)
+	return e.removeTornDown(ctx, rec, volumes)
+}
+
+// removeTornDown is removeFiles for a container whose run was just torn
+// down (FinishRun of a --rm container): a second teardown would only
+// repeat the network detach and the runtime and mount look-ups.
+func (e *Engine) removeTornDown(ctx context.Context, rec *containers.Record, volumes bool) error {
 	if err := e.Images.Snapshots().Release(ctx, rec.ID); err != nil && !isNotFound(err) {
 		return fmt.Errorf("release rootfs of %s: %w", rec.Name, err)
 	}
@@ -219,7 +241,9 @@ func (e *Engine) stop(ctx context.Context, rec *containers.Record, sig unix.Sign
 			return err
 		}
 		if !e.waitExit(ctx, rec.ID, timeout) {
-			if err := c.Kill(unix.SIGKILL, true); err != nil {
+			// The container may exit meanwhile and its monitor tear its
+			// cgroup down under the kill: that is no failure.
+			if err := c.Kill(unix.SIGKILL, true); err != nil && e.Running(rec.ID) {
 				return err
 			}
 			// Without a monitor, init's new parent reaps it a moment later.

@@ -96,6 +96,11 @@ type CreateRequest struct {
 	Trace *containers.Trace
 	// PullProgress receives pull progress when the image must be pulled.
 	PullProgress *os.File
+	// StartNext says the caller starts the container right after Create
+	// (`run`): its rootfs stays mounted for the start instead of being
+	// unmounted and mounted again. A caller that then fails to start it
+	// removes it (or `rm` unmounts it).
+	StartNext bool
 }
 
 // NetworkMode is the network a container joins: the default bridge, the

@@ -184,10 +184,12 @@ func (m *Manager) locked(ctx context.Context, write bool, fn func(s *state) erro
 	}
 	defer l.Release()
 	s := state{Networks: map[string]NetworkInfo{}, Endpoints: map[string]Endpoint{}}
-	if _, err := statefile.Read(m.networksPath(), &s.Networks); err != nil {
+	nets, err := statefile.ReadStored(m.networksPath(), &s.Networks)
+	if err != nil {
 		return err
 	}
-	if _, err := statefile.Read(m.endpointsPath(), &s.Endpoints); err != nil {
+	eps, err := statefile.ReadStored(m.endpointsPath(), &s.Endpoints)
+	if err != nil {
 		return err
 	}
 	if s.Networks == nil {
@@ -210,8 +212,8 @@ func (m *Manager) locked(ctx context.Context, write bool, fn func(s *state) erro
 	if !write {
 		return nil
 	}
-	if err := statefile.Write(m.networksPath(), s.Networks); err != nil {
+	if err := nets.Save(m.networksPath(), s.Networks); err != nil {
 		return err
 	}
-	return statefile.Write(m.endpointsPath(), s.Endpoints)
+	return eps.Save(m.endpointsPath(), s.Endpoints)
 }

@@ -303,6 +303,7 @@ func newRunCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			r.StartNext = true
 			rec, err := e.Create(ctx, r)
 			if err != nil {
 				return err

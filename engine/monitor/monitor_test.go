@@ -40,11 +40,11 @@ func TestReaper(t *testing.T) {
 	}
 	defer devnull.Close()
 	fds := []uintptr{devnull.Fd(), devnull.Fd(), devnull.Fd()}
-	early, err := r.start("/bin/sh", []string{"sh", "-c", "exit 3"}, fds)
+	early, err := r.start("/bin/sh", []string{"sh", "-c", "exit 3"}, nil, fds)
 	if err != nil {
 		t.Fatal(err)
 	}
-	late, err := r.start("/bin/sh", []string{"sh", "-c", "sleep 0.2; kill -9 $$"}, fds)
+	late, err := r.start("/bin/sh", []string{"sh", "-c", "sleep 0.2; kill -9 $$"}, nil, fds)
 	if err != nil {
 		t.Fatal(err)
 	}

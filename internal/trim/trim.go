@@ -6,14 +6,10 @@
 package trim
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"os"
 	"runtime"
 	"runtime/debug"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -29,6 +25,7 @@ import (
 type Trimmer struct {
 	kicks chan bool // true: after a garbage collection
 	last  time.Time
+	pager pager
 }
 
 // minTrimInterval bounds how often a Trimmer trims after collections;
@@ -81,7 +78,7 @@ func (t *Trimmer) Run(ctx context.Context) {
 				// its own metadata resident than it frees.
 				debug.FreeOSMemory()
 			}
-			PageOut()
+			t.pager.pageOut()
 			t.last = time.Now()
 		}
 		if !armed {
@@ -105,51 +102,139 @@ func (t *Trimmer) armAfterGC() {
 // mapping unmaps the pages from this process only, even those other
 // processes of the same binary map too (MADV_PAGEOUT would skip those);
 // the page cache keeps them, so what is needed again comes back with a
-// minor fault.
+// minor fault. A Trimmer's trims make no garbage (see pager); PageOut
+// allocates its buffers each time.
 func PageOut() {
-	maps, err := os.ReadFile("/proc/self/maps")
-	if err != nil {
-		return
+	var p pager
+	p.pageOut()
+	if p.open {
+		syscall.Close(p.fd)
 	}
+}
+
+// pager is PageOut's state, kept by a Trimmer from trim to trim so that a
+// trim makes no garbage: it reads /proc/self/maps through a kept
+// descriptor into a kept buffer and parses it in place. A trim that
+// allocated (some 12 KiB: the file, a scanner, every line's fields) grew
+// the heap of a process that never collects (kago-monitor), and collecting
+// brings the collector's own metadata in for good.
+type pager struct {
+	fd           int
+	open         bool
+	maps         []byte
+	ranges, text [][2]uintptr
+}
+
+func (p *pager) pageOut() {
+	if !p.open {
+		fd, err := syscall.Open("/proc/self/maps", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			return
+		}
+		p.fd, p.open = fd, true
+		if p.maps == nil {
+			p.maps = make([]byte, 0, 16<<10)
+		}
+	}
+	buf := p.maps[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // a bigger map: grow once, keep it
+		}
+		// From offset 0 each time: opening the file again would allocate
+		// its name.
+		n, err := syscall.Pread(p.fd, buf[len(buf):cap(buf)], int64(len(buf)))
+		if n <= 0 || err != nil {
+			break
+		}
+		buf = buf[:len(buf)+n]
+	}
+	p.maps = buf
 	// Read every range first, then drop them in one go: code that runs
 	// between or after the drops brings pages straight back (a fault maps
 	// the 64 KiB around it, or more, see below).
-	var ranges, text [][2]uintptr
-	sc := bufio.NewScanner(bytes.NewReader(maps))
-	for sc.Scan() {
-		// start-end perms offset dev inode path
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 6 || fields[4] == "0" || !strings.HasPrefix(fields[5], "/") {
-			continue // anonymous memory: the heap and stacks stay
-		}
-		if strings.Contains(fields[1], "w") {
-			continue // written data: dropping it would lose the writes
-		}
-		lo, hi, ok := strings.Cut(fields[0], "-")
-		if !ok {
-			continue
-		}
-		start, err1 := strconv.ParseUint(lo, 16, 64)
-		end, err2 := strconv.ParseUint(hi, 16, 64)
-		if err1 != nil || err2 != nil || end <= start {
-			continue
-		}
-		r := [2]uintptr{uintptr(start), uintptr(end - start)}
-		if strings.Contains(fields[1], "x") {
-			text = append(text, r)
+	ranges, text := p.ranges[:0], p.text[:0]
+	for len(buf) > 0 {
+		line := buf
+		if i := bytes.IndexByte(buf, '\n'); i >= 0 {
+			line, buf = buf[:i], buf[i+1:]
 		} else {
-			ranges = append(ranges, r)
+			buf = nil
+		}
+		start, size, exec, ok := programRange(line)
+		switch {
+		case !ok:
+		case exec:
+			text = append(text, [2]uintptr{start, size})
+		default:
+			ranges = append(ranges, [2]uintptr{start, size})
 		}
 	}
+	p.ranges, p.text = ranges, text
 	// Program text last: since Linux 6.18 a fault maps the whole large
 	// folio of the page cache around it (up to a MiB or more of a binary
 	// read ahead at exec), so code that runs between the drops would bring
 	// back much more than itself.
-	ranges = append(ranges, text...)
-	for _, r := range ranges {
-		// A raw syscall: the range is not Go memory, so no unsafe slice;
-		// package syscall's, the fewest frames (and folios) to return
-		// through after the last drop.
-		syscall.RawSyscall(syscall.SYS_MADVISE, r[0], r[1], syscall.MADV_DONTNEED)
+	for _, rs := range [2][][2]uintptr{ranges, text} {
+		for _, r := range rs {
+			// A raw syscall: the range is not Go memory, so no unsafe
+			// slice; package syscall's, the fewest frames (and folios) to
+			// return through after the last drop.
+			syscall.RawSyscall(syscall.SYS_MADVISE, r[0], r[1], syscall.MADV_DONTNEED)
+		}
 	}
+}
+
+// programRange parses one line of /proc/self/maps ("start-end perms offset
+// dev inode path") and returns the range when it maps a file read-only,
+// and whether it is program text: anonymous memory (the heap and stacks)
+// and written data stay.
+func programRange(line []byte) (start, size uintptr, exec, ok bool) {
+	var f [6][]byte
+	n := 0
+	for n < len(f) {
+		line = bytes.TrimLeft(line, " ")
+		if len(line) == 0 {
+			break
+		}
+		end := bytes.IndexByte(line, ' ')
+		if end < 0 || n == len(f)-1 {
+			end = len(line) // the path, which may hold spaces
+		}
+		f[n], line = line[:end], line[end:]
+		n++
+	}
+	if n < 6 || string(f[4]) == "0" || f[5][0] != '/' || bytes.IndexByte(f[1], 'w') >= 0 {
+		return 0, 0, false, false
+	}
+	lo, hi, found := bytes.Cut(f[0], []byte{'-'})
+	if !found {
+		return 0, 0, false, false
+	}
+	a, ok1 := parseHex(lo)
+	b, ok2 := parseHex(hi)
+	if !ok1 || !ok2 || b <= a {
+		return 0, 0, false, false
+	}
+	return a, b - a, bytes.IndexByte(f[1], 'x') >= 0, true
+}
+
+// parseHex is strconv.ParseUint(s, 16, 64) on bytes, without the string.
+func parseHex(s []byte) (uintptr, bool) {
+	if len(s) == 0 || len(s) > 16 {
+		return 0, false
+	}
+	var v uintptr
+	for _, c := range s {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		default:
+			return 0, false
+		}
+		v = v<<4 | uintptr(c)
+	}
+	return v, true
 }

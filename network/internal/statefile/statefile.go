@@ -7,6 +7,7 @@
 package statefile
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -62,27 +63,49 @@ func (l *Lock) Release() error { return l.f.Close() }
 // Read decodes the JSON record at path into v. A missing file leaves v
 // untouched and reports found=false, so callers start from their zero state.
 func Read(path string, v any) (found bool, err error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("read state %s: %w", path, err)
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return false, fmt.Errorf("decode state %s (move the file away to reset it): %w", path, err)
-	}
-	return true, nil
+	st, err := ReadStored(path, v)
+	return st.found, err
 }
 
-// Write atomically replaces path with the JSON encoding of v.
-func Write(path string, v any) error {
+// Stored is the record a reader found at a path, kept so that a writer can
+// tell it did not change and skip the write: a record rewritten unchanged
+// costs a temp file, two fsyncs and a rename (every detach of a container
+// that has no endpoint used to pay that three times).
+type Stored struct {
+	data  []byte
+	found bool
+}
+
+// ReadStored is Read that also returns what it read, for Save.
+func ReadStored(path string, v any) (Stored, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return Stored{}, nil
+	}
+	if err != nil {
+		return Stored{}, fmt.Errorf("read state %s: %w", path, err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return Stored{}, fmt.Errorf("decode state %s (move the file away to reset it): %w", path, err)
+	}
+	return Stored{data: data, found: true}, nil
+}
+
+// Save writes v to path as Write does, unless the file read as st already
+// holds exactly v's encoding.
+func (st Stored) Save(path string, v any) error {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode state %s: %w", path, err)
 	}
+	if st.found && bytes.Equal(data, st.data) {
+		return nil
+	}
 	return WriteBytes(path, data, 0o600)
 }
+
+// Write atomically replaces path with the JSON encoding of v.
+func Write(path string, v any) error { return Stored{}.Save(path, v) }
 
 // WriteBytes atomically replaces path with data, creating its directory.
 func WriteBytes(path string, data []byte, perm os.FileMode) error {
@@ -93,7 +116,7 @@ func WriteBytes(path string, data []byte, perm os.FileMode) error {
 }
 
 // Update runs fn on the record at path under the lock and writes the result
-// back if fn succeeds. v must be a pointer; it is decoded first (left as the
+// back if fn succeeds and changed it. v must be a pointer; it is decoded first (left as the
 // caller initialised it when the file does not exist yet).
 func Update(ctx context.Context, path string, v any, fn func() error) error {
 	l, err := Acquire(ctx, path)
@@ -101,11 +124,12 @@ func Update(ctx context.Context, path string, v any, fn func() error) error {
 		return err
 	}
 	defer l.Release()
-	if _, err := Read(path, v); err != nil {
+	st, err := ReadStored(path, v)
+	if err != nil {
 		return err
 	}
 	if err := fn(); err != nil {
 		return err
 	}
-	return Write(path, v)
+	return st.Save(path, v)
 }

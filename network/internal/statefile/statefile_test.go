@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -62,4 +63,46 @@ func TestAcquireHonoursContext(t *testing.T) {
 		t.Fatalf("Acquire after release: %v", err)
 	}
 	l.Release()
+}
+
+// An update that changes nothing must not rewrite the file: every detach of
+// a container without an endpoint went through two such writes (and their
+// fsyncs) on the path of `kago run --rm`.
+func TestUpdateUnchangedDoesNotRewrite(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "s.json")
+	v := map[string]int{}
+	if err := Update(ctx, path, &v, func() error { v["a"] = 1; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	ino := func() uint64 {
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Sys().(*syscall.Stat_t).Ino
+	}
+	before := ino()
+	if err := Update(ctx, path, &v, func() error { v["a"] = 1; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if after := ino(); after != before {
+		t.Errorf("unchanged update replaced the file (inode %d -> %d)", before, after)
+	}
+	if err := Update(ctx, path, &v, func() error { v["a"] = 2; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	if _, err := Read(path, &got); err != nil || got["a"] != 2 {
+		t.Fatalf("changed update not written: %v %v", got, err)
+	}
+	// A missing file is written even when the record is empty: readers
+	// then see it exists.
+	empty := filepath.Join(t.TempDir(), "e.json")
+	if err := Update(ctx, empty, &map[string]int{}, func() error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(empty); err != nil {
+		t.Errorf("empty record not created: %v", err)
+	}
 }
