@@ -56,7 +56,11 @@ func (e *Engine) startMonitor(ctx context.Context, ref string, attach bool) (*co
 	}); err != nil {
 		return nil, nil, err
 	}
-	self, mon, err := monitorBinary()
+	self, err := e.program()
+	if err != nil {
+		return nil, nil, err
+	}
+	mon, err := monitorBinary(self)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -143,21 +147,17 @@ func closeConn(c net.Conn) {
 	}
 }
 
-// monitorBinary finds kago-monitor beside the running kago (or on $PATH),
-// and returns both paths: the monitor runs kago for its helpers.
-func monitorBinary() (self, mon string, err error) {
-	self, err = os.Executable()
-	if err != nil {
-		return "", "", fmt.Errorf("find the kago binary: %w", err)
-	}
-	mon = filepath.Join(filepath.Dir(self), monitor.Binary)
+// monitorBinary finds kago-monitor beside kago (self, or on $PATH): the
+// monitor runs kago for its helpers.
+func monitorBinary(self string) (string, error) {
+	mon := filepath.Join(filepath.Dir(self), monitor.Binary)
 	if _, err := os.Stat(mon); err == nil {
-		return self, mon, nil
+		return mon, nil
 	}
 	if p, err := exec.LookPath(monitor.Binary); err == nil {
-		return self, p, nil
+		return p, nil
 	}
-	return "", "", fmt.Errorf("%s is not beside %s nor on $PATH: build and install it with kago (make build, or go build ./cmd/...)", monitor.Binary, self)
+	return "", fmt.Errorf("%s is not beside %s nor on $PATH: build and install it with kago (make build, or go build ./cmd/...)", monitor.Binary, self)
 }
 
 // StartRun is the body of `kago container-start`, run by the container's

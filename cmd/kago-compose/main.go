@@ -24,27 +24,45 @@ type globalOptions struct {
 	Debug bool
 }
 
-// openEngine opens the engine at the global --root.
+// openEngine opens the engine at the global --root; its helpers (the
+// monitor's container-start, resolvers, --init) are kago's.
 func openEngine(g *globalOptions) (*engine.Engine, error) {
+	bin, err := kagoBinary()
+	if err != nil {
+		return nil, err
+	}
 	var log *slog.Logger
 	if g.Debug {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	return engine.Open(g.Root, log)
+	e, err := engine.Open(g.Root, log)
+	if err != nil {
+		return nil, err
+	}
+	e.Program = bin
+	return e, nil
 }
 
-// kago is a command line of the kago program beside this one (or on
-// $PATH), with the global flags first.
-func kago(g *globalOptions, args ...string) ([]string, error) {
+// kagoBinary is the kago program beside this one (or on $PATH).
+func kagoBinary() (string, error) {
 	self, err := os.Executable()
 	if err != nil {
-		return nil, fmt.Errorf("find the kago-compose binary: %w", err)
+		return "", fmt.Errorf("find the kago-compose binary: %w", err)
 	}
 	bin := filepath.Join(filepath.Dir(self), "kago")
 	if _, err := os.Stat(bin); err != nil {
 		if bin, err = exec.LookPath("kago"); err != nil {
-			return nil, fmt.Errorf("kago is not beside %s nor on $PATH: build and install it with kago-compose (make build, or go build ./cmd/...)", self)
+			return "", fmt.Errorf("kago is not beside %s nor on $PATH: build and install it with kago-compose (make build, or go build ./cmd/...)", self)
 		}
+	}
+	return bin, nil
+}
+
+// kago is a command line of kago with the global flags first.
+func kago(g *globalOptions, args ...string) ([]string, error) {
+	bin, err := kagoBinary()
+	if err != nil {
+		return nil, err
 	}
 	return append([]string{bin, "--root", g.Root, "--debug=" + strconv.FormatBool(g.Debug)}, args...), nil
 }
