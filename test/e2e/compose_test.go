@@ -213,6 +213,9 @@ func TestComposeBuild(t *testing.T) {
 	})
 	c := func(args ...string) []string { return append([]string{"compose", "--project-directory", dir}, args...) }
 	t.Cleanup(func() { e.run(c("down", "--rmi", "local")...) })
+	if help := e.ok("compose", "--help"); !strings.Contains(help, "kago compose [command]") || !strings.Contains(help, "--project-directory") {
+		t.Errorf("kago compose --help (kago-compose's):\n%s", help)
+	}
 	if out := e.ok(c("up")...); !strings.Contains(out, "proj-hello-1 | built-by-compose") {
 		t.Errorf("foreground up output %q, want the built image's output prefixed with the container name", out)
 	}
