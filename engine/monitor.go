@@ -60,7 +60,7 @@ func (e *Engine) startMonitor(ctx context.Context, ref string, attach bool) (*co
 	if err != nil {
 		return nil, nil, err
 	}
-	mon, err := monitorBinary(self)
+	mon, err := FindProgram(self, monitor.Binary)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -147,17 +147,18 @@ func closeConn(c net.Conn) {
 	}
 }
 
-// monitorBinary finds kago-monitor beside kago (self, or on $PATH): the
-// monitor runs kago for its helpers.
-func monitorBinary(self string) (string, error) {
-	mon := filepath.Join(filepath.Dir(self), monitor.Binary)
-	if _, err := os.Stat(mon); err == nil {
-		return mon, nil
-	}
-	if p, err := exec.LookPath(monitor.Binary); err == nil {
+// FindProgram finds name, one of kago's programs (kago, kago-monitor,
+// kago-compose), beside self (the running one) or else on $PATH; they are
+// built and installed together.
+func FindProgram(self, name string) (string, error) {
+	p := filepath.Join(filepath.Dir(self), name)
+	if _, err := os.Stat(p); err == nil {
 		return p, nil
 	}
-	return "", fmt.Errorf("%s is not beside %s nor on $PATH: build and install it with kago (make build, or go build ./cmd/...)", monitor.Binary, self)
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("%s is not beside %s nor on $PATH: build kago's programs with make build (or go build ./cmd/...) and install them together", name, self)
 }
 
 // StartRun is the body of `kago container-start`, run by the container's

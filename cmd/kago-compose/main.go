@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -49,13 +48,7 @@ func kagoBinary() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("find the kago-compose binary: %w", err)
 	}
-	bin := filepath.Join(filepath.Dir(self), "kago")
-	if _, err := os.Stat(bin); err != nil {
-		if bin, err = exec.LookPath("kago"); err != nil {
-			return "", fmt.Errorf("kago is not beside %s nor on $PATH: build and install it with kago-compose (make build, or go build ./cmd/...)", self)
-		}
-	}
-	return bin, nil
+	return engine.FindProgram(self, "kago")
 }
 
 // kago is a command line of kago with the global flags first.

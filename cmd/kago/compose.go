@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -32,13 +30,9 @@ func newComposeCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("find the kago binary: %w", err)
 			}
-			plugin := filepath.Join(filepath.Dir(self), composePlugin)
-			if _, err := os.Stat(plugin); err != nil {
-				p, lerr := exec.LookPath(composePlugin)
-				if lerr != nil {
-					return fmt.Errorf("kago compose needs %s, which is not there nor on $PATH: build and install it with kago (make build, or go build ./cmd/...)", plugin)
-				}
-				plugin = p
+			plugin, err := engine.FindProgram(self, composePlugin)
+			if err != nil {
+				return fmt.Errorf("kago compose: %w", err)
 			}
 			argv := []string{plugin, "--root", g.Root, "--debug=" + strconv.FormatBool(g.Debug), "compose"}
 			if err := unix.Exec(plugin, append(argv, args...), os.Environ()); err != nil {
