@@ -35,7 +35,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-(cd "$HERE" && go build -o "$T/" ./cmd/kago ./cmd/kago-monitor ./cmd/kago-init && go run ./internal/testbundle/mkrootfs "$T/rootfs")
+(cd "$HERE" && go build -o "$T/" ./cmd/kago ./cmd/kago-compose ./cmd/kago-monitor ./cmd/kago-init && go run ./internal/testbundle/mkrootfs "$T/rootfs")
 mkdir -p "$T/rootfs/www" "$T/root" "$T/proj/site"
 echo "hello from compose" > "$T/proj/site/index.html"
 tar -C "$T/rootfs" -cf "$T/bb.tar" .

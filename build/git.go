@@ -9,8 +9,6 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-
-	"github.com/moby/buildkit/frontend/dockerfile/dfgitutil"
 )
 
 // gitSource is an ADD source naming a git repository, as BuildKit reads
@@ -27,15 +25,15 @@ type gitSource struct {
 // protocols, never an option or a local path, and ref and subdir cannot be
 // taken for options or climb out of the clone.
 func parseGitSource(src string) (*gitSource, bool, error) {
-	ref, isGit, err := dfgitutil.ParseGitRef(src)
-	if err != nil || ref == nil || ref.IndistinguishableFromLocal {
-		if isGit && err != nil {
-			return nil, true, fmt.Errorf("git source %q: %s", src, firstLine(err))
-		}
+	ref, isGit, err := parseGitRef(src)
+	if err != nil {
+		return nil, true, fmt.Errorf("git source %q: %s", src, firstLine(err))
+	}
+	if !isGit {
 		return nil, false, nil
 	}
-	g := &gitSource{remote: ref.Remote, ref: ref.Ref, checksum: ref.Checksum, submodules: ref.Submodules == nil || *ref.Submodules}
-	g.keepGitDir = ref.KeepGitDir != nil && *ref.KeepGitDir
+	g := &gitSource{remote: ref.remote, ref: ref.ref, checksum: ref.checksum, submodules: ref.submodules == nil || *ref.submodules}
+	g.keepGitDir = ref.keepGitDir != nil && *ref.keepGitDir
 	if strings.HasPrefix(g.remote, "-") || strings.ContainsAny(g.remote, "\x00\n\r") {
 		return nil, true, fmt.Errorf("git source %q: not a repository address", src)
 	}
@@ -47,10 +45,10 @@ func parseGitSource(src string) (*gitSource, bool, error) {
 	if g.checksum != "" && !isHex(g.checksum) {
 		return nil, true, fmt.Errorf("git source %q: checksum %q is not a commit hash", src, g.checksum)
 	}
-	if ref.SubDir != "" {
-		sub := path.Clean(strings.TrimLeft(ref.SubDir, "/"))
+	if ref.subdir != "" {
+		sub := path.Clean(strings.TrimLeft(ref.subdir, "/"))
 		if sub == ".." || strings.HasPrefix(sub, "../") || strings.IndexByte(sub, 0) >= 0 {
-			return nil, true, fmt.Errorf("git source %q: subdirectory %q is outside the repository", src, ref.SubDir)
+			return nil, true, fmt.Errorf("git source %q: subdirectory %q is outside the repository", src, ref.subdir)
 		}
 		if sub != "." {
 			g.subdir = sub

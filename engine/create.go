@@ -351,7 +351,11 @@ func (e *Engine) fill(ctx context.Context, rec *containers.Record, r *CreateRequ
 	}
 	so.Mounts = append(mounts, etc...)
 	if r.Init {
-		if so.Init, err = initproc.Prepare(filepath.Join(e.Root, "init")); err != nil {
+		self, err := e.program()
+		if err != nil {
+			return err
+		}
+		if so.Init, err = initproc.Prepare(filepath.Join(e.Root, "init"), self); err != nil {
 			return err
 		}
 	}

@@ -87,6 +87,11 @@ type Engine struct {
 	// between its create and its start (see TraceJob); nil in an engine
 	// that cannot trace.
 	StartTracer func(ctx context.Context, job TraceJob) error
+	// Program is the kago binary the engine runs for its helpers (the
+	// monitor's container-start and container-exited, a network's
+	// resolver) and copies as the --init program; empty is the running
+	// program, which is kago. kago-compose sets the kago beside it.
+	Program string
 
 	runtime    *runtime.Runtime
 	containers *containers.Store
@@ -172,3 +177,15 @@ func (e *Engine) logPath(id string) string {
 func (e *Engine) LogPath(id string) string { return e.logPath(id) }
 
 func (e *Engine) volumeDir(name string) string { return e.volumes.Path(name) }
+
+// program is the kago binary the engine runs for its helpers (Program).
+func (e *Engine) program() (string, error) {
+	if e.Program != "" {
+		return e.Program, nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("find the kago binary: %w", err)
+	}
+	return self, nil
+}

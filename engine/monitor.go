@@ -56,7 +56,11 @@ func (e *Engine) startMonitor(ctx context.Context, ref string, attach bool) (*co
 	}); err != nil {
 		return nil, nil, err
 	}
-	self, mon, err := monitorBinary()
+	self, err := e.program()
+	if err != nil {
+		return nil, nil, err
+	}
+	mon, err := FindProgram(self, monitor.Binary)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -143,21 +147,18 @@ func closeConn(c net.Conn) {
 	}
 }
 
-// monitorBinary finds kago-monitor beside the running kago (or on $PATH),
-// and returns both paths: the monitor runs kago for its helpers.
-func monitorBinary() (self, mon string, err error) {
-	self, err = os.Executable()
-	if err != nil {
-		return "", "", fmt.Errorf("find the kago binary: %w", err)
+// FindProgram finds name, one of kago's programs (kago, kago-monitor,
+// kago-compose), beside self (the running one) or else on $PATH; they are
+// built and installed together.
+func FindProgram(self, name string) (string, error) {
+	p := filepath.Join(filepath.Dir(self), name)
+	if _, err := os.Stat(p); err == nil {
+		return p, nil
 	}
-	mon = filepath.Join(filepath.Dir(self), monitor.Binary)
-	if _, err := os.Stat(mon); err == nil {
-		return self, mon, nil
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
 	}
-	if p, err := exec.LookPath(monitor.Binary); err == nil {
-		return self, p, nil
-	}
-	return "", "", fmt.Errorf("%s is not beside %s nor on $PATH: build and install it with kago (make build, or go build ./cmd/...)", monitor.Binary, self)
+	return "", fmt.Errorf("%s is not beside %s nor on $PATH: build kago's programs with make build (or go build ./cmd/...) and install them together", name, self)
 }
 
 // StartRun is the body of `kago container-start`, run by the container's

@@ -49,7 +49,7 @@ func (e *Engine) startResolver(ctx context.Context, name string) error {
 	if e.Net.ResolverRunning(name) {
 		return nil
 	}
-	self, err := os.Executable()
+	self, err := e.program()
 	if err != nil {
 		return fmt.Errorf("find the kago binary for the resolver of %s: %w", name, err)
 	}

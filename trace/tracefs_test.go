@@ -3,6 +3,8 @@ package trace
 import (
 	"os"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestPrivateTracefs finds the syscall tracepoints the way a host without
@@ -36,4 +38,26 @@ func mountTables(t *testing.T) string {
 		all += string(data)
 	}
 	return all
+}
+
+// TestRaiseMemlock: the tracer lifts RLIMIT_MEMLOCK's soft limit to the
+// hard one (kernels before 5.11 charge BPF memory to it), never above.
+func TestRaiseMemlock(t *testing.T) {
+	var old unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_MEMLOCK, &old); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Setrlimit(unix.RLIMIT_MEMLOCK, &old) })
+	low := unix.Rlimit{Cur: old.Max / 2, Max: old.Max} // lowering needs no privilege
+	if err := unix.Setrlimit(unix.RLIMIT_MEMLOCK, &low); err != nil {
+		t.Fatal(err)
+	}
+	raiseMemlock()
+	var got unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_MEMLOCK, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got != (unix.Rlimit{Cur: old.Max, Max: old.Max}) {
+		t.Fatalf("RLIMIT_MEMLOCK %+v, want soft = hard = %d", got, old.Max)
+	}
 }

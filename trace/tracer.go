@@ -15,7 +15,6 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
-	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 )
 
@@ -103,8 +102,7 @@ func Open(t Target, kinds []Kind) (_ *Tracer, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("trace container %s: %w", t.Name, err)
 	}
-	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
-	_ = rlimit.RemoveMemlock()
+	raiseMemlock()
 	spec, err := loadKagotrace()
 	if err != nil {
 		return nil, fmt.Errorf("read kago's BPF object: %w", err)
@@ -386,4 +384,18 @@ func (tr *Tracer) detach() error {
 		tr.coll = nil
 	}
 	return errors.Join(errs...)
+}
+
+// raiseMemlock lifts RLIMIT_MEMLOCK's soft limit to its hard limit:
+// kernels before 5.11 charge BPF maps and programs to it. It is our own
+// setrlimit rather than cilium/ebpf/rlimit, whose package init probes the
+// kernel with a bpf(2) call in every start of the kago binary. Later
+// kernels charge the memory cgroup instead; failing here is not fatal,
+// loading the objects says what is wrong.
+func raiseMemlock() {
+	var lim unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_MEMLOCK, &lim) == nil && lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		_ = unix.Setrlimit(unix.RLIMIT_MEMLOCK, &lim)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kago-run/kago/linux/console"
 	"io"
 	"os"
 	"path/filepath"
@@ -136,7 +137,7 @@ func runBuild(cmd *cobra.Command, e *engine.Engine, f *buildFlags, contextArg st
 	}
 	if !f.quiet {
 		o.Progress = cmd.ErrOrStderr()
-		o.TTY = f.progress == "tty" || f.progress == "auto" && isTerminal(o.Progress)
+		o.TTY = f.progress == "tty" || f.progress == "auto" && console.IsTerminal(o.Progress)
 	}
 	img, err := b.Build(ctx, o)
 	if err != nil && ctx.Err() != nil {

@@ -1,37 +1,36 @@
 package main
 
 import (
-	"bytes"
+	"os/exec"
 	"strings"
-	"sync"
 	"testing"
-
-	"github.com/kago-run/kago/engine/containers"
 )
 
-// TestComposeLogPrefixes: lines of several containers come out whole,
-// each prefixed with its container's name padded to the longest, in
-// colour only when asked.
-func TestComposeLogPrefixes(t *testing.T) {
-	recs := []*containers.Record{{Name: "p-web-1"}, {Name: "p-database-1"}}
-	plain := logPrefixes(recs, false)
-	if plain[0] != "p-web-1      | " || plain[1] != "p-database-1 | " {
-		t.Errorf("prefixes %q", plain)
+// TestStartLinksNoHeavyInit: kago starts three times per `kago run` (the
+// client, container-start, container-exited), each paying the package init
+// of all it links; compose-go's JSON schema validator, x/crypto/ssh and
+// cilium/ebpf/rlimit (a bpf(2) probe) cost 30 ms of it, so kago must not
+// link them: compose is the kago-compose program.
+func TestStartLinksNoHeavyInit(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "github.com/kago-run/kago/cmd/kago").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v: %s", err, out)
 	}
-	if c := logPrefixes(recs, true); !strings.HasPrefix(c[0], "\x1b[36m") || !strings.HasSuffix(c[0], "\x1b[0m") || c[0] == c[1] {
-		t.Errorf("coloured prefixes %q", c)
+	for _, pkg := range strings.Fields(string(out)) {
+		for _, heavy := range []string{"github.com/santhosh-tekuri/jsonschema", "github.com/compose-spec/compose-go", "golang.org/x/crypto/ssh", "github.com/cilium/ebpf/rlimit"} {
+			if strings.HasPrefix(pkg, heavy) {
+				t.Errorf("kago links %s", pkg)
+			}
+		}
 	}
-	var out bytes.Buffer
-	var mu sync.Mutex
-	a := &prefixWriter{mu: &mu, out: &out, prefix: plain[0]}
-	b := &prefixWriter{mu: &mu, out: &out, prefix: plain[1]}
-	a.Write([]byte("hel"))
-	b.Write([]byte("one\ntw"))
-	a.Write([]byte("lo\n"))
-	b.Write([]byte("o"))
-	b.flush()
-	want := "p-database-1 | one\np-web-1      | hello\np-database-1 | two\n"
-	if out.String() != want {
-		t.Errorf("output %q, want %q", out.String(), want)
+}
+
+// TestComposeNeedsPlugin: without kago-compose beside kago (nor on $PATH),
+// `kago compose` says in one line which file is missing and how to build it.
+func TestComposeNeedsPlugin(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	out, err := kago(t, t.TempDir(), "", "compose", "ps")
+	if err == nil || !strings.Contains(err.Error(), "kago-compose") || !strings.Contains(err.Error(), "make build") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("kago compose without kago-compose: %v (%s)", err, out)
 	}
 }

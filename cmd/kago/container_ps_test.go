@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/kago-run/kago/internal/psrow"
 	"strings"
 	"testing"
 
@@ -62,7 +63,7 @@ func TestPsRowTemplates(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf strings.Builder
-	if err := f.Write(&buf, []any{newPsRow(r, true)}, psHeaders); err != nil {
+	if err := f.Write(&buf, []any{psrow.New(r, true)}, psrow.Headers); err != nil {
 		t.Fatal(err)
 	}
 	want := "CONTAINER ID   LABEL|LABELS|COMMAND|MOUNTS|LOCAL VOLUMES|STATE\n" +

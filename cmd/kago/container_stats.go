@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/kago-run/kago/linux/console"
 	"io"
 	"math"
 	"os"
@@ -67,7 +68,7 @@ those started meanwhile.
 			ctx, cancel := signal.NotifyContext(cmd.Context(), os.Interrupt, unix.SIGTERM)
 			defer cancel()
 			out := cmd.OutOrStdout()
-			redraw := format != "json" && isTerminal(out)
+			redraw := format != "json" && console.IsTerminal(out)
 			// Named containers must run at the start; later, those that
 			// stop drop out of the table.
 			prev, err := sampleStats(e, args, true)
@@ -182,17 +183,6 @@ func printStatsJSON(w io.Writer, rows []statsRow) error {
 	return nil
 }
 
-// isTerminal tells whether w is a terminal, where a redrawn table replaces
-// the previous one instead of scrolling.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
-}
-
 func newCpCmd(g *globalOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "cp CONTAINER:SRC_PATH DEST_PATH|- | SRC_PATH|- CONTAINER:DEST_PATH",
@@ -218,7 +208,7 @@ hold device nodes; its files belong to root.`,
 				if !ok || strings.Contains(c, "/") {
 					return fmt.Errorf("cp to - writes a tar archive of CONTAINER:PATH; %q names no container", args[0])
 				}
-				if isTerminal(cmd.OutOrStdout()) {
+				if console.IsTerminal(cmd.OutOrStdout()) {
 					return fmt.Errorf("refusing to write a tar archive to a terminal: redirect stdout to a file or a pipe")
 				}
 				return e.CopyFromTar(cmd.Context(), c, p, cmd.OutOrStdout())
@@ -227,7 +217,7 @@ hold device nodes; its files belong to root.`,
 				if !ok || strings.Contains(c, "/") {
 					return fmt.Errorf("cp from - extracts a tar archive into CONTAINER:DIRECTORY; %q names no container", args[1])
 				}
-				if r, ok := cmd.InOrStdin().(*os.File); ok && isTerminal(r) {
+				if r, ok := cmd.InOrStdin().(*os.File); ok && console.IsTerminal(r) {
 					return fmt.Errorf("cp - reads a tar archive from stdin, which is a terminal: pipe or redirect an archive into it")
 				}
 				return e.CopyToTar(cmd.Context(), c, p, cmd.InOrStdin())

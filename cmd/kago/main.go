@@ -44,7 +44,7 @@ func newRootCmd() *cobra.Command {
 		newBuildCmd, newBuilderCmd,
 		newInfoCmd, newVersionCmd, newSystemCmd, newContainerCmd, // system verbs
 		newTraceCmd, newContainerTraceCmd,
-		newComposeCmd, // compose verbs
+		newComposeCmd, newStartAttachedCmd, // compose verbs (the kago-compose program)
 	} {
 		root.AddCommand(newCmd(g))
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/kago-run/kago/internal/psrow"
 	"io"
 	"time"
 
@@ -37,7 +38,7 @@ func writeNetworkRows(w io.Writer, nets []network.NetworkInfo, fmtFlag string) e
 			created = n.Created.Local().Format(time.DateTime + " -0700 MST")
 		}
 		rows[i] = networkRow{Name: n.Name, Driver: "bridge", Scope: "local", IPv6: "false", Internal: "false",
-			Labels: joinLabels(n.Labels), CreatedAt: created, Bridge: n.Bridge, Subnet: n.Subnet.String(), Gateway: n.Gateway.String()}
+			Labels: psrow.JoinLabels(n.Labels), CreatedAt: created, Bridge: n.Bridge, Subnet: n.Subnet.String(), Gateway: n.Gateway.String()}
 	}
 	return f.Write(w, rows, networkHeaders)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/kago-run/kago/internal/psrow"
 	"io"
 
 	"github.com/spf13/cobra"
@@ -135,12 +136,12 @@ func printDfVerbose(w io.Writer, du *engine.DiskUsage, cacheEntries int, cacheSi
 	}
 	rows = nil
 	for _, c := range du.Containers {
-		row := newPsRow(c.Record, true)
+		row := psrow.New(c.Record, true)
 		row.Size = image.HumanSize(c.Size)
 		rows = append(rows, row)
 	}
 	if err := section("Containers space usage:", `table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}`,
-		psHeaders, rows); err != nil {
+		psrow.Headers, rows); err != nil {
 		return err
 	}
 	rows = nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/kago-run/kago/internal/psrow"
 
 	"github.com/spf13/cobra"
 
@@ -125,7 +126,7 @@ type volumeRow struct {
 func (r volumeRow) Label(key string) string { return r.labels[key] }
 
 func newVolumeRow(v *engine.Volume) volumeRow {
-	return volumeRow{Driver: v.Driver, Labels: joinLabels(v.Labels), Links: "N/A", Mountpoint: v.Mountpoint,
+	return volumeRow{Driver: v.Driver, Labels: psrow.JoinLabels(v.Labels), Links: "N/A", Mountpoint: v.Mountpoint,
 		Name: v.Name, Scope: v.Scope, Size: "N/A", labels: v.Labels}
 }
 

@@ -38,13 +38,9 @@ func (b *Bundle) Args() []string {
 // libDirs are where the loader of this host finds libraries.
 var libDirs = []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib"}
 
-// Prepare makes (once per engine root) the bundle for the running kago
-// binary under dir.
-func Prepare(dir string) (*Bundle, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("find the kago binary for --init: %w", err)
-	}
+// Prepare makes (once per engine root) the bundle for the kago binary self
+// under dir.
+func Prepare(dir, self string) (*Bundle, error) {
 	f, err := elf.Open(self)
 	if err != nil {
 		return nil, fmt.Errorf("--init: read %s: %w", self, err)

@@ -53,7 +53,11 @@ func TestRunExitStatusAndSignals(t *testing.T) {
 
 func TestPrepareBundle(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "init")
-	b, err := Prepare(dir)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Prepare(dir, self)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +75,7 @@ func TestPrepareBundle(t *testing.T) {
 	}
 	// A second Prepare reuses the copies.
 	st1, _ := os.Stat(filepath.Join(dir, Name))
-	if _, err := Prepare(dir); err != nil {
+	if _, err := Prepare(dir, self); err != nil {
 		t.Fatal(err)
 	}
 	if st2, _ := os.Stat(filepath.Join(dir, Name)); !os.SameFile(st1, st2) {

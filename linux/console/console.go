@@ -11,6 +11,7 @@ package console
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 
@@ -55,6 +56,17 @@ func (p *Pty) OpenSlave() (*os.File, error) {
 // SetSize sets the window size of a terminal.
 func SetSize(f *os.File, rows, cols uint16) error {
 	return unix.IoctlSetWinsize(int(f.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols})
+}
+
+// IsTerminal tells whether w is a terminal (where a redrawn table
+// replaces the previous one, and a container may get a pty).
+func IsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // MakeRaw puts the terminal on fd in raw mode, as a terminal attached to a

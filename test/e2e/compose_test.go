@@ -203,8 +203,8 @@ func TestComposeRefusesUnsupported(t *testing.T) {
 
 // TestComposeBuild: a service with build: is built with kago build (its
 // args passed) when up finds no image, runs in the foreground with its
-// output prefixed by the container's name, and down --rmi local removes
-// the built image.
+// output prefixed by the container's name, runs one-off with compose run,
+// and down --rmi local removes the built image.
 func TestComposeBuild(t *testing.T) {
 	e := newEnv(t)
 	dir := e.composeProject(map[string]string{
@@ -213,8 +213,19 @@ func TestComposeBuild(t *testing.T) {
 	})
 	c := func(args ...string) []string { return append([]string{"compose", "--project-directory", dir}, args...) }
 	t.Cleanup(func() { e.run(c("down", "--rmi", "local")...) })
+	if help := e.ok("compose", "--help"); !strings.Contains(help, "kago compose [command]") || !strings.Contains(help, "--project-directory") {
+		t.Errorf("kago compose --help (kago-compose's):\n%s", help)
+	}
 	if out := e.ok(c("up")...); !strings.Contains(out, "proj-hello-1 | built-by-compose") {
 		t.Errorf("foreground up output %q, want the built image's output prefixed with the container name", out)
+	}
+	// A foreground one-off container (kago-compose hands it to kago to
+	// attach): its output, its exit code, and with --rm nothing left.
+	if out, errs, code := e.run(c("run", "--rm", "hello", "sh", "-c", "cat /hello; exit 3")...); code != 3 || out != "built-by-compose\n" {
+		t.Errorf("compose run --rm: exit %d, output %q (%s); want 3 and the built file", code, out, errs)
+	}
+	if names := e.ok("ps", "-a", "--format", "{{.Names}}"); names != "proj-hello-1" {
+		t.Errorf("containers after compose run --rm: %q, want only proj-hello-1", names)
 	}
 	e.ok(c("down", "--rmi", "local")...)
 	if imgs := e.ok("images"); strings.Contains(imgs, "proj-hello") {

@@ -50,7 +50,7 @@ func TestMain(m *testing.M) {
 		// container init.
 		kagoBin = filepath.Join(dir, "kago")
 		build := exec.Command("go", "build", "-o", dir+"/", "github.com/kago-run/kago/cmd/kago",
-			"github.com/kago-run/kago/cmd/kago-monitor", "github.com/kago-run/kago/cmd/kago-init")
+			"github.com/kago-run/kago/cmd/kago-monitor", "github.com/kago-run/kago/cmd/kago-init", "github.com/kago-run/kago/cmd/kago-compose")
 		if out, err := build.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "build kago: %v\n%s", err, out)
 			return 1

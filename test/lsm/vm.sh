@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 share=$(mktemp -d "${TMPDIR:-/tmp}/kago-lsm-vm.XXXXXX")
 trap 'rm -rf "$share"' EXIT
-go build -trimpath -ldflags "-s -w" -o "$share/bin/" ./cmd/kago-runc ./cmd/kago-init ./cmd/kago ./cmd/kago-monitor
+go build -trimpath -ldflags "-s -w" -o "$share/bin/" ./cmd/kago-runc ./cmd/kago-init ./cmd/kago ./cmd/kago-compose ./cmd/kago-monitor
 go test -c -trimpath -ldflags "-s -w" -o "$share/lsm.test" ./test/lsm
 cp /bin/busybox "$share/busybox"
 cat >"$share/run.sh" <<'GUEST'

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/kago-run/kago/linux/console"
 	"io"
 	"sync"
 
@@ -74,7 +75,7 @@ func logPrefixes(recs []*containers.Record, colour bool) []string {
 func followLogs(ctx context.Context, e *engine.Engine, recs []*containers.Record, out io.Writer, tail int, follow bool) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	prefixes := logPrefixes(recs, isTerminal(out))
+	prefixes := logPrefixes(recs, console.IsTerminal(out))
 	for i, r := range recs {
 		w := &prefixWriter{mu: &mu, out: out, prefix: prefixes[i]}
 		o := logs.ReadOptions{Tail: tail, Follow: follow}
