@@ -5,9 +5,11 @@
 package atomicfile
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // WriteFile atomically replaces path with data, with permissions perm.
@@ -70,8 +72,16 @@ func RemoveDir(dir, trashPrefix string) error {
 		os.Remove(trash)
 		return fmt.Errorf("remove %s: %w", dir, err)
 	}
-	if err := os.RemoveAll(trash); err != nil {
-		return fmt.Errorf("remove %s: %w", dir, err)
+	// Someone who looked dir up just before the rename may still create a
+	// file in it (a lock file opened with O_CREAT lands in the renamed
+	// directory), after RemoveAll has emptied it: then it runs again.
+	for try := 0; ; try++ {
+		err := os.RemoveAll(trash)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, syscall.ENOTEMPTY) || try == 10 {
+			return fmt.Errorf("remove %s: %w", dir, err)
+		}
 	}
-	return nil
 }
