@@ -438,7 +438,11 @@ func TestInit(t *testing.T) {
 	e.ok("run", "-d", "--name", "sleeper", "--init", "bb", "sleep", "100")
 	// kago-init is a Go program: a signal in the first milliseconds, before
 	// it has started its child, would end it with status 2.
-	e.eventually("sleep to run under kago-init", 5*time.Second, func() bool { return strings.Contains(e.ok("top", "sleeper"), "sleep 100") })
+	// (top would not do: init's own command line ends in "sleep 100" too.)
+	e.eventually("sleep to run under kago-init", 5*time.Second, func() bool {
+		out, _, code := e.run("exec", "sleeper", "pidof", "sleep")
+		return code == 0 && strings.TrimSpace(out) != ""
+	})
 	start := time.Now()
 	e.ok("stop", "-t", "10", "sleeper")
 	if took := time.Since(start); took > 5*time.Second {
