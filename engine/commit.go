@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"path"
 	"path/filepath"
 	"slices"
@@ -19,7 +18,6 @@ import (
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/kago-run/kago/archive"
@@ -232,11 +230,7 @@ func (e *Engine) Commit(ctx context.Context, ref string, o CommitOptions) (*imag
 // environment and working directory from its bundle, its user, labels,
 // stop signal, healthcheck and published ports from the record.
 func (e *Engine) containerConfig(rec *containers.Record, c *dockerspec.DockerOCIImageConfig) error {
-	var spec specs.Spec
-	data, err := os.ReadFile(filepath.Join(e.containers.Dir(rec.ID), "config.json"))
-	if err == nil {
-		err = json.Unmarshal(data, &spec)
-	}
+	spec, err := readSpec(e.bundleConfig(rec.ID))
 	if err == nil && spec.Process == nil {
 		err = errors.New("it has no process")
 	}

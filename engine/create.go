@@ -363,11 +363,12 @@ func (e *Engine) fill(ctx context.Context, rec *containers.Record, r *CreateRequ
 	if err != nil {
 		return err
 	}
-	if err := writeJSON(filepath.Join(dir, "config.json"), spec); err != nil {
+	bundle := e.bundleConfig(rec.ID)
+	if err := writeJSON(bundle, spec); err != nil {
 		return err
 	}
 	if rec := explain.FromContext(ctx); rec != nil {
-		rec.Record(explain.Step{Feature: "bundle", Call: "write", Path: filepath.Join(dir, "config.json"),
+		rec.Record(explain.Step{Feature: "bundle", Call: "write", Path: bundle,
 			Why: "the OCI runtime config: what the runtime applies at start (the steps after the monitor's)", Man: "https://github.com/opencontainers/runtime-spec"})
 	}
 	return nil

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"path/filepath"
 	"strconv"
 
 	"github.com/kago-run/kago/engine/containers"
@@ -18,7 +17,7 @@ func (e *Engine) InspectContainer(r *containers.Record) map[string]any {
 		return m
 	}
 	hc["Memory"], hc["MemorySwap"], hc["NanoCpus"], hc["CpuShares"], hc["PidsLimit"] = int64(0), int64(0), int64(0), int64(0), int64(0)
-	spec, err := readSpec(filepath.Join(e.containers.Dir(r.ID), "config.json"))
+	spec, err := readSpec(e.bundleConfig(r.ID))
 	if err != nil {
 		return m
 	}

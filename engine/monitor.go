@@ -278,7 +278,7 @@ func (e *Engine) createAndStart(ctx context.Context, rec *containers.Record, io 
 	// Leftovers of a monitor that was killed, or of a reboot. A rootfs
 	// still mounted is used as it is (Mount does nothing then).
 	e.teardownRun(ctx, id)
-	if _, err := os.Stat(filepath.Join(e.containers.Dir(id), "config.json")); err != nil {
+	if _, err := os.Stat(e.bundleConfig(id)); err != nil {
 		return nil, incomplete(rec)
 	}
 	if _, err := e.Images.Snapshots().Mount(ctx, id); err != nil {

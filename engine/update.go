@@ -72,7 +72,7 @@ func (e *Engine) Update(ref string, u UpdateRequest) (*containers.Record, error)
 // updateResources applies the request's limits to the running container's
 // cgroup and writes them to its bundle, which every start reads.
 func (e *Engine) updateResources(rec *containers.Record, u UpdateRequest) error {
-	bundle := filepath.Join(e.containers.Dir(rec.ID), "config.json")
+	bundle := e.bundleConfig(rec.ID)
 	spec, err := readSpec(bundle)
 	if err != nil {
 		return err
@@ -187,6 +187,12 @@ func (u UpdateRequest) resources(cur *specs.LinuxResources) (*specs.LinuxResourc
 		res.Pids = &specs.LinuxPids{Limit: &n}
 	}
 	return res, nil
+}
+
+// bundleConfig is the path of a container's OCI config (config.json in its
+// bundle), which the engine writes at create and every start reads.
+func (e *Engine) bundleConfig(id string) string {
+	return filepath.Join(e.containers.Dir(id), "config.json")
 }
 
 func readSpec(path string) (*specs.Spec, error) {
