@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	"github.com/kago-run/kago/engine/containers"
-	"github.com/kago-run/kago/network"
 )
 
 // Rename gives a container a new name (docker rename). A running container
@@ -26,16 +25,22 @@ func (e *Engine) Rename(ctx context.Context, ref, name string) (*containers.Reco
 	}
 	// The old name goes unless the user also gave it as a --network-alias.
 	old := slices.DeleteFunc(hostAliases(rec.Name), func(a string) bool { return slices.Contains(rec.NetworkAliases, a) })
-	ep, err := e.Net.ReplaceAliases(ctx, rec.ID, old, hostAliases(name))
-	if err != nil || ep == nil {
+	eps, err := e.Net.ReplaceAliases(ctx, rec.ID, old, hostAliases(name))
+	if err != nil || len(eps) == 0 {
 		return renamed, err
+	}
+	// The record keeps a copy of each live endpoint: take the new names
+	// from the network's state, by network.
+	aliases := map[string][]string{}
+	for _, ep := range eps {
+		aliases[ep.Network] = ep.Aliases
 	}
 	return e.containers.Update(rec.ID, func(r *containers.Record) error {
 		if r.Endpoint != nil {
-			r.Endpoint.Aliases = ep.Aliases
+			r.Endpoint.Aliases = aliases[r.Endpoint.Network]
 		}
 		for i := range r.MoreEndpoints {
-			r.MoreEndpoints[i].Aliases = network.ReplaceNames(r.MoreEndpoints[i].Aliases, old, hostAliases(name))
+			r.MoreEndpoints[i].Aliases = aliases[r.MoreEndpoints[i].Network]
 		}
 		return nil
 	})

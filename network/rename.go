@@ -13,20 +13,20 @@ import (
 // peers' (on a user network) and, as the state changes, in the network's
 // resolver. A container without an endpoint (not running) has nothing to
 // change: its next attach uses its new name.
-func (m *Manager) ReplaceAliases(ctx context.Context, containerID string, remove, add []string) (*Endpoint, error) {
-	var out *Endpoint
+func (m *Manager) ReplaceAliases(ctx context.Context, containerID string, remove, add []string) ([]Endpoint, error) {
+	var out []Endpoint
 	err := m.locked(ctx, true, func(s *state) error {
 		// Every network the container is on knows it by its name.
 		eps := endpointsOf(s, containerID)
-		for _, ep := range eps {
-			ep.Aliases = ReplaceNames(ep.Aliases, remove, add)
-			s.Endpoints[epKey(containerID, ep.Network)] = ep
-		}
 		if len(eps) == 0 {
 			return nil
 		}
-		first := s.Endpoints[epKey(containerID, eps[0].Network)]
-		out = &first
+		for i := range eps {
+			eps[i].Aliases = replaceNames(eps[i].Aliases, remove, add)
+			s.Endpoints[epKey(containerID, eps[i].Network)] = eps[i]
+		}
+		out = eps
+		first := eps[0]
 		if first.HostsPath != "" {
 			if err := writeInPlace(first.HostsPath, m.hostsFor(s, first)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("rename %s: %w", containerID, err)
@@ -45,9 +45,9 @@ func (m *Manager) ReplaceAliases(ctx context.Context, containerID string, remove
 	return out, err
 }
 
-// ReplaceNames is names without those in remove and with those in add
+// replaceNames is names without those in remove and with those in add
 // (each once); names itself is left as it is.
-func ReplaceNames(names, remove, add []string) []string {
+func replaceNames(names, remove, add []string) []string {
 	out := slices.DeleteFunc(slices.Clone(names), func(a string) bool { return slices.Contains(remove, a) })
 	for _, a := range add {
 		if !slices.Contains(out, a) {
