@@ -320,7 +320,7 @@ func (bd *build) metaArgs() error {
 				ok = true
 			}
 			if ok {
-				bd.meta = setEnv(bd.meta, kv.Key, v)
+				bd.meta = image.SetEnv(bd.meta, kv.Key, v)
 			}
 		}
 	}
@@ -383,16 +383,4 @@ func stageLine(st instructions.Stage) int {
 		return st.Location[0].Start.Line
 	}
 	return 0
-}
-
-// setEnv sets K=V in a K=V list, replacing an earlier K.
-func setEnv(env []string, k, v string) []string {
-	for i, kv := range env {
-		if name, _, _ := strings.Cut(kv, "="); name == k {
-			out := append([]string(nil), env...)
-			out[i] = k + "=" + v
-			return out
-		}
-	}
-	return append(append([]string(nil), env...), k+"="+v)
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/kago-run/kago/engine"
 	"github.com/kago-run/kago/engine/specgen"
+	"github.com/kago-run/kago/image"
 	"github.com/kago-run/kago/linux/inroot"
 	"github.com/kago-run/kago/network"
 	"github.com/kago-run/kago/runtime"
@@ -192,7 +193,7 @@ func (bd *build) runStep(ctx context.Context, st *state, i int, s stepEnv, r run
 	env := st.env()
 	for _, kv := range secretEnv {
 		k, v, _ := strings.Cut(kv, "=")
-		env = setEnv(env, k, v)
+		env = image.SetEnv(env, k, v)
 	}
 	spec, err := specgen.Generate(ocispec.ImageConfig{Env: env, WorkingDir: cwd, Cmd: argv}, so)
 	if err != nil {

@@ -142,7 +142,7 @@ func (st *state) env() []string {
 	env := append([]string(nil), st.args...)
 	for _, kv := range st.cfg.Config.Env {
 		k, v, _ := strings.Cut(kv, "=")
-		env = setEnv(env, k, v)
+		env = image.SetEnv(env, k, v)
 	}
 	return env
 }
@@ -212,7 +212,7 @@ func (bd *build) dispatch(ctx context.Context, st *state, i int, label string, c
 	switch c := c.(type) {
 	case *instructions.EnvCommand:
 		for _, kv := range c.Env {
-			cfg.Env = setEnv(cfg.Env, kv.Key, kv.Value)
+			cfg.Env = image.SetEnv(cfg.Env, kv.Key, kv.Value)
 		}
 		st.note(stepKey(st.key, text), "ENV "+kvString(c.Env))
 	case *instructions.LabelCommand:
@@ -234,7 +234,7 @@ func (bd *build) dispatch(ctx context.Context, st *state, i int, label string, c
 				v, ok = lookup(bd.meta, kv.Key)
 			}
 			if ok {
-				st.args = setEnv(st.args, kv.Key, v)
+				st.args = image.SetEnv(st.args, kv.Key, v)
 				parts = append(parts, kv.Key+"="+v)
 			} else {
 				parts = append(parts, kv.Key)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -127,8 +128,8 @@ func ApplyChange(c *ocispec.ImageConfig, change string) error {
 			return fmt.Errorf("change %q: %w", change, err)
 		}
 		for _, kv := range pairs {
-			k, _, _ := strings.Cut(kv, "=")
-			c.Env = setEnv(c.Env, k, kv)
+			k, v, _ := strings.Cut(kv, "=")
+			c.Env = SetEnv(c.Env, k, v)
 		}
 	case "LABEL":
 		pairs, err := keyValues(arg)
@@ -215,14 +216,17 @@ func keyValues(arg string) ([]string, error) {
 	return out, nil
 }
 
-func setEnv(env []string, key, kv string) []string {
-	for i, e := range env {
-		if strings.HasPrefix(e, key+"=") {
-			env[i] = kv
-			return env
+// SetEnv sets KEY=VALUE in a KEY=VALUE list (an image config's Env, a
+// build's args), replacing an earlier KEY; env itself is left as it is.
+func SetEnv(env []string, key, value string) []string {
+	for i, kv := range env {
+		if name, _, _ := strings.Cut(kv, "="); name == key {
+			out := slices.Clone(env)
+			out[i] = key + "=" + value
+			return out
 		}
 	}
-	return append(env, kv)
+	return append(slices.Clone(env), key+"="+value)
 }
 
 func isPort(s string) bool {
