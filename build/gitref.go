@@ -30,15 +30,25 @@ var (
 // checksum= (commit=), keep-git-dir=, submodules= in the query. Anything
 // else (github.com/o/r, which BuildKit finds indistinguishable from a
 // local path, included) is not git; an error comes with isGit only for a
-// git source that is malformed.
+// git source that is malformed, or a github.com/ path whose options are, as
+// BuildKit refuses both.
 func parseGitRef(src string) (_ *gitRef, isGit bool, _ error) {
-	if strings.HasPrefix(src, "./") || strings.HasPrefix(src, "../") || strings.HasPrefix(src, "github.com/") {
+	if strings.HasPrefix(src, "./") || strings.HasPrefix(src, "../") {
 		return nil, false, nil
 	}
 	var fragment string
 	var query url.Values
 	g := &gitRef{}
-	if scheme := gitScheme.FindString(src); scheme != "" {
+	// github.com/o/r is read like a URL so that its options are checked as
+	// BuildKit checks them, but it is a local path, not git.
+	local := strings.HasPrefix(src, "github.com/")
+	if local {
+		u, err := url.Parse(src)
+		if err != nil {
+			return nil, false, nil
+		}
+		fragment, query = u.Fragment, u.Query()
+	} else if scheme := gitScheme.FindString(src); scheme != "" {
 		scheme = strings.ToLower(strings.TrimSuffix(scheme, "://"))
 		switch scheme {
 		case "http", "https", "ssh", "git":
@@ -70,6 +80,9 @@ func parseGitRef(src string) (_ *gitRef, isGit bool, _ error) {
 	}
 	if err := g.loadQuery(query); err != nil {
 		return nil, true, err
+	}
+	if local {
+		return nil, false, nil
 	}
 	return g, true, nil
 }
